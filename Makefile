@@ -1,0 +1,47 @@
+# rmbd — make targets. `make help` lists them.
+GO       ?= go
+FUZZTIME ?= 3s
+BENCH    ?= .
+ADDR     ?= 127.0.0.1:8000
+
+CMDS := $(notdir $(wildcard cmd/*))
+
+.PHONY: help build run test vet race fuzz bench lint clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+build: ## build every command into bin/
+	@mkdir -p bin
+	@for c in $(CMDS); do echo "go build -o bin/$$c ./cmd/$$c"; $(GO) build -o bin/$$c ./cmd/$$c || exit 1; done
+
+run: ## start one node in the foreground with in-memory defaults
+	$(GO) run ./cmd/rmbd $(ADDR)
+
+test: vet race fuzz ## vet, race-enabled tests, and a few seconds of every fuzz target
+
+vet:
+	$(GO) vet ./...
+
+race:
+	$(GO) test -race -count=1 ./...
+
+fuzz: ## run every fuzz target for FUZZTIME each
+	@grep -rl --include='*_test.go' '^func Fuzz' . | sort | while read -r f; do \
+		pkg=./$$(dirname "$${f#./}"); \
+		for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$$f"); do \
+			echo "fuzz $$pkg $$t ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) "$$pkg" >/tmp/rmbd-fuzz.log 2>&1 \
+				|| { cat /tmp/rmbd-fuzz.log; exit 1; }; \
+		done; \
+	done
+
+bench: ## run the benchmarks (BENCH=regexp to pick)
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem ./...
+
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin

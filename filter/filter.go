@@ -1,0 +1,231 @@
+package filter
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/bits-and-blooms/bitset"
+)
+
+// ErrLayout reports a layout the package does not know.
+var ErrLayout = errors.New("filter: unknown layout")
+
+// Config sizes a filter. The zero value is not valid; start from
+// DefaultConfig.
+type Config struct {
+	// Layout is Classic or Blocked. Classic ignores every other field.
+	Layout Layout
+	// Capacity is the number of distinct keys the filter is sized for.
+	Capacity uint64
+	// FPRate is the false-positive rate wanted at Capacity keys, in (0,1).
+	FPRate float64
+	// Seed seeds the blocked layout's hash. Nodes must share it to merge.
+	Seed uint64
+	// MaxBytes refuses filters whose bits would take more memory than this.
+	MaxBytes uint64
+}
+
+// DefaultConfig is a blocked filter for one million keys at 1%, at most
+// 4 GiB.
+func DefaultConfig() Config {
+	return Config{
+		Layout:   Blocked,
+		Capacity: 1_000_000,
+		FPRate:   0.01,
+		MaxBytes: 4 << 30,
+	}
+}
+
+// Filter is a row-oriented Bloom filter. See the package doc.
+type Filter struct {
+	fp    Fingerprint
+	rows  uint64
+	wpr   uint64 // words per row
+	k     int
+	seed  uint64
+	bits  *bitset.BitSet
+	words []uint64 // bits.Words(), 64-byte aligned; only touched atomically
+
+	// dirty has one bit per row, set (atomically) when a bit of the row
+	// flips; Advance moves it into stamps.
+	dirty []uint64
+
+	// mu guards gen and the stamps; see changes.go.
+	mu          sync.Mutex
+	gen         uint64
+	stamps      []uint64 // per row: generation of its last change, 0 = never
+	blockStamps []uint64 // per 64 rows: max of their stamps
+}
+
+// New returns an empty filter shaped by cfg.
+func New(cfg Config) (*Filter, error) {
+	switch cfg.Layout {
+	case Classic:
+		return NewClassic(), nil
+	case Blocked:
+	default:
+		return nil, fmt.Errorf("%w %d", ErrLayout, cfg.Layout)
+	}
+	rows, k, err := SizeBlocked(cfg.Capacity, cfg.FPRate)
+	if err != nil {
+		return nil, err
+	}
+	if size := rows * BlockedRowBits / 8; cfg.MaxBytes > 0 && size > cfg.MaxBytes {
+		return nil, fmt.Errorf("%w: %d keys at rate %v need %d bytes, over the limit of %d",
+			ErrTooLarge, cfg.Capacity, cfg.FPRate, size, cfg.MaxBytes)
+	}
+	return newFilter(Fingerprint{
+		Layout: Blocked, Hash: XXH3, K: uint8(k),
+		RowBits: BlockedRowBits, Rows: uint32(rows), Seed: cfg.Seed,
+	}), nil
+}
+
+// NewClassic returns an empty classic filter: 5 rows × 400 bits, the
+// original rmbd's.
+func NewClassic() *Filter {
+	return newFilter(Fingerprint{
+		Layout: Classic, Hash: FNV1a32, K: ClassicRows,
+		RowBits: ClassicRowBits, Rows: ClassicRows,
+	})
+}
+
+// NewFromFingerprint returns an empty filter with fingerprint fp, so that a
+// node can build a filter able to merge with a peer's. It refuses
+// fingerprints no layout produces.
+func NewFromFingerprint(fp Fingerprint) (*Filter, error) {
+	if err := fp.validate(); err != nil {
+		return nil, err
+	}
+	return newFilter(fp), nil
+}
+
+func newFilter(fp Fingerprint) *Filter {
+	rows := uint64(fp.Rows)
+	wpr := (uint64(fp.RowBits) + 63) / 64
+	words := alignedWords(rows * wpr)
+	blocks := (rows + 63) / 64
+	return &Filter{
+		fp:          fp,
+		rows:        rows,
+		wpr:         wpr,
+		k:           int(fp.K),
+		seed:        fp.Seed,
+		bits:        bitset.From(words),
+		words:       words,
+		dirty:       make([]uint64, blocks),
+		stamps:      make([]uint64, rows),
+		blockStamps: make([]uint64, blocks),
+	}
+}
+
+// alignedWords allocates n zero words starting on a 64-byte boundary, so
+// that each blocked row is exactly one cache line.
+func alignedWords(n uint64) []uint64 {
+	buf := make([]uint64, n+7)
+	off := (64 - uintptr(unsafe.Pointer(unsafe.SliceData(buf)))%64) % 64 / 8
+	return buf[off : off+uintptr(n) : off+uintptr(n)]
+}
+
+// Fingerprint returns what identifies the filter's bit positions.
+func (f *Filter) Fingerprint() Fingerprint { return f.fp }
+
+// Rows returns R, the number of rows.
+func (f *Filter) Rows() uint64 { return f.rows }
+
+// RowBits returns W, the number of bits in a row.
+func (f *Filter) RowBits() int { return int(f.fp.RowBits) }
+
+// RowBytes returns the size of one row in CopyRows/MergeRows form.
+func (f *Filter) RowBytes() int { return int(f.fp.RowBits) / 8 }
+
+// K returns the number of bits set per key.
+func (f *Filter) K() int { return f.k }
+
+// SizeBytes returns the memory held by the filter's bits.
+func (f *Filter) SizeBytes() uint64 { return uint64(len(f.words)) * 8 }
+
+// Add inserts key and reports whether any bit changed, i.e. whether the key
+// was possibly new. It never allocates.
+func (f *Filter) Add(key []byte) bool {
+	if f.fp.Layout == Classic {
+		return f.addClassic(key)
+	}
+	h := blockedHash(key, f.seed)
+	r := blockedRow(h, f.rows)
+	base := r * 8
+	row := (*[8]uint64)(f.words[base : base+8])
+	var masks [8]uint64
+	v := mix(h)
+	for i, n := 0, 0; i < f.k; i++ {
+		if n == positionsPerWord {
+			v, n = mix(h+uint64(i)*golden), 0
+		}
+		p := v & (BlockedRowBits - 1)
+		v >>= positionBits
+		n++
+		masks[p>>6] |= 1 << (p & 63)
+	}
+	changed := false
+	for w, m := range masks {
+		if m != 0 && atomic.LoadUint64(&row[w])&m != m {
+			atomic.OrUint64(&row[w], m)
+			changed = true
+		}
+	}
+	if changed {
+		f.markDirty(r)
+	}
+	return changed
+}
+
+// Has reports whether key may have been added: false means certainly not.
+// It never allocates.
+func (f *Filter) Has(key []byte) bool {
+	if f.fp.Layout == Classic {
+		return f.hasClassic(key)
+	}
+	h := blockedHash(key, f.seed)
+	base := blockedRow(h, f.rows) * 8
+	row := (*[8]uint64)(f.words[base : base+8])
+	v := mix(h)
+	for i, n := 0, 0; i < f.k; i++ {
+		if n == positionsPerWord {
+			v, n = mix(h+uint64(i)*golden), 0
+		}
+		p := v & (BlockedRowBits - 1)
+		v >>= positionBits
+		n++
+		if atomic.LoadUint64(&row[p>>6])&(1<<(p&63)) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (f *Filter) addClassic(key []byte) bool {
+	changed := false
+	for r := range uint64(ClassicRows) {
+		c := uint64(ClassicColumn(key, int(r)))
+		w := &f.words[r*f.wpr+c/64]
+		m := uint64(1) << (c % 64)
+		if atomic.LoadUint64(w)&m == 0 {
+			atomic.OrUint64(w, m)
+			f.markDirty(r)
+			changed = true
+		}
+	}
+	return changed
+}
+
+func (f *Filter) hasClassic(key []byte) bool {
+	for r := range uint64(ClassicRows) {
+		c := uint64(ClassicColumn(key, int(r)))
+		if atomic.LoadUint64(&f.words[r*f.wpr+c/64])&(1<<(c%64)) == 0 {
+			return false
+		}
+	}
+	return true
+}
