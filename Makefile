@@ -1,6 +1,6 @@
 # rmbd — make targets. `make help` lists them.
 GO       ?= go
-FUZZTIME ?= 3s
+FUZZTIME ?= 2s
 BENCH    ?= .
 ADDR     ?= 127.0.0.1:8000
 

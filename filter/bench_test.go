@@ -116,7 +116,7 @@ func BenchmarkHasParallel(b *testing.B) {
 // word changes: the bulk-transfer case).
 func BenchmarkMergeRows(b *testing.B) {
 	const rows = 1 << 14 // 16384 rows × 64 B = 1 MiB
-	src, _ := NewFromFingerprint(Fingerprint{Layout: Blocked, Hash: XXH3, K: 6, RowBits: BlockedRowBits, Rows: rows})
+	src, _ := NewFromFingerprint(Fingerprint{Layout: Blocked, Hash: XXH3, K: 6, RowBits: BlockedRowBits, Rows: rows}, 0)
 	for i := range rows * 50 {
 		src.Add(key("b", i))
 	}
@@ -131,7 +131,7 @@ func BenchmarkMergeRows(b *testing.B) {
 		reset bool
 	}{{"same", full, false}, {"sparse", sparse, true}, {"fill", full, true}} {
 		b.Run(tc.name, func(b *testing.B) {
-			dst, _ := NewFromFingerprint(src.Fingerprint())
+			dst, _ := NewFromFingerprint(src.Fingerprint(), 0)
 			if !tc.reset {
 				dst.MergeRows(src.Fingerprint(), 0, full, nil)
 			}

@@ -11,7 +11,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	b, _ := filter.NewFromFingerprint(a.Fingerprint())
+	b, _ := filter.NewFromFingerprint(a.Fingerprint(), 0)
 
 	a.Add([]byte("alice"))
 	b.Add([]byte("bob"))

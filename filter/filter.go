@@ -94,10 +94,17 @@ func NewClassic() *Filter {
 
 // NewFromFingerprint returns an empty filter with fingerprint fp, so that a
 // node can build a filter able to merge with a peer's. It refuses
-// fingerprints no layout produces.
-func NewFromFingerprint(fp Fingerprint) (*Filter, error) {
+// fingerprints no layout produces and filters over maxBytes (0 means
+// DefaultConfig's MaxBytes): a fingerprint may come off the wire.
+func NewFromFingerprint(fp Fingerprint, maxBytes uint64) (*Filter, error) {
 	if err := fp.validate(); err != nil {
 		return nil, err
+	}
+	if maxBytes == 0 {
+		maxBytes = DefaultConfig().MaxBytes
+	}
+	if size := uint64(fp.Rows) * (uint64(fp.RowBits) + 63) / 64 * 8; size > maxBytes {
+		return nil, fmt.Errorf("%w: %v needs %d bytes, over the limit of %d", ErrTooLarge, fp, size, maxBytes)
 	}
 	return newFilter(fp), nil
 }

@@ -150,7 +150,7 @@ func TestFingerprintEncoding(t *testing.T) {
 	_, err = DecodeFingerprint(b)
 	assert.ErrorIs(t, err, ErrFingerprint)
 
-	f, err := NewFromFingerprint(fp)
+	f, err := NewFromFingerprint(fp, 0)
 	require.NoError(t, err)
 	assert.Equal(t, fp, f.Fingerprint())
 	for _, bad := range []Fingerprint{
@@ -161,7 +161,7 @@ func TestFingerprintEncoding(t *testing.T) {
 		{Layout: Classic, Hash: FNV1a32, K: 5, RowBits: 400, Rows: 6},
 		{Layout: 7},
 	} {
-		_, err := NewFromFingerprint(bad)
+		_, err := NewFromFingerprint(bad, 0)
 		assert.ErrorIs(t, err, ErrFingerprint, "%v", bad)
 	}
 }
@@ -172,4 +172,12 @@ func TestAlignment(t *testing.T) {
 		assert.Zero(t, uintptr(unsafe.Pointer(unsafe.SliceData(w)))%64, "rows start on a cache line")
 		assert.Len(t, w, int(n*8+1))
 	}
+}
+
+func TestNewFromFingerprintBounded(t *testing.T) {
+	fp := Fingerprint{Layout: Blocked, Hash: XXH3, K: 6, RowBits: 512, Rows: 1 << 30}
+	_, err := NewFromFingerprint(fp, 1<<20)
+	assert.ErrorIs(t, err, ErrTooLarge, "a fingerprint off the wire cannot make us allocate 64 GiB")
+	_, err = NewFromFingerprint(fp, 0)
+	assert.ErrorIs(t, err, ErrTooLarge)
 }

@@ -48,7 +48,7 @@ func TestMergeLaws(t *testing.T) {
 			}
 			return filled(t, seed, 2000)
 		}
-		empty := func() *Filter { f, _ := NewFromFingerprint(mk(0).Fingerprint()); return f }
+		empty := func() *Filter { f, _ := NewFromFingerprint(mk(0).Fingerprint(), 0); return f }
 		union := func(fs ...*Filter) []byte {
 			u := empty()
 			for _, f := range fs {

@@ -1,0 +1,186 @@
+package wire
+
+import (
+	"encoding/binary"
+
+	"github.com/rmbd/rmbd/filter"
+)
+
+// Control frame limits.
+const (
+	// ProtocolVersion is the extended protocol version a node speaks.
+	ProtocolVersion = 1
+	// MaxNameLen bounds node names and addresses in ping and pong.
+	MaxNameLen = 255
+	// MaxStats is the most counters one stats frame carries.
+	MaxStats = 256
+	// MaxStatName bounds a counter's name.
+	MaxStatName = 64
+	// MaxErrorMsg bounds an error frame's message.
+	MaxErrorMsg = 1024
+)
+
+// Ping is a decoded ping or pong: who the sender is and what filter it has.
+type Ping struct {
+	Type    Type // TypePing or TypePong
+	ReqID   uint32
+	Version uint8
+	FP      filter.Fingerprint
+	Name    []byte // node name, sub-slice of the frame
+	Addr    []byte // data address HOST:PORT, sub-slice of the frame
+}
+
+// AppendPing appends a ping or pong frame (p.Type says which).
+func AppendPing(dst []byte, p Ping) ([]byte, error) {
+	if p.Type != TypePing && p.Type != TypePong {
+		return dst, frameErr(p.Type, len(dst), ErrType)
+	}
+	if len(p.Name) > MaxNameLen || len(p.Addr) > MaxNameLen {
+		return dst, frameErr(p.Type, len(dst), ErrTooLarge)
+	}
+	dst, start := beginExt(dst, p.Type)
+	dst = binary.BigEndian.AppendUint32(dst, p.ReqID)
+	dst = append(dst, p.Version)
+	dst, _ = p.FP.AppendBinary(dst)
+	dst = append(dst, byte(len(p.Name)))
+	dst = append(dst, p.Name...)
+	dst = append(dst, byte(len(p.Addr)))
+	dst = append(dst, p.Addr...)
+	return endExt(dst, start)
+}
+
+// DecodePing decodes a ping or pong frame.
+func DecodePing(b []byte) (Ping, error) {
+	t := TypePing
+	if len(b) > 0 && Type(b[0]) == TypePong {
+		t = TypePong
+	}
+	r := extReader(b, t)
+	p := Ping{Type: t, ReqID: r.u32(), Version: r.u8(), FP: r.fingerprint()}
+	p.Name = r.bytes(int(r.u8()))
+	p.Addr = r.bytes(int(r.u8()))
+	if err := r.done(); err != nil {
+		return Ping{Type: t}, err
+	}
+	return p, nil
+}
+
+// AppendStatsRequest appends a stats request.
+func AppendStatsRequest(dst []byte, reqID uint32) ([]byte, error) {
+	dst, start := beginExt(dst, TypeStatsReq)
+	dst = binary.BigEndian.AppendUint32(dst, reqID)
+	return endExt(dst, start)
+}
+
+// DecodeStatsRequest decodes a stats request and returns its request id.
+func DecodeStatsRequest(b []byte) (uint32, error) {
+	r := extReader(b, TypeStatsReq)
+	id := r.u32()
+	return id, r.done()
+}
+
+// Stat is one named counter.
+type Stat struct {
+	Name  string
+	Value uint64
+}
+
+// Stats is a decoded stats frame.
+type Stats struct {
+	ReqID uint32
+	Count int
+	raw   []byte
+}
+
+// All yields every counter in order. Names are sub-slices of the frame.
+func (s Stats) All() func(yield func(name []byte, value uint64) bool) {
+	return func(yield func([]byte, uint64) bool) {
+		b := s.raw
+		for range s.Count {
+			n := int(b[0])
+			if !yield(b[1:1+n:1+n], binary.BigEndian.Uint64(b[1+n:])) {
+				return
+			}
+			b = b[1+n+8:]
+		}
+	}
+}
+
+// AppendStats appends a stats frame.
+func AppendStats(dst []byte, reqID uint32, stats []Stat) ([]byte, error) {
+	if len(stats) > MaxStats {
+		return dst, frameErr(TypeStats, len(dst), ErrTooLarge)
+	}
+	dst, start := beginExt(dst, TypeStats)
+	dst = binary.BigEndian.AppendUint32(dst, reqID)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(stats)))
+	for _, s := range stats {
+		if len(s.Name) > MaxStatName {
+			return dst[:start], frameErr(TypeStats, len(dst), ErrTooLarge)
+		}
+		dst = append(dst, byte(len(s.Name)))
+		dst = append(dst, s.Name...)
+		dst = binary.BigEndian.AppendUint64(dst, s.Value)
+	}
+	return endExt(dst, start)
+}
+
+// DecodeStats decodes a stats frame.
+func DecodeStats(b []byte) (Stats, error) {
+	r := extReader(b, TypeStats)
+	s := Stats{ReqID: r.u32(), Count: int(r.u16())}
+	r.check(s.Count > MaxStats, 2, ErrTooLarge)
+	start := r.off
+	for i := 0; i < s.Count && r.err == nil; i++ {
+		n := int(r.u8())
+		r.check(n > MaxStatName, 1, ErrTooLarge)
+		r.bytes(n)
+		r.u64()
+	}
+	if err := r.done(); err != nil {
+		return Stats{}, err
+	}
+	s.raw = b[start:]
+	return s, nil
+}
+
+// Error codes carried by error frames. Append-only.
+const (
+	CodeBadFrame    uint16 = 1 // the request did not decode
+	CodeFingerprint uint16 = 2 // the request's fingerprint is not the node's
+	CodeTooLarge    uint16 = 3 // the request asks for more than the node serves
+	CodeUnavailable uint16 = 4 // the node cannot serve now (shutting down)
+	CodeRowRange    uint16 = 5 // rows outside the node's filter
+)
+
+// ErrorFrame is a decoded error frame answering request ReqID.
+type ErrorFrame struct {
+	ReqID uint32
+	Code  uint16
+	Msg   []byte // sub-slice of the frame
+}
+
+// AppendError appends an error frame; a longer message is cut to
+// MaxErrorMsg bytes.
+func AppendError(dst []byte, e ErrorFrame) ([]byte, error) {
+	msg := e.Msg[:min(len(e.Msg), MaxErrorMsg)]
+	dst, start := beginExt(dst, TypeError)
+	dst = binary.BigEndian.AppendUint32(dst, e.ReqID)
+	dst = binary.BigEndian.AppendUint16(dst, e.Code)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(msg)))
+	dst = append(dst, msg...)
+	return endExt(dst, start)
+}
+
+// DecodeError decodes an error frame.
+func DecodeError(b []byte) (ErrorFrame, error) {
+	r := extReader(b, TypeError)
+	e := ErrorFrame{ReqID: r.u32(), Code: r.u16()}
+	n := int(r.u16())
+	r.check(n > MaxErrorMsg, 2, ErrTooLarge)
+	e.Msg = r.bytes(n)
+	if err := r.done(); err != nil {
+		return ErrorFrame{}, err
+	}
+	return e, nil
+}

@@ -1,0 +1,231 @@
+package wire
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/rmbd/rmbd/filter"
+)
+
+// Each decoder has a fuzz target: it must never panic, and any frame it
+// accepts must re-encode to the identical bytes.
+
+func seed(f *testing.F) {
+	for _, ex := range examples() {
+		f.Add(ex.frame)
+	}
+	f.Add([]byte{})
+	f.Add([]byte{0x10, 0xff, 0xff, 0xff, 0xff})
+}
+
+func same(t *testing.T, in, out []byte, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("re-encoding an accepted frame failed: %v", err)
+	}
+	if !bytes.Equal(in, out) {
+		t.Fatalf("re-encoded frame differs:\n in %x\nout %x", in, out)
+	}
+}
+
+func FuzzClassicKey(f *testing.F) {
+	seed(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, typ := range []Type{TypeAdd, TypeHas} {
+			key, err := DecodeClassicKey(b, typ)
+			if err != nil {
+				continue
+			}
+			var out []byte
+			if typ == TypeAdd {
+				out, err = AppendClassicAdd(nil, key)
+			} else {
+				out, err = AppendClassicHas(nil, key)
+			}
+			same(t, b, out, err)
+		}
+	})
+}
+
+func FuzzClassicHasReply(f *testing.F) {
+	seed(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		key, present, err := DecodeClassicHasReply(b)
+		if err == nil {
+			out, err := AppendClassicHasReply(nil, key, present)
+			same(t, b, out, err)
+		}
+	})
+}
+
+func FuzzClassicSync(f *testing.F) {
+	seed(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := DecodeClassicSync(b)
+		if err == nil {
+			out, err := AppendClassicSync(nil, s.Row, s.Pack(nil))
+			same(t, b, out, err)
+		}
+	})
+}
+
+func FuzzClassicPeer(f *testing.F) {
+	seed(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := DecodeClassicPeer(b)
+		if err == nil {
+			out, err := AppendClassicPeer(nil, p.Host, p.Port)
+			same(t, b, out, err)
+		}
+	})
+}
+
+func FuzzClassicAck(f *testing.F) {
+	seed(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if DecodeClassicAck(b) == nil {
+			same(t, b, AppendClassicAck(nil), nil)
+		}
+	})
+}
+
+func FuzzBatch(f *testing.F) {
+	seed(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		bt, err := DecodeBatch(b)
+		if err != nil {
+			return
+		}
+		var keys [][]byte
+		for k := range bt.Keys.All() {
+			keys = append(keys, k)
+		}
+		if len(keys) != bt.Keys.Len() {
+			t.Fatalf("yielded %d keys, Len says %d", len(keys), bt.Keys.Len())
+		}
+		out, err := AppendBatch(nil, bt.Type, bt.ReqID, bt.Flags, keys)
+		same(t, b, out, err)
+	})
+}
+
+func FuzzResult(f *testing.F) {
+	seed(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := DecodeResult(b)
+		if err == nil {
+			out, err := AppendResult(nil, r.Type, r.ReqID, r.Count, r.Bits)
+			same(t, b, out, err)
+		}
+	})
+}
+
+func FuzzRowSync(f *testing.F) {
+	seed(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := DecodeRowSync(b)
+		if err == nil {
+			out, err := AppendRowSync(nil, s.FP, s.Stamp, s.First, s.Rows)
+			same(t, b, out, err)
+		}
+	})
+}
+
+func FuzzRowAck(f *testing.F) {
+	seed(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a, err := DecodeRowAck(b)
+		if err == nil {
+			out, err := AppendRowAck(nil, a)
+			same(t, b, out, err)
+		}
+	})
+}
+
+func FuzzDigest(f *testing.F) {
+	seed(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d, err := DecodeDigest(b)
+		if err != nil {
+			return
+		}
+		sums := make([]uint64, d.Count)
+		for i := range sums {
+			sums[i] = d.Sum(i)
+		}
+		out, err := AppendDigest(nil, d.FP, d.BlockRows, d.FirstBlock, sums)
+		same(t, b, out, err)
+	})
+}
+
+func FuzzPull(f *testing.F) {
+	seed(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := DecodePull(b)
+		if err != nil {
+			return
+		}
+		runs := make([]filter.Run, p.Count)
+		for i := range runs {
+			runs[i] = p.Run(i)
+		}
+		out, err := AppendPull(nil, p.FP, runs)
+		same(t, b, out, err)
+	})
+}
+
+func FuzzPing(f *testing.F) {
+	seed(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := DecodePing(b)
+		if err == nil {
+			out, err := AppendPing(nil, p)
+			same(t, b, out, err)
+		}
+	})
+}
+
+func FuzzStats(f *testing.F) {
+	seed(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if id, err := DecodeStatsRequest(b); err == nil {
+			out, err := AppendStatsRequest(nil, id)
+			same(t, b, out, err)
+		}
+		s, err := DecodeStats(b)
+		if err != nil {
+			return
+		}
+		var stats []Stat
+		for name, v := range s.All() {
+			stats = append(stats, Stat{string(name), v})
+		}
+		out, err := AppendStats(nil, s.ReqID, stats)
+		same(t, b, out, err)
+	})
+}
+
+func FuzzError(f *testing.F) {
+	seed(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := DecodeError(b)
+		if err == nil {
+			out, err := AppendError(nil, e)
+			same(t, b, out, err)
+		}
+	})
+}
+
+// FuzzFrameLen checks the stream framing: a length FrameLen gives is never
+// below what it needed to read, and frames it sizes fit MaxFrame.
+func FuzzFrameLen(f *testing.F) {
+	seed(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		n, err := FrameLen(b)
+		if err != nil {
+			return
+		}
+		if n < 1 || n > MaxFrame || Type(b[0]).Extended() && n < HeaderSize {
+			t.Fatalf("FrameLen = %d for %x", n, b[:min(len(b), 8)])
+		}
+	})
+}

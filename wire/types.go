@@ -1,0 +1,113 @@
+package wire
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// Type is a frame's first byte. Values are append-only: never renumber.
+type Type uint8
+
+// Classic frame types, from the original rmbd.
+const (
+	TypeAdd  Type = 0x00
+	TypeHas  Type = 0x01
+	TypeSync Type = 0x02
+	TypePeer Type = 0x03
+	TypeAck  Type = 0x04
+)
+
+// Extended frame types.
+const (
+	TypeAddBatch  Type = 0x10 // keys to add, optionally acknowledged by AddResult
+	TypeHasBatch  Type = 0x11 // keys to test, answered by HasResult
+	TypeHasResult Type = 0x12 // bitmap: key i present
+	TypeAddResult Type = 0x13 // bitmap: key i changed the filter (was new)
+	TypeRowSync   Type = 0x14 // a run of rows with fingerprint and stamp
+	TypeRowAck    Type = 0x15 // acknowledges a RowSync by stamp and rows
+	TypeDigest    Type = 0x16 // checksums of blocks of rows
+	TypePull      Type = 0x17 // asks for runs of rows, answered by RowSync
+	TypePing      Type = 0x18 // node identity and fingerprint, answered by Pong
+	TypePong      Type = 0x19
+	TypeStatsReq  Type = 0x1a // answered by Stats
+	TypeStats     Type = 0x1b // named counters
+	TypeError     Type = 0x1c // a request failed
+)
+
+var typeNames = map[Type]string{
+	TypeAdd: "add", TypeHas: "has", TypeSync: "sync", TypePeer: "peer", TypeAck: "ack",
+	TypeAddBatch: "add batch", TypeHasBatch: "has batch", TypeHasResult: "has result",
+	TypeAddResult: "add result", TypeRowSync: "row sync", TypeRowAck: "row ack",
+	TypeDigest: "digest", TypePull: "pull", TypePing: "ping", TypePong: "pong",
+	TypeStatsReq: "stats request", TypeStats: "stats", TypeError: "error",
+}
+
+// String names the frame type.
+func (t Type) String() string {
+	if n, ok := typeNames[t]; ok {
+		return n
+	}
+	return fmt.Sprintf("type %#02x", uint8(t))
+}
+
+// Extended reports whether t is an extended (length-prefixed) frame type.
+func (t Type) Extended() bool { return t >= TypeAddBatch && t <= TypeError }
+
+// Sizes and limits. Every length read off the wire is checked against one
+// of these before anything is sliced or allocated.
+const (
+	// HeaderSize is the type byte and uint32 body length of extended frames.
+	HeaderSize = 5
+	// MaxFrameBody bounds the body of an extended frame.
+	MaxFrameBody = 1 << 20
+	// MaxFrame bounds any frame.
+	MaxFrame = HeaderSize + MaxFrameBody
+	// MaxDatagram is the default largest UDP payload senders produce.
+	MaxDatagram = 1400
+)
+
+// FrameLen returns the length of the frame that b starts with. It needs one
+// byte for classic frames and HeaderSize bytes for extended ones; with fewer
+// it returns ErrShort, which on a stream means "read more".
+func FrameLen(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, frameErr(0, 0, ErrShort)
+	}
+	t := Type(b[0])
+	switch t {
+	case TypeAdd, TypeHas:
+		return ClassicKeyFrameSize, nil
+	case TypeSync:
+		return ClassicSyncSize, nil
+	case TypePeer:
+		return ClassicPeerSize, nil
+	case TypeAck:
+		return ClassicAckSize, nil
+	}
+	if !t.Extended() {
+		return 0, frameErr(t, 0, ErrType)
+	}
+	if len(b) < HeaderSize {
+		return 0, frameErr(t, len(b), ErrShort)
+	}
+	n := binary.BigEndian.Uint32(b[1:])
+	if n > MaxFrameBody {
+		return 0, frameErr(t, 1, ErrTooLarge)
+	}
+	return HeaderSize + int(n), nil
+}
+
+// beginExt appends an extended header with a zero length; endExt fills the
+// length in once the body is written.
+func beginExt(dst []byte, t Type) ([]byte, int) {
+	return append(dst, byte(t), 0, 0, 0, 0), len(dst)
+}
+
+func endExt(dst []byte, start int) ([]byte, error) {
+	n := len(dst) - start - HeaderSize
+	if n > MaxFrameBody {
+		return dst[:start], frameErr(Type(dst[start]), start, ErrTooLarge)
+	}
+	binary.BigEndian.PutUint32(dst[start+1:], uint32(n))
+	return dst, nil
+}
