@@ -53,7 +53,9 @@ func decodeAny(name string, b []byte) error {
 		_, err := DecodeResult(b)
 		return err
 	case "row-sync":
-		_, err := DecodeRowSync(b)
+		s, err := DecodeRowSync(b)
+		for range s.Runs.All() {
+		}
 		return err
 	case "row-ack":
 		_, err := DecodeRowAck(b)
@@ -130,12 +132,21 @@ func BenchmarkEncode(b *testing.B) {
 			buf, err = AppendResult(buf[:0], TypeHasResult, 2, res.Count, res.Bits)
 			return
 		},
-		"row-sync": func() (err error) { buf, err = AppendRowSync(buf[:0], rs.FP, rs.Stamp, rs.First, rs.Rows); return },
-		"row-ack":  func() (err error) { buf, err = AppendRowAck(buf[:0], RowAck{Stamp: 1, First: 2, Count: 3}); return },
-		"digest":   func() (err error) { buf, err = AppendDigest(buf[:0], rs.FP, 64, 0, sums); return },
-		"pull":     func() (err error) { buf, err = AppendPull(buf[:0], rs.FP, runs); return },
-		"ping":     func() (err error) { buf, err = AppendPing(buf[:0], ping); return },
-		"stats":    func() (err error) { buf, err = AppendStats(buf[:0], 1, stats); return },
+		"row-sync": func() (err error) {
+			var w RowSyncWriter
+			w.Begin(buf[:0], rs.FP, rs.Stamp, rs.Seq)
+			for first, rows := range rs.Runs.All() {
+				w.Run(first, uint16(len(rows)/RowBytes(rs.FP)))
+				w.Buf = append(w.Buf, rows...)
+			}
+			buf, err = w.Finish()
+			return
+		},
+		"row-ack": func() (err error) { buf, err = AppendRowAck(buf[:0], RowAck{Stamp: 1, Seq: 2, Rows: 3}); return },
+		"digest":  func() (err error) { buf, err = AppendDigest(buf[:0], rs.FP, 64, 0, sums); return },
+		"pull":    func() (err error) { buf, err = AppendPull(buf[:0], rs.FP, runs); return },
+		"ping":    func() (err error) { buf, err = AppendPing(buf[:0], ping); return },
+		"stats":   func() (err error) { buf, err = AppendStats(buf[:0], 1, stats); return },
 		"error": func() (err error) {
 			buf, err = AppendError(buf[:0], ErrorFrame{ReqID: 1, Code: 2, Msg: keys[2]})
 			return

@@ -105,55 +105,87 @@ func TestResult(t *testing.T) {
 	assert.Zero(t, r.Count)
 }
 
+func collectRuns(s RowSync) []RowRun {
+	var out []RowRun
+	for first, rows := range s.Runs.All() {
+		out = append(out, RowRun{first, rows})
+	}
+	return out
+}
+
 func TestRowSync(t *testing.T) {
 	fp := exampleFP
 	rows := make([]byte, 3*64)
 	rows[5] = 0xff
-	f, err := AppendRowSync(nil, fp, 99, 1, rows)
+	runs := []RowRun{{First: 1, Rows: rows[:128]}, {First: 9, Rows: rows[128:]}}
+	f, err := AppendRowSync(nil, fp, 99, 4, runs)
 	require.NoError(t, err)
+	assert.Len(t, f, RowSyncHeaderSize+2*RunHeaderSize+3*64)
 	s, err := DecodeRowSync(f)
 	require.NoError(t, err)
-	assert.Equal(t, RowSync{FP: fp, Stamp: 99, First: 1, Count: 3, Rows: rows}, s)
+	assert.Equal(t, fp, s.FP)
+	assert.Equal(t, uint64(99), s.Stamp)
+	assert.Equal(t, uint32(4), s.Seq)
+	assert.Equal(t, 2, s.Runs.Len())
+	assert.Equal(t, 3, s.Runs.Rows())
+	assert.Equal(t, runs, collectRuns(s))
+
+	// The writer builds the same frame with rows appended in place.
+	var w RowSyncWriter
+	w.Begin(nil, fp, 99, 4)
+	w.Run(1, 2)
+	w.Buf = append(w.Buf, rows[:128]...)
+	w.Run(9, 1)
+	w.Buf = append(w.Buf, rows[128:]...)
+	assert.Equal(t, len(f), w.Size())
+	g, err := w.Finish()
+	require.NoError(t, err)
+	assert.Equal(t, f, g)
+	w.Begin([]byte("x"), fp, 1, 1)
+	w.Run(0, 2)
+	w.Buf = append(w.Buf, rows[:64]...) // one row short
+	g, err = w.Finish()
+	assert.ErrorIs(t, err, ErrValue)
+	assert.Equal(t, "x", string(g))
 
 	classic := filter.NewClassic().Fingerprint()
-	c, err := AppendRowSync(nil, classic, 1, 0, make([]byte, 50))
+	c, err := AppendRowSync(nil, classic, 1, 0, []RowRun{{0, make([]byte, 50)}})
 	require.NoError(t, err)
 	s, err = DecodeRowSync(c)
 	require.NoError(t, err)
-	assert.Len(t, s.Rows, 50)
+	assert.Equal(t, 1, s.Runs.Rows())
 
-	_, err = AppendRowSync(nil, fp, 1, 0, rows[:63])
+	_, err = AppendRowSync(nil, fp, 1, 0, []RowRun{{0, rows[:63]}})
 	assert.ErrorIs(t, err, ErrValue)
 	_, err = AppendRowSync(nil, fp, 1, 0, nil)
 	assert.ErrorIs(t, err, ErrValue)
-	big := make([]byte, (MaxSyncRows(fp)+1)*64)
-	_, err = AppendRowSync(nil, fp, 1, 0, big)
-	assert.ErrorIs(t, err, ErrTooLarge)
-	full, err := AppendRowSync(nil, fp, 1, 0, big[:MaxSyncRows(fp)*64])
-	require.NoError(t, err)
-	assert.LessOrEqual(t, len(full), MaxFrame)
+	_, err = AppendRowSync(nil, fp, 1, 0, []RowRun{{0, make([]byte, 16<<20)}})
+	assert.Error(t, err)
 
 	bad := slices.Clone(f)
 	bad[5+4], bad[5+5] = 0, 0 // W = 0
 	_, err = DecodeRowSync(bad)
 	assert.EqualError(t, err, "wire: bad value: row sync at offset 9")
 	bad = slices.Clone(f)
-	bad[36] = 4 // count 4, rows for 3
+	bad[42] = 4 // first run claims 4 rows
 	_, err = DecodeRowSync(bad)
 	assert.ErrorIs(t, err, ErrShort)
-	bad[36] = 0
+	bad[42] = 0
+	_, err = DecodeRowSync(bad)
+	assert.EqualError(t, err, "wire: bad value: row sync at offset 41")
+	bad = slices.Clone(f)
+	bad[36] = 0 // zero runs
 	_, err = DecodeRowSync(bad)
 	assert.EqualError(t, err, "wire: bad value: row sync at offset 35")
 
-	a, err := AppendRowAck(nil, RowAck{Stamp: 99, First: 1, Count: 3})
+	a, err := AppendRowAck(nil, RowAck{Stamp: 99, Seq: 4, Rows: 3})
 	require.NoError(t, err)
 	assert.Len(t, a, RowAckSize)
 	ack, err := DecodeRowAck(a)
 	require.NoError(t, err)
-	assert.Equal(t, RowAck{Stamp: 99, First: 1, Count: 3}, ack)
-	a[len(a)-1] = 0
-	_, err = DecodeRowAck(a)
-	assert.ErrorIs(t, err, ErrValue)
+	assert.Equal(t, RowAck{Stamp: 99, Seq: 4, Rows: 3}, ack)
+	_, err = DecodeRowAck(a[:len(a)-1])
+	assert.ErrorIs(t, err, ErrShort)
 }
 
 func TestDigestAndPull(t *testing.T) {
@@ -252,16 +284,23 @@ func TestNoAllocations(t *testing.T) {
 	keys := [][]byte{[]byte("alpha"), []byte("beta")}
 	buf := make([]byte, 0, 4096)
 	batch, _ := AppendBatch(nil, TypeHasBatch, 1, 0, keys)
-	sync, _ := AppendRowSync(nil, exampleFP, 1, 0, make([]byte, 64))
+	sync, _ := AppendRowSync(nil, exampleFP, 1, 0, []RowRun{{0, make([]byte, 64)}})
+	row := make([]byte, 64)
 	classic, _ := AppendClassicHas(nil, []byte("abc"))
 	allocs := testing.AllocsPerRun(100, func() {
 		buf, _ = AppendBatch(buf[:0], TypeHasBatch, 1, 0, keys)
 		buf, _ = AppendClassicHasReply(buf[:0], []byte("abc"), true)
-		buf, _ = AppendRowSync(buf[:0], exampleFP, 1, 0, make([]byte, 64))
+		var w RowSyncWriter
+		w.Begin(buf[:0], exampleFP, 1, 0)
+		w.Run(0, 1)
+		w.Buf = append(w.Buf, row...)
+		buf, _ = w.Finish()
 		b, _ := DecodeBatch(batch)
 		for range b.Keys.All() {
 		}
-		_, _ = DecodeRowSync(sync)
+		rs, _ := DecodeRowSync(sync)
+		for range rs.Runs.All() {
+		}
 		_, _ = DecodeClassicKey(classic, TypeHas)
 	})
 	assert.Zero(t, allocs)

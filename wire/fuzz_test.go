@@ -124,7 +124,14 @@ func FuzzRowSync(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := DecodeRowSync(b)
 		if err == nil {
-			out, err := AppendRowSync(nil, s.FP, s.Stamp, s.First, s.Rows)
+			var runs []RowRun
+			for first, rows := range s.Runs.All() {
+				runs = append(runs, RowRun{first, rows})
+			}
+			if len(runs) != s.Runs.Len() {
+				t.Fatalf("yielded %d runs, Len says %d", len(runs), s.Runs.Len())
+			}
+			out, err := AppendRowSync(nil, s.FP, s.Stamp, s.Seq, runs)
 			same(t, b, out, err)
 		}
 	})
