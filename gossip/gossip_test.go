@@ -1,0 +1,254 @@
+package gossip
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/rmbd/rmbd/filter"
+	"github.com/rmbd/rmbd/wire"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestConfigValidation(t *testing.T) {
+	src := filter.NewClassic()
+	for _, mut := range []func(*Config){
+		func(c *Config) { c.PruneAfter = 0 },
+		func(c *Config) { c.MaxFrame = 100 },
+		func(c *Config) { c.MaxRowsPerTick = 0 },
+		func(c *Config) { c.MaxPeers = 0 },
+	} {
+		c := ClassicConfig()
+		mut(&c)
+		_, err := New(c, src)
+		assert.ErrorIs(t, err, ErrConfig)
+	}
+	b, _ := filter.New(filter.DefaultConfig())
+	_, err := New(ClassicConfig(), b)
+	assert.ErrorContains(t, err, "classic sync needs a classic filter")
+}
+
+func TestPeerTable(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxPeers = 2
+	g, err := New(cfg, filter.NewClassic())
+	require.NoError(t, err)
+	assert.True(t, g.AddPeer(addr(1)))
+	assert.False(t, g.AddPeer(addr(1)), "no duplicates")
+	assert.True(t, g.AddPeer(addr(2)))
+	assert.False(t, g.AddPeer(addr(3)), "table full")
+	assert.Equal(t, uint64(1), g.Counters().Refused)
+	assert.True(t, g.RemovePeer(addr(1)))
+	assert.False(t, g.RemovePeer(addr(1)))
+	assert.Equal(t, []netip.AddrPort{addr(2)}, []netip.AddrPort{g.Peers()[0].Addr})
+}
+
+// Behaviour 5 of the node issue, at the gossip level: in the classic
+// profile a peer that never acks gets exactly one round of rows 0..4 and
+// then nothing; a peer that acks keeps getting every row every tick.
+func TestClassicPruneAndKeep(t *testing.T) {
+	nw := newNetwork(t, 3, ClassicConfig(), func() *filter.Filter { return filter.NewClassic() })
+	a, acker, silent := nw.node(0), nw.node(1), nw.node(2)
+	silent.deaf = true
+	a.g.AddPeer(acker.addr)
+	a.g.AddPeer(silent.addr)
+	a.f.Add([]byte("abc"))
+
+	for range 5 {
+		nw.round()
+	}
+	var rows []uint16
+	for _, m := range nw.sent[silent.addr] {
+		s, err := wire.DecodeClassicSync(m.frame)
+		require.NoError(t, err)
+		rows = append(rows, s.Row)
+	}
+	assert.Equal(t, []uint16{0, 1, 2, 3, 4}, rows, "one round, then pruned")
+	assert.Len(t, nw.sent[acker.addr], 5*5, "every row every tick")
+	assert.Len(t, a.g.Peers(), 1)
+	assert.Equal(t, uint64(1), a.g.Counters().Pruned)
+	assert.True(t, acker.f.Has([]byte("abc")))
+	assert.True(t, silent.f.Has([]byte("abc")), "the silent peer merged what it got")
+}
+
+func TestClassicRingConverges(t *testing.T) {
+	nw := newNetwork(t, 4, ClassicConfig(), func() *filter.Filter { return filter.NewClassic() })
+	for i := range 4 {
+		nw.node(i).g.AddPeer(nw.node((i + 1) % 4).addr)
+		nw.node(i).f.Add(k("ring", i))
+	}
+	nw.roundsUntil(4, nw.converged)
+	for i := range 4 {
+		for j := range 4 {
+			assert.True(t, nw.node(i).f.Has(k("ring", j)))
+		}
+	}
+}
+
+// TestDeltaSendsOnlyChanges: a new peer gets every set row once; an idle
+// cluster sends nothing; one add sends exactly one row to each peer.
+func TestDeltaSendsOnlyChanges(t *testing.T) {
+	nw := newNetwork(t, 3, DefaultConfig(), blocked(t))
+	a := nw.node(0)
+	for i := range 100 {
+		a.f.Add(k("pre", i))
+	}
+	nw.peerAll()
+	nw.round()
+	require.True(t, nw.converged())
+	setRows := 0
+	for range a.f.ChangedRuns(0) {
+		setRows++ // runs, not rows; count rows below
+	}
+	rows := uint64(0)
+	for r := range a.f.ChangedRuns(0) {
+		rows += r.Count
+	}
+	assert.Equal(t, 2*rows, a.g.Counters().Rows, "each of 2 peers got every set row once")
+
+	before := a.g.Counters()
+	for range 10 {
+		nw.round()
+	}
+	idle := a.g.Counters()
+	assert.Equal(t, before.Frames, idle.Frames, "idle: no frames")
+	assert.Equal(t, before.Rows, idle.Rows)
+
+	a.f.Add([]byte("one more"))
+	nw.round()
+	after := a.g.Counters()
+	assert.Equal(t, uint64(2), after.Rows-idle.Rows, "one changed row to each of 2 peers")
+	assert.Equal(t, uint64(2), after.Frames-idle.Frames)
+	assert.True(t, nw.node(1).f.Has([]byte("one more")))
+	assert.True(t, nw.converged())
+	for _, p := range a.g.Peers() {
+		assert.False(t, p.Pending)
+		assert.Zero(t, p.Missed)
+	}
+}
+
+// TestDeltaOneWayPath: with only A→B→C, C learns A's keys (rows merged
+// from a peer spread onward) and A learns nothing back.
+func TestDeltaOneWayPath(t *testing.T) {
+	nw := newNetwork(t, 3, DefaultConfig(), blocked(t))
+	nw.node(0).g.AddPeer(nw.node(1).addr)
+	nw.node(1).g.AddPeer(nw.node(2).addr)
+	nw.node(0).f.Add([]byte("from-a"))
+	nw.node(2).f.Add([]byte("from-c"))
+	nw.roundsUntil(3, func() bool { return nw.node(2).f.Has([]byte("from-a")) })
+	assert.True(t, nw.node(1).f.Has([]byte("from-a")))
+	assert.False(t, nw.node(0).f.Has([]byte("from-c")))
+}
+
+func TestDeltaBudgetSpansTicks(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxRowsPerTick = 50
+	nw := newNetwork(t, 2, cfg, blocked(t))
+	a := nw.node(0)
+	for i := range 5000 {
+		a.f.Add(k("bulk", i))
+	}
+	a.g.AddPeer(nw.node(1).addr)
+	rows := uint64(0)
+	for r := range a.f.ChangedRuns(0) {
+		rows += r.Count
+	}
+	n := nw.roundsUntil(1000, nw.converged)
+	assert.GreaterOrEqual(t, uint64(n), rows/50, "at most 50 rows a tick")
+	for i := range 5000 {
+		require.True(t, nw.node(1).f.Has(k("bulk", i)))
+	}
+	nw.round()
+	assert.False(t, a.g.Peers()[0].Pending, "round completes once acked")
+}
+
+func TestDeltaFramesFitMaxFrame(t *testing.T) {
+	nw := newNetwork(t, 2, DefaultConfig(), blocked(t))
+	a := nw.node(0)
+	for i := range 3000 {
+		a.f.Add(k("fit", i))
+	}
+	a.g.AddPeer(nw.node(1).addr)
+	nw.round()
+	require.NotEmpty(t, nw.sent[nw.node(1).addr])
+	for _, m := range nw.sent[nw.node(1).addr] {
+		assert.LessOrEqual(t, len(m.frame), wire.MaxDatagram)
+	}
+	assert.True(t, nw.converged())
+}
+
+// TestDeltaPrune: a peer that stops acking while there is data for it is
+// pruned after PruneAfter rounds; an idle dead peer costs nothing and is
+// kept.
+func TestDeltaPrune(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.PruneAfter = 3
+	nw := newNetwork(t, 2, cfg, blocked(t))
+	a, b := nw.node(0), nw.node(1)
+	a.g.AddPeer(b.addr)
+	b.deaf = true
+	for range 10 {
+		nw.round()
+	}
+	assert.Len(t, a.g.Peers(), 1, "nothing to send, nothing to miss")
+	assert.Zero(t, a.g.Counters().Frames)
+
+	a.f.Add([]byte("x"))
+	rounds := nw.roundsUntil(10, func() bool { return len(a.g.Peers()) == 0 })
+	assert.Equal(t, 4, rounds, "sent once, then 3 missed rounds (each resending)")
+	assert.Equal(t, uint64(3), a.g.Counters().Frames)
+}
+
+func TestStrayAndDuplicateAcks(t *testing.T) {
+	nw := newNetwork(t, 2, DefaultConfig(), blocked(t))
+	a, b := nw.node(0), nw.node(1)
+	a.g.AddPeer(b.addr)
+	for i := range 200 {
+		a.f.Add(k("s", i))
+	}
+	b.deaf = true
+	nw.round() // round in flight, nothing acked
+	require.True(t, a.g.Peers()[0].Pending)
+	frames := a.g.Counters().Frames
+	require.Greater(t, frames, uint64(1))
+	gen := a.f.Generation()
+
+	// An ack for frame 0 only, twice: the round stays pending.
+	a.g.RowAck(b.addr, wire.RowAck{Stamp: gen, Seq: 0})
+	a.g.RowAck(b.addr, wire.RowAck{Stamp: gen, Seq: 0})
+	a.g.RowAck(b.addr, wire.RowAck{Stamp: gen + 5, Seq: 1})
+	a.g.RowAck(addr(99), wire.RowAck{Stamp: gen, Seq: 1})
+	assert.True(t, a.g.Peers()[0].Pending, "duplicate and forged acks do not complete a round")
+	assert.Equal(t, uint64(3), a.g.Counters().StrayAcks)
+	for s := uint32(1); s < uint32(frames); s++ {
+		a.g.RowAck(b.addr, wire.RowAck{Stamp: gen, Seq: s})
+	}
+	assert.False(t, a.g.Peers()[0].Pending)
+	assert.Equal(t, gen, a.g.Peers()[0].AckedGen)
+}
+
+func TestMergeRefusals(t *testing.T) {
+	f := blocked(t)()
+	other, _ := filter.New(filter.Config{Layout: filter.Blocked, Capacity: 50_000, FPRate: 0.01, Seed: 1})
+	frame, _ := wire.AppendRowSync(nil, other.Fingerprint(), 1, 0, []wire.RowRun{{First: 0, Rows: make([]byte, 64)}})
+	s, _ := wire.DecodeRowSync(frame)
+	_, _, err := MergeRowSync(f, s, nil)
+	assert.ErrorIs(t, err, filter.ErrFingerprint)
+
+	row := make([]byte, 64)
+	row[0] = 1
+	frame, _ = wire.AppendRowSync(nil, f.Fingerprint(), 1, 0, []wire.RowRun{{First: 0, Rows: row}, {First: uint32(f.Rows()), Rows: row}})
+	s, _ = wire.DecodeRowSync(frame)
+	ack, _, err := MergeRowSync(f, s, nil)
+	assert.ErrorIs(t, err, ErrRows)
+	assert.Empty(t, ack)
+	assert.Zero(t, f.Stats().SetBits, "a refused frame merges nothing, not even its valid runs")
+
+	c := filter.NewClassic()
+	cs, _ := wire.AppendClassicSync(nil, 5, make([]byte, 50))
+	dec, _ := wire.DecodeClassicSync(cs)
+	_, _, err = MergeClassicSync(c, dec, nil)
+	assert.ErrorIs(t, err, ErrRows, "row 5 of a 5-row filter")
+	_, _, err = MergeClassicSync(f, dec, nil)
+	assert.ErrorIs(t, err, filter.ErrFingerprint, "classic sync into a blocked filter")
+}
