@@ -1,0 +1,136 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/rmbd/rmbd/node"
+	"github.com/spf13/pflag"
+)
+
+const usageHead = `rmbd — a replicated Bloom filter node.
+
+Usage:
+  rmbd [flags] [ADDR]
+
+ADDR is the same as --listen. Every flag can also be set in the environment
+as RMBD_<FLAG>, e.g. RMBD_LISTEN=0.0.0.0:8000 or RMBD_PEER=a:8000,b:8000;
+a flag on the command line wins over the environment.
+
+Flags:
+`
+
+// usage is the --help text.
+func usage(fs *pflag.FlagSet) string {
+	return usageHead + fs.FlagUsages() + "  -h, --help                     show this help\n"
+}
+
+// options is what the command line says, before it becomes a node.Config.
+type options struct {
+	cfg       node.Config
+	logLevel  string
+	logFormat string
+	help      bool
+}
+
+// parseArgs turns args and the environment into options. The error is one
+// line fit to print.
+func parseArgs(args []string, getenv func(string) string) (*options, *pflag.FlagSet, error) {
+	def := node.DefaultConfig()
+	classic := node.ClassicConfig()
+	o := &options{}
+	fs := pflag.NewFlagSet("rmbd", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.SortFlags = false
+	listen := fs.String("listen", def.Listen, "HOST:PORT to serve UDP and TCP on")
+	profile := fs.String("profile", string(def.Profile), "default (sized blocked filter, delta sync) or classic (the original rmbd)")
+	capacity := fs.Uint64("capacity", def.Capacity, "keys the filter is sized for (default profile)")
+	fpRate := fs.Float64("fp-rate", def.FPRate, "false-positive rate wanted at capacity, in (0,1) (default profile)")
+	peers := fs.StringArray("peer", nil, "HOST:PORT to push rows to; repeatable")
+	interval := fs.Duration("sync-interval", def.SyncInterval, "how often rows are pushed to peers (classic profile: "+classic.SyncInterval.String()+")")
+	prune := fs.Int("prune-after", def.PruneAfter, fmt.Sprintf("remove a peer after N rounds without an ack (classic profile: %d)", classic.PruneAfter))
+	name := fs.String("node-name", "", "name this node reports (default: the listen address)")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
+	fs.BoolVarP(&o.help, "help", "h", false, "show this help")
+	_ = fs.MarkHidden("help") // listed by usage() without pflag's [=true|false]
+
+	if err := fs.Parse(args); err != nil {
+		return nil, fs, err
+	}
+	if o.help {
+		return o, fs, nil
+	}
+	var envErr error
+	fs.VisitAll(func(f *pflag.Flag) {
+		env := "RMBD_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		v := getenv(env)
+		if f.Changed || v == "" || f.Name == "help" {
+			return
+		}
+		parts := []string{v}
+		if f.Name == "peer" {
+			parts = strings.Split(v, ",")
+		}
+		for _, part := range parts {
+			if err := fs.Set(f.Name, strings.TrimSpace(part)); err != nil && envErr == nil {
+				envErr = fmt.Errorf("invalid %s=%q: %v", env, v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return nil, fs, envErr
+	}
+	switch fs.NArg() {
+	case 0:
+	case 1:
+		if fs.Changed("listen") {
+			return nil, fs, errors.New("give the address either as ADDR or as --listen, not both")
+		}
+		*listen = fs.Arg(0)
+	default:
+		return nil, fs, fmt.Errorf("too many arguments: %q (only one ADDR)", fs.Args())
+	}
+
+	o.cfg = def
+	if node.Profile(*profile) == node.ProfileClassic {
+		o.cfg = classic
+		if !fs.Changed("sync-interval") {
+			*interval = classic.SyncInterval
+		}
+		if !fs.Changed("prune-after") {
+			*prune = classic.PruneAfter
+		}
+	}
+	o.cfg.Listen, o.cfg.Profile = *listen, node.Profile(*profile)
+	o.cfg.Capacity, o.cfg.FPRate = *capacity, *fpRate
+	o.cfg.Peers, o.cfg.SyncInterval, o.cfg.PruneAfter, o.cfg.Name = *peers, *interval, *prune, *name
+	if o.cfg.Profile == node.ProfileClassic && (fs.Changed("capacity") || fs.Changed("fp-rate")) {
+		return nil, fs, errors.New("--capacity and --fp-rate size the default profile's filter; the classic filter is fixed at 5×400 bits")
+	}
+	logger, err := newLogger(o.logLevel, o.logFormat)
+	if err != nil {
+		return nil, fs, err
+	}
+	o.cfg.Logger = logger
+	return o, fs, nil
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q is not debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q is not text or json", format)
+}

@@ -1,0 +1,155 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/rmbd/rmbd/filter"
+	"github.com/rmbd/rmbd/wire"
+)
+
+// ErrConfig reports an invalid Config.
+var ErrConfig = errors.New("node: invalid config")
+
+// Profile selects a compatibility mode.
+type Profile string
+
+// Profiles.
+const (
+	// ProfileDefault uses a sized blocked filter and delta sync in
+	// extended frames.
+	ProfileDefault Profile = "default"
+	// ProfileClassic is the original rmbd: a 5×400 classic filter, every
+	// row to every peer every 500 ms in classic frames, prune after one
+	// missed round.
+	ProfileClassic Profile = "classic"
+)
+
+// Config configures a Node. Start from DefaultConfig or ClassicConfig.
+type Config struct {
+	// Listen is the HOST:PORT both UDP and TCP bind. Port 0 picks one.
+	Listen string
+	// Profile is ProfileDefault or ProfileClassic.
+	Profile Profile
+	// Capacity and FPRate size the default profile's filter.
+	Capacity uint64
+	FPRate   float64
+	// MaxFilterBytes refuses filters larger than this.
+	MaxFilterBytes uint64
+	// Peers are HOST:PORT push targets added at start.
+	Peers []string
+	// SyncInterval is the gossip tick.
+	SyncInterval time.Duration
+	// PruneAfter removes a peer after this many rounds without an ack.
+	PruneAfter int
+	// Name identifies the node in pongs and logs; default: the listen
+	// address.
+	Name string
+	// UDPSockets is the number of SO_REUSEPORT UDP sockets, one reader
+	// each; default GOMAXPROCS.
+	UDPSockets int
+	// MaxDatagram bounds the sync frames the node sends over UDP.
+	MaxDatagram int
+	// MaxConns bounds concurrent TCP connections; more are closed at once.
+	MaxConns int
+	// IdleTimeout closes TCP connections that send nothing for this long.
+	IdleTimeout time.Duration
+	// ShutdownTimeout bounds the graceful part of shutting down.
+	ShutdownTimeout time.Duration
+	// Logger receives the node's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultConfig is the default profile on 127.0.0.1:8000: a blocked filter
+// for 1,000,000 keys at 1%, sync every 200 ms, prune after 10 missed
+// rounds.
+func DefaultConfig() Config {
+	fc := filter.DefaultConfig()
+	return Config{
+		Listen:          "127.0.0.1:8000",
+		Profile:         ProfileDefault,
+		Capacity:        fc.Capacity,
+		FPRate:          fc.FPRate,
+		MaxFilterBytes:  fc.MaxBytes,
+		SyncInterval:    200 * time.Millisecond,
+		PruneAfter:      10,
+		UDPSockets:      runtime.GOMAXPROCS(0),
+		MaxDatagram:     wire.MaxDatagram,
+		MaxConns:        1024,
+		IdleTimeout:     5 * time.Minute,
+		ShutdownTimeout: 800 * time.Millisecond,
+	}
+}
+
+// ClassicConfig is DefaultConfig with the classic profile's behaviour.
+func ClassicConfig() Config {
+	c := DefaultConfig()
+	c.Profile = ProfileClassic
+	c.SyncInterval = 500 * time.Millisecond
+	c.PruneAfter = 1
+	return c
+}
+
+func (c Config) validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, a...))
+	}
+	_, port, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return bad("listen address %q: %v", c.Listen, err)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return bad("listen port %q is not a number from 0 to 65535", port)
+	}
+	switch {
+	case c.Profile != ProfileDefault && c.Profile != ProfileClassic:
+		return bad("profile %q is neither %q nor %q", c.Profile, ProfileDefault, ProfileClassic)
+	case c.SyncInterval <= 0:
+		return bad("sync interval %v must be positive", c.SyncInterval)
+	case c.PruneAfter < 1:
+		return bad("prune-after %d must be at least 1", c.PruneAfter)
+	case c.UDPSockets < 1 || c.UDPSockets > 64:
+		return bad("UDP sockets %d must be 1..64", c.UDPSockets)
+	case c.MaxDatagram < 512 || c.MaxDatagram > 65507:
+		return bad("max datagram %d must be 512..65507", c.MaxDatagram)
+	case c.MaxConns < 1:
+		return bad("max connections %d must be at least 1", c.MaxConns)
+	case c.IdleTimeout <= 0 || c.ShutdownTimeout <= 0:
+		return bad("timeouts must be positive")
+	}
+	for _, p := range c.Peers {
+		if _, _, err := splitPeer(p); err != nil {
+			return bad("peer %q: %v", p, err)
+		}
+	}
+	return nil
+}
+
+// splitPeer splits HOST:PORT with a port 1..65535.
+func splitPeer(hostport string) (string, uint16, error) {
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return "", 0, err
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || p == 0 {
+		return "", 0, fmt.Errorf("port %q is not a number from 1 to 65535", port)
+	}
+	if host == "" {
+		return "", 0, errors.New("missing host")
+	}
+	return host, uint16(p), nil
+}
+
+// newFilter builds the profile's filter.
+func (c Config) newFilter() (*filter.Filter, error) {
+	if c.Profile == ProfileClassic {
+		return filter.NewClassic(), nil
+	}
+	return filter.New(filter.Config{Layout: filter.Blocked, Capacity: c.Capacity, FPRate: c.FPRate, MaxBytes: c.MaxFilterBytes})
+}

@@ -1,0 +1,176 @@
+package node
+
+import (
+	"errors"
+	"net/netip"
+	"sync/atomic"
+
+	"github.com/rmbd/rmbd/filter"
+	"github.com/rmbd/rmbd/gossip"
+	"github.com/rmbd/rmbd/wire"
+)
+
+// handle serves one frame from `from` (a UDP source or a TCP peer) and
+// appends its reply, if any, to out. It never keeps frame.
+func (n *Node) handle(frame []byte, from netip.AddrPort, tcp bool, out []byte) []byte {
+	if len(frame) == 0 {
+		n.drop(&n.c.badFrames)
+		return out
+	}
+	switch wire.Type(frame[0]) {
+	case wire.TypeAdd:
+		key, err := wire.DecodeClassicKey(frame, wire.TypeAdd)
+		if err != nil {
+			return n.bad(out)
+		}
+		n.add(key)
+	case wire.TypeHas:
+		key, err := wire.DecodeClassicKey(frame, wire.TypeHas)
+		if err != nil {
+			return n.bad(out)
+		}
+		out, _ = wire.AppendClassicHasReply(out, key, n.has(key))
+	case wire.TypeAddBatch, wire.TypeHasBatch:
+		return n.batch(frame, out)
+	case wire.TypeSync:
+		s, err := wire.DecodeClassicSync(frame)
+		if err != nil {
+			return n.bad(out)
+		}
+		ack, changed, err := gossip.MergeClassicSync(n.f, s, out)
+		if err != nil {
+			return n.mergeFailed(out, err)
+		}
+		n.c.syncFrames.Add(1)
+		n.c.syncRows.Add(1)
+		if changed {
+			n.c.syncRowsChanged.Add(1)
+		}
+		return ack
+	case wire.TypeRowSync:
+		s, err := wire.DecodeRowSync(frame)
+		if err != nil {
+			return n.bad(out)
+		}
+		ack, changed, err := gossip.MergeRowSync(n.f, s, out)
+		if err != nil {
+			return n.mergeFailed(out, err)
+		}
+		n.c.syncFrames.Add(1)
+		n.c.syncRows.Add(uint64(s.Runs.Rows()))
+		n.c.syncRowsChanged.Add(uint64(changed))
+		return ack
+	case wire.TypePeer:
+		p, err := wire.DecodeClassicPeer(frame)
+		if err != nil || p.Port == 0 || len(p.Host) == 0 {
+			return n.bad(out)
+		}
+		n.c.peerFrames.Add(1)
+		n.addPeer(string(p.Host), p.Port)
+	case wire.TypeAck:
+		if wire.DecodeClassicAck(frame) != nil {
+			return n.bad(out)
+		}
+		if !tcp { // acks only mean something from a peer's listening address
+			n.mu.Lock()
+			n.g.ClassicAck(from)
+			n.mu.Unlock()
+		}
+	case wire.TypeRowAck:
+		a, err := wire.DecodeRowAck(frame)
+		if err != nil {
+			return n.bad(out)
+		}
+		if !tcp {
+			n.mu.Lock()
+			n.g.RowAck(from, a)
+			n.mu.Unlock()
+		}
+	case wire.TypePing:
+		p, err := wire.DecodePing(frame)
+		if err != nil {
+			return n.bad(out)
+		}
+		var addr [64]byte
+		out, _ = wire.AppendPing(out, wire.Ping{
+			Type: wire.TypePong, ReqID: p.ReqID, Version: wire.ProtocolVersion,
+			FP: n.f.Fingerprint(), Name: n.name, Addr: n.l.addr.AppendTo(addr[:0]),
+		})
+	case wire.TypeStatsReq:
+		id, err := wire.DecodeStatsRequest(frame)
+		if err != nil {
+			return n.bad(out)
+		}
+		out, _ = wire.AppendStats(out, id, n.Stats().wireStats())
+	default:
+		n.drop(&n.c.unsupported)
+	}
+	return out
+}
+
+// batch serves an add batch or has batch.
+func (n *Node) batch(frame []byte, out []byte) []byte {
+	b, err := wire.DecodeBatch(frame)
+	if err != nil {
+		return n.bad(out)
+	}
+	var bits [wire.MaxBatchKeys / 8]byte
+	i := 0
+	for key := range b.Keys.All() {
+		var v bool
+		if b.Type == wire.TypeAddBatch {
+			v = n.add(key)
+		} else {
+			v = n.has(key)
+		}
+		if v {
+			bits[i/8] |= 1 << (i % 8)
+		}
+		i++
+	}
+	switch {
+	case b.Type == wire.TypeHasBatch:
+		out, _ = wire.AppendResult(out, wire.TypeHasResult, b.ReqID, i, bits[:wire.BitmapLen(i)])
+	case b.Flags&wire.FlagAck != 0:
+		out, _ = wire.AppendResult(out, wire.TypeAddResult, b.ReqID, i, bits[:wire.BitmapLen(i)])
+	}
+	return out
+}
+
+func (n *Node) add(key []byte) bool {
+	n.c.adds.Add(1)
+	if n.f.Add(key) {
+		n.c.addsNew.Add(1)
+		return true
+	}
+	return false
+}
+
+func (n *Node) has(key []byte) bool {
+	n.c.hasQueries.Add(1)
+	if n.f.Has(key) {
+		n.c.hasHits.Add(1)
+		return true
+	}
+	return false
+}
+
+func (n *Node) drop(reason *atomic.Uint64) {
+	reason.Add(1)
+	n.c.dropped.Add(1)
+}
+
+func (n *Node) bad(out []byte) []byte {
+	n.drop(&n.c.badFrames)
+	return out
+}
+
+func (n *Node) mergeFailed(out []byte, err error) []byte {
+	if errors.Is(err, filter.ErrFingerprint) {
+		n.drop(&n.c.fingerprintMismatch)
+		n.log.Debug("sync refused", "err", err)
+	} else {
+		n.drop(&n.c.rowRange)
+	}
+	return out
+}

@@ -1,0 +1,20 @@
+// Package node is the rmbd daemon: it binds UDP and TCP on one address,
+// answers add/has/sync/peer frames from the filter, and runs the gossip
+// ticker that pushes rows to peers.
+//
+// A Node ties the pure packages together and is the only place that owns
+// sockets and tickers:
+//
+//	datagram or stream → wire decode → dispatch → filter → reply
+//	ticker → gossip.Tick → frames → UDP socket
+//
+// Every reply and every sync push leaves from the listening UDP address, so
+// a peer's acks come back to the address it was told about. Bad frames are
+// counted and dropped without a reply.
+//
+//	cfg := node.DefaultConfig()
+//	cfg.Listen = "127.0.0.1:8000"
+//	n, err := node.New(cfg)
+//	if err != nil { ... }
+//	err = n.Run(ctx) // until ctx is cancelled
+package node

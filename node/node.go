@@ -1,0 +1,170 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/rmbd/rmbd/filter"
+	"github.com/rmbd/rmbd/gossip"
+)
+
+// Node is one rmbd daemon. Create it with New, serve with Run.
+type Node struct {
+	cfg  Config
+	log  *slog.Logger
+	f    *filter.Filter
+	l    *listeners
+	name []byte
+	c    counters
+
+	// mu guards g, the gossip state machine: the ticker and the UDP
+	// readers (acks, peer frames) take turns through it.
+	mu sync.Mutex
+	g  *gossip.Gossip
+
+	resolving chan struct{} // bounds concurrent host lookups for peer frames
+	stop      chan struct{} // closed when shutting down
+	wg        sync.WaitGroup
+
+	connMu sync.Mutex
+	conns  map[net.Conn]struct{}
+	ran    bool
+}
+
+// New validates cfg, builds the filter and binds the sockets. The node
+// serves nothing until Run.
+func New(cfg Config) (*Node, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	f, err := cfg.newFilter()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	gcfg := gossip.DefaultConfig()
+	if cfg.Profile == ProfileClassic {
+		gcfg = gossip.ClassicConfig()
+	}
+	gcfg.PruneAfter = cfg.PruneAfter
+	gcfg.MaxFrame = cfg.MaxDatagram
+	g, err := gossip.New(gcfg, f)
+	if err != nil {
+		return nil, err
+	}
+	l, err := listen(context.Background(), cfg.Listen, cfg.UDPSockets)
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	name := cfg.Name
+	if name == "" {
+		name = l.addr.String()
+	}
+	return &Node{
+		cfg: cfg, log: log, f: f, l: l, name: []byte(name), g: g,
+		resolving: make(chan struct{}, 8),
+		stop:      make(chan struct{}),
+		conns:     map[net.Conn]struct{}{},
+	}, nil
+}
+
+// Addr returns the address UDP and TCP are bound to.
+func (n *Node) Addr() netip.AddrPort { return n.l.addr }
+
+// Filter returns the node's filter.
+func (n *Node) Filter() *filter.Filter { return n.f }
+
+// Run serves until ctx is cancelled, then shuts down: it stops accepting,
+// lets in-flight requests finish and flush (bounded by ShutdownTimeout)
+// and closes every socket. It returns nil after a clean shutdown.
+func (n *Node) Run(ctx context.Context) error {
+	if n.ran {
+		return errors.New("node: Run called twice")
+	}
+	n.ran = true
+	fp := n.f.Fingerprint()
+	n.log.Info("rmbd listening", "addr", n.l.addr.String(), "profile", string(n.cfg.Profile),
+		"filter", fp.String(), "filter_bytes", n.f.SizeBytes(), "udp_sockets", len(n.l.udp),
+		"sync_interval", n.cfg.SyncInterval.String())
+	for _, u := range n.l.udp {
+		n.wg.Add(1)
+		go n.serveUDP(u)
+	}
+	n.wg.Add(2)
+	go n.acceptTCP()
+	go n.syncLoop()
+	for _, p := range n.cfg.Peers {
+		host, port, _ := splitPeer(p) // validated
+		n.addPeer(host, port)
+	}
+
+	<-ctx.Done()
+	return n.shutdown()
+}
+
+func (n *Node) shutdown() error {
+	n.log.Info("rmbd shutting down", "addr", n.l.addr.String())
+	close(n.stop)
+	n.l.tcp.Close()
+	now := time.Now()
+	for _, u := range n.l.udp {
+		u.SetReadDeadline(now)
+	}
+	n.connMu.Lock()
+	for c := range n.conns {
+		c.SetReadDeadline(now) // handlers finish the frame in hand, flush, close
+	}
+	n.connMu.Unlock()
+
+	done := make(chan struct{})
+	go func() { n.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(n.cfg.ShutdownTimeout):
+		n.log.Warn("shutdown timed out; closing connections")
+		n.connMu.Lock()
+		for c := range n.conns {
+			c.Close()
+		}
+		n.connMu.Unlock()
+		<-done
+	}
+	for _, u := range n.l.udp {
+		u.Close()
+	}
+	return nil
+}
+
+// Stats returns a snapshot of the node's counters, its gossip and its
+// filter. It reads the whole filter (to estimate keys): do not call it on
+// a hot path.
+func (n *Node) Stats() Stats {
+	s := n.c.snapshot()
+	n.mu.Lock()
+	gc := n.g.Counters()
+	s.Peers = len(n.g.Peers())
+	n.mu.Unlock()
+	s.Ticks, s.SyncSent, s.SyncBytesSent, s.Pruned = gc.Ticks, gc.Frames, gc.Bytes, gc.Pruned
+	s.Acks, s.StrayAcks = gc.Acks, gc.StrayAcks
+	fs := n.f.Stats()
+	s.FilterBytes, s.SetBits, s.TotalBits = n.f.SizeBytes(), fs.SetBits, fs.TotalBits
+	s.EstimatedKeys, s.EstimatedFPRate = fs.EstimatedKeys, fs.EstimatedFPRate
+	return s
+}
+
+// Peers lists the node's push targets.
+func (n *Node) Peers() []gossip.PeerStatus {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.g.Peers()
+}

@@ -1,0 +1,44 @@
+package node
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+)
+
+// maxUDPPayload is the largest datagram a reader accepts.
+const maxUDPPayload = 65535
+
+// serveUDP reads datagrams from u, one frame each, and answers from the
+// same socket, i.e. from the listening address.
+func (n *Node) serveUDP(u *net.UDPConn) {
+	defer n.wg.Done()
+	buf := make([]byte, maxUDPPayload)
+	out := make([]byte, 0, maxUDPPayload)
+	for {
+		m, from, err := u.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if n.stopping() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue // transient, e.g. a truncated datagram
+		}
+		n.c.udpFrames.Add(1)
+		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+		out = n.handle(buf[:m], from, false, out[:0])
+		if len(out) > 0 {
+			if _, err := u.WriteToUDPAddrPort(out, from); err != nil {
+				n.c.sendErrors.Add(1)
+			}
+		}
+	}
+}
+
+func (n *Node) stopping() bool {
+	select {
+	case <-n.stop:
+		return true
+	default:
+		return false
+	}
+}
