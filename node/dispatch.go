@@ -11,65 +11,66 @@ import (
 )
 
 // handle serves one frame from `from` (a UDP source or a TCP peer) and
-// appends its reply, if any, to out. It never keeps frame.
-func (n *Node) handle(frame []byte, from netip.AddrPort, tcp bool, out []byte) []byte {
+// appends its reply, if any, to out. It never keeps frame. c is the
+// calling goroutine's counter shard.
+func (n *Node) handle(c *counters, frame []byte, from netip.AddrPort, tcp bool, out []byte) []byte {
 	if len(frame) == 0 {
-		n.drop(&n.c.badFrames)
+		c.drop(&c.badFrames)
 		return out
 	}
 	switch wire.Type(frame[0]) {
 	case wire.TypeAdd:
 		key, err := wire.DecodeClassicKey(frame, wire.TypeAdd)
 		if err != nil {
-			return n.bad(out)
+			return c.bad(out)
 		}
-		n.add(key)
+		n.add(c, key)
 	case wire.TypeHas:
 		key, err := wire.DecodeClassicKey(frame, wire.TypeHas)
 		if err != nil {
-			return n.bad(out)
+			return c.bad(out)
 		}
-		out, _ = wire.AppendClassicHasReply(out, key, n.has(key))
+		out, _ = wire.AppendClassicHasReply(out, key, n.has(c, key))
 	case wire.TypeAddBatch, wire.TypeHasBatch:
-		return n.batch(frame, out)
+		return n.batch(c, frame, out)
 	case wire.TypeSync:
 		s, err := wire.DecodeClassicSync(frame)
 		if err != nil {
-			return n.bad(out)
+			return c.bad(out)
 		}
 		ack, changed, err := gossip.MergeClassicSync(n.f, s, out)
 		if err != nil {
-			return n.mergeFailed(out, err)
+			return n.mergeFailed(c, out, err)
 		}
-		n.c.syncFrames.Add(1)
-		n.c.syncRows.Add(1)
+		c.syncFrames.Add(1)
+		c.syncRows.Add(1)
 		if changed {
-			n.c.syncRowsChanged.Add(1)
+			c.syncRowsChanged.Add(1)
 		}
 		return ack
 	case wire.TypeRowSync:
 		s, err := wire.DecodeRowSync(frame)
 		if err != nil {
-			return n.bad(out)
+			return c.bad(out)
 		}
 		ack, changed, err := gossip.MergeRowSync(n.f, s, out)
 		if err != nil {
-			return n.mergeFailed(out, err)
+			return n.mergeFailed(c, out, err)
 		}
-		n.c.syncFrames.Add(1)
-		n.c.syncRows.Add(uint64(s.Runs.Rows()))
-		n.c.syncRowsChanged.Add(uint64(changed))
+		c.syncFrames.Add(1)
+		c.syncRows.Add(uint64(s.Runs.Rows()))
+		c.syncRowsChanged.Add(uint64(changed))
 		return ack
 	case wire.TypePeer:
 		p, err := wire.DecodeClassicPeer(frame)
 		if err != nil || p.Port == 0 || len(p.Host) == 0 {
-			return n.bad(out)
+			return c.bad(out)
 		}
-		n.c.peerFrames.Add(1)
+		c.peerFrames.Add(1)
 		n.addPeer(string(p.Host), p.Port)
 	case wire.TypeAck:
 		if wire.DecodeClassicAck(frame) != nil {
-			return n.bad(out)
+			return c.bad(out)
 		}
 		if !tcp { // acks only mean something from a peer's listening address
 			n.mu.Lock()
@@ -79,7 +80,7 @@ func (n *Node) handle(frame []byte, from netip.AddrPort, tcp bool, out []byte) [
 	case wire.TypeRowAck:
 		a, err := wire.DecodeRowAck(frame)
 		if err != nil {
-			return n.bad(out)
+			return c.bad(out)
 		}
 		if !tcp {
 			n.mu.Lock()
@@ -89,39 +90,39 @@ func (n *Node) handle(frame []byte, from netip.AddrPort, tcp bool, out []byte) [
 	case wire.TypePing:
 		p, err := wire.DecodePing(frame)
 		if err != nil {
-			return n.bad(out)
+			return c.bad(out)
 		}
 		var addr [64]byte
 		out, _ = wire.AppendPing(out, wire.Ping{
 			Type: wire.TypePong, ReqID: p.ReqID, Version: wire.ProtocolVersion,
-			FP: n.f.Fingerprint(), Name: n.name, Addr: n.l.addr.AppendTo(addr[:0]),
+			FP: n.f.Fingerprint(), Name: n.name, Addr: n.l.Addr.AppendTo(addr[:0]),
 		})
 	case wire.TypeStatsReq:
 		id, err := wire.DecodeStatsRequest(frame)
 		if err != nil {
-			return n.bad(out)
+			return c.bad(out)
 		}
 		out, _ = wire.AppendStats(out, id, n.Stats().wireStats())
 	default:
-		n.drop(&n.c.unsupported)
+		c.drop(&c.unsupported)
 	}
 	return out
 }
 
 // batch serves an add batch or has batch.
-func (n *Node) batch(frame []byte, out []byte) []byte {
+func (n *Node) batch(c *counters, frame []byte, out []byte) []byte {
 	b, err := wire.DecodeBatch(frame)
 	if err != nil {
-		return n.bad(out)
+		return c.bad(out)
 	}
 	var bits [wire.MaxBatchKeys / 8]byte
 	i := 0
 	for key := range b.Keys.All() {
 		var v bool
 		if b.Type == wire.TypeAddBatch {
-			v = n.add(key)
+			v = n.add(c, key)
 		} else {
-			v = n.has(key)
+			v = n.has(c, key)
 		}
 		if v {
 			bits[i/8] |= 1 << (i % 8)
@@ -137,40 +138,40 @@ func (n *Node) batch(frame []byte, out []byte) []byte {
 	return out
 }
 
-func (n *Node) add(key []byte) bool {
-	n.c.adds.Add(1)
+func (n *Node) add(c *counters, key []byte) bool {
+	c.adds.Add(1)
 	if n.f.Add(key) {
-		n.c.addsNew.Add(1)
+		c.addsNew.Add(1)
 		return true
 	}
 	return false
 }
 
-func (n *Node) has(key []byte) bool {
-	n.c.hasQueries.Add(1)
+func (n *Node) has(c *counters, key []byte) bool {
+	c.hasQueries.Add(1)
 	if n.f.Has(key) {
-		n.c.hasHits.Add(1)
+		c.hasHits.Add(1)
 		return true
 	}
 	return false
 }
 
-func (n *Node) drop(reason *atomic.Uint64) {
+func (c *counters) drop(reason *atomic.Uint64) {
 	reason.Add(1)
-	n.c.dropped.Add(1)
+	c.dropped.Add(1)
 }
 
-func (n *Node) bad(out []byte) []byte {
-	n.drop(&n.c.badFrames)
+func (c *counters) bad(out []byte) []byte {
+	c.drop(&c.badFrames)
 	return out
 }
 
-func (n *Node) mergeFailed(out []byte, err error) []byte {
+func (n *Node) mergeFailed(c *counters, out []byte, err error) []byte {
 	if errors.Is(err, filter.ErrFingerprint) {
-		n.drop(&n.c.fingerprintMismatch)
+		c.drop(&c.fingerprintMismatch)
 		n.log.Debug("sync refused", "err", err)
 	} else {
-		n.drop(&n.c.rowRange)
+		c.drop(&c.rowRange)
 	}
 	return out
 }

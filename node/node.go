@@ -13,6 +13,7 @@ import (
 
 	"github.com/rmbd/rmbd/filter"
 	"github.com/rmbd/rmbd/gossip"
+	"github.com/rmbd/rmbd/internal/sockets"
 )
 
 // Node is one rmbd daemon. Create it with New, serve with Run.
@@ -20,9 +21,10 @@ type Node struct {
 	cfg  Config
 	log  *slog.Logger
 	f    *filter.Filter
-	l    *listeners
+	l    *sockets.Set
 	name []byte
-	c    counters
+	c    *counters   // shared: TCP, peers, gossip
+	udpC []*counters // one shard per UDP reader
 
 	// mu guards g, the gossip state machine: the ticker and the UDP
 	// readers (acks, peer frames) take turns through it.
@@ -58,7 +60,7 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	l, err := listen(context.Background(), cfg.Listen, cfg.UDPSockets)
+	l, err := sockets.Listen(context.Background(), cfg.Listen, cfg.UDPSockets)
 	if err != nil {
 		return nil, err
 	}
@@ -68,10 +70,14 @@ func New(cfg Config) (*Node, error) {
 	}
 	name := cfg.Name
 	if name == "" {
-		name = l.addr.String()
+		name = l.Addr.String()
+	}
+	udpC := make([]*counters, len(l.UDP))
+	for i := range udpC {
+		udpC[i] = new(counters)
 	}
 	return &Node{
-		cfg: cfg, log: log, f: f, l: l, name: []byte(name), g: g,
+		cfg: cfg, log: log, f: f, l: l, name: []byte(name), g: g, c: new(counters), udpC: udpC,
 		resolving: make(chan struct{}, 8),
 		stop:      make(chan struct{}),
 		conns:     map[net.Conn]struct{}{},
@@ -79,7 +85,7 @@ func New(cfg Config) (*Node, error) {
 }
 
 // Addr returns the address UDP and TCP are bound to.
-func (n *Node) Addr() netip.AddrPort { return n.l.addr }
+func (n *Node) Addr() netip.AddrPort { return n.l.Addr }
 
 // Filter returns the node's filter.
 func (n *Node) Filter() *filter.Filter { return n.f }
@@ -93,12 +99,12 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	n.ran = true
 	fp := n.f.Fingerprint()
-	n.log.Info("rmbd listening", "addr", n.l.addr.String(), "profile", string(n.cfg.Profile),
-		"filter", fp.String(), "filter_bytes", n.f.SizeBytes(), "udp_sockets", len(n.l.udp),
+	n.log.Info("rmbd listening", "addr", n.l.Addr.String(), "profile", string(n.cfg.Profile),
+		"filter", fp.String(), "filter_bytes", n.f.SizeBytes(), "udp_sockets", len(n.l.UDP),
 		"sync_interval", n.cfg.SyncInterval.String())
-	for _, u := range n.l.udp {
+	for i, u := range n.l.UDP {
 		n.wg.Add(1)
-		go n.serveUDP(u)
+		go n.serveUDP(u, n.udpC[i])
 	}
 	n.wg.Add(2)
 	go n.acceptTCP()
@@ -113,11 +119,11 @@ func (n *Node) Run(ctx context.Context) error {
 }
 
 func (n *Node) shutdown() error {
-	n.log.Info("rmbd shutting down", "addr", n.l.addr.String())
+	n.log.Info("rmbd shutting down", "addr", n.l.Addr.String())
 	close(n.stop)
-	n.l.tcp.Close()
+	n.l.TCP.Close()
 	now := time.Now()
-	for _, u := range n.l.udp {
+	for _, u := range n.l.UDP {
 		u.SetReadDeadline(now)
 	}
 	n.connMu.Lock()
@@ -139,7 +145,7 @@ func (n *Node) shutdown() error {
 		n.connMu.Unlock()
 		<-done
 	}
-	for _, u := range n.l.udp {
+	for _, u := range n.l.UDP {
 		u.Close()
 	}
 	return nil
@@ -150,6 +156,9 @@ func (n *Node) shutdown() error {
 // a hot path.
 func (n *Node) Stats() Stats {
 	s := n.c.snapshot()
+	for _, c := range n.udpC {
+		s.add(c.snapshot())
+	}
 	n.mu.Lock()
 	gc := n.g.Counters()
 	s.Peers = len(n.g.Peers())

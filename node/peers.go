@@ -58,7 +58,7 @@ func (n *Node) pickAddr(ips []netip.Addr) (netip.Addr, bool) {
 			return ip.Unmap(), true
 		}
 	}
-	if n.l.addr.Addr().Is4() {
+	if n.l.Addr.Addr().Is4() {
 		return netip.Addr{}, false
 	}
 	if len(ips) > 0 {
@@ -85,7 +85,7 @@ func (n *Node) addPeerAddr(a netip.AddrPort) {
 // isSelf reports whether a is this node's own address: the bound address,
 // or, when bound to every interface, any local address on our port.
 func (n *Node) isSelf(a netip.AddrPort) bool {
-	own := n.l.addr
+	own := n.l.Addr
 	if a == own {
 		return true
 	}

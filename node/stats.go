@@ -6,8 +6,9 @@ import (
 	"github.com/rmbd/rmbd/wire"
 )
 
-// counters are the node's own counts, updated atomically from every
-// serving goroutine.
+// counters are the node's own counts. Each UDP reader has its own shard
+// so that readers on different cores never share a cache line; Stats adds
+// the shards up.
 type counters struct {
 	udpFrames, tcpFrames, tcpConns, tcpRefused atomic.Uint64
 	adds, addsNew, hasQueries, hasHits         atomic.Uint64
@@ -53,6 +54,30 @@ func (c *counters) snapshot() Stats {
 		FingerprintMismatch: c.fingerprintMismatch.Load(), RowRange: c.rowRange.Load(),
 		Unsupported: c.unsupported.Load(), SendErrors: c.sendErrors.Load(),
 	}
+}
+
+// add adds o's counters (not the gossip or filter figures) to s.
+func (s *Stats) add(o Stats) {
+	s.UDPFrames += o.UDPFrames
+	s.TCPFrames += o.TCPFrames
+	s.TCPConns += o.TCPConns
+	s.TCPRefused += o.TCPRefused
+	s.Adds += o.Adds
+	s.AddsNew += o.AddsNew
+	s.HasQueries += o.HasQueries
+	s.HasHits += o.HasHits
+	s.SyncFrames += o.SyncFrames
+	s.SyncRows += o.SyncRows
+	s.SyncRowsChanged += o.SyncRowsChanged
+	s.PeerFrames += o.PeerFrames
+	s.SelfPeers += o.SelfPeers
+	s.Unresolved += o.Unresolved
+	s.Dropped += o.Dropped
+	s.BadFrames += o.BadFrames
+	s.FingerprintMismatch += o.FingerprintMismatch
+	s.RowRange += o.RowRange
+	s.Unsupported += o.Unsupported
+	s.SendErrors += o.SendErrors
 }
 
 // wireStats lists s as stats frame counters. Ratios are sent in parts per

@@ -16,7 +16,7 @@ const tcpBufSize = 64 << 10
 func (n *Node) acceptTCP() {
 	defer n.wg.Done()
 	for {
-		c, err := n.l.tcp.AcceptTCP()
+		c, err := n.l.TCP.AcceptTCP()
 		if err != nil {
 			if n.stopping() || errors.Is(err, net.ErrClosed) {
 				return
@@ -85,7 +85,7 @@ func (n *Node) serveConn(c *net.TCPConn) {
 		size, err := wire.FrameLen(head)
 		if err != nil {
 			// Without a length the stream cannot be resynchronised.
-			n.drop(&n.c.badFrames)
+			n.c.drop(&n.c.badFrames)
 			bw.Flush()
 			return
 		}
@@ -104,7 +104,7 @@ func (n *Node) serveConn(c *net.TCPConn) {
 			}
 		}
 		n.c.tcpFrames.Add(1)
-		out = n.handle(frame, from, true, out[:0])
+		out = n.handle(n.c, frame, from, true, out[:0])
 		if size <= br.Size() {
 			br.Discard(size)
 		}

@@ -1,4 +1,8 @@
-package node
+// Package sockets binds the socket set an rmbd server listens on: several
+// UDP sockets sharing one address through SO_REUSEPORT (the kernel spreads
+// datagrams over them, one reader each) and a TCP listener on the same
+// address and port.
+package sockets
 
 import (
 	"context"
@@ -12,13 +16,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// listeners are the sockets a node serves on: several UDP sockets sharing
-// one address through SO_REUSEPORT (the kernel spreads datagrams over
-// them, one reader goroutine each) and a TCP listener on the same address.
-type listeners struct {
-	udp  []*net.UDPConn
-	tcp  *net.TCPListener
-	addr netip.AddrPort
+// Set is the sockets of one server.
+type Set struct {
+	UDP  []*net.UDPConn
+	TCP  *net.TCPListener
+	Addr netip.AddrPort // bound address, IPv4-mapped addresses unmapped
 }
 
 func reusePort(_, _ string, c syscall.RawConn) error {
@@ -29,9 +31,9 @@ func reusePort(_, _ string, c syscall.RawConn) error {
 	return errors.Join(err, serr)
 }
 
-// listen binds n UDP sockets and one TCP listener on addr. With port 0 it
+// Listen binds n UDP sockets and one TCP listener on addr. With port 0 it
 // retries until UDP and TCP get the same free port.
-func listen(ctx context.Context, addr string, n int) (*listeners, error) {
+func Listen(ctx context.Context, addr string, n int) (*Set, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, err
@@ -56,41 +58,42 @@ func listen(ctx context.Context, addr string, n int) (*listeners, error) {
 	return nil, lastErr
 }
 
-func listenOnce(ctx context.Context, network, host, port string, n int) (*listeners, error) {
+func listenOnce(ctx context.Context, network, host, port string, n int) (*Set, error) {
 	lc := net.ListenConfig{Control: reusePort}
-	l := &listeners{}
+	l := &Set{}
 	pc, err := lc.ListenPacket(ctx, network, net.JoinHostPort(host, port))
 	if err != nil {
 		return nil, fmt.Errorf("listen UDP: %w", err)
 	}
 	first := pc.(*net.UDPConn)
-	l.udp = append(l.udp, first)
+	l.UDP = append(l.UDP, first)
 	bound := first.LocalAddr().(*net.UDPAddr).AddrPort()
-	l.addr = netip.AddrPortFrom(bound.Addr().Unmap(), bound.Port())
+	l.Addr = netip.AddrPortFrom(bound.Addr().Unmap(), bound.Port())
 	at := net.JoinHostPort(host, strconv.Itoa(int(bound.Port())))
-	for len(l.udp) < n {
+	for len(l.UDP) < n {
 		pc, err := lc.ListenPacket(ctx, network, at)
 		if err != nil {
-			l.close()
+			l.Close()
 			return nil, fmt.Errorf("listen UDP: %w", err)
 		}
-		l.udp = append(l.udp, pc.(*net.UDPConn))
+		l.UDP = append(l.UDP, pc.(*net.UDPConn))
 	}
 	tcpNet := "tcp" + network[3:]
 	ln, err := (&net.ListenConfig{}).Listen(ctx, tcpNet, at)
 	if err != nil {
-		l.close()
+		l.Close()
 		return nil, fmt.Errorf("listen TCP: %w", err)
 	}
-	l.tcp = ln.(*net.TCPListener)
+	l.TCP = ln.(*net.TCPListener)
 	return l, nil
 }
 
-func (l *listeners) close() {
-	for _, u := range l.udp {
+// Close closes every socket.
+func (l *Set) Close() {
+	for _, u := range l.UDP {
 		u.Close()
 	}
-	if l.tcp != nil {
-		l.tcp.Close()
+	if l.TCP != nil {
+		l.TCP.Close()
 	}
 }
