@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/rmbd/rmbd/wire"
 )
 
 // result is what one run measured.
@@ -83,12 +84,6 @@ type worker interface {
 	close()
 }
 
-// pipelined is a worker that keeps many requests in flight (TCP).
-type pipelined interface {
-	run(ctx context.Context, pick func(i int) (op, [][]byte), s *stats) error
-	close()
-}
-
 func bench(ctx context.Context, c config, log io.Writer) (result, error) {
 	keys := keySet(c.keys, c.keySize)
 	dial := func(id int) (any, error) {
@@ -111,9 +106,28 @@ func bench(ctx context.Context, c config, log io.Writer) (result, error) {
 	errs := make(chan error, c.clients)
 	runCtx, cancel := context.WithTimeout(ctx, c.duration)
 	defer cancel()
+	picks := make([]func(int) (op, [][]byte), c.clients)
+	picked := make([]int, c.clients) // requests each client made
+	for id := range picks {
+		picks[id] = picker(c, keys, id, &picked[id])
+	}
 	began := time.Now()
+	if !c.tcp {
+		loop, err := newUDPLoop(c, picks)
+		if err != nil {
+			return result{}, err
+		}
+		err = loop.run(runCtx, total)
+		loop.close()
+		if err != nil {
+			return result{}, err
+		}
+	}
 	for id := range c.clients {
-		w, err := dial(id)
+		if !c.tcp {
+			break
+		}
+		w, err := dialTCP(c, id)
 		if err != nil {
 			return result{}, err
 		}
@@ -121,32 +135,10 @@ func bench(ctx context.Context, c config, log io.Writer) (result, error) {
 		go func() {
 			defer wg.Done()
 			s := newStats()
-			// Client id walks its own stride of the key set.
-			next := id * (len(keys) / c.clients)
-			pick := func(i int) (op, [][]byte) {
-				o := opHas
-				if c.op == "add" || c.op == "mixed" && i%2 == 0 {
-					o = opAdd
-				}
-				if next+c.batch > len(keys) {
-					next = 0
-				}
-				k := keys[next : next+c.batch]
-				next += c.batch
-				return o, k
-			}
-			var err error
-			switch w := w.(type) {
-			case pipelined:
-				err = w.run(runCtx, pick, s)
-				w.close()
-			case worker:
-				err = closedLoop(runCtx, w, pick, s)
-				w.close()
-			}
-			if err != nil {
+			if err := w.run(runCtx, picks[id], s); err != nil {
 				errs <- err
 			}
+			w.close()
 			mu.Lock()
 			total.merge(s)
 			mu.Unlock()
@@ -171,38 +163,67 @@ func bench(ctx context.Context, c config, log io.Writer) (result, error) {
 	if c.classic {
 		res.Transport += " (classic frames)"
 	}
-	// Verify: every key is present, whatever the op.
-	wrong, err := verify(c, keys, dial)
+	// Verify: every key the run added (for has and mixed: all of them) is
+	// present.
+	check := keys
+	if c.op == "add" {
+		check = touched(c, keys, picked)
+	}
+	wrong, err := verify(c, check, dial)
 	if err != nil {
 		return res, fmt.Errorf("verifying: %w", err)
 	}
 	res.Wrong += int64(wrong)
-	res.Verified = int64(len(keys))
-	if c.op == "add" {
-		res.Verified = min(res.Verified, total.keys)
-	}
+	res.Verified = int64(len(check))
 	return res, nil
 }
 
-// closedLoop sends one request at a time until ctx ends.
-func closedLoop(ctx context.Context, w worker, pick func(int) (op, [][]byte), s *stats) error {
-	for i := 0; ctx.Err() == nil; i++ {
-		o, keys := pick(i)
-		t := time.Now()
-		wrong, err := w.do(o, keys)
-		if err == errLost {
-			s.lost++
-			continue
+// picker returns client id's request sequence: for mixed, add and has
+// frames in turn; keys walk the set from the client's own offset. It
+// counts the requests it hands out in *count.
+func picker(c config, keys [][]byte, id int, count *int) func(int) (op, [][]byte) {
+	next := start(c, len(keys), id)
+	return func(i int) (op, [][]byte) {
+		*count++
+		o := opHas
+		if c.op == "add" || c.op == "mixed" && i%2 == 0 {
+			o = opAdd
 		}
-		if err != nil {
-			return err
+		if next+c.batch > len(keys) {
+			next = 0
 		}
-		s.hist.RecordValue(time.Since(t).Microseconds())
-		s.requests++
-		s.keys += int64(len(keys))
-		s.wrong += int64(wrong)
+		k := keys[next : next+c.batch]
+		next += c.batch
+		return o, k
 	}
-	return nil
+}
+
+// start is where client id begins in the key set.
+func start(c config, keys, id int) int { return id * (keys / c.clients) }
+
+// touched returns the keys the clients used, given how many requests each
+// made: the ones an add run must have added.
+func touched(c config, keys [][]byte, picked []int) [][]byte {
+	used := make([]bool, len(keys))
+	for id, n := range picked {
+		next := start(c, len(keys), id)
+		for range min(n, len(keys)/c.batch+1) {
+			if next+c.batch > len(keys) {
+				next = 0
+			}
+			for j := next; j < next+c.batch; j++ {
+				used[j] = true
+			}
+			next += c.batch
+		}
+	}
+	var out [][]byte
+	for i, u := range used {
+		if u {
+			out = append(out, keys[i])
+		}
+	}
+	return out
 }
 
 // loadKeys adds every key, retrying lost requests, before a has run.
@@ -224,12 +245,9 @@ func verify(c config, keys [][]byte, dial func(int) (any, error)) (int, error) {
 // lost requests up to 10 times.
 func eachBatch(c config, keys [][]byte, dial func(int) (any, error), o op, tally func(wrong int)) error {
 	const workers = 4
-	batch := c.batch
-	if !c.classic {
-		batch = max(batch, 32) // fast, within a datagram for keys up to 30 bytes
-		for !c.tcp && batch > 1 && len(keys) > 0 && batch*(c.keySize+2)+12 > 1400 {
-			batch /= 2
-		}
+	batch := max(c.batch, 32) // extended batches, even in classic mode: adds need acks
+	for !c.tcp && batch > 1 && wire.BatchSize(batch, batch*c.keySize) > wire.MaxDatagram {
+		batch /= 2
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Node throughput against its baselines, all measured in one run:
+#   1. single-key has over UDP, 16 clients: rmbd vs the null responder
+#      (the ceiling: answers at once, no filter) vs redis SISMEMBER, 16 clients
+#   2. batched has over UDP (64 keys a datagram)
+#   3. pipelined has over TCP vs redis SISMEMBER with -P 32
+# Each figure is the median of ROUNDS runs of SECONDS, taken in turns so that
+# machine noise falls on every contender alike. Needs redis-server and
+# redis-benchmark for the redis rows (Debian: apt-get install redis-server).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${ROUNDS:-3}
+SECONDS_EACH=${SECONDS_EACH:-3}
+RMBD_PORT=${RMBD_PORT:-18100} NULL_PORT=${NULL_PORT:-18200} REDIS_PORT=${REDIS_PORT:-18300}
+
+make -s build
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+bin/rmbd --listen 127.0.0.1:$RMBD_PORT --log-level warn & pids+=($!)
+bin/rmbd-bench serve-null --listen 127.0.0.1:$NULL_PORT 2>/dev/null & pids+=($!)
+have_redis=no
+if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; then
+	redis-server --port $REDIS_PORT --bind 127.0.0.1 --save '' --appendonly no >/dev/null & pids+=($!)
+	have_redis=yes
+fi
+# Wait (bounded) until every server answers.
+for _ in $(seq 50); do
+	ok=yes
+	bin/rmbd-bench --addr 127.0.0.1:$RMBD_PORT --duration 50ms --keys 16 --clients 1 >/dev/null 2>&1 || ok=no
+	bin/rmbd-bench --addr 127.0.0.1:$NULL_PORT --duration 50ms --keys 16 --clients 1 >/dev/null 2>&1 || ok=no
+	[ $have_redis = no ] || redis-cli -p $REDIS_PORT sadd myset member >/dev/null 2>&1 || ok=no
+	[ $ok = yes ] && break
+	sleep 0.1
+done
+
+keys_per_sec() { sed -n 's/.*"keys_per_sec":\([0-9.]*\).*/\1/p'; }
+rmbd_run() { bin/rmbd-bench --duration ${SECONDS_EACH}s --json "$@" 2>/dev/null | keys_per_sec; }
+redis_run() { redis-benchmark -p $REDIS_PORT -n $1 "${@:2}" --csv sismember myset member 2>/dev/null | tail -1 | cut -d, -f2 | tr -d '"'; }
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+declare -A runs
+for r in $(seq "$ROUNDS"); do
+	echo "round $r/$ROUNDS" >&2
+	runs[udp1_rmbd]+="$(rmbd_run --addr 127.0.0.1:$RMBD_PORT --clients 16)"$'\n'
+	runs[udp1_null]+="$(rmbd_run --addr 127.0.0.1:$NULL_PORT --clients 16)"$'\n'
+	runs[udp64_rmbd]+="$(rmbd_run --addr 127.0.0.1:$RMBD_PORT --clients 16 --batch 64)"$'\n'
+	runs[udp64_null]+="$(rmbd_run --addr 127.0.0.1:$NULL_PORT --clients 16 --batch 64)"$'\n'
+	runs[tcp_rmbd]+="$(rmbd_run --addr 127.0.0.1:$RMBD_PORT --clients 4 --tcp --batch 64 --pipeline 32)"$'\n'
+	runs[tcp_null]+="$(rmbd_run --addr 127.0.0.1:$NULL_PORT --clients 4 --tcp --batch 64 --pipeline 32)"$'\n'
+	if [ $have_redis = yes ]; then
+		runs[redis1]+="$(redis_run 300000 -c 16)"$'\n'
+		runs[redis32]+="$(redis_run 3000000 -c 16 -P 32)"$'\n'
+	fi
+done
+m() { printf '%s' "${runs[$1]:-}" | grep . | median; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+u1=$(m udp1_rmbd) u1n=$(m udp1_null) u64=$(m udp64_rmbd) u64n=$(m udp64_null) t=$(m tcp_rmbd) tn=$(m tcp_null)
+r1=$(m redis1 || true) r32=$(m redis32 || true)
+printf '\n%-44s %14s %10s\n' "median of $ROUNDS × ${SECONDS_EACH}s" "keys/s" "ratio"
+printf '%-44s %14.0f\n' "has, UDP, 1 key, 16 clients: null ceiling" "$u1n"
+printf '%-44s %14.0f %10s\n' "has, UDP, 1 key, 16 clients: rmbd" "$u1" "$(ratio "$u1" "$u1n") × ceiling"
+[ -n "$r1" ] && printf '%-44s %14.0f %10s\n' "redis SISMEMBER, -c 16" "$r1" "$(ratio "$u1" "$r1") × redis"
+printf '%-44s %14.0f\n' "has, UDP, 64 keys/datagram: null ceiling" "$u64n"
+printf '%-44s %14.0f %10s\n' "has, UDP, 64 keys/datagram: rmbd" "$u64" "$(ratio "$u64" "$u64n") × ceiling"
+printf '%-44s %14.0f\n' "has, TCP, 64 keys/frame, 32 deep: null" "$tn"
+printf '%-44s %14.0f %10s\n' "has, TCP, 64 keys/frame, 32 deep: rmbd" "$t" "$(ratio "$t" "$tn") × ceiling"
+[ -n "$r32" ] && printf '%-44s %14.0f %10s\n' "redis SISMEMBER, -c 16 -P 32" "$r32" "$(ratio "$t" "$r32") × redis"
+exit 0
