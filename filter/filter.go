@@ -160,11 +160,35 @@ func (f *Filter) Add(key []byte) bool {
 	if f.fp.Layout == Classic {
 		return f.addClassic(key)
 	}
+	r, row, masks := f.locate(key)
+	if missing(row, &masks) == 0 {
+		return false
+	}
+	for w, m := range masks {
+		if m&^atomic.LoadUint64(&row[w]) != 0 {
+			atomic.OrUint64(&row[w], m)
+		}
+	}
+	f.markDirty(r)
+	return true
+}
+
+// Has reports whether key may have been added: false means certainly not.
+// It never allocates.
+func (f *Filter) Has(key []byte) bool {
+	if f.fp.Layout == Classic {
+		return f.hasClassic(key)
+	}
+	_, row, masks := f.locate(key)
+	return missing(row, &masks) == 0
+}
+
+// locate returns key's row in the blocked layout and, per word of the row,
+// the bits the key sets.
+func (f *Filter) locate(key []byte) (r uint64, row *[8]uint64, masks [8]uint64) {
 	h := blockedHash(key, f.seed)
-	r := blockedRow(h, f.rows)
-	base := r * 8
-	row := (*[8]uint64)(f.words[base : base+8])
-	var masks [8]uint64
+	r = blockedRow(h, f.rows)
+	row = (*[8]uint64)(f.words[r*8 : r*8+8])
 	v := mix(h)
 	for i, n := 0, 0; i < f.k; i++ {
 		if n == positionsPerWord {
@@ -175,41 +199,16 @@ func (f *Filter) Add(key []byte) bool {
 		n++
 		masks[p>>6] |= 1 << (p & 63)
 	}
-	changed := false
-	for w, m := range masks {
-		if m != 0 && atomic.LoadUint64(&row[w])&m != m {
-			atomic.OrUint64(&row[w], m)
-			changed = true
-		}
-	}
-	if changed {
-		f.markDirty(r)
-	}
-	return changed
+	return r, row, masks
 }
 
-// Has reports whether key may have been added: false means certainly not.
-// It never allocates.
-func (f *Filter) Has(key []byte) bool {
-	if f.fp.Layout == Classic {
-		return f.hasClassic(key)
-	}
-	h := blockedHash(key, f.seed)
-	base := blockedRow(h, f.rows) * 8
-	row := (*[8]uint64)(f.words[base : base+8])
-	v := mix(h)
-	for i, n := 0, 0; i < f.k; i++ {
-		if n == positionsPerWord {
-			v, n = mix(h+uint64(i)*golden), 0
-		}
-		p := v & (BlockedRowBits - 1)
-		v >>= positionBits
-		n++
-		if atomic.LoadUint64(&row[p>>6])&(1<<(p&63)) == 0 {
-			return false
-		}
-	}
-	return true
+// missing returns the bits of masks not set in row: eight loads of one
+// cache line and no branch per word.
+func missing(row *[8]uint64, masks *[8]uint64) uint64 {
+	return masks[0]&^atomic.LoadUint64(&row[0]) | masks[1]&^atomic.LoadUint64(&row[1]) |
+		masks[2]&^atomic.LoadUint64(&row[2]) | masks[3]&^atomic.LoadUint64(&row[3]) |
+		masks[4]&^atomic.LoadUint64(&row[4]) | masks[5]&^atomic.LoadUint64(&row[5]) |
+		masks[6]&^atomic.LoadUint64(&row[6]) | masks[7]&^atomic.LoadUint64(&row[7])
 }
 
 func (f *Filter) addClassic(key []byte) bool {

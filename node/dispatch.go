@@ -3,7 +3,6 @@ package node
 import (
 	"errors"
 	"net/netip"
-	"sync/atomic"
 
 	"github.com/rmbd/rmbd/filter"
 	"github.com/rmbd/rmbd/gossip"
@@ -15,7 +14,7 @@ import (
 // calling goroutine's counter shard.
 func (n *Node) handle(c *counters, frame []byte, from netip.AddrPort, tcp bool, out []byte) []byte {
 	if len(frame) == 0 {
-		c.drop(&c.badFrames)
+		c.drop(BadFrames)
 		return out
 	}
 	switch wire.Type(frame[0]) {
@@ -42,10 +41,10 @@ func (n *Node) handle(c *counters, frame []byte, from netip.AddrPort, tcp bool, 
 		if err != nil {
 			return n.mergeFailed(c, out, err)
 		}
-		c.syncFrames.Add(1)
-		c.syncRows.Add(1)
+		c.inc(SyncFramesMerged)
+		c.inc(SyncRowsMerged)
 		if changed {
-			c.syncRowsChanged.Add(1)
+			c.inc(SyncRowsChanged)
 		}
 		return ack
 	case wire.TypeRowSync:
@@ -57,16 +56,16 @@ func (n *Node) handle(c *counters, frame []byte, from netip.AddrPort, tcp bool, 
 		if err != nil {
 			return n.mergeFailed(c, out, err)
 		}
-		c.syncFrames.Add(1)
-		c.syncRows.Add(uint64(s.Runs.Rows()))
-		c.syncRowsChanged.Add(uint64(changed))
+		c.inc(SyncFramesMerged)
+		c.add(SyncRowsMerged, uint64(s.Runs.Rows()))
+		c.add(SyncRowsChanged, uint64(changed))
 		return ack
 	case wire.TypePeer:
 		p, err := wire.DecodeClassicPeer(frame)
 		if err != nil || p.Port == 0 || len(p.Host) == 0 {
 			return c.bad(out)
 		}
-		c.peerFrames.Add(1)
+		c.inc(PeerFrames)
 		n.addPeer(string(p.Host), p.Port)
 	case wire.TypeAck:
 		if wire.DecodeClassicAck(frame) != nil {
@@ -104,7 +103,7 @@ func (n *Node) handle(c *counters, frame []byte, from netip.AddrPort, tcp bool, 
 		}
 		out, _ = wire.AppendStats(out, id, n.Stats().wireStats())
 	default:
-		c.drop(&c.unsupported)
+		c.drop(Unsupported)
 	}
 	return out
 }
@@ -139,39 +138,34 @@ func (n *Node) batch(c *counters, frame []byte, out []byte) []byte {
 }
 
 func (n *Node) add(c *counters, key []byte) bool {
-	c.adds.Add(1)
+	c.inc(Adds)
 	if n.f.Add(key) {
-		c.addsNew.Add(1)
+		c.inc(AddsNew)
 		return true
 	}
 	return false
 }
 
 func (n *Node) has(c *counters, key []byte) bool {
-	c.hasQueries.Add(1)
+	c.inc(HasQueries)
 	if n.f.Has(key) {
-		c.hasHits.Add(1)
+		c.inc(HasHits)
 		return true
 	}
 	return false
 }
 
-func (c *counters) drop(reason *atomic.Uint64) {
-	reason.Add(1)
-	c.dropped.Add(1)
-}
-
 func (c *counters) bad(out []byte) []byte {
-	c.drop(&c.badFrames)
+	c.drop(BadFrames)
 	return out
 }
 
 func (n *Node) mergeFailed(c *counters, out []byte, err error) []byte {
 	if errors.Is(err, filter.ErrFingerprint) {
-		c.drop(&c.fingerprintMismatch)
+		c.drop(FingerprintMismatch)
 		n.log.Debug("sync refused", "err", err)
 	} else {
-		c.drop(&c.rowRange)
+		c.drop(RowRange)
 	}
 	return out
 }

@@ -143,7 +143,11 @@ func (n *Node) shutdown() error {
 			c.Close()
 		}
 		n.connMu.Unlock()
-		<-done
+		select {
+		case <-done:
+		case <-time.After(n.cfg.ShutdownTimeout / 4):
+			n.log.Error("shutdown left goroutines running")
+		}
 	}
 	for _, u := range n.l.UDP {
 		u.Close()
@@ -155,9 +159,10 @@ func (n *Node) shutdown() error {
 // filter. It reads the whole filter (to estimate keys): do not call it on
 // a hot path.
 func (n *Node) Stats() Stats {
-	s := n.c.snapshot()
+	var s Stats
+	s.addShard(n.c)
 	for _, c := range n.udpC {
-		s.add(c.snapshot())
+		s.addShard(c)
 	}
 	n.mu.Lock()
 	gc := n.g.Counters()

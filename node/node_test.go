@@ -49,7 +49,7 @@ func TestAddHas(t *testing.T) {
 			n := start(t, cfg)
 			u := newUDP(t)
 			u.send(n.Addr(), classicAdd(t, "abc"))
-			waitFor(t, "add", func() bool { return n.Stats().Adds == 1 })
+			waitFor(t, "add", func() bool { return n.Stats().Count(Adds) == 1 })
 			reply := u.ask(n.Addr(), classicHas(t, "abc"))
 			want := append(append([]byte{3, 'a', 'b', 'c'}, make([]byte, 136)...), 1)
 			assert.Equal(t, want, reply)
@@ -223,11 +223,11 @@ func TestJunkIsDropped(t *testing.T) {
 				good[:100], long, badLen, rowTooBig, badPort, zeroPort, notBool,
 				{0x12, 0, 0, 0, 6, 0, 0, 0, 1, 0, 0}, // a has result sent to a node
 			}
-			before := n.Stats().Dropped
+			before := n.Stats().Count(Dropped)
 			for _, j := range junk {
 				u.send(n.Addr(), j)
 			}
-			waitFor(t, "every junk frame counted", func() bool { return n.Stats().Dropped-before == uint64(len(junk)) })
+			waitFor(t, "every junk frame counted", func() bool { return n.Stats().Count(Dropped)-before == uint64(len(junk)) })
 			assert.False(t, hasOn(t, u, n, "k"), "still serving")
 			for {
 				extra, _ := u.recv(20 * time.Millisecond)
@@ -303,7 +303,7 @@ func TestTCPJunkClosesOnlyThatConnection(t *testing.T) {
 	_, err = c2.Read(make([]byte, 1))
 	assert.ErrorIs(t, err, io.EOF, "a length over the limit is refused before reading it")
 	assert.False(t, hasOn(t, newUDP(t), n, "x"), "still serving")
-	assert.GreaterOrEqual(t, n.Stats().BadFrames, uint64(2))
+	assert.GreaterOrEqual(t, n.Stats().Count(BadFrames), uint64(2))
 }
 
 func TestNeverPeersWithItself(t *testing.T) {
@@ -312,7 +312,7 @@ func TestNeverPeersWithItself(t *testing.T) {
 	u.send(n.Addr(), peerFrame(t, n.Addr()))
 	b, _ := wire.AppendClassicPeer(nil, []byte("localhost"), n.Addr().Port())
 	u.send(n.Addr(), b)
-	waitFor(t, "both peer frames seen", func() bool { return n.Stats().SelfPeers == 2 })
+	waitFor(t, "both peer frames seen", func() bool { return n.Stats().Count(SelfPeers) == 2 })
 	assert.Empty(t, n.Peers())
 }
 
@@ -329,7 +329,7 @@ func TestShutdownIsPrompt(t *testing.T) {
 	defer idle.Close()
 	u := newUDP(t)
 	require.False(t, hasOn(t, u, n, "x"))
-	waitFor(t, "connection accepted", func() bool { return n.Stats().TCPConns == 1 })
+	waitFor(t, "connection accepted", func() bool { return n.Stats().Count(TCPConns) == 1 })
 	began := time.Now()
 	cancel()
 	select {

@@ -22,7 +22,7 @@ func (n *Node) addPeer(host string, port uint16) {
 	select {
 	case n.resolving <- struct{}{}:
 	default:
-		n.c.unresolved.Add(1)
+		n.c.inc(Unresolved)
 		n.log.Warn("peer dropped: too many lookups in flight", "host", host)
 		return
 	}
@@ -42,7 +42,7 @@ func (n *Node) addPeer(host string, port uint16) {
 		ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 		ip, ok := n.pickAddr(ips)
 		if err != nil || !ok {
-			n.c.unresolved.Add(1)
+			n.c.inc(Unresolved)
 			n.log.Warn("peer host did not resolve", "host", host, "err", err)
 			return
 		}
@@ -69,7 +69,7 @@ func (n *Node) pickAddr(ips []netip.Addr) (netip.Addr, bool) {
 
 func (n *Node) addPeerAddr(a netip.AddrPort) {
 	if n.isSelf(a) {
-		n.c.selfPeers.Add(1)
+		n.c.inc(SelfPeers)
 		n.log.Debug("ignoring peer request naming this node", "peer", a.String())
 		return
 	}

@@ -1,38 +1,77 @@
 package node
 
 import (
+	"fmt"
 	"sync/atomic"
 
 	"github.com/rmbd/rmbd/wire"
 )
 
-// counters are the node's own counts. Each UDP reader has its own shard
+// Counter names one of the node's own counts.
+type Counter int
+
+// Counters. Dropped counts every frame dropped without being served; the
+// counters after it say why.
+const (
+	UDPFrames           Counter = iota // datagrams received
+	TCPFrames                          // frames received over TCP
+	TCPConns                           // TCP connections accepted
+	TCPRefused                         // TCP connections refused (over MaxConns)
+	Adds                               // keys added
+	AddsNew                            // keys that set at least one new bit
+	HasQueries                         // keys asked for
+	HasHits                            // keys answered present
+	SyncFramesMerged                   // sync frames merged (classic and row sync)
+	SyncRowsMerged                     // rows in them
+	SyncRowsChanged                    // rows that gained bits
+	PeerFrames                         // peer requests
+	SelfPeers                          // peer requests naming this node
+	Unresolved                         // peer hosts that did not resolve
+	SendErrors                         // replies and pushes the socket refused
+	Dropped                            // frames dropped, for any reason below
+	BadFrames                          // did not decode
+	FingerprintMismatch                // sync of another filter
+	RowRange                           // sync of rows the filter lacks
+	Unsupported                        // a frame type the node does not serve
+	numCounters
+)
+
+var counterNames = [numCounters]string{
+	"udp_frames", "tcp_frames", "tcp_conns", "tcp_refused", "adds", "adds_new",
+	"has_queries", "has_hits", "sync_frames_merged", "sync_rows_merged", "sync_rows_changed",
+	"peer_frames", "self_peers", "unresolved_peers", "send_errors", "dropped",
+	"bad_frames", "fingerprint_mismatch", "row_range", "unsupported",
+}
+
+// String returns the counter's name as stats frames carry it.
+func (c Counter) String() string {
+	if c >= 0 && c < numCounters {
+		return counterNames[c]
+	}
+	return fmt.Sprintf("counter(%d)", int(c))
+}
+
+// counters is one shard of the node's counts. Each UDP reader has its own
 // so that readers on different cores never share a cache line; Stats adds
 // the shards up.
 type counters struct {
-	udpFrames, tcpFrames, tcpConns, tcpRefused atomic.Uint64
-	adds, addsNew, hasQueries, hasHits         atomic.Uint64
-	syncFrames, syncRows, syncRowsChanged      atomic.Uint64
-	peerFrames, selfPeers, unresolved          atomic.Uint64
-	dropped, badFrames, fingerprintMismatch    atomic.Uint64
-	rowRange, unsupported, sendErrors          atomic.Uint64
+	v [numCounters]atomic.Uint64
+	_ [128]byte
+}
+
+func (c *counters) inc(k Counter)           { c.v[k].Add(1) }
+func (c *counters) add(k Counter, n uint64) { c.v[k].Add(n) }
+
+// drop counts a dropped frame and why.
+func (c *counters) drop(why Counter) {
+	c.v[why].Add(1)
+	c.v[Dropped].Add(1)
 }
 
 // Stats is a snapshot of what a node has done and holds.
 type Stats struct {
-	UDPFrames, TCPFrames, TCPConns, TCPRefused uint64
-	Adds, AddsNew, HasQueries, HasHits         uint64
-	// SyncFrames and SyncRows count sync frames and rows merged;
-	// SyncRowsChanged the rows that gained bits.
-	SyncFrames, SyncRows, SyncRowsChanged uint64
-	// PeerFrames counts peer requests; SelfPeers those naming this node;
-	// Unresolved those whose host did not resolve.
-	PeerFrames, SelfPeers, Unresolved uint64
-	// Dropped counts every frame dropped; BadFrames those that did not
-	// decode, FingerprintMismatch those of another filter, RowRange those
-	// with rows the filter lacks, Unsupported those the node does not serve.
-	Dropped, BadFrames, FingerprintMismatch, RowRange, Unsupported uint64
-	SendErrors                                                     uint64
+	// Counts holds the node's counters; see Count.
+	Counts [numCounters]uint64
 	// Gossip.
 	Peers                                  int
 	Ticks, SyncSent, SyncBytesSent, Pruned uint64
@@ -42,73 +81,39 @@ type Stats struct {
 	EstimatedKeys, EstimatedFPRate  float64
 }
 
-func (c *counters) snapshot() Stats {
-	return Stats{
-		UDPFrames: c.udpFrames.Load(), TCPFrames: c.tcpFrames.Load(),
-		TCPConns: c.tcpConns.Load(), TCPRefused: c.tcpRefused.Load(),
-		Adds: c.adds.Load(), AddsNew: c.addsNew.Load(),
-		HasQueries: c.hasQueries.Load(), HasHits: c.hasHits.Load(),
-		SyncFrames: c.syncFrames.Load(), SyncRows: c.syncRows.Load(), SyncRowsChanged: c.syncRowsChanged.Load(),
-		PeerFrames: c.peerFrames.Load(), SelfPeers: c.selfPeers.Load(), Unresolved: c.unresolved.Load(),
-		Dropped: c.dropped.Load(), BadFrames: c.badFrames.Load(),
-		FingerprintMismatch: c.fingerprintMismatch.Load(), RowRange: c.rowRange.Load(),
-		Unsupported: c.unsupported.Load(), SendErrors: c.sendErrors.Load(),
+// Count returns counter c.
+func (s Stats) Count(c Counter) uint64 {
+	if c < 0 || c >= numCounters {
+		return 0
 	}
+	return s.Counts[c]
 }
 
-// add adds o's counters (not the gossip or filter figures) to s.
-func (s *Stats) add(o Stats) {
-	s.UDPFrames += o.UDPFrames
-	s.TCPFrames += o.TCPFrames
-	s.TCPConns += o.TCPConns
-	s.TCPRefused += o.TCPRefused
-	s.Adds += o.Adds
-	s.AddsNew += o.AddsNew
-	s.HasQueries += o.HasQueries
-	s.HasHits += o.HasHits
-	s.SyncFrames += o.SyncFrames
-	s.SyncRows += o.SyncRows
-	s.SyncRowsChanged += o.SyncRowsChanged
-	s.PeerFrames += o.PeerFrames
-	s.SelfPeers += o.SelfPeers
-	s.Unresolved += o.Unresolved
-	s.Dropped += o.Dropped
-	s.BadFrames += o.BadFrames
-	s.FingerprintMismatch += o.FingerprintMismatch
-	s.RowRange += o.RowRange
-	s.Unsupported += o.Unsupported
-	s.SendErrors += o.SendErrors
+func (s *Stats) addShard(c *counters) {
+	for i := range s.Counts {
+		s.Counts[i] += c.v[i].Load()
+	}
 }
 
 // wireStats lists s as stats frame counters. Ratios are sent in parts per
 // million.
 func (s Stats) wireStats() []wire.Stat {
-	return []wire.Stat{
-		{Name: "udp_frames", Value: s.UDPFrames},
-		{Name: "tcp_frames", Value: s.TCPFrames},
-		{Name: "tcp_conns", Value: s.TCPConns},
-		{Name: "adds", Value: s.Adds},
-		{Name: "adds_new", Value: s.AddsNew},
-		{Name: "has_queries", Value: s.HasQueries},
-		{Name: "has_hits", Value: s.HasHits},
-		{Name: "sync_frames_merged", Value: s.SyncFrames},
-		{Name: "sync_rows_merged", Value: s.SyncRows},
-		{Name: "sync_rows_changed", Value: s.SyncRowsChanged},
-		{Name: "dropped", Value: s.Dropped},
-		{Name: "bad_frames", Value: s.BadFrames},
-		{Name: "fingerprint_mismatch", Value: s.FingerprintMismatch},
-		{Name: "row_range", Value: s.RowRange},
-		{Name: "unsupported", Value: s.Unsupported},
-		{Name: "peers", Value: uint64(s.Peers)},
-		{Name: "ticks", Value: s.Ticks},
-		{Name: "sync_frames_sent", Value: s.SyncSent},
-		{Name: "sync_bytes_sent", Value: s.SyncBytesSent},
-		{Name: "peers_pruned", Value: s.Pruned},
-		{Name: "acks", Value: s.Acks},
-		{Name: "filter_bytes", Value: s.FilterBytes},
-		{Name: "set_bits", Value: s.SetBits},
-		{Name: "total_bits", Value: s.TotalBits},
-		{Name: "estimated_keys", Value: uint64(s.EstimatedKeys)},
-		{Name: "estimated_fp_ppm", Value: uint64(s.EstimatedFPRate * 1e6)},
+	out := make([]wire.Stat, 0, numCounters+13)
+	for c := range numCounters {
+		out = append(out, wire.Stat{Name: c.String(), Value: s.Counts[c]})
 	}
+	return append(out,
+		wire.Stat{Name: "peers", Value: uint64(s.Peers)},
+		wire.Stat{Name: "ticks", Value: s.Ticks},
+		wire.Stat{Name: "sync_frames_sent", Value: s.SyncSent},
+		wire.Stat{Name: "sync_bytes_sent", Value: s.SyncBytesSent},
+		wire.Stat{Name: "peers_pruned", Value: s.Pruned},
+		wire.Stat{Name: "acks", Value: s.Acks},
+		wire.Stat{Name: "stray_acks", Value: s.StrayAcks},
+		wire.Stat{Name: "filter_bytes", Value: s.FilterBytes},
+		wire.Stat{Name: "set_bits", Value: s.SetBits},
+		wire.Stat{Name: "total_bits", Value: s.TotalBits},
+		wire.Stat{Name: "estimated_keys", Value: uint64(s.EstimatedKeys)},
+		wire.Stat{Name: "estimated_fp_ppm", Value: uint64(s.EstimatedFPRate * 1e6)},
+	)
 }

@@ -33,7 +33,7 @@ func (n *Node) tick() {
 // emit sends a gossip frame from the listening UDP address.
 func (n *Node) emit(to netip.AddrPort, frame []byte) {
 	if _, err := n.l.UDP[0].WriteToUDPAddrPort(frame, to); err != nil {
-		n.c.sendErrors.Add(1)
+		n.c.inc(SendErrors)
 		n.log.Debug("sync send failed", "peer", to.String(), "err", err)
 	}
 }

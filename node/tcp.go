@@ -26,11 +26,11 @@ func (n *Node) acceptTCP() {
 			continue
 		}
 		if !n.track(c) {
-			n.c.tcpRefused.Add(1)
+			n.c.inc(TCPRefused)
 			c.Close()
 			continue
 		}
-		n.c.tcpConns.Add(1)
+		n.c.inc(TCPConns)
 		n.wg.Add(1)
 		go n.serveConn(c)
 	}
@@ -85,7 +85,7 @@ func (n *Node) serveConn(c *net.TCPConn) {
 		size, err := wire.FrameLen(head)
 		if err != nil {
 			// Without a length the stream cannot be resynchronised.
-			n.c.drop(&n.c.badFrames)
+			n.c.drop(BadFrames)
 			bw.Flush()
 			return
 		}
@@ -103,7 +103,7 @@ func (n *Node) serveConn(c *net.TCPConn) {
 				return
 			}
 		}
-		n.c.tcpFrames.Add(1)
+		n.c.inc(TCPFrames)
 		out = n.handle(n.c, frame, from, true, out[:0])
 		if size <= br.Size() {
 			br.Discard(size)

@@ -26,12 +26,12 @@ func (n *Node) serveUDP(u *net.UDPConn, c *counters) {
 			}
 			continue // transient, e.g. a truncated datagram
 		}
-		c.udpFrames.Add(1)
+		c.inc(UDPFrames)
 		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 		out = n.handle(c, buf[:m], from, false, out[:0])
 		if len(out) > 0 {
 			if _, err := u.WriteToUDPAddrPort(out, from); err != nil {
-				c.sendErrors.Add(1)
+				c.inc(SendErrors)
 			}
 		}
 	}
