@@ -179,8 +179,19 @@ func (f *Filter) Has(key []byte) bool {
 	if f.fp.Layout == Classic {
 		return f.hasClassic(key)
 	}
-	_, row, masks := f.locate(key)
-	return missing(row, &masks) == 0
+	h := blockedHash(key, f.seed)
+	r := blockedRow(h, f.rows)
+	row := (*[8]uint64)(f.words[r*8 : r*8+8])
+	// Testing bit by bit and stopping at the first clear one is measurably
+	// faster here than Add's branchless test, most of all in DRAM.
+	ps := newPositions(h)
+	for i := range f.k {
+		p := ps.next(i)
+		if atomic.LoadUint64(&row[p>>6])&(1<<(p&63)) == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // locate returns key's row in the blocked layout and, per word of the row,
@@ -189,14 +200,9 @@ func (f *Filter) locate(key []byte) (r uint64, row *[8]uint64, masks [8]uint64) 
 	h := blockedHash(key, f.seed)
 	r = blockedRow(h, f.rows)
 	row = (*[8]uint64)(f.words[r*8 : r*8+8])
-	v := mix(h)
-	for i, n := 0, 0; i < f.k; i++ {
-		if n == positionsPerWord {
-			v, n = mix(h+uint64(i)*golden), 0
-		}
-		p := v & (BlockedRowBits - 1)
-		v >>= positionBits
-		n++
+	ps := newPositions(h)
+	for i := range f.k {
+		p := ps.next(i)
 		masks[p>>6] |= 1 << (p & 63)
 	}
 	return r, row, masks

@@ -97,3 +97,25 @@ func blockedRow(h, rows uint64) uint64 {
 func blockedHash(key []byte, seed uint64) uint64 {
 	return xxh3.HashSeed(key, seed)
 }
+
+// positions draws a key's in-row bit positions from its hash: 9 bits at a
+// time from mix(h), then from mix(h + i·golden) once those run out, so
+// that positions are independent of the row, which the hash's high bits
+// chose.
+type positions struct {
+	h, v uint64
+	n    int
+}
+
+func newPositions(h uint64) positions { return positions{h: h, v: mix(h)} }
+
+// next returns the i'th position; call it with i = 0, 1, 2, ….
+func (p *positions) next(i int) uint64 {
+	if p.n == positionsPerWord {
+		p.v, p.n = mix(p.h+uint64(i)*golden), 0
+	}
+	pos := p.v & (BlockedRowBits - 1)
+	p.v >>= positionBits
+	p.n++
+	return pos
+}

@@ -1,0 +1,190 @@
+package client
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+
+	"github.com/rmbd/rmbd/wire"
+)
+
+// tcpTransport pipelines requests on one connection: replies come back in
+// request order, so a queue pairs them. A broken connection fails what is
+// queued and is dialled again by the next call.
+type tcpTransport struct {
+	addr string
+	mu   sync.Mutex // guards c and done, and orders queueing with writing
+	c    *tcpConn
+	done bool
+	wg   sync.WaitGroup // readers
+}
+
+// tcpConn is one connection and the requests awaiting replies on it.
+type tcpConn struct {
+	conn  net.Conn
+	bw    *bufio.Writer
+	queue chan *request
+	quit  chan struct{} // closed by close()
+}
+
+// maxQueued bounds requests in flight on one connection.
+const maxQueued = 4096
+
+func dialTCP(ctx context.Context, addr string) (*tcpTransport, error) {
+	t := &tcpTransport{addr: addr}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.connect(ctx); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// connect dials; t.mu is held.
+func (t *tcpTransport) connect(ctx context.Context) error {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", t.addr)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctxErr(ctx)
+		}
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" && !op.Timeout() {
+			return errors.Join(ErrUnreachable, err)
+		}
+		return err
+	}
+	c := &tcpConn{conn: conn, bw: bufio.NewWriterSize(conn, 64<<10),
+		queue: make(chan *request, maxQueued), quit: make(chan struct{})}
+	t.c = c
+	t.wg.Add(1)
+	go t.read(c)
+	return nil
+}
+
+// read pairs each reply on c with the oldest queued request.
+func (t *tcpTransport) read(c *tcpConn) {
+	defer t.wg.Done()
+	br := bufio.NewReaderSize(c.conn, 64<<10)
+	fail := func(err error) {
+		c.conn.Close()
+		t.mu.Lock()
+		if t.c == c {
+			t.c = nil
+		}
+		if t.done {
+			err = ErrClosed
+		}
+		t.mu.Unlock()
+		for { // nobody queues on c any more: fail what is there
+			select {
+			case r := <-c.queue:
+				r.reply <- reply{err: err}
+			default:
+				return
+			}
+		}
+	}
+	for {
+		var r *request
+		select {
+		case r = <-c.queue:
+		case <-c.quit:
+			fail(ErrClosed)
+			return
+		}
+		frame, err := readReply(br, r.match.classic)
+		if err != nil {
+			r.reply <- reply{err: err}
+			fail(err)
+			return
+		}
+		var rerr error
+		if !r.match.classic && wire.Type(frame[0]) == wire.TypeError {
+			if e, err := wire.DecodeError(frame); err == nil {
+				rerr = &ServerError{Code: e.Code, Msg: string(e.Msg)}
+			}
+		}
+		r.reply <- reply{frame: frame, err: rerr}
+	}
+}
+
+func readReply(br *bufio.Reader, classic bool) ([]byte, error) {
+	if classic {
+		b := make([]byte, wire.ClassicHasReplySize)
+		_, err := io.ReadFull(br, b)
+		return b, err
+	}
+	head, err := br.Peek(wire.HeaderSize)
+	if err != nil {
+		return nil, err
+	}
+	n, err := wire.FrameLen(head)
+	if err != nil || !wire.Type(head[0]).Extended() {
+		return nil, errors.Join(ErrProtocol, err)
+	}
+	b := make([]byte, n)
+	_, err = io.ReadFull(br, b)
+	return b, err
+}
+
+// write queues r (if not nil) and writes frame, dialling first if needed.
+func (t *tcpTransport) write(ctx context.Context, r *request, frame []byte) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.done {
+		return ErrClosed
+	}
+	if t.c == nil {
+		if err := t.connect(ctx); err != nil {
+			return err
+		}
+	}
+	c := t.c
+	if r != nil {
+		c.queue <- r // blocks only with maxQueued in flight; the reader drains it
+	}
+	_, err := c.bw.Write(frame)
+	if err == nil {
+		err = c.bw.Flush()
+	}
+	if err != nil {
+		c.conn.Close() // the reader fails the queue
+		if r != nil {
+			return nil // r gets the reader's error
+		}
+	}
+	return err
+}
+
+func (t *tcpTransport) roundTrip(ctx context.Context, r *request) ([]byte, error) {
+	if err := t.write(ctx, r, r.frame); err != nil {
+		return nil, err
+	}
+	select {
+	case rep := <-r.reply:
+		return rep.frame, rep.err
+	case <-ctx.Done():
+		return nil, ctxErr(ctx) // the reply, when it comes, is dropped
+	}
+}
+
+func (t *tcpTransport) send(ctx context.Context, frame []byte) error {
+	return t.write(ctx, nil, frame)
+}
+
+func (t *tcpTransport) close() error {
+	t.mu.Lock()
+	t.done = true
+	var err error
+	if t.c != nil {
+		close(t.c.quit)
+		err = t.c.conn.Close()
+	}
+	t.mu.Unlock()
+	t.wg.Wait()
+	return err
+}
