@@ -38,7 +38,7 @@ func WithClassic() Option { return func(o *options) { o.classic = true } }
 func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
 
 // WithRetryInterval is the first pause before a UDP request is sent again
-// (default 50ms); each further pause doubles, up to a second.
+// (default 50ms); each further pause doubles, up to 250ms.
 func WithRetryInterval(d time.Duration) Option { return func(o *options) { o.retry = d } }
 
 // WithMaxDatagram bounds the UDP datagrams the client sends (default

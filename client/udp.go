@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"syscall"
@@ -13,7 +14,7 @@ import (
 )
 
 // maxRetryPause caps the pause between resends of a UDP request.
-const maxRetryPause = time.Second
+const maxRetryPause = 250 * time.Millisecond
 
 // udpTransport is a connected UDP socket and one reader goroutine that
 // hands each reply to the request waiting for it.
@@ -129,7 +130,7 @@ func (t *udpTransport) roundTrip(ctx context.Context, r *request) ([]byte, error
 		return nil, err
 	}
 	pause := t.o.retry
-	timer := time.NewTimer(pause)
+	timer := time.NewTimer(jitter(pause))
 	defer timer.Stop()
 	for {
 		select {
@@ -140,13 +141,19 @@ func (t *udpTransport) roundTrip(ctx context.Context, r *request) ([]byte, error
 				return nil, err
 			}
 			pause = min(2*pause, maxRetryPause)
-			timer.Reset(pause)
+			timer.Reset(jitter(pause))
 		case <-ctx.Done():
 			return nil, ctxErr(ctx)
 		case <-t.closed:
 			return nil, ErrClosed
 		}
 	}
+}
+
+// jitter spreads resends over [d/2, 3d/2) so that requests lost together
+// are not resent in lockstep.
+func jitter(d time.Duration) time.Duration {
+	return d/2 + rand.N(d)
 }
 
 func (t *udpTransport) send(ctx context.Context, frame []byte) error {

@@ -1,0 +1,331 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rmbd/rmbd/node"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+// startNode runs a node on a free loopback port until the test ends.
+func startNode(t testing.TB, cfg node.Config) *node.Node {
+	t.Helper()
+	cfg.Listen = "127.0.0.1:0"
+	n, err := node.New(cfg)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { n.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return n
+}
+
+func dial(t *testing.T, addr string, opts ...Option) *Client {
+	t.Helper()
+	c, err := Dial(context.Background(), addr, opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func keys(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s-%d", prefix, i)
+	}
+	return out
+}
+
+func TestAddHasPingStats(t *testing.T) {
+	n := startNode(t, node.DefaultConfig())
+	for name, opts := range map[string][]Option{"udp": nil, "tcp": {WithTCP()}} {
+		t.Run(name, func(t *testing.T) {
+			c := dial(t, n.Addr().String(), opts...)
+			ctx := context.Background()
+			require.NoError(t, c.Add(ctx, "alice", "bob"))
+			got, err := c.Has(ctx, "alice", "carol-"+name, "bob")
+			require.NoError(t, err)
+			assert.Equal(t, []bool{true, false, true}, got)
+
+			fresh, err := c.AddNew(ctx, "alice", "dave-"+name, "dave-"+name)
+			require.NoError(t, err)
+			assert.Equal(t, []bool{false, true, false}, fresh, "test-and-set, in order")
+
+			p, err := c.Ping(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, n.Addr().String(), p.Addr)
+			assert.Equal(t, n.Filter().Fingerprint(), p.Fingerprint)
+			assert.Positive(t, p.RTT)
+
+			stats, err := c.Stats(ctx)
+			require.NoError(t, err)
+			found := map[string]uint64{}
+			for _, s := range stats {
+				found[s.Name] = s.Value
+			}
+			assert.Contains(t, found, "adds")
+			assert.Positive(t, found["has_queries"])
+		})
+	}
+}
+
+// Many keys in one call travel in many frames; every answer comes back in
+// order.
+func TestLargeCallsAreBatched(t *testing.T) {
+	n := startNode(t, node.DefaultConfig())
+	for name, opts := range map[string][]Option{"udp": nil, "tcp": {WithTCP()}} {
+		t.Run(name, func(t *testing.T) {
+			c := dial(t, n.Addr().String(), opts...)
+			in := keys("big-"+name, 20_000)
+			require.NoError(t, c.Add(context.Background(), in...))
+			got, err := c.Has(context.Background(), append(in, keys("absent-"+name, 100)...)...)
+			require.NoError(t, err)
+			for i := range in {
+				require.True(t, got[i], "key %d", i)
+			}
+			absent := 0
+			for _, v := range got[len(in):] {
+				if !v {
+					absent++
+				}
+			}
+			assert.Greater(t, absent, 90, "at 1%% false positives")
+			assert.Greater(t, n.Stats().Count(node.UDPFrames)+n.Stats().Count(node.TCPFrames), uint64(20))
+		})
+	}
+}
+
+func TestBatchesFitTheTransport(t *testing.T) {
+	c := &Client{o: defaults()}
+	for _, b := range c.batches(keys("x", 5000)) {
+		size := 12
+		for _, k := range b {
+			size += 2 + len(k)
+		}
+		assert.LessOrEqual(t, size, 1400)
+	}
+	long := strings.Repeat("k", 1300)
+	assert.Len(t, c.batches([]string{long, long, long}), 3)
+}
+
+func TestClassicMode(t *testing.T) {
+	n := startNode(t, node.ClassicConfig())
+	for name, opts := range map[string][]Option{"udp": {WithClassic()}, "tcp": {WithClassic(), WithTCP()}} {
+		t.Run(name, func(t *testing.T) {
+			c := dial(t, n.Addr().String(), opts...)
+			ctx := context.Background()
+			require.NoError(t, c.Add(ctx, "x-"+name, "y-"+name))
+			require.Eventually(t, func() bool {
+				got, err := c.Has(ctx, "x-"+name, "y-"+name, "y-"+name)
+				return err == nil && got[0] && got[1] && got[2]
+			}, 5*time.Second, 5*time.Millisecond)
+			got, err := c.Has(ctx, "never-"+name)
+			require.NoError(t, err)
+			assert.Equal(t, []bool{false}, got)
+
+			err = c.Add(ctx, strings.Repeat("k", 140))
+			assert.ErrorIs(t, err, ErrKeyTooLong, "never truncated")
+			before := n.Stats().Count(node.Adds)
+			_, err = c.Has(ctx, "ok", strings.Repeat("k", 140))
+			assert.ErrorIs(t, err, ErrKeyTooLong)
+			assert.Equal(t, before, n.Stats().Count(node.Adds), "nothing sent")
+			_, err = c.Ping(ctx)
+			assert.Error(t, err)
+		})
+	}
+}
+
+func TestKeyLimits(t *testing.T) {
+	n := startNode(t, node.DefaultConfig())
+	u := dial(t, n.Addr().String())
+	err := u.Add(context.Background(), strings.Repeat("k", 2000))
+	assert.ErrorIs(t, err, ErrKeyTooLong, "does not fit a datagram")
+	assert.ErrorContains(t, err, "add "+n.Addr().String()+": client: key too long: 2000 bytes")
+	tc := dial(t, n.Addr().String(), WithTCP())
+	require.NoError(t, tc.Add(context.Background(), strings.Repeat("k", 4096)))
+	got, err := tc.Has(context.Background(), strings.Repeat("k", 4096))
+	require.NoError(t, err)
+	assert.True(t, got[0])
+	assert.ErrorIs(t, tc.Add(context.Background(), strings.Repeat("k", 4097)), ErrKeyTooLong)
+}
+
+// lossy is a UDP proxy in front of a node that drops every third datagram
+// in each direction.
+func lossy(t *testing.T, target string) string {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	up, err := net.Dial("udp", target)
+	require.NoError(t, err)
+	t.Cleanup(func() { pc.Close(); up.Close() })
+	var mu sync.Mutex
+	var client net.Addr
+	go func() {
+		buf := make([]byte, 65536)
+		for i := 0; ; i++ {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			client = from
+			mu.Unlock()
+			if i%3 != 0 {
+				up.Write(buf[:n])
+			}
+		}
+	}()
+	go func() {
+		buf := make([]byte, 65536)
+		for i := 0; ; i++ {
+			n, err := up.Read(buf)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			to := client
+			mu.Unlock()
+			if i%3 != 1 {
+				pc.WriteTo(buf[:n], to)
+			}
+		}
+	}()
+	return pc.LocalAddr().String()
+}
+
+func TestUDPRetriesThroughLoss(t *testing.T) {
+	n := startNode(t, node.DefaultConfig())
+	c := dial(t, lossy(t, n.Addr().String()), WithRetryInterval(5*time.Millisecond))
+	in := keys("lossy", 3000)
+	require.NoError(t, c.Add(context.Background(), in...))
+	got, err := c.Has(context.Background(), in...)
+	require.NoError(t, err)
+	for i := range got {
+		require.True(t, got[i])
+	}
+}
+
+func TestTimeoutAndUnreachable(t *testing.T) {
+	// A socket that reads and never answers: a black hole.
+	hole, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer hole.Close()
+	c := dial(t, hole.LocalAddr().String(), WithRetryInterval(5*time.Millisecond))
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	began := time.Now()
+	_, err = c.Has(ctx, "x")
+	assert.ErrorIs(t, err, ErrTimeout)
+	var oe *OpError
+	require.ErrorAs(t, err, &oe)
+	assert.True(t, oe.Timeout())
+	assert.Equal(t, "has", oe.Op)
+	assert.Less(t, time.Since(began), 2*time.Second)
+
+	// WithTimeout bounds calls whose context has none.
+	c2 := dial(t, hole.LocalAddr().String(), WithTimeout(50*time.Millisecond))
+	assert.ErrorIs(t, c2.Add(context.Background(), "x"), ErrTimeout)
+
+	// A closed port: the host says so, and the client says unreachable.
+	addr := hole.LocalAddr().String()
+	hole.Close()
+	c3 := dial(t, addr)
+	_, err = c3.Ping(context.Background())
+	assert.ErrorIs(t, err, ErrUnreachable)
+	_, err = Dial(context.Background(), addr, WithTCP())
+	assert.ErrorIs(t, err, ErrUnreachable)
+}
+
+func TestBadAddressAndOptions(t *testing.T) {
+	_, err := Dial(context.Background(), "nohostport")
+	assert.ErrorContains(t, err, "bad address")
+	_, err = Dial(context.Background(), "127.0.0.1:1", WithWindow(0))
+	assert.ErrorContains(t, err, "invalid option")
+	n := startNode(t, node.DefaultConfig())
+	c := dial(t, n.Addr().String())
+	assert.ErrorContains(t, c.Peer(context.Background(), "nope"), "bad address")
+	assert.ErrorContains(t, c.Peer(context.Background(), "h:0"), "port 1..65535")
+}
+
+func TestPeer(t *testing.T) {
+	a, b := startNode(t, node.DefaultConfig()), startNode(t, node.DefaultConfig())
+	c := dial(t, a.Addr().String())
+	require.NoError(t, c.Peer(context.Background(), b.Addr().String()))
+	require.Eventually(t, func() bool { return len(a.Peers()) == 1 }, 5*time.Second, 2*time.Millisecond)
+	assert.Equal(t, b.Addr(), a.Peers()[0].Addr)
+}
+
+func TestConcurrentUse(t *testing.T) {
+	n := startNode(t, node.DefaultConfig())
+	for name, opts := range map[string][]Option{"udp": nil, "tcp": {WithTCP()}} {
+		t.Run(name, func(t *testing.T) {
+			c := dial(t, n.Addr().String(), opts...)
+			var wg sync.WaitGroup
+			for g := range 16 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					ks := keys(fmt.Sprint(name, g), 200)
+					if err := c.Add(context.Background(), ks...); err != nil {
+						t.Error(err)
+						return
+					}
+					got, err := c.Has(context.Background(), ks...)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					for i, v := range got {
+						if !v {
+							t.Errorf("%s lost", ks[i])
+						}
+					}
+				}()
+			}
+			wg.Wait()
+		})
+	}
+}
+
+func TestCloseLeavesNothingRunning(t *testing.T) {
+	n := startNode(t, node.DefaultConfig())
+	warm := dial(t, n.Addr().String())
+	_, err := warm.Ping(context.Background()) // the node's goroutines are all up
+	require.NoError(t, err)
+	// The node's side of a closed connection ends when it reads EOF: the
+	// node's goroutine, not the client's.
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(), goleak.IgnoreAnyFunction("github.com/rmbd/rmbd/node.(*Node).serveConn"))
+	for _, opts := range [][]Option{nil, {WithTCP()}} {
+		c, err := Dial(context.Background(), n.Addr().String(), opts...)
+		require.NoError(t, err)
+		require.NoError(t, c.Add(context.Background(), keys("leak", 500)...))
+		require.NoError(t, c.Close())
+		_, err = c.Has(context.Background(), "x")
+		assert.ErrorIs(t, err, ErrClosed)
+		assert.NoError(t, c.Close(), "Close twice is fine")
+	}
+}
+
+func TestTCPReconnects(t *testing.T) {
+	cfg := node.DefaultConfig()
+	cfg.IdleTimeout = 20 * time.Millisecond
+	n := startNode(t, cfg)
+	c := dial(t, n.Addr().String(), WithTCP())
+	require.NoError(t, c.Add(context.Background(), "a"))
+	require.Eventually(t, func() bool {
+		_, err := c.Has(context.Background(), "a")
+		return err != nil // the node closed the idle connection under us
+	}, 5*time.Second, 30*time.Millisecond)
+	got, err := c.Has(context.Background(), "a")
+	require.NoError(t, err, "the next call dials again")
+	assert.True(t, got[0])
+	assert.False(t, errors.Is(err, ErrClosed))
+}

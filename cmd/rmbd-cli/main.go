@@ -1,0 +1,196 @@
+// Command rmbd-cli adds keys to and asks an rmbd node. See `rmbd-cli --help`.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rmbd/rmbd/client"
+	"github.com/spf13/pflag"
+)
+
+const usageHead = `rmbd-cli — talk to an rmbd node.
+
+Usage:
+  rmbd-cli [flags] add KEY...      add keys
+  rmbd-cli [flags] has KEY...      print each key, a tab, true or false
+  rmbd-cli [flags] add -           add keys read from stdin, one per line
+  rmbd-cli [flags] has -           ask for keys read from stdin, one per line
+  rmbd-cli [flags] peer HOST:PORT  make the node push its rows to HOST:PORT
+  rmbd-cli [flags] ping            round-trip time and the node's identity
+  rmbd-cli [flags] stats           the node's counters
+
+has exits 0 when every key is present, 1 when any is absent, 2 on error.
+Every other command exits 0 on success and 2 on error. Keys read from stdin
+are streamed in batches, so millions of lines need little memory; a line is a
+key as it is, without its newline. Put -- before keys that start with -.
+
+Flags:
+`
+
+// exit statuses
+const (
+	exitOK     = 0
+	exitAbsent = 1
+	exitError  = 2
+)
+
+type options struct {
+	addr    string
+	tcp     bool
+	classic bool
+	timeout time.Duration
+	json    bool
+	chunk   int
+	help    bool
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fail := func(err error) int {
+		msg := strings.TrimPrefix(strings.ReplaceAll(err.Error(), "\n", "; "), "client: ")
+		fmt.Fprintf(stderr, "rmbd-cli: %s\n", msg)
+		return exitError
+	}
+	var o options
+	fs := pflag.NewFlagSet("rmbd-cli", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.SortFlags = false
+	fs.SetInterspersed(false) // flags before the command; keys may start with -
+	defAddr := "127.0.0.1:8000"
+	if v := getenv("RMBD_ADDR"); v != "" {
+		defAddr = v
+	}
+	fs.StringVar(&o.addr, "addr", defAddr, "node address HOST:PORT (environment: RMBD_ADDR)")
+	fs.BoolVar(&o.tcp, "tcp", false, "use TCP instead of UDP")
+	fs.DurationVar(&o.timeout, "timeout", 5*time.Second, "give up on a request after this long")
+	fs.BoolVar(&o.json, "json", false, "print JSON (one object per line for has)")
+	fs.BoolVar(&o.classic, "classic", false, "speak only classic frames, e.g. to the original Python rmbd")
+	fs.IntVar(&o.chunk, "chunk", 65536, "keys per request when reading stdin")
+	fs.BoolVarP(&o.help, "help", "h", false, "show this help")
+	_ = fs.MarkHidden("help")
+	if err := fs.Parse(args); err != nil {
+		return fail(fmt.Errorf("%v (see rmbd-cli --help)", err))
+	}
+	if o.help {
+		fmt.Fprint(stdout, usageHead+fs.FlagUsages()+"  -h, --help               show this help\n")
+		return exitOK
+	}
+	if fs.NArg() == 0 {
+		return fail(errors.New("no command: add, has, peer, ping or stats (see rmbd-cli --help)"))
+	}
+	if o.timeout <= 0 || o.chunk < 1 {
+		return fail(errors.New("--timeout and --chunk must be positive"))
+	}
+	cmd, rest := fs.Arg(0), fs.Args()[1:]
+	need := map[string][2]int{"add": {1, -1}, "has": {1, -1}, "peer": {1, 1}, "ping": {0, 0}, "stats": {0, 0}}
+	n, ok := need[cmd]
+	if !ok {
+		return fail(fmt.Errorf("unknown command %q: add, has, peer, ping or stats", cmd))
+	}
+	if len(rest) < n[0] || n[1] >= 0 && len(rest) > n[1] {
+		return fail(fmt.Errorf("%s takes %s", cmd, map[string]string{
+			"add": "keys, or - to read them from stdin", "has": "keys, or - to read them from stdin",
+			"peer": "one HOST:PORT", "ping": "no arguments", "stats": "no arguments"}[cmd]))
+	}
+
+	opts := []client.Option{client.WithTimeout(o.timeout)}
+	if o.tcp {
+		opts = append(opts, client.WithTCP())
+	}
+	if o.classic {
+		opts = append(opts, client.WithClassic())
+	}
+	dctx, cancel := context.WithTimeout(ctx, o.timeout)
+	c, err := client.Dial(dctx, o.addr, opts...)
+	cancel()
+	if err != nil {
+		return fail(explain(err, o))
+	}
+	defer c.Close()
+
+	out := newPrinter(stdout, o.json)
+	defer out.flush()
+	var code int
+	switch cmd {
+	case "add", "has":
+		if len(rest) == 1 && rest[0] == "-" {
+			code, err = streamKeys(ctx, c, cmd, stdin, out, o, stderr)
+		} else {
+			code, err = keys(ctx, c, cmd, rest, out)
+		}
+	case "peer":
+		err = c.Peer(ctx, rest[0])
+		if err == nil {
+			out.peer(rest[0], o.addr)
+		}
+	case "ping":
+		var p client.Pong
+		if p, err = c.Ping(ctx); err == nil {
+			out.pong(p)
+		}
+	case "stats":
+		var s []client.Stat
+		if s, err = c.Stats(ctx); err == nil {
+			out.stats(s)
+		}
+	}
+	if err != nil {
+		out.flush()
+		return fail(explain(err, o))
+	}
+	return code
+}
+
+// explain turns client errors into one line a person can act on.
+func explain(err error, o options) error {
+	switch {
+	case errors.Is(err, client.ErrUnreachable):
+		return fmt.Errorf("no rmbd node answers at %s (is it running? see --addr)", o.addr)
+	case errors.Is(err, client.ErrTimeout):
+		return fmt.Errorf("%s did not answer within %v (see --timeout)", o.addr, o.timeout)
+	case errors.Is(err, client.ErrKeyTooLong):
+		hint := ""
+		if !o.tcp && !o.classic {
+			hint = " (use --tcp for keys up to 4096 bytes)"
+		}
+		var oe *client.OpError
+		if errors.As(err, &oe) {
+			err = oe.Err
+		}
+		return fmt.Errorf("%v%s", err, hint)
+	}
+	var oe *client.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" {
+		return oe.Err
+	}
+	return err
+}
+
+// keys adds or asks for keys given on the command line.
+func keys(ctx context.Context, c *client.Client, cmd string, ks []string, out *printer) (int, error) {
+	if cmd == "add" {
+		if err := c.Add(ctx, ks...); err != nil {
+			return exitError, err
+		}
+		out.added(len(ks))
+		return exitOK, nil
+	}
+	got, err := c.Has(ctx, ks...)
+	if err != nil {
+		return exitError, err
+	}
+	return out.has(ks, got), nil
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/rmbd/rmbd/client"
+)
+
+// printer writes results as text or JSON.
+type printer struct {
+	w    *bufio.Writer
+	json bool
+	enc  *json.Encoder
+}
+
+func newPrinter(w io.Writer, asJSON bool) *printer {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	return &printer{w: bw, json: asJSON, enc: json.NewEncoder(bw)}
+}
+
+func (p *printer) flush() { p.w.Flush() }
+
+// has prints one line per key and returns exitAbsent if any is absent.
+func (p *printer) has(keys []string, present []bool) int {
+	code := exitOK
+	for i, k := range keys {
+		if !present[i] {
+			code = exitAbsent
+		}
+		if p.json {
+			p.enc.Encode(struct {
+				Key     string `json:"key"`
+				Present bool   `json:"present"`
+			}{k, present[i]})
+			continue
+		}
+		p.w.WriteString(k)
+		if present[i] {
+			p.w.WriteString("\ttrue\n")
+		} else {
+			p.w.WriteString("\tfalse\n")
+		}
+	}
+	return code
+}
+
+func (p *printer) added(n int) {
+	if p.json {
+		p.enc.Encode(map[string]int{"added": n})
+	}
+}
+
+func (p *printer) peer(target, node string) {
+	if p.json {
+		p.enc.Encode(map[string]string{"node": node, "peer": target})
+		return
+	}
+	fmt.Fprintf(p.w, "%s now pushes its rows to %s\n", node, target)
+}
+
+func (p *printer) pong(pg client.Pong) {
+	if p.json {
+		p.enc.Encode(map[string]any{
+			"rtt_us": pg.RTT.Microseconds(), "name": pg.Name, "addr": pg.Addr,
+			"protocol": pg.Version, "fingerprint": pg.Fingerprint.String(),
+		})
+		return
+	}
+	fmt.Fprintf(p.w, "pong from %s (%s) in %v, protocol %d, filter %v\n", pg.Name, pg.Addr, pg.RTT, pg.Version, pg.Fingerprint)
+}
+
+func (p *printer) stats(s []client.Stat) {
+	if p.json {
+		m := make(map[string]uint64, len(s))
+		for _, st := range s {
+			m[st.Name] = st.Value
+		}
+		p.enc.Encode(m)
+		return
+	}
+	width := 0
+	for _, st := range s {
+		width = max(width, len(st.Name))
+	}
+	for _, st := range s {
+		fmt.Fprintf(p.w, "%-*s %d\n", width, st.Name, st.Value)
+	}
+}

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/rmbd/rmbd/client"
+	"github.com/rmbd/rmbd/wire"
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+)
+
+// streamKeys adds or asks for keys read from r, one per line, o.chunk at a
+// time: memory stays bounded however many lines come. While one chunk is
+// in flight the next is read.
+func streamKeys(ctx context.Context, c *client.Client, cmd string, r io.Reader, out *printer, o options, stderr io.Writer) (int, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // on an error, stop reading and sending
+	bar := progress(stderr, cmd)
+	defer bar.Finish()
+	type result struct {
+		keys []string
+		has  []bool
+		err  error
+	}
+	chunks := make(chan []string, 1)
+	readErr := make(chan error, 1)
+	go func() { readErr <- readChunks(ctx, r, o.chunk, chunks) }()
+
+	results := make(chan chan result, 2) // in order, at most two in flight
+	go func() {
+		defer close(results)
+		for chunk := range chunks {
+			done := make(chan result, 1)
+			results <- done
+			go func() {
+				var res result
+				res.keys = chunk
+				if cmd == "add" {
+					res.err = c.Add(ctx, chunk...)
+				} else {
+					res.has, res.err = c.Has(ctx, chunk...)
+				}
+				done <- res
+			}()
+		}
+	}()
+	code, total := exitOK, 0
+	var firstErr error
+	for done := range results {
+		res := <-done
+		if firstErr != nil {
+			continue // drain
+		}
+		if res.err != nil {
+			firstErr = res.err
+			cancel()
+			continue
+		}
+		total += len(res.keys)
+		if cmd == "has" && out.has(res.keys, res.has) == exitAbsent {
+			code = exitAbsent
+		}
+		bar.Add(len(res.keys))
+	}
+	if firstErr != nil {
+		return exitError, firstErr
+	}
+	if err := <-readErr; err != nil && !errors.Is(err, context.Canceled) {
+		return exitError, err
+	}
+	if cmd == "add" {
+		out.added(total)
+	}
+	return code, nil
+}
+
+// readChunks sends lines of r to chunks, n at a time, and closes chunks.
+func readChunks(ctx context.Context, r io.Reader, n int, chunks chan<- []string) error {
+	defer close(chunks)
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), wire.MaxKeyLen+2) // a longer line is an error, not a key
+	chunk := make([]string, 0, n)
+	line := 0
+	for sc.Scan() {
+		line++
+		k := sc.Text()
+		if len(k) > 0 && k[len(k)-1] == '\r' {
+			k = k[:len(k)-1] // CRLF input
+		}
+		chunk = append(chunk, k)
+		if len(chunk) == n {
+			select {
+			case chunks <- chunk:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			chunk = make([]string, 0, n)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return fmt.Errorf("stdin line %d: key too long: over %d bytes", line+1, wire.MaxKeyLen)
+		}
+		return fmt.Errorf("reading stdin: %w", err)
+	}
+	if len(chunk) > 0 {
+		chunks <- chunk
+	}
+	return nil
+}
+
+// progress is a key counter on stderr when stderr is a terminal, and
+// silent otherwise.
+func progress(stderr io.Writer, cmd string) *progressbar.ProgressBar {
+	f, ok := stderr.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return progressbar.DefaultSilent(-1)
+	}
+	return progressbar.NewOptions64(-1,
+		progressbar.OptionSetWriter(stderr),
+		progressbar.OptionSetDescription(cmd),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("keys"),
+		progressbar.OptionThrottle(100_000_000),
+		progressbar.OptionClearOnFinish(),
+	)
+}
