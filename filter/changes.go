@@ -39,6 +39,14 @@ func (f *Filter) Generation() uint64 {
 	return f.gen
 }
 
+// LastChanged returns the generation of the latest change: a peer that
+// has every row as of this generation has everything.
+func (f *Filter) LastChanged() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lastChanged
+}
+
 // Advance opens a new generation and returns it. Every row changed since the
 // previous Advance now carries this stamp. Copy rows after calling Advance,
 // never before, so that the copy holds every change the stamp covers.
@@ -51,6 +59,7 @@ func (f *Filter) Advance() uint64 {
 			continue
 		}
 		d := atomic.SwapUint64(&f.dirty[b], 0)
+		f.lastChanged = f.gen
 		for d != 0 {
 			i := uint64(bits.TrailingZeros64(d))
 			d &= d - 1

@@ -155,6 +155,9 @@ func TestChangeTracking(t *testing.T) {
 	assert.Equal(t, changed[0], got[0].First)
 	assert.Len(t, collect(0), map[bool]int{true: 1, false: 2}[changed[0] == row])
 	assert.Equal(t, g3, f.Generation())
+	assert.Equal(t, g3, f.LastChanged())
+	f.Advance()
+	assert.Equal(t, g3, f.LastChanged(), "an idle generation changes nothing")
 }
 
 func TestChangedRunsCoalesce(t *testing.T) {

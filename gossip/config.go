@@ -15,26 +15,43 @@ type Config struct {
 	// Classic pushes every row every tick in classic frames (the original
 	// rmbd); otherwise only changed rows go, in row sync frames.
 	Classic bool
-	// PruneAfter removes a peer after this many rounds without an ack.
+	// PruneAfter removes a static peer after this many rounds without an
+	// ack. Members are never pruned here: membership decides.
 	PruneAfter int
+	// Fanout is how many peers with news start a new round each tick; the
+	// rest wait their turn (delta mode).
+	Fanout int
+	// AckTimeout is how many ticks a frame waits for its ack before it is
+	// sent again (delta mode).
+	AckTimeout int
 	// MaxFrame bounds the size of each emitted frame (a UDP datagram).
 	MaxFrame int
-	// MaxRowsPerTick bounds the rows sent to one peer in one tick; a larger
-	// round continues on the next tick.
-	MaxRowsPerTick int
-	// MaxPeers bounds the peer table; AddPeer refuses more.
+	// MaxInflightRows bounds the rows sent to one peer and not yet acked;
+	// a larger round continues as acks come back.
+	MaxInflightRows int
+	// MaxTickBytes bounds the bytes of all frames emitted in one tick.
+	MaxTickBytes int
+	// MaxPeers bounds the peer table; AddPeer and AddMember refuse more.
 	MaxPeers int
+	// Seed seeds the choice of peers each tick. Nodes should differ (the
+	// node uses a hash of its address) so that they spread news to
+	// different peers; tests fix it to replay a run.
+	Seed uint64
 }
 
-// DefaultConfig is the default profile: delta sync, prune after 10 missed
-// rounds, frames that fit a 1,400-byte datagram, at most 8,192 rows (512
-// KiB of blocked rows) per peer per tick, 1,024 peers.
+// DefaultConfig is the default profile: delta sync to 3 peers a tick, a
+// tick to ack, frames that fit a 1,400-byte datagram, at most 8,192 rows
+// (512 KiB of blocked rows) in flight per peer and 16 MiB per tick, prune
+// static peers after 10 missed rounds, 1,024 peers.
 func DefaultConfig() Config {
 	return Config{
-		PruneAfter:     10,
-		MaxFrame:       wire.MaxDatagram,
-		MaxRowsPerTick: 8192,
-		MaxPeers:       1024,
+		PruneAfter:      10,
+		Fanout:          3,
+		AckTimeout:      1,
+		MaxFrame:        wire.MaxDatagram,
+		MaxInflightRows: 8192,
+		MaxTickBytes:    16 << 20,
+		MaxPeers:        1024,
 	}
 }
 
@@ -51,12 +68,18 @@ func (c Config) validate() error {
 	switch {
 	case c.PruneAfter < 1:
 		return fmt.Errorf("%w: PruneAfter %d is below 1", ErrConfig, c.PruneAfter)
+	case c.Fanout < 1:
+		return fmt.Errorf("%w: Fanout %d is below 1", ErrConfig, c.Fanout)
+	case c.AckTimeout < 1:
+		return fmt.Errorf("%w: AckTimeout %d is below 1", ErrConfig, c.AckTimeout)
 	case !c.Classic && c.MaxFrame < wire.RowSyncHeaderSize+wire.RunHeaderSize+64:
 		return fmt.Errorf("%w: MaxFrame %d cannot hold one row", ErrConfig, c.MaxFrame)
 	case c.Classic && c.MaxFrame < wire.ClassicSyncSize:
 		return fmt.Errorf("%w: MaxFrame %d cannot hold a classic sync frame", ErrConfig, c.MaxFrame)
-	case c.MaxRowsPerTick < 1:
-		return fmt.Errorf("%w: MaxRowsPerTick %d is below 1", ErrConfig, c.MaxRowsPerTick)
+	case c.MaxInflightRows < 1:
+		return fmt.Errorf("%w: MaxInflightRows %d is below 1", ErrConfig, c.MaxInflightRows)
+	case c.MaxTickBytes < c.MaxFrame:
+		return fmt.Errorf("%w: MaxTickBytes %d is below MaxFrame", ErrConfig, c.MaxTickBytes)
 	case c.MaxPeers < 1:
 		return fmt.Errorf("%w: MaxPeers %d is below 1", ErrConfig, c.MaxPeers)
 	}

@@ -11,11 +11,20 @@
 //     keeps it; a peer that has not acked for PruneAfter rounds is removed.
 //   - delta (the default profile): each peer gets only the rows changed
 //     since it last acknowledged them, found through the filter's change
-//     stamps, packed into row sync frames of at most MaxFrame bytes. A new
-//     peer first gets every row that was ever set. A round is complete when
-//     every frame of it is acknowledged; a round left incomplete at the next
-//     tick counts as a missed round and is sent again, from the last
-//     complete round on.
+//     stamps and packed into row sync frames of at most MaxFrame bytes.
+//     Each tick starts rounds to at most Fanout peers with news, chosen
+//     from a random place in the peer list; rows a node merges from a peer
+//     change its filter and so spread onward, epidemically. A frame not
+//     acknowledged within AckTimeout ticks is sent again; rows in flight
+//     per peer and bytes per tick are bounded.
+//
+// Push targets are static peers (AddPeer: directed edges that first get
+// every row ever set, pruned when they stop acking) or cluster members
+// (AddMember/RemoveMember: membership decides; a new member gets changes
+// from now on, a returning one resumes where it was). Anti-entropy
+// (Digests, Differing, ServePull) repairs whatever pushes missed: nodes
+// compare checksums of blocks of rows and pull the blocks that differ.
+// MergeRowSync and MergeClassicSync are the receiving side.
 //
 // A Gossip is not safe for concurrent use: its owner serialises calls.
 package gossip

@@ -3,6 +3,7 @@ package gossip
 import (
 	"fmt"
 	"iter"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 
@@ -15,6 +16,7 @@ type Source interface {
 	Rows() uint64
 	RowBytes() int
 	Advance() uint64
+	LastChanged() uint64
 	ChangedRuns(since uint64) iter.Seq[filter.Run]
 	CopyRows(dst []byte, first, count uint64) ([]byte, error)
 }
@@ -26,51 +28,63 @@ type Emit func(to netip.AddrPort, frame []byte)
 // Counters are what a Gossip has done so far.
 type Counters struct {
 	Ticks, Frames, Bytes, Rows uint64 // sent
+	Resent                     uint64 // frames sent again after an ack timeout
 	Acks, StrayAcks            uint64 // received: from peers, from strangers or for old rounds
 	Added, Pruned, Refused     uint64 // peers
 }
 
+// Kind says how a push target was learnt.
+type Kind uint8
+
+// Kinds of push targets.
+const (
+	// Static peers come from peer frames or --peer: directed edges that
+	// are pruned when they stop acking.
+	Static Kind = iota
+	// Members come from cluster membership, which alone adds and removes
+	// them.
+	Member
+)
+
 // PeerStatus describes one push target.
 type PeerStatus struct {
 	Addr netip.AddrPort
+	Kind Kind
 	// Missed counts consecutive rounds without an ack.
 	Missed int
 	// AckedGen is the generation the peer confirmed having (delta mode).
 	AckedGen uint64
 	// Pending reports a round in flight (delta mode).
 	Pending bool
+	// Inflight is the rows sent and not yet acked (delta mode).
+	Inflight int
 }
 
 // Gossip is the push-target table and the round logic. See the package doc.
 type Gossip struct {
-	cfg   Config
-	src   Source
-	fp    filter.Fingerprint
-	peers map[netip.AddrPort]*peer
-	order []netip.AddrPort // insertion order: deterministic rounds
-	buf   []byte           // frame scratch
-	row   []byte           // row scratch
-	c     Counters
+	cfg      Config
+	src      Source
+	fp       filter.Fingerprint
+	peers    map[netip.AddrPort]*peer
+	order    []netip.AddrPort // insertion order: deterministic rounds
+	departed map[netip.AddrPort]uint64
+	rng      *rand.Rand
+	tick     uint64 // ticks so far
+	budget   int    // bytes left this tick
+	buf      []byte // frame scratch
+	row      []byte // row scratch
+	c        Counters
 }
 
 type peer struct {
 	addr   netip.AddrPort
+	kind   Kind
 	missed int
 	// classic
 	awaiting, acked bool
 	// delta
 	ackedGen uint64
 	round    *round
-}
-
-// round is one delta round to a peer: the rows changed since since, as of
-// gen, sent over one or more ticks and acknowledged frame by frame.
-type round struct {
-	gen, since  uint64
-	cursor      uint64 // rows below cursor have been sent
-	sent        bool   // every row of the round has been sent
-	seq         uint32
-	outstanding map[uint32]struct{}
 }
 
 // New returns a Gossip pushing src's rows.
@@ -82,23 +96,54 @@ func New(cfg Config, src Source) (*Gossip, error) {
 	if cfg.Classic && fp.Layout != filter.Classic {
 		return nil, fmt.Errorf("%w: classic sync needs a classic filter, not %v", ErrConfig, fp)
 	}
-	return &Gossip{cfg: cfg, src: src, fp: fp, peers: map[netip.AddrPort]*peer{}}, nil
+	return &Gossip{cfg: cfg, src: src, fp: fp, peers: map[netip.AddrPort]*peer{}, departed: map[netip.AddrPort]uint64{},
+		rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))}, nil
 }
 
-// AddPeer adds a push target. It reports false when addr is already a
-// peer or the table is full.
-func (g *Gossip) AddPeer(addr netip.AddrPort) bool {
-	if _, ok := g.peers[addr]; ok {
+// AddPeer adds a static push target, which first gets every row ever set.
+// It reports false when addr is already a target or the table is full.
+func (g *Gossip) AddPeer(addr netip.AddrPort) bool { return g.add(addr, Static, 0) }
+
+// AddMember adds a cluster member as a push target. A member seen before
+// resumes from what it had acknowledged; a new one gets changes from now
+// on, the past reaching it by bulk transfer and anti-entropy.
+func (g *Gossip) AddMember(addr netip.AddrPort) bool {
+	acked, ok := g.departed[addr]
+	if !ok {
+		acked = g.src.LastChanged()
+	}
+	delete(g.departed, addr)
+	return g.add(addr, Member, acked)
+}
+
+func (g *Gossip) add(addr netip.AddrPort, kind Kind, acked uint64) bool {
+	if p, ok := g.peers[addr]; ok {
+		if kind == Member {
+			p.kind = Member // membership outranks a peer frame
+		}
 		return false
 	}
 	if len(g.peers) >= g.cfg.MaxPeers {
 		g.c.Refused++
 		return false
 	}
-	g.peers[addr] = &peer{addr: addr}
+	g.peers[addr] = &peer{addr: addr, kind: kind, ackedGen: acked}
 	g.order = append(g.order, addr)
 	g.c.Added++
 	return true
+}
+
+// RemoveMember drops a member that failed or left, remembering what it had
+// acknowledged for when it returns.
+func (g *Gossip) RemoveMember(addr netip.AddrPort) bool {
+	p, ok := g.peers[addr]
+	if !ok {
+		return false
+	}
+	if len(g.departed) < g.cfg.MaxPeers {
+		g.departed[addr] = p.ackedGen
+	}
+	return g.RemovePeer(addr)
 }
 
 // RemovePeer drops a push target; it reports whether addr was one.
@@ -116,7 +161,11 @@ func (g *Gossip) Peers() []PeerStatus {
 	out := make([]PeerStatus, 0, len(g.order))
 	for _, a := range g.order {
 		p := g.peers[a]
-		out = append(out, PeerStatus{Addr: a, Missed: p.missed, AckedGen: p.ackedGen, Pending: p.round != nil})
+		st := PeerStatus{Addr: a, Kind: p.kind, Missed: p.missed, AckedGen: p.ackedGen, Pending: p.round != nil}
+		if p.round != nil {
+			st.Inflight = p.round.inflight
+		}
+		out = append(out, st)
 	}
 	return out
 }
@@ -124,32 +173,35 @@ func (g *Gossip) Peers() []PeerStatus {
 // Counters returns what the Gossip has done so far.
 func (g *Gossip) Counters() Counters { return g.c }
 
-// Tick runs one round: it prunes peers that missed too many acks and
-// emits this round's frames.
+// Tick runs one round: it prunes static peers that missed too many acks,
+// sends again what was not acknowledged in time, and starts rounds to up
+// to Fanout peers with news.
 func (g *Gossip) Tick(emit Emit) {
 	g.c.Ticks++
+	g.tick++
+	g.budget = g.cfg.MaxTickBytes
 	gen := g.src.Advance()
-	for _, a := range slices.Clone(g.order) {
-		p := g.peers[a]
-		if g.cfg.Classic {
-			g.tickClassic(p, emit)
-		} else {
-			g.tickDelta(p, gen, emit)
+	if g.cfg.Classic {
+		for _, a := range slices.Clone(g.order) {
+			g.tickClassic(g.peers[a], emit)
 		}
+		return
 	}
+	g.tickDelta(gen, emit)
 }
 
 func (g *Gossip) send(emit Emit, to netip.AddrPort, frame []byte, rows int) {
 	g.c.Frames++
 	g.c.Bytes += uint64(len(frame))
 	g.c.Rows += uint64(rows)
+	g.budget -= len(frame)
 	emit(to, frame)
 }
 
-// prune removes p if it has missed PruneAfter rounds and reports whether it
-// did.
+// prune removes p if it is a static peer that has missed PruneAfter rounds
+// and reports whether it did.
 func (g *Gossip) prune(p *peer) bool {
-	if p.missed < g.cfg.PruneAfter {
+	if p.kind != Static || p.missed < g.cfg.PruneAfter {
 		return false
 	}
 	g.RemovePeer(p.addr)

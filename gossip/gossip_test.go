@@ -15,8 +15,11 @@ func TestConfigValidation(t *testing.T) {
 	for _, mut := range []func(*Config){
 		func(c *Config) { c.PruneAfter = 0 },
 		func(c *Config) { c.MaxFrame = 100 },
-		func(c *Config) { c.MaxRowsPerTick = 0 },
+		func(c *Config) { c.MaxInflightRows = 0 },
 		func(c *Config) { c.MaxPeers = 0 },
+		func(c *Config) { c.Fanout = 0 },
+		func(c *Config) { c.AckTimeout = 0 },
+		func(c *Config) { c.MaxTickBytes = 10 },
 	} {
 		c := ClassicConfig()
 		mut(&c)
@@ -142,7 +145,7 @@ func TestDeltaOneWayPath(t *testing.T) {
 
 func TestDeltaBudgetSpansTicks(t *testing.T) {
 	cfg := DefaultConfig()
-	cfg.MaxRowsPerTick = 50
+	cfg.MaxInflightRows = 50
 	nw := newNetwork(t, 2, cfg, blocked(t))
 	a := nw.node(0)
 	for i := range 5000 {

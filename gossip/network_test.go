@@ -49,6 +49,7 @@ func addr(i int) netip.AddrPort {
 func newNetwork(t testing.TB, n int, cfg Config, mk func() *filter.Filter) *network {
 	nw := &network{t: t, nodes: map[netip.AddrPort]*tnode{}, rng: rand.New(rand.NewPCG(1, uint64(n))), sent: map[netip.AddrPort][]msg{}}
 	for i := range n {
+		cfg.Seed = uint64(i)
 		nw.add(addr(i), cfg, mk())
 	}
 	return nw
@@ -135,7 +136,7 @@ func (nw *network) receive(m msg) {
 // round ticks and delivers once.
 func (nw *network) round() { nw.tick(); nw.deliver() }
 
-// peerAll makes every node push to every other.
+// peerAll makes every node push to every other, as static peers.
 func (nw *network) peerAll() {
 	for _, a := range nw.order {
 		for _, b := range nw.order {
@@ -144,6 +145,58 @@ func (nw *network) peerAll() {
 			}
 		}
 	}
+}
+
+// joinAll makes every node a cluster member of every other.
+func (nw *network) joinAll() {
+	for _, a := range nw.order {
+		for _, b := range nw.order {
+			if a != b {
+				nw.nodes[a].g.AddMember(b)
+			}
+		}
+	}
+}
+
+// antiEntropy has every node compare digests with every other it can reach
+// and pull the rows that differ, as the node does over memberlist's
+// push/pull and TCP.
+func (nw *network) antiEntropy() {
+	for _, a := range nw.order {
+		for _, b := range nw.order {
+			if a == b || nw.cut != nil && (nw.cut(a, b) || nw.cut(b, a)) {
+				continue
+			}
+			local, remote := nw.nodes[a], nw.nodes[b]
+			runs, err := Differing(local.f, AppendDigests(nil, remote.f))
+			require.NoError(nw.t, err)
+			if len(runs) == 0 {
+				continue
+			}
+			pull, err := wire.AppendPull(nil, remote.f.Fingerprint(), runs)
+			require.NoError(nw.t, err)
+			p, err := wire.DecodePull(pull)
+			require.NoError(nw.t, err)
+			_, err = ServePull(remote.f, p, wire.MaxFrame, func(frame []byte) error {
+				s, err := wire.DecodeRowSync(frame)
+				require.NoError(nw.t, err)
+				_, _, err = MergeRowSync(local.f, s, nil)
+				return err
+			})
+			require.NoError(nw.t, err)
+		}
+	}
+}
+
+// fraction returns the share of nodes whose filter has key.
+func (nw *network) fraction(key []byte) float64 {
+	n := 0
+	for _, a := range nw.order {
+		if nw.nodes[a].f.Has(key) {
+			n++
+		}
+	}
+	return float64(n) / float64(len(nw.order))
 }
 
 // converged reports whether every node's filter equals node 0's.

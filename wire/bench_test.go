@@ -78,6 +78,17 @@ func decodeAny(name string, b []byte) error {
 	case "error":
 		_, err := DecodeError(b)
 		return err
+	case "pull-done":
+		_, err := DecodePullDone(b)
+		return err
+	case "members-request":
+		_, err := DecodeMembersRequest(b)
+		return err
+	case "members":
+		ms, err := DecodeMembers(b)
+		for range ms.All() {
+		}
+		return err
 	}
 	return fmt.Errorf("no decoder for %s", name)
 }

@@ -184,3 +184,25 @@ func DecodeError(b []byte) (ErrorFrame, error) {
 	}
 	return e, nil
 }
+
+// PullDone ends the row syncs answering a pull: Rows rows were sent.
+type PullDone struct {
+	Rows uint32
+}
+
+// PullDoneSize is the size of a pull done frame.
+const PullDoneSize = HeaderSize + 4
+
+// AppendPullDone appends a pull done frame.
+func AppendPullDone(dst []byte, d PullDone) ([]byte, error) {
+	dst, start := beginExt(dst, TypePullDone)
+	dst = binary.BigEndian.AppendUint32(dst, d.Rows)
+	return endExt(dst, start)
+}
+
+// DecodePullDone decodes a pull done frame.
+func DecodePullDone(b []byte) (PullDone, error) {
+	r := extReader(b, TypePullDone)
+	d := PullDone{Rows: r.u32()}
+	return d, r.done()
+}

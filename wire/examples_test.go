@@ -67,6 +67,10 @@ func examples() []struct {
 		{"stats-request", must(AppendStatsRequest(nil, 4))},
 		{"stats", must(AppendStats(nil, 4, []Stat{{"keys_added", 10}}))},
 		{"error", must(AppendError(nil, ErrorFrame{ReqID: 5, Code: CodeFingerprint, Msg: []byte("fingerprint mismatch")}))},
+		{"pull-done", must(AppendPullDone(nil, PullDone{Rows: 65}))},
+		{"members-request", must(AppendMembersRequest(nil, 6))},
+		{"members", must(AppendMembers(nil, 6, []Member{{Name: []byte("n1"), GossipAddr: []byte("10.0.0.1:7946"),
+			DataAddr: []byte("10.0.0.1:8000"), State: MemberAlive, FPMatch: true, FP: exampleFP}}))},
 	}
 }
 

@@ -305,3 +305,34 @@ func TestNoAllocations(t *testing.T) {
 	})
 	assert.Zero(t, allocs)
 }
+
+func TestMembersAndPullDone(t *testing.T) {
+	in := []Member{
+		{Name: []byte("a"), GossipAddr: []byte("h:1"), DataAddr: []byte("h:2"), State: MemberSuspect, FPMatch: true, FP: exampleFP},
+		{Name: []byte("b"), State: MemberDead},
+	}
+	f, err := AppendMembers(nil, 3, in)
+	require.NoError(t, err)
+	ms, err := DecodeMembers(f)
+	require.NoError(t, err)
+	assert.Equal(t, uint32(3), ms.ReqID)
+	var got []Member
+	for m := range ms.All() {
+		got = append(got, m)
+	}
+	require.Len(t, got, 2)
+	assert.Equal(t, "h:2", string(got[0].DataAddr))
+	assert.True(t, got[0].FPMatch)
+	assert.Equal(t, MemberDead, got[1].State)
+	_, err = AppendMembers(nil, 1, []Member{{State: 9}})
+	assert.ErrorIs(t, err, ErrValue)
+	bad := slices.Clone(f)
+	bad[12+1+1+3+3+1] = 7 // state of the first member
+	_, err = DecodeMembers(bad)
+	assert.ErrorIs(t, err, ErrValue)
+
+	d, _ := AppendPullDone(nil, PullDone{Rows: 9})
+	pd, err := DecodePullDone(d)
+	require.NoError(t, err)
+	assert.Equal(t, uint32(9), pd.Rows)
+}

@@ -222,6 +222,37 @@ func FuzzError(f *testing.F) {
 	})
 }
 
+func FuzzPullDone(f *testing.F) {
+	seed(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d, err := DecodePullDone(b)
+		if err == nil {
+			out, err := AppendPullDone(nil, d)
+			same(t, b, out, err)
+		}
+	})
+}
+
+func FuzzMembers(f *testing.F) {
+	seed(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if id, err := DecodeMembersRequest(b); err == nil {
+			out, err := AppendMembersRequest(nil, id)
+			same(t, b, out, err)
+		}
+		ms, err := DecodeMembers(b)
+		if err != nil {
+			return
+		}
+		var list []Member
+		for m := range ms.All() {
+			list = append(list, m)
+		}
+		out, err := AppendMembers(nil, ms.ReqID, list)
+		same(t, b, out, err)
+	})
+}
+
 // FuzzFrameLen checks the stream framing: a length FrameLen gives is never
 // below what it needed to read, and frames it sizes fit MaxFrame.
 func FuzzFrameLen(f *testing.F) {

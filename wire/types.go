@@ -19,19 +19,22 @@ const (
 
 // Extended frame types.
 const (
-	TypeAddBatch  Type = 0x10 // keys to add, optionally acknowledged by AddResult
-	TypeHasBatch  Type = 0x11 // keys to test, answered by HasResult
-	TypeHasResult Type = 0x12 // bitmap: key i present
-	TypeAddResult Type = 0x13 // bitmap: key i changed the filter (was new)
-	TypeRowSync   Type = 0x14 // a run of rows with fingerprint and stamp
-	TypeRowAck    Type = 0x15 // acknowledges a RowSync by stamp and rows
-	TypeDigest    Type = 0x16 // checksums of blocks of rows
-	TypePull      Type = 0x17 // asks for runs of rows, answered by RowSync
-	TypePing      Type = 0x18 // node identity and fingerprint, answered by Pong
-	TypePong      Type = 0x19
-	TypeStatsReq  Type = 0x1a // answered by Stats
-	TypeStats     Type = 0x1b // named counters
-	TypeError     Type = 0x1c // a request failed
+	TypeAddBatch   Type = 0x10 // keys to add, optionally acknowledged by AddResult
+	TypeHasBatch   Type = 0x11 // keys to test, answered by HasResult
+	TypeHasResult  Type = 0x12 // bitmap: key i present
+	TypeAddResult  Type = 0x13 // bitmap: key i changed the filter (was new)
+	TypeRowSync    Type = 0x14 // a run of rows with fingerprint and stamp
+	TypeRowAck     Type = 0x15 // acknowledges a RowSync by stamp and rows
+	TypeDigest     Type = 0x16 // checksums of blocks of rows
+	TypePull       Type = 0x17 // asks for runs of rows, answered by RowSync
+	TypePing       Type = 0x18 // node identity and fingerprint, answered by Pong
+	TypePong       Type = 0x19
+	TypeStatsReq   Type = 0x1a // answered by Stats
+	TypeStats      Type = 0x1b // named counters
+	TypeError      Type = 0x1c // a request failed
+	TypePullDone   Type = 0x1d // ends the row syncs answering a pull
+	TypeMembersReq Type = 0x1e // answered by Members
+	TypeMembers    Type = 0x1f // the cluster members a node sees
 )
 
 var typeNames = map[Type]string{
@@ -40,6 +43,7 @@ var typeNames = map[Type]string{
 	TypeAddResult: "add result", TypeRowSync: "row sync", TypeRowAck: "row ack",
 	TypeDigest: "digest", TypePull: "pull", TypePing: "ping", TypePong: "pong",
 	TypeStatsReq: "stats request", TypeStats: "stats", TypeError: "error",
+	TypePullDone: "pull done", TypeMembersReq: "members request", TypeMembers: "members",
 }
 
 // String names the frame type.
@@ -51,7 +55,7 @@ func (t Type) String() string {
 }
 
 // Extended reports whether t is an extended (length-prefixed) frame type.
-func (t Type) Extended() bool { return t >= TypeAddBatch && t <= TypeError }
+func (t Type) Extended() bool { return t >= TypeAddBatch && t <= TypeMembers }
 
 // Sizes and limits. Every length read off the wire is checked against one
 // of these before anything is sliced or allocated.

@@ -1,0 +1,118 @@
+package wire
+
+import (
+	"encoding/binary"
+
+	"github.com/rmbd/rmbd/filter"
+)
+
+// MaxMembers bounds the members one members frame lists.
+const MaxMembers = 1024
+
+// Member states in a members frame. Append-only.
+const (
+	MemberAlive   uint8 = 0
+	MemberSuspect uint8 = 1
+	MemberDead    uint8 = 2
+	MemberLeft    uint8 = 3
+)
+
+// Member is one cluster member as a node sees it.
+type Member struct {
+	Name       []byte // at most MaxNameLen bytes
+	GossipAddr []byte // memberlist address HOST:PORT
+	DataAddr   []byte // rmbd address HOST:PORT
+	State      uint8  // MemberAlive…
+	FPMatch    bool   // same fingerprint as the answering node
+	FP         filter.Fingerprint
+}
+
+// AppendMembersRequest appends a members request.
+func AppendMembersRequest(dst []byte, reqID uint32) ([]byte, error) {
+	dst, start := beginExt(dst, TypeMembersReq)
+	dst = binary.BigEndian.AppendUint32(dst, reqID)
+	return endExt(dst, start)
+}
+
+// DecodeMembersRequest decodes a members request and returns its id.
+func DecodeMembersRequest(b []byte) (uint32, error) {
+	r := extReader(b, TypeMembersReq)
+	id := r.u32()
+	return id, r.done()
+}
+
+// Members is a decoded members frame.
+type Members struct {
+	ReqID uint32
+	Count int
+	raw   []byte
+}
+
+// AppendMembers appends a members frame.
+func AppendMembers(dst []byte, reqID uint32, ms []Member) ([]byte, error) {
+	if len(ms) > MaxMembers {
+		return dst, frameErr(TypeMembers, len(dst), ErrTooLarge)
+	}
+	dst, start := beginExt(dst, TypeMembers)
+	dst = binary.BigEndian.AppendUint32(dst, reqID)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(ms)))
+	for _, m := range ms {
+		if len(m.Name) > MaxNameLen || len(m.GossipAddr) > MaxNameLen || len(m.DataAddr) > MaxNameLen || m.State > MemberLeft {
+			return dst[:start], frameErr(TypeMembers, len(dst), ErrValue)
+		}
+		for _, s := range [][]byte{m.Name, m.GossipAddr, m.DataAddr} {
+			dst = append(dst, byte(len(s)))
+			dst = append(dst, s...)
+		}
+		match := byte(0)
+		if m.FPMatch {
+			match = 1
+		}
+		dst = append(dst, m.State, match)
+		dst, _ = m.FP.AppendBinary(dst)
+	}
+	return endExt(dst, start)
+}
+
+// member reads one member entry.
+func (r *reader) member() Member {
+	var m Member
+	m.Name = r.bytes(int(r.u8()))
+	m.GossipAddr = r.bytes(int(r.u8()))
+	m.DataAddr = r.bytes(int(r.u8()))
+	m.State = r.u8()
+	r.check(m.State > MemberLeft, 1, ErrValue)
+	match := r.u8()
+	r.check(match > 1, 1, ErrValue)
+	m.FPMatch = match == 1
+	m.FP = r.fingerprint()
+	return m
+}
+
+// DecodeMembers decodes a members frame.
+func DecodeMembers(b []byte) (Members, error) {
+	r := extReader(b, TypeMembers)
+	ms := Members{ReqID: r.u32(), Count: int(r.u16())}
+	r.check(ms.Count > MaxMembers, 2, ErrTooLarge)
+	start := r.off
+	for i := 0; i < ms.Count && r.err == nil; i++ {
+		r.member()
+	}
+	if err := r.done(); err != nil {
+		return Members{}, err
+	}
+	ms.raw = b[start:]
+	return ms, nil
+}
+
+// All yields every member in order; byte fields are sub-slices of the frame.
+func (ms Members) All() func(yield func(Member) bool) {
+	return func(yield func(Member) bool) {
+		r := reader{b: ms.raw}
+		for range ms.Count {
+			if !yield(r.member()) {
+				return
+			}
+		}
+	}
+}
