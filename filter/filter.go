@@ -56,7 +56,7 @@ type Filter struct {
 	// mu guards gen and the stamps; see changes.go.
 	mu          sync.Mutex
 	gen         uint64
-	lastChanged uint64 // the last generation that stamped a row
+	lastChanged uint64   // the last generation that stamped a row
 	stamps      []uint64 // per row: generation of its last change, 0 = never
 	blockStamps []uint64 // per 64 rows: max of their stamps
 }
