@@ -437,3 +437,42 @@ func (c *Client) Stats(ctx context.Context) ([]Stat, error) {
 	}
 	return out, nil
 }
+
+// Member is a cluster member as the node sees it.
+type Member struct {
+	Name       string
+	GossipAddr string
+	DataAddr   string
+	State      string // alive, suspect, dead or left
+	// FingerprintMatch reports whether its filter is the node's: members
+	// with another filter are never synced with.
+	FingerprintMatch bool
+	Fingerprint      filter.Fingerprint
+}
+
+var memberStates = [...]string{wire.MemberAlive: "alive", wire.MemberSuspect: "suspect", wire.MemberDead: "dead", wire.MemberLeft: "left"}
+
+// Members lists the cluster as the node sees it (empty without membership).
+func (c *Client) Members(ctx context.Context) ([]Member, error) {
+	if c.o.classic {
+		return nil, c.opErr("members", errors.New("client: classic nodes have no members"))
+	}
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	id := c.ids.Add(1)
+	frame, _ := wire.AppendMembersRequest(nil, id)
+	b, err := c.t.roundTrip(ctx, &request{frame: frame, match: match{id: id}, reply: make(chan reply, 1)})
+	if err != nil {
+		return nil, c.opErr("members", err)
+	}
+	ms, err := wire.DecodeMembers(b)
+	if err != nil {
+		return nil, c.opErr("members", fmt.Errorf("%w: %v", ErrProtocol, err))
+	}
+	var out []Member
+	for m := range ms.All() {
+		out = append(out, Member{Name: string(m.Name), GossipAddr: string(m.GossipAddr), DataAddr: string(m.DataAddr),
+			State: memberStates[m.State], FingerprintMatch: m.FPMatch, Fingerprint: m.FP})
+	}
+	return out, nil
+}

@@ -190,6 +190,9 @@ func identify(b []byte, classic bool) (match, error, bool) {
 	case wire.TypeStats:
 		s, err := wire.DecodeStats(b)
 		return match{id: s.ReqID}, nil, err == nil
+	case wire.TypeMembers:
+		m, err := wire.DecodeMembers(b)
+		return match{id: m.ReqID}, nil, err == nil
 	case wire.TypeError:
 		e, err := wire.DecodeError(b)
 		return match{id: e.ReqID}, &ServerError{Code: e.Code, Msg: string(e.Msg)}, err == nil

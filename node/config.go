@@ -61,8 +61,40 @@ type Config struct {
 	IdleTimeout time.Duration
 	// ShutdownTimeout bounds the graceful part of shutting down.
 	ShutdownTimeout time.Duration
+	// Join lists gossip addresses (HOST:PORT) of cluster members to join.
+	// Membership runs when Join or GossipListen is set (default profile
+	// only); members found become push targets beside static peers.
+	Join []string
+	// GossipListen is the HOST:PORT memberlist binds; with Join set and
+	// this empty, the host of Listen and port 7946.
+	GossipListen string
+	// Advertise is the HOST or HOST:PORT other members reach this node's
+	// gossip at, when it differs from GossipListen (NAT, containers).
+	Advertise string
+	// AntiEntropyInterval is how often members swap row digests (through
+	// memberlist's push/pull) and pull the blocks that differ.
+	AntiEntropyInterval time.Duration
+	// RejoinInterval is how often a node tries again to join seeds and
+	// recently failed members that are not alive in its member list, so
+	// that partitions heal on their own.
+	RejoinInterval time.Duration
 	// Logger receives the node's logs; nil discards them.
 	Logger *slog.Logger
+}
+
+// DefaultGossipPort is memberlist's port when GossipListen gives none.
+const DefaultGossipPort = 7946
+
+// clustered reports whether membership runs.
+func (c Config) clustered() bool { return len(c.Join) > 0 || c.GossipListen != "" }
+
+// gossipListen returns the address memberlist binds.
+func (c Config) gossipListen() string {
+	if c.GossipListen != "" {
+		return c.GossipListen
+	}
+	host, _, _ := net.SplitHostPort(c.Listen)
+	return net.JoinHostPort(host, strconv.Itoa(DefaultGossipPort))
 }
 
 // DefaultConfig is the default profile on 127.0.0.1:8000: a blocked filter
@@ -83,6 +115,9 @@ func DefaultConfig() Config {
 		MaxConns:        1024,
 		IdleTimeout:     5 * time.Minute,
 		ShutdownTimeout: 800 * time.Millisecond,
+
+		AntiEntropyInterval: 10 * time.Second,
+		RejoinInterval:      5 * time.Second,
 	}
 }
 
@@ -126,6 +161,25 @@ func (c Config) validate() error {
 		if _, _, err := splitPeer(p); err != nil {
 			return bad("peer %q: %v", p, err)
 		}
+	}
+	if !c.clustered() {
+		return nil
+	}
+	if c.Profile == ProfileClassic {
+		return bad("cluster membership (--join, --gossip-listen) needs the default profile; the classic profile syncs only with --peer")
+	}
+	for _, j := range c.Join {
+		if _, _, err := splitPeer(j); err != nil {
+			return bad("join address %q: %v", j, err)
+		}
+	}
+	if _, port, err := net.SplitHostPort(c.gossipListen()); err != nil {
+		return bad("gossip address %q: %v", c.gossipListen(), err)
+	} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return bad("gossip port %q is not a number from 0 to 65535", port)
+	}
+	if c.AntiEntropyInterval <= 0 || c.RejoinInterval <= 0 {
+		return bad("anti-entropy and rejoin intervals must be positive")
 	}
 	return nil
 }

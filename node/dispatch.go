@@ -96,6 +96,16 @@ func (n *Node) handle(c *counters, frame []byte, from netip.AddrPort, tcp bool, 
 			Type: wire.TypePong, ReqID: p.ReqID, Version: wire.ProtocolVersion,
 			FP: n.f.Fingerprint(), Name: n.name, Addr: n.l.Addr.AppendTo(addr[:0]),
 		})
+	case wire.TypeMembersReq:
+		id, err := wire.DecodeMembersRequest(frame)
+		if err != nil {
+			return c.bad(out)
+		}
+		var ms []wire.Member
+		if cl := n.cluster.Load(); cl != nil {
+			ms = cl.membersList()
+		}
+		out, _ = wire.AppendMembers(out, id, ms)
 	case wire.TypeStatsReq:
 		id, err := wire.DecodeStatsRequest(frame)
 		if err != nil {

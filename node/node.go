@@ -8,12 +8,16 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rmbd/rmbd/filter"
 	"github.com/rmbd/rmbd/gossip"
 	"github.com/rmbd/rmbd/internal/sockets"
+	"github.com/zeebo/xxh3"
 )
 
 // Node is one rmbd daemon. Create it with New, serve with Run.
@@ -38,6 +42,8 @@ type Node struct {
 	connMu sync.Mutex
 	conns  map[net.Conn]struct{}
 	ran    bool
+
+	cluster atomic.Pointer[cluster] // nil without membership; set by Run
 }
 
 // New validates cfg, builds the filter and binds the sockets. The node
@@ -56,6 +62,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	gcfg.PruneAfter = cfg.PruneAfter
 	gcfg.MaxFrame = cfg.MaxDatagram
+	gcfg.Seed = xxh3.HashString(cfg.Listen + cfg.Name)
 	g, err := gossip.New(gcfg, f)
 	if err != nil {
 		return nil, err
@@ -70,7 +77,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	name := cfg.Name
 	if name == "" {
-		name = l.Addr.String()
+		name = defaultName(cfg.Listen, l.Addr)
 	}
 	udpC := make([]*counters, len(l.UDP))
 	for i := range udpC {
@@ -86,6 +93,9 @@ func New(cfg Config) (*Node, error) {
 
 // Addr returns the address UDP and TCP are bound to.
 func (n *Node) Addr() netip.AddrPort { return n.l.Addr }
+
+// Name returns the node's name.
+func (n *Node) Name() string { return string(n.name) }
 
 // Filter returns the node's filter.
 func (n *Node) Filter() *filter.Filter { return n.f }
@@ -113,6 +123,12 @@ func (n *Node) Run(ctx context.Context) error {
 		host, port, _ := splitPeer(p) // validated
 		n.addPeer(host, port)
 	}
+	if n.cfg.clustered() {
+		if err := n.startCluster(); err != nil {
+			n.shutdown()
+			return err
+		}
+	}
 
 	<-ctx.Done()
 	return n.shutdown()
@@ -121,6 +137,9 @@ func (n *Node) Run(ctx context.Context) error {
 func (n *Node) shutdown() error {
 	n.log.Info("rmbd shutting down", "addr", n.l.Addr.String())
 	close(n.stop)
+	if c := n.cluster.Load(); c != nil {
+		c.stop()
+	}
 	n.l.TCP.Close()
 	now := time.Now()
 	for _, u := range n.l.UDP {
@@ -181,4 +200,16 @@ func (n *Node) Peers() []gossip.PeerStatus {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.g.Peers()
+}
+
+// defaultName is HOST:PORT of the listen address, with the machine's host
+// name when the host is a wildcard (so that containers differ).
+func defaultName(listen string, bound netip.AddrPort) string {
+	host, _, _ := net.SplitHostPort(listen)
+	if ip, err := netip.ParseAddr(host); host == "" || err == nil && ip.IsUnspecified() {
+		if h, err := os.Hostname(); err == nil {
+			return net.JoinHostPort(h, strconv.Itoa(int(bound.Port())))
+		}
+	}
+	return bound.String()
 }

@@ -28,6 +28,10 @@ const (
 	SelfPeers                          // peer requests naming this node
 	Unresolved                         // peer hosts that did not resolve
 	SendErrors                         // replies and pushes the socket refused
+	PullsServed                        // pulls answered over TCP
+	AntiEntropyPulls                   // pulls made to repair or fill the filter
+	AntiEntropyRows                    // rows those pulls changed
+	MemberMismatch                     // members seen with another fingerprint
 	Dropped                            // frames dropped, for any reason below
 	BadFrames                          // did not decode
 	FingerprintMismatch                // sync of another filter
@@ -39,7 +43,8 @@ const (
 var counterNames = [numCounters]string{
 	"udp_frames", "tcp_frames", "tcp_conns", "tcp_refused", "adds", "adds_new",
 	"has_queries", "has_hits", "sync_frames_merged", "sync_rows_merged", "sync_rows_changed",
-	"peer_frames", "self_peers", "unresolved_peers", "send_errors", "dropped",
+	"peer_frames", "self_peers", "unresolved_peers", "send_errors",
+	"pulls_served", "anti_entropy_pulls", "anti_entropy_rows", "member_fingerprint_mismatch", "dropped",
 	"bad_frames", "fingerprint_mismatch", "row_range", "unsupported",
 }
 

@@ -104,6 +104,16 @@ func (n *Node) serveConn(c *net.TCPConn) {
 			}
 		}
 		n.c.inc(TCPFrames)
+		if wire.Type(frame[0]) == wire.TypePull { // a stream of replies, written as it goes
+			err := n.servePull(frame, bw)
+			if size <= br.Size() {
+				br.Discard(size)
+			}
+			if err != nil {
+				return
+			}
+			continue
+		}
 		out = n.handle(n.c, frame, from, true, out[:0])
 		if size <= br.Size() {
 			br.Discard(size)

@@ -26,6 +26,7 @@ Usage:
   rmbd-cli [flags] peer HOST:PORT  make the node push its rows to HOST:PORT
   rmbd-cli [flags] ping            round-trip time and the node's identity
   rmbd-cli [flags] stats           the node's counters
+  rmbd-cli [flags] members         the cluster as the node sees it
 
 has exits 0 when every key is present, 1 when any is absent, 2 on error.
 Every other command exits 0 on success and 2 on error. Keys read from stdin
@@ -89,21 +90,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return exitOK
 	}
 	if fs.NArg() == 0 {
-		return fail(errors.New("no command: add, has, peer, ping or stats (see rmbd-cli --help)"))
+		return fail(errors.New("no command: add, has, peer, ping, stats or members (see rmbd-cli --help)"))
 	}
 	if o.timeout <= 0 || o.chunk < 1 {
 		return fail(errors.New("--timeout and --chunk must be positive"))
 	}
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
-	need := map[string][2]int{"add": {1, -1}, "has": {1, -1}, "peer": {1, 1}, "ping": {0, 0}, "stats": {0, 0}}
+	need := map[string][2]int{"add": {1, -1}, "has": {1, -1}, "peer": {1, 1}, "ping": {0, 0}, "stats": {0, 0}, "members": {0, 0}}
 	n, ok := need[cmd]
 	if !ok {
-		return fail(fmt.Errorf("unknown command %q: add, has, peer, ping or stats", cmd))
+		return fail(fmt.Errorf("unknown command %q: add, has, peer, ping, stats or members", cmd))
 	}
 	if len(rest) < n[0] || n[1] >= 0 && len(rest) > n[1] {
 		return fail(fmt.Errorf("%s takes %s", cmd, map[string]string{
 			"add": "keys, or - to read them from stdin", "has": "keys, or - to read them from stdin",
-			"peer": "one HOST:PORT", "ping": "no arguments", "stats": "no arguments"}[cmd]))
+			"peer": "one HOST:PORT", "ping": "no arguments", "stats": "no arguments", "members": "no arguments"}[cmd]))
 	}
 
 	opts := []client.Option{client.WithTimeout(o.timeout)}
@@ -140,6 +141,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		var p client.Pong
 		if p, err = c.Ping(ctx); err == nil {
 			out.pong(p)
+		}
+	case "members":
+		var ms []client.Member
+		if ms, err = c.Members(ctx); err == nil {
+			out.members(ms)
 		}
 	case "stats":
 		var s []client.Stat

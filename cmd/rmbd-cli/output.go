@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"text/tabwriter"
 
 	"github.com/rmbd/rmbd/client"
 )
@@ -88,4 +89,24 @@ func (p *printer) stats(s []client.Stat) {
 	for _, st := range s {
 		fmt.Fprintf(p.w, "%-*s %d\n", width, st.Name, st.Value)
 	}
+}
+
+func (p *printer) members(ms []client.Member) {
+	if p.json {
+		for _, m := range ms {
+			p.enc.Encode(map[string]any{"name": m.Name, "gossip": m.GossipAddr, "data": m.DataAddr,
+				"state": m.State, "fingerprint_match": m.FingerprintMatch, "fingerprint": m.Fingerprint.String()})
+		}
+		return
+	}
+	tw := tabwriter.NewWriter(p.w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tGOSSIP\tDATA\tSTATE\tFILTER")
+	for _, m := range ms {
+		match := "same"
+		if !m.FingerprintMatch {
+			match = "DIFFERENT: " + m.Fingerprint.String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.Name, m.GossipAddr, m.DataAddr, m.State, match)
+	}
+	tw.Flush()
 }

@@ -18,7 +18,7 @@ Usage:
   rmbd [flags] [ADDR]
 
 ADDR is the same as --listen. Every flag can also be set in the environment
-as RMBD_<FLAG>, e.g. RMBD_LISTEN=0.0.0.0:8000 or RMBD_PEER=a:8000,b:8000;
+as RMBD_<FLAG>, e.g. RMBD_LISTEN=0.0.0.0:8000 or RMBD_JOIN=a:7946,b:7946;
 a flag on the command line wins over the environment.
 
 Flags:
@@ -53,7 +53,11 @@ func parseArgs(args []string, getenv func(string) string) (*options, *pflag.Flag
 	peers := fs.StringArray("peer", nil, "HOST:PORT to push rows to; repeatable")
 	interval := fs.Duration("sync-interval", def.SyncInterval, "how often rows are pushed to peers (classic profile: "+classic.SyncInterval.String()+")")
 	prune := fs.Int("prune-after", def.PruneAfter, fmt.Sprintf("remove a peer after N rounds without an ack (classic profile: %d)", classic.PruneAfter))
-	name := fs.String("node-name", "", "name this node reports (default: the listen address)")
+	join := fs.StringArray("join", nil, "gossip HOST:PORT of a cluster member to join; repeatable (turns membership on)")
+	gossipListen := fs.String("gossip-listen", "", "HOST:PORT for cluster gossip (default with --join: the host of --listen, port 7946)")
+	advertise := fs.String("advertise", "", "HOST[:PORT] other members reach this node's gossip at, if not --gossip-listen")
+	antiEntropy := fs.Duration("anti-entropy-interval", def.AntiEntropyInterval, "how often members compare row digests and repair differences")
+	name := fs.String("node-name", "", "name this node reports and joins as (default: HOST:PORT of --listen, the host name for 0.0.0.0)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	fs.BoolVarP(&o.help, "help", "h", false, "show this help")
@@ -73,7 +77,7 @@ func parseArgs(args []string, getenv func(string) string) (*options, *pflag.Flag
 			return
 		}
 		parts := []string{v}
-		if f.Name == "peer" {
+		if f.Name == "peer" || f.Name == "join" {
 			parts = strings.Split(v, ",")
 		}
 		for _, part := range parts {
@@ -109,6 +113,7 @@ func parseArgs(args []string, getenv func(string) string) (*options, *pflag.Flag
 	o.cfg.Listen, o.cfg.Profile = *listen, node.Profile(*profile)
 	o.cfg.Capacity, o.cfg.FPRate = *capacity, *fpRate
 	o.cfg.Peers, o.cfg.SyncInterval, o.cfg.PruneAfter, o.cfg.Name = *peers, *interval, *prune, *name
+	o.cfg.Join, o.cfg.GossipListen, o.cfg.Advertise, o.cfg.AntiEntropyInterval = *join, *gossipListen, *advertise, *antiEntropy
 	if o.cfg.Profile == node.ProfileClassic && (fs.Changed("capacity") || fs.Changed("fp-rate")) {
 		return nil, fs, errors.New("--capacity and --fp-rate size the default profile's filter; the classic filter is fixed at 5×400 bits")
 	}

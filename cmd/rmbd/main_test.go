@@ -34,12 +34,14 @@ func TestDefaultsAndProfiles(t *testing.T) {
 func TestEnvironment(t *testing.T) {
 	o, _, err := parseArgs([]string{"--capacity", "5"}, env(map[string]string{
 		"RMBD_LISTEN": "0.0.0.0:7000", "RMBD_PEER": "a:1, b:2", "RMBD_CAPACITY": "99", "RMBD_FP_RATE": "0.001",
+		"RMBD_JOIN": "x:7946,y:7946",
 	}))
 	require.NoError(t, err)
 	assert.Equal(t, "0.0.0.0:7000", o.cfg.Listen)
 	assert.Equal(t, []string{"a:1", "b:2"}, o.cfg.Peers)
 	assert.Equal(t, uint64(5), o.cfg.Capacity, "the command line wins")
 	assert.Equal(t, 0.001, o.cfg.FPRate)
+	assert.Equal(t, []string{"x:7946", "y:7946"}, o.cfg.Join)
 }
 
 func TestBadUsageExits2WithOneLine(t *testing.T) {
@@ -60,6 +62,8 @@ func TestBadUsageExits2WithOneLine(t *testing.T) {
 		{[]string{"--bogus"}, nil, "unknown flag: --bogus"},
 		{nil, map[string]string{"RMBD_SYNC_INTERVAL": "soon"}, `invalid RMBD_SYNC_INTERVAL="soon"`},
 		{[]string{"--prune-after", "0"}, nil, "prune-after 0"},
+		{[]string{"--profile", "classic", "--join", "a:7946"}, nil, "needs the default profile"},
+		{[]string{"--join", "nohost"}, nil, `join address "nohost"`},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := run(tc.args, env(tc.env), &stdout, &stderr)
@@ -72,7 +76,7 @@ func TestBadUsageExits2WithOneLine(t *testing.T) {
 func TestHelp(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	assert.Equal(t, 0, run([]string{"--help"}, env(nil), &stdout, &stderr))
-	for _, flag := range []string{"--listen", "--profile", "--capacity", "--fp-rate", "--peer", "--sync-interval", "--prune-after", "--log-level", "--log-format", "RMBD_"} {
+	for _, flag := range []string{"--listen", "--profile", "--capacity", "--fp-rate", "--peer", "--sync-interval", "--prune-after", "--join", "--gossip-listen", "--advertise", "--node-name", "--anti-entropy-interval", "--log-level", "--log-format", "RMBD_"} {
 		assert.Contains(t, stdout.String(), flag)
 	}
 	assert.Contains(t, stdout.String(), `(default "127.0.0.1:8000")`)
