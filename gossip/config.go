@@ -26,8 +26,8 @@ type Config struct {
 	AckTimeout int
 	// MaxFrame bounds the size of each emitted frame (a UDP datagram).
 	MaxFrame int
-	// MaxInflightRows bounds the rows sent to one peer and not yet acked;
-	// a larger round continues as acks come back.
+	// MaxInflightRows bounds the rows sent to one peer and not yet acked
+	// (the window); a larger round continues as acks come back.
 	MaxInflightRows int
 	// MaxTickBytes bounds the bytes of all frames emitted in one tick.
 	MaxTickBytes int
@@ -40,16 +40,17 @@ type Config struct {
 }
 
 // DefaultConfig is the default profile: delta sync to 3 peers a tick, a
-// tick to ack, frames that fit a 1,400-byte datagram, at most 8,192 rows
-// (512 KiB of blocked rows) in flight per peer and 16 MiB per tick, prune
-// static peers after 10 missed rounds, 1,024 peers.
+// tick to ack, frames that fit a 1,400-byte datagram, at most 1,024 rows
+// (64 KiB of blocked rows, well within a receiver's default socket buffer)
+// in flight per peer and 16 MiB per tick, prune static peers after 10
+// missed rounds, 1,024 peers.
 func DefaultConfig() Config {
 	return Config{
 		PruneAfter:      10,
 		Fanout:          3,
 		AckTimeout:      1,
 		MaxFrame:        wire.MaxDatagram,
-		MaxInflightRows: 8192,
+		MaxInflightRows: 1024,
 		MaxTickBytes:    16 << 20,
 		MaxPeers:        1024,
 	}

@@ -188,8 +188,12 @@ func (g *Gossip) maybeDone(p *peer) {
 	}
 }
 
-// RowAck records a row ack from addr.
-func (g *Gossip) RowAck(from netip.AddrPort, a wire.RowAck) {
+// RowAck records a row ack from addr. An ack frees room in the peer's
+// window of in-flight rows, and the rest of its round goes out at once
+// through emit (ack clocking): a round larger than the window then takes
+// round trips, not ticks, while the receiver never has more than a
+// window of datagrams queued.
+func (g *Gossip) RowAck(from netip.AddrPort, a wire.RowAck, emit Emit) {
 	p, ok := g.peers[from]
 	if !ok {
 		g.c.StrayAcks++
@@ -209,5 +213,8 @@ func (g *Gossip) RowAck(from netip.AddrPort, a wire.RowAck) {
 	g.c.Acks++
 	r.inflight -= f.rows
 	delete(r.outstanding, a.Seq)
+	if !r.sent && g.budget >= g.cfg.MaxFrame {
+		g.pushRound(p, emit)
+	}
 	g.maybeDone(p)
 }

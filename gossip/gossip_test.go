@@ -143,7 +143,10 @@ func TestDeltaOneWayPath(t *testing.T) {
 	assert.False(t, nw.node(0).f.Has([]byte("from-c")))
 }
 
-func TestDeltaBudgetSpansTicks(t *testing.T) {
+// TestWindowClocksRounds: no more than MaxInflightRows rows are ever in
+// flight to a peer, and acks clock the rest of a round out at once rather
+// than a tick later.
+func TestWindowClocksRounds(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MaxInflightRows = 50
 	nw := newNetwork(t, 2, cfg, blocked(t))
@@ -152,16 +155,22 @@ func TestDeltaBudgetSpansTicks(t *testing.T) {
 		a.f.Add(k("bulk", i))
 	}
 	a.g.AddPeer(nw.node(1).addr)
-	rows := uint64(0)
+	nw.tick()
+	rows := a.g.Counters().Rows
+	assert.Positive(t, rows)
+	assert.LessOrEqual(t, rows, uint64(50), "the first tick fills the window only")
+	assert.LessOrEqual(t, a.g.Peers()[0].Inflight, 50)
+	nw.deliver() // acks come back, each sends more
+	assert.True(t, nw.converged(), "the whole round within one tick's round trips")
+	set := uint64(0)
 	for r := range a.f.ChangedRuns(0) {
-		rows += r.Count
+		set += r.Count
 	}
-	n := nw.roundsUntil(1000, nw.converged)
-	assert.GreaterOrEqual(t, uint64(n), rows/50, "at most 50 rows a tick")
+	assert.Greater(t, set, uint64(500))
+	assert.Equal(t, set, a.g.Counters().Rows, "every set row once, none twice")
 	for i := range 5000 {
 		require.True(t, nw.node(1).f.Has(k("bulk", i)))
 	}
-	nw.round()
 	assert.False(t, a.g.Peers()[0].Pending, "round completes once acked")
 }
 
@@ -217,14 +226,14 @@ func TestStrayAndDuplicateAcks(t *testing.T) {
 	gen := a.f.Generation()
 
 	// An ack for frame 0 only, twice: the round stays pending.
-	a.g.RowAck(b.addr, wire.RowAck{Stamp: gen, Seq: 0})
-	a.g.RowAck(b.addr, wire.RowAck{Stamp: gen, Seq: 0})
-	a.g.RowAck(b.addr, wire.RowAck{Stamp: gen + 5, Seq: 1})
-	a.g.RowAck(addr(99), wire.RowAck{Stamp: gen, Seq: 1})
+	a.g.RowAck(b.addr, wire.RowAck{Stamp: gen, Seq: 0}, nil)
+	a.g.RowAck(b.addr, wire.RowAck{Stamp: gen, Seq: 0}, nil)
+	a.g.RowAck(b.addr, wire.RowAck{Stamp: gen + 5, Seq: 1}, nil)
+	a.g.RowAck(addr(99), wire.RowAck{Stamp: gen, Seq: 1}, nil)
 	assert.True(t, a.g.Peers()[0].Pending, "duplicate and forged acks do not complete a round")
 	assert.Equal(t, uint64(3), a.g.Counters().StrayAcks)
 	for s := uint32(1); s < uint32(frames); s++ {
-		a.g.RowAck(b.addr, wire.RowAck{Stamp: gen, Seq: s})
+		a.g.RowAck(b.addr, wire.RowAck{Stamp: gen, Seq: s}, nil)
 	}
 	assert.False(t, a.g.Peers()[0].Pending)
 	assert.Equal(t, gen, a.g.Peers()[0].AckedGen)

@@ -119,7 +119,9 @@ func (nw *network) receive(m msg) {
 	case wire.TypeRowAck:
 		a, err := wire.DecodeRowAck(m.frame)
 		require.NoError(nw.t, err)
-		n.g.RowAck(m.from, a)
+		n.g.RowAck(m.from, a, func(to netip.AddrPort, frame []byte) {
+			nw.queue = append(nw.queue, msg{m.to, to, bytes.Clone(frame)})
+		})
 	case wire.TypeSync:
 		s, err := wire.DecodeClassicSync(m.frame)
 		require.NoError(nw.t, err)

@@ -83,7 +83,7 @@ func (n *Node) handle(c *counters, frame []byte, from netip.AddrPort, tcp bool, 
 		}
 		if !tcp {
 			n.mu.Lock()
-			n.g.RowAck(from, a)
+			n.g.RowAck(from, a, n.emit)
 			n.mu.Unlock()
 		}
 	case wire.TypePing:

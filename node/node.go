@@ -187,13 +187,16 @@ func (n *Node) Stats() Stats {
 	gc := n.g.Counters()
 	s.Peers = len(n.g.Peers())
 	n.mu.Unlock()
-	s.Ticks, s.SyncSent, s.SyncBytesSent, s.Pruned = gc.Ticks, gc.Frames, gc.Bytes, gc.Pruned
-	s.Acks, s.StrayAcks = gc.Acks, gc.StrayAcks
+	s.Ticks, s.SyncSent, s.SyncBytesSent, s.SyncRowsSent, s.Pruned = gc.Ticks, gc.Frames, gc.Bytes, gc.Rows, gc.Pruned
+	s.Resent, s.Acks, s.StrayAcks = gc.Resent, gc.Acks, gc.StrayAcks
 	fs := n.f.Stats()
 	s.FilterBytes, s.SetBits, s.TotalBits = n.f.SizeBytes(), fs.SetBits, fs.TotalBits
 	s.EstimatedKeys, s.EstimatedFPRate = fs.EstimatedKeys, fs.EstimatedFPRate
 	return s
 }
+
+// AddPeer makes addr a static push target, as a peer frame does.
+func (n *Node) AddPeer(addr netip.AddrPort) { n.addPeerAddr(addr) }
 
 // Peers lists the node's push targets.
 func (n *Node) Peers() []gossip.PeerStatus {

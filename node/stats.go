@@ -78,9 +78,9 @@ type Stats struct {
 	// Counts holds the node's counters; see Count.
 	Counts [numCounters]uint64
 	// Gossip.
-	Peers                                  int
-	Ticks, SyncSent, SyncBytesSent, Pruned uint64
-	Acks, StrayAcks                        uint64
+	Peers                                                int
+	Ticks, SyncSent, SyncBytesSent, SyncRowsSent, Pruned uint64
+	Resent, Acks, StrayAcks                              uint64
 	// Filter.
 	FilterBytes, SetBits, TotalBits uint64
 	EstimatedKeys, EstimatedFPRate  float64
@@ -103,7 +103,7 @@ func (s *Stats) addShard(c *counters) {
 // wireStats lists s as stats frame counters. Ratios are sent in parts per
 // million.
 func (s Stats) wireStats() []wire.Stat {
-	out := make([]wire.Stat, 0, numCounters+13)
+	out := make([]wire.Stat, 0, numCounters+15)
 	for c := range numCounters {
 		out = append(out, wire.Stat{Name: c.String(), Value: s.Counts[c]})
 	}
@@ -112,6 +112,8 @@ func (s Stats) wireStats() []wire.Stat {
 		wire.Stat{Name: "ticks", Value: s.Ticks},
 		wire.Stat{Name: "sync_frames_sent", Value: s.SyncSent},
 		wire.Stat{Name: "sync_bytes_sent", Value: s.SyncBytesSent},
+		wire.Stat{Name: "sync_rows_sent", Value: s.SyncRowsSent},
+		wire.Stat{Name: "sync_frames_resent", Value: s.Resent},
 		wire.Stat{Name: "peers_pruned", Value: s.Pruned},
 		wire.Stat{Name: "acks", Value: s.Acks},
 		wire.Stat{Name: "stray_acks", Value: s.StrayAcks},

@@ -16,6 +16,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// udpBuffer is the socket buffer size asked for (the kernel may give less:
+// net.core.rmem_max): bursts of sync frames must not overflow it.
+const udpBuffer = 4 << 20
+
 // Set is the sockets of one server.
 type Set struct {
 	UDP  []*net.UDPConn
@@ -66,6 +70,8 @@ func listenOnce(ctx context.Context, network, host, port string, n int) (*Set, e
 		return nil, fmt.Errorf("listen UDP: %w", err)
 	}
 	first := pc.(*net.UDPConn)
+	first.SetReadBuffer(udpBuffer)
+	first.SetWriteBuffer(udpBuffer)
 	l.UDP = append(l.UDP, first)
 	bound := first.LocalAddr().(*net.UDPAddr).AddrPort()
 	l.Addr = netip.AddrPortFrom(bound.Addr().Unmap(), bound.Port())
@@ -76,7 +82,10 @@ func listenOnce(ctx context.Context, network, host, port string, n int) (*Set, e
 			l.Close()
 			return nil, fmt.Errorf("listen UDP: %w", err)
 		}
-		l.UDP = append(l.UDP, pc.(*net.UDPConn))
+		u := pc.(*net.UDPConn)
+		u.SetReadBuffer(udpBuffer)
+		u.SetWriteBuffer(udpBuffer)
+		l.UDP = append(l.UDP, u)
 	}
 	tcpNet := "tcp" + network[3:]
 	ln, err := (&net.ListenConfig{}).Listen(ctx, tcpNet, at)
