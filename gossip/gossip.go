@@ -133,6 +133,19 @@ func (g *Gossip) add(addr netip.AddrPort, kind Kind, acked uint64) bool {
 	return true
 }
 
+// AssumeMembersHave records that every member already holds the rows as
+// of generation gen: a node that was empty and has just been filled by a
+// bulk pull from the cluster would otherwise push the whole filter back to
+// every member. Rounds to members in progress are dropped. Anything the
+// assumption gets wrong, anti-entropy repairs.
+func (g *Gossip) AssumeMembersHave(gen uint64) {
+	for _, p := range g.peers {
+		if p.kind == Member && p.ackedGen < gen {
+			p.ackedGen, p.round = gen, nil
+		}
+	}
+}
+
 // RemoveMember drops a member that failed or left, remembering what it had
 // acknowledged for when it returns.
 func (g *Gossip) RemoveMember(addr netip.AddrPort) bool {

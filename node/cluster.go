@@ -173,6 +173,7 @@ func (c *cluster) repair(name string, digests []byte, join bool) {
 		return
 	}
 	began := time.Now()
+	empty := c.n.f.LastChanged() == 0 && c.n.f.Generation() <= 1
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	go func() {
@@ -183,6 +184,12 @@ func (c *cluster) repair(name string, digests []byte, join bool) {
 		}
 	}()
 	rows, changed, err := c.n.pull(ctx, m.data, runs)
+	if join && empty && err == nil {
+		// A new node filled from the cluster: the members have these rows.
+		c.n.mu.Lock()
+		c.n.g.AssumeMembersHave(c.n.f.Advance())
+		c.n.mu.Unlock()
+	}
 	c.n.c.inc(AntiEntropyPulls)
 	c.n.c.add(AntiEntropyRows, uint64(changed))
 	lvl := slog.LevelDebug
