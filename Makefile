@@ -3,10 +3,11 @@ GO       ?= go
 FUZZTIME ?= 2s
 BENCH    ?= .
 ADDR     ?= 127.0.0.1:8000
+IMAGE    ?= rmbd:dev
 
 CMDS := $(notdir $(wildcard cmd/*))
 
-.PHONY: help build run test vet race fuzz bench lint clean
+.PHONY: help build run test vet race fuzz bench lint clean docker e2e
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -43,5 +44,14 @@ lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
+docker: ## build the image IMAGE (FROM scratch, static binaries)
+	@mkdir -p build/docker
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o build/docker/rmbd ./cmd/rmbd
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o build/docker/rmbd-cli ./cmd/rmbd-cli
+	docker build -q -t $(IMAGE) -f Dockerfile build/docker
+
+e2e: docker ## three containers: loss of a node, a partition, convergence
+	IMAGE=$(IMAGE) timeout 900 examples/compose/e2e.sh
+
 clean:
-	rm -rf bin
+	rm -rf bin build

@@ -297,10 +297,9 @@ func (c *cluster) rejoinLoop() {
 			alive[m.Address()] = true
 			alive[m.Name] = true
 		}
-		self := c.ml.LocalNode().Address()
 		var targets []string
 		for _, s := range c.n.cfg.Join {
-			if !alive[s] && s != self {
+			if !c.seedAlive(s, alive) {
 				targets = append(targets, s)
 			}
 		}
@@ -322,6 +321,29 @@ func (c *cluster) rejoinLoop() {
 			c.n.log.Debug("rejoin found nobody", "targets", targets, "err", err)
 		}
 	}
+}
+
+// seedAlive reports whether seed (HOST:PORT, HOST maybe a name) is this
+// node or an alive member. A seed that does not resolve counts as absent.
+func (c *cluster) seedAlive(seed string, alive map[string]bool) bool {
+	host, port, err := net.SplitHostPort(seed)
+	if err != nil {
+		return true // validated at start; never retried
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	ips, err := net.DefaultResolver.LookupHost(ctx, host)
+	if err != nil {
+		return false
+	}
+	self := c.ml.LocalNode().Address()
+	for _, ip := range ips {
+		a := net.JoinHostPort(ip, port)
+		if alive[a] || a == self {
+			return true
+		}
+	}
+	return false
 }
 
 // membersList is what the members frame reports: every member seen, with

@@ -1,0 +1,11 @@
+# rmbd image: two static binaries on an empty base, so building it needs no
+# image from any registry. `make docker` builds the binaries into
+# build/docker and uses that folder as the build context.
+FROM scratch
+COPY rmbd rmbd-cli /
+USER 65532:65532
+EXPOSE 8000/udp 8000/tcp 7946/udp 7946/tcp
+HEALTHCHECK --interval=5s --timeout=3s --start-period=3s --retries=3 \
+	CMD ["/rmbd-cli", "--timeout", "1s", "ping"]
+ENTRYPOINT ["/rmbd"]
+CMD ["--listen", "0.0.0.0:8000"]

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# End-to-end test of a three-node cluster in containers (see README.md):
+#   1. keys added on node 1 are on node 3 within 5 s;
+#   2. node 2 killed, keys added, node 2 started empty: it has every key;
+#   3. node 3 cut off past failure detection, different keys added on each
+#      side, node 3 reconnected: within 30 s every key is on every node,
+#      with nothing run in between but checks;
+#   4. down, and a one-line summary.
+# Bounded in time, and the containers go away whatever happens.
+set -euo pipefail
+cd "$(dirname "$0")"
+export IMAGE=${IMAGE:-rmbd:dev}
+PROJECT=rmbde2e$$
+if docker compose version >/dev/null 2>&1; then COMPOSE=(docker compose); else COMPOSE=(docker-compose); fi
+dc() { "${COMPOSE[@]}" -p "$PROJECT" -f docker-compose.yml "$@"; }
+work=$(mktemp -d)
+began=$(date +%s)
+cleanup() {
+	dc down -v --remove-orphans -t 1 >/dev/null 2>&1 || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+log() { printf '[e2e %3ds] %s\n' $(($(date +%s) - began)) "$*"; }
+fail() { log "FAILED: $*"; dc logs --tail 30 >&2 || true; exit 1; }
+
+cli() { local node=$1; shift; dc exec -T "$node" /rmbd-cli --timeout 2s "$@"; }
+# until SECONDS CMD...: retry CMD until it succeeds or SECONDS pass.
+until_ok() {
+	local deadline=$(($(date +%s) + $1)); shift
+	until "$@" >/dev/null 2>&1; do
+		[ "$(date +%s)" -lt "$deadline" ] || return 1
+		sleep 0.2
+	done
+}
+has_all() { cli "$1" has - < "$2"; }
+keys() { seq -f "$1-%06g" 1 "$2" > "$work/$1"; }
+alive() { [ "$(cli "$1" members | grep -c ' alive ')" -eq "$2" ]; }
+
+log "starting three nodes ($IMAGE)"
+dc up -d >/dev/null 2>&1 || fail "compose up"
+for n in node1 node2 node3; do until_ok 30 cli $n ping || fail "$n does not answer"; done
+for n in node1 node2 node3; do until_ok 30 alive $n 3 || fail "$n does not see 3 members"; done
+checked=0
+
+log "1. keys added on node 1 reach node 3 within 5 s"
+keys a 1000
+cli node1 add - < "$work/a" || fail "add on node1"
+until_ok 5 has_all node3 "$work/a" || fail "node3 lacks keys added on node1 after 5 s"
+checked=$((checked + 1000))
+
+log "2. node 2 killed, keys added, node 2 restarted empty"
+dc kill node2 >/dev/null 2>&1
+keys b 1000
+cli node1 add - < "$work/b" || fail "add on node1"
+dc start node2 >/dev/null 2>&1
+until_ok 30 cli node2 ping || fail "node2 does not come back"
+cat "$work/a" "$work/b" > "$work/ab"
+until_ok 30 has_all node2 "$work/ab" || fail "restarted node2 lacks keys"
+checked=$((checked + 2000))
+
+log "3. node 3 cut off past failure detection"
+net=$(docker network ls --format '{{.Name}}' | grep "^${PROJECT}_rmbd\$")
+node3=$(dc ps -q node3)
+docker network disconnect "$net" "$node3"
+until_ok 60 alive node1 2 || fail "node1 never saw node3 fail"
+until_ok 60 alive node3 1 || fail "node3 never saw the others fail"
+keys c 1000
+keys d 1000
+cli node1 add - < "$work/c" || fail "add on node1"
+cli node3 add - < "$work/d" || fail "add on node3"
+has_all node3 "$work/c" >/dev/null 2>&1 && fail "the partition leaks"
+log "   reconnecting node 3"
+docker network connect --ip 172.28.5.13 --alias node3 "$net" "$node3"
+cat "$work/a" "$work/b" "$work/c" "$work/d" > "$work/all"
+deadline=$(($(date +%s) + 30))
+for n in node1 node2 node3; do
+	until_ok $((deadline - $(date +%s))) has_all $n "$work/all" || fail "$n lacks keys 30 s after the partition healed"
+done
+checked=$((checked + 3 * 4000))
+missing=0
+for n in node1 node2 node3; do
+	missing=$((missing + $(cli $n has - < "$work/all" | grep -c $'\tfalse$' || true)))
+done
+[ "$missing" -eq 0 ] || fail "$missing keys missing"
+
+log "4. down"
+dc down -v -t 1 >/dev/null 2>&1
+echo "e2e: passed in $(($(date +%s) - began))s: $checked key checks on 3 nodes, keys missing = $missing"
