@@ -293,7 +293,7 @@ func (c *Client) batch(ctx context.Context, t wire.Type, keys []string) (wire.Re
 	}
 	res, err := wire.DecodeResult(b)
 	if err != nil || res.Count != len(keys) {
-		return wire.Result{}, fmt.Errorf("%w: %v", ErrProtocol, err)
+		return wire.Result{}, badReply(err)
 	}
 	return res, nil
 }
@@ -386,24 +386,37 @@ type Pong struct {
 	Fingerprint filter.Fingerprint
 }
 
-// Ping measures the round trip to the node and returns who it is.
-func (c *Client) Ping(ctx context.Context) (Pong, error) {
+// ask sends one extended request built by encode (given its request id)
+// and returns the reply. Classic nodes answer none of these.
+func (c *Client) ask(ctx context.Context, op string, encode func(dst []byte, id uint32) ([]byte, error)) ([]byte, error) {
 	if c.o.classic {
-		return Pong{}, c.opErr("ping", errors.New("client: classic nodes do not answer ping"))
+		return nil, fmt.Errorf("client: classic nodes do not answer %s", op)
 	}
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	id := c.ids.Add(1)
-	frame, _ := wire.AppendPing(nil, wire.Ping{Type: wire.TypePing, ReqID: id, Version: wire.ProtocolVersion})
+	frame, err := encode(nil, id)
+	if err != nil {
+		return nil, err
+	}
+	return c.t.roundTrip(ctx, &request{frame: frame, match: match{id: id}, reply: make(chan reply, 1)})
+}
+
+func badReply(err error) error { return fmt.Errorf("%w: %v", ErrProtocol, err) }
+
+// Ping measures the round trip to the node and returns who it is.
+func (c *Client) Ping(ctx context.Context) (Pong, error) {
 	began := time.Now()
-	b, err := c.t.roundTrip(ctx, &request{frame: frame, match: match{id: id}, reply: make(chan reply, 1)})
+	b, err := c.ask(ctx, "ping", func(dst []byte, id uint32) ([]byte, error) {
+		return wire.AppendPing(dst, wire.Ping{Type: wire.TypePing, ReqID: id, Version: wire.ProtocolVersion})
+	})
 	if err != nil {
 		return Pong{}, c.opErr("ping", err)
 	}
 	rtt := time.Since(began)
 	p, err := wire.DecodePing(b)
 	if err != nil || p.Type != wire.TypePong {
-		return Pong{}, c.opErr("ping", fmt.Errorf("%w: %v", ErrProtocol, err))
+		return Pong{}, c.opErr("ping", badReply(err))
 	}
 	return Pong{RTT: rtt, Name: string(p.Name), Addr: string(p.Addr), Version: int(p.Version), Fingerprint: p.FP}, nil
 }
@@ -416,20 +429,13 @@ type Stat struct {
 
 // Stats returns the node's counters, in the order it sends them.
 func (c *Client) Stats(ctx context.Context) ([]Stat, error) {
-	if c.o.classic {
-		return nil, c.opErr("stats", errors.New("client: classic nodes do not answer stats"))
-	}
-	ctx, cancel := c.withTimeout(ctx)
-	defer cancel()
-	id := c.ids.Add(1)
-	frame, _ := wire.AppendStatsRequest(nil, id)
-	b, err := c.t.roundTrip(ctx, &request{frame: frame, match: match{id: id}, reply: make(chan reply, 1)})
+	b, err := c.ask(ctx, "stats", wire.AppendStatsRequest)
 	if err != nil {
 		return nil, c.opErr("stats", err)
 	}
 	s, err := wire.DecodeStats(b)
 	if err != nil {
-		return nil, c.opErr("stats", fmt.Errorf("%w: %v", ErrProtocol, err))
+		return nil, c.opErr("stats", badReply(err))
 	}
 	var out []Stat
 	for name, v := range s.All() {
@@ -454,20 +460,13 @@ var memberStates = [...]string{wire.MemberAlive: "alive", wire.MemberSuspect: "s
 
 // Members lists the cluster as the node sees it (empty without membership).
 func (c *Client) Members(ctx context.Context) ([]Member, error) {
-	if c.o.classic {
-		return nil, c.opErr("members", errors.New("client: classic nodes have no members"))
-	}
-	ctx, cancel := c.withTimeout(ctx)
-	defer cancel()
-	id := c.ids.Add(1)
-	frame, _ := wire.AppendMembersRequest(nil, id)
-	b, err := c.t.roundTrip(ctx, &request{frame: frame, match: match{id: id}, reply: make(chan reply, 1)})
+	b, err := c.ask(ctx, "members", wire.AppendMembersRequest)
 	if err != nil {
 		return nil, c.opErr("members", err)
 	}
 	ms, err := wire.DecodeMembers(b)
 	if err != nil {
-		return nil, c.opErr("members", fmt.Errorf("%w: %v", ErrProtocol, err))
+		return nil, c.opErr("members", badReply(err))
 	}
 	var out []Member
 	for m := range ms.All() {

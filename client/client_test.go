@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -10,24 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rmbd/rmbd/internal/nodetest"
 	"github.com/rmbd/rmbd/node"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
-
-// startNode runs a node on a free loopback port until the test ends.
-func startNode(t testing.TB, cfg node.Config) *node.Node {
-	t.Helper()
-	cfg.Listen = "127.0.0.1:0"
-	n, err := node.New(cfg)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { n.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return n
-}
 
 func dial(t *testing.T, addr string, opts ...Option) *Client {
 	t.Helper()
@@ -46,7 +33,7 @@ func keys(prefix string, n int) []string {
 }
 
 func TestAddHasPingStats(t *testing.T) {
-	n := startNode(t, node.DefaultConfig())
+	n := nodetest.Start(t, node.DefaultConfig())
 	for name, opts := range map[string][]Option{"udp": nil, "tcp": {WithTCP()}} {
 		t.Run(name, func(t *testing.T) {
 			c := dial(t, n.Addr().String(), opts...)
@@ -81,7 +68,7 @@ func TestAddHasPingStats(t *testing.T) {
 // Many keys in one call travel in many frames; every answer comes back in
 // order.
 func TestLargeCallsAreBatched(t *testing.T) {
-	n := startNode(t, node.DefaultConfig())
+	n := nodetest.Start(t, node.DefaultConfig())
 	for name, opts := range map[string][]Option{"udp": nil, "tcp": {WithTCP()}} {
 		t.Run(name, func(t *testing.T) {
 			c := dial(t, n.Addr().String(), opts...)
@@ -118,7 +105,7 @@ func TestBatchesFitTheTransport(t *testing.T) {
 }
 
 func TestClassicMode(t *testing.T) {
-	n := startNode(t, node.ClassicConfig())
+	n := nodetest.Start(t, node.ClassicConfig())
 	for name, opts := range map[string][]Option{"udp": {WithClassic()}, "tcp": {WithClassic(), WithTCP()}} {
 		t.Run(name, func(t *testing.T) {
 			c := dial(t, n.Addr().String(), opts...)
@@ -145,7 +132,7 @@ func TestClassicMode(t *testing.T) {
 }
 
 func TestKeyLimits(t *testing.T) {
-	n := startNode(t, node.DefaultConfig())
+	n := nodetest.Start(t, node.DefaultConfig())
 	u := dial(t, n.Addr().String())
 	err := u.Add(context.Background(), strings.Repeat("k", 2000))
 	assert.ErrorIs(t, err, ErrKeyTooLong, "does not fit a datagram")
@@ -202,7 +189,7 @@ func lossy(t *testing.T, target string) string {
 }
 
 func TestUDPRetriesThroughLoss(t *testing.T) {
-	n := startNode(t, node.DefaultConfig())
+	n := nodetest.Start(t, node.DefaultConfig())
 	c := dial(t, lossy(t, n.Addr().String()), WithRetryInterval(5*time.Millisecond))
 	in := keys("lossy", 3000)
 	require.NoError(t, c.Add(context.Background(), in...))
@@ -249,14 +236,14 @@ func TestBadAddressAndOptions(t *testing.T) {
 	assert.ErrorContains(t, err, "bad address")
 	_, err = Dial(context.Background(), "127.0.0.1:1", WithWindow(0))
 	assert.ErrorContains(t, err, "invalid option")
-	n := startNode(t, node.DefaultConfig())
+	n := nodetest.Start(t, node.DefaultConfig())
 	c := dial(t, n.Addr().String())
 	assert.ErrorContains(t, c.Peer(context.Background(), "nope"), "bad address")
 	assert.ErrorContains(t, c.Peer(context.Background(), "h:0"), "port 1..65535")
 }
 
 func TestPeer(t *testing.T) {
-	a, b := startNode(t, node.DefaultConfig()), startNode(t, node.DefaultConfig())
+	a, b := nodetest.Start(t, node.DefaultConfig()), nodetest.Start(t, node.DefaultConfig())
 	c := dial(t, a.Addr().String())
 	require.NoError(t, c.Peer(context.Background(), b.Addr().String()))
 	require.Eventually(t, func() bool { return len(a.Peers()) == 1 }, 5*time.Second, 2*time.Millisecond)
@@ -264,7 +251,7 @@ func TestPeer(t *testing.T) {
 }
 
 func TestConcurrentUse(t *testing.T) {
-	n := startNode(t, node.DefaultConfig())
+	n := nodetest.Start(t, node.DefaultConfig())
 	for name, opts := range map[string][]Option{"udp": nil, "tcp": {WithTCP()}} {
 		t.Run(name, func(t *testing.T) {
 			c := dial(t, n.Addr().String(), opts...)
@@ -296,7 +283,7 @@ func TestConcurrentUse(t *testing.T) {
 }
 
 func TestCloseLeavesNothingRunning(t *testing.T) {
-	n := startNode(t, node.DefaultConfig())
+	n := nodetest.Start(t, node.DefaultConfig())
 	warm := dial(t, n.Addr().String())
 	_, err := warm.Ping(context.Background()) // the node's goroutines are all up
 	require.NoError(t, err)
@@ -314,18 +301,20 @@ func TestCloseLeavesNothingRunning(t *testing.T) {
 	}
 }
 
+// The node closes idle connections; the client finds out on its next call
+// and sends it again on a new connection, so the call succeeds.
 func TestTCPReconnects(t *testing.T) {
 	cfg := node.DefaultConfig()
 	cfg.IdleTimeout = 20 * time.Millisecond
-	n := startNode(t, cfg)
+	n := nodetest.Start(t, cfg)
 	c := dial(t, n.Addr().String(), WithTCP())
 	require.NoError(t, c.Add(context.Background(), "a"))
-	require.Eventually(t, func() bool {
-		_, err := c.Has(context.Background(), "a")
-		return err != nil // the node closed the idle connection under us
-	}, 5*time.Second, 30*time.Millisecond)
-	got, err := c.Has(context.Background(), "a")
-	require.NoError(t, err, "the next call dials again")
-	assert.True(t, got[0])
-	assert.False(t, errors.Is(err, ErrClosed))
+	for range 5 {
+		require.Eventually(t, func() bool { return n.Stats().OpenConns == 0 }, 5*time.Second, 2*time.Millisecond,
+			"the node closes the idle connection")
+		got, err := c.Has(context.Background(), "a")
+		require.NoError(t, err, "the call dials again")
+		assert.True(t, got[0])
+	}
+	assert.GreaterOrEqual(t, n.Stats().Count(node.TCPConns), uint64(6), "a new connection each time")
 }

@@ -69,7 +69,8 @@ func (t *tcpTransport) connect(ctx context.Context) error {
 func (t *tcpTransport) read(c *tcpConn) {
 	defer t.wg.Done()
 	br := bufio.NewReaderSize(c.conn, 64<<10)
-	fail := func(err error) {
+	// fail forgets c before failing anything, so that a retry dials anew.
+	fail := func(current *request, err error) {
 		c.conn.Close()
 		t.mu.Lock()
 		if t.c == c {
@@ -79,6 +80,9 @@ func (t *tcpTransport) read(c *tcpConn) {
 			err = ErrClosed
 		}
 		t.mu.Unlock()
+		if current != nil {
+			current.reply <- reply{err: err}
+		}
 		for { // nobody queues on c any more: fail what is there
 			select {
 			case r := <-c.queue:
@@ -93,13 +97,12 @@ func (t *tcpTransport) read(c *tcpConn) {
 		select {
 		case r = <-c.queue:
 		case <-c.quit:
-			fail(ErrClosed)
+			fail(nil, ErrClosed)
 			return
 		}
 		frame, err := readReply(br, r.match.classic)
 		if err != nil {
-			r.reply <- reply{err: err}
-			fail(err)
+			fail(r, err)
 			return
 		}
 		var rerr error
@@ -160,7 +163,22 @@ func (t *tcpTransport) write(ctx context.Context, r *request, frame []byte) erro
 	return err
 }
 
+// roundTrip sends r and waits for its reply. If the connection breaks
+// first — typically a connection the node closed while idle, found out
+// only by using it — r is sent once more on a new one: every request is
+// idempotent.
 func (t *tcpTransport) roundTrip(ctx context.Context, r *request) ([]byte, error) {
+	for try := 0; ; try++ {
+		frame, err := t.once(ctx, r)
+		var se *ServerError
+		if err == nil || try > 0 || ctx.Err() != nil || errors.Is(err, ErrClosed) || errors.As(err, &se) {
+			return frame, err
+		}
+		r.reply = make(chan reply, 1)
+	}
+}
+
+func (t *tcpTransport) once(ctx context.Context, r *request) ([]byte, error) {
 	if err := t.write(ctx, r, r.frame); err != nil {
 		return nil, err
 	}

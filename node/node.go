@@ -189,6 +189,9 @@ func (n *Node) Stats() Stats {
 	n.mu.Unlock()
 	s.Ticks, s.SyncSent, s.SyncBytesSent, s.SyncRowsSent, s.Pruned = gc.Ticks, gc.Frames, gc.Bytes, gc.Rows, gc.Pruned
 	s.Resent, s.Acks, s.StrayAcks = gc.Resent, gc.Acks, gc.StrayAcks
+	n.connMu.Lock()
+	s.OpenConns = len(n.conns)
+	n.connMu.Unlock()
 	fs := n.f.Stats()
 	s.FilterBytes, s.SetBits, s.TotalBits = n.f.SizeBytes(), fs.SetBits, fs.TotalBits
 	s.EstimatedKeys, s.EstimatedFPRate = fs.EstimatedKeys, fs.EstimatedFPRate

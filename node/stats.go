@@ -77,6 +77,8 @@ func (c *counters) drop(why Counter) {
 type Stats struct {
 	// Counts holds the node's counters; see Count.
 	Counts [numCounters]uint64
+	// OpenConns is the TCP connections open now.
+	OpenConns int
 	// Gossip.
 	Peers                                                int
 	Ticks, SyncSent, SyncBytesSent, SyncRowsSent, Pruned uint64

@@ -6,26 +6,15 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/rmbd/rmbd/internal/nodetest"
 	"github.com/rmbd/rmbd/node"
 	"github.com/rmbd/rmbd/wire"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-func startNode(t *testing.T) string {
-	cfg := node.DefaultConfig()
-	cfg.Listen = "127.0.0.1:0"
-	n, err := node.New(cfg)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { n.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return n.Addr().String()
-}
-
 func TestBenchAgainstNode(t *testing.T) {
-	addr := startNode(t)
+	addr := nodetest.Start(t, node.DefaultConfig()).Addr().String()
 	for _, args := range [][]string{
 		{"--op", "has"},
 		{"--op", "mixed", "--batch", "8"},

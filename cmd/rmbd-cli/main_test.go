@@ -9,22 +9,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rmbd/rmbd/internal/nodetest"
 	"github.com/rmbd/rmbd/node"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-func startNode(t *testing.T) string {
-	cfg := node.DefaultConfig()
-	cfg.Listen = "127.0.0.1:0"
-	n, err := node.New(cfg)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { n.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return n.Addr().String()
-}
 
 // cli runs rmbd-cli with args and stdin; it returns the exit status,
 // stdout and stderr.
@@ -41,7 +30,7 @@ func cli(addr, stdin string, args ...string) (int, string, string) {
 }
 
 func TestAddHasExitCodes(t *testing.T) {
-	addr := startNode(t)
+	addr := nodetest.Start(t, node.DefaultConfig()).Addr().String()
 	code, out, errOut := cli(addr, "", "add", "alice", "bob")
 	require.Equal(t, 0, code, errOut)
 	assert.Empty(t, out)
@@ -71,7 +60,7 @@ func TestAddHasExitCodes(t *testing.T) {
 }
 
 func TestStdinStreaming(t *testing.T) {
-	addr := startNode(t)
+	addr := nodetest.Start(t, node.DefaultConfig()).Addr().String()
 	var in strings.Builder
 	for i := range 30_000 {
 		fmt.Fprintf(&in, "line-%d\r\n", i) // CRLF is taken off
@@ -95,7 +84,7 @@ func TestStdinStreaming(t *testing.T) {
 }
 
 func TestOtherCommands(t *testing.T) {
-	addr := startNode(t)
+	addr := nodetest.Start(t, node.DefaultConfig()).Addr().String()
 	code, out, _ := cli(addr, "", "ping")
 	assert.Equal(t, 0, code)
 	assert.Contains(t, out, "pong from "+addr)
@@ -110,7 +99,7 @@ func TestOtherCommands(t *testing.T) {
 }
 
 func TestErrorsAreOneLine(t *testing.T) {
-	addr := startNode(t)
+	addr := nodetest.Start(t, node.DefaultConfig()).Addr().String()
 	hole, err := net.ListenPacket("udp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer hole.Close()

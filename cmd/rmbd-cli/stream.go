@@ -114,12 +114,24 @@ func readChunks(ctx context.Context, r io.Reader, n int, chunks chan<- []string)
 	return nil
 }
 
+// meter counts keys done.
+type meter interface {
+	Add(n int) error
+	Finish() error
+}
+
+// quiet is the meter when nobody watches.
+type quiet struct{}
+
+func (quiet) Add(int) error { return nil }
+func (quiet) Finish() error { return nil }
+
 // progress is a key counter on stderr when stderr is a terminal, and
-// silent otherwise.
-func progress(stderr io.Writer, cmd string) *progressbar.ProgressBar {
+// nothing otherwise.
+func progress(stderr io.Writer, cmd string) meter {
 	f, ok := stderr.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return progressbar.DefaultSilent(-1)
+		return quiet{}
 	}
 	return progressbar.NewOptions64(-1,
 		progressbar.OptionSetWriter(stderr),

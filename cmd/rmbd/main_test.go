@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -90,4 +91,5 @@ func TestAddressInUseExits1(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	assert.Equal(t, 1, run([]string{n.Addr().String(), "--log-level", "error"}, env(nil), &stdout, &stderr))
 	assert.Contains(t, stderr.String(), "address already in use")
+	runtime.KeepAlive(n) // its sockets stay open (a collected listener closes)
 }

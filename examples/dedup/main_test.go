@@ -6,19 +6,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rmbd/rmbd/internal/nodetest"
 	"github.com/rmbd/rmbd/node"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 func TestDedup(t *testing.T) {
-	cfg := node.DefaultConfig()
-	cfg.Listen = "127.0.0.1:0"
-	n, err := node.New(cfg)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go n.Run(ctx)
+	n := nodetest.Start(t, node.DefaultConfig())
+	ctx := context.Background()
 
 	var out bytes.Buffer
 	in := "a\nb\na\nc\nb\nd\n"
