@@ -65,19 +65,27 @@ func DecodePing(b []byte) (Ping, error) {
 	return p, nil
 }
 
-// AppendStatsRequest appends a stats request.
-func AppendStatsRequest(dst []byte, reqID uint32) ([]byte, error) {
-	dst, start := beginExt(dst, TypeStatsReq)
+// appendRequest appends a request that is only a request id.
+func appendRequest(dst []byte, t Type, reqID uint32) ([]byte, error) {
+	dst, start := beginExt(dst, t)
 	dst = binary.BigEndian.AppendUint32(dst, reqID)
 	return endExt(dst, start)
 }
 
-// DecodeStatsRequest decodes a stats request and returns its request id.
-func DecodeStatsRequest(b []byte) (uint32, error) {
-	r := extReader(b, TypeStatsReq)
+// decodeRequest decodes a request that is only a request id.
+func decodeRequest(b []byte, t Type) (uint32, error) {
+	r := extReader(b, t)
 	id := r.u32()
 	return id, r.done()
 }
+
+// AppendStatsRequest appends a stats request.
+func AppendStatsRequest(dst []byte, reqID uint32) ([]byte, error) {
+	return appendRequest(dst, TypeStatsReq, reqID)
+}
+
+// DecodeStatsRequest decodes a stats request and returns its request id.
+func DecodeStatsRequest(b []byte) (uint32, error) { return decodeRequest(b, TypeStatsReq) }
 
 // Stat is one named counter.
 type Stat struct {

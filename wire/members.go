@@ -29,17 +29,11 @@ type Member struct {
 
 // AppendMembersRequest appends a members request.
 func AppendMembersRequest(dst []byte, reqID uint32) ([]byte, error) {
-	dst, start := beginExt(dst, TypeMembersReq)
-	dst = binary.BigEndian.AppendUint32(dst, reqID)
-	return endExt(dst, start)
+	return appendRequest(dst, TypeMembersReq, reqID)
 }
 
 // DecodeMembersRequest decodes a members request and returns its id.
-func DecodeMembersRequest(b []byte) (uint32, error) {
-	r := extReader(b, TypeMembersReq)
-	id := r.u32()
-	return id, r.done()
-}
+func DecodeMembersRequest(b []byte) (uint32, error) { return decodeRequest(b, TypeMembersReq) }
 
 // Members is a decoded members frame.
 type Members struct {
