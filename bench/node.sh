@@ -7,19 +7,23 @@
 # Each figure is the median of ROUNDS runs of SECONDS, taken in turns so that
 # machine noise falls on every contender alike. Needs redis-server and
 # redis-benchmark for the redis rows (Debian: apt-get install redis-server).
+# The load generator runs on the same machine and takes a core, so rmbd and
+# the null responder each get UDP_SOCKETS reader sockets (default: cores - 1,
+# at least 1), and redis, single-threaded, one core.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 SECONDS_EACH=${SECONDS_EACH:-3}
 RMBD_PORT=${RMBD_PORT:-18100} NULL_PORT=${NULL_PORT:-18200} REDIS_PORT=${REDIS_PORT:-18300}
+UDP_SOCKETS=${UDP_SOCKETS:-$(( $(nproc) > 1 ? $(nproc) - 1 : 1 ))}
 
 make -s build
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
-bin/rmbd --listen 127.0.0.1:$RMBD_PORT --log-level warn & pids+=($!)
-bin/rmbd-bench serve-null --listen 127.0.0.1:$NULL_PORT 2>/dev/null & pids+=($!)
+bin/rmbd --listen 127.0.0.1:$RMBD_PORT --udp-sockets "$UDP_SOCKETS" --log-level warn & pids+=($!)
+bin/rmbd-bench serve-null --listen 127.0.0.1:$NULL_PORT --udp-sockets "$UDP_SOCKETS" 2>/dev/null & pids+=($!)
 have_redis=no
 if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; then
 	redis-server --port $REDIS_PORT --bind 127.0.0.1 --save '' --appendonly no >/dev/null & pids+=($!)
@@ -59,7 +63,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 
 u1=$(m udp1_rmbd) u1n=$(m udp1_null) u64=$(m udp64_rmbd) u64n=$(m udp64_null) t=$(m tcp_rmbd) tn=$(m tcp_null)
 r1=$(m redis1 || true) r32=$(m redis32 || true)
-printf '\n%-44s %14s %10s\n' "median of $ROUNDS × ${SECONDS_EACH}s" "keys/s" "ratio"
+printf '\n%-44s %14s %10s\n' "median of $ROUNDS × ${SECONDS_EACH}s, $UDP_SOCKETS UDP socket(s)" "keys/s" "ratio"
 printf '%-44s %14.0f\n' "has, UDP, 1 key, 16 clients: null ceiling" "$u1n"
 printf '%-44s %14.0f %10s\n' "has, UDP, 1 key, 16 clients: rmbd" "$u1" "$(ratio "$u1" "$u1n") × ceiling"
 [ -n "$r1" ] && printf '%-44s %14.0f %10s\n' "redis SISMEMBER, -c 16" "$r1" "$(ratio "$u1" "$r1") × redis"

@@ -58,6 +58,7 @@ func parseArgs(args []string, getenv func(string) string) (*options, *pflag.Flag
 	advertise := fs.String("advertise", "", "HOST[:PORT] other members reach this node's gossip at, if not --gossip-listen")
 	antiEntropy := fs.Duration("anti-entropy-interval", def.AntiEntropyInterval, "how often members compare row digests and repair differences")
 	name := fs.String("node-name", "", "name this node reports and joins as (default: HOST:PORT of --listen, the host name for 0.0.0.0)")
+	udpSockets := fs.Int("udp-sockets", def.UDPSockets, "UDP sockets sharing the port (SO_REUSEPORT), one reader each")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	fs.BoolVarP(&o.help, "help", "h", false, "show this help")
@@ -114,6 +115,7 @@ func parseArgs(args []string, getenv func(string) string) (*options, *pflag.Flag
 	o.cfg.Capacity, o.cfg.FPRate = *capacity, *fpRate
 	o.cfg.Peers, o.cfg.SyncInterval, o.cfg.PruneAfter, o.cfg.Name = *peers, *interval, *prune, *name
 	o.cfg.Join, o.cfg.GossipListen, o.cfg.Advertise, o.cfg.AntiEntropyInterval = *join, *gossipListen, *advertise, *antiEntropy
+	o.cfg.UDPSockets = *udpSockets
 	if o.cfg.Profile == node.ProfileClassic && (fs.Changed("capacity") || fs.Changed("fp-rate")) {
 		return nil, fs, errors.New("--capacity and --fp-rate size the default profile's filter; the classic filter is fixed at 5×400 bits")
 	}
