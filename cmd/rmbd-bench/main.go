@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rmbd/rmbd/internal/flagusage"
 	"github.com/rmbd/rmbd/wire"
 	"github.com/spf13/pflag"
 )
@@ -88,7 +89,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if *help {
-		fmt.Fprint(stdout, usageHead+fs.FlagUsages()+"  -h, --help                 show this help\n")
+		fmt.Fprint(stdout, usageHead+flagusage.Usage(fs))
 		return 0
 	}
 	if fs.NArg() > 0 {

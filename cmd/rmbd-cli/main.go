@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rmbd/rmbd/client"
+	"github.com/rmbd/rmbd/internal/flagusage"
 	"github.com/spf13/pflag"
 )
 
@@ -86,7 +87,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return fail(fmt.Errorf("%v (see rmbd-cli --help)", err))
 	}
 	if o.help {
-		fmt.Fprint(stdout, usageHead+fs.FlagUsages()+"  -h, --help               show this help\n")
+		fmt.Fprint(stdout, usageHead+flagusage.Usage(fs))
 		return exitOK
 	}
 	if fs.NArg() == 0 {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/rmbd/rmbd/internal/flagusage"
 	"github.com/rmbd/rmbd/node"
 	"github.com/spf13/pflag"
 )
@@ -26,7 +27,7 @@ Flags:
 
 // usage is the --help text.
 func usage(fs *pflag.FlagSet) string {
-	return usageHead + fs.FlagUsages() + "  -h, --help                     show this help\n"
+	return usageHead + flagusage.Usage(fs)
 }
 
 // options is what the command line says, before it becomes a node.Config.
