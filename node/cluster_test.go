@@ -36,8 +36,10 @@ func startMember(t *testing.T, cfg Config, join ...string) (*Node, func()) {
 	stop := func() {
 		if !stopped {
 			stopped = true
+			began := time.Now()
 			cancel()
 			require.NoError(t, <-done)
+			assert.Less(t, time.Since(began), time.Second, "a clustered node stops within a second too")
 		}
 	}
 	t.Cleanup(stop)
