@@ -60,12 +60,18 @@ func (g *Gossip) tickDelta(gen uint64, emit Emit) {
 }
 
 // resendLate sends again the frames of p's round whose acks are overdue
-// and reports whether any were, counting a missed round.
+// and reports whether any were, counting a missed round. A member that
+// keeps missing acks (alive to membership, deaf on its data port) is
+// waited for twice as long after each miss, up to 64 timeouts.
 func (g *Gossip) resendLate(p *peer, emit Emit) bool {
 	r := p.round
+	timeout := uint64(g.cfg.AckTimeout)
+	if p.kind == Member {
+		timeout <<= min(p.missed, 6)
+	}
 	var late []filter.Run
 	for seq, f := range r.outstanding {
-		if g.tick-f.tick >= uint64(g.cfg.AckTimeout) {
+		if g.tick-f.tick >= timeout {
 			late = append(late, f.runs...)
 			r.inflight -= f.rows
 			delete(r.outstanding, seq)
