@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/rmbd/rmbd/wire"
+	"golang.org/x/sync/errgroup"
 )
 
 // maxFrame is the largest request frame for the transport.
@@ -117,49 +117,46 @@ func (c *Client) Has(ctx context.Context, keys ...string) ([]bool, error) {
 	return out, nil
 }
 
-// each sends keys in batch frames of type t, at most window at a time,
-// and writes the answers into out (if not nil).
-func (c *Client) each(ctx context.Context, keys []string, t wire.Type, out []bool) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	sem := make(chan struct{}, c.o.window)
-	var wg sync.WaitGroup
-	var once sync.Once
-	var first error
-	fail := func(err error) { once.Do(func() { first = err; cancel() }) }
-	offset := 0
-	for _, batch := range c.batches(keys) {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Add(1)
-		go func(batch []string, offset int) {
-			defer func() { <-sem; wg.Done() }()
-			res, err := c.batch(ctx, t, batch)
-			if err != nil {
-				fail(err)
-				return
-			}
-			if out != nil {
-				for i := range batch {
-					out[offset+i] = res.Get(i)
-				}
-			}
-		}(batch, offset)
-		offset += len(batch)
+// inWindow runs do(ctx, i) for i in [0, n), at most window at a time. The
+// first error cancels the rest and is returned.
+func inWindow(ctx context.Context, n, window int, do func(ctx context.Context, i int) error) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(window)
+	for i := 0; i < n && gctx.Err() == nil; i++ {
+		g.Go(func() error { return do(gctx, i) })
 	}
-	wg.Wait()
-	if first != nil {
-		return first
+	if err := g.Wait(); err != nil {
+		if ctx.Err() != nil {
+			return ctxErr(ctx)
+		}
+		return err
 	}
 	if ctx.Err() != nil {
 		return ctxErr(ctx)
 	}
 	return nil
+}
+
+// each sends keys in batch frames of type t, window at a time, and writes
+// the answers into out (if not nil).
+func (c *Client) each(ctx context.Context, keys []string, t wire.Type, out []bool) error {
+	batches := c.batches(keys)
+	offsets := make([]int, len(batches))
+	for i := 1; i < len(batches); i++ {
+		offsets[i] = offsets[i-1] + len(batches[i-1])
+	}
+	return inWindow(ctx, len(batches), c.o.window, func(ctx context.Context, i int) error {
+		res, err := c.batch(ctx, t, batches[i])
+		if err != nil {
+			return err
+		}
+		if out != nil {
+			for j := range batches[i] {
+				out[offsets[i]+j] = res.Get(j)
+			}
+		}
+		return nil
+	})
 }
 
 // batch sends one batch frame and returns the node's result.
@@ -190,44 +187,12 @@ func (c *Client) batch(ctx context.Context, t wire.Type, keys []string) (wire.Re
 
 // hasClassic asks one classic has per key, window at a time.
 func (c *Client) hasClassic(ctx context.Context, keys []string, out []bool) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	sem := make(chan struct{}, c.o.window)
-	errs := make(chan error, 1)
-	var wg sync.WaitGroup
-	for i, k := range keys {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
+	return inWindow(ctx, len(keys), c.o.window, func(ctx context.Context, i int) error {
+		frame, _ := wire.AppendClassicHas(nil, bytesOf(keys[i])) // length checked
+		b, err := c.t.roundTrip(ctx, &request{frame: frame, match: match{key: keys[i], classic: true}, reply: make(chan reply, 1)})
+		if err == nil {
+			_, out[i], err = wire.DecodeClassicHasReply(b)
 		}
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			frame, _ := wire.AppendClassicHas(nil, bytesOf(k)) // length checked
-			b, err := c.t.roundTrip(ctx, &request{frame: frame, match: match{key: k, classic: true}, reply: make(chan reply, 1)})
-			if err == nil {
-				_, out[i], err = wire.DecodeClassicHasReply(b)
-			}
-			if err != nil {
-				select {
-				case errs <- err:
-					cancel()
-				default:
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	select {
-	case err := <-errs:
 		return err
-	default:
-	}
-	if ctx.Err() != nil {
-		return ctxErr(ctx)
-	}
-	return nil
+	})
 }
