@@ -69,9 +69,11 @@ func TestAddHasPingStats(t *testing.T) {
 // order.
 func TestLargeCallsAreBatched(t *testing.T) {
 	n := nodetest.Start(t, node.DefaultConfig())
+	frames := func() uint64 { return n.Stats().Count(node.UDPFrames) + n.Stats().Count(node.TCPFrames) }
 	for name, opts := range map[string][]Option{"udp": nil, "tcp": {WithTCP()}} {
 		t.Run(name, func(t *testing.T) {
 			c := dial(t, n.Addr().String(), opts...)
+			before := frames()
 			in := keys("big-"+name, 20_000)
 			require.NoError(t, c.Add(context.Background(), in...))
 			got, err := c.Has(context.Background(), append(in, keys("absent-"+name, 100)...)...)
@@ -86,7 +88,13 @@ func TestLargeCallsAreBatched(t *testing.T) {
 				}
 			}
 			assert.Greater(t, absent, 90, "at 1%% false positives")
-			assert.Greater(t, n.Stats().Count(node.UDPFrames)+n.Stats().Count(node.TCPFrames), uint64(20))
+			size := 0
+			for _, k := range in {
+				size += 2 + len(k)
+			}
+			limit := map[string]int{"udp": 1400, "tcp": 64 << 10}[name]
+			assert.GreaterOrEqual(t, frames()-before, uint64(2*(size/limit)), "frames no larger than the transport allows")
+			assert.Less(t, frames()-before, uint64(4*(size/limit+1)), "and well filled")
 		})
 	}
 }
