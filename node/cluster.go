@@ -92,8 +92,7 @@ func (n *Node) startCluster() error {
 			n.log.Warn("join failed; retrying in the background", "err", err)
 		}
 	}
-	n.wg.Add(1)
-	go c.rejoinLoop()
+	n.spawn(c.rejoinLoop)
 	return nil
 }
 
@@ -117,7 +116,6 @@ func (c *cluster) stop() {
 // failure detector, each side has declared the other dead, and only a new
 // join brings them back together.
 func (c *cluster) rejoinLoop() {
-	defer c.n.wg.Done()
 	t := time.NewTicker(c.n.cfg.RejoinInterval)
 	defer t.Stop()
 	for {

@@ -107,7 +107,7 @@ func TestRestartedEmptyNodeCatchesUp(t *testing.T) {
 		}
 		return true
 	})
-	assert.Positive(t, again.Stats().Count(AntiEntropyPulls))
+	waitFor(t, "the pull that filled it counted", func() bool { return again.Stats().Count(AntiEntropyPulls) > 0 })
 	waitFor(t, "it is a push target again", func() bool { return len(n3.Peers()) == 2 })
 }
 

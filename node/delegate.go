@@ -48,12 +48,12 @@ func (c *cluster) MergeRemoteState(buf []byte, join bool) {
 	default:
 		return // a repair is running; the next push/pull comes soon
 	}
-	c.n.wg.Add(1)
-	go func() {
-		defer c.n.wg.Done()
+	if !c.n.spawn(func() {
 		defer func() { <-c.repairing }()
 		c.repair(name, digests, join)
-	}()
+	}) {
+		<-c.repairing // shutting down
+	}
 }
 
 func (c *cluster) repair(name string, digests []byte, join bool) {

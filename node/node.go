@@ -39,6 +39,11 @@ type Node struct {
 	stop      chan struct{} // closed when shutting down
 	wg        sync.WaitGroup
 
+	// spawnMu orders goroutines started from callbacks (memberlist,
+	// lookups) with shutdown: none starts once wg is being waited for.
+	spawnMu  sync.Mutex
+	spawnOff bool
+
 	connMu sync.Mutex
 	conns  map[net.Conn]struct{}
 	ran    bool
@@ -151,6 +156,9 @@ func (n *Node) shutdown() error {
 	}
 	n.connMu.Unlock()
 
+	n.spawnMu.Lock()
+	n.spawnOff = true
+	n.spawnMu.Unlock()
 	done := make(chan struct{})
 	go func() { n.wg.Wait(); close(done) }()
 	select {
@@ -172,6 +180,22 @@ func (n *Node) shutdown() error {
 		u.Close()
 	}
 	return nil
+}
+
+// spawn runs f on a goroutine that shutdown waits for, unless shutdown has
+// begun, in which case it reports false and runs nothing.
+func (n *Node) spawn(f func()) bool {
+	n.spawnMu.Lock()
+	defer n.spawnMu.Unlock()
+	if n.spawnOff {
+		return false
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f()
+	}()
+	return true
 }
 
 // Stats returns a snapshot of the node's counters, its gossip and its

@@ -26,9 +26,7 @@ func (n *Node) addPeer(host string, port uint16) {
 		n.log.Warn("peer dropped: too many lookups in flight", "host", host)
 		return
 	}
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
+	if !n.spawn(func() {
 		defer func() { <-n.resolving }()
 		ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
 		defer cancel()
@@ -47,7 +45,9 @@ func (n *Node) addPeer(host string, port uint16) {
 			return
 		}
 		n.addPeerAddr(netip.AddrPortFrom(ip, port))
-	}()
+	}) {
+		<-n.resolving // shutting down
+	}
 }
 
 // pickAddr chooses the first address our UDP socket can reach: IPv4 for
