@@ -200,7 +200,9 @@ func (t *tcpTransport) close() error {
 	var err error
 	if t.c != nil {
 		close(t.c.quit)
-		err = t.c.conn.Close()
+		if err = t.c.conn.Close(); errors.Is(err, net.ErrClosed) {
+			err = nil // the reader got there first
+		}
 	}
 	t.mu.Unlock()
 	t.wg.Wait()
