@@ -46,8 +46,11 @@ type Filter struct {
 	wpr   uint64 // words per row
 	k     int
 	seed  uint64
-	bits  *bitset.BitSet
-	words []uint64 // bits.Words(), 64-byte aligned; only touched atomically
+	// words are the bitset's words, 64-byte aligned so that a blocked row
+	// is one cache line. Only ever touched with sync/atomic: the bitset's
+	// own methods are not safe against concurrent writers, so none is
+	// called after construction.
+	words []uint64
 
 	// dirty has one bit per row, set (atomically) when a bit of the row
 	// flips; Advance moves it into stamps.
@@ -113,7 +116,7 @@ func NewFromFingerprint(fp Fingerprint, maxBytes uint64) (*Filter, error) {
 func newFilter(fp Fingerprint) *Filter {
 	rows := uint64(fp.Rows)
 	wpr := (uint64(fp.RowBits) + 63) / 64
-	words := alignedWords(rows * wpr)
+	words := bitset.From(alignedWords(rows * wpr)).Words()
 	blocks := (rows + 63) / 64
 	return &Filter{
 		fp:          fp,
@@ -121,7 +124,6 @@ func newFilter(fp Fingerprint) *Filter {
 		wpr:         wpr,
 		k:           int(fp.K),
 		seed:        fp.Seed,
-		bits:        bitset.From(words),
 		words:       words,
 		dirty:       make([]uint64, blocks),
 		stamps:      make([]uint64, rows),
