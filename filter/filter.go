@@ -41,11 +41,11 @@ func DefaultConfig() Config {
 
 // Filter is a row-oriented Bloom filter. See the package doc.
 type Filter struct {
-	fp    Fingerprint
-	rows  uint64
-	wpr   uint64 // words per row
-	k     int
-	seed  uint64
+	fp   Fingerprint
+	rows uint64
+	wpr  uint64 // words per row
+	k    int
+	seed uint64
 	// words are the bitset's words, 64-byte aligned so that a blocked row
 	// is one cache line. Only ever touched with sync/atomic: the bitset's
 	// own methods are not safe against concurrent writers, so none is
