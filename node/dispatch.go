@@ -124,19 +124,29 @@ func (n *Node) batch(c *counters, frame []byte, out []byte) []byte {
 	if err != nil {
 		return c.bad(out)
 	}
+	// Counted once per frame, not once per key: the counters are atomics.
 	var bits [wire.MaxBatchKeys / 8]byte
-	i := 0
+	i, yes := 0, 0
+	add := b.Type == wire.TypeAddBatch
 	for key := range b.Keys.All() {
 		var v bool
-		if b.Type == wire.TypeAddBatch {
-			v = n.add(c, key)
+		if add {
+			v = n.f.Add(key)
 		} else {
-			v = n.has(c, key)
+			v = n.f.Has(key)
 		}
 		if v {
 			bits[i/8] |= 1 << (i % 8)
+			yes++
 		}
 		i++
+	}
+	if add {
+		c.add(Adds, uint64(i))
+		c.add(AddsNew, uint64(yes))
+	} else {
+		c.add(HasQueries, uint64(i))
+		c.add(HasHits, uint64(yes))
 	}
 	switch {
 	case b.Type == wire.TypeHasBatch:
