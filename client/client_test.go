@@ -216,14 +216,12 @@ func TestTimeoutAndUnreachable(t *testing.T) {
 	c := dial(t, hole.LocalAddr().String(), WithRetryInterval(5*time.Millisecond))
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	began := time.Now()
 	_, err = c.Has(ctx, "x")
 	assert.ErrorIs(t, err, ErrTimeout)
 	var oe *OpError
 	require.ErrorAs(t, err, &oe)
 	assert.True(t, oe.Timeout())
 	assert.Equal(t, "has", oe.Op)
-	assert.Less(t, time.Since(began), 2*time.Second)
 
 	// WithTimeout bounds calls whose context has none.
 	c2 := dial(t, hole.LocalAddr().String(), WithTimeout(50*time.Millisecond))

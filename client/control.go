@@ -70,7 +70,14 @@ func (c *Client) ask(ctx context.Context, op string, encode func(dst []byte, id 
 	return c.t.roundTrip(ctx, &request{frame: frame, match: match{id: id}, reply: make(chan reply, 1)})
 }
 
-func badReply(err error) error { return fmt.Errorf("%w: %v", ErrProtocol, err) }
+// badReply wraps a reply that did not decode (err) or was not the one
+// asked for (err nil).
+func badReply(err error) error {
+	if err == nil {
+		return fmt.Errorf("%w: unexpected frame", ErrProtocol)
+	}
+	return fmt.Errorf("%w: %w", ErrProtocol, err)
+}
 
 // Ping measures the round trip to the node and returns who it is.
 func (c *Client) Ping(ctx context.Context) (Pong, error) {

@@ -2,9 +2,10 @@ package client
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
-	"io"
+	"fmt"
 	"net"
 	"sync"
 
@@ -68,7 +69,7 @@ func (t *tcpTransport) connect(ctx context.Context) error {
 // read pairs each reply on c with the oldest queued request.
 func (t *tcpTransport) read(c *tcpConn) {
 	defer t.wg.Done()
-	br := bufio.NewReaderSize(c.conn, 64<<10)
+	fr := wire.NewFrameReader(c.conn, 64<<10)
 	// fail forgets c before failing anything, so that a retry dials anew.
 	fail := func(current *request, err error) {
 		c.conn.Close()
@@ -100,7 +101,7 @@ func (t *tcpTransport) read(c *tcpConn) {
 			fail(nil, ErrClosed)
 			return
 		}
-		frame, err := readReply(br, r.match.classic)
+		frame, err := readReply(fr, r.match.classic)
 		if err != nil {
 			fail(r, err)
 			return
@@ -115,23 +116,24 @@ func (t *tcpTransport) read(c *tcpConn) {
 	}
 }
 
-func readReply(br *bufio.Reader, classic bool) ([]byte, error) {
+// readReply reads one reply and copies it: it goes to another goroutine.
+func readReply(fr *wire.FrameReader, classic bool) ([]byte, error) {
 	if classic {
-		b := make([]byte, wire.ClassicHasReplySize)
-		_, err := io.ReadFull(br, b)
-		return b, err
+		b, err := fr.Fixed(wire.ClassicHasReplySize)
+		return bytes.Clone(b), err
 	}
-	head, err := br.Peek(wire.HeaderSize)
+	b, err := fr.Next()
 	if err != nil {
+		var fe *wire.FrameError
+		if errors.As(err, &fe) {
+			return nil, errors.Join(ErrProtocol, err)
+		}
 		return nil, err
 	}
-	n, err := wire.FrameLen(head)
-	if err != nil || !wire.Type(head[0]).Extended() {
-		return nil, errors.Join(ErrProtocol, err)
+	if !wire.Type(b[0]).Extended() {
+		return nil, fmt.Errorf("%w: a %v frame", ErrProtocol, wire.Type(b[0]))
 	}
-	b := make([]byte, n)
-	_, err = io.ReadFull(br, b)
-	return b, err
+	return bytes.Clone(b), nil
 }
 
 // write queues r (if not nil) and writes frame, dialling first if needed.

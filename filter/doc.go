@@ -13,10 +13,19 @@
 // merge by bitwise OR, which is commutative, associative and idempotent, so
 // replicas converge whatever order merges arrive in.
 //
-// Add, Has, MergeRows, CopyRows and Stats are safe to call from many
-// goroutines at once: every word of the filter is read and written with
-// sync/atomic. Change tracking (Advance, ChangedRuns) belongs to the one
-// goroutine that drives replication.
+// Every method is safe to call from many goroutines at once. Add, Has,
+// MergeRows, CopyRows and Stats read and write each word of the filter
+// with sync/atomic, without a lock; change tracking (Advance,
+// ChangedRuns, Generation, LastChanged) takes a mutex of its own, so the
+// gossip ticker and anti-entropy pulls served from TCP goroutines may use
+// it together.
+//
+// The bits are a plain slice of words rather than a bitset.BitSet: each
+// word is read and written atomically, rows are aligned to cache lines,
+// and a row is located by arithmetic on its index, none of which a BitSet
+// offers; its methods are not safe against concurrent writers. Sets of
+// rows that replication works with (blocks that differ, rows to pull) are
+// BitSets.
 //
 //	f, err := filter.New(filter.Config{Layout: filter.Blocked, Capacity: 1_000_000, FPRate: 0.01})
 //	if err != nil { ... }

@@ -6,8 +6,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"unsafe"
-
-	"github.com/bits-and-blooms/bitset"
 )
 
 // ErrLayout reports a layout the package does not know.
@@ -46,10 +44,9 @@ type Filter struct {
 	wpr  uint64 // words per row
 	k    int
 	seed uint64
-	// words are the bitset's words, 64-byte aligned so that a blocked row
-	// is one cache line. Only ever touched with sync/atomic: the bitset's
-	// own methods are not safe against concurrent writers, so none is
-	// called after construction.
+	// words hold the bits, 64-byte aligned so that a blocked row is one
+	// cache line, and only ever touched with sync/atomic (see the package
+	// doc for why they are not a bitset.BitSet).
 	words []uint64
 
 	// dirty has one bit per row, set (atomically) when a bit of the row
@@ -82,7 +79,7 @@ func New(cfg Config) (*Filter, error) {
 			ErrTooLarge, cfg.Capacity, cfg.FPRate, size, cfg.MaxBytes)
 	}
 	return newFilter(Fingerprint{
-		Layout: Blocked, Hash: XXH3, K: uint8(k),
+		Layout: Blocked, Hash: XXH3, K: uint8(k), Version: BlockedVersion,
 		RowBits: BlockedRowBits, Rows: uint32(rows), Seed: cfg.Seed,
 	}), nil
 }
@@ -91,7 +88,7 @@ func New(cfg Config) (*Filter, error) {
 // original rmbd's.
 func NewClassic() *Filter {
 	return newFilter(Fingerprint{
-		Layout: Classic, Hash: FNV1a32, K: ClassicRows,
+		Layout: Classic, Hash: FNV1a32, K: ClassicRows, Version: ClassicVersion,
 		RowBits: ClassicRowBits, Rows: ClassicRows,
 	})
 }
@@ -116,7 +113,7 @@ func NewFromFingerprint(fp Fingerprint, maxBytes uint64) (*Filter, error) {
 func newFilter(fp Fingerprint) *Filter {
 	rows := uint64(fp.Rows)
 	wpr := (uint64(fp.RowBits) + 63) / 64
-	words := bitset.From(alignedWords(rows * wpr)).Words()
+	words := alignedWords(rows * wpr)
 	blocks := (rows + 63) / 64
 	return &Filter{
 		fp:          fp,

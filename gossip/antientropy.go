@@ -1,9 +1,11 @@
 package gossip
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 
+	"github.com/bits-and-blooms/bitset"
 	"github.com/rmbd/rmbd/filter"
 	"github.com/rmbd/rmbd/wire"
 	"github.com/zeebo/xxh3"
@@ -50,16 +52,15 @@ func AppendDigests(dst []byte, src Source) []byte {
 // side's: the rows to pull from it. It refuses digests of another filter.
 func Differing(src Source, b []byte) ([]filter.Run, error) {
 	local := Digests(src, DigestBlockRows)
-	var runs []filter.Run
-	rows := src.Rows()
+	differ := bitset.New(uint(len(local)))
 	for len(b) > 0 {
 		n, err := wire.FrameLen(b)
 		if err != nil || n > len(b) {
-			return nil, fmt.Errorf("%w: bad framing: %v", ErrDigest, err)
+			return nil, fmt.Errorf("%w: bad framing: %w", ErrDigest, cmp.Or(err, wire.ErrShort))
 		}
 		d, err := wire.DecodeDigest(b[:n])
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrDigest, err)
+			return nil, fmt.Errorf("%w: %w", ErrDigest, err)
 		}
 		b = b[n:]
 		if d.FP != src.Fingerprint() {
@@ -73,19 +74,28 @@ func Differing(src Source, b []byte) ([]filter.Run, error) {
 			if block >= uint64(len(local)) {
 				return nil, fmt.Errorf("%w: block %d of %d", ErrDigest, block, len(local))
 			}
-			if d.Sum(i) == local[block] {
-				continue
-			}
-			first := block * DigestBlockRows
-			n := min(DigestBlockRows, rows-first)
-			if k := len(runs); k > 0 && runs[k-1].First+runs[k-1].Count == first {
-				runs[k-1].Count += n
-			} else {
-				runs = append(runs, filter.Run{First: first, Count: n})
+			if d.Sum(i) != local[block] {
+				differ.Set(uint(block))
 			}
 		}
 	}
-	return runs, nil
+	return blockRuns(differ, DigestBlockRows, src.Rows()), nil
+}
+
+// blockRuns turns a set of blocks of blockRows rows into runs of rows,
+// consecutive blocks making one run, the last block cut at rows.
+func blockRuns(blocks *bitset.BitSet, blockRows, rows uint64) []filter.Run {
+	var runs []filter.Run
+	for first, ok := blocks.NextSet(0); ok; {
+		end, more := blocks.NextClear(first)
+		if !more {
+			end = blocks.Len()
+		}
+		lo, hi := uint64(first)*blockRows, min(uint64(end)*blockRows, rows)
+		runs = append(runs, filter.Run{First: lo, Count: hi - lo})
+		first, ok = blocks.NextSet(end)
+	}
+	return runs
 }
 
 // ServePull answers a pull: it calls emit with row sync frames holding
@@ -113,7 +123,11 @@ func ServePull(src Source, p wire.Pull, maxFrame int, emit func(frame []byte) er
 		return emit(frame)
 	}
 	// Find the rows first, then copy and send them: the filter's change
-	// index must not stay locked while a slow reader holds up emit.
+	// index must not stay locked while a slow reader holds up emit. Rows
+	// changed since the last tick are only dirty, not yet stamped: open a
+	// generation so that they are found too (a round in progress then
+	// finds them in its next one).
+	src.Advance()
 	var todo []filter.Run
 	for i := range p.Count {
 		want := p.Run(i)

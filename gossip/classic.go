@@ -8,7 +8,7 @@ import (
 
 // tickClassic sends every row to p, after pruning it if the previous
 // round went unacknowledged PruneAfter times in a row.
-func (g *Gossip) tickClassic(p *peer, emit Emit) {
+func (g *Gossip) tickClassic(p *peer, out *Outbox) {
 	if p.awaiting {
 		if p.acked {
 			p.missed = 0
@@ -24,10 +24,11 @@ func (g *Gossip) tickClassic(p *peer, emit Emit) {
 		if g.row, err = g.src.CopyRows(g.row[:0], r, 1); err != nil {
 			continue // cannot happen: r < Rows()
 		}
-		if g.buf, err = wire.AppendClassicSync(g.buf[:0], uint16(r), g.row); err != nil {
+		start := len(out.buf)
+		if out.buf, err = wire.AppendClassicSync(out.buf, uint16(r), g.row); err != nil {
 			continue
 		}
-		g.send(emit, p.addr, g.buf, 1)
+		g.sent(out, p.addr, start, 1)
 	}
 	p.awaiting, p.acked = true, false
 }

@@ -47,7 +47,7 @@ func TestConvergesDespiteFaults(t *testing.T) {
 			cfg.PruneAfter = 1000 // faults must not cost peers here
 			nw := newNetwork(t, tc.nodes, cfg, blocked(t))
 			nw.peerAll()
-			nw.dropRate, nw.dupRate, nw.shuffle = tc.drop, tc.dup, tc.shuffle
+			nw.faults(tc.drop, tc.dup, tc.shuffle)
 			var keys [][]byte
 			for r := range 20 {
 				for i := range tc.keysPerRound {
@@ -57,7 +57,7 @@ func TestConvergesDespiteFaults(t *testing.T) {
 				}
 				nw.round()
 			}
-			nw.dropRate, nw.dupRate, nw.shuffle = 0, 0, false
+			nw.faults(0, 0, false)
 			nw.roundsUntil(5, nw.converged)
 			for _, a := range nw.order {
 				for _, key := range keys {
@@ -76,7 +76,7 @@ func TestPartitionHeals(t *testing.T) {
 	nw := newNetwork(t, 6, cfg, blocked(t))
 	nw.peerAll()
 	side := func(a netip.AddrPort) int { return int(a.Port()-8000) % 2 }
-	nw.cut = func(from, to netip.AddrPort) bool { return side(from) != side(to) }
+	nw.net.Cut(func(from, to netip.AddrPort) bool { return side(from) != side(to) })
 	for r := range 10 {
 		for i := range 6 {
 			nw.node(i).f.Add(k(fmt.Sprint("p", r, "-", i), i))
@@ -85,7 +85,7 @@ func TestPartitionHeals(t *testing.T) {
 	}
 	assert.False(t, nw.converged())
 	assert.False(t, nw.node(0).f.Has(k("p0-1", 1)), "the other side's keys have not crossed")
-	nw.cut = nil
+	nw.net.Cut(nil)
 	nw.roundsUntil(3, nw.converged)
 	for i := range 6 {
 		for r := range 10 {

@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"cmp"
 	"net/netip"
 	"slices"
 
@@ -11,33 +12,24 @@ import (
 // round is one delta round to a peer: the rows changed since since, as of
 // gen, sent over one or more ticks and acknowledged frame by frame.
 type round struct {
-	gen, since  uint64
-	cursor      uint64 // rows below cursor have been sent
-	sent        bool   // every row of the round has been sent once
-	seq         uint32
-	outstanding map[uint32]*sentFrame
-	inflight    int // rows in outstanding frames
-}
-
-// sentFrame is what a frame carried, to send again if its ack is late.
-type sentFrame struct {
-	runs []filter.Run
-	rows int
-	tick uint64
+	gen, since uint64
+	cursor     uint64 // rows below cursor have been sent
+	sent       bool   // every row of the round has been sent once
+	w          window // frames in flight
 }
 
 // tickDelta continues every round in progress, then starts rounds to up to
 // Fanout peers whose acknowledged generation is behind the filter.
-func (g *Gossip) tickDelta(gen uint64, emit Emit) {
+func (g *Gossip) tickDelta(gen uint64, out *Outbox) {
 	for _, a := range slices.Clone(g.order) {
 		p := g.peers[a]
 		if p.round == nil {
 			continue
 		}
-		if g.resendLate(p, emit) && g.prune(p) {
+		if g.resendLate(p, out) && g.prune(p) {
 			continue
 		}
-		g.pushRound(p, emit)
+		g.pushRound(p, out)
 		g.maybeDone(p)
 	}
 	// Start rounds to up to Fanout peers with news, walking the peers from
@@ -52,8 +44,8 @@ func (g *Gossip) tickDelta(gen uint64, emit Emit) {
 		if p.round != nil || p.ackedGen >= last {
 			continue
 		}
-		p.round = &round{gen: gen, since: p.ackedGen, outstanding: map[uint32]*sentFrame{}}
-		g.pushRound(p, emit)
+		p.round = &round{gen: gen, since: p.ackedGen}
+		g.pushRound(p, out)
 		g.maybeDone(p)
 		started++
 	}
@@ -63,20 +55,13 @@ func (g *Gossip) tickDelta(gen uint64, emit Emit) {
 // and reports whether any were, counting a missed round. A member that
 // keeps missing acks (alive to membership, deaf on its data port) is
 // waited for twice as long after each miss, up to 64 timeouts.
-func (g *Gossip) resendLate(p *peer, emit Emit) bool {
+func (g *Gossip) resendLate(p *peer, out *Outbox) bool {
 	r := p.round
 	timeout := uint64(g.cfg.AckTimeout)
 	if p.kind == Member {
 		timeout <<= min(p.missed, 6)
 	}
-	var late []filter.Run
-	for seq, f := range r.outstanding {
-		if g.tick-f.tick >= timeout {
-			late = append(late, f.runs...)
-			r.inflight -= f.rows
-			delete(r.outstanding, seq)
-		}
-	}
+	late := r.w.takeLate(g.tick, timeout)
 	if len(late) == 0 {
 		return false
 	}
@@ -84,15 +69,15 @@ func (g *Gossip) resendLate(p *peer, emit Emit) bool {
 	if p.kind == Static && p.missed >= g.cfg.PruneAfter {
 		return true
 	}
-	slices.SortFunc(late, func(a, b filter.Run) int { return int(a.First) - int(b.First) })
-	g.pushRuns(p, slices.Values(late), true, emit)
+	slices.SortFunc(late, func(a, b filter.Run) int { return cmp.Compare(a.First, b.First) })
+	g.pushRuns(p, slices.Values(late), true, out)
 	return true
 }
 
 // pushRound sends the next part of p's round: the rows changed since
 // round.since, from round.cursor on, while the peer's in-flight rows and
 // the tick's byte budget allow.
-func (g *Gossip) pushRound(p *peer, emit Emit) {
+func (g *Gossip) pushRound(p *peer, out *Outbox) {
 	r := p.round
 	if r.sent {
 		return
@@ -110,7 +95,7 @@ func (g *Gossip) pushRound(p *peer, emit Emit) {
 			}
 		}
 	}
-	if next, done := g.pushRuns(p, runs, false, emit); done {
+	if next, done := g.pushRuns(p, runs, false, out); done {
 		r.sent = true
 	} else {
 		r.cursor = next
@@ -119,34 +104,27 @@ func (g *Gossip) pushRound(p *peer, emit Emit) {
 
 // pushRuns packs runs into frames to p until they run out (done) or the
 // limits stop it, in which case next is the first row not sent.
-func (g *Gossip) pushRuns(p *peer, runs func(func(filter.Run) bool), resend bool, emit Emit) (next uint64, done bool) {
+func (g *Gossip) pushRuns(p *peer, runs func(func(filter.Run) bool), resend bool, out *Outbox) (next uint64, done bool) {
 	r := p.round
 	rb := uint64(g.src.RowBytes())
 	var w wire.RowSyncWriter
-	var cur *sentFrame
+	var cur []filter.Run // runs of the frame being built
+	curRows, start := 0, 0
 	flush := func() {
 		frame, err := w.Finish()
-		if err != nil {
-			cur = nil
-			return // cannot happen: the writer got whole rows
+		out.buf = frame
+		if err == nil { // cannot fail: the writer got whole rows
+			r.w.add(cur, curRows, g.tick) // numbered r.w.next at Begin
+			if resend {
+				g.c.Resent++
+			}
+			g.sent(out, p.addr, start, curRows)
 		}
-		g.buf = frame
-		cur.tick = g.tick
-		r.outstanding[r.seq] = cur
-		r.inflight += cur.rows
-		r.seq++
-		if resend {
-			g.c.Resent++
-		}
-		g.send(emit, p.addr, frame, cur.rows)
-		cur = nil
+		cur, curRows = nil, 0
 	}
 	for run := range runs {
 		for run.Count > 0 {
-			room := g.cfg.MaxInflightRows - r.inflight
-			if cur != nil {
-				room -= cur.rows
-			}
+			room := g.cfg.MaxInflightRows - r.w.rows - curRows
 			if room <= 0 || g.budget < g.cfg.MaxFrame {
 				if cur != nil {
 					flush()
@@ -157,8 +135,8 @@ func (g *Gossip) pushRuns(p *peer, runs func(func(filter.Run) bool), resend bool
 				// A resend is owed: send it even past the limits.
 			}
 			if cur == nil {
-				w.Begin(g.buf[:0], g.fp, r.gen, r.seq)
-				cur = &sentFrame{}
+				start = len(out.buf)
+				w.Begin(out.buf, g.fp, r.gen, r.w.next)
 			}
 			free := g.cfg.MaxFrame - w.Size() - wire.RunHeaderSize
 			if free < int(rb) {
@@ -174,8 +152,8 @@ func (g *Gossip) pushRuns(p *peer, runs func(func(filter.Run) bool), resend bool
 			if w.Buf, err = g.src.CopyRows(w.Buf, run.First, n); err != nil {
 				return run.First, false // cannot happen: runs lie inside the filter
 			}
-			cur.runs = append(cur.runs, filter.Run{First: run.First, Count: n})
-			cur.rows += int(n)
+			cur = append(cur, filter.Run{First: run.First, Count: n})
+			curRows += int(n)
 			run.First += n
 			run.Count -= n
 		}
@@ -189,38 +167,31 @@ func (g *Gossip) pushRuns(p *peer, runs func(func(filter.Run) bool), resend bool
 // maybeDone completes p's round once every frame of it is acknowledged:
 // the peer then holds every row as of the round's generation.
 func (g *Gossip) maybeDone(p *peer) {
-	if r := p.round; r != nil && r.sent && len(r.outstanding) == 0 {
+	if r := p.round; r != nil && r.sent && r.w.empty() {
 		p.ackedGen, p.round = r.gen, nil
 	}
 }
 
 // RowAck records a row ack from addr. An ack frees room in the peer's
 // window of in-flight rows, and the rest of its round goes out at once
-// through emit (ack clocking): a round larger than the window then takes
+// into out (ack clocking): a round larger than the window then takes
 // round trips, not ticks, while the receiver never has more than a
 // window of datagrams queued.
-func (g *Gossip) RowAck(from netip.AddrPort, a wire.RowAck, emit Emit) {
+func (g *Gossip) RowAck(from netip.AddrPort, a wire.RowAck, out *Outbox) {
 	p, ok := g.peers[from]
 	if !ok {
 		g.c.StrayAcks++
 		return
 	}
-	p.missed = 0
 	r := p.round
-	if r == nil || r.gen != a.Stamp {
-		g.c.StrayAcks++
-		return
-	}
-	f, ok := r.outstanding[a.Seq]
-	if !ok {
+	if r == nil || r.gen != a.Stamp || !r.w.ack(a.Seq) {
 		g.c.StrayAcks++ // duplicate, late, or forged
 		return
 	}
+	p.missed = 0
 	g.c.Acks++
-	r.inflight -= f.rows
-	delete(r.outstanding, a.Seq)
 	if !r.sent && g.budget >= g.cfg.MaxFrame {
-		g.pushRound(p, emit)
+		g.pushRound(p, out)
 	}
 	g.maybeDone(p)
 }

@@ -1,8 +1,10 @@
 // Package gossip decides, round by round, which sync frames go to which
 // peer. It is a pure state machine in the style of etcd's raft: the node
 // calls Tick once per sync interval and hands in the acks it receives;
-// Tick emits frames. Time is counted in ticks, so whole clusters run in
-// tests without sleeping. Only the node owns tickers and sockets.
+// both append the frames to send, addressed, to an Outbox, which the node
+// sends after letting go of the lock that serialises the Gossip. Time is
+// counted in ticks, so whole clusters run in tests without sleeping. Only
+// the node owns tickers and sockets.
 //
 // Two modes:
 //
@@ -16,7 +18,7 @@
 //     from a random place in the peer list; rows a node merges from a peer
 //     change its filter and so spread onward, epidemically. A frame not
 //     acknowledged within AckTimeout ticks is sent again; rows in flight
-//     per peer and bytes per tick are bounded.
+//     per peer (the window, window.go) and bytes per tick are bounded.
 //
 // Push targets are static peers (AddPeer: directed edges that first get
 // every row ever set, pruned when they stop acking) or cluster members

@@ -21,10 +21,6 @@ type Source interface {
 	CopyRows(dst []byte, first, count uint64) ([]byte, error)
 }
 
-// Emit receives each frame Tick decides to send. frame is only valid
-// during the call.
-type Emit func(to netip.AddrPort, frame []byte)
-
 // Counters are what a Gossip has done so far.
 type Counters struct {
 	Ticks, Frames, Bytes, Rows uint64 // sent
@@ -71,7 +67,6 @@ type Gossip struct {
 	rng      *rand.Rand
 	tick     uint64 // ticks so far
 	budget   int    // bytes left this tick
-	buf      []byte // frame scratch
 	row      []byte // row scratch
 	c        Counters
 }
@@ -176,7 +171,7 @@ func (g *Gossip) Peers() []PeerStatus {
 		p := g.peers[a]
 		st := PeerStatus{Addr: a, Kind: p.kind, Missed: p.missed, AckedGen: p.ackedGen, Pending: p.round != nil}
 		if p.round != nil {
-			st.Inflight = p.round.inflight
+			st.Inflight = p.round.w.rows
 		}
 		out = append(out, st)
 	}
@@ -188,27 +183,29 @@ func (g *Gossip) Counters() Counters { return g.c }
 
 // Tick runs one round: it prunes static peers that missed too many acks,
 // sends again what was not acknowledged in time, and starts rounds to up
-// to Fanout peers with news.
-func (g *Gossip) Tick(emit Emit) {
+// to Fanout peers with news. The frames to send are appended to out.
+func (g *Gossip) Tick(out *Outbox) {
 	g.c.Ticks++
 	g.tick++
 	g.budget = g.cfg.MaxTickBytes
 	gen := g.src.Advance()
 	if g.cfg.Classic {
 		for _, a := range slices.Clone(g.order) {
-			g.tickClassic(g.peers[a], emit)
+			g.tickClassic(g.peers[a], out)
 		}
 		return
 	}
-	g.tickDelta(gen, emit)
+	g.tickDelta(gen, out)
 }
 
-func (g *Gossip) send(emit Emit, to netip.AddrPort, frame []byte, rows int) {
+// sent records the frame appended to out.buf since start, to to.
+func (g *Gossip) sent(out *Outbox, to netip.AddrPort, start, rows int) {
+	size := len(out.buf) - start
 	g.c.Frames++
-	g.c.Bytes += uint64(len(frame))
+	g.c.Bytes += uint64(size)
 	g.c.Rows += uint64(rows)
-	g.budget -= len(frame)
-	emit(to, frame)
+	g.budget -= size
+	out.commit(to, start)
 }
 
 // prune removes p if it is a static peer that has missed PruneAfter rounds

@@ -61,8 +61,8 @@ func TestClassicPruneAndKeep(t *testing.T) {
 		nw.round()
 	}
 	var rows []uint16
-	for _, m := range nw.sent[silent.addr] {
-		s, err := wire.DecodeClassicSync(m.frame)
+	for _, frame := range nw.sent[silent.addr] {
+		s, err := wire.DecodeClassicSync(frame)
 		require.NoError(t, err)
 		rows = append(rows, s.Row)
 	}
@@ -183,8 +183,8 @@ func TestDeltaFramesFitMaxFrame(t *testing.T) {
 	a.g.AddPeer(nw.node(1).addr)
 	nw.round()
 	require.NotEmpty(t, nw.sent[nw.node(1).addr])
-	for _, m := range nw.sent[nw.node(1).addr] {
-		assert.LessOrEqual(t, len(m.frame), wire.MaxDatagram)
+	for _, frame := range nw.sent[nw.node(1).addr] {
+		assert.LessOrEqual(t, len(frame), wire.MaxDatagram)
 	}
 	assert.True(t, nw.converged())
 }
@@ -226,14 +226,15 @@ func TestStrayAndDuplicateAcks(t *testing.T) {
 	gen := a.f.Generation()
 
 	// An ack for frame 0 only, twice: the round stays pending.
-	a.g.RowAck(b.addr, wire.RowAck{Stamp: gen, Seq: 0}, nil)
-	a.g.RowAck(b.addr, wire.RowAck{Stamp: gen, Seq: 0}, nil)
-	a.g.RowAck(b.addr, wire.RowAck{Stamp: gen + 5, Seq: 1}, nil)
-	a.g.RowAck(addr(99), wire.RowAck{Stamp: gen, Seq: 1}, nil)
+	var out Outbox
+	a.g.RowAck(b.addr, wire.RowAck{Stamp: gen, Seq: 0}, &out)
+	a.g.RowAck(b.addr, wire.RowAck{Stamp: gen, Seq: 0}, &out)
+	a.g.RowAck(b.addr, wire.RowAck{Stamp: gen + 5, Seq: 1}, &out)
+	a.g.RowAck(addr(99), wire.RowAck{Stamp: gen, Seq: 1}, &out)
 	assert.True(t, a.g.Peers()[0].Pending, "duplicate and forged acks do not complete a round")
 	assert.Equal(t, uint64(3), a.g.Counters().StrayAcks)
 	for s := uint32(1); s < uint32(frames); s++ {
-		a.g.RowAck(b.addr, wire.RowAck{Stamp: gen, Seq: s}, nil)
+		a.g.RowAck(b.addr, wire.RowAck{Stamp: gen, Seq: s}, &out)
 	}
 	assert.False(t, a.g.Peers()[0].Pending)
 	assert.Equal(t, gen, a.g.Peers()[0].AckedGen)

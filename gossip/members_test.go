@@ -84,10 +84,17 @@ func TestOnlyLateFramesAreResent(t *testing.T) {
 		a.f.Add(k("r", i))
 	}
 	nw.tick()
-	frames := len(nw.queue)
-	require.Greater(t, frames, 10)
-	nw.queue = nw.queue[1:] // lose the first frame
+	require.Greater(t, nw.net.Pending(), 10)
+	lost := false
+	nw.net.Cut(func(from, to netip.AddrPort) bool { // lose the first frame
+		if !lost && from == a.addr {
+			lost = true
+			return true
+		}
+		return false
+	})
 	nw.deliver()
+	nw.net.Cut(nil)
 	rowsBefore := a.g.Counters().Rows
 	nw.round()
 	assert.Equal(t, uint64(1), a.g.Counters().Resent)
@@ -128,20 +135,20 @@ func TestClusters(t *testing.T) {
 					nw.node(nw.rng.IntN(n)).f.Add(key)
 				}
 			}
-			nw.dropRate, nw.dupRate, nw.shuffle = 0.1, 0.1, true
+			nw.faults(0.1, 0.1, true)
 			for r := range 10 {
 				add(r)
 				nw.round()
 			}
 			// Partition: odd and even nodes cannot reach each other.
-			nw.dropRate, nw.dupRate, nw.shuffle = 0, 0, false
-			nw.cut = func(from, to netip.AddrPort) bool { return from.Port()%2 != to.Port()%2 }
+			nw.faults(0, 0, false)
+			nw.net.Cut(func(from, to netip.AddrPort) bool { return from.Port()%2 != to.Port()%2 })
 			for r := 10; r < 20; r++ {
 				add(r)
 				nw.round()
 			}
 			assert.False(t, nw.converged())
-			nw.cut = nil
+			nw.net.Cut(nil)
 			nw.roundsUntil(40, nw.converged)
 			for _, a := range nw.order {
 				for _, key := range keys {

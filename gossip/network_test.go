@@ -8,38 +8,30 @@ import (
 	"testing"
 
 	"github.com/rmbd/rmbd/filter"
+	"github.com/rmbd/rmbd/internal/memnet"
 	"github.com/rmbd/rmbd/wire"
 	"github.com/stretchr/testify/require"
 )
 
-// network is an in-memory cluster of filters and gossips, driven by
-// logical ticks: no sockets, no sleeping. Frames queue up and are
-// delivered by deliver, which may drop, duplicate or reorder them.
+// network is an in-memory cluster of filters and gossips on a memnet
+// network, driven by logical ticks: no sockets, no sleeping. Frames queue
+// up and are delivered by deliver, with whatever faults the test sets.
 type network struct {
 	t     testing.TB
+	net   *memnet.Network
 	nodes map[netip.AddrPort]*tnode
 	order []netip.AddrPort
-	queue []msg
 	rng   *rand.Rand
 
-	dropRate float64 // chance each message is lost
-	dupRate  float64 // chance each message is delivered twice
-	shuffle  bool    // deliver in random order
-	cut      func(from, to netip.AddrPort) bool
-
-	sent map[netip.AddrPort][]msg // every frame each node received, for inspection
+	sent map[netip.AddrPort][][]byte // every frame each node received, for inspection
 }
 
 type tnode struct {
 	addr netip.AddrPort
 	f    *filter.Filter
 	g    *Gossip
+	out  Outbox
 	deaf bool // receives but never acks
-}
-
-type msg struct {
-	from, to netip.AddrPort
-	frame    []byte
 }
 
 func addr(i int) netip.AddrPort {
@@ -47,7 +39,8 @@ func addr(i int) netip.AddrPort {
 }
 
 func newNetwork(t testing.TB, n int, cfg Config, mk func() *filter.Filter) *network {
-	nw := &network{t: t, nodes: map[netip.AddrPort]*tnode{}, rng: rand.New(rand.NewPCG(1, uint64(n))), sent: map[netip.AddrPort][]msg{}}
+	nw := &network{t: t, net: memnet.New(uint64(n)), nodes: map[netip.AddrPort]*tnode{},
+		rng: rand.New(rand.NewPCG(1, uint64(n))), sent: map[netip.AddrPort][][]byte{}}
 	for i := range n {
 		cfg.Seed = uint64(i)
 		nw.add(addr(i), cfg, mk())
@@ -61,77 +54,67 @@ func (nw *network) add(a netip.AddrPort, cfg Config, f *filter.Filter) *tnode {
 	n := &tnode{addr: a, f: f, g: g}
 	nw.nodes[a] = n
 	nw.order = append(nw.order, a)
+	nw.net.Handle(a, func(from netip.AddrPort, frame []byte) { nw.receive(n, from, frame) })
 	return n
 }
 
 func (nw *network) node(i int) *tnode { return nw.nodes[nw.order[i]] }
 
-// tick ticks every node once, queueing what they emit.
+// faults sets what the network does to frames; the zero value heals.
+func (nw *network) faults(drop, dup float64, reorder bool) {
+	nw.net.SetFaults(memnet.Faults{Drop: drop, Duplicate: dup, Reorder: reorder})
+}
+
+// send hands n's outbox to the network and empties it.
+func (nw *network) send(n *tnode) {
+	for to, frame := range n.out.All() {
+		nw.net.Send(n.addr, to, frame)
+	}
+	n.out.Reset()
+}
+
+// tick ticks every node once, queueing what they send.
 func (nw *network) tick() {
 	for _, a := range nw.order {
 		n := nw.nodes[a]
-		n.g.Tick(func(to netip.AddrPort, frame []byte) {
-			nw.queue = append(nw.queue, msg{a, to, bytes.Clone(frame)})
-		})
+		n.g.Tick(&n.out)
+		nw.send(n)
 	}
 }
 
-// deliver hands every queued message (and the replies they cause, until
-// the queue is empty) to its receiver, subject to loss, duplication,
-// reordering and cuts.
-func (nw *network) deliver() {
-	for len(nw.queue) > 0 {
-		q := nw.queue
-		nw.queue = nil
-		if nw.shuffle {
-			nw.rng.Shuffle(len(q), func(i, j int) { q[i], q[j] = q[j], q[i] })
-		}
-		for _, m := range q {
-			if nw.cut != nil && nw.cut(m.from, m.to) || nw.rng.Float64() < nw.dropRate {
-				continue
-			}
-			nw.receive(m)
-			if nw.rng.Float64() < nw.dupRate {
-				nw.receive(m)
-			}
-		}
-	}
-}
+// deliver hands every queued frame (and the replies they cause, until the
+// network is quiet) to its receiver.
+func (nw *network) deliver() { nw.net.Deliver() }
 
-func (nw *network) receive(m msg) {
-	n, ok := nw.nodes[m.to]
-	if !ok {
-		return
-	}
-	nw.sent[m.to] = append(nw.sent[m.to], m)
+func (nw *network) receive(n *tnode, from netip.AddrPort, frame []byte) {
+	nw.sent[n.addr] = append(nw.sent[n.addr], bytes.Clone(frame))
 	reply := func(b []byte) {
 		if !n.deaf {
-			nw.queue = append(nw.queue, msg{m.to, m.from, bytes.Clone(b)})
+			nw.net.Send(n.addr, from, b)
 		}
 	}
-	switch wire.Type(m.frame[0]) {
+	switch wire.Type(frame[0]) {
 	case wire.TypeRowSync:
-		s, err := wire.DecodeRowSync(m.frame)
+		s, err := wire.DecodeRowSync(frame)
 		require.NoError(nw.t, err)
 		if ack, _, err := MergeRowSync(n.f, s, nil); err == nil {
 			reply(ack)
 		}
 	case wire.TypeRowAck:
-		a, err := wire.DecodeRowAck(m.frame)
+		a, err := wire.DecodeRowAck(frame)
 		require.NoError(nw.t, err)
-		n.g.RowAck(m.from, a, func(to netip.AddrPort, frame []byte) {
-			nw.queue = append(nw.queue, msg{m.to, to, bytes.Clone(frame)})
-		})
+		n.g.RowAck(from, a, &n.out)
+		nw.send(n)
 	case wire.TypeSync:
-		s, err := wire.DecodeClassicSync(m.frame)
+		s, err := wire.DecodeClassicSync(frame)
 		require.NoError(nw.t, err)
 		if ack, _, err := MergeClassicSync(n.f, s, nil); err == nil {
 			reply(ack)
 		}
 	case wire.TypeAck:
-		n.g.ClassicAck(m.from)
+		n.g.ClassicAck(from)
 	default:
-		nw.t.Fatalf("unexpected frame %v", wire.Type(m.frame[0]))
+		nw.t.Fatalf("unexpected frame %v", wire.Type(frame[0]))
 	}
 }
 
@@ -166,7 +149,7 @@ func (nw *network) joinAll() {
 func (nw *network) antiEntropy() {
 	for _, a := range nw.order {
 		for _, b := range nw.order {
-			if a == b || nw.cut != nil && (nw.cut(a, b) || nw.cut(b, a)) {
+			if a == b || nw.cutOff(a, b) {
 				continue
 			}
 			local, remote := nw.nodes[a], nw.nodes[b]
@@ -189,6 +172,9 @@ func (nw *network) antiEntropy() {
 		}
 	}
 }
+
+// cutOff reports whether a and b cannot reach each other.
+func (nw *network) cutOff(a, b netip.AddrPort) bool { return !nw.net.Linked(a, b) }
 
 // fraction returns the share of nodes whose filter has key.
 func (nw *network) fraction(key []byte) float64 {

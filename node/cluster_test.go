@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -12,8 +13,121 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// startMember runs a clustered node on free loopback ports until stop is
-// called or the test ends.
+// addKeys adds keys to n in acknowledged batches.
+func addKeys(t *testing.T, u *station, n *Node, keys [][]byte) {
+	for i := 0; i < len(keys); i += 100 {
+		f, err := wire.AppendBatch(nil, wire.TypeAddBatch, uint32(i), wire.FlagAck, keys[i:min(i+100, len(keys))])
+		require.NoError(t, err)
+		u.ask(n.Addr(), f)
+	}
+}
+
+func makeKeys(prefix string, count int) [][]byte {
+	keys := make([][]byte, count)
+	for i := range keys {
+		keys[i] = fmt.Appendf(nil, "%s-%d", prefix, i)
+	}
+	return keys
+}
+
+func hasAll(n *Node, keys [][]byte) bool {
+	for _, k := range keys {
+		if !n.Filter().Has(k) {
+			return false
+		}
+	}
+	return true
+}
+
+// Members with the node's filter are push targets: a key added on one
+// reaches the others in one round.
+func TestMembersShareKeys(t *testing.T) {
+	tn := newNet(t)
+	n1, n2, n3 := tn.node(DefaultConfig()), tn.node(DefaultConfig()), tn.node(DefaultConfig())
+	u := tn.station()
+	join(n1, n2, n3)
+	for _, n := range []*Node{n1, n2, n3} {
+		assert.Len(t, n.Peers(), 2)
+	}
+	u.send(n1.Addr(), classicAdd(t, "from-1"))
+	tn.deliver()
+	tn.round(n1, n2, n3)
+	assert.True(t, hasOn(t, u, n2, "from-1"))
+	assert.True(t, hasOn(t, u, n3, "from-1"))
+
+	host{n1}.MemberDown(memberOf(n3), false)
+	assert.Len(t, n1.Peers(), 1, "a failed member is no longer a target")
+	host{n1}.MemberUp(memberOf(n3))
+	assert.Len(t, n1.Peers(), 2, "and is again once back")
+}
+
+func TestMemberWithAnotherFilterIsNeverSynced(t *testing.T) {
+	tn := newNet(t)
+	other := DefaultConfig()
+	other.Capacity = 5000
+	n1, n2 := tn.node(DefaultConfig()), tn.node(other)
+	join(n1, n2)
+	join(n1, n2) // updates: the mismatch is reported once
+	assert.Empty(t, n1.Peers())
+	assert.Empty(t, n2.Peers())
+	assert.Equal(t, uint64(1), n1.Stats().Count(MemberMismatch))
+	assert.Equal(t, uint64(1), n2.Stats().Count(MemberMismatch))
+
+	state, err := wire.DecodeLocalState(host{n2}.AppendState(nil))
+	require.NoError(t, err)
+	host{n1}.MergeState(memberOf(n2), state, true)
+	assert.Empty(t, n1.repairing, "no pull from a member with another filter")
+}
+
+// A node killed and restarted empty is filled by one pull from a member,
+// and does not push the filter back to members that already have it.
+func TestRestartedEmptyNodeCatchesUp(t *testing.T) {
+	tn := newNet(t)
+	n1, n3 := tn.node(DefaultConfig()), tn.node(DefaultConfig())
+	n2, stop2 := tn.nodeAt(netAddr(10), DefaultConfig())
+	u := tn.station()
+	join(n1, n2, n3)
+	keys := makeKeys("k", 3000)
+	addKeys(t, u, n1, keys)
+	tn.roundsUntil(20, func() bool { return hasAll(n2, keys) && hasAll(n3, keys) }, n1, n2, n3)
+
+	stop2()
+	host{n1}.MemberDown(memberOf(n2), false)
+	host{n3}.MemberDown(memberOf(n2), false)
+	assert.Len(t, n3.Peers(), 1)
+
+	again, _ := tn.nodeAt(netAddr(10), DefaultConfig())
+	require.Zero(t, again.Filter().Stats().SetBits, "restarted empty")
+	join(n1, again, n3)
+	state, err := wire.DecodeLocalState(host{n3}.AppendState(nil))
+	require.NoError(t, err)
+	again.repair(n3.Name(), n3.Addr(), state.Digests, true)
+	assert.True(t, hasAll(again, keys), "one pull fills it")
+	assert.Equal(t, uint64(1), again.Stats().Count(AntiEntropyPulls))
+	assert.Zero(t, again.Stats().Count(PullsFailed))
+	assert.Len(t, n3.Peers(), 2, "a push target again")
+
+	tn.round(again)
+	assert.Zero(t, again.Stats().SyncBytesSent, "members have what the pull brought: nothing pushed back")
+}
+
+// A pull from a member that cannot serve it fails, is counted, and leaves
+// the filter as it was.
+func TestFailedPullIsCounted(t *testing.T) {
+	tn := newNet(t)
+	n1, n2 := tn.node(DefaultConfig()), tn.node(DefaultConfig())
+	u := tn.station()
+	addKeys(t, u, n2, makeKeys("p", 10))
+	state, err := wire.DecodeLocalState(host{n2}.AppendState(nil))
+	require.NoError(t, err)
+	tn.nw.Partition([]netip.AddrPort{n1.Addr()}, []netip.AddrPort{n2.Addr()})
+	n1.repair(n2.Name(), n2.Addr(), state.Digests, false)
+	assert.Equal(t, uint64(1), n1.Stats().Count(PullsFailed))
+	assert.Zero(t, n1.Filter().Stats().SetBits)
+}
+
+// startMember runs a clustered node on real loopback sockets and a real
+// memberlist until stop is called or the test ends.
 func startMember(t *testing.T, cfg Config, join ...string) (*Node, func()) {
 	t.Helper()
 	if cfg.Listen == "" || cfg.Listen == DefaultConfig().Listen {
@@ -22,33 +136,48 @@ func startMember(t *testing.T, cfg Config, join ...string) (*Node, func()) {
 	if cfg.GossipListen == "" {
 		cfg.GossipListen = "127.0.0.1:0"
 	}
-	cfg.Join = join
+	cfg.Join, cfg.Resolver = join, resolver{}
 	cfg.SyncInterval = 20 * time.Millisecond
 	cfg.RejoinInterval = 200 * time.Millisecond
 	cfg.UDPSockets = 1
 	n, err := New(cfg)
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	waitFor(t, "gossip up", func() bool { return n.GossipAddr() != "" })
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			began := time.Now()
-			cancel()
-			require.NoError(t, <-done)
-			assert.Less(t, time.Since(began), time.Second, "a clustered node stops within a second too")
-		}
-	}
-	t.Cleanup(stop)
-	return n, stop
+	return n, run(t, n)
 }
 
-func members(t *testing.T, u *udpClient, n *Node) []wire.Member {
+// quickLeave is DefaultConfig leaving the cluster without waiting for
+// the news to spread: members then see it fail rather than leave.
+func quickLeave() Config {
+	c := DefaultConfig()
+	c.LeaveTimeout = 20 * time.Millisecond
+	return c
+}
+
+// waitFor polls cond over real sockets until it holds or the deadline
+// passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func realMembers(t *testing.T, n *Node) []wire.Member {
+	u, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	require.NoError(t, err)
+	defer u.Close()
 	req, _ := wire.AppendMembersRequest(nil, 1)
-	ms, err := wire.DecodeMembers(u.ask(n.Addr(), req))
+	_, err = u.WriteToUDPAddrPort(req, n.Addr())
+	require.NoError(t, err)
+	u.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 65536)
+	m, _, err := u.ReadFromUDPAddrPort(buf)
+	require.NoError(t, err)
+	ms, err := wire.DecodeMembers(buf[:m])
 	require.NoError(t, err)
 	var out []wire.Member
 	for m := range ms.All() {
@@ -57,77 +186,45 @@ func members(t *testing.T, u *udpClient, n *Node) []wire.Member {
 	return out
 }
 
-func TestJoinedNodesShareKeys(t *testing.T) {
-	n1, _ := startMember(t, DefaultConfig())
-	n2, _ := startMember(t, DefaultConfig(), n1.GossipAddr())
-	n3, _ := startMember(t, DefaultConfig(), n1.GossipAddr())
-	u := newUDP(t)
-	waitFor(t, "three push targets each", func() bool {
+// The smoke test of membership over real sockets: nodes join through
+// memberlist and share keys; a member stopped and restarted empty is
+// filled again through memberlist's push/pull and a pull over TCP.
+func TestClusterOverRealSockets(t *testing.T) {
+	n1, _ := startMember(t, quickLeave())
+	n2, stop2 := startMember(t, DefaultConfig(), n1.GossipAddr()) // leaves, and is seen leaving
+	n3, _ := startMember(t, quickLeave(), n1.GossipAddr())
+	waitFor(t, "two push targets each", func() bool {
 		return len(n1.Peers()) == 2 && len(n2.Peers()) == 2 && len(n3.Peers()) == 2
 	})
-	u.send(n1.Addr(), classicAdd(t, "from-1"))
-	waitFor(t, "node 3 has node 1's key", func() bool { return hasOn(t, u, n3, "from-1") })
-
-	ms := members(t, u, n2)
+	ms := realMembers(t, n2)
 	require.Len(t, ms, 3)
+	assert.Equal(t, n2.Name(), string(ms[0].Name), "the node itself first")
 	for _, m := range ms {
 		assert.Equal(t, wire.MemberAlive, m.State, string(m.Name))
 		assert.True(t, m.FPMatch)
 	}
-}
-
-// A node killed and restarted empty gets everything back from its peers.
-func TestRestartedEmptyNodeCatchesUp(t *testing.T) {
-	n1, _ := startMember(t, DefaultConfig())
-	n2, stop2 := startMember(t, DefaultConfig(), n1.GossipAddr())
-	n3, _ := startMember(t, DefaultConfig(), n1.GossipAddr())
-	u := newUDP(t)
-	keys := make([][]byte, 3000)
-	for i := range keys {
-		keys[i] = []byte(fmt.Sprint("k", i))
+	keys := makeKeys("real", 2000)
+	for _, k := range keys {
+		n1.Filter().Add(k)
 	}
-	for i := 0; i < len(keys); i += 100 {
-		f, _ := wire.AppendBatch(nil, wire.TypeAddBatch, uint32(i), wire.FlagAck, keys[i:i+100])
-		u.ask(n1.Addr(), f)
-	}
-	waitFor(t, "node 2 has everything", func() bool { return n2.Filter().Has(keys[len(keys)-1]) })
+	waitFor(t, "node 2 has node 1's keys", func() bool { return hasAll(n2, keys) })
 
 	addr, gossipAddr, name := n2.Addr().String(), n2.GossipAddr(), n2.Name()
 	stop2()
 	waitFor(t, "node 2 gone from node 3's targets", func() bool { return len(n3.Peers()) == 1 })
-
-	cfg := DefaultConfig()
-	cfg.Listen, cfg.GossipListen, cfg.Name = addr, gossipAddr, name
-	again, _ := startMember(t, cfg, n3.GossipAddr())
-	waitFor(t, "the restarted node has every key", func() bool {
-		for _, k := range keys {
-			if !again.Filter().Has(k) {
-				return false
+	waitFor(t, "node 2 listed as left", func() bool {
+		for _, m := range realMembers(t, n3) {
+			if string(m.Name) == name {
+				return m.State == wire.MemberLeft
 			}
 		}
-		return true
+		return false
 	})
-	waitFor(t, "the pull that filled it counted", func() bool { return again.Stats().Count(AntiEntropyPulls) > 0 })
+	cfg := quickLeave()
+	cfg.Listen, cfg.GossipListen, cfg.Name = addr, gossipAddr, name
+	again, _ := startMember(t, cfg, n3.GossipAddr())
+	waitFor(t, "the restarted node has every key", func() bool { return hasAll(again, keys) })
 	waitFor(t, "it is a push target again", func() bool { return len(n3.Peers()) == 2 })
-}
-
-func TestMemberWithAnotherFilterIsNeverSynced(t *testing.T) {
-	n1, _ := startMember(t, DefaultConfig())
-	other := DefaultConfig()
-	other.Capacity = 5000
-	n2, _ := startMember(t, other, n1.GossipAddr())
-	u := newUDP(t)
-	waitFor(t, "the mismatch seen", func() bool { return n1.Stats().Count(MemberMismatch) == 1 })
-	assert.Empty(t, n1.Peers())
-	assert.Empty(t, n2.Peers())
-	var found bool
-	for _, m := range members(t, u, n1) {
-		if string(m.Name) == n2.Name() {
-			found = true
-			assert.False(t, m.FPMatch)
-		}
-	}
-	assert.True(t, found)
 }
 
 func TestClusterConfigErrors(t *testing.T) {

@@ -33,7 +33,14 @@ const (
 // Config configures a Node. Start from DefaultConfig or ClassicConfig.
 type Config struct {
 	// Listen is the HOST:PORT both UDP and TCP bind. Port 0 picks one.
+	// Unused when Transport is set.
 	Listen string
+	// Transport replaces the sockets bound from Listen (tests run nodes on
+	// an in-memory network).
+	Transport Transport
+	// Resolver looks up the host names of peers and seeds; nil means
+	// net.DefaultResolver.
+	Resolver Resolver
 	// Profile is ProfileDefault or ProfileClassic.
 	Profile Profile
 	// Capacity and FPRate size the default profile's filter.
@@ -61,6 +68,9 @@ type Config struct {
 	IdleTimeout time.Duration
 	// ShutdownTimeout bounds the graceful part of shutting down.
 	ShutdownTimeout time.Duration
+	// LeaveTimeout bounds telling the cluster, at shutdown, that this node
+	// leaves (so that members list it as left, not failed).
+	LeaveTimeout time.Duration
 	// Join lists gossip addresses (HOST:PORT) of cluster members to join.
 	// Membership runs when Join or GossipListen is set (default profile
 	// only); members found become push targets beside static peers.
@@ -115,6 +125,7 @@ func DefaultConfig() Config {
 		MaxConns:        1024,
 		IdleTimeout:     5 * time.Minute,
 		ShutdownTimeout: 800 * time.Millisecond,
+		LeaveTimeout:    500 * time.Millisecond,
 
 		AntiEntropyInterval: 10 * time.Second,
 		RejoinInterval:      5 * time.Second,
@@ -132,14 +143,16 @@ func ClassicConfig() Config {
 
 func (c Config) validate() error {
 	bad := func(format string, a ...any) error {
-		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, a...))
+		return fmt.Errorf("%w: "+format, append([]any{ErrConfig}, a...)...)
 	}
-	_, port, err := net.SplitHostPort(c.Listen)
-	if err != nil {
-		return bad("listen address %q: %v", c.Listen, err)
-	}
-	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-		return bad("listen port %q is not a number from 0 to 65535", port)
+	if c.Transport == nil {
+		_, port, err := net.SplitHostPort(c.Listen)
+		if err != nil {
+			return bad("listen address %q: %w", c.Listen, err)
+		}
+		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			return bad("listen port %q is not a number from 0 to 65535", port)
+		}
 	}
 	switch {
 	case c.Profile != ProfileDefault && c.Profile != ProfileClassic:
@@ -154,12 +167,12 @@ func (c Config) validate() error {
 		return bad("max datagram %d must be 512..65507", c.MaxDatagram)
 	case c.MaxConns < 1:
 		return bad("max connections %d must be at least 1", c.MaxConns)
-	case c.IdleTimeout <= 0 || c.ShutdownTimeout <= 0:
+	case c.IdleTimeout <= 0 || c.ShutdownTimeout <= 0 || c.LeaveTimeout <= 0:
 		return bad("timeouts must be positive")
 	}
 	for _, p := range c.Peers {
 		if _, _, err := splitPeer(p); err != nil {
-			return bad("peer %q: %v", p, err)
+			return bad("peer %q: %w", p, err)
 		}
 	}
 	if !c.clustered() {
@@ -170,11 +183,11 @@ func (c Config) validate() error {
 	}
 	for _, j := range c.Join {
 		if _, _, err := splitPeer(j); err != nil {
-			return bad("join address %q: %v", j, err)
+			return bad("join address %q: %w", j, err)
 		}
 	}
 	if _, port, err := net.SplitHostPort(c.gossipListen()); err != nil {
-		return bad("gossip address %q: %v", c.gossipListen(), err)
+		return bad("gossip address %q: %w", c.gossipListen(), err)
 	} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 		return bad("gossip port %q is not a number from 0 to 65535", port)
 	}

@@ -9,10 +9,23 @@ import (
 	"github.com/rmbd/rmbd/wire"
 )
 
+// worker is what one goroutine serving frames (a datagram reader or a
+// stream) works with: its counter shard, its reply buffer, and the gossip
+// frames an ack lets out (ack clocking), sent once the gossip lock is let
+// go.
+type worker struct {
+	c      *counters
+	reader int // the datagram reader, whose socket replies leave from
+	tcp    bool
+	reply  []byte
+	out    gossip.Outbox
+}
+
 // handle serves one frame from `from` (a UDP source or a TCP peer) and
-// appends its reply, if any, to out. It never keeps frame. c is the
-// calling goroutine's counter shard.
-func (n *Node) handle(c *counters, frame []byte, from netip.AddrPort, tcp bool, out []byte) []byte {
+// returns its reply, if any, in w.reply; gossip frames to send go to
+// w.out. It never keeps frame.
+func (n *Node) handle(w *worker, frame []byte, from netip.AddrPort) []byte {
+	c, tcp, out := w.c, w.tcp, w.reply[:0]
 	if len(frame) == 0 {
 		c.drop(BadFrames)
 		return out
@@ -83,7 +96,7 @@ func (n *Node) handle(c *counters, frame []byte, from netip.AddrPort, tcp bool, 
 		}
 		if !tcp {
 			n.mu.Lock()
-			n.g.RowAck(from, a, n.emit)
+			n.g.RowAck(from, a, &w.out)
 			n.mu.Unlock()
 		}
 	case wire.TypePing:
@@ -94,7 +107,7 @@ func (n *Node) handle(c *counters, frame []byte, from netip.AddrPort, tcp bool, 
 		var addr [64]byte
 		out, _ = wire.AppendPing(out, wire.Ping{
 			Type: wire.TypePong, ReqID: p.ReqID, Version: wire.ProtocolVersion,
-			FP: n.f.Fingerprint(), Name: n.name, Addr: n.l.Addr.AppendTo(addr[:0]),
+			FP: n.f.Fingerprint(), Name: n.name, Addr: n.Addr().AppendTo(addr[:0]),
 		})
 	case wire.TypeMembersReq:
 		id, err := wire.DecodeMembersRequest(frame)
@@ -102,8 +115,8 @@ func (n *Node) handle(c *counters, frame []byte, from netip.AddrPort, tcp bool, 
 			return c.bad(out)
 		}
 		var ms []wire.Member
-		if cl := n.cluster.Load(); cl != nil {
-			ms = cl.membersList()
+		if m := n.mem.Load(); m != nil {
+			ms = m.Members()
 		}
 		out, _ = wire.AppendMembers(out, id, ms)
 	case wire.TypeStatsReq:

@@ -3,14 +3,16 @@
 // ticker that pushes rows to peers.
 //
 // A Node ties the pure packages together and is the only place that owns
-// sockets and tickers:
+// tickers and a Transport (UDP and TCP sockets, or an in-memory network in
+// tests):
 //
 //	datagram or stream → wire decode → dispatch → filter → reply
-//	ticker → gossip.Tick → frames → UDP socket
+//	ticker → gossip.Tick (under the gossip lock) → outbox → send (after it)
 //
-// Every reply and every sync push leaves from the listening UDP address, so
-// a peer's acks come back to the address it was told about. Bad frames are
-// counted and dropped without a reply.
+// Every reply and every sync push leaves from the listening address, so a
+// peer's acks come back to the address it was told about. Bad frames are
+// counted and dropped without a reply. Cluster membership (package
+// membership) reaches the node only through membership.Host.
 //
 //	cfg := node.DefaultConfig()
 //	cfg.Listen = "127.0.0.1:8000"

@@ -2,90 +2,228 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"testing"
 	"time"
 
+	"github.com/rmbd/rmbd/internal/memnet"
+	"github.com/rmbd/rmbd/membership"
+	"github.com/rmbd/rmbd/wire"
 	"github.com/stretchr/testify/require"
 )
 
-// start runs a node on a free loopback port until the test ends.
-func start(t *testing.T, cfg Config) *Node {
+// A testNet runs nodes on an in-memory network: datagrams move only when
+// the test calls deliver, ticks happen only when it calls tick, so every
+// test below replays exactly, with no sleeping and no clock.
+type testNet struct {
+	t    *testing.T
+	nw   *memnet.Network
+	next int
+}
+
+func newNet(t *testing.T) *testNet { return &testNet{t: t, nw: memnet.New(1)} }
+
+// addr returns the i'th address of the network.
+func netAddr(i int) netip.AddrPort {
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}), 8000)
+}
+
+// resolver answers "localhost" and "nodeN" names on the test network and
+// nothing else: no test asks the system's DNS.
+type resolver struct{}
+
+func (resolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	var i int
+	switch {
+	case host == "localhost":
+		return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+	case sscanf(host, "node%d", &i):
+		return []netip.Addr{netAddr(i).Addr()}, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+}
+
+// hostName is the name the test resolver gives n's address.
+func hostName(n *Node) string { return fmt.Sprintf("node%d", n.Addr().Addr().As4()[3]) }
+
+func sscanf(s, format string, v *int) bool {
+	_, err := fmt.Sscanf(s, format, v)
+	return err == nil
+}
+
+// node runs a node on the next address until the test ends, ticking only
+// when the test says.
+func (tn *testNet) node(cfg Config) *Node {
+	tn.next++
+	n, _ := tn.nodeAt(netAddr(tn.next), cfg)
+	return n
+}
+
+// nodeAt runs a node at addr until stop is called or the test ends.
+func (tn *testNet) nodeAt(addr netip.AddrPort, cfg Config) (n *Node, stop func()) {
+	t := tn.t
 	t.Helper()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.UDPSockets = 2
-	n, err := New(cfg)
+	ep, err := tn.nw.Endpoint(addr)
 	require.NoError(t, err)
+	cfg.Transport, cfg.Resolver = ep, resolver{}
+	n, err = New(cfg)
+	require.NoError(t, err)
+	n.manualTicks = true
+	return n, run(t, n)
+}
+
+// run serves n until stop is called or the test ends.
+func run(t *testing.T, n *Node) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx) }()
-	t.Cleanup(func() {
+	select {
+	case <-n.Ready():
+	case err := <-done:
+		require.NoError(t, err)
+	}
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
 		cancel()
 		select {
 		case err := <-done:
 			require.NoError(t, err)
-		case <-time.After(2 * time.Second):
+		case <-time.After(10 * time.Second):
 			t.Error("node did not stop")
 		}
-	})
-	return n
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
-func fast(cfg Config) Config {
-	cfg.SyncInterval = 10 * time.Millisecond
-	return cfg
+// deliver moves datagrams until the network is quiet.
+func (tn *testNet) deliver() { tn.nw.Deliver() }
+
+// round ticks every node given, then delivers.
+func (tn *testNet) round(ns ...*Node) {
+	for _, n := range ns {
+		n.tick()
+	}
+	tn.deliver()
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+// roundsUntil runs rounds until cond holds, at most max; it returns the
+// rounds run.
+func (tn *testNet) roundsUntil(max int, cond func() bool, ns ...*Node) int {
+	tn.t.Helper()
+	for i := 1; i <= max; i++ {
+		tn.round(ns...)
+		if cond() {
+			return i
 		}
-		time.Sleep(2 * time.Millisecond)
 	}
+	tn.t.Fatalf("condition not met after %d rounds", max)
+	return 0
 }
 
-// udpClient is a test UDP socket on loopback.
-type udpClient struct {
-	t *testing.T
-	c *net.UDPConn
+// station is a plain address on the test network, e.g. a client or a
+// peer that is not an rmbd node: what it receives waits in its inbox.
+type station struct {
+	tn    *testNet
+	addr  netip.AddrPort
+	inbox []datagram
+	// answer, if set, is called for each datagram instead of queueing it.
+	answer func(from netip.AddrPort, frame []byte)
 }
 
-func newUDP(t *testing.T) *udpClient {
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+type datagram struct {
+	from  netip.AddrPort
+	frame []byte
+}
+
+func (tn *testNet) station() *station {
+	tn.next++
+	h := &station{tn: tn, addr: netAddr(tn.next)}
+	tn.nw.Handle(h.addr, func(from netip.AddrPort, frame []byte) {
+		if h.answer != nil {
+			h.answer(from, frame)
+			return
+		}
+		h.inbox = append(h.inbox, datagram{from, append([]byte(nil), frame...)})
+	})
+	return h
+}
+
+func (h *station) send(to netip.AddrPort, frame []byte) { h.tn.nw.Send(h.addr, to, frame) }
+
+// take empties the inbox.
+func (h *station) take() []datagram {
+	in := h.inbox
+	h.inbox = nil
+	return in
+}
+
+// ask sends frame, delivers, and returns the one reply, which must come
+// from the node's address.
+func (h *station) ask(to netip.AddrPort, frame []byte) []byte {
+	t := h.tn.t
+	t.Helper()
+	h.send(to, frame)
+	h.tn.deliver()
+	in := h.take()
+	require.Len(t, in, 1, "one reply")
+	require.Equal(t, to, in[0].from, "replies leave from the listening address")
+	return in[0].frame
+}
+
+// dial opens a stream from h to addr.
+func (h *station) dial(to netip.AddrPort) net.Conn {
+	c, err := h.tn.nw.Dial(context.Background(), h.addr, to)
+	require.NoError(h.tn.t, err)
+	h.tn.t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func classicAdd(t *testing.T, key string) []byte {
+	b, err := wire.AppendClassicAdd(nil, []byte(key))
 	require.NoError(t, err)
-	t.Cleanup(func() { c.Close() })
-	return &udpClient{t, c}
+	return b
 }
 
-func (u *udpClient) addr() netip.AddrPort { return u.c.LocalAddr().(*net.UDPAddr).AddrPort() }
-
-func (u *udpClient) send(to netip.AddrPort, frame []byte) {
-	_, err := u.c.WriteToUDPAddrPort(frame, to)
-	require.NoError(u.t, err)
+func classicHas(t *testing.T, key string) []byte {
+	b, err := wire.AppendClassicHas(nil, []byte(key))
+	require.NoError(t, err)
+	return b
 }
 
-// recv reads one datagram, or returns nil after wait.
-func (u *udpClient) recv(wait time.Duration) ([]byte, netip.AddrPort) {
-	buf := make([]byte, 65536)
-	u.c.SetReadDeadline(time.Now().Add(wait))
-	n, from, err := u.c.ReadFromUDPAddrPort(buf)
-	if err != nil {
-		return nil, netip.AddrPort{}
+func peerFrame(t *testing.T, to netip.AddrPort) []byte {
+	b, err := wire.AppendClassicPeer(nil, []byte(to.Addr().String()), to.Port())
+	require.NoError(t, err)
+	return b
+}
+
+// hasOn asks node n whether key is present.
+func hasOn(t *testing.T, h *station, n *Node, key string) bool {
+	t.Helper()
+	k, present, err := wire.DecodeClassicHasReply(h.ask(n.Addr(), classicHas(t, key)))
+	require.NoError(t, err)
+	require.Equal(t, key, string(k))
+	return present
+}
+
+// join makes every node a member of every other's cluster, as membership
+// would report them, with no memberlist involved.
+func join(ns ...*Node) {
+	for _, a := range ns {
+		for _, b := range ns {
+			if a != b {
+				host{a}.MemberUp(memberOf(b))
+			}
+		}
 	}
-	return buf[:n], from
 }
 
-// ask sends frame and waits for the reply.
-func (u *udpClient) ask(to netip.AddrPort, frame []byte) []byte {
-	u.t.Helper()
-	u.send(to, frame)
-	reply, from := u.recv(2 * time.Second)
-	require.NotNil(u.t, reply, "no reply")
-	require.Equal(u.t, to, from, "replies leave from the listening address")
-	return reply
+func memberOf(n *Node) membership.Member {
+	return membership.Member{Name: n.Name(), Gossip: n.Addr().Addr().String() + ":7946", Data: n.Addr(), Meta: host{n}.Meta()}
 }

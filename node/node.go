@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -17,6 +16,7 @@ import (
 	"github.com/rmbd/rmbd/filter"
 	"github.com/rmbd/rmbd/gossip"
 	"github.com/rmbd/rmbd/internal/sockets"
+	"github.com/rmbd/rmbd/membership"
 	"github.com/zeebo/xxh3"
 )
 
@@ -25,34 +25,46 @@ type Node struct {
 	cfg  Config
 	log  *slog.Logger
 	f    *filter.Filter
-	l    *sockets.Set
+	tr   Transport
 	name []byte
 	c    *counters   // shared: TCP, peers, gossip
-	udpC []*counters // one shard per UDP reader
+	udpC []*counters // one shard per datagram reader
 
-	// mu guards g, the gossip state machine: the ticker and the UDP
-	// readers (acks, peer frames) take turns through it.
-	mu sync.Mutex
-	g  *gossip.Gossip
+	// mu guards g, the gossip state machine, and members. Gossip only
+	// decides: the frames it decides go out after mu is let go.
+	mu      sync.Mutex
+	g       *gossip.Gossip
+	members map[string]memberRec // cluster members by name
+	tickOut gossip.Outbox        // owned by whoever calls tick
 
-	resolving chan struct{} // bounds concurrent host lookups for peer frames
-	stop      chan struct{} // closed when shutting down
-	wg        sync.WaitGroup
+	// ctx ends when shutdown begins: every background task (lookups,
+	// pulls, membership) stops with it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	ready  chan struct{} // closed once serving
+	ran    atomic.Bool
 
-	// spawnMu orders goroutines started from callbacks (memberlist,
+	// spawnMu orders goroutines started from callbacks (membership,
 	// lookups) with shutdown: none starts once wg is being waited for.
 	spawnMu  sync.Mutex
 	spawnOff bool
 
+	resolving chan struct{}  // bounds concurrent host lookups for peer frames
+	lookups   sync.WaitGroup // host lookups in flight (tests wait for them)
+	repairing chan struct{}  // one anti-entropy pull at a time
+
 	connMu sync.Mutex
 	conns  map[net.Conn]struct{}
-	ran    bool
 
-	cluster atomic.Pointer[cluster] // nil without membership; set by Run
+	mem atomic.Pointer[membership.Membership] // nil without membership; set by Run
+
+	// manualTicks leaves ticking to the caller (tests tick by hand).
+	manualTicks bool
 }
 
-// New validates cfg, builds the filter and binds the sockets. The node
-// serves nothing until Run.
+// New validates cfg, builds the filter and binds the sockets (unless
+// cfg.Transport is given). The node serves nothing until Run.
 func New(cfg Config) (*Node, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -72,32 +84,40 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	l, err := sockets.Listen(context.Background(), cfg.Listen, cfg.UDPSockets)
-	if err != nil {
-		return nil, err
+	tr := cfg.Transport
+	if tr == nil {
+		if tr, err = sockets.Listen(context.Background(), cfg.Listen, cfg.UDPSockets); err != nil {
+			return nil, err
+		}
 	}
 	log := cfg.Logger
 	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Resolver == nil {
+		cfg.Resolver = net.DefaultResolver
 	}
 	name := cfg.Name
 	if name == "" {
-		name = defaultName(cfg.Listen, l.Addr)
+		name = defaultName(cfg.Listen, tr.Addr())
 	}
-	udpC := make([]*counters, len(l.UDP))
+	udpC := make([]*counters, tr.Readers())
 	for i := range udpC {
 		udpC[i] = new(counters)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	return &Node{
-		cfg: cfg, log: log, f: f, l: l, name: []byte(name), g: g, c: new(counters), udpC: udpC,
+		cfg: cfg, log: log, f: f, tr: tr, name: []byte(name), g: g, c: new(counters), udpC: udpC,
+		members: map[string]memberRec{},
+		ctx:     ctx, cancel: cancel, ready: make(chan struct{}),
 		resolving: make(chan struct{}, 8),
-		stop:      make(chan struct{}),
+		repairing: make(chan struct{}, 1),
 		conns:     map[net.Conn]struct{}{},
 	}, nil
 }
 
-// Addr returns the address UDP and TCP are bound to.
-func (n *Node) Addr() netip.AddrPort { return n.l.Addr }
+// Addr returns the address datagrams and streams are served on.
+func (n *Node) Addr() netip.AddrPort { return n.tr.Addr() }
 
 // Name returns the node's name.
 func (n *Node) Name() string { return string(n.name) }
@@ -105,51 +125,51 @@ func (n *Node) Name() string { return string(n.name) }
 // Filter returns the node's filter.
 func (n *Node) Filter() *filter.Filter { return n.f }
 
+// Ready is closed once the node serves.
+func (n *Node) Ready() <-chan struct{} { return n.ready }
+
 // Run serves until ctx is cancelled, then shuts down: it stops accepting,
-// lets in-flight requests finish and flush (bounded by ShutdownTimeout)
-// and closes every socket. It returns nil after a clean shutdown.
+// lets in-flight requests finish and flush (bounded by ShutdownTimeout),
+// leaves the cluster and closes every socket. It returns nil after a
+// clean shutdown.
 func (n *Node) Run(ctx context.Context) error {
-	if n.ran {
+	if n.ran.Swap(true) {
 		return errors.New("node: Run called twice")
 	}
-	n.ran = true
 	fp := n.f.Fingerprint()
-	n.log.Info("rmbd listening", "addr", n.l.Addr.String(), "profile", string(n.cfg.Profile),
-		"filter", fp.String(), "filter_bytes", n.f.SizeBytes(), "udp_sockets", len(n.l.UDP),
+	n.log.Info("rmbd listening", "addr", n.Addr().String(), "profile", string(n.cfg.Profile),
+		"filter", fp.String(), "filter_bytes", n.f.SizeBytes(), "udp_sockets", n.tr.Readers(),
 		"sync_interval", n.cfg.SyncInterval.String())
-	for i, u := range n.l.UDP {
+	packets := n.tr.ServePackets(n.ctx, n.newPacketHandler())
+	n.wg.Add(1)
+	go n.acceptStreams()
+	if !n.manualTicks {
 		n.wg.Add(1)
-		go n.serveUDP(u, n.udpC[i])
+		go n.syncLoop()
 	}
-	n.wg.Add(2)
-	go n.acceptTCP()
-	go n.syncLoop()
 	for _, p := range n.cfg.Peers {
 		host, port, _ := splitPeer(p) // validated
 		n.addPeer(host, port)
 	}
 	if n.cfg.clustered() {
-		if err := n.startCluster(); err != nil {
-			n.shutdown()
+		if err := n.startMembership(); err != nil {
+			n.shutdown(packets)
 			return err
 		}
 	}
-
+	close(n.ready)
 	<-ctx.Done()
-	return n.shutdown()
+	return n.shutdown(packets)
 }
 
-func (n *Node) shutdown() error {
-	n.log.Info("rmbd shutting down", "addr", n.l.Addr.String())
-	close(n.stop)
-	if c := n.cluster.Load(); c != nil {
-		c.stop()
+func (n *Node) shutdown(packets <-chan struct{}) error {
+	n.log.Info("rmbd shutting down", "addr", n.Addr().String())
+	n.cancel() // readers finish the datagram in hand; lookups, pulls and rejoins stop
+	if m := n.mem.Load(); m != nil {
+		m.Leave(n.cfg.LeaveTimeout)
 	}
-	n.l.TCP.Close()
+	n.tr.Listener().Close()
 	now := time.Now()
-	for _, u := range n.l.UDP {
-		u.SetReadDeadline(now)
-	}
 	n.connMu.Lock()
 	for c := range n.conns {
 		c.SetReadDeadline(now) // handlers finish the frame in hand, flush, close
@@ -160,11 +180,16 @@ func (n *Node) shutdown() error {
 	n.spawnOff = true
 	n.spawnMu.Unlock()
 	done := make(chan struct{})
-	go func() { n.wg.Wait(); close(done) }()
+	go func() {
+		n.wg.Wait()
+		<-packets
+		close(done)
+	}()
 	select {
 	case <-done:
 	case <-time.After(n.cfg.ShutdownTimeout):
 		n.log.Warn("shutdown timed out; closing connections")
+		n.c.inc(ForcedShutdowns)
 		n.connMu.Lock()
 		for c := range n.conns {
 			c.Close()
@@ -176,10 +201,7 @@ func (n *Node) shutdown() error {
 			n.log.Error("shutdown left goroutines running")
 		}
 	}
-	for _, u := range n.l.UDP {
-		u.Close()
-	}
-	return nil
+	return n.tr.Close()
 }
 
 // spawn runs f on a goroutine that shutdown waits for, unless shutdown has
@@ -213,6 +235,11 @@ func (n *Node) Stats() Stats {
 	n.mu.Unlock()
 	s.Ticks, s.SyncSent, s.SyncBytesSent, s.SyncRowsSent, s.Pruned = gc.Ticks, gc.Frames, gc.Bytes, gc.Rows, gc.Pruned
 	s.Resent, s.Acks, s.StrayAcks = gc.Resent, gc.Acks, gc.StrayAcks
+	if m := n.mem.Load(); m != nil {
+		mc := m.Counters()
+		s.Counts[MemberBadMeta] += mc.BadMeta
+		s.Counts[MemberBadState] += mc.BadState
+	}
 	n.connMu.Lock()
 	s.OpenConns = len(n.conns)
 	n.connMu.Unlock()

@@ -2,7 +2,6 @@ package node
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -15,41 +14,16 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func classicAdd(t *testing.T, key string) []byte {
-	b, err := wire.AppendClassicAdd(nil, []byte(key))
-	require.NoError(t, err)
-	return b
-}
-
-func classicHas(t *testing.T, key string) []byte {
-	b, err := wire.AppendClassicHas(nil, []byte(key))
-	require.NoError(t, err)
-	return b
-}
-
-// hasOn asks node n over UDP whether key is present.
-func hasOn(t *testing.T, u *udpClient, n *Node, key string) bool {
-	reply := u.ask(n.Addr(), classicHas(t, key))
-	k, present, err := wire.DecodeClassicHasReply(reply)
-	require.NoError(t, err)
-	require.Equal(t, key, string(k))
-	return present
-}
-
-func peerFrame(t *testing.T, to netip.AddrPort) []byte {
-	b, err := wire.AppendClassicPeer(nil, []byte(to.Addr().String()), to.Port())
-	require.NoError(t, err)
-	return b
-}
-
 // 1. add then has → true; never added → false; the reply is byte-exact.
 func TestAddHas(t *testing.T) {
 	for _, cfg := range []Config{DefaultConfig(), ClassicConfig()} {
 		t.Run(string(cfg.Profile), func(t *testing.T) {
-			n := start(t, cfg)
-			u := newUDP(t)
+			tn := newNet(t)
+			n, u := tn.node(cfg), tn.station()
 			u.send(n.Addr(), classicAdd(t, "abc"))
-			waitFor(t, "add", func() bool { return n.Stats().Count(Adds) == 1 })
+			tn.deliver()
+			assert.Empty(t, u.take(), "a classic add gets no reply")
+			assert.Equal(t, uint64(1), n.Stats().Count(Adds))
 			reply := u.ask(n.Addr(), classicHas(t, "abc"))
 			want := append(append([]byte{3, 'a', 'b', 'c'}, make([]byte, 136)...), 1)
 			assert.Equal(t, want, reply)
@@ -58,9 +32,9 @@ func TestAddHas(t *testing.T) {
 	}
 }
 
-func TestExtendedBatchesUDP(t *testing.T) {
-	n := start(t, DefaultConfig())
-	u := newUDP(t)
+func TestExtendedBatches(t *testing.T) {
+	tn := newNet(t)
+	n, u := tn.node(DefaultConfig()), tn.station()
 	keys := [][]byte{[]byte("a"), []byte("b"), []byte("a")}
 	add, _ := wire.AppendBatch(nil, wire.TypeAddBatch, 7, wire.FlagAck, keys)
 	res, err := wire.DecodeResult(u.ask(n.Addr(), add))
@@ -93,40 +67,56 @@ func TestExtendedBatchesUDP(t *testing.T) {
 	assert.Equal(t, uint64(3), got["adds"])
 	assert.Equal(t, uint64(2), got["adds_new"])
 	assert.Equal(t, uint64(3), got["has_queries"])
+
+	mreq, _ := wire.AppendMembersRequest(nil, 11)
+	ms, err := wire.DecodeMembers(u.ask(n.Addr(), mreq))
+	require.NoError(t, err)
+	assert.Zero(t, ms.Count, "no membership, no members")
 }
 
 // 2. peer A→B: B learns A's keys, A does not learn B's; then both ways.
 func TestPeerOneWayThenBoth(t *testing.T) {
-	a, b := start(t, fast(DefaultConfig())), start(t, fast(DefaultConfig()))
-	u := newUDP(t)
+	tn := newNet(t)
+	a, b, u := tn.node(DefaultConfig()), tn.node(DefaultConfig()), tn.station()
 	u.send(a.Addr(), peerFrame(t, b.Addr()))
 	u.send(a.Addr(), classicAdd(t, "from-a"))
 	u.send(b.Addr(), classicAdd(t, "from-b"))
-	waitFor(t, "B has A's key", func() bool { return hasOn(t, u, b, "from-a") })
-	waitFor(t, "A synced a few rounds", func() bool { return a.Stats().Ticks > 5 })
+	tn.deliver()
+	tn.round(a, b)
+	assert.True(t, hasOn(t, u, b, "from-a"), "one round carries it")
+	for range 5 {
+		tn.round(a, b)
+	}
 	assert.False(t, hasOn(t, u, a, "from-b"), "one-way: A→B only")
 
 	u.send(b.Addr(), peerFrame(t, a.Addr()))
-	waitFor(t, "A has B's key", func() bool { return hasOn(t, u, a, "from-b") })
+	tn.deliver()
+	tn.round(a, b)
+	assert.True(t, hasOn(t, u, a, "from-b"))
 }
 
-// 3. A→B→C→D→A: a key added anywhere reaches every node.
+// 3. A→B→C→D→A: a key added anywhere reaches every node, in at most three
+// rounds (the ring's diameter).
 func TestRingOfFour(t *testing.T) {
-	for _, cfg := range []Config{fast(DefaultConfig()), fast(ClassicConfig())} {
+	for _, cfg := range []Config{DefaultConfig(), ClassicConfig()} {
 		t.Run(string(cfg.Profile), func(t *testing.T) {
+			tn := newNet(t)
 			var ns []*Node
 			for range 4 {
-				ns = append(ns, start(t, cfg))
+				ns = append(ns, tn.node(cfg))
 			}
-			u := newUDP(t)
+			u := tn.station()
 			for i, n := range ns {
 				u.send(n.Addr(), peerFrame(t, ns[(i+1)%4].Addr()))
 				u.send(n.Addr(), classicAdd(t, fmt.Sprint("key-", i)))
 			}
+			tn.deliver()
+			for range 3 {
+				tn.round(ns...)
+			}
 			for _, n := range ns {
 				for i := range ns {
-					key := fmt.Sprint("key-", i)
-					waitFor(t, key, func() bool { return hasOn(t, u, n, key) })
+					assert.True(t, hasOn(t, u, n, fmt.Sprint("key-", i)), "%v lacks key-%d", n.Addr(), i)
 				}
 			}
 		})
@@ -135,13 +125,11 @@ func TestRingOfFour(t *testing.T) {
 
 // 4. A classic sync frame is merged and answered with the single byte 0x04.
 func TestClassicSyncMergedAndAcked(t *testing.T) {
-	n := start(t, ClassicConfig())
-	u := newUDP(t)
+	tn := newNet(t)
+	n, u := tn.node(ClassicConfig()), tn.station()
 	packed := make([]byte, 50)
 	for row, col := range []int{176, 63, 390, 221, 396} { // "abc"
-		for i := range packed {
-			packed[i] = 0
-		}
+		clear(packed)
 		packed[col/8] = 1 << (col % 8)
 		frame, err := wire.AppendClassicSync(nil, uint16(row), packed)
 		require.NoError(t, err)
@@ -152,61 +140,44 @@ func TestClassicSyncMergedAndAcked(t *testing.T) {
 
 // 5. Classic profile: a peer that never acks gets exactly one round (5
 // sync frames, rows 0..4) and then nothing; a peer that acks keeps getting
-// them.
+// them, every round.
 func TestClassicPruning(t *testing.T) {
-	n := start(t, fast(ClassicConfig()))
-	silent, acker := newUDP(t), newUDP(t)
-	ctl := newUDP(t)
-	ctl.send(n.Addr(), peerFrame(t, silent.addr()))
-	ctl.send(n.Addr(), peerFrame(t, acker.addr()))
-
-	fiveRounds := make(chan struct{})
-	go func() { // acks every sync until its socket closes
-		count := 0
-		for {
-			frame, from := acker.recv(5 * time.Second)
-			if frame == nil {
-				return
-			}
-			if _, err := wire.DecodeClassicSync(frame); err == nil && from == n.Addr() {
-				acker.c.WriteToUDPAddrPort(wire.AppendClassicAck(nil), from)
-				if count++; count == 25 {
-					close(fiveRounds)
-				}
-			}
+	tn := newNet(t)
+	n := tn.node(ClassicConfig())
+	silent, acker := tn.station(), tn.station()
+	synced := 0
+	acker.answer = func(from netip.AddrPort, frame []byte) {
+		if _, err := wire.DecodeClassicSync(frame); err == nil && from == n.Addr() {
+			synced++
+			acker.send(from, wire.AppendClassicAck(nil))
 		}
-	}()
-
-	waitFor(t, "the silent peer pruned", func() bool { return n.Stats().Pruned == 1 })
-	ticks := n.Stats().Ticks
-	waitFor(t, "more rounds", func() bool { return n.Stats().Ticks >= ticks+3 })
+	}
+	silent.send(n.Addr(), peerFrame(t, silent.addr))
+	silent.send(n.Addr(), peerFrame(t, acker.addr))
+	tn.deliver()
+	for range 5 {
+		tn.round(n)
+	}
 	var rows []uint16
-	for {
-		frame, from := silent.recv(50 * time.Millisecond)
-		if frame == nil {
-			break
-		}
-		assert.Equal(t, n.Addr(), from, "pushes leave from the listening address")
-		s, err := wire.DecodeClassicSync(frame)
+	for _, d := range silent.take() {
+		assert.Equal(t, n.Addr(), d.from, "pushes leave from the listening address")
+		s, err := wire.DecodeClassicSync(d.frame)
 		require.NoError(t, err)
 		rows = append(rows, s.Row)
 	}
 	assert.Equal(t, []uint16{0, 1, 2, 3, 4}, rows)
-	select {
-	case <-fiveRounds: // the acking peer got five full rounds and counting
-	case <-time.After(5 * time.Second):
-		t.Fatal("the acking peer stopped receiving rows")
-	}
+	assert.Equal(t, 25, synced, "five full rounds")
+	assert.Equal(t, uint64(1), n.Stats().Pruned)
 	require.Len(t, n.Peers(), 1)
-	assert.Equal(t, acker.addr(), n.Peers()[0].Addr)
+	assert.Equal(t, acker.addr, n.Peers()[0].Addr)
 }
 
 // 6. Junk is dropped without a reply and counted; the node keeps serving.
 func TestJunkIsDropped(t *testing.T) {
 	for _, cfg := range []Config{DefaultConfig(), ClassicConfig()} {
 		t.Run(string(cfg.Profile), func(t *testing.T) {
-			n := start(t, cfg)
-			u := newUDP(t)
+			tn := newNet(t)
+			n, u := tn.node(cfg), tn.station()
 			good := classicHas(t, "k")
 			long := append(append([]byte{}, good...), 0)
 			badLen := append([]byte{}, good...)
@@ -223,31 +194,32 @@ func TestJunkIsDropped(t *testing.T) {
 				good[:100], long, badLen, rowTooBig, badPort, zeroPort, notBool,
 				{0x12, 0, 0, 0, 6, 0, 0, 0, 1, 0, 0}, // a has result sent to a node
 			}
-			before := n.Stats().Count(Dropped)
 			for _, j := range junk {
 				u.send(n.Addr(), j)
 			}
-			waitFor(t, "every junk frame counted", func() bool { return n.Stats().Count(Dropped)-before == uint64(len(junk)) })
+			tn.deliver()
+			assert.Equal(t, uint64(len(junk)), n.Stats().Count(Dropped))
+			assert.Empty(t, u.take(), "junk gets no reply")
 			assert.False(t, hasOn(t, u, n, "k"), "still serving")
-			for {
-				extra, _ := u.recv(20 * time.Millisecond)
-				if extra == nil {
-					break
-				}
-				t.Errorf("junk got a reply: %x", extra[:min(len(extra), 16)])
-			}
 			assert.Empty(t, n.Peers(), "no peer from a bad peer frame")
 		})
 	}
 }
 
+// readFrame reads one extended frame from r.
+func readFrame(t *testing.T, r *wire.FrameReader) []byte {
+	t.Helper()
+	f, err := r.Next()
+	require.NoError(t, err)
+	return f
+}
+
 // TCP: classic and extended frames pipelined on one stream, replies in
 // order.
 func TestTCPPipelining(t *testing.T) {
-	n := start(t, DefaultConfig())
-	c, err := net.Dial("tcp", n.Addr().String())
-	require.NoError(t, err)
-	defer c.Close()
+	tn := newNet(t)
+	n := tn.node(DefaultConfig())
+	c := tn.station().dial(n.Addr())
 	var req []byte
 	for i := range 500 {
 		if i%2 == 0 {
@@ -257,26 +229,17 @@ func TestTCPPipelining(t *testing.T) {
 		req, _ = wire.AppendBatch(req, wire.TypeHasBatch, uint32(i), 0, [][]byte{[]byte(fmt.Sprint("t", i)), []byte("none")})
 	}
 	go c.Write(req)
-	r := bufio.NewReader(c)
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	r := wire.NewFrameReader(c, 4096)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	for i := range 500 {
-		reply := make([]byte, wire.ClassicHasReplySize)
-		_, err := io.ReadFull(r, reply)
+		reply, err := r.Fixed(wire.ClassicHasReplySize)
 		require.NoError(t, err)
 		key, present, err := wire.DecodeClassicHasReply(reply)
 		require.NoError(t, err)
 		assert.Equal(t, fmt.Sprint("t", i), string(key))
 		assert.Equal(t, i%2 == 0, present, "key %d", i)
 
-		head := make([]byte, wire.HeaderSize)
-		_, err = io.ReadFull(r, head)
-		require.NoError(t, err)
-		size, err := wire.FrameLen(head)
-		require.NoError(t, err)
-		frame := append(head, make([]byte, size-wire.HeaderSize)...)
-		_, err = io.ReadFull(r, frame[wire.HeaderSize:])
-		require.NoError(t, err)
-		res, err := wire.DecodeResult(frame)
+		res, err := wire.DecodeResult(readFrame(t, r))
 		require.NoError(t, err)
 		assert.Equal(t, uint32(i), res.ReqID)
 		assert.Equal(t, []bool{i%2 == 0, false}, []bool{res.Get(0), res.Get(1)})
@@ -284,63 +247,43 @@ func TestTCPPipelining(t *testing.T) {
 }
 
 func TestTCPJunkClosesOnlyThatConnection(t *testing.T) {
-	n := start(t, DefaultConfig())
-	c, err := net.Dial("tcp", n.Addr().String())
-	require.NoError(t, err)
-	defer c.Close()
-	_, err = c.Write([]byte{0xee, 1, 2, 3})
-	require.NoError(t, err)
-	c.SetReadDeadline(time.Now().Add(2 * time.Second))
-	_, err = c.Read(make([]byte, 1))
-	assert.ErrorIs(t, err, io.EOF, "an unknown type byte cannot be resynchronised: closed")
-
-	huge := []byte{0x11, 0xff, 0xff, 0xff, 0xff}
-	c2, err := net.Dial("tcp", n.Addr().String())
-	require.NoError(t, err)
-	defer c2.Close()
-	c2.Write(huge)
-	c2.SetReadDeadline(time.Now().Add(2 * time.Second))
-	_, err = c2.Read(make([]byte, 1))
-	assert.ErrorIs(t, err, io.EOF, "a length over the limit is refused before reading it")
-	assert.False(t, hasOn(t, newUDP(t), n, "x"), "still serving")
-	assert.GreaterOrEqual(t, n.Stats().Count(BadFrames), uint64(2))
+	tn := newNet(t)
+	n, u := tn.node(DefaultConfig()), tn.station()
+	for _, junk := range [][]byte{
+		{0xee, 1, 2, 3},                // an unknown type byte cannot be resynchronised
+		{0x11, 0xff, 0xff, 0xff, 0xff}, // a length over the limit is refused before reading it
+	} {
+		c := u.dial(n.Addr())
+		go c.Write(junk)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, err := c.Read(make([]byte, 1))
+		assert.ErrorIs(t, err, io.EOF, "closed")
+	}
+	assert.False(t, hasOn(t, u, n, "x"), "still serving")
+	assert.Equal(t, uint64(2), n.Stats().Count(BadFrames))
 }
 
 func TestNeverPeersWithItself(t *testing.T) {
-	n := start(t, fast(DefaultConfig()))
-	u := newUDP(t)
+	tn := newNet(t)
+	n, u := tn.node(DefaultConfig()), tn.station()
 	u.send(n.Addr(), peerFrame(t, n.Addr()))
-	b, _ := wire.AppendClassicPeer(nil, []byte("localhost"), n.Addr().Port())
+	b, _ := wire.AppendClassicPeer(nil, []byte(hostName(n)), n.Addr().Port()) // resolves to n
 	u.send(n.Addr(), b)
-	waitFor(t, "both peer frames seen", func() bool { return n.Stats().Count(SelfPeers) == 2 })
+	tn.deliver()
+	n.lookups.Wait()
+	assert.Equal(t, uint64(2), n.Stats().Count(SelfPeers))
 	assert.Empty(t, n.Peers())
-}
 
-func TestShutdownIsPrompt(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.Listen = "127.0.0.1:0"
-	n, err := New(cfg)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	idle, err := net.Dial("tcp", n.Addr().String())
-	require.NoError(t, err)
-	defer idle.Close()
-	u := newUDP(t)
-	require.False(t, hasOn(t, u, n, "x"))
-	waitFor(t, "connection accepted", func() bool { return n.Stats().Count(TCPConns) == 1 })
-	began := time.Now()
-	cancel()
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-		assert.Less(t, time.Since(began), time.Second)
-	case <-time.After(3 * time.Second):
-		t.Fatal("Run did not return")
-	}
-	_, err = net.Dial("tcp", n.Addr().String())
-	assert.Error(t, err, "no longer accepting")
+	other := tn.node(DefaultConfig())
+	b, _ = wire.AppendClassicPeer(nil, []byte(hostName(other)), other.Addr().Port())
+	u.send(n.Addr(), b)
+	nx, _ := wire.AppendClassicPeer(nil, []byte("nohost.invalid"), 1)
+	u.send(n.Addr(), nx)
+	tn.deliver()
+	n.lookups.Wait()
+	require.Len(t, n.Peers(), 1, "a name resolves to a peer")
+	assert.Equal(t, other.Addr(), n.Peers()[0].Addr)
+	assert.Equal(t, uint64(1), n.Stats().Count(Unresolved))
 }
 
 func TestConfigErrors(t *testing.T) {
@@ -360,4 +303,46 @@ func TestConfigErrors(t *testing.T) {
 		_, err := New(c)
 		assert.ErrorIs(t, err, ErrConfig)
 	}
+}
+
+// Over real sockets: UDP and TCP on one port, replies from the listening
+// address, and a shutdown that ends idle connections gracefully.
+func TestRealSockets(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Listen, cfg.UDPSockets, cfg.ShutdownTimeout = "127.0.0.1:0", 2, 10*time.Second
+	n, err := New(cfg)
+	require.NoError(t, err)
+	stop := run(t, n)
+
+	u, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	require.NoError(t, err)
+	defer u.Close()
+	add, _ := wire.AppendBatch(nil, wire.TypeAddBatch, 1, wire.FlagAck, [][]byte{[]byte("k")})
+	_, err = u.WriteToUDPAddrPort(add, n.Addr())
+	require.NoError(t, err)
+	u.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 1500)
+	m, from, err := u.ReadFromUDPAddrPort(buf)
+	require.NoError(t, err)
+	assert.Equal(t, n.Addr(), from)
+	res, err := wire.DecodeResult(buf[:m])
+	require.NoError(t, err)
+	assert.True(t, res.Get(0))
+
+	c, err := net.Dial("tcp", n.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	go c.Write(classicHas(t, "k"))
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	reply := make([]byte, wire.ClassicHasReplySize)
+	_, err = io.ReadFull(bufio.NewReader(c), reply)
+	require.NoError(t, err)
+	_, present, err := wire.DecodeClassicHasReply(reply)
+	require.NoError(t, err)
+	assert.True(t, present)
+
+	stop() // with the connection still open, idle
+	assert.Zero(t, n.Stats().Count(ForcedShutdowns), "idle connections end without the timeout")
+	_, err = net.Dial("tcp", n.Addr().String())
+	assert.Error(t, err, "no longer accepting")
 }

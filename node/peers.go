@@ -26,18 +26,13 @@ func (n *Node) addPeer(host string, port uint16) {
 		n.log.Warn("peer dropped: too many lookups in flight", "host", host)
 		return
 	}
+	n.lookups.Add(1)
 	if !n.spawn(func() {
+		defer n.lookups.Done()
 		defer func() { <-n.resolving }()
-		ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
+		ctx, cancel := context.WithTimeout(n.ctx, resolveTimeout)
 		defer cancel()
-		go func() {
-			select {
-			case <-n.stop:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-		ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		ips, err := n.cfg.Resolver.LookupNetIP(ctx, "ip", host)
 		ip, ok := n.pickAddr(ips)
 		if err != nil || !ok {
 			n.c.inc(Unresolved)
@@ -47,6 +42,7 @@ func (n *Node) addPeer(host string, port uint16) {
 		n.addPeerAddr(netip.AddrPortFrom(ip, port))
 	}) {
 		<-n.resolving // shutting down
+		n.lookups.Done()
 	}
 }
 
@@ -58,7 +54,7 @@ func (n *Node) pickAddr(ips []netip.Addr) (netip.Addr, bool) {
 			return ip.Unmap(), true
 		}
 	}
-	if n.l.Addr.Addr().Is4() {
+	if n.Addr().Addr().Is4() {
 		return netip.Addr{}, false
 	}
 	if len(ips) > 0 {
@@ -85,7 +81,7 @@ func (n *Node) addPeerAddr(a netip.AddrPort) {
 // isSelf reports whether a is this node's own address: the bound address,
 // or, when bound to every interface, any local address on our port.
 func (n *Node) isSelf(a netip.AddrPort) bool {
-	own := n.l.Addr
+	own := n.Addr()
 	if a == own {
 		return true
 	}

@@ -1,11 +1,9 @@
 package node
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"time"
 
@@ -19,8 +17,7 @@ import (
 // This is both anti-entropy's repair and the bulk transfer that fills a
 // new node: frames of up to a megabyte, merged as they arrive.
 func (n *Node) pull(ctx context.Context, addr netip.AddrPort, runs []filter.Run) (rows, changed int, err error) {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr.String())
+	conn, err := n.tr.Dial(ctx, addr)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -43,19 +40,10 @@ func (n *Node) pull(ctx context.Context, addr netip.AddrPort, runs []filter.Run)
 		pulls++
 	}
 	go conn.Write(req) // small; the reply may be large, so read at once
-	br := bufio.NewReaderSize(conn, 1<<20)
-	buf := make([]byte, 0, wire.MaxFrame)
+	fr := wire.NewFrameReader(conn, 1<<20)
 	for pulls > 0 {
-		head, err := br.Peek(wire.HeaderSize)
+		frame, err := fr.Next()
 		if err != nil {
-			return rows, changed, err
-		}
-		size, err := wire.FrameLen(head)
-		if err != nil {
-			return rows, changed, err
-		}
-		frame := buf[:size]
-		if _, err := io.ReadFull(br, frame); err != nil {
 			return rows, changed, err
 		}
 		switch wire.Type(frame[0]) {

@@ -32,6 +32,10 @@ const (
 	AntiEntropyPulls                   // pulls made to repair or fill the filter
 	AntiEntropyRows                    // rows those pulls changed
 	MemberMismatch                     // members seen with another fingerprint
+	MemberBadMeta                      // member updates with unreadable metadata (another protocol version)
+	MemberBadState                     // push/pull states refused
+	PullsFailed                        // anti-entropy pulls that failed
+	ForcedShutdowns                    // shutdowns that had to close connections
 	Dropped                            // frames dropped, for any reason below
 	BadFrames                          // did not decode
 	FingerprintMismatch                // sync of another filter
@@ -44,7 +48,8 @@ var counterNames = [numCounters]string{
 	"udp_frames", "tcp_frames", "tcp_conns", "tcp_refused", "adds", "adds_new",
 	"has_queries", "has_hits", "sync_frames_merged", "sync_rows_merged", "sync_rows_changed",
 	"peer_frames", "self_peers", "unresolved_peers", "send_errors",
-	"pulls_served", "anti_entropy_pulls", "anti_entropy_rows", "member_fingerprint_mismatch", "dropped",
+	"pulls_served", "anti_entropy_pulls", "anti_entropy_rows", "member_fingerprint_mismatch",
+	"member_bad_metadata", "member_bad_state", "anti_entropy_pulls_failed", "forced_shutdowns", "dropped",
 	"bad_frames", "fingerprint_mismatch", "row_range", "unsupported",
 }
 

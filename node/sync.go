@@ -3,6 +3,8 @@ package node
 import (
 	"net/netip"
 	"time"
+
+	"github.com/rmbd/rmbd/gossip"
 )
 
 // syncLoop ticks the gossip state machine every SyncInterval.
@@ -12,7 +14,7 @@ func (n *Node) syncLoop() {
 	defer t.Stop()
 	for {
 		select {
-		case <-n.stop:
+		case <-n.ctx.Done():
 			return
 		case <-t.C:
 			n.tick()
@@ -20,20 +22,34 @@ func (n *Node) syncLoop() {
 	}
 }
 
+// tick runs one gossip round: the state machine decides under the lock,
+// the frames go out after it is let go. Only one goroutine ticks.
 func (n *Node) tick() {
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	before := n.g.Counters().Pruned
-	n.g.Tick(n.emit)
-	if pruned := n.g.Counters().Pruned - before; pruned > 0 {
-		n.log.Info("pruned peers that stopped acking", "count", pruned, "peers", len(n.g.Peers()))
+	n.g.Tick(&n.tickOut)
+	pruned := n.g.Counters().Pruned - before
+	peers := len(n.g.Peers())
+	n.mu.Unlock()
+	n.send(0, &n.tickOut)
+	if pruned > 0 {
+		n.log.Info("pruned peers that stopped acking", "count", pruned, "peers", peers)
 	}
 }
 
-// emit sends a gossip frame from the listening UDP address.
-func (n *Node) emit(to netip.AddrPort, frame []byte) {
-	if _, err := n.l.UDP[0].WriteToUDPAddrPort(frame, to); err != nil {
+// send writes the frames of out from the listening address, through the
+// given datagram reader's socket, and empties out. Never call it with
+// n.mu held.
+func (n *Node) send(reader int, out *gossip.Outbox) {
+	for to, frame := range out.All() {
+		n.sendTo(reader, frame, to)
+	}
+	out.Reset()
+}
+
+func (n *Node) sendTo(reader int, frame []byte, to netip.AddrPort) {
+	if err := n.tr.WriteTo(reader, frame, to); err != nil {
 		n.c.inc(SendErrors)
-		n.log.Debug("sync send failed", "peer", to.String(), "err", err)
+		n.log.Debug("send failed", "to", to.String(), "err", err)
 	}
 }

@@ -3,7 +3,6 @@ package node
 import (
 	"bufio"
 	"errors"
-	"io"
 	"net"
 	"net/netip"
 	"time"
@@ -13,16 +12,21 @@ import (
 
 const tcpBufSize = 64 << 10
 
-func (n *Node) acceptTCP() {
+func (n *Node) acceptStreams() {
 	defer n.wg.Done()
+	l := n.tr.Listener()
 	for {
-		c, err := n.l.TCP.AcceptTCP()
+		c, err := l.Accept()
 		if err != nil {
-			if n.stopping() || errors.Is(err, net.ErrClosed) {
+			if n.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
 			}
 			n.log.Warn("accept failed", "err", err)
-			time.Sleep(10 * time.Millisecond) // e.g. out of file descriptors
+			select { // e.g. out of file descriptors: let some close
+			case <-time.After(10 * time.Millisecond):
+			case <-n.ctx.Done():
+				return
+			}
 			continue
 		}
 		if !n.track(c) {
@@ -40,7 +44,7 @@ func (n *Node) acceptTCP() {
 func (n *Node) track(c net.Conn) bool {
 	n.connMu.Lock()
 	defer n.connMu.Unlock()
-	if len(n.conns) >= n.cfg.MaxConns || n.stopping() {
+	if len(n.conns) >= n.cfg.MaxConns || n.ctx.Err() != nil {
 		return false
 	}
 	n.conns[c] = struct{}{}
@@ -57,71 +61,51 @@ func (n *Node) untrack(c net.Conn) {
 // serveConn serves pipelined frames on one connection: it answers each in
 // order into a buffered writer and flushes whenever it has read everything
 // the client sent so far.
-func (n *Node) serveConn(c *net.TCPConn) {
+func (n *Node) serveConn(c net.Conn) {
 	defer n.wg.Done()
 	defer n.untrack(c)
-	from := c.RemoteAddr().(*net.TCPAddr).AddrPort()
-	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-	br := bufio.NewReaderSize(c, tcpBufSize)
+	from := remoteAddr(c)
+	fr := wire.NewFrameReader(c, tcpBufSize)
 	bw := bufio.NewWriterSize(c, tcpBufSize)
-	out := make([]byte, 0, 4096)
-	var big []byte // frames larger than br's buffer
+	w := &worker{c: n.c, tcp: true, reply: make([]byte, 0, 4096)}
 	for {
-		if br.Buffered() == 0 {
-			if bw.Flush() != nil || n.stopping() {
+		if fr.Buffered() == 0 {
+			if bw.Flush() != nil || n.ctx.Err() != nil {
 				return
 			}
 			c.SetReadDeadline(time.Now().Add(n.cfg.IdleTimeout))
 		}
-		head, err := br.Peek(1)
+		frame, err := fr.Next()
 		if err != nil {
+			var fe *wire.FrameError
+			if errors.As(err, &fe) { // without a length the stream cannot be resynchronised
+				n.c.drop(BadFrames)
+				bw.Flush()
+			}
 			return // EOF, idle, or shutting down
-		}
-		if wire.Type(head[0]).Extended() {
-			if head, err = br.Peek(wire.HeaderSize); err != nil {
-				return
-			}
-		}
-		size, err := wire.FrameLen(head)
-		if err != nil {
-			// Without a length the stream cannot be resynchronised.
-			n.c.drop(BadFrames)
-			bw.Flush()
-			return
-		}
-		var frame []byte
-		if size <= br.Size() {
-			if frame, err = br.Peek(size); err != nil {
-				return
-			}
-		} else {
-			if cap(big) < size {
-				big = make([]byte, size)
-			}
-			frame = big[:size]
-			if _, err := io.ReadFull(br, frame); err != nil {
-				return
-			}
 		}
 		n.c.inc(TCPFrames)
 		if wire.Type(frame[0]) == wire.TypePull { // a stream of replies, written as it goes
-			err := n.servePull(frame, bw)
-			if size <= br.Size() {
-				br.Discard(size)
-			}
-			if err != nil {
+			if n.servePull(frame, bw) != nil {
 				return
 			}
 			continue
 		}
-		out = n.handle(n.c, frame, from, true, out[:0])
-		if size <= br.Size() {
-			br.Discard(size)
-		}
-		if len(out) > 0 {
-			if _, err := bw.Write(out); err != nil {
+		reply := n.handle(w, frame, from)
+		if len(reply) > 0 {
+			if _, err := bw.Write(reply); err != nil {
 				return
 			}
 		}
+		w.reply = reply[:0]
 	}
+}
+
+// remoteAddr is c's peer address, IPv4-in-IPv6 unmapped.
+func remoteAddr(c net.Conn) netip.AddrPort {
+	a, err := netip.ParseAddrPort(c.RemoteAddr().String())
+	if err != nil {
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
 }

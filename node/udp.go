@@ -1,47 +1,30 @@
 package node
 
-import (
-	"errors"
-	"net"
-	"net/netip"
-)
+import "net/netip"
 
-// maxUDPPayload is the largest datagram a reader accepts.
-const maxUDPPayload = 65535
-
-// serveUDP reads datagrams from u, one frame each, and answers from the
-// same socket, i.e. from the listening address. c is this reader's counter
-// shard. (Reading and writing in batches with recvmmsg/sendmmsg was
-// measured and gained nothing: on loopback the per-datagram network stack
-// work, not the system call, is the cost.)
-func (n *Node) serveUDP(u *net.UDPConn, c *counters) {
-	defer n.wg.Done()
-	buf := make([]byte, maxUDPPayload)
-	out := make([]byte, 0, maxUDPPayload)
-	for {
-		m, from, err := u.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if n.stopping() || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue // transient, e.g. a truncated datagram
-		}
-		c.inc(UDPFrames)
-		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-		out = n.handle(c, buf[:m], from, false, out[:0])
-		if len(out) > 0 {
-			if _, err := u.WriteToUDPAddrPort(out, from); err != nil {
-				c.inc(SendErrors)
-			}
-		}
+// newPacketHandler returns what serves datagrams: one worker per reader,
+// each with its own counter shard, so that readers on different cores
+// share nothing. Replies leave from the listening address. (Reading and
+// writing in batches with recvmmsg/sendmmsg was measured and gained
+// nothing: on loopback the per-datagram network stack work, not the
+// system call, is the cost.)
+func (n *Node) newPacketHandler() func(reader int, frame []byte, from netip.AddrPort) {
+	workers := make([]*worker, n.tr.Readers())
+	for i := range workers {
+		workers[i] = &worker{c: n.udpC[i], reader: i, reply: make([]byte, 0, 65535)}
 	}
-}
-
-func (n *Node) stopping() bool {
-	select {
-	case <-n.stop:
-		return true
-	default:
-		return false
+	return func(reader int, frame []byte, from netip.AddrPort) {
+		w := workers[reader]
+		w.c.inc(UDPFrames)
+		reply := n.handle(w, frame, from)
+		if len(reply) > 0 {
+			if err := n.tr.WriteTo(reader, reply, from); err != nil {
+				w.c.inc(SendErrors)
+			}
+		}
+		w.reply = reply[:0]
+		if w.out.Len() > 0 {
+			n.send(reader, &w.out)
+		}
 	}
 }

@@ -13,6 +13,7 @@ var (
 	ErrKeyLength = errors.New("wire: key too long")
 	ErrValue     = errors.New("wire: bad value")
 	ErrTooLarge  = errors.New("wire: length over limit")
+	ErrVersion   = errors.New("wire: unknown protocol version")
 )
 
 // FrameError says which frame failed to decode or encode, where, and why.

@@ -267,3 +267,40 @@ func FuzzFrameLen(f *testing.F) {
 		}
 	})
 }
+
+func FuzzNodeMeta(f *testing.F) {
+	f.Add(AppendNodeMeta(nil, NodeMeta{Version: ProtocolVersion, FP: exampleFP, DataPort: 8000}))
+	f.Add([]byte{2, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := DecodeNodeMeta(b)
+		if err == nil {
+			same(t, b, AppendNodeMeta(nil, m), nil)
+		}
+	})
+}
+
+func FuzzLocalState(f *testing.F) {
+	state := must(AppendLocalStateHeader(nil, []byte("n1")))
+	state = must(AppendDigest(state, exampleFP, 1024, 0, []uint64{1, 2, 3}))
+	f.Add(state)
+	f.Add(must(AppendDigest(state, exampleFP, 1024, 3, []uint64{4})))
+	f.Add([]byte{ProtocolVersion, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := DecodeLocalState(b)
+		if err != nil {
+			return
+		}
+		out, err := AppendLocalStateHeader(nil, s.Name)
+		same(t, b, append(out, s.Digests...), err)
+		for rest := s.Digests; len(rest) > 0; { // every frame inside decodes
+			n, err := FrameLen(rest)
+			if err != nil || n > len(rest) {
+				t.Fatalf("accepted state holds a bad frame: %v", err)
+			}
+			if _, err := DecodeDigest(rest[:n]); err != nil {
+				t.Fatalf("accepted state holds a bad digest: %v", err)
+			}
+			rest = rest[n:]
+		}
+	})
+}

@@ -44,6 +44,7 @@ var typeNames = map[Type]string{
 	TypeDigest: "digest", TypePull: "pull", TypePing: "ping", TypePong: "pong",
 	TypeStatsReq: "stats request", TypeStats: "stats", TypeError: "error",
 	TypePullDone: "pull done", TypeMembersReq: "members request", TypeMembers: "members",
+	TypeNodeMeta: "node metadata", TypeLocalState: "local state",
 }
 
 // String names the frame type.

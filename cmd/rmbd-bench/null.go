@@ -24,7 +24,7 @@ func serveNull(ctx context.Context, addr string, n int, log io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(log, "null responder on %v (%d UDP sockets and TCP)\n", set.Addr, len(set.UDP))
+	fmt.Fprintf(log, "null responder on %v (%d UDP sockets and TCP)\n", set.Addr(), len(set.UDP))
 	var wg sync.WaitGroup
 	for _, u := range set.UDP {
 		wg.Add(1)
@@ -92,32 +92,18 @@ func nullReply(frame, out []byte) []byte {
 
 func nullConn(c net.Conn) {
 	defer c.Close()
-	br := bufio.NewReaderSize(c, 1<<16)
+	fr := wire.NewFrameReader(c, 1<<16)
 	bw := bufio.NewWriterSize(c, 1<<16)
 	out := make([]byte, 0, 4096)
 	for {
-		if br.Buffered() == 0 && bw.Flush() != nil {
+		if fr.Buffered() == 0 && bw.Flush() != nil {
 			return
 		}
-		head, err := br.Peek(1)
-		if err != nil {
-			return
-		}
-		if wire.Type(head[0]).Extended() {
-			if head, err = br.Peek(wire.HeaderSize); err != nil {
-				return
-			}
-		}
-		size, err := wire.FrameLen(head)
-		if err != nil || size > br.Size() {
-			return
-		}
-		frame, err := br.Peek(size)
+		frame, err := fr.Next()
 		if err != nil {
 			return
 		}
 		out = nullReply(frame, out[:0])
-		br.Discard(size)
 		bw.Write(out)
 	}
 }

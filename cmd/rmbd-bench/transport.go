@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"time"
 
@@ -123,7 +122,7 @@ func (w *udpWorker) close() { w.c.Close() }
 // tcpWorker is a TCP connection; run pipelines, do sends one at a time.
 type tcpWorker struct {
 	c        net.Conn
-	br       *bufio.Reader
+	fr       *wire.FrameReader
 	bw       *bufio.Writer
 	classic  bool
 	pipeline int
@@ -136,31 +135,17 @@ func dialTCP(c config, id int) (*tcpWorker, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &tcpWorker{c: conn, br: bufio.NewReaderSize(conn, 1<<16), bw: bufio.NewWriterSize(conn, 1<<16),
+	return &tcpWorker{c: conn, fr: wire.NewFrameReader(conn, 1<<16), bw: bufio.NewWriterSize(conn, 1<<16),
 		classic: c.classic, pipeline: c.pipeline, id: uint32(id) << 24}, nil
 }
 
-// readReply reads one reply frame for request kind o.
-func (w *tcpWorker) readReply(o op, keys int, buf []byte) ([]byte, error) {
+// readReply reads one reply for request kind o; it is valid until the
+// next read.
+func (w *tcpWorker) readReply(o op, keys int) ([]byte, error) {
 	if w.classic && o == opHas && keys == 1 {
-		buf = buf[:wire.ClassicHasReplySize]
-		_, err := io.ReadFull(w.br, buf)
-		return buf, err
+		return w.fr.Fixed(wire.ClassicHasReplySize)
 	}
-	head, err := w.br.Peek(wire.HeaderSize)
-	if err != nil {
-		return nil, err
-	}
-	size, err := wire.FrameLen(head)
-	if err != nil {
-		return nil, err
-	}
-	if cap(buf) < size {
-		buf = make([]byte, size)
-	}
-	buf = buf[:size]
-	_, err = io.ReadFull(w.br, buf)
-	return buf, err
+	return w.fr.Next()
 }
 
 func (w *tcpWorker) do(o op, keys [][]byte) (int, error) {
@@ -176,7 +161,7 @@ func (w *tcpWorker) do(o op, keys [][]byte) (int, error) {
 		return 0, err
 	}
 	w.c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	reply, err := w.readReply(o, len(keys), nil)
+	reply, err := w.readReply(o, len(keys))
 	if err != nil {
 		return 0, err
 	}
@@ -225,14 +210,12 @@ func (w *tcpWorker) run(ctx context.Context, pick func(int) (op, [][]byte), s *s
 		}
 		werr <- w.bw.Flush()
 	}()
-	var buf []byte
 	for rec := range inflight {
 		w.c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		reply, err := w.readReply(rec.o, len(rec.keys), buf)
+		reply, err := w.readReply(rec.o, len(rec.keys))
 		if err != nil {
 			return fmt.Errorf("reading reply: %w", err)
 		}
-		buf = reply
 		wrong, ok, err := check(reply, w.classic, rec.o, rec.id, rec.keys)
 		if err != nil {
 			return err

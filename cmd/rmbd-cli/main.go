@@ -84,7 +84,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	fs.BoolVarP(&o.help, "help", "h", false, "show this help")
 	_ = fs.MarkHidden("help")
 	if err := fs.Parse(args); err != nil {
-		return fail(fmt.Errorf("%v (see rmbd-cli --help)", err))
+		return fail(fmt.Errorf("%w (see rmbd-cli --help)", err))
 	}
 	if o.help {
 		fmt.Fprint(stdout, usageHead+flagusage.Usage(fs))
@@ -177,7 +177,7 @@ func explain(err error, o options) error {
 		if errors.As(err, &oe) {
 			err = oe.Err
 		}
-		return fmt.Errorf("%v%s", err, hint)
+		return fmt.Errorf("%w%s", err, hint)
 	}
 	var oe *client.OpError
 	if errors.As(err, &oe) && oe.Op == "dial" {

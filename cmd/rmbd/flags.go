@@ -84,7 +84,7 @@ func parseArgs(args []string, getenv func(string) string) (*options, *pflag.Flag
 		}
 		for _, part := range parts {
 			if err := fs.Set(f.Name, strings.TrimSpace(part)); err != nil && envErr == nil {
-				envErr = fmt.Errorf("invalid %s=%q: %v", env, v, err)
+				envErr = fmt.Errorf("invalid %s=%q: %w", env, v, err)
 			}
 		}
 	})

@@ -11,9 +11,8 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"syscall"
-
-	"golang.org/x/sys/unix"
+	"sync"
+	"time"
 )
 
 // udpBuffer is the socket buffer size asked for (the kernel may give less:
@@ -24,20 +23,19 @@ const udpBuffer = 4 << 20
 type Set struct {
 	UDP  []*net.UDPConn
 	TCP  *net.TCPListener
-	Addr netip.AddrPort // bound address, IPv4-mapped addresses unmapped
+	addr netip.AddrPort // bound address, IPv4-mapped addresses unmapped
 }
 
-func reusePort(_, _ string, c syscall.RawConn) error {
-	var serr error
-	err := c.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-	})
-	return errors.Join(err, serr)
-}
+// Addr returns the bound address, IPv4-mapped addresses unmapped.
+func (l *Set) Addr() netip.AddrPort { return l.addr }
 
 // Listen binds n UDP sockets and one TCP listener on addr. With port 0 it
-// retries until UDP and TCP get the same free port.
+// retries until UDP and TCP get the same free port. Where SO_REUSEPORT is
+// missing, it binds one UDP socket whatever n.
 func Listen(ctx context.Context, addr string, n int) (*Set, error) {
+	if reusePort() == nil {
+		n = 1
+	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, err
@@ -63,7 +61,7 @@ func Listen(ctx context.Context, addr string, n int) (*Set, error) {
 }
 
 func listenOnce(ctx context.Context, network, host, port string, n int) (*Set, error) {
-	lc := net.ListenConfig{Control: reusePort}
+	lc := net.ListenConfig{Control: reusePort()}
 	l := &Set{}
 	pc, err := lc.ListenPacket(ctx, network, net.JoinHostPort(host, port))
 	if err != nil {
@@ -74,7 +72,7 @@ func listenOnce(ctx context.Context, network, host, port string, n int) (*Set, e
 	first.SetWriteBuffer(udpBuffer)
 	l.UDP = append(l.UDP, first)
 	bound := first.LocalAddr().(*net.UDPAddr).AddrPort()
-	l.Addr = netip.AddrPortFrom(bound.Addr().Unmap(), bound.Port())
+	l.addr = netip.AddrPortFrom(bound.Addr().Unmap(), bound.Port())
 	at := net.JoinHostPort(host, strconv.Itoa(int(bound.Port())))
 	for len(l.UDP) < n {
 		pc, err := lc.ListenPacket(ctx, network, at)
@@ -98,11 +96,72 @@ func listenOnce(ctx context.Context, network, host, port string, n int) (*Set, e
 }
 
 // Close closes every socket.
-func (l *Set) Close() {
+func (l *Set) Close() error {
 	for _, u := range l.UDP {
 		u.Close()
 	}
 	if l.TCP != nil {
 		l.TCP.Close()
 	}
+	return nil
+}
+
+// Readers returns the number of UDP sockets, one reader each.
+func (l *Set) Readers() int { return len(l.UDP) }
+
+// ServePackets reads every UDP socket on a goroutine of its own and calls
+// h with each datagram (its source unmapped from IPv4-in-IPv6) until ctx
+// ends, when the readers finish the datagram in hand and stop; the channel
+// is closed then.
+func (l *Set) ServePackets(ctx context.Context, h func(reader int, frame []byte, from netip.AddrPort)) <-chan struct{} {
+	var wg sync.WaitGroup
+	for i, u := range l.UDP {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, maxPayload)
+			for {
+				m, from, err := u.ReadFromUDPAddrPort(buf)
+				if err != nil {
+					if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+						return
+					}
+					continue // transient, e.g. a truncated datagram
+				}
+				h(i, buf[:m], netip.AddrPortFrom(from.Addr().Unmap(), from.Port()))
+			}
+		}()
+	}
+	stop := context.AfterFunc(ctx, func() {
+		now := time.Now()
+		for _, u := range l.UDP {
+			u.SetReadDeadline(now)
+		}
+	})
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		stop()
+		close(done)
+	}()
+	return done
+}
+
+// maxPayload is the largest datagram a reader accepts.
+const maxPayload = 65535
+
+// WriteTo sends a datagram from the bound address through reader i's
+// socket.
+func (l *Set) WriteTo(i int, frame []byte, to netip.AddrPort) error {
+	_, err := l.UDP[i].WriteToUDPAddrPort(frame, to)
+	return err
+}
+
+// Listener returns the TCP listener.
+func (l *Set) Listener() net.Listener { return l.TCP }
+
+// Dial opens a TCP connection to addr.
+func (l *Set) Dial(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", addr.String())
 }

@@ -1,4 +1,4 @@
-package node
+package membership
 
 import (
 	"context"
@@ -12,11 +12,22 @@ import (
 type slogWriter struct{ l *slog.Logger }
 
 func (w slogWriter) Write(p []byte) (int, error) {
-	msg := strings.TrimRight(string(p), "\r\n")
+	msg := flatten(string(p))
 	lvl := slog.LevelDebug
 	if strings.HasPrefix(msg, "[ERR]") {
 		lvl = slog.LevelWarn
 	}
 	w.l.Log(context.Background(), lvl, "memberlist: "+msg)
 	return len(p), nil
+}
+
+// flatten puts s on one line: memberlist's errors are multi-line lists.
+func flatten(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// oneLine renders err on one line ("" for nil).
+func oneLine(err error) string {
+	if err == nil {
+		return ""
+	}
+	return flatten(err.Error())
 }

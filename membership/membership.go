@@ -1,0 +1,281 @@
+// Package membership ties a node to a cluster through
+// hashicorp/memberlist. It finds the other members and their data
+// addresses, tells the node when members come and go, carries the node's
+// anti-entropy state in memberlist's push/pull, and re-joins seeds and
+// failed members so that partitions heal on their own.
+//
+// It talks to the node only through Host, a small interface a test can
+// fake; the node never sees memberlist.
+//
+//	m, err := membership.New(cfg, host)
+//	if err != nil { ... }
+//	m.Start(ctx) // joins cfg.Join, re-joins until ctx ends
+//	defer m.Shutdown()
+package membership
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"maps"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/rmbd/rmbd/wire"
+)
+
+// Host is the node as membership sees it. Its methods are called from
+// memberlist's goroutines and must not block.
+type Host interface {
+	// Meta is the metadata this node advertises.
+	Meta() wire.NodeMeta
+	// AppendState appends this node's push/pull state, a wire.LocalState.
+	AppendState(dst []byte) []byte
+	// MemberUp reports a member that is alive with readable metadata: new,
+	// back, or changed.
+	MemberUp(m Member)
+	// MemberDown reports a member that failed, or left when left is true.
+	MemberDown(m Member, left bool)
+	// MergeState hands over the state a member sent in a push/pull; join
+	// is true while this node joins. s is only valid during the call.
+	MergeState(from Member, s wire.LocalState, join bool)
+}
+
+// Member is a cluster member with readable metadata.
+type Member struct {
+	Name   string
+	Gossip string         // memberlist HOST:PORT
+	Data   netip.AddrPort // rmbd data address
+	Meta   wire.NodeMeta
+}
+
+// Resolver looks up host names; *net.Resolver is one.
+type Resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
+
+// Config configures membership.
+type Config struct {
+	// Name is this member's unique name.
+	Name string
+	// Bind is the HOST:PORT memberlist listens on (port 0 picks one).
+	Bind string
+	// Advertise is the HOST or HOST:PORT others reach this member at, when
+	// it is not Bind.
+	Advertise string
+	// Join lists seeds, HOST:PORT, joined at start and re-joined whenever
+	// they are not alive.
+	Join []string
+	// PushPullInterval is how often members swap state (anti-entropy).
+	PushPullInterval time.Duration
+	// RejoinInterval is how often seeds and recently failed members that
+	// are not alive are joined again.
+	RejoinInterval time.Duration
+	// Resolver resolves seed names; nil means net.DefaultResolver.
+	Resolver Resolver
+	// Logger receives the logs; nil discards them.
+	Logger *slog.Logger
+	// Transport replaces memberlist's network transport (tests use
+	// memberlist's MockNetwork); nil binds Bind.
+	Transport memberlist.Transport
+}
+
+// ErrConfig reports an invalid Config.
+var ErrConfig = errors.New("membership: invalid config")
+
+func (c Config) validate() error {
+	if c.Name == "" {
+		return fmt.Errorf("%w: no name", ErrConfig)
+	}
+	if c.PushPullInterval <= 0 || c.RejoinInterval <= 0 {
+		return fmt.Errorf("%w: intervals must be positive", ErrConfig)
+	}
+	if c.Transport == nil {
+		if _, _, err := splitHostPort(c.Bind); err != nil {
+			return fmt.Errorf("%w: bind address %q: %w", ErrConfig, c.Bind, err)
+		}
+	}
+	for _, j := range c.Join {
+		if _, _, err := splitHostPort(j); err != nil {
+			return fmt.Errorf("%w: join address %q: %w", ErrConfig, j, err)
+		}
+	}
+	return nil
+}
+
+// Counters are what membership dropped.
+type Counters struct {
+	// BadMeta counts member updates whose metadata did not decode (another
+	// protocol version, or junk); such members are ignored.
+	BadMeta uint64
+	// BadState counts push/pull states refused (another version, junk, or
+	// from a member not known).
+	BadState uint64
+}
+
+// Membership is this node's view of the cluster. See the package doc.
+//
+// What it knows of members it copies from memberlist's event callbacks,
+// which run under memberlist's own lock: the nodes memberlist.Members
+// returns are updated in place by memberlist, so reading them elsewhere
+// would race.
+type Membership struct {
+	cfg  Config
+	host Host
+	log  *slog.Logger
+	ml   *memberlist.Memberlist
+	addr string // this member's gossip address
+
+	mu      sync.Mutex
+	members map[string]*record // every member seen but this one, by name
+
+	badMeta, badState atomic.Uint64
+	leaving           atomic.Bool
+	left              sync.Once
+}
+
+// record is a member as last reported.
+type record struct {
+	Member
+	readable bool      // Meta decoded
+	state    uint8     // wire.MemberAlive, MemberDead or MemberLeft
+	since    time.Time // when it failed or left
+}
+
+// forgetFailedAfter drops a failed member from the list and from rejoins.
+const forgetFailedAfter = 30 * time.Minute
+
+// New starts memberlist, not yet joined to anyone.
+func New(cfg Config, host Host) (*Membership, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Resolver == nil {
+		cfg.Resolver = net.DefaultResolver
+	}
+	m := &Membership{cfg: cfg, host: host, log: cfg.Logger, members: map[string]*record{}}
+	mc := memberlist.DefaultLANConfig()
+	mc.Name = cfg.Name
+	if cfg.Transport != nil {
+		mc.Transport = cfg.Transport
+	} else {
+		host, port, _ := splitHostPort(cfg.Bind)
+		mc.BindAddr, mc.BindPort, mc.AdvertisePort = cmp.Or(host, "0.0.0.0"), port, port
+	}
+	if cfg.Advertise != "" {
+		if h, p, err := net.SplitHostPort(cfg.Advertise); err == nil {
+			mc.AdvertiseAddr = h
+			if v, err := strconv.Atoi(p); err == nil {
+				mc.AdvertisePort = v
+			}
+		} else {
+			mc.AdvertiseAddr = cfg.Advertise
+		}
+	}
+	mc.PushPullInterval = cfg.PushPullInterval
+	mc.TCPTimeout = 2 * time.Second
+	mc.Logger = log.New(slogWriter{m.log}, "", 0)
+	mc.Delegate = (*delegate)(m)
+	mc.Events = (*events)(m)
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		return nil, fmt.Errorf("cluster membership: %w", err)
+	}
+	m.ml, m.addr = ml, ml.LocalNode().Address()
+	return m, nil
+}
+
+// Start joins the seeds (a failure is logged and retried) and re-joins
+// seeds and failed members every RejoinInterval until ctx ends. spawn
+// runs the rejoin loop on a goroutine its caller waits for.
+func (m *Membership) Start(ctx context.Context, spawn func(func()) bool) {
+	m.log.Info("cluster membership on", "gossip", m.Addr(), "name", m.cfg.Name, "join", m.cfg.Join)
+	if len(m.cfg.Join) > 0 {
+		if _, err := m.ml.Join(m.cfg.Join); err != nil {
+			m.log.Warn("join failed; retrying in the background", "err", oneLine(err))
+		}
+	}
+	spawn(func() { m.rejoinLoop(ctx) })
+}
+
+// Addr returns the gossip address this member is reached at.
+func (m *Membership) Addr() string { return m.addr }
+
+// Counters returns what membership has dropped so far.
+func (m *Membership) Counters() Counters {
+	return Counters{BadMeta: m.badMeta.Load(), BadState: m.badState.Load()}
+}
+
+// Leave tells the cluster this member is leaving, so that the others list
+// it as left rather than failed, waiting at most timeout, and stops
+// memberlist.
+func (m *Membership) Leave(timeout time.Duration) {
+	m.left.Do(func() { // memberlist panics on a leave after shutdown
+		m.leaving.Store(true)
+		if err := m.ml.UpdateNode(timeout / 2); err != nil { // metadata flagged: leaving
+			m.log.Debug("leave: metadata update", "err", err)
+		}
+		if err := m.ml.Leave(timeout / 2); err != nil {
+			m.log.Debug("leave", "err", err)
+		}
+		m.ml.Shutdown()
+	})
+}
+
+// meta is the host's metadata, flagged when leaving.
+func (m *Membership) meta() wire.NodeMeta {
+	meta := m.host.Meta()
+	if m.leaving.Load() {
+		meta.Flags |= wire.MetaLeaving
+	}
+	return meta
+}
+
+// Members lists every member seen, this one first and the others by
+// name, with its state and whether its filter is this node's. Members
+// that failed or left stay listed for forgetFailedAfter.
+func (m *Membership) Members() []wire.Member {
+	own := m.host.Meta()
+	self := wire.Member{Name: []byte(m.cfg.Name), GossipAddr: []byte(m.addr), State: wire.MemberAlive, FP: own.FP, FPMatch: true}
+	if host, _, err := net.SplitHostPort(m.addr); err == nil {
+		self.DataAddr = []byte(net.JoinHostPort(host, strconv.Itoa(int(own.DataPort))))
+	}
+	out := []wire.Member{self}
+	m.mu.Lock()
+	names := slices.Sorted(maps.Keys(m.members))
+	for _, name := range names {
+		r := m.members[name]
+		wm := wire.Member{Name: []byte(name), GossipAddr: []byte(r.Gossip), State: r.state}
+		if r.readable {
+			wm.DataAddr, wm.FP, wm.FPMatch = []byte(r.Data.String()), r.Meta.FP, r.Meta.FP == own.FP
+		}
+		out = append(out, wm)
+	}
+	m.mu.Unlock()
+	return out[:min(len(out), wire.MaxMembers)]
+}
+
+// splitHostPort splits HOST:PORT with a port 0..65535.
+func splitHostPort(hostport string) (string, int, error) {
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return "", 0, err
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return "", 0, fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	return host, int(p), nil
+}

@@ -1,0 +1,134 @@
+package membership
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/rmbd/rmbd/filter"
+	"github.com/rmbd/rmbd/wire"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var testFP = filter.Fingerprint{Layout: filter.Blocked, Hash: filter.XXH3, K: 7, RowBits: 512, Rows: 100}
+
+// fakeHost records what membership tells it, on channels a test waits on.
+type fakeHost struct {
+	meta  wire.NodeMeta
+	state []byte // a local state to send
+
+	ups    chan Member
+	downs  chan bool // left?
+	states chan string
+}
+
+func newHost(port uint16, name string) *fakeHost {
+	st, _ := wire.AppendLocalStateHeader(nil, []byte(name))
+	st, _ = wire.AppendDigest(st, testFP, 1024, 0, []uint64{1})
+	return &fakeHost{
+		meta:  wire.NodeMeta{Version: wire.ProtocolVersion, FP: testFP, DataPort: port},
+		state: st, ups: make(chan Member, 16), downs: make(chan bool, 16), states: make(chan string, 16),
+	}
+}
+
+func (h *fakeHost) Meta() wire.NodeMeta            { return h.meta }
+func (h *fakeHost) AppendState(dst []byte) []byte  { return append(dst, h.state...) }
+func (h *fakeHost) MemberUp(m Member)              { h.ups <- m }
+func (h *fakeHost) MemberDown(_ Member, left bool) { h.downs <- left }
+func (h *fakeHost) MergeState(from Member, s wire.LocalState, _ bool) {
+	h.states <- from.Name + ":" + string(s.Name)
+}
+
+// recv waits, with a deadline, for what memberlist's own timers deliver.
+func recv[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+		panic("unreachable")
+	}
+}
+
+// mockNet is memberlist's in-memory network; it is not safe for
+// concurrent transport creation, hence the lock.
+type mockNet struct {
+	mu sync.Mutex
+	n  memberlist.MockNetwork
+}
+
+func (m *mockNet) start(t *testing.T, name string, h Host, join ...string) *Membership {
+	m.mu.Lock()
+	tr := m.n.NewTransport(name)
+	m.mu.Unlock()
+	mem, err := New(Config{Name: name, Join: join, PushPullInterval: time.Hour, RejoinInterval: time.Hour, Transport: tr}, h)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	mem.Start(ctx, func(f func()) bool { wg.Add(1); go func() { defer wg.Done(); f() }(); return true })
+	t.Cleanup(func() { cancel(); wg.Wait(); mem.Leave(0) })
+	return mem
+}
+
+func TestMembersComeAndGo(t *testing.T) {
+	var mn mockNet
+	ha, hb := newHost(8001, "a"), newHost(8002, "b")
+	a := mn.start(t, "a", ha)
+	b := mn.start(t, "b", hb, a.Addr())
+
+	up := recv(t, hb.ups, "b sees a")
+	assert.Equal(t, "a", up.Name)
+	assert.Equal(t, uint16(8001), up.Data.Port(), "data port from the metadata, host from memberlist")
+	assert.Equal(t, a.Addr(), up.Gossip)
+	assert.Equal(t, testFP, up.Meta.FP)
+	assert.Equal(t, "b", recv(t, ha.ups, "a sees b").Name)
+	assert.Equal(t, "a:a", recv(t, hb.states, "the join's push/pull reaches b"), "b merges a's state, named a")
+
+	ms := a.Members()
+	require.Len(t, ms, 2)
+	assert.Equal(t, "a", string(ms[0].Name), "this member first")
+	assert.True(t, ms[1].FPMatch)
+
+	b.Leave(time.Second)
+	assert.True(t, recv(t, ha.downs, "a sees b leave"), "left, not failed")
+	var states []uint8
+	for _, m := range a.Members() {
+		states = append(states, m.State)
+	}
+	assert.Equal(t, []uint8{wire.MemberAlive, wire.MemberLeft}, states)
+}
+
+func TestUnknownVersionIsRefusedAndCounted(t *testing.T) {
+	var mn mockNet
+	ha, hb := newHost(8001, "a"), newHost(8002, "b")
+	hb.meta.Version = wire.ProtocolVersion + 1
+	hb.state[0] = wire.ProtocolVersion + 1
+	a := mn.start(t, "a", ha)
+	mn.start(t, "b", hb, a.Addr())
+	recv(t, hb.ups, "b sees a")
+	// memberlist merges on its own goroutines: wait, with a deadline.
+	require.Eventually(t, func() bool { c := a.Counters(); return c.BadMeta > 0 && c.BadState > 0 },
+		10*time.Second, time.Millisecond, "metadata and state of another version counted")
+	assert.Empty(t, ha.ups, "a member of another version is never reported up")
+	assert.Empty(t, ha.states)
+	ms := a.Members()
+	require.Len(t, ms, 2, "listed, so that an operator sees it")
+	assert.Empty(t, ms[1].DataAddr, "but nothing read from its metadata")
+}
+
+func TestConfigErrors(t *testing.T) {
+	h := newHost(1, "x")
+	for _, c := range []Config{
+		{PushPullInterval: time.Second, RejoinInterval: time.Second, Bind: "127.0.0.1:0"},
+		{Name: "x", RejoinInterval: time.Second, Bind: "127.0.0.1:0"},
+		{Name: "x", PushPullInterval: time.Second, RejoinInterval: time.Second, Bind: "nope"},
+		{Name: "x", PushPullInterval: time.Second, RejoinInterval: time.Second, Bind: "127.0.0.1:0", Join: []string{"a:99999"}},
+	} {
+		_, err := New(c, h)
+		assert.ErrorIs(t, err, ErrConfig, "%+v", c)
+	}
+}

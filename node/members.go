@@ -1,0 +1,169 @@
+package node
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/rmbd/rmbd/gossip"
+	"github.com/rmbd/rmbd/membership"
+	"github.com/rmbd/rmbd/wire"
+)
+
+// The node's side of cluster membership: members with the node's filter
+// become push targets, failed ones stop being targets, and the digests
+// members swap are compared and the differing rows pulled.
+
+// memberRec is what the node knows of a member, under n.mu.
+type memberRec struct {
+	data     netip.AddrPort
+	match    bool // same filter: a push target
+	reported bool // a mismatch already logged
+}
+
+// pullTimeout bounds one anti-entropy pull.
+const pullTimeout = 60 * time.Second
+
+func (n *Node) startMembership() error {
+	m, err := membership.New(membership.Config{
+		Name:             string(n.name),
+		Bind:             n.cfg.gossipListen(),
+		Advertise:        n.cfg.Advertise,
+		Join:             n.cfg.Join,
+		PushPullInterval: n.cfg.AntiEntropyInterval,
+		RejoinInterval:   n.cfg.RejoinInterval,
+		Resolver:         n.cfg.Resolver,
+		Logger:           n.log,
+	}, host{n})
+	if err != nil {
+		return err
+	}
+	n.mem.Store(m)
+	m.Start(n.ctx, n.spawn)
+	return nil
+}
+
+// GossipAddr returns the address memberlist listens on, or "" without
+// cluster membership.
+func (n *Node) GossipAddr() string {
+	if m := n.mem.Load(); m != nil {
+		return m.Addr()
+	}
+	return ""
+}
+
+// host is the node as membership.Host.
+type host struct{ n *Node }
+
+// Meta is this node's metadata: protocol version, filter and data port.
+func (h host) Meta() wire.NodeMeta {
+	return wire.NodeMeta{Version: wire.ProtocolVersion, FP: h.n.f.Fingerprint(), DataPort: h.n.Addr().Port()}
+}
+
+// AppendState appends this node's name and the digests of its rows.
+func (h host) AppendState(dst []byte) []byte {
+	dst, err := wire.AppendLocalStateHeader(dst, h.n.name)
+	if err != nil { // a name over 255 bytes: membership refuses it at Create
+		return dst
+	}
+	return gossip.AppendDigests(dst, h.n.f)
+}
+
+// MemberUp makes a member with the node's filter a push target; one with
+// another filter is logged once and never synced with.
+func (h host) MemberUp(m membership.Member) {
+	n := h.n
+	match := m.Meta.FP == n.f.Fingerprint()
+	n.mu.Lock()
+	old, known := n.members[m.Name]
+	rec := memberRec{data: m.Data, match: match, reported: old.reported}
+	report := !match && !old.reported
+	rec.reported = rec.reported || report
+	n.members[m.Name] = rec
+	if known && old.match && (old.data != m.Data || !match) {
+		n.g.RemoveMember(old.data)
+	}
+	added := match && n.g.AddMember(m.Data)
+	n.mu.Unlock()
+	if report {
+		n.c.inc(MemberMismatch)
+		n.log.Warn("member has another filter; never syncing with it", "member", m.Name,
+			"theirs", m.Meta.FP.String(), "ours", n.f.Fingerprint().String())
+	}
+	if added {
+		n.log.Info("member is a push target", "member", m.Name, "data", m.Data.String(), "gossip", m.Gossip)
+	}
+}
+
+// MemberDown stops pushing to a member that failed or left.
+func (h host) MemberDown(m membership.Member, left bool) {
+	n := h.n
+	n.mu.Lock()
+	if rec, ok := n.members[m.Name]; ok && rec.match {
+		n.g.RemoveMember(rec.data)
+	}
+	n.mu.Unlock()
+}
+
+// MergeState starts a pull of the rows whose digests differ from the
+// member's, in the background: on join this is the bulk transfer that
+// fills a new node. One pull runs at a time; a state that comes while one
+// runs is dropped (the next push/pull comes soon).
+func (h host) MergeState(from membership.Member, s wire.LocalState, join bool) {
+	n := h.n
+	n.mu.Lock()
+	rec, ok := n.members[from.Name]
+	n.mu.Unlock()
+	if !ok || !rec.match {
+		return
+	}
+	select {
+	case n.repairing <- struct{}{}:
+	default:
+		return
+	}
+	digests := append([]byte(nil), s.Digests...)
+	if !n.spawn(func() {
+		defer func() { <-n.repairing }()
+		n.repair(from.Name, rec.data, digests, join)
+	}) {
+		<-n.repairing // shutting down
+	}
+}
+
+// repair pulls from the member at addr the rows whose digests differ from
+// the local ones. It returns when the pull is done.
+func (n *Node) repair(name string, addr netip.AddrPort, digests []byte, join bool) {
+	runs, err := gossip.Differing(n.f, digests)
+	if err != nil {
+		n.log.Debug("anti-entropy: digests refused", "member", name, "err", err)
+		return
+	}
+	if len(runs) == 0 {
+		return
+	}
+	began := time.Now()
+	empty := n.f.LastChanged() == 0 && n.f.Generation() <= 1
+	ctx, cancel := context.WithTimeout(n.ctx, pullTimeout)
+	defer cancel()
+	rows, changed, err := n.pull(ctx, addr, runs)
+	if join && empty && err == nil {
+		// A new node filled from the cluster: the members have these rows.
+		n.mu.Lock()
+		n.g.AssumeMembersHave(n.f.Advance())
+		n.mu.Unlock()
+	}
+	n.c.inc(AntiEntropyPulls)
+	n.c.add(AntiEntropyRows, uint64(changed))
+	lvl := slog.LevelDebug
+	if join || changed > 0 {
+		lvl = slog.LevelInfo
+	}
+	if err != nil && n.ctx.Err() == nil {
+		lvl = slog.LevelWarn
+		n.c.inc(PullsFailed)
+	}
+	n.log.Log(context.Background(), lvl, "anti-entropy pull", "member", name, "join", join,
+		"rows", rows, "changed", changed, "took", time.Since(began).Round(time.Millisecond), "err", err)
+}

@@ -1,0 +1,125 @@
+package wire
+
+import (
+	"encoding/binary"
+
+	"github.com/rmbd/rmbd/filter"
+)
+
+// What nodes tell each other through memberlist: the metadata each member
+// carries, and the local state two members swap in a push/pull. Neither
+// is a frame on rmbd's own ports, but both come off the network, so they
+// are decoded as strictly as frames. Errors name them as these types.
+const (
+	TypeNodeMeta   Type = 0xf0 // memberlist node metadata (not a frame)
+	TypeLocalState Type = 0xf1 // memberlist push/pull state (not a frame)
+)
+
+// NodeMeta is what a member advertises about itself.
+type NodeMeta struct {
+	// Version is the protocol version the member speaks; members of
+	// another version are refused.
+	Version uint8
+	// FP is the member's filter.
+	FP filter.Fingerprint
+	// DataPort is the port of its data address; the host is its gossip
+	// address's.
+	DataPort uint16
+	// Flags says what the member is doing (MetaLeaving).
+	Flags uint8
+}
+
+// Node metadata flags.
+const (
+	// MetaLeaving: the member is shutting down and leaving on purpose.
+	// memberlist reports a member that left like one that failed; the
+	// flag, sent just before leaving, tells them apart.
+	MetaLeaving uint8 = 1 << 0
+)
+
+// NodeMetaSize is the size of encoded metadata of ProtocolVersion.
+const NodeMetaSize = 1 + filter.FingerprintSize + 2 + 1
+
+// AppendNodeMeta appends m: version, fingerprint, data port, flags.
+func AppendNodeMeta(dst []byte, m NodeMeta) []byte {
+	dst = append(dst, m.Version)
+	dst, _ = m.FP.AppendBinary(dst)
+	dst = binary.BigEndian.AppendUint16(dst, m.DataPort)
+	return append(dst, m.Flags)
+}
+
+// DecodeNodeMeta decodes a member's metadata. Metadata of another protocol
+// version is refused with ErrVersion, before its length is looked at:
+// other versions may lay it out differently.
+func DecodeNodeMeta(b []byte) (NodeMeta, error) {
+	r := reader{b: b, frame: TypeNodeMeta}
+	m := NodeMeta{Version: r.u8()}
+	r.check(m.Version != ProtocolVersion, 1, ErrVersion)
+	m.FP = r.fingerprint()
+	m.DataPort = r.u16()
+	r.check(m.DataPort == 0, 2, ErrValue)
+	m.Flags = r.u8()
+	r.check(m.Flags&^MetaLeaving != 0, 1, ErrValue)
+	if err := r.done(); err != nil {
+		return NodeMeta{}, err
+	}
+	return m, nil
+}
+
+// MaxLocalStateFrames bounds the digest frames of a local state: enough
+// for the largest filter (2^32 rows in blocks of 1,024, 8,192 sums a frame).
+const MaxLocalStateFrames = 512
+
+// LocalState is what a member sends in a push/pull: its name and the
+// digests of its rows, for anti-entropy.
+type LocalState struct {
+	Version uint8
+	Name    []byte // sub-slice of the input
+	// Digests are the digest frames, each checked by DecodeDigest.
+	Digests []byte
+}
+
+// AppendLocalStateHeader appends the start of a local state: protocol
+// version and node name (at most MaxNameLen bytes). The digest frames
+// follow it.
+func AppendLocalStateHeader(dst, name []byte) ([]byte, error) {
+	if len(name) > MaxNameLen {
+		return dst, frameErr(TypeLocalState, len(dst), ErrTooLarge)
+	}
+	dst = append(dst, ProtocolVersion, byte(len(name)))
+	return append(dst, name...), nil
+}
+
+// DecodeLocalState decodes a local state and checks every digest frame in
+// it. A state of another protocol version is refused with ErrVersion.
+func DecodeLocalState(b []byte) (LocalState, error) {
+	r := reader{b: b, frame: TypeLocalState}
+	s := LocalState{Version: r.u8()}
+	r.check(s.Version != ProtocolVersion, 1, ErrVersion)
+	s.Name = r.bytes(int(r.u8()))
+	start := r.off
+	for frames := 0; r.err == nil && r.off < len(b); frames++ {
+		if frames == MaxLocalStateFrames {
+			r.fail(ErrTooLarge)
+			break
+		}
+		n, err := FrameLen(b[r.off:])
+		switch {
+		case err != nil || Type(b[r.off]) != TypeDigest:
+			r.fail(ErrType)
+		case n > len(b)-r.off:
+			r.fail(ErrShort)
+		default:
+			if _, err := DecodeDigest(b[r.off : r.off+n]); err != nil {
+				r.fail(ErrValue)
+			} else {
+				r.off += n
+			}
+		}
+	}
+	if err := r.done(); err != nil {
+		return LocalState{}, err
+	}
+	s.Digests = b[start:]
+	return s, nil
+}

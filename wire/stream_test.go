@@ -1,0 +1,167 @@
+package wire
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"testing"
+	"testing/iotest"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// stream is every documented frame but the has reply (which has no type
+// byte), one after another, plus one frame larger than any buffer.
+func stream(t testing.TB) (all []byte, frames [][]byte) {
+	for _, ex := range examples() {
+		if ex.name == "classic-has-reply" {
+			continue
+		}
+		frames = append(frames, ex.frame)
+	}
+	big := make([]byte, 100_000)
+	big[0] = 0x01
+	row := bytes.Repeat(big[:64], 1000)
+	f, err := AppendRowSync(nil, exampleFP, 1, 2, []RowRun{{First: 0, Rows: row}})
+	require.NoError(t, err)
+	frames = append(frames, f)
+	for _, f := range frames {
+		all = append(all, f...)
+	}
+	return all, frames
+}
+
+// readAll reads frames until an error and returns copies of them.
+func readAll(fr *FrameReader) ([][]byte, error) {
+	var out [][]byte
+	for {
+		f, err := fr.Next()
+		if err != nil {
+			return out, err
+		}
+		out = append(out, bytes.Clone(f))
+	}
+}
+
+func TestFrameReaderWhateverTheChunks(t *testing.T) {
+	all, want := stream(t)
+	for name, wrap := range map[string]func(io.Reader) io.Reader{
+		"whole":    func(r io.Reader) io.Reader { return r },
+		"one byte": iotest.OneByteReader,
+		"half":     iotest.HalfReader,
+		"data+err": iotest.DataErrReader,
+	} {
+		t.Run(name, func(t *testing.T) {
+			fr := NewFrameReader(wrap(bytes.NewReader(all)), 4096)
+			got, err := readAll(fr)
+			assert.ErrorIs(t, err, io.EOF)
+			require.Equal(t, len(want), len(got))
+			for i := range want {
+				assert.Equal(t, want[i], got[i], "frame %d", i)
+			}
+		})
+	}
+}
+
+func TestFrameReaderErrors(t *testing.T) {
+	has := must(AppendClassicHas(nil, []byte("k")))
+	batch := must(AppendBatch(nil, TypeHasBatch, 1, 0, [][]byte{[]byte("k")}))
+	for _, c := range []struct {
+		name string
+		in   []byte
+		want error
+	}{
+		{"torn classic frame", has[:100], io.ErrUnexpectedEOF},
+		{"torn header", batch[:3], io.ErrUnexpectedEOF},
+		{"torn body", batch[:len(batch)-1], io.ErrUnexpectedEOF},
+		{"unknown type", []byte{0xee, 1, 2}, ErrType},
+		{"length over the limit", []byte{0x11, 0xff, 0xff, 0xff, 0xff}, ErrTooLarge},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			fr := NewFrameReader(bytes.NewReader(append(bytes.Clone(has), c.in...)), 0)
+			f, err := fr.Next()
+			require.NoError(t, err)
+			assert.Equal(t, has, f)
+			_, err = fr.Next()
+			assert.ErrorIs(t, err, c.want)
+		})
+	}
+}
+
+// A header that promises a megabyte costs what arrives, not what it
+// promises.
+func TestFrameReaderGrowsWithWhatArrives(t *testing.T) {
+	head := []byte{byte(TypeRowSync), 0, 0x10, 0, 0} // 1 MiB body
+	fr := NewFrameReader(io.MultiReader(bytes.NewReader(head), bytes.NewReader(make([]byte, 1000))), 4096)
+	_, err := fr.Next()
+	assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	assert.LessOrEqual(t, cap(fr.big), 8192, "buffer grew past the bytes received")
+}
+
+func TestFrameReaderFixedAndBuffered(t *testing.T) {
+	reply := must(AppendClassicHasReply(nil, []byte("k"), true))
+	ack := AppendClassicAck(nil)
+	fr := NewFrameReader(bytes.NewReader(append(bytes.Clone(reply), ack...)), 0)
+	got, err := fr.Fixed(ClassicHasReplySize)
+	require.NoError(t, err)
+	assert.Equal(t, reply, got)
+	assert.Equal(t, 1, fr.Buffered(), "the ack is read, not yet returned")
+	got, err = fr.Next()
+	require.NoError(t, err)
+	assert.Equal(t, ack, got)
+	assert.Equal(t, 0, fr.Buffered())
+	_, err = fr.Fixed(1)
+	assert.ErrorIs(t, err, io.EOF)
+	_, err = fr.Fixed(0)
+	assert.ErrorIs(t, err, ErrTooLarge)
+}
+
+// splitReader returns a's bytes, then b's, never both in one read: the
+// stream arrives in two pieces split at a chosen byte.
+type splitReader struct{ a, b []byte }
+
+func (s *splitReader) Read(p []byte) (int, error) {
+	src := &s.a
+	if len(s.a) == 0 {
+		src = &s.b
+	}
+	if len(*src) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, *src)
+	*src = (*src)[n:]
+	return n, nil
+}
+
+// FuzzFrameReader splits a stream at every byte: whatever the split, the
+// frames read and the error that ends them are the same as from the
+// stream in one piece.
+func FuzzFrameReader(f *testing.F) {
+	all, _ := stream(f)
+	f.Add(all[:4000])
+	seed(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		want, wantErr := readAll(NewFrameReader(bytes.NewReader(b), 1024))
+		for i := range len(b) + 1 {
+			got, err := readAll(NewFrameReader(&splitReader{b[:i], b[i:]}, 1024))
+			if len(got) != len(want) || !errors.Is(err, unwrapSentinel(wantErr)) {
+				t.Fatalf("split at %d: %d frames, %v; whole: %d frames, %v", i, len(got), err, len(want), wantErr)
+			}
+			for j := range want {
+				if !bytes.Equal(got[j], want[j]) {
+					t.Fatalf("split at %d: frame %d differs", i, j)
+				}
+			}
+		}
+	})
+}
+
+// unwrapSentinel returns the sentinel inside a *FrameError, or err.
+func unwrapSentinel(err error) error {
+	var fe *FrameError
+	if errors.As(err, &fe) {
+		return fe.Err
+	}
+	return err
+}
