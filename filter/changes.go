@@ -72,18 +72,28 @@ func (f *Filter) Advance() uint64 {
 
 // ChangedRuns yields, in ascending order, the runs of rows whose stamp is
 // greater than since. ChangedRuns(0) yields every row that has ever
-// changed. The loop body must not call Advance.
-func (f *Filter) ChangedRuns(since uint64) iter.Seq[Run] {
+// changed, i.e. every row with a bit set: it reads the rows themselves,
+// not the change index, so that rows loaded from disk (LoadRows, which
+// stamps nothing) are found too. The loop body must not call Advance; for
+// since > 0 the change index stays locked while it runs.
+func (f *Filter) ChangedRuns(since uint64) iter.Seq[Run] { return f.ChangedRunsFrom(since, 0) }
+
+// ChangedRunsFrom is ChangedRuns starting at row from: a caller that must
+// not hold the change index for long walks it a piece at a time.
+func (f *Filter) ChangedRunsFrom(since, from uint64) iter.Seq[Run] {
+	if since == 0 {
+		return f.setRunsFrom(from)
+	}
 	return func(yield func(Run) bool) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		var run Run
-		for b, bs := range f.blockStamps {
-			if bs <= since {
+		for b := from / 64; b < uint64(len(f.blockStamps)); b++ {
+			if f.blockStamps[b] <= since {
 				continue
 			}
-			first := uint64(b) * 64
-			last := min(first+64, f.rows)
+			first := max(b*64, from)
+			last := min(b*64+64, f.rows)
 			for r := first; r < last; r++ {
 				if f.stamps[r] <= since {
 					continue
@@ -102,4 +112,39 @@ func (f *Filter) ChangedRuns(since uint64) iter.Seq[Run] {
 			yield(run)
 		}
 	}
+}
+
+// setRunsFrom yields the runs of rows from row from on that have a bit
+// set, reading every word atomically; it takes no lock.
+func (f *Filter) setRunsFrom(from uint64) iter.Seq[Run] {
+	return func(yield func(Run) bool) {
+		var run Run
+		for r := from; r < f.rows; r++ {
+			if !f.rowSet(r) {
+				continue
+			}
+			if run.Count > 0 && run.First+run.Count == r {
+				run.Count++
+				continue
+			}
+			if run.Count > 0 && !yield(run) {
+				return
+			}
+			run = Run{First: r, Count: 1}
+		}
+		if run.Count > 0 {
+			yield(run)
+		}
+	}
+}
+
+// rowSet reports whether row r has a bit set.
+func (f *Filter) rowSet(r uint64) bool {
+	row := f.words[r*f.wpr : (r+1)*f.wpr]
+	for i := range row {
+		if atomic.LoadUint64(&row[i]) != 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -3,6 +3,7 @@ package filter
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -48,6 +49,7 @@ type Filter struct {
 	// cache line, and only ever touched with sync/atomic (see the package
 	// doc for why they are not a bitset.BitSet).
 	words []uint64
+	mem   *memory // how to give the words back
 
 	// dirty has one bit per row, set (atomically) when a bit of the row
 	// flips; Advance moves it into stamps.
@@ -113,19 +115,42 @@ func NewFromFingerprint(fp Fingerprint, maxBytes uint64) (*Filter, error) {
 func newFilter(fp Fingerprint) *Filter {
 	rows := uint64(fp.Rows)
 	wpr := (uint64(fp.RowBits) + 63) / 64
-	words := alignedWords(rows * wpr)
+	words, release := allocWords(rows * wpr)
 	blocks := (rows + 63) / 64
-	return &Filter{
+	f := &Filter{
 		fp:          fp,
 		rows:        rows,
 		wpr:         wpr,
 		k:           int(fp.K),
 		seed:        fp.Seed,
 		words:       words,
+		mem:         &memory{release: release},
 		dirty:       make([]uint64, blocks),
 		stamps:      make([]uint64, rows),
 		blockStamps: make([]uint64, blocks),
 	}
+	// Words mapped from the OS are not the garbage collector's: give them
+	// back when the filter goes.
+	runtime.AddCleanup(f, func(m *memory) { m.free() }, f.mem)
+	return f
+}
+
+// memory is what gives a filter's words back, once.
+type memory struct {
+	mu      sync.Mutex
+	release func()
+}
+
+func (m *memory) free() { m.swap(nil) }
+
+// swap gives the current words back and keeps release for the next ones.
+func (m *memory) swap(release func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.release != nil {
+		m.release()
+	}
+	m.release = release
 }
 
 // alignedWords allocates n zero words starting on a 64-byte boundary, so
@@ -134,6 +159,27 @@ func alignedWords(n uint64) []uint64 {
 	buf := make([]uint64, n+7)
 	off := (64 - uintptr(unsafe.Pointer(unsafe.SliceData(buf)))%64) % 64 / 8
 	return buf[off : off+uintptr(n) : off+uintptr(n)]
+}
+
+// Adopt makes words, which must hold as many words as the filter and
+// start on a 64-byte boundary, the filter's bits, and gives the old ones
+// back: a filter's image mapped from disk becomes the filter without a
+// copy. release gives words back in turn. Never call it on a filter that
+// is being served.
+func (f *Filter) Adopt(words []uint64, release func()) error {
+	if len(words) != len(f.words) || uintptr(unsafe.Pointer(unsafe.SliceData(words)))%64 != 0 {
+		return fmt.Errorf("%w: %d words at %p for a filter of %d", ErrRowLength, len(words), unsafe.SliceData(words), len(f.words))
+	}
+	f.mem.swap(release)
+	f.words = words
+	return nil
+}
+
+// Release gives the filter's memory back; the filter must not be used
+// after it.
+func (f *Filter) Release() {
+	f.mem.free()
+	f.words = nil
 }
 
 // Fingerprint returns what identifies the filter's bit positions.
@@ -160,7 +206,26 @@ func (f *Filter) Add(key []byte) bool {
 	if f.fp.Layout == Classic {
 		return f.addClassic(key)
 	}
-	r, row, masks := f.locate(key)
+	return f.AddHash(blockedHash(key, f.seed))
+}
+
+// Has reports whether key may have been added: false means certainly not.
+// It never allocates.
+func (f *Filter) Has(key []byte) bool {
+	if f.fp.Layout == Classic {
+		return f.hasClassic(key)
+	}
+	return f.HasHash(blockedHash(key, f.seed))
+}
+
+// KeyHash returns the 64-bit hash by which the blocked layout places key.
+// AddHash and HasHash take it, so that a key logged by its hash is hashed
+// once. The classic layout places keys by their bytes and has no such hash.
+func (f *Filter) KeyHash(key []byte) uint64 { return blockedHash(key, f.seed) }
+
+// AddHash is Add for a blocked filter, given the key's KeyHash.
+func (f *Filter) AddHash(h uint64) bool {
+	r, row, masks := f.locate(h)
 	if missing(row, &masks) == 0 {
 		return false
 	}
@@ -173,13 +238,8 @@ func (f *Filter) Add(key []byte) bool {
 	return true
 }
 
-// Has reports whether key may have been added: false means certainly not.
-// It never allocates.
-func (f *Filter) Has(key []byte) bool {
-	if f.fp.Layout == Classic {
-		return f.hasClassic(key)
-	}
-	h := blockedHash(key, f.seed)
+// HasHash is Has for a blocked filter, given the key's KeyHash.
+func (f *Filter) HasHash(h uint64) bool {
 	r := blockedRow(h, f.rows)
 	row := (*[8]uint64)(f.words[r*8 : r*8+8])
 	// Testing bit by bit and stopping at the first clear one is measurably
@@ -194,10 +254,9 @@ func (f *Filter) Has(key []byte) bool {
 	return true
 }
 
-// locate returns key's row in the blocked layout and, per word of the row,
-// the bits the key sets.
-func (f *Filter) locate(key []byte) (r uint64, row *[8]uint64, masks [8]uint64) {
-	h := blockedHash(key, f.seed)
+// locate returns the row of hash h in the blocked layout and, per word of
+// the row, the bits the key sets.
+func (f *Filter) locate(h uint64) (r uint64, row *[8]uint64, masks [8]uint64) {
 	r = blockedRow(h, f.rows)
 	row = (*[8]uint64)(f.words[r*8 : r*8+8])
 	ps := newPositions(h)

@@ -99,6 +99,38 @@ func (f *Filter) mergeRow(r uint64, src []byte) bool {
 	return changed
 }
 
+// LoadRows ORs the rows in data into the filter from row first, like
+// MergeRows, but with plain loads and stores and without counting them as
+// changes: it is for filling a filter from disk before anything else uses
+// it, where atomic read-modify-writes and stamping every row would cost
+// several times the reading. ChangedRuns(0) finds loaded rows all the
+// same. Never call it on a filter that is being served.
+func (f *Filter) LoadRows(fp Fingerprint, first uint64, data []byte) error {
+	if fp != f.fp {
+		return fmt.Errorf("%w: have %v, got %v", ErrFingerprint, f.fp, fp)
+	}
+	rb := uint64(f.RowBytes())
+	if uint64(len(data))%rb != 0 {
+		return fmt.Errorf("%w: %d bytes, rows are %d", ErrRowLength, len(data), rb)
+	}
+	n := uint64(len(data)) / rb
+	if first > f.rows || n > f.rows-first {
+		return fmt.Errorf("%w: rows %d..%d of %d", ErrRowRange, first, first+n, f.rows)
+	}
+	if rb%8 != 0 { // classic rows: a few bytes, the slow way will do
+		for i := range n {
+			f.mergeRow(first+i, data[i*rb:(i+1)*rb])
+		}
+		return nil
+	}
+	words := f.words[first*f.wpr : (first+n)*f.wpr]
+	for len(words) > 0 && len(data) >= 8 {
+		words[0] |= binary.LittleEndian.Uint64(data)
+		words, data = words[1:], data[8:]
+	}
+	return nil
+}
+
 // CopyRows appends count rows starting at first to dst, in MergeRows form.
 // Each word is read atomically; since bits only ever get set, the copy
 // holds every bit set before the call and possibly some set during it.

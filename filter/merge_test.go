@@ -257,3 +257,52 @@ func TestConcurrentDeltaReplication(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadRowsIsMergeRows(t *testing.T) {
+	for _, src := range []*Filter{filled(t, 7, 3000), func() *Filter {
+		c := NewClassic()
+		c.Add([]byte("abc"))
+		return c
+	}()} {
+		merged, _ := NewFromFingerprint(src.Fingerprint(), 0)
+		loaded, _ := NewFromFingerprint(src.Fingerprint(), 0)
+		mergeAll(t, merged, src)
+		require.NoError(t, loaded.LoadRows(src.Fingerprint(), 0, all(t, src)))
+		require.NoError(t, loaded.LoadRows(src.Fingerprint(), 1, all(t, src)[src.RowBytes():]), "twice, from row 1: idempotent")
+		assert.Equal(t, all(t, merged), all(t, loaded))
+		merged.Advance()
+		loaded.Advance()
+		assert.Equal(t, slices.Collect(merged.ChangedRuns(0)), slices.Collect(loaded.ChangedRuns(0)), "loaded rows count as changed")
+
+		other, _ := New(Config{Layout: Blocked, Capacity: 10, FPRate: 0.5})
+		assert.ErrorIs(t, loaded.LoadRows(other.Fingerprint(), 0, nil), ErrFingerprint)
+		assert.ErrorIs(t, loaded.LoadRows(src.Fingerprint(), src.Rows(), make([]byte, src.RowBytes())), ErrRowRange)
+		assert.ErrorIs(t, loaded.LoadRows(src.Fingerprint(), 0, make([]byte, src.RowBytes()+1)), ErrRowLength)
+	}
+}
+
+func TestChangedRunsFrom(t *testing.T) {
+	f := filled(t, 3, 500)
+	f.Advance()
+	all := slices.Collect(f.ChangedRuns(0))
+	for _, from := range []uint64{0, 1, 63, 64, 65, all[len(all)/2].First, all[len(all)/2].First + 1, f.Rows()} {
+		var want []Run
+		for _, r := range all {
+			if end := r.First + r.Count; end > from {
+				lo := max(r.First, from)
+				want = append(want, Run{First: lo, Count: end - lo})
+			}
+		}
+		assert.Equal(t, want, slices.Collect(f.ChangedRunsFrom(0, from)), "from %d", from)
+	}
+}
+
+func TestHashVariants(t *testing.T) {
+	f := newBlocked(t, 1000, 0.01)
+	h := f.KeyHash([]byte("k"))
+	assert.False(t, f.HasHash(h))
+	assert.True(t, f.AddHash(h))
+	assert.True(t, f.Has([]byte("k")), "AddHash(KeyHash(k)) is Add(k)")
+	assert.False(t, f.Add([]byte("k")))
+	assert.True(t, f.HasHash(f.KeyHash([]byte("k"))))
+}

@@ -20,8 +20,14 @@ import (
 // so a 100 MB filter is summed in 1,600 checksums (12.5 KiB).
 const DigestBlockRows = 1024
 
-// ErrDigest reports digests that cannot be compared with the local filter.
-var ErrDigest = errors.New("gossip: digest mismatch")
+// Errors of anti-entropy.
+var (
+	// ErrDigest reports digests that cannot be compared with the local
+	// filter.
+	ErrDigest = errors.New("gossip: digest mismatch")
+	// ErrPull reports a pull request whose runs are out of order.
+	ErrPull = errors.New("gossip: bad pull")
+)
 
 // Digests returns one checksum per block of blockRows rows of src.
 func Digests(src Source, blockRows uint64) []uint64 {
@@ -101,69 +107,28 @@ func blockRuns(blocks *bitset.BitSet, blockRows, rows uint64) []filter.Run {
 // ServePull answers a pull: it calls emit with row sync frames holding
 // every row src has ever set within the asked runs (never-set rows are
 // zero: OR-ing them in would change nothing), at most maxFrame bytes each.
-// It returns the rows sent.
+// The runs must be sorted, disjoint and inside the filter; a pull that
+// breaks this is refused before anything is sent. It returns the rows
+// sent.
 func ServePull(src Source, p wire.Pull, maxFrame int, emit func(frame []byte) error) (int, error) {
 	if p.FP != src.Fingerprint() {
 		return 0, fmt.Errorf("%w: %v", filter.ErrFingerprint, p.FP)
 	}
 	rows := src.Rows()
-	rb := uint64(src.RowBytes())
-	var w wire.RowSyncWriter
-	open, sent := false, 0
-	var buf []byte
-	var seq uint32
-	flush := func() error {
-		frame, err := w.Finish()
-		open = false
-		buf = frame
-		if err != nil {
-			return err
+	want := make([]filter.Run, p.Count)
+	for i := range want {
+		run := p.Run(i)
+		switch {
+		case run.First >= rows || run.Count > rows-run.First:
+			return 0, fmt.Errorf("%w: rows %d..%d of %d", ErrRows, run.First, run.First+run.Count, rows)
+		case i > 0 && run.First < want[i-1].First+want[i-1].Count:
+			return 0, fmt.Errorf("%w: run %d (rows %d..%d) overlaps or precedes the one before", ErrPull, i, run.First, run.First+run.Count)
 		}
-		seq++
-		return emit(frame)
+		want[i] = run
 	}
-	// Find the rows first, then copy and send them: the filter's change
-	// index must not stay locked while a slow reader holds up emit. Rows
-	// changed since the last tick are only dirty, not yet stamped: open a
-	// generation so that they are found too (a round in progress then
-	// finds them in its next one).
+	// Rows changed since the last tick are only dirty, not yet stamped:
+	// open a generation so that they are found too (a round in progress
+	// then finds them in its next one).
 	src.Advance()
-	var todo []filter.Run
-	for i := range p.Count {
-		want := p.Run(i)
-		if want.First >= rows || want.Count > rows-want.First {
-			return 0, fmt.Errorf("%w: rows %d..%d of %d", ErrRows, want.First, want.First+want.Count, rows)
-		}
-		for run := range src.ChangedRuns(0) {
-			if lo, hi := max(run.First, want.First), min(run.First+run.Count, want.First+want.Count); lo < hi {
-				todo = append(todo, filter.Run{First: lo, Count: hi - lo})
-			}
-		}
-	}
-	for _, run := range todo {
-		for lo, hi := run.First, run.First+run.Count; lo < hi; {
-			if !open {
-				w.Begin(buf[:0], src.Fingerprint(), 0, seq)
-				open = true
-			}
-			free := maxFrame - w.Size() - wire.RunHeaderSize
-			if free < int(rb) {
-				if err := flush(); err != nil {
-					return sent, err
-				}
-				continue
-			}
-			n := min(hi-lo, uint64(free)/rb, 0xffff)
-			w.Run(uint32(lo), uint16(n))
-			w.Buf, _ = src.CopyRows(w.Buf, lo, n)
-			lo += n
-			sent += int(n)
-		}
-	}
-	if open {
-		if err := flush(); err != nil {
-			return sent, err
-		}
-	}
-	return sent, nil
+	return FrameRows(src, 0, want, maxFrame, emit)
 }

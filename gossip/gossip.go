@@ -18,6 +18,7 @@ type Source interface {
 	Advance() uint64
 	LastChanged() uint64
 	ChangedRuns(since uint64) iter.Seq[filter.Run]
+	ChangedRunsFrom(since, from uint64) iter.Seq[filter.Run]
 	CopyRows(dst []byte, first, count uint64) ([]byte, error)
 }
 

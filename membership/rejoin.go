@@ -3,6 +3,7 @@ package membership
 import (
 	"context"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/rmbd/rmbd/wire"
@@ -69,11 +70,15 @@ func (m *Membership) seedAlive(ctx context.Context, seed string, alive map[strin
 	if err != nil {
 		return true // validated by New; never retried
 	}
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	ips, err := m.cfg.Resolver.LookupNetIP(ctx, "ip", host)
-	if err != nil {
-		return false
+	var ips []netip.Addr
+	if ip, err := netip.ParseAddr(host); err == nil {
+		ips = []netip.Addr{ip} // nothing to look up
+	} else {
+		ctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		if ips, err = m.cfg.Resolver.LookupNetIP(ctx, "ip", host); err != nil {
+			return false
+		}
 	}
 	for _, ip := range ips {
 		if alive[net.JoinHostPort(ip.Unmap().String(), port)] {

@@ -122,13 +122,36 @@ func TestFailedPullIsCounted(t *testing.T) {
 	require.NoError(t, err)
 	tn.nw.Partition([]netip.AddrPort{n1.Addr()}, []netip.AddrPort{n2.Addr()})
 	n1.repair(n2.Name(), n2.Addr(), state.Digests, false)
-	assert.Equal(t, uint64(1), n1.Stats().Count(PullsFailed))
+	assert.Equal(t, uint64(pullAttempts), n1.Stats().Count(PullsFailed), "tried again, each failure counted")
 	assert.Zero(t, n1.Filter().Stats().SetBits)
+
+	n1.after = func(time.Duration) <-chan time.Time { // the link heals while the node waits to try again
+		tn.nw.Cut(nil)
+		c := make(chan time.Time, 1)
+		c <- time.Time{}
+		return c
+	}
+	tn.nw.Partition([]netip.AddrPort{n1.Addr()}, []netip.AddrPort{n2.Addr()})
+	n1.repair(n2.Name(), n2.Addr(), state.Digests, false)
+	assert.Equal(t, uint64(pullAttempts+1), n1.Stats().Count(PullsFailed), "one more failure")
+	assert.True(t, hasAll(n1, makeKeys("p", 10)), "then the retry filled it")
 }
 
 // startMember runs a clustered node on real loopback sockets and a real
 // memberlist until stop is called or the test ends.
 func startMember(t *testing.T, cfg Config, join ...string) (*Node, func()) {
+	t.Helper()
+	return startMemberFilled(t, cfg, nil, join...)
+}
+
+// startMemberWith is startMember calling fill between New and Run.
+func startMemberWith(t *testing.T, cfg Config, fill func(*Node), join ...string) *Node {
+	t.Helper()
+	n, _ := startMemberFilled(t, cfg, fill, join...)
+	return n
+}
+
+func startMemberFilled(t *testing.T, cfg Config, fill func(*Node), join ...string) (*Node, func()) {
 	t.Helper()
 	if cfg.Listen == "" || cfg.Listen == DefaultConfig().Listen {
 		cfg.Listen = "127.0.0.1:0"
@@ -142,6 +165,9 @@ func startMember(t *testing.T, cfg Config, join ...string) (*Node, func()) {
 	cfg.UDPSockets = 1
 	n, err := New(cfg)
 	require.NoError(t, err)
+	if fill != nil {
+		fill(n)
+	}
 	return n, run(t, n)
 }
 
@@ -246,4 +272,53 @@ func TestClusterConfigErrors(t *testing.T) {
 	n, err := New(c)
 	require.NoError(t, err)
 	assert.Error(t, n.Run(context.Background()))
+}
+
+// A member restarted empty gets all of the cluster's keys back from the
+// pull its join starts, at any density: anti-entropy runs once an hour
+// here, and the seeds hold their keys from before the cluster formed (so
+// that no push carries them), so the join's pull alone must do it. The
+// densities include the one that broke before: a few keys per thousand
+// rows, which made a pull's frames carry more runs than a receiver takes.
+func TestSparseRefillOverRealSockets(t *testing.T) {
+	for _, c := range []struct {
+		keys     int
+		capacity uint64
+	}{{1000, 1_000_000}, {10_000, 1_000_000}, {100_000, 1_000_000}, {100_000, 10_000_000}} {
+		if raceEnabled && c.capacity > 1_000_000 {
+			c.keys = 20_000 // as sparse, a fifth of the work: the race detector makes atomics slow
+		}
+		t.Run(fmt.Sprintf("%d keys at capacity %d", c.keys, c.capacity), func(t *testing.T) {
+			cfg := quickLeave()
+			cfg.Capacity, cfg.AntiEntropyInterval = c.capacity, time.Hour
+			keys := makeKeys("sparse", c.keys)
+			filled := func(join ...string) *Node {
+				return startMemberWith(t, cfg, func(n *Node) {
+					for _, k := range keys {
+						n.Filter().Add(k)
+					}
+					n.Filter().Advance() // history, not news: no round pushes it
+				}, join...)
+			}
+			n1 := filled()
+			filled(n1.GossipAddr())
+			n3, stop3 := startMember(t, cfg, n1.GossipAddr())
+			waitFor(t, "node 3 filled by its first join", func() bool { return hasAll(n3, keys) })
+			addr, gossipAddr, name := n3.Addr().String(), n3.GossipAddr(), n3.Name()
+			stop3()
+
+			again := cfg
+			again.Listen, again.GossipListen, again.Name = addr, gossipAddr, name
+			n, _ := startMember(t, again, n1.GossipAddr())
+			waitFor(t, "the join's pull", func() bool { return n.Stats().Count(AntiEntropyPulls) > 0 })
+			assert.Zero(t, n.Stats().Count(PullsFailed))
+			missing := 0
+			for _, k := range keys {
+				if !n.Filter().Has(k) {
+					missing++
+				}
+			}
+			assert.Zero(t, missing, "keys missing after the join's pull")
+		})
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rmbd/rmbd/filter"
+	"github.com/rmbd/rmbd/store"
 	"github.com/rmbd/rmbd/wire"
 )
 
@@ -88,6 +89,17 @@ type Config struct {
 	// recently failed members that are not alive in its member list, so
 	// that partitions heal on their own.
 	RejoinInterval time.Duration
+	// DataDir, when set, makes the node durable: its filter lives in this
+	// directory (package store) and comes back after any stop.
+	DataDir string
+	// Fsync says when the log of adds reaches the disk (DataDir only).
+	Fsync store.FsyncPolicy
+	// CheckpointInterval is the longest time between checkpoints of the
+	// filter to DataDir while anything changes.
+	CheckpointInterval time.Duration
+	// Repair starts despite a damaged checkpoint, keeping every row that
+	// verifies; anti-entropy refills the rest.
+	Repair bool
 	// Logger receives the node's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -129,6 +141,8 @@ func DefaultConfig() Config {
 
 		AntiEntropyInterval: 10 * time.Second,
 		RejoinInterval:      5 * time.Second,
+		Fsync:               store.FsyncEverySec,
+		CheckpointInterval:  store.DefaultOptions().CheckpointInterval,
 	}
 }
 
@@ -169,6 +183,10 @@ func (c Config) validate() error {
 		return bad("max connections %d must be at least 1", c.MaxConns)
 	case c.IdleTimeout <= 0 || c.ShutdownTimeout <= 0 || c.LeaveTimeout <= 0:
 		return bad("timeouts must be positive")
+	case c.DataDir != "" && c.CheckpointInterval <= 0:
+		return bad("checkpoint interval %v must be positive", c.CheckpointInterval)
+	case c.Fsync > store.FsyncNo:
+		return bad("fsync policy %v", c.Fsync)
 	}
 	for _, p := range c.Peers {
 		if _, _, err := splitPeer(p); err != nil {
@@ -212,6 +230,18 @@ func splitPeer(hostport string) (string, uint16, error) {
 	}
 	return host, uint16(p), nil
 }
+
+// definition is what the node's filter is, as the data directory keeps it.
+func (c Config) definition(f *filter.Filter) store.Definition {
+	d := store.Definition{Name: DefaultFilter, FP: f.Fingerprint()}
+	if c.Profile == ProfileDefault {
+		d.Capacity, d.FPRate = c.Capacity, c.FPRate
+	}
+	return d
+}
+
+// DefaultFilter is the name of the filter the flags make.
+const DefaultFilter = "default"
 
 // newFilter builds the profile's filter.
 func (c Config) newFilter() (*filter.Filter, error) {

@@ -19,6 +19,12 @@ type worker struct {
 	tcp    bool
 	reply  []byte
 	out    gossip.Outbox
+	// syncPos, when set by an acknowledged add under --fsync always, is
+	// the log position the reply waits for.
+	syncPos uint64
+	// Scratch for adds with a data directory.
+	hashes, missing []uint64
+	keys, newKeys   [][]byte
 }
 
 // handle serves one frame from `from` (a UDP source or a TCP peer) and
@@ -26,6 +32,7 @@ type worker struct {
 // w.out. It never keeps frame.
 func (n *Node) handle(w *worker, frame []byte, from netip.AddrPort) []byte {
 	c, tcp, out := w.c, w.tcp, w.reply[:0]
+	w.syncPos = 0
 	if len(frame) == 0 {
 		c.drop(BadFrames)
 		return out
@@ -36,7 +43,17 @@ func (n *Node) handle(w *worker, frame []byte, from netip.AddrPort) []byte {
 		if err != nil {
 			return c.bad(out)
 		}
-		n.add(c, key)
+		c.inc(Adds)
+		if n.st == nil {
+			if n.f.Add(key) {
+				c.inc(AddsNew)
+			}
+			break
+		}
+		var bit [1]byte
+		w.keys = append(w.keys[:0], key)
+		c.add(AddsNew, uint64(n.addLogged(w, w.keys, bit[:])))
+		clear(w.keys) // a slice of a frame about to be reused
 	case wire.TypeHas:
 		key, err := wire.DecodeClassicKey(frame, wire.TypeHas)
 		if err != nil {
@@ -44,7 +61,7 @@ func (n *Node) handle(w *worker, frame []byte, from netip.AddrPort) []byte {
 		}
 		out, _ = wire.AppendClassicHasReply(out, key, n.has(c, key))
 	case wire.TypeAddBatch, wire.TypeHasBatch:
-		return n.batch(c, frame, out)
+		return n.batch(w, frame, out)
 	case wire.TypeSync:
 		s, err := wire.DecodeClassicSync(frame)
 		if err != nil {
@@ -132,34 +149,49 @@ func (n *Node) handle(w *worker, frame []byte, from netip.AddrPort) []byte {
 }
 
 // batch serves an add batch or has batch.
-func (n *Node) batch(c *counters, frame []byte, out []byte) []byte {
+func (n *Node) batch(w *worker, frame []byte, out []byte) []byte {
+	c := w.c
 	b, err := wire.DecodeBatch(frame)
 	if err != nil {
 		return c.bad(out)
 	}
 	// Counted once per frame, not once per key: the counters are atomics.
 	var bits [wire.MaxBatchKeys / 8]byte
-	i, yes := 0, 0
-	add := b.Type == wire.TypeAddBatch
-	for key := range b.Keys.All() {
-		var v bool
-		if add {
-			v = n.f.Add(key)
-		} else {
-			v = n.f.Has(key)
+	i, yes := b.Keys.Len(), 0
+	switch {
+	case b.Type == wire.TypeAddBatch && n.st != nil:
+		keys := w.keys[:0]
+		for key := range b.Keys.All() {
+			keys = append(keys, key)
 		}
-		if v {
-			bits[i/8] |= 1 << (i % 8)
-			yes++
+		yes = n.addLogged(w, keys, bits[:])
+		clear(keys) // slices of a frame about to be reused
+		w.keys = keys[:0]
+	default: // in memory: the hot loop stays here, inlined
+		add, j := b.Type == wire.TypeAddBatch, 0
+		for key := range b.Keys.All() {
+			var v bool
+			if add {
+				v = n.f.Add(key)
+			} else {
+				v = n.f.Has(key)
+			}
+			if v {
+				bits[j/8] |= 1 << (j % 8)
+				yes++
+			}
+			j++
 		}
-		i++
 	}
-	if add {
+	if b.Type == wire.TypeAddBatch {
 		c.add(Adds, uint64(i))
 		c.add(AddsNew, uint64(yes))
 	} else {
 		c.add(HasQueries, uint64(i))
 		c.add(HasHits, uint64(yes))
+	}
+	if b.Flags&wire.FlagAck == 0 {
+		w.syncPos = 0 // nobody waits for an unacknowledged add
 	}
 	switch {
 	case b.Type == wire.TypeHasBatch:
@@ -168,15 +200,6 @@ func (n *Node) batch(c *counters, frame []byte, out []byte) []byte {
 		out, _ = wire.AppendResult(out, wire.TypeAddResult, b.ReqID, i, bits[:wire.BitmapLen(i)])
 	}
 	return out
-}
-
-func (n *Node) add(c *counters, key []byte) bool {
-	c.inc(Adds)
-	if n.f.Add(key) {
-		c.inc(AddsNew)
-		return true
-	}
-	return false
 }
 
 func (n *Node) has(c *counters, key []byte) bool {

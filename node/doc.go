@@ -12,7 +12,10 @@
 // Every reply and every sync push leaves from the listening address, so a
 // peer's acks come back to the address it was told about. Bad frames are
 // counted and dropped without a reply. Cluster membership (package
-// membership) reaches the node only through membership.Host.
+// membership) reaches the node only through membership.Host. With
+// Config.DataDir the filter lives in a data directory (package store):
+// adds are logged before they are applied, and an acknowledged add under
+// --fsync always is answered once its record is on disk.
 //
 //	cfg := node.DefaultConfig()
 //	cfg.Listen = "127.0.0.1:8000"

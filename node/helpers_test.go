@@ -18,9 +18,10 @@ import (
 // the test calls deliver, ticks happen only when it calls tick, so every
 // test below replays exactly, with no sleeping and no clock.
 type testNet struct {
-	t    *testing.T
-	nw   *memnet.Network
-	next int
+	t        *testing.T
+	nw       *memnet.Network
+	next     int // nodes on 10.0.0.next
+	stations int // stations on 10.0.1.stations
 }
 
 func newNet(t *testing.T) *testNet { return &testNet{t: t, nw: memnet.New(1)} }
@@ -36,6 +37,9 @@ type resolver struct{}
 
 func (resolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
 	var i int
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return []netip.Addr{ip}, nil
+	}
 	switch {
 	case host == "localhost":
 		return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
@@ -71,6 +75,11 @@ func (tn *testNet) nodeAt(addr netip.AddrPort, cfg Config) (n *Node, stop func()
 	n, err = New(cfg)
 	require.NoError(t, err)
 	n.manualTicks = true
+	n.after = func(time.Duration) <-chan time.Time { // no waiting: the test network has no clock
+		c := make(chan time.Time, 1)
+		c <- time.Time{}
+		return c
+	}
 	return n, run(t, n)
 }
 
@@ -143,8 +152,8 @@ type datagram struct {
 }
 
 func (tn *testNet) station() *station {
-	tn.next++
-	h := &station{tn: tn, addr: netAddr(tn.next)}
+	tn.stations++
+	h := &station{tn: tn, addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 1, byte(tn.stations)}), 9000)}
 	tn.nw.Handle(h.addr, func(from netip.AddrPort, frame []byte) {
 		if h.answer != nil {
 			h.answer(from, frame)

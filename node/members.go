@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/rmbd/rmbd/filter"
 	"github.com/rmbd/rmbd/gossip"
 	"github.com/rmbd/rmbd/membership"
 	"github.com/rmbd/rmbd/wire"
@@ -116,11 +117,13 @@ func (h host) MergeState(from membership.Member, s wire.LocalState, join bool) {
 	rec, ok := n.members[from.Name]
 	n.mu.Unlock()
 	if !ok || !rec.match {
+		n.log.Debug("anti-entropy: state of a member with another filter ignored", "member", from.Name)
 		return
 	}
 	select {
 	case n.repairing <- struct{}{}:
 	default:
+		n.log.Debug("anti-entropy: a pull is running; this state waits for the next round", "member", from.Name)
 		return
 	}
 	digests := append([]byte(nil), s.Digests...)
@@ -143,11 +146,10 @@ func (n *Node) repair(name string, addr netip.AddrPort, digests []byte, join boo
 	if len(runs) == 0 {
 		return
 	}
+	n.log.Debug("anti-entropy: pulling", "member", name, "runs", len(runs), "join", join)
 	began := time.Now()
 	empty := n.f.LastChanged() == 0 && n.f.Generation() <= 1
-	ctx, cancel := context.WithTimeout(n.ctx, pullTimeout)
-	defer cancel()
-	rows, changed, err := n.pull(ctx, addr, runs)
+	rows, changed, err := n.pullRetrying(name, addr, runs)
 	if join && empty && err == nil {
 		// A new node filled from the cluster: the members have these rows.
 		n.mu.Lock()
@@ -162,8 +164,40 @@ func (n *Node) repair(name string, addr netip.AddrPort, digests []byte, join boo
 	}
 	if err != nil && n.ctx.Err() == nil {
 		lvl = slog.LevelWarn
-		n.c.inc(PullsFailed)
 	}
 	n.log.Log(context.Background(), lvl, "anti-entropy pull", "member", name, "join", join,
 		"rows", rows, "changed", changed, "took", time.Since(began).Round(time.Millisecond), "err", err)
+}
+
+// pullAttempts and pullBackoff: a failed pull is tried again after 1 s,
+// then 2 s; after that the next anti-entropy round tries again.
+const (
+	pullAttempts = 3
+	pullBackoff  = time.Second
+)
+
+// pullRetrying pulls runs from the member at addr, trying again after a
+// failure; each failure is counted and logged with its reason.
+func (n *Node) pullRetrying(name string, addr netip.AddrPort, runs []filter.Run) (rows, changed int, err error) {
+	wait := pullBackoff
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(n.ctx, pullTimeout)
+		r, c, err := n.pull(ctx, addr, runs)
+		cancel()
+		rows, changed = rows+r, changed+c
+		if err == nil || n.ctx.Err() != nil {
+			return rows, changed, err
+		}
+		n.c.inc(PullsFailed)
+		if attempt == pullAttempts {
+			return rows, changed, err
+		}
+		n.log.Warn("anti-entropy pull failed; trying again", "member", name, "attempt", attempt, "in", wait.String(), "err", err)
+		select {
+		case <-n.after(wait):
+		case <-n.ctx.Done():
+			return rows, changed, err
+		}
+		wait *= 2
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/rmbd/rmbd/gossip"
 	"github.com/rmbd/rmbd/internal/sockets"
 	"github.com/rmbd/rmbd/membership"
+	"github.com/rmbd/rmbd/store"
 	"github.com/zeebo/xxh3"
 )
 
@@ -58,9 +59,12 @@ type Node struct {
 	conns  map[net.Conn]struct{}
 
 	mem atomic.Pointer[membership.Membership] // nil without membership; set by Run
+	st  *store.Store                          // nil without a data directory
 
-	// manualTicks leaves ticking to the caller (tests tick by hand).
+	// manualTicks leaves ticking to the caller (tests tick by hand), and
+	// after is how the node waits before trying again (tests need not).
 	manualTicks bool
+	after       func(time.Duration) <-chan time.Time
 }
 
 // New validates cfg, builds the filter and binds the sockets (unless
@@ -84,15 +88,22 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	tr := cfg.Transport
-	if tr == nil {
-		if tr, err = sockets.Listen(context.Background(), cfg.Listen, cfg.UDPSockets); err != nil {
-			return nil, err
-		}
-	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	st, err := openStore(cfg, f, log)
+	if err != nil {
+		return nil, err
+	}
+	tr := cfg.Transport
+	if tr == nil {
+		if tr, err = sockets.Listen(context.Background(), cfg.Listen, cfg.UDPSockets); err != nil {
+			if st != nil {
+				st.Close()
+			}
+			return nil, err
+		}
 	}
 	if cfg.Resolver == nil {
 		cfg.Resolver = net.DefaultResolver
@@ -107,12 +118,13 @@ func New(cfg Config) (*Node, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Node{
-		cfg: cfg, log: log, f: f, tr: tr, name: []byte(name), g: g, c: new(counters), udpC: udpC,
+		cfg: cfg, log: log, f: f, tr: tr, st: st, name: []byte(name), g: g, c: new(counters), udpC: udpC,
 		members: map[string]memberRec{},
 		ctx:     ctx, cancel: cancel, ready: make(chan struct{}),
 		resolving: make(chan struct{}, 8),
 		repairing: make(chan struct{}, 1),
 		conns:     map[net.Conn]struct{}{},
+		after:     time.After,
 	}, nil
 }
 
@@ -140,6 +152,9 @@ func (n *Node) Run(ctx context.Context) error {
 	n.log.Info("rmbd listening", "addr", n.Addr().String(), "profile", string(n.cfg.Profile),
 		"filter", fp.String(), "filter_bytes", n.f.SizeBytes(), "udp_sockets", n.tr.Readers(),
 		"sync_interval", n.cfg.SyncInterval.String())
+	if n.st != nil {
+		n.st.Start()
+	}
 	packets := n.tr.ServePackets(n.ctx, n.newPacketHandler())
 	n.wg.Add(1)
 	go n.acceptStreams()
@@ -201,7 +216,13 @@ func (n *Node) shutdown(packets <-chan struct{}) error {
 			n.log.Error("shutdown left goroutines running")
 		}
 	}
-	return n.tr.Close()
+	var err error
+	if n.st != nil { // nothing adds any more: a last checkpoint
+		if err = n.st.Close(); err != nil {
+			n.log.Error("the last checkpoint failed; the log still holds every add", "err", err)
+		}
+	}
+	return errors.Join(err, n.tr.Close())
 }
 
 // spawn runs f on a goroutine that shutdown waits for, unless shutdown has
@@ -243,6 +264,9 @@ func (n *Node) Stats() Stats {
 	n.connMu.Lock()
 	s.OpenConns = len(n.conns)
 	n.connMu.Unlock()
+	if n.st != nil {
+		s.Store = n.st.Stats()
+	}
 	fs := n.f.Stats()
 	s.FilterBytes, s.SetBits, s.TotalBits = n.f.SizeBytes(), fs.SetBits, fs.TotalBits
 	s.EstimatedKeys, s.EstimatedFPRate = fs.EstimatedKeys, fs.EstimatedFPRate

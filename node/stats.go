@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"github.com/rmbd/rmbd/store"
 	"github.com/rmbd/rmbd/wire"
 )
 
@@ -91,6 +92,8 @@ type Stats struct {
 	// Filter.
 	FilterBytes, SetBits, TotalBits uint64
 	EstimatedKeys, EstimatedFPRate  float64
+	// Data directory (zero without one).
+	Store store.Stats
 }
 
 // Count returns counter c.
@@ -110,7 +113,7 @@ func (s *Stats) addShard(c *counters) {
 // wireStats lists s as stats frame counters. Ratios are sent in parts per
 // million.
 func (s Stats) wireStats() []wire.Stat {
-	out := make([]wire.Stat, 0, numCounters+15)
+	out := make([]wire.Stat, 0, numCounters+20)
 	for c := range numCounters {
 		out = append(out, wire.Stat{Name: c.String(), Value: s.Counts[c]})
 	}
@@ -129,5 +132,10 @@ func (s Stats) wireStats() []wire.Stat {
 		wire.Stat{Name: "total_bits", Value: s.TotalBits},
 		wire.Stat{Name: "estimated_keys", Value: uint64(s.EstimatedKeys)},
 		wire.Stat{Name: "estimated_fp_ppm", Value: uint64(s.EstimatedFPRate * 1e6)},
+		wire.Stat{Name: "log_fsyncs", Value: s.Store.Fsyncs},
+		wire.Stat{Name: "log_bytes", Value: s.Store.LogBytes},
+		wire.Stat{Name: "checkpoints", Value: s.Store.Checkpoints},
+		wire.Stat{Name: "checkpoint_bytes", Value: s.Store.CheckpointBytes},
+		wire.Stat{Name: "checkpoint_rows", Value: s.Store.CheckpointRows},
 	)
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"net"
 	"net/netip"
@@ -68,9 +69,24 @@ func (n *Node) serveConn(c net.Conn) {
 	fr := wire.NewFrameReader(c, tcpBufSize)
 	bw := bufio.NewWriterSize(c, tcpBufSize)
 	w := &worker{c: n.c, tcp: true, reply: make([]byte, 0, 4096)}
+	// unsynced is the log position the replies in bw wait for (--fsync
+	// always): nothing in bw leaves before the adds it acknowledges are on
+	// disk, and every add pipelined before a flush shares one wait.
+	var unsynced uint64
+	synced := func() bool {
+		if unsynced == 0 {
+			return true
+		}
+		// Not bounded by n.ctx: at shutdown the replies of adds in hand still
+		// go out once the log has them, which takes one fsync (or the log
+		// fails, and says so).
+		err := n.st.Log().WaitSynced(context.Background(), unsynced)
+		unsynced = 0
+		return err == nil
+	}
 	for {
 		if fr.Buffered() == 0 {
-			if bw.Flush() != nil || n.ctx.Err() != nil {
+			if !synced() || bw.Flush() != nil || n.ctx.Err() != nil {
 				return
 			}
 			c.SetReadDeadline(time.Now().Add(n.cfg.IdleTimeout))
@@ -86,12 +102,16 @@ func (n *Node) serveConn(c net.Conn) {
 		}
 		n.c.inc(TCPFrames)
 		if wire.Type(frame[0]) == wire.TypePull { // a stream of replies, written as it goes
-			if n.servePull(frame, bw) != nil {
+			if !synced() || n.servePull(frame, bw) != nil {
 				return
 			}
 			continue
 		}
 		reply := n.handle(w, frame, from)
+		unsynced = max(unsynced, w.syncPos)
+		if len(reply) > bw.Available() && !synced() { // writing it flushes what waits
+			return
+		}
 		if len(reply) > 0 {
 			if _, err := bw.Write(reply); err != nil {
 				return

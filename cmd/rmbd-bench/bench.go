@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"sync"
 	"time"
 
@@ -38,13 +39,20 @@ func (r result) print(w io.Writer) {
 	fmt.Fprintf(w, "  lost %d  wrong %d  verified %d keys\n", r.Lost, r.Wrong, r.Verified)
 }
 
-// keySet is the distinct keys a run uses: "k" and a zero-padded index.
-func keySet(n, size int) [][]byte {
+// keySet is the distinct keys a run uses: "k" and a zero-padded number,
+// from offset on.
+func keySet(n, offset, size int) [][]byte {
 	keys := make([][]byte, n)
 	buf := make([]byte, n*size)
+	var digits []byte
 	for i := range keys {
 		k := buf[i*size : (i+1)*size : (i+1)*size]
-		copy(k, fmt.Sprintf("k%0*d", size-1, i))
+		digits = strconv.AppendInt(digits[:0], int64(offset+i), 10)
+		k[0] = 'k'
+		for j := 1; j < size-len(digits); j++ {
+			k[j] = '0'
+		}
+		copy(k[max(1, size-len(digits)):], digits)
 		keys[i] = k
 	}
 	return keys
@@ -85,7 +93,7 @@ type worker interface {
 }
 
 func bench(ctx context.Context, c config, log io.Writer) (result, error) {
-	keys := keySet(c.keys, c.keySize)
+	keys := keySet(c.keys, c.keyOffset, c.keySize)
 	dial := func(id int) (any, error) {
 		if c.tcp {
 			return dialTCP(c, id)

@@ -67,7 +67,7 @@ func TestUsageErrors(t *testing.T) {
 
 func TestTouched(t *testing.T) {
 	c := config{clients: 2, batch: 2}
-	keys := keySet(10, 16)
+	keys := keySet(10, 0, 16)
 	got := touched(c, keys, []int{1, 2}) // client 0: keys 0-1; client 1: keys 5-8
 	assert.Len(t, got, 6)
 	assert.Equal(t, keys[5], got[2])

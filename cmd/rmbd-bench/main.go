@@ -45,6 +45,7 @@ type config struct {
 	tcp       bool
 	pipeline  int
 	keys      int
+	keyOffset int
 	keySize   int
 	classic   bool
 	timeout   time.Duration
@@ -76,6 +77,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&c.tcp, "tcp", false, "use TCP, pipelined, instead of UDP")
 	fs.IntVar(&c.pipeline, "pipeline", 32, "requests in flight per TCP client")
 	fs.IntVar(&c.keys, "keys", 100_000, "distinct keys")
+	fs.IntVar(&c.keyOffset, "key-offset", 0, "number of the first key: runs with other offsets use other keys")
 	fs.IntVar(&c.keySize, "key-size", 16, "bytes per key (at least 13)")
 	fs.BoolVar(&c.classic, "classic", false, "use classic frames (has only, one key per frame)")
 	fs.DurationVar(&c.timeout, "timeout", time.Second, "UDP reply timeout; a request that times out counts as lost")
@@ -136,6 +138,8 @@ func (c config) validate() error {
 		return fmt.Errorf("--batch %d must be 1..%d", c.batch, wire.MaxBatchKeys)
 	case c.keys < c.batch:
 		return fmt.Errorf("--keys %d must be at least --batch", c.keys)
+	case c.keyOffset < 0:
+		return fmt.Errorf("--key-offset %d must not be negative", c.keyOffset)
 	case c.keySize < 13 || c.keySize > wire.MaxClassicKey:
 		return fmt.Errorf("--key-size %d must be 13..%d", c.keySize, wire.MaxClassicKey)
 	case c.pipeline < 1 || c.pipeline > 4096:

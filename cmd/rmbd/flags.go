@@ -10,6 +10,7 @@ import (
 
 	"github.com/rmbd/rmbd/internal/flagusage"
 	"github.com/rmbd/rmbd/node"
+	"github.com/rmbd/rmbd/store"
 	"github.com/spf13/pflag"
 )
 
@@ -60,6 +61,10 @@ func parseArgs(args []string, getenv func(string) string) (*options, *pflag.Flag
 	antiEntropy := fs.Duration("anti-entropy-interval", def.AntiEntropyInterval, "how often members compare row digests and repair differences")
 	name := fs.String("node-name", "", "name this node reports and joins as (default: HOST:PORT of --listen, the host name for 0.0.0.0)")
 	udpSockets := fs.Int("udp-sockets", def.UDPSockets, "UDP sockets sharing the port (SO_REUSEPORT), one reader each")
+	dataDir := fs.String("data-dir", "", "directory that keeps the filter across restarts (default: in memory only)")
+	fsync := fs.String("fsync", def.Fsync.String(), "when adds reach the disk: always (before each acknowledged add is answered), everysec or no")
+	checkpoint := fs.Duration("checkpoint-interval", def.CheckpointInterval, "longest time between checkpoints of the filter to --data-dir")
+	repair := fs.Bool("repair", false, "start despite a damaged checkpoint, keeping every row that verifies")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	fs.BoolVarP(&o.help, "help", "h", false, "show this help")
@@ -117,10 +122,20 @@ func parseArgs(args []string, getenv func(string) string) (*options, *pflag.Flag
 	o.cfg.Peers, o.cfg.SyncInterval, o.cfg.PruneAfter, o.cfg.Name = *peers, *interval, *prune, *name
 	o.cfg.Join, o.cfg.GossipListen, o.cfg.Advertise, o.cfg.AntiEntropyInterval = *join, *gossipListen, *advertise, *antiEntropy
 	o.cfg.UDPSockets = *udpSockets
+	o.cfg.DataDir, o.cfg.CheckpointInterval, o.cfg.Repair = *dataDir, *checkpoint, *repair
+	policy, err := store.ParseFsync(*fsync)
+	if err != nil {
+		return nil, fs, fmt.Errorf("--fsync: %w", err)
+	}
+	o.cfg.Fsync = policy
+	if o.cfg.DataDir == "" && (fs.Changed("fsync") || fs.Changed("repair") || fs.Changed("checkpoint-interval")) {
+		return nil, fs, errors.New("--fsync, --checkpoint-interval and --repair need --data-dir")
+	}
 	if o.cfg.Profile == node.ProfileClassic && (fs.Changed("capacity") || fs.Changed("fp-rate")) {
 		return nil, fs, errors.New("--capacity and --fp-rate size the default profile's filter; the classic filter is fixed at 5×400 bits")
 	}
-	logger, err := newLogger(o.logLevel, o.logFormat)
+	var logger *slog.Logger
+	logger, err = newLogger(o.logLevel, o.logFormat)
 	if err != nil {
 		return nil, fs, err
 	}

@@ -117,12 +117,16 @@ func (n *Network) Partition(groups ...[]netip.AddrPort) {
 }
 
 // Handle makes h the receiver of datagrams sent to addr; nil removes it.
+// An address has one receiver: a second is a bug in the test (it panics).
 func (n *Network) Handle(addr netip.AddrPort, h Handler) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if h == nil {
 		delete(n.handlers, addr)
 		return
+	}
+	if _, ok := n.handlers[addr]; ok {
+		panic("memnet: " + addr.String() + " already has a receiver")
 	}
 	n.handlers[addr] = h
 }

@@ -1,0 +1,146 @@
+package node
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/rmbd/rmbd/store"
+	"github.com/rmbd/rmbd/wire"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func durable(dir string, fsync store.FsyncPolicy) Config {
+	cfg := DefaultConfig()
+	cfg.DataDir, cfg.Fsync, cfg.CheckpointInterval = dir, fsync, time.Hour
+	return cfg
+}
+
+// afterSync waits until every record logged so far is on disk and every
+// reply waiting for it has been handed to the network: callbacks run in
+// the order they were registered.
+func afterSync(t *testing.T, n *Node) {
+	t.Helper()
+	done := make(chan struct{})
+	n.st.Log().AfterSynced(n.st.Log().End(), func(error) { close(done) })
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the log never synced")
+	}
+}
+
+func TestDataDirKeepsEveryAdd(t *testing.T) {
+	for _, cfg := range []Config{DefaultConfig(), ClassicConfig()} {
+		t.Run(string(cfg.Profile), func(t *testing.T) {
+			dir := t.TempDir()
+			cfg.DataDir, cfg.CheckpointInterval = dir, time.Hour
+			tn := newNet(t)
+			n, stop := tn.nodeAt(netAddr(1), cfg)
+			u := tn.station()
+			keys := makeKeys("kept", 500)
+			addKeys(t, u, n, keys)
+			u.send(n.Addr(), classicAdd(t, "classic"))
+			tn.deliver()
+			stop() // SIGTERM: a last checkpoint
+
+			again, _ := tn.nodeAt(netAddr(1), cfg)
+			assert.True(t, hasAll(again, keys), "every acknowledged add back")
+			assert.True(t, hasOn(t, u, again, "classic"))
+			assert.False(t, hasOn(t, u, again, "never added"))
+		})
+	}
+}
+
+// Under --fsync always an acknowledged add is answered only once its
+// record is on disk; adds that come meanwhile share the fsync.
+func TestFsyncAlwaysAnswersAfterTheDisk(t *testing.T) {
+	tn := newNet(t)
+	n := tn.node(durable(t.TempDir(), store.FsyncAlways))
+	u := tn.station()
+	for i := range 20 {
+		f, _ := wire.AppendBatch(nil, wire.TypeAddBatch, uint32(i), wire.FlagAck, makeKeys(string(rune('a'+i)), 10))
+		u.send(n.Addr(), f)
+	}
+	tn.deliver()
+	afterSync(t, n)
+	tn.deliver()
+	replies := u.take()
+	require.Len(t, replies, 20, "every add answered, once on disk")
+	for _, r := range replies {
+		res, err := wire.DecodeResult(r.frame)
+		require.NoError(t, err)
+		assert.Equal(t, 10, res.Count)
+	}
+	assert.LessOrEqual(t, n.Stats().Store.Fsyncs, uint64(20))
+	assert.GreaterOrEqual(t, n.st.Log().Synced(), n.st.Log().End())
+
+	// An unacknowledged add gets no reply; a has is answered at once.
+	f, _ := wire.AppendBatch(nil, wire.TypeAddBatch, 99, 0, makeKeys("quiet", 3))
+	u.send(n.Addr(), f)
+	tn.deliver()
+	assert.True(t, hasOn(t, u, n, "quiet-0"))
+}
+
+// Over TCP, pipelined acknowledged adds are answered in order once the
+// disk has them.
+func TestFsyncAlwaysOverTCP(t *testing.T) {
+	tn := newNet(t)
+	n := tn.node(durable(t.TempDir(), store.FsyncAlways))
+	c := tn.station().dial(n.Addr())
+	var req []byte
+	for i := range 50 {
+		req, _ = wire.AppendBatch(req, wire.TypeAddBatch, uint32(i), wire.FlagAck, makeKeys(string(rune('A'+i)), 20))
+	}
+	go c.Write(req)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	r := wire.NewFrameReader(c, 4096)
+	for i := range 50 {
+		res, err := wire.DecodeResult(readFrame(t, r))
+		require.NoError(t, err)
+		assert.Equal(t, uint32(i), res.ReqID)
+		assert.GreaterOrEqual(t, n.st.Log().Synced(), uint64(1), "answered after an fsync")
+	}
+}
+
+func TestDataDirOfAnotherFilterIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	tn := newNet(t)
+	_, stop := tn.nodeAt(netAddr(1), durable(dir, store.FsyncEverySec))
+	stop()
+	cfg := durable(dir, store.FsyncEverySec)
+	cfg.Capacity = 5000
+	ep, err := tn.nw.Endpoint(netAddr(2))
+	require.NoError(t, err)
+	cfg.Transport = ep
+	_, err = New(cfg)
+	assert.ErrorIs(t, err, ErrConfig, "a configuration error: exit status 2")
+	assert.ErrorIs(t, err, store.ErrMismatch)
+	assert.ErrorContains(t, err, "capacity 1000000")
+	assert.ErrorContains(t, err, "capacity 5000")
+}
+
+// A node with data is ready, serving its whole filter, before it
+// contacts anyone.
+func TestReadyBeforeJoining(t *testing.T) {
+	dir := t.TempDir()
+	tn := newNet(t)
+	n, stop := tn.nodeAt(netAddr(1), durable(dir, store.FsyncEverySec))
+	u := tn.station()
+	addKeys(t, u, n, makeKeys("r", 100))
+	stop()
+
+	cfg := durable(dir, store.FsyncEverySec)
+	cfg.Listen, cfg.GossipListen, cfg.Join = "127.0.0.1:0", "127.0.0.1:0", []string{"127.0.0.1:1"} // nobody there
+	cfg.Resolver = resolver{}
+	again, err := New(cfg)
+	require.NoError(t, err)
+	assert.True(t, hasAll(again, makeKeys("r", 100)), "loaded by New, before Run")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- again.Run(ctx) }()
+	<-again.Ready()
+	cancel()
+	require.NoError(t, <-done)
+}

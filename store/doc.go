@@ -1,0 +1,42 @@
+// Package store keeps filters in a data directory, so that a node loses
+// no add it acknowledged, whatever stops it.
+//
+// A filter only grows and every operation on it is idempotent, and the
+// store leans on that. Local adds go to a log, in batches, each record
+// with its own checksum (for the blocked layout the 64-bit key hash is
+// the whole record of a key; the classic layout logs the key). Now and
+// then a checkpoint writes the rows changed since the one before, then
+// deletes the log segments it covers; once deltas pile up a full
+// checkpoint replaces them. Rows merged from peers reach disk through
+// checkpoints only: the peers hold them too.
+//
+// Recovery ORs every checkpoint into an empty filter, in any order, then
+// replays every log segment there is. Replaying a record twice changes
+// nothing, so no exact log position is needed, and a file a crash left
+// behind undeleted costs time, never correctness.
+//
+// A data directory:
+//
+//	DIR/LOCK                         flock'd by the one node using DIR
+//	DIR/filters/NAME/FILTER          the filter's name, sizing and fingerprint
+//	DIR/filters/NAME/ckpt-SEQ.ckpt   checkpoints (SEQ: 16 hex digits)
+//	DIR/filters/NAME/log-SEQ.log     log segments
+//
+// Every file starts with a magic, a format version and the filter's
+// fingerprint, and is created as a temporary file, fsynced, renamed and
+// its directory fsynced. A torn log tail (the normal result of a crash)
+// is cut at the last good record with a warning; a damaged checkpoint
+// stops Open unless Options.Repair, which keeps every block that verifies.
+// docs/FORMAT.md gives every file byte by byte.
+//
+//	s, rec, err := store.Open(dir, def, f, store.DefaultOptions())
+//	if err != nil { ... }
+//	s.Start() // checkpoints in the background
+//	s.BeginAdd()
+//	pos := s.Log().AppendHashes(hashes)
+//	for _, h := range hashes { f.AddHash(h) }
+//	s.EndAdd()
+//	err = s.Log().WaitSynced(ctx, pos) // with FsyncAlways, before acknowledging
+//	...
+//	err = s.Close() // a last checkpoint
+package store

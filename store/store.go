@@ -1,0 +1,676 @@
+package store
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rmbd/rmbd/filter"
+	"github.com/rmbd/rmbd/gossip"
+	"github.com/rmbd/rmbd/wire"
+	"github.com/zeebo/xxh3"
+)
+
+// Options tune a Store.
+type Options struct {
+	// Fsync says when the log reaches the disk.
+	Fsync FsyncPolicy
+	// Repair starts despite damaged checkpoints: every block that
+	// verifies is kept, the damaged files are set aside (NAME.damaged),
+	// and anti-entropy refills the rest from peers.
+	Repair bool
+	// CheckpointInterval is the longest time between checkpoints while
+	// anything changes.
+	CheckpointInterval time.Duration
+	// CheckpointLogBytes starts a checkpoint early once the log has grown
+	// this much since the last one.
+	CheckpointLogBytes uint64
+	// Logger receives warnings about what recovery found; nil discards.
+	Logger *slog.Logger
+}
+
+// DefaultOptions: fsync every second, a checkpoint every minute or every
+// 64 MiB of log.
+func DefaultOptions() Options {
+	return Options{Fsync: FsyncEverySec, CheckpointInterval: time.Minute, CheckpointLogBytes: 64 << 20}
+}
+
+// Recovery is what Open found and loaded.
+type Recovery struct {
+	Checkpoints int    // checkpoint files read
+	Rows        uint64 // rows in them
+	Segments    int    // log segments replayed
+	Records     int    // log records replayed
+	Keys        int    // keys in them
+	Truncated   int    // log segments cut at a record that did not verify
+	Damaged     []string
+	Took        time.Duration
+}
+
+// Store keeps one filter in its folder of a data directory. See the
+// package doc.
+type Store struct {
+	dir  string // the filter's folder
+	def  Definition
+	f    *filter.Filter
+	opts Options
+	log  *slog.Logger
+	lock *os.File
+	l    *Log
+
+	// adds is held for reading by each add between logging it and
+	// applying it to the filter; a checkpoint takes it to mark the log,
+	// so that every record before the mark is in the rows it copies.
+	adds sync.RWMutex
+
+	ckptMu      sync.Mutex // one checkpoint at a time
+	since       uint64     // the filter generation the last checkpoint copied
+	ckptSeq     uint64
+	fullBytes   int64
+	deltas      int
+	deltaBytes  int64
+	ckptLogPos  uint64 // log position at the last checkpoint
+	lastCkpt    time.Time
+	checkpoints atomic.Uint64
+	ckptBytes   atomic.Uint64
+	ckptRows    atomic.Uint64
+
+	// damaged are checkpoints that did not verify, loaded with Repair:
+	// kept (renamed) rather than deleted by the checkpoint that replaces them.
+	damaged map[string]bool
+
+	stop    chan struct{}
+	done    chan struct{}
+	started atomic.Bool
+}
+
+// maxDeltas is how many delta checkpoints pile up before a full one
+// replaces them all.
+const maxDeltas = 8
+
+// filtersDir is where filters' folders live in a data directory.
+const filtersDir = "filters"
+
+// FolderName returns the folder of the filter called name: the name
+// itself when it is short and plain, a hash of it otherwise (names may
+// hold anything a file name may not).
+func FolderName(name string) string {
+	plain := len(name) <= 64 && name != "." && name != ".." && !strings.HasPrefix(name, tempPrefix)
+	for _, c := range name {
+		plain = plain && (c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-')
+	}
+	if plain && name != "" {
+		return name
+	}
+	h := xxh3.HashString128(name).Bytes()
+	return "f-" + hex.EncodeToString(h[:])
+}
+
+// Open opens the data directory dir for the filter def, creating what is
+// missing, and loads what it holds into f, an empty filter of def's
+// fingerprint: every checkpoint, then every log segment. It refuses a
+// directory that holds another filter (ErrMismatch) or is in use
+// (ErrLocked), and, unless opts.Repair, one with a damaged checkpoint.
+func Open(dir string, def Definition, f *filter.Filter, opts Options) (*Store, Recovery, error) {
+	began := time.Now()
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.CheckpointInterval <= 0 || opts.CheckpointLogBytes == 0 {
+		return nil, Recovery{}, errors.New("store: checkpoint interval and log bytes must be positive")
+	}
+	if !validName(def.Name) {
+		return nil, Recovery{}, fmt.Errorf("store: filter name %q: 1 to %d bytes of UTF-8, no control characters", def.Name, MaxNameLen)
+	}
+	if f.Fingerprint() != def.FP {
+		return nil, Recovery{}, fmt.Errorf("store: filter %v is not the definition's %v", f.Fingerprint(), def.FP)
+	}
+	fdir := filepath.Join(dir, filtersDir, FolderName(def.Name))
+	if err := mkdirs(dir, fdir); err != nil {
+		return nil, Recovery{}, err
+	}
+	lock, err := lockDir(filepath.Join(dir, "LOCK"))
+	if err != nil {
+		return nil, Recovery{}, err
+	}
+	s := &Store{dir: fdir, def: def, f: f, opts: opts, log: opts.Logger, lock: lock,
+		stop: make(chan struct{}), done: make(chan struct{})}
+	rec, logSeq, err := s.recover()
+	if err != nil {
+		lock.Close()
+		return nil, rec, err
+	}
+	if s.l, err = openLog(fdir, def.FP, logSeq, opts.Fsync, s.log); err != nil {
+		lock.Close()
+		return nil, rec, err
+	}
+	if len(rec.Damaged) > 0 { // repaired: put what verified safely on disk, then set the damaged files aside
+		s.damaged = map[string]bool{}
+		for _, name := range rec.Damaged {
+			s.damaged[name] = true
+		}
+		if _, err := s.checkpoint(true); err != nil {
+			s.l.close()
+			lock.Close()
+			return nil, rec, err
+		}
+		for _, name := range rec.Damaged {
+			os.Rename(filepath.Join(fdir, name), filepath.Join(fdir, name+".damaged"))
+		}
+		s.damaged = nil
+		syncDir(fdir)
+	}
+	s.lastCkpt = time.Now()
+	if rec.Segments > 0 { // a crash left a log: checkpoint it soon, or crashes would pile segments up
+		s.lastCkpt = time.Time{}
+	}
+	rec.Took = time.Since(began)
+	return s, rec, nil
+}
+
+// mkdirs creates the data directory and the filter's folder, durably.
+func mkdirs(dir, fdir string) error {
+	for _, d := range []string{dir, filepath.Join(dir, filtersDir), fdir} {
+		if err := os.Mkdir(d, 0o755); err == nil {
+			if err := syncDir(filepath.Dir(d)); err != nil {
+				return err
+			}
+		} else if !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// files lists the checkpoints and log segments in the filter's folder,
+// by sequence number.
+func (s *Store) files() (ckpts, logs []uint64, err error) {
+	ents, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, e := range ents {
+		name := e.Name()
+		if seq, ok := seqOf(name, "ckpt-", ".ckpt"); ok {
+			ckpts = append(ckpts, seq)
+		} else if seq, ok := seqOf(name, "log-", ".log"); ok {
+			logs = append(logs, seq)
+		}
+	}
+	slices.Sort(ckpts)
+	slices.Sort(logs)
+	return ckpts, logs, nil
+}
+
+func seqOf(name, prefix, suffix string) (uint64, bool) {
+	hexSeq, ok := strings.CutPrefix(name, prefix)
+	if !ok {
+		return 0, false
+	}
+	if hexSeq, ok = strings.CutSuffix(hexSeq, suffix); !ok || len(hexSeq) != 16 {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(hexSeq, 16, 64)
+	return seq, err == nil
+}
+
+// recover checks the FILTER file, loads every checkpoint and replays every
+// log segment, and returns the sequence number the next segment takes.
+func (s *Store) recover() (Recovery, uint64, error) {
+	var rec Recovery
+	if err := removeTemps(s.dir); err != nil {
+		return rec, 0, err
+	}
+	ckpts, logs, err := s.files()
+	if err != nil {
+		return rec, 0, err
+	}
+	if err := s.checkDefinition(len(ckpts)+len(logs) > 0); err != nil {
+		return rec, 0, err
+	}
+	newestFull, haveFull := uint64(0), false
+	for i, seq := range s.loadOrder(ckpts) {
+		r, err := s.loadCheckpoint(seq, i == 0)
+		name := checkpointName(seq)
+		var fe *FileError
+		switch {
+		case err != nil && !errors.As(err, &fe):
+			return rec, 0, err
+		case err != nil && errors.Is(err, ErrMismatch):
+			return rec, 0, fmt.Errorf("%w: %s", ErrMismatch, err)
+		case err != nil || len(r.damage) > 0:
+			if err == nil {
+				err = &FileError{Path: filepath.Join(s.dir, name), Offset: int64(r.damage[0]),
+					Err: damaged(fmt.Sprintf("%d damaged places, %d blocks (%d rows) verify", len(r.damage), r.blocks, r.rows))}
+			}
+			if !s.opts.Repair {
+				return rec, 0, fmt.Errorf("%w (start with --repair to keep every row that verifies and let anti-entropy refill the rest)", err)
+			}
+			s.log.Warn("damaged checkpoint: keeping the rows that verify", "err", err)
+			rec.Damaged = append(rec.Damaged, name)
+		}
+		rec.Checkpoints++
+		rec.Rows += r.rows
+		s.ckptSeq = max(s.ckptSeq, seq)
+		if r.header.kind != ckptDelta && len(r.damage) == 0 && err == nil && seq > newestFull {
+			newestFull, haveFull = seq, true
+		}
+	}
+	s.countDeltas(ckpts, newestFull, haveFull)
+	// What the checkpoints held is on disk: the next delta starts after it.
+	// What the log replays is not yet in any checkpoint: it counts as
+	// changed, so that the checkpoint that deletes the segments writes it.
+	s.since = s.f.Advance()
+	for _, seq := range logs {
+		if err := s.replay(seq, &rec); err != nil {
+			return rec, 0, err
+		}
+	}
+	next := uint64(1)
+	if len(logs) > 0 {
+		next = logs[len(logs)-1] + 1
+	}
+	return rec, next, nil
+}
+
+// checkDefinition compares the FILTER file with the definition asked
+// for, or creates it.
+func (s *Store) checkDefinition(haveData bool) error {
+	path := filepath.Join(s.dir, "FILTER")
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && !haveData:
+		return writeFile(s.dir, "FILTER", encodeDefinition(s.def))
+	case errors.Is(err, fs.ErrNotExist) && !s.opts.Repair:
+		return &FileError{Path: path, Err: damaged("missing, though the folder holds checkpoints or log segments (start with --repair to use them with the flags' definition)")}
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return err
+	}
+	if err == nil {
+		d, at, derr := decodeDefinition(b)
+		if derr == nil {
+			if d.FP != s.def.FP || d.Name != s.def.Name {
+				return fmt.Errorf("%w: %s holds %s; the flags ask for %s", ErrMismatch, s.dir, d, s.def)
+			}
+			return nil
+		}
+		if !s.opts.Repair {
+			return &FileError{Path: path, Offset: int64(at), Err: fmt.Errorf("%w (start with --repair to rewrite it from the flags)", derr)}
+		}
+		s.log.Warn("damaged FILTER file rewritten from the flags", "file", path, "err", derr)
+	}
+	return writeFile(s.dir, "FILTER", encodeDefinition(s.def))
+}
+
+// loadOrder puts the newest image checkpoint first, to be mapped as the
+// filter itself, then the others by number: every other checkpoint is
+// OR-ed in, which the order does not change.
+func (s *Store) loadOrder(ckpts []uint64) []uint64 {
+	order := slices.Clone(ckpts)
+	for i := len(order) - 1; i >= 0; i-- {
+		if s.kind(order[i]) == ckptImage {
+			img := order[i]
+			return append([]uint64{img}, slices.Delete(order, i, i+1)...)
+		}
+	}
+	return order
+}
+
+// kind reads the kind of checkpoint seq from its header; a header that
+// does not read says delta, and loading reports it.
+func (s *Store) kind(seq uint64) uint8 {
+	f, err := os.Open(filepath.Join(s.dir, checkpointName(seq)))
+	if err != nil {
+		return ckptDelta
+	}
+	defer f.Close()
+	head := make([]byte, ckptHeaderSize)
+	if _, err := f.ReadAt(head, 0); err != nil {
+		return ckptDelta
+	}
+	h, _, err := decodeCkptHeader(head)
+	if err != nil {
+		return ckptDelta
+	}
+	return h.kind
+}
+
+// loadCheckpoint ORs every verifying block of checkpoint seq into the
+// filter; an image may become the filter's memory itself when adopt.
+func (s *Store) loadCheckpoint(seq uint64, adopt bool) (ckptRead, error) {
+	path := filepath.Join(s.dir, checkpointName(seq))
+	if s.kind(seq) == ckptImage && s.f.Fingerprint().Layout == filter.Blocked {
+		return loadImage(path, s.f, adopt)
+	}
+	b, unmap, err := mapFile(path)
+	if err != nil {
+		return ckptRead{}, err
+	}
+	defer unmap()
+	r, err := readCheckpoint(b, s.def.FP, func(rs wire.RowSync) error {
+		for first, rows := range rs.Runs.All() {
+			if err := s.f.LoadRows(rs.FP, uint64(first), rows); err != nil {
+				return damaged(err.Error()) // rows beyond the filter: verified bytes, wrong content
+			}
+		}
+		return nil
+	})
+	var fe *FileError
+	if errors.As(err, &fe) {
+		fe.Path = path
+	}
+	return r, err
+}
+
+// countDeltas notes the sizes of the newest full checkpoint and the
+// deltas after it, to decide when the next full one is due.
+func (s *Store) countDeltas(ckpts []uint64, newestFull uint64, haveFull bool) {
+	s.fullBytes, s.deltas, s.deltaBytes = 0, 0, 0
+	for _, seq := range ckpts {
+		st, err := os.Stat(filepath.Join(s.dir, checkpointName(seq)))
+		if err != nil || haveFull && seq < newestFull {
+			continue
+		}
+		if haveFull && seq == newestFull {
+			s.fullBytes = st.Size()
+			continue
+		}
+		s.deltas++
+		s.deltaBytes += st.Size()
+	}
+	if !haveFull {
+		s.deltas = maxDeltas // the first checkpoint is a full one
+	}
+}
+
+// replay applies every verifying record of log segment seq, and cuts the
+// segment at the first record that does not verify (a torn tail is what
+// a crash leaves).
+func (s *Store) replay(seq uint64, rec *Recovery) error {
+	path := filepath.Join(s.dir, segmentName(seq))
+	b, unmap, err := mapFile(path)
+	if err != nil {
+		return err
+	}
+	fp, hseq, off, herr := decodeLogHeader(b)
+	switch {
+	case herr != nil:
+		unmap()
+		s.log.Warn("log segment without a readable header set aside", "file", path, "offset", off, "err", herr)
+		return os.Rename(path, path+".damaged")
+	case fp != s.def.FP || hseq != seq:
+		unmap()
+		return &FileError{Path: path, Offset: 10, Err: fmt.Errorf("%w: a log of %v (segment %d), not %v", ErrMismatch, fp, hseq, s.def.FP)}
+	}
+	records, keys := 0, 0
+	var bad error
+	for off < len(b) {
+		r, n, err := nextRecord(b[off:])
+		if err != nil {
+			bad = err
+			break
+		}
+		if r.kind == recordHashes {
+			for h := range r.hashes {
+				s.f.AddHash(h)
+			}
+		} else {
+			for k := range r.keys {
+				s.f.Add(k)
+			}
+		}
+		records++
+		keys += r.count
+		off += n
+	}
+	dropped := 0
+	if bad != nil {
+		dropped = countRecords(b[off:])
+	}
+	size := len(b)
+	unmap()
+	rec.Segments++
+	rec.Records += records
+	rec.Keys += keys
+	if bad == nil {
+		return nil
+	}
+	rec.Truncated++
+	s.log.Warn("log segment truncated at the last good record", "file", path, "offset", off,
+		"bytes_dropped", size-off, "records_dropped", dropped, "reason", bad)
+	return truncate(path, int64(off))
+}
+
+// countRecords counts the records that still verify in b, past damage.
+func countRecords(b []byte) int {
+	n := 0
+	for off := 1; off < len(b); {
+		if _, size, err := nextRecord(b[off:]); err == nil {
+			n++
+			off += size
+		} else {
+			off++
+		}
+	}
+	return n
+}
+
+func truncate(path string, size int64) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Truncate(size)
+	if serr := f.Sync(); err == nil {
+		err = serr
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Start runs checkpoints in the background: every CheckpointInterval
+// while anything changes, and early when the log grows past
+// CheckpointLogBytes.
+func (s *Store) Start() {
+	s.started.Store(true)
+	go func() {
+		defer close(s.done)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			if s.due() {
+				if _, err := s.Checkpoint(); err != nil {
+					s.log.Error("checkpoint failed; the log keeps every add meanwhile", "err", err)
+				}
+			}
+			select {
+			case <-s.stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+// due reports whether a checkpoint is due.
+func (s *Store) due() bool {
+	s.ckptMu.Lock()
+	defer s.ckptMu.Unlock()
+	return s.l.End()-s.ckptLogPos >= s.opts.CheckpointLogBytes || time.Since(s.lastCkpt) >= s.opts.CheckpointInterval
+}
+
+// BeginAdd is called before an add is logged, EndAdd once it is applied
+// to the filter.
+func (s *Store) BeginAdd() { s.adds.RLock() }
+
+// EndAdd: see BeginAdd.
+func (s *Store) EndAdd() { s.adds.RUnlock() }
+
+// Log returns the log of local adds.
+func (s *Store) Log() *Log { return s.l }
+
+// Dir returns the filter's folder.
+func (s *Store) Dir() string { return s.dir }
+
+// CheckpointInfo says what one checkpoint wrote.
+type CheckpointInfo struct {
+	Full  bool
+	Rows  uint64
+	Bytes int64
+	Took  time.Duration
+}
+
+// Checkpoint writes the rows changed since the last checkpoint (or every
+// row, once deltas pile up) to a new file, then deletes the log segments
+// it covers and, after a full one, the older checkpoints. Adds and has
+// go on meanwhile: rows are found and copied a frame at a time.
+func (s *Store) Checkpoint() (CheckpointInfo, error) { return s.checkpoint(false) }
+
+func (s *Store) checkpoint(forceFull bool) (CheckpointInfo, error) {
+	s.ckptMu.Lock()
+	defer s.ckptMu.Unlock()
+	began := time.Now()
+	full := forceFull || s.deltas >= maxDeltas || s.fullBytes > 0 && s.deltaBytes >= s.fullBytes
+	s.adds.Lock()
+	logPos := s.l.End()
+	gen := s.f.Advance()
+	idle := !full && logPos == s.ckptLogPos && s.f.LastChanged() <= s.since
+	var mark *Rotation
+	if !idle {
+		mark = s.l.Mark()
+	}
+	s.adds.Unlock()
+	if idle {
+		s.lastCkpt = time.Now()
+		return CheckpointInfo{}, nil
+	}
+	covers, err := mark.Wait()
+	if err != nil {
+		return CheckpointInfo{}, err
+	}
+	since, kind := s.since, ckptDelta
+	if full {
+		since, kind = 0, ckptFull
+	}
+	seq := s.ckptSeq + 1
+	h := ckptHeader{kind: kind, fp: s.def.FP, seq: seq, covers: covers}
+	var rows uint64
+	var size int64
+	if full && wantImage(s.f) {
+		rows, size, err = writeImage(s.dir, h, s.f)
+	} else {
+		rows, size, err = writeBlocks(s.dir, h, s.f, since)
+	}
+	if err != nil {
+		return CheckpointInfo{}, err
+	}
+	s.ckptSeq, s.since, s.ckptLogPos, s.lastCkpt = seq, gen, logPos, time.Now()
+	if full {
+		s.fullBytes, s.deltas, s.deltaBytes = size, 0, 0
+	} else {
+		s.deltas++
+		s.deltaBytes += size
+	}
+	s.checkpoints.Add(1)
+	s.ckptBytes.Add(uint64(size))
+	s.ckptRows.Add(rows)
+	s.removeCovered(covers, seq, full)
+	return CheckpointInfo{Full: full, Rows: rows, Bytes: size, Took: time.Since(began)}, nil
+}
+
+// writeBlocks writes checkpoint h as blocks of the rows of f changed
+// after generation since.
+func writeBlocks(dir string, h ckptHeader, f *filter.Filter, since uint64) (uint64, int64, error) {
+	w, err := newCkptWriter(dir, h)
+	if err != nil {
+		return 0, 0, err
+	}
+	if _, err := gossip.FrameRows(f, since, []filter.Run{{First: 0, Count: f.Rows()}}, ckptFrame, w.block); err != nil {
+		w.abort()
+		return 0, 0, err
+	}
+	if err := w.commit(); err != nil {
+		return 0, 0, err
+	}
+	return w.rows, w.bytes, nil
+}
+
+// restartWritesMuch reports whether a start would OR in, over the last
+// full checkpoint, rows enough (the deltas, and the rows changed since
+// the last checkpoint) to copy much of the filter: more than a
+// sixty-fourth of its bytes touch almost every page of it.
+func (s *Store) restartWritesMuch() bool {
+	s.ckptMu.Lock()
+	pending := s.deltaBytes
+	since := s.since
+	s.ckptMu.Unlock()
+	s.f.Advance()
+	for r := range s.f.ChangedRuns(max(since, 1)) {
+		pending += int64(r.Count) * int64(s.f.RowBytes())
+	}
+	return pending > imageBytes(s.def.FP)/64
+}
+
+// removeCovered deletes the log segments up to covers and, after a full
+// checkpoint seq, the checkpoints before it. What a crash leaves undeleted
+// is deleted next time: reading a file twice changes nothing.
+func (s *Store) removeCovered(covers, seq uint64, full bool) {
+	ckpts, logs, err := s.files()
+	if err != nil {
+		return
+	}
+	for _, l := range logs {
+		if l <= covers {
+			os.Remove(filepath.Join(s.dir, segmentName(l)))
+		}
+	}
+	for _, c := range ckpts {
+		if full && c < seq && !s.damaged[checkpointName(c)] {
+			os.Remove(filepath.Join(s.dir, checkpointName(c)))
+		}
+	}
+	syncDir(s.dir)
+}
+
+// Stats are what the store has done.
+type Stats struct {
+	Fsyncs, LogBytes, Checkpoints, CheckpointBytes, CheckpointRows uint64
+}
+
+// Stats returns what the store has done so far.
+func (s *Store) Stats() Stats {
+	return Stats{Fsyncs: s.l.Fsyncs(), LogBytes: s.l.Bytes(), Checkpoints: s.checkpoints.Load(),
+		CheckpointBytes: s.ckptBytes.Load(), CheckpointRows: s.ckptRows.Load()}
+}
+
+// Close stops the checkpoints, writes a last one (so that the next start
+// reads no log), stops the log and lets go of the directory. No add may
+// come after it begins. The last checkpoint is a full one when the deltas
+// would otherwise touch much of the filter at the next start: a database
+// checkpoints at shutdown so that it starts fast, and so does this.
+func (s *Store) Close() error {
+	select {
+	case <-s.stop:
+		return nil
+	default:
+	}
+	close(s.stop)
+	if s.started.Load() {
+		<-s.done
+	}
+	_, err := s.checkpoint(s.restartWritesMuch())
+	err = errors.Join(err, s.l.close())
+	return errors.Join(err, s.lock.Close())
+}
