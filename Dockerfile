@@ -6,6 +6,9 @@ COPY rmbd rmbd-cli /
 # /data is owned by the user rmbd runs as, so that a volume mounted there
 # (docker compose creates it from the image) is writable: --data-dir /data.
 COPY --chown=65532:65532 data /data
+# /keys likewise, for a volume holding the cluster key file (see
+# examples/compose: `rmbd keygen /keys/cluster.key` fills it once).
+COPY --chown=65532:65532 data /keys
 USER 65532:65532
 EXPOSE 8000/udp 8000/tcp 7946/udp 7946/tcp
 HEALTHCHECK --interval=5s --timeout=3s --start-period=3s --retries=3 \

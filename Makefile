@@ -30,13 +30,22 @@ race:
 corruption: ## 10,000 damaged copies of real data files: each detected or harmlessly repaired
 	$(GO) test -count=1 -run '^TestCorruption$$' -v ./store
 
+# A run that ends with "context deadline exceeded" and writes no failing
+# input is Go's fuzzing coordinator racing its own -fuzztime deadline
+# (go.dev/issue/75804, fixed in Go 1.27), not a finding: it is run again.
 fuzz: ## run every fuzz target for FUZZTIME each
 	@grep -rl --include='*_test.go' '^func Fuzz' . | sort | while read -r f; do \
 		pkg=./$$(dirname "$${f#./}"); \
 		for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$$f"); do \
-			echo "fuzz $$pkg $$t ($(FUZZTIME))"; \
-			$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) "$$pkg" >/tmp/rmbd-fuzz.log 2>&1 \
-				|| { cat /tmp/rmbd-fuzz.log; exit 1; }; \
+			for try in 1 2 3; do \
+				echo "fuzz $$pkg $$t ($(FUZZTIME))"; \
+				$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) "$$pkg" >/tmp/rmbd-fuzz.log 2>&1 && break; \
+				if [ $$try -lt 3 ] && grep -q 'context deadline exceeded' /tmp/rmbd-fuzz.log \
+					&& ! grep -q 'Failing input written' /tmp/rmbd-fuzz.log; then \
+					echo "  the fuzzing coordinator's deadline race (go.dev/issue/75804), no input failed: again"; continue; \
+				fi; \
+				cat /tmp/rmbd-fuzz.log; exit 1; \
+			done; \
 		done; \
 	done
 

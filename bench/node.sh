@@ -4,6 +4,9 @@
 #      (the ceiling: answers at once, no filter) vs redis SISMEMBER, 16 clients
 #   2. batched has over UDP (64 keys a datagram)
 #   3. pipelined has over TCP vs redis SISMEMBER with -P 32
+#   4. the cost of a cluster key: add and has (1 key over UDP, 64 keys over
+#      UDP, pipelined over TCP) against a node with --cluster-key-file vs an
+#      identical node without (ONLY=key runs this part alone)
 # Each figure is the median of ROUNDS runs of SECONDS, taken in turns so that
 # machine noise falls on every contender alike. Needs redis-server and
 # redis-benchmark for the redis rows (Debian: apt-get install redis-server).
@@ -15,6 +18,8 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 SECONDS_EACH=${SECONDS_EACH:-3}
 RMBD_PORT=${RMBD_PORT:-18100} NULL_PORT=${NULL_PORT:-18200} REDIS_PORT=${REDIS_PORT:-18300}
+PLAIN_PORT=${PLAIN_PORT:-18400} KEYED_PORT=${KEYED_PORT:-18500}
+ONLY=${ONLY:-all}
 UDP_SOCKETS=${UDP_SOCKETS:-$(( $(nproc) > 1 ? $(nproc) - 1 : 1 ))}
 
 make -s build
@@ -23,6 +28,10 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 
 bin/rmbd --listen 127.0.0.1:$RMBD_PORT --udp-sockets "$UDP_SOCKETS" --log-level warn & pids+=($!)
+keyfile=$(mktemp); trap 'cleanup; rm -f "$keyfile"' EXIT
+bin/rmbd keygen >"$keyfile"
+bin/rmbd --listen 127.0.0.1:$PLAIN_PORT --udp-sockets "$UDP_SOCKETS" --log-level error & pids+=($!)
+bin/rmbd --listen 127.0.0.1:$KEYED_PORT --udp-sockets "$UDP_SOCKETS" --log-level warn --cluster-key-file "$keyfile" & pids+=($!)
 bin/rmbd-bench serve-null --listen 127.0.0.1:$NULL_PORT --udp-sockets "$UDP_SOCKETS" 2>/dev/null & pids+=($!)
 have_redis=no
 if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; then
@@ -32,7 +41,9 @@ fi
 # Wait (bounded) until every server answers.
 for _ in $(seq 50); do
 	ok=yes
-	bin/rmbd-bench --addr 127.0.0.1:$RMBD_PORT --duration 50ms --keys 16 --clients 1 >/dev/null 2>&1 || ok=no
+	for p in $RMBD_PORT $PLAIN_PORT $KEYED_PORT; do
+		bin/rmbd-bench --addr 127.0.0.1:$p --duration 50ms --keys 16 --clients 1 >/dev/null 2>&1 || ok=no
+	done
 	bin/rmbd-bench --addr 127.0.0.1:$NULL_PORT --duration 50ms --keys 16 --clients 1 >/dev/null 2>&1 || ok=no
 	[ $have_redis = no ] || redis-cli -p $REDIS_PORT sadd myset member >/dev/null 2>&1 || ok=no
 	[ $ok = yes ] && break
@@ -45,8 +56,22 @@ redis_run() { redis-benchmark -p $REDIS_PORT -n $1 "${@:2}" --csv sismember myse
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 declare -A runs
+keyed_round() {
+	local op
+	for op in add has; do
+		for node in plain keyed; do
+			local port=$PLAIN_PORT
+			[ $node = keyed ] && port=$KEYED_PORT
+			runs[${op}_udp1_$node]+="$(rmbd_run --addr 127.0.0.1:$port --op $op --clients 16)"$'\n'
+			runs[${op}_udp64_$node]+="$(rmbd_run --addr 127.0.0.1:$port --op $op --clients 16 --batch 64)"$'\n'
+			runs[${op}_tcp_$node]+="$(rmbd_run --addr 127.0.0.1:$port --op $op --clients 4 --tcp --batch 64 --pipeline 32)"$'\n'
+		done
+	done
+}
 for r in $(seq "$ROUNDS"); do
 	echo "round $r/$ROUNDS" >&2
+	keyed_round
+	[ "$ONLY" = key ] && continue
 	runs[udp1_rmbd]+="$(rmbd_run --addr 127.0.0.1:$RMBD_PORT --clients 16)"$'\n'
 	runs[udp1_null]+="$(rmbd_run --addr 127.0.0.1:$NULL_PORT --clients 16)"$'\n'
 	runs[udp64_rmbd]+="$(rmbd_run --addr 127.0.0.1:$RMBD_PORT --clients 16 --batch 64)"$'\n'
@@ -60,6 +85,15 @@ for r in $(seq "$ROUNDS"); do
 done
 m() { printf '%s' "${runs[$1]:-}" | grep . | median; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+printf '\n%-44s %14s %14s %8s\n' "cluster key: median of $ROUNDS × ${SECONDS_EACH}s" "without" "with key" "ratio"
+for op in add has; do
+	for mode in udp1:"1 key, UDP" udp64:"64 keys/datagram, UDP" tcp:"64 keys/frame, TCP, 32 deep"; do
+		a=$(m ${op}_${mode%%:*}_plain) b=$(m ${op}_${mode%%:*}_keyed)
+		printf '%-44s %14.0f %14.0f %8s\n' "$op, ${mode#*:}" "$a" "$b" "$(ratio "$b" "$a")"
+	done
+done
+[ "$ONLY" = key ] && exit 0
 
 u1=$(m udp1_rmbd) u1n=$(m udp1_null) u64=$(m udp64_rmbd) u64n=$(m udp64_null) t=$(m tcp_rmbd) tn=$(m tcp_null)
 r1=$(m redis1 || true) r32=$(m redis32 || true)

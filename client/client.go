@@ -8,15 +8,19 @@ import (
 	"sync"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/rmbd/rmbd/auth"
 )
 
 // Client talks to one rmbd node. It is safe for concurrent use.
 type Client struct {
-	addr  string
-	o     options
-	t     transport
-	ids   atomic.Uint32
-	close sync.Once
+	addr   string
+	o      options
+	t      transport
+	ids    atomic.Uint32
+	close  sync.Once
+	sealer *auth.Sealer // nil without WithClusterKeys
+	opener *auth.Opener
 }
 
 // request is one frame awaiting its reply.
@@ -62,6 +66,13 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 		return nil, &OpError{"dial", addr, fmt.Errorf("client: bad address: %w", err)}
 	}
 	c := &Client{addr: addr, o: o}
+	if len(o.keys) > 0 {
+		r, err := auth.NewKeyring(o.keys)
+		if err != nil {
+			return nil, &OpError{"dial", addr, err}
+		}
+		c.sealer, c.opener = auth.NewSealer(r), auth.NewOpener(r)
+	}
 	var err error
 	if o.tcp {
 		c.t, err = dialTCP(ctx, addr)

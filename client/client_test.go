@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rmbd/rmbd/auth"
 	"github.com/rmbd/rmbd/internal/nodetest"
 	"github.com/rmbd/rmbd/node"
+	"github.com/rmbd/rmbd/wire"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -244,16 +246,100 @@ func TestBadAddressAndOptions(t *testing.T) {
 	assert.ErrorContains(t, err, "invalid option")
 	n := nodetest.Start(t, node.DefaultConfig())
 	c := dial(t, n.Addr().String())
-	assert.ErrorContains(t, c.Peer(context.Background(), "nope"), "bad address")
-	assert.ErrorContains(t, c.Peer(context.Background(), "h:0"), "port 1..65535")
+	_, err = c.Peer(context.Background(), "nope")
+	assert.ErrorContains(t, err, "bad address")
+	_, err = c.Peer(context.Background(), "h:0")
+	assert.ErrorContains(t, err, "port 1..65535")
+	_, err = Dial(context.Background(), "127.0.0.1:1", WithClusterKeys(auth.Key{}))
+	assert.ErrorIs(t, err, auth.ErrKey)
 }
 
+// A peer request is answered: the address is challenged, then verified
+// once it answers; asking again says it is a target already.
 func TestPeer(t *testing.T) {
 	a, b := nodetest.Start(t, node.DefaultConfig()), nodetest.Start(t, node.DefaultConfig())
+	for i, opts := range [][]Option{nil, {WithTCP()}} { // in order: UDP first
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			c := dial(t, a.Addr().String(), opts...)
+			r, err := c.Peer(context.Background(), b.Addr().String())
+			require.NoError(t, err)
+			assert.Equal(t, PeerResult{Addr: b.Addr().String(), New: i == 0}, r, "new the first time only")
+			require.Len(t, a.Peers(), 1)
+			assert.Equal(t, b.Addr(), a.Peers()[0].Addr)
+			require.Eventually(t, func() bool { return a.Peers()[0].Verified }, 5*time.Second, 2*time.Millisecond,
+				"b answers the challenge")
+		})
+	}
 	c := dial(t, a.Addr().String())
-	require.NoError(t, c.Peer(context.Background(), b.Addr().String()))
-	require.Eventually(t, func() bool { return len(a.Peers()) == 1 }, 5*time.Second, 2*time.Millisecond)
-	assert.Equal(t, b.Addr(), a.Peers()[0].Addr)
+	_, err := c.Peer(context.Background(), a.Addr().String())
+	var se *ServerError
+	require.ErrorAs(t, err, &se, "a node is not its own peer")
+	assert.Equal(t, wire.CodeRefused, se.Code)
+}
+
+func newKey(t *testing.T) auth.Key {
+	k, err := auth.Generate()
+	require.NoError(t, err)
+	return k
+}
+
+// With a cluster key, a peer request must come sealed with it; the
+// answer comes sealed. Without the key, or with another, the node says so.
+func TestPeerWithClusterKey(t *testing.T) {
+	k := newKey(t)
+	cfg := node.DefaultConfig()
+	cfg.ClusterKeys = []auth.Key{k}
+	a, b := nodetest.Start(t, cfg), nodetest.Start(t, cfg)
+	for name, opts := range map[string][]Option{"udp": nil, "tcp": {WithTCP()}} {
+		t.Run(name, func(t *testing.T) {
+			var se *ServerError
+			_, err := dial(t, a.Addr().String(), opts...).Peer(context.Background(), b.Addr().String())
+			require.ErrorAs(t, err, &se)
+			assert.Equal(t, wire.CodeUnsealed, se.Code, "no key")
+
+			_, err = dial(t, a.Addr().String(), append(opts, WithClusterKeys(newKey(t)))...).Peer(context.Background(), b.Addr().String())
+			require.ErrorAs(t, err, &se)
+			assert.Equal(t, wire.CodeRefused, se.Code, "another key")
+			assert.Contains(t, se.Msg, "key this node does not have")
+
+			r, err := dial(t, a.Addr().String(), append(opts, WithClusterKeys(newKey(t), k))...).Peer(context.Background(), b.Addr().String())
+			require.ErrorAs(t, err, &se, "the first key signs: this one is not the node's")
+
+			r, err = dial(t, a.Addr().String(), append(opts, WithClusterKeys(k))...).Peer(context.Background(), b.Addr().String())
+			require.NoError(t, err)
+			assert.Equal(t, b.Addr().String(), r.Addr)
+			p, err := dial(t, a.Addr().String(), opts...).Ping(context.Background())
+			require.NoError(t, err)
+			assert.True(t, p.Authenticated)
+			assert.NotEmpty(t, p.Build)
+		})
+	}
+	// A keyless node says it has no key.
+	plain := nodetest.Start(t, node.DefaultConfig())
+	_, err := dial(t, plain.Addr().String(), WithClusterKeys(k)).Peer(context.Background(), b.Addr().String())
+	var se *ServerError
+	require.ErrorAs(t, err, &se)
+	assert.Contains(t, se.Msg, "no cluster key")
+	p, err := dial(t, plain.Addr().String()).Ping(context.Background())
+	require.NoError(t, err)
+	assert.False(t, p.Authenticated)
+}
+
+// Over UDP an answer larger than the request is refused ("use TCP"); the
+// client asks again over TCP, and the call succeeds.
+func TestLargeAnswersComeOverTCP(t *testing.T) {
+	n := nodetest.Start(t, node.DefaultConfig())
+	c := dial(t, n.Addr().String(), WithMaxDatagram(64))
+	stats, err := c.Stats(context.Background())
+	require.NoError(t, err)
+	assert.Greater(t, len(stats), 10)
+	assert.Equal(t, uint64(1), n.Stats().Count(node.UDPRepliesCut), "the padded datagram was too small")
+	assert.Positive(t, n.Stats().Count(node.TCPFrames), "then TCP")
+
+	before := n.Stats().Count(node.UDPRepliesCut)
+	_, err = dial(t, n.Addr().String()).Stats(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, before, n.Stats().Count(node.UDPRepliesCut), "padded to 1,400 bytes, the stats fit")
 }
 
 func TestConcurrentUse(t *testing.T) {

@@ -1,7 +1,9 @@
 package client
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"time"
@@ -10,27 +12,50 @@ import (
 	"github.com/rmbd/rmbd/wire"
 )
 
-// Peer asks the node to push its rows to hostport (a directed edge), then
-// pings it so that an unreachable node is reported.
-func (c *Client) Peer(ctx context.Context, hostport string) error {
+// PeerResult is what a node said to a peer request.
+type PeerResult struct {
+	// Addr is the address the node took, its host resolved.
+	Addr string
+	// New reports an address that was not a push target yet: the node sent
+	// it a challenge, and pushes rows once it answers. False: it was a
+	// push target already.
+	New bool
+}
+
+// Peer asks the node to push its rows to hostport (a directed edge). The
+// node answers once it has taken the address, or with a *ServerError
+// saying why not. Only loopback and the addresses the node allows
+// (--allow-admin) may ask, and a node with a cluster key takes the
+// request only sealed (WithClusterKeys). WithClassic sends the classic
+// peer frame, which nobody answers.
+func (c *Client) Peer(ctx context.Context, hostport string) (PeerResult, error) {
 	host, port, err := splitHostPort(hostport)
 	if err != nil {
-		return c.opErr("peer", err)
-	}
-	frame, err := wire.AppendClassicPeer(nil, []byte(host), port)
-	if err != nil {
-		return c.opErr("peer", fmt.Errorf("%w: host name of %d bytes (at most %d)", ErrKeyTooLong, len(host), wire.MaxClassicKey))
-	}
-	ctx, cancel := c.withTimeout(ctx)
-	defer cancel()
-	if err := c.t.send(ctx, frame); err != nil {
-		return c.opErr("peer", err)
+		return PeerResult{}, c.opErr("peer", err)
 	}
 	if c.o.classic {
-		return nil
+		frame, err := wire.AppendClassicPeer(nil, []byte(host), port)
+		if err != nil {
+			return PeerResult{}, c.opErr("peer", fmt.Errorf("%w: host name of %d bytes (at most %d)", ErrKeyTooLong, len(host), wire.MaxClassicKey))
+		}
+		ctx, cancel := c.withTimeout(ctx)
+		defer cancel()
+		return PeerResult{}, c.opErr("peer", c.t.send(ctx, frame))
 	}
-	_, err = c.Ping(ctx)
-	return c.opErr("peer", err)
+	if len(host) > wire.MaxNameLen {
+		return PeerResult{}, c.opErr("peer", fmt.Errorf("%w: host name of %d bytes (at most %d)", ErrKeyTooLong, len(host), wire.MaxNameLen))
+	}
+	b, err := c.ask(ctx, "peer", true, func(dst []byte, id uint32) ([]byte, error) {
+		return wire.AppendPeerRequest(dst, wire.PeerRequest{ReqID: id, Host: []byte(host), Port: port})
+	})
+	if err != nil {
+		return PeerResult{}, c.opErr("peer", err)
+	}
+	r, err := wire.DecodePeerResult(b)
+	if err != nil {
+		return PeerResult{}, c.opErr("peer", badReply(err))
+	}
+	return PeerResult{Addr: string(r.Addr), New: r.State == wire.PeerChallenged}, nil
 }
 
 func splitHostPort(hostport string) (string, uint16, error) {
@@ -52,11 +77,22 @@ type Pong struct {
 	Addr        string // the node's data address
 	Version     int    // protocol version
 	Fingerprint filter.Fingerprint
+	// Authenticated reports a node with a cluster key: its cluster
+	// traffic is sealed. Without one, anyone who can reach its ports can
+	// write rows into its filter.
+	Authenticated bool
+	Build         string // the node's version, empty from older nodes
 }
 
 // ask sends one extended request built by encode (given its request id)
 // and returns the reply. Classic nodes answer none of these.
-func (c *Client) ask(ctx context.Context, op string, encode func(dst []byte, id uint32) ([]byte, error)) ([]byte, error) {
+//
+// Over UDP the request is padded to a full datagram: a node sends an
+// address it has not verified no more bytes than it got. An answer larger
+// still is refused with "use TCP", and the request goes once more over a
+// TCP connection of its own. seal seals the request when the client has
+// a cluster key; sealed answers are opened.
+func (c *Client) ask(ctx context.Context, op string, seal bool, encode func(dst []byte, id uint32) ([]byte, error)) ([]byte, error) {
 	if c.o.classic {
 		return nil, fmt.Errorf("client: classic nodes do not answer %s", op)
 	}
@@ -67,7 +103,69 @@ func (c *Client) ask(ctx context.Context, op string, encode func(dst []byte, id 
 	if err != nil {
 		return nil, err
 	}
-	return c.t.roundTrip(ctx, &request{frame: frame, match: match{id: id}, reply: make(chan reply, 1)})
+	seal = seal && c.sealer != nil
+	b, err := c.t.roundTrip(ctx, c.request(frame, id, !c.o.tcp, seal))
+	var se *ServerError
+	if !c.o.tcp && errors.As(err, &se) && se.Code == wire.CodeUseTCP {
+		b, err = c.overTCP(ctx, c.request(frame, id, false, seal))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c.open(b, seal)
+}
+
+// request wraps frame for the transport: padded to a datagram, sealed.
+func (c *Client) request(frame []byte, id uint32, pad, seal bool) *request {
+	frame = bytes.Clone(frame)
+	if pad {
+		size := c.o.maxDatagram
+		if seal {
+			size -= wire.SealedOverhead
+		}
+		frame, _ = wire.PadFrame(frame, 0, size) // only paddable requests come here
+	}
+	if seal {
+		frame, _ = c.sealer.Seal(nil, frame) // a peer request is sealable
+	}
+	return &request{frame: frame, match: match{id: id}, reply: make(chan reply, 1)}
+}
+
+// overTCP sends r on a TCP connection of its own.
+func (c *Client) overTCP(ctx context.Context, r *request) ([]byte, error) {
+	t, err := dialTCP(ctx, c.addr)
+	if err != nil {
+		return nil, err
+	}
+	defer t.close()
+	return t.roundTrip(ctx, r)
+}
+
+// open returns a sealed answer's inner frame, checked with the cluster
+// keys. An answer to a sealed request must come sealed, but for error
+// frames, which a node sends unsealed when it cannot open the request.
+func (c *Client) open(b []byte, sealed bool) ([]byte, error) {
+	if len(b) == 0 || wire.Type(b[0]) != wire.TypeSealed {
+		if sealed {
+			return nil, fmt.Errorf("%w: an unsealed answer to a sealed request", ErrProtocol)
+		}
+		return b, nil
+	}
+	if c.opener == nil {
+		return nil, fmt.Errorf("%w: a sealed answer, and no cluster key to open it", ErrProtocol)
+	}
+	s, err := c.opener.Open(b)
+	if err != nil {
+		return nil, badReply(err)
+	}
+	if s.InnerType() == wire.TypeError {
+		e, err := wire.DecodeError(s.Inner)
+		if err != nil {
+			return nil, badReply(err)
+		}
+		return nil, &ServerError{Code: e.Code, Msg: string(e.Msg)}
+	}
+	return s.Inner, nil
 }
 
 // badReply wraps a reply that did not decode (err) or was not the one
@@ -82,7 +180,7 @@ func badReply(err error) error {
 // Ping measures the round trip to the node and returns who it is.
 func (c *Client) Ping(ctx context.Context) (Pong, error) {
 	began := time.Now()
-	b, err := c.ask(ctx, "ping", func(dst []byte, id uint32) ([]byte, error) {
+	b, err := c.ask(ctx, "ping", false, func(dst []byte, id uint32) ([]byte, error) {
 		return wire.AppendPing(dst, wire.Ping{Type: wire.TypePing, ReqID: id, Version: wire.ProtocolVersion})
 	})
 	if err != nil {
@@ -93,7 +191,8 @@ func (c *Client) Ping(ctx context.Context) (Pong, error) {
 	if err != nil || p.Type != wire.TypePong {
 		return Pong{}, c.opErr("ping", badReply(err))
 	}
-	return Pong{RTT: rtt, Name: string(p.Name), Addr: string(p.Addr), Version: int(p.Version), Fingerprint: p.FP}, nil
+	return Pong{RTT: rtt, Name: string(p.Name), Addr: string(p.Addr), Version: int(p.Version), Fingerprint: p.FP,
+		Authenticated: p.Flags&wire.PongAuthenticated != 0, Build: string(p.Build)}, nil
 }
 
 // Stat is one of a node's counters.
@@ -104,7 +203,7 @@ type Stat struct {
 
 // Stats returns the node's counters, in the order it sends them.
 func (c *Client) Stats(ctx context.Context) ([]Stat, error) {
-	b, err := c.ask(ctx, "stats", wire.AppendStatsRequest)
+	b, err := c.ask(ctx, "stats", false, wire.AppendStatsRequest)
 	if err != nil {
 		return nil, c.opErr("stats", err)
 	}
@@ -135,7 +234,7 @@ var memberStates = [...]string{wire.MemberAlive: "alive", wire.MemberSuspect: "s
 
 // Members lists the cluster as the node sees it (empty without membership).
 func (c *Client) Members(ctx context.Context) ([]Member, error) {
-	b, err := c.ask(ctx, "members", wire.AppendMembersRequest)
+	b, err := c.ask(ctx, "members", false, wire.AppendMembersRequest)
 	if err != nil {
 		return nil, c.opErr("members", err)
 	}

@@ -3,6 +3,8 @@ package client
 import (
 	"errors"
 	"fmt"
+
+	"github.com/rmbd/rmbd/wire"
 )
 
 // Errors a Client returns, usually wrapped in an *OpError.
@@ -41,5 +43,11 @@ type ServerError struct {
 	Msg  string
 }
 
-// Error renders the node's message and code.
-func (e *ServerError) Error() string { return fmt.Sprintf("node error %d: %s", e.Code, e.Msg) }
+// Error renders the node's message and code, e.g. "node refused
+// (forbidden): peer: this address may not ask (--allow-admin)".
+func (e *ServerError) Error() string {
+	if e.Msg == "" { // cut to fit the request's size (UDP)
+		return fmt.Sprintf("node refused (%s)", wire.CodeName(e.Code))
+	}
+	return fmt.Sprintf("node refused (%s): %s", wire.CodeName(e.Code), e.Msg)
+}

@@ -3,6 +3,7 @@ package client
 import (
 	"time"
 
+	"github.com/rmbd/rmbd/auth"
 	"github.com/rmbd/rmbd/wire"
 )
 
@@ -16,6 +17,7 @@ type options struct {
 	retry       time.Duration
 	maxDatagram int
 	window      int
+	keys        []auth.Key
 }
 
 func defaults() options {
@@ -47,3 +49,8 @@ func WithMaxDatagram(n int) Option { return func(o *options) { o.maxDatagram = n
 
 // WithWindow bounds the requests one call keeps in flight (default 64).
 func WithWindow(n int) Option { return func(o *options) { o.window = n } }
+
+// WithClusterKeys seals the requests only members may make (peer) with
+// the cluster's keys, the first signing, and opens the node's sealed
+// answers. Adds, has, ping, stats and members need no key.
+func WithClusterKeys(keys ...auth.Key) Option { return func(o *options) { o.keys = keys } }

@@ -196,6 +196,18 @@ func identify(b []byte, classic bool) (match, error, bool) {
 	case wire.TypeError:
 		e, err := wire.DecodeError(b)
 		return match{id: e.ReqID}, &ServerError{Code: e.Code, Msg: string(e.Msg)}, err == nil
+	case wire.TypePeerResult:
+		p, err := wire.DecodePeerResult(b)
+		return match{id: p.ReqID}, nil, err == nil
+	case wire.TypeSealed:
+		// Matched by the inner frame's request id; the caller checks the
+		// tag (Client.open).
+		s, err := wire.DecodeSealed(b)
+		if err != nil {
+			return match{}, nil, false
+		}
+		m, _, ok := identify(s.Inner, classic)
+		return m, nil, ok
 	}
 	return match{}, fmt.Errorf("%w: frame type %v", ErrProtocol, wire.Type(b[0])), false
 }

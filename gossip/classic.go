@@ -9,6 +9,16 @@ import (
 // tickClassic sends every row to p, after pruning it if the previous
 // round went unacknowledged PruneAfter times in a row.
 func (g *Gossip) tickClassic(p *peer, out *Outbox) {
+	if p == nil || !p.verified {
+		return
+	}
+	if g.cfg.ReverifyAfter > 0 && p.kind == Static && g.tick-p.verifiedAt >= uint64(g.cfg.ReverifyAfter) {
+		// A one-byte ack names nothing: anyone could send it from the
+		// peer's address. So the peer answers a challenge again now and
+		// then, or stops getting rows.
+		p.verified, p.missed, p.awaiting = false, 0, false
+		return
+	}
 	if p.awaiting {
 		if p.acked {
 			p.missed = 0
@@ -36,7 +46,7 @@ func (g *Gossip) tickClassic(p *peer, out *Outbox) {
 // ClassicAck records the one-byte ack of a classic sync from addr.
 func (g *Gossip) ClassicAck(from netip.AddrPort) {
 	p, ok := g.peers[from]
-	if !ok {
+	if !ok || !p.verified || !p.awaiting {
 		g.c.StrayAcks++
 		return
 	}

@@ -12,7 +12,7 @@ import (
 func TestDeltaRingConverges(t *testing.T) {
 	nw := newNetwork(t, 4, DefaultConfig(), blocked(t))
 	for i := range 4 {
-		nw.node(i).g.AddPeer(nw.node((i + 1) % 4).addr)
+		peerOf(nw.node(i).g, nw.node((i+1)%4).addr)
 		for j := range 50 {
 			nw.node(i).f.Add(k(fmt.Sprint("ring", i), j))
 		}

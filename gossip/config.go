@@ -33,6 +33,11 @@ type Config struct {
 	MaxTickBytes int
 	// MaxPeers bounds the peer table; AddPeer and AddMember refuse more.
 	MaxPeers int
+	// ReverifyAfter makes a static peer answer a challenge again after
+	// this many ticks (0: never). Classic acks are one byte that names
+	// nothing, so anyone could keep a gone peer alive with forged ones;
+	// delta acks echo a random round token and need no such check.
+	ReverifyAfter int
 	// Seed seeds the choice of peers each tick. Nodes should differ (the
 	// node uses a hash of its address) so that they spread news to
 	// different peers; tests fix it to replay a run.
@@ -62,6 +67,7 @@ func ClassicConfig() Config {
 	c := DefaultConfig()
 	c.Classic = true
 	c.PruneAfter = 1
+	c.ReverifyAfter = 20
 	return c
 }
 
@@ -83,6 +89,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: MaxTickBytes %d is below MaxFrame", ErrConfig, c.MaxTickBytes)
 	case c.MaxPeers < 1:
 		return fmt.Errorf("%w: MaxPeers %d is below 1", ErrConfig, c.MaxPeers)
+	case c.ReverifyAfter < 0:
+		return fmt.Errorf("%w: ReverifyAfter %d is negative", ErrConfig, c.ReverifyAfter)
 	}
 	return nil
 }

@@ -13,9 +13,12 @@ import (
 // gen, sent over one or more ticks and acknowledged frame by frame.
 type round struct {
 	gen, since uint64
-	cursor     uint64 // rows below cursor have been sent
-	sent       bool   // every row of the round has been sent once
-	w          window // frames in flight
+	// token is the stamp the round's frames carry and their acks must
+	// echo: random, so that an ack nobody was sent cannot be made up.
+	token  uint64
+	cursor uint64 // rows below cursor have been sent
+	sent   bool   // every row of the round has been sent once
+	w      window // frames in flight
 }
 
 // tickDelta continues every round in progress, then starts rounds to up to
@@ -41,10 +44,10 @@ func (g *Gossip) tickDelta(gen uint64, out *Outbox) {
 	}
 	for i := 0; i < len(g.order) && started < g.cfg.Fanout && g.budget > 0; i++ {
 		p := g.peers[g.order[(from+i)%len(g.order)]]
-		if p.round != nil || p.ackedGen >= last {
+		if p.round != nil || p.ackedGen >= last || !p.verified {
 			continue
 		}
-		p.round = &round{gen: gen, since: p.ackedGen}
+		p.round = &round{gen: gen, since: p.ackedGen, token: g.tokens.Uint64() | 1}
 		g.pushRound(p, out)
 		g.maybeDone(p)
 		started++
@@ -136,7 +139,7 @@ func (g *Gossip) pushRuns(p *peer, runs func(func(filter.Run) bool), resend bool
 			}
 			if cur == nil {
 				start = len(out.buf)
-				w.Begin(out.buf, g.fp, r.gen, r.w.next)
+				w.Begin(out.buf, g.fp, r.token, r.w.next)
 			}
 			free := g.cfg.MaxFrame - w.Size() - wire.RunHeaderSize
 			if free < int(rb) {
@@ -184,7 +187,7 @@ func (g *Gossip) RowAck(from netip.AddrPort, a wire.RowAck, out *Outbox) {
 		return
 	}
 	r := p.round
-	if r == nil || r.gen != a.Stamp || !r.w.ack(a.Seq) {
+	if r == nil || r.token != a.Stamp || !r.w.ack(a.Seq) {
 		g.c.StrayAcks++ // duplicate, late, or forged
 		return
 	}

@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	crand "crypto/rand"
 	"fmt"
 	"iter"
 	"math/rand/v2"
@@ -55,6 +56,12 @@ type PeerStatus struct {
 	Pending bool
 	// Inflight is the rows sent and not yet acked (delta mode).
 	Inflight int
+	// Verified reports that the address answered a challenge (static
+	// peers) or is a member; unverified peers get no rows.
+	Verified bool
+	// Reverify reports a static peer verified once that must answer a
+	// challenge again (classic mode, see Config.ReverifyAfter).
+	Reverify bool
 }
 
 // Gossip is the push-target table and the round logic. See the package doc.
@@ -65,10 +72,11 @@ type Gossip struct {
 	peers    map[netip.AddrPort]*peer
 	order    []netip.AddrPort // insertion order: deterministic rounds
 	departed map[netip.AddrPort]uint64
-	rng      *rand.Rand
-	tick     uint64 // ticks so far
-	budget   int    // bytes left this tick
-	row      []byte // row scratch
+	rng      *rand.Rand // peer choice: seeded, so that tests replay
+	tokens   *rand.Rand // round tokens: unpredictable (ChaCha8, seeded by crypto/rand)
+	tick     uint64     // ticks so far
+	budget   int        // bytes left this tick
+	row      []byte     // row scratch
 	c        Counters
 }
 
@@ -76,6 +84,13 @@ type peer struct {
 	addr   netip.AddrPort
 	kind   Kind
 	missed int
+	// verified: the address answered a challenge (static peers) or
+	// membership vouches for it (members). Nothing but challenges goes to
+	// an address before: a peer frame naming a third address must not
+	// make the node flood it.
+	verified   bool
+	verifiedAt uint64 // tick
+	once       bool   // verified at least once
 	// classic
 	awaiting, acked bool
 	// delta
@@ -93,12 +108,38 @@ func New(cfg Config, src Source) (*Gossip, error) {
 		return nil, fmt.Errorf("%w: classic sync needs a classic filter, not %v", ErrConfig, fp)
 	}
 	return &Gossip{cfg: cfg, src: src, fp: fp, peers: map[netip.AddrPort]*peer{}, departed: map[netip.AddrPort]uint64{},
-		rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))}, nil
+		rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)), tokens: newTokens()}, nil
 }
 
-// AddPeer adds a static push target, which first gets every row ever set.
-// It reports false when addr is already a target or the table is full.
+// newTokens returns the source of round tokens. An attacker who knows a
+// node's seed (its name and address) must still not guess the token an ack
+// has to echo, so tokens come from a cryptographic generator.
+func newTokens() *rand.Rand {
+	var seed [32]byte
+	crand.Read(seed[:]) // never fails on the platforms Go supports
+	return rand.New(rand.NewChaCha8(seed))
+}
+
+// AddPeer adds a static push target, unverified: it gets no rows until
+// Verify says it answered a challenge, and is pruned like a peer that
+// misses acks if it never does. Once verified it first gets every row
+// ever set. AddPeer reports false when addr is already a target or the
+// table is full.
 func (g *Gossip) AddPeer(addr netip.AddrPort) bool { return g.add(addr, Static, 0) }
+
+// Verify records that the static peer at addr answered a challenge: it
+// gets rows from the next tick on. It reports whether addr is a peer.
+func (g *Gossip) Verify(addr netip.AddrPort) bool {
+	p, ok := g.peers[addr]
+	if !ok {
+		return false
+	}
+	if !p.verified {
+		p.missed = 0
+	}
+	p.verified, p.verifiedAt, p.once = true, g.tick, true
+	return true
+}
 
 // AddMember adds a cluster member as a push target. A member seen before
 // resumes from what it had acknowledged; a new one gets changes from now
@@ -112,10 +153,13 @@ func (g *Gossip) AddMember(addr netip.AddrPort) bool {
 	return g.add(addr, Member, acked)
 }
 
+// Members are verified by membership: memberlist probes them (and, with a
+// cluster key, authenticates them).
+
 func (g *Gossip) add(addr netip.AddrPort, kind Kind, acked uint64) bool {
 	if p, ok := g.peers[addr]; ok {
 		if kind == Member {
-			p.kind = Member // membership outranks a peer frame
+			p.kind, p.verified = Member, true // membership outranks a peer frame
 		}
 		return false
 	}
@@ -123,7 +167,7 @@ func (g *Gossip) add(addr netip.AddrPort, kind Kind, acked uint64) bool {
 		g.c.Refused++
 		return false
 	}
-	g.peers[addr] = &peer{addr: addr, kind: kind, ackedGen: acked}
+	g.peers[addr] = &peer{addr: addr, kind: kind, ackedGen: acked, verified: kind == Member, verifiedAt: g.tick}
 	g.order = append(g.order, addr)
 	g.c.Added++
 	return true
@@ -170,7 +214,8 @@ func (g *Gossip) Peers() []PeerStatus {
 	out := make([]PeerStatus, 0, len(g.order))
 	for _, a := range g.order {
 		p := g.peers[a]
-		st := PeerStatus{Addr: a, Kind: p.kind, Missed: p.missed, AckedGen: p.ackedGen, Pending: p.round != nil}
+		st := PeerStatus{Addr: a, Kind: p.kind, Missed: p.missed, AckedGen: p.ackedGen, Pending: p.round != nil,
+			Verified: p.verified, Reverify: !p.verified && p.once && p.kind == Static}
 		if p.round != nil {
 			st.Inflight = p.round.w.rows
 		}
@@ -190,6 +235,12 @@ func (g *Gossip) Tick(out *Outbox) {
 	g.tick++
 	g.budget = g.cfg.MaxTickBytes
 	gen := g.src.Advance()
+	for _, a := range slices.Clone(g.order) {
+		if p := g.peers[a]; !p.verified {
+			p.missed++ // a tick without an answer to the challenge
+			g.prune(p)
+		}
+	}
 	if g.cfg.Classic {
 		for _, a := range slices.Clone(g.order) {
 			g.tickClassic(g.peers[a], out)
@@ -218,4 +269,17 @@ func (g *Gossip) prune(p *peer) bool {
 	g.RemovePeer(p.addr)
 	g.c.Pruned++
 	return true
+}
+
+// IsPeer reports whether addr is a push target, verified or not.
+func (g *Gossip) IsPeer(addr netip.AddrPort) bool {
+	_, ok := g.peers[addr]
+	return ok
+}
+
+// IsVerified reports whether addr is a push target that answered a
+// challenge or is a member.
+func (g *Gossip) IsVerified(addr netip.AddrPort) bool {
+	p, ok := g.peers[addr]
+	return ok && p.verified
 }

@@ -53,8 +53,8 @@ func TestClassicPruneAndKeep(t *testing.T) {
 	nw := newNetwork(t, 3, ClassicConfig(), func() *filter.Filter { return filter.NewClassic() })
 	a, acker, silent := nw.node(0), nw.node(1), nw.node(2)
 	silent.deaf = true
-	a.g.AddPeer(acker.addr)
-	a.g.AddPeer(silent.addr)
+	peerOf(a.g, acker.addr)
+	peerOf(a.g, silent.addr)
 	a.f.Add([]byte("abc"))
 
 	for range 5 {
@@ -77,7 +77,7 @@ func TestClassicPruneAndKeep(t *testing.T) {
 func TestClassicRingConverges(t *testing.T) {
 	nw := newNetwork(t, 4, ClassicConfig(), func() *filter.Filter { return filter.NewClassic() })
 	for i := range 4 {
-		nw.node(i).g.AddPeer(nw.node((i + 1) % 4).addr)
+		peerOf(nw.node(i).g, nw.node((i+1)%4).addr)
 		nw.node(i).f.Add(k("ring", i))
 	}
 	nw.roundsUntil(4, nw.converged)
@@ -134,8 +134,8 @@ func TestDeltaSendsOnlyChanges(t *testing.T) {
 // from a peer spread onward) and A learns nothing back.
 func TestDeltaOneWayPath(t *testing.T) {
 	nw := newNetwork(t, 3, DefaultConfig(), blocked(t))
-	nw.node(0).g.AddPeer(nw.node(1).addr)
-	nw.node(1).g.AddPeer(nw.node(2).addr)
+	peerOf(nw.node(0).g, nw.node(1).addr)
+	peerOf(nw.node(1).g, nw.node(2).addr)
 	nw.node(0).f.Add([]byte("from-a"))
 	nw.node(2).f.Add([]byte("from-c"))
 	nw.roundsUntil(3, func() bool { return nw.node(2).f.Has([]byte("from-a")) })
@@ -154,7 +154,7 @@ func TestWindowClocksRounds(t *testing.T) {
 	for i := range 5000 {
 		a.f.Add(k("bulk", i))
 	}
-	a.g.AddPeer(nw.node(1).addr)
+	peerOf(a.g, nw.node(1).addr)
 	nw.tick()
 	rows := a.g.Counters().Rows
 	assert.Positive(t, rows)
@@ -180,7 +180,7 @@ func TestDeltaFramesFitMaxFrame(t *testing.T) {
 	for i := range 3000 {
 		a.f.Add(k("fit", i))
 	}
-	a.g.AddPeer(nw.node(1).addr)
+	peerOf(a.g, nw.node(1).addr)
 	nw.round()
 	require.NotEmpty(t, nw.sent[nw.node(1).addr])
 	for _, frame := range nw.sent[nw.node(1).addr] {
@@ -197,7 +197,7 @@ func TestDeltaPrune(t *testing.T) {
 	cfg.PruneAfter = 3
 	nw := newNetwork(t, 2, cfg, blocked(t))
 	a, b := nw.node(0), nw.node(1)
-	a.g.AddPeer(b.addr)
+	peerOf(a.g, b.addr)
 	b.deaf = true
 	for range 10 {
 		nw.round()
@@ -214,7 +214,7 @@ func TestDeltaPrune(t *testing.T) {
 func TestStrayAndDuplicateAcks(t *testing.T) {
 	nw := newNetwork(t, 2, DefaultConfig(), blocked(t))
 	a, b := nw.node(0), nw.node(1)
-	a.g.AddPeer(b.addr)
+	peerOf(a.g, b.addr)
 	for i := range 200 {
 		a.f.Add(k("s", i))
 	}
@@ -223,7 +223,10 @@ func TestStrayAndDuplicateAcks(t *testing.T) {
 	require.True(t, a.g.Peers()[0].Pending)
 	frames := a.g.Counters().Frames
 	require.Greater(t, frames, uint64(1))
-	gen := a.f.Generation()
+	first, err := wire.DecodeRowSync(nw.sent[b.addr][0])
+	require.NoError(t, err)
+	gen := first.Stamp // the round's token, which acks echo
+	assert.NotEqual(t, a.f.Generation(), gen, "the token is not the generation: nobody can guess it")
 
 	// An ack for frame 0 only, twice: the round stays pending.
 	var out Outbox
@@ -237,7 +240,7 @@ func TestStrayAndDuplicateAcks(t *testing.T) {
 		a.g.RowAck(b.addr, wire.RowAck{Stamp: gen, Seq: s}, &out)
 	}
 	assert.False(t, a.g.Peers()[0].Pending)
-	assert.Equal(t, gen, a.g.Peers()[0].AckedGen)
+	assert.Equal(t, a.f.Generation(), a.g.Peers()[0].AckedGen)
 }
 
 func TestMergeRefusals(t *testing.T) {
@@ -264,4 +267,78 @@ func TestMergeRefusals(t *testing.T) {
 	assert.ErrorIs(t, err, ErrRows, "row 5 of a 5-row filter")
 	_, _, err = MergeClassicSync(f, dec, nil)
 	assert.ErrorIs(t, err, filter.ErrFingerprint, "classic sync into a blocked filter")
+}
+
+// A peer gets nothing but the node's challenge (sent by the node, not
+// here) until it answers; one that never does is pruned like a peer that
+// misses acks.
+func TestUnverifiedPeersGetNothing(t *testing.T) {
+	for _, cfg := range []Config{DefaultConfig(), ClassicConfig()} {
+		mk := blocked(t)
+		if cfg.Classic {
+			mk = func() *filter.Filter { return filter.NewClassic() }
+		}
+		nw := newNetwork(t, 3, cfg, mk)
+		a, victim, real := nw.node(0), nw.node(1), nw.node(2)
+		a.f.Add([]byte("x"))
+		a.g.AddPeer(victim.addr)
+		a.g.AddPeer(real.addr)
+		assert.False(t, a.g.Peers()[0].Verified)
+		a.g.Verify(real.addr) // it answered the challenge the node sent
+		nw.roundsUntil(cfg.PruneAfter+1, func() bool { return len(a.g.Peers()) == 1 })
+		assert.Empty(t, nw.sent[victim.addr], "never a row")
+		assert.Equal(t, real.addr, a.g.Peers()[0].Addr, "the unverified one pruned")
+		assert.True(t, real.f.Has([]byte("x")))
+	}
+}
+
+// Classic acks are one byte anyone can send from a peer's address: a
+// classic peer must answer a challenge again now and then, and forged
+// acks do not keep it.
+func TestClassicPeersAnswerAgain(t *testing.T) {
+	cfg := ClassicConfig()
+	cfg.ReverifyAfter = 5
+	nw := newNetwork(t, 2, cfg, func() *filter.Filter { return filter.NewClassic() })
+	a, b := nw.node(0), nw.node(1)
+	peerOf(a.g, b.addr)
+	for range 4 {
+		nw.round()
+	}
+	assert.Len(t, nw.sent[b.addr], 4*5, "rows every tick while verified")
+	nw.round()
+	st := a.g.Peers()[0]
+	assert.False(t, st.Verified)
+	assert.True(t, st.Reverify, "verified once: the node challenges it again")
+	before := len(nw.sent[b.addr])
+	a.g.ClassicAck(b.addr) // forged: b is not awaited
+	nw.round()
+	assert.Len(t, nw.sent[b.addr], before, "no rows until it answers again")
+	assert.Empty(t, a.g.Peers(), "and pruned, forged acks or not")
+	assert.Equal(t, uint64(1), a.g.Counters().StrayAcks)
+}
+
+// Delta acks must echo the round's random token: acks made up from the
+// victim's address, with every generation as the stamp, never complete a
+// round nor keep a peer that stopped answering.
+func TestForgedAcksNeverKeepAPeer(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.PruneAfter = 3
+	nw := newNetwork(t, 2, cfg, blocked(t))
+	a, b := nw.node(0), nw.node(1)
+	peerOf(a.g, b.addr)
+	b.deaf = true
+	for i := range 200 {
+		a.f.Add(k("forged", i))
+	}
+	var out Outbox
+	for tick := 0; tick < 10 && len(a.g.Peers()) > 0; tick++ {
+		nw.round()
+		for gen := uint64(0); gen <= a.f.Generation()+1; gen++ {
+			for seq := uint32(0); seq < 4; seq++ {
+				a.g.RowAck(b.addr, wire.RowAck{Stamp: gen, Seq: seq}, &out)
+			}
+		}
+	}
+	assert.Empty(t, a.g.Peers(), "pruned despite the acks")
+	assert.Zero(t, a.g.Counters().Acks, "not one counted")
 }

@@ -79,7 +79,7 @@ func TestMembersAreNeverPruned(t *testing.T) {
 func TestOnlyLateFramesAreResent(t *testing.T) {
 	nw := newNetwork(t, 2, DefaultConfig(), blocked(t))
 	a, b := nw.node(0), nw.node(1)
-	a.g.AddPeer(b.addr)
+	peerOf(a.g, b.addr)
 	for i := range 2000 {
 		a.f.Add(k("r", i))
 	}

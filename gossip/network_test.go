@@ -126,7 +126,7 @@ func (nw *network) peerAll() {
 	for _, a := range nw.order {
 		for _, b := range nw.order {
 			if a != b {
-				nw.nodes[a].g.AddPeer(b)
+				peerOf(nw.nodes[a].g, b)
 			}
 		}
 	}
@@ -223,3 +223,10 @@ func blocked(t testing.TB) func() *filter.Filter {
 }
 
 func k(prefix string, i int) []byte { return fmt.Appendf(nil, "%s-%d", prefix, i) }
+
+// peerOf adds to as a static peer of g that answered its challenge, as
+// the node does once the answer comes.
+func peerOf(g *Gossip, to netip.AddrPort) {
+	g.AddPeer(to)
+	g.Verify(to)
+}

@@ -11,18 +11,11 @@ import (
 // ErrRows reports rows that do not fit the receiving filter.
 var ErrRows = errors.New("gossip: rows out of range")
 
-// Merger is the receiving filter; *filter.Filter is one.
-type Merger interface {
-	Fingerprint() filter.Fingerprint
-	Rows() uint64
-	MergeRows(fp filter.Fingerprint, first uint64, data []byte, changed []uint64) ([]uint64, error)
-}
-
 // MergeRowSync ORs the rows of s into f and appends the row ack to send
 // back to ackBuf. It checks the fingerprint and every run's range before
 // merging anything, so a refused frame changes nothing and gets no ack.
 // It returns the number of rows that gained bits.
-func MergeRowSync(f Merger, s wire.RowSync, ackBuf []byte) (ack []byte, changed int, err error) {
+func MergeRowSync(f *filter.Filter, s wire.RowSync, ackBuf []byte) (ack []byte, changed int, err error) {
 	if s.FP != f.Fingerprint() {
 		return ackBuf, 0, fmt.Errorf("%w: have %v, got %v", filter.ErrFingerprint, f.Fingerprint(), s.FP)
 	}
@@ -32,7 +25,7 @@ func MergeRowSync(f Merger, s wire.RowSync, ackBuf []byte) (ack []byte, changed 
 			return ackBuf, 0, fmt.Errorf("%w: rows %d..%d of %d", ErrRows, first, uint64(first)+uint64(len(rows))/rb, f.Rows())
 		}
 	}
-	var scratch [64]uint64
+	var scratch [64]uint64 // on the stack: f is a concrete type
 	for first, rows := range s.Runs.All() {
 		ch, err := f.MergeRows(s.FP, uint64(first), rows, scratch[:0])
 		if err != nil {
@@ -46,7 +39,7 @@ func MergeRowSync(f Merger, s wire.RowSync, ackBuf []byte) (ack []byte, changed 
 
 // MergeClassicSync ORs a classic sync row into f, which must be a classic
 // filter, and appends the one-byte ack to ackBuf.
-func MergeClassicSync(f Merger, s wire.ClassicSync, ackBuf []byte) (ack []byte, changed bool, err error) {
+func MergeClassicSync(f *filter.Filter, s wire.ClassicSync, ackBuf []byte) (ack []byte, changed bool, err error) {
 	fp := f.Fingerprint()
 	if fp.Layout != filter.Classic {
 		return ackBuf, false, fmt.Errorf("%w: classic sync into %v", filter.ErrFingerprint, fp)

@@ -14,6 +14,7 @@
 package membership
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -87,7 +88,15 @@ type Config struct {
 	// Transport replaces memberlist's network transport (tests use
 	// memberlist's MockNetwork); nil binds Bind.
 	Transport memberlist.Transport
+	// Keys, when set, encrypt and authenticate gossip (memberlist's
+	// keyring: the first encrypts, all decrypt; 32 bytes each): a node
+	// without them can neither join nor read nor forge gossip.
+	Keys [][]byte
 }
+
+// label is the label on every memberlist packet: nodes of another
+// program on the same port are refused.
+const label = "rmbd"
 
 // ErrConfig reports an invalid Config.
 var ErrConfig = errors.New("membership: invalid config")
@@ -129,11 +138,12 @@ type Counters struct {
 // returns are updated in place by memberlist, so reading them elsewhere
 // would race.
 type Membership struct {
-	cfg  Config
-	host Host
-	log  *slog.Logger
-	ml   *memberlist.Memberlist
-	addr string // this member's gossip address
+	cfg     Config
+	host    Host
+	log     *slog.Logger
+	ml      *memberlist.Memberlist
+	keyring *memberlist.Keyring // nil without keys
+	addr    string              // this member's gossip address
 
 	mu      sync.Mutex
 	members map[string]*record // every member seen but this one, by name
@@ -184,6 +194,15 @@ func New(cfg Config, host Host) (*Membership, error) {
 			mc.AdvertiseAddr = cfg.Advertise
 		}
 	}
+	if len(cfg.Keys) > 0 {
+		ring, err := memberlist.NewKeyring(cfg.Keys, cfg.Keys[0])
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		mc.Keyring, mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = ring, true, true
+		m.keyring = ring
+	}
+	mc.Label = label
 	mc.PushPullInterval = cfg.PushPullInterval
 	mc.TCPTimeout = 2 * time.Second
 	mc.Logger = log.New(slogWriter{m.log}, "", 0)
@@ -216,6 +235,30 @@ func (m *Membership) Addr() string { return m.addr }
 // Counters returns what membership has dropped so far.
 func (m *Membership) Counters() Counters {
 	return Counters{BadMeta: m.badMeta.Load(), BadState: m.badState.Load()}
+}
+
+// SetKeys replaces the gossip keys while memberlist runs: the first
+// encrypts from now on, all decrypt. Used to rotate a cluster's key.
+func (m *Membership) SetKeys(keys [][]byte) error {
+	if m.keyring == nil || len(keys) == 0 {
+		return errors.New("membership: keys are set at start, and never all removed")
+	}
+	for _, k := range keys {
+		if err := m.keyring.AddKey(k); err != nil {
+			return err
+		}
+	}
+	if err := m.keyring.UseKey(keys[0]); err != nil {
+		return err
+	}
+	for _, old := range m.keyring.GetKeys() {
+		if !slices.ContainsFunc(keys, func(k []byte) bool { return bytes.Equal(k, old) }) {
+			if err := m.keyring.RemoveKey(old); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Leave tells the cluster this member is leaving, so that the others list

@@ -116,6 +116,7 @@ func TestRestartedEmptyNodeCatchesUp(t *testing.T) {
 func TestFailedPullIsCounted(t *testing.T) {
 	tn := newNet(t)
 	n1, n2 := tn.node(DefaultConfig()), tn.node(DefaultConfig())
+	join(n1, n2) // pulls are served to members only
 	u := tn.station()
 	addKeys(t, u, n2, makeKeys("p", 10))
 	state, err := wire.DecodeLocalState(host{n2}.AppendState(nil))
@@ -197,6 +198,7 @@ func realMembers(t *testing.T, n *Node) []wire.Member {
 	require.NoError(t, err)
 	defer u.Close()
 	req, _ := wire.AppendMembersRequest(nil, 1)
+	req, _ = wire.PadFrame(req, 0, 1400) // a larger reply needs a padded request
 	_, err = u.WriteToUDPAddrPort(req, n.Addr())
 	require.NoError(t, err)
 	u.SetReadDeadline(time.Now().Add(10 * time.Second))

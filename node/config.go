@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime"
 	"strconv"
 	"time"
 
+	"github.com/rmbd/rmbd/auth"
 	"github.com/rmbd/rmbd/filter"
 	"github.com/rmbd/rmbd/store"
 	"github.com/rmbd/rmbd/wire"
@@ -100,6 +102,16 @@ type Config struct {
 	// Repair starts despite a damaged checkpoint, keeping every row that
 	// verifies; anti-entropy refills the rest.
 	Repair bool
+	// ClusterKeys authenticate the cluster (package auth): the first
+	// signs, all verify. With keys, frames between nodes travel sealed,
+	// unsealed ones are refused, and memberlist encrypts gossip. None:
+	// cluster traffic is unauthenticated.
+	ClusterKeys []auth.Key
+	// Allow, when not empty, limits which client addresses may add;
+	// AllowRead which may ask has; AllowAdmin adds to loopback and members
+	// as the addresses that may make admin requests (peer, stats, members,
+	// pull).
+	Allow, AllowRead, AllowAdmin []netip.Prefix
 	// Logger receives the node's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -187,6 +199,11 @@ func (c Config) validate() error {
 		return bad("checkpoint interval %v must be positive", c.CheckpointInterval)
 	case c.Fsync > store.FsyncNo:
 		return bad("fsync policy %v", c.Fsync)
+	}
+	if len(c.ClusterKeys) > 0 {
+		if _, err := auth.NewKeyring(c.ClusterKeys); err != nil {
+			return bad("cluster keys: %w", err)
+		}
 	}
 	for _, p := range c.Peers {
 		if _, _, err := splitPeer(p); err != nil {

@@ -1,11 +1,13 @@
 package node
 
 import (
+	"encoding/binary"
 	"errors"
 	"net/netip"
 
 	"github.com/rmbd/rmbd/filter"
 	"github.com/rmbd/rmbd/gossip"
+	"github.com/rmbd/rmbd/internal/version"
 	"github.com/rmbd/rmbd/wire"
 )
 
@@ -17,11 +19,19 @@ type worker struct {
 	c      *counters
 	reader int // the datagram reader, whose socket replies leave from
 	tcp    bool
+	sealed bool // the frame in hand came sealed with the cluster key
 	reply  []byte
 	out    gossip.Outbox
+	// sealBuf holds a sealed reply, or gossip frames being sealed.
+	sealBuf []byte
 	// syncPos, when set by an acknowledged add under --fsync always, is
 	// the log position the reply waits for.
 	syncPos uint64
+	// hangUp, set while serving a stream, closes it after the reply: a
+	// classic request refused has no reply of its own, so the client
+	// gets an error frame naming the reason and the end of the stream
+	// rather than waiting.
+	hangUp bool
 	// Scratch for adds with a data directory.
 	hashes, missing []uint64
 	keys, newKeys   [][]byte
@@ -37,11 +47,20 @@ func (n *Node) handle(w *worker, frame []byte, from netip.AddrPort) []byte {
 		c.drop(BadFrames)
 		return out
 	}
-	switch wire.Type(frame[0]) {
+	t := wire.Type(frame[0])
+	if nodeFrame(t) && n.keyed() && !w.sealed {
+		c.drop(Unauthenticated) // a node of this cluster would have sealed it
+		return n.refuse(out, frame, wire.CodeUnsealed, "this node has a cluster key: peer requests must be sealed with it (rmbd-cli --cluster-key-file)")
+	}
+	switch t {
 	case wire.TypeAdd:
 		key, err := wire.DecodeClassicKey(frame, wire.TypeAdd)
 		if err != nil {
 			return c.bad(out)
+		}
+		if !n.mayAdd(from) {
+			c.drop(Forbidden)
+			return n.refuseClassic(w, out, "add: this address may not add (--allow)")
 		}
 		c.inc(Adds)
 		if n.st == nil {
@@ -59,9 +78,15 @@ func (n *Node) handle(w *worker, frame []byte, from netip.AddrPort) []byte {
 		if err != nil {
 			return c.bad(out)
 		}
+		if !n.mayRead(from) {
+			c.drop(Forbidden)
+			return n.refuseClassic(w, out, "has: this address may not ask (--allow-read)")
+		}
 		out, _ = wire.AppendClassicHasReply(out, key, n.has(c, key))
 	case wire.TypeAddBatch, wire.TypeHasBatch:
-		return n.batch(w, frame, out)
+		return n.batch(w, frame, from, out)
+	case wire.TypeSealed:
+		return n.serveSealed(w, frame, from)
 	case wire.TypeSync:
 		s, err := wire.DecodeClassicSync(frame)
 		if err != nil {
@@ -95,8 +120,14 @@ func (n *Node) handle(w *worker, frame []byte, from netip.AddrPort) []byte {
 		if err != nil || p.Port == 0 || len(p.Host) == 0 {
 			return c.bad(out)
 		}
+		if !n.mayAdmin(from, w.sealed) {
+			c.drop(Forbidden)
+			return n.refuseClassic(w, out, "peer: this address may not ask (--allow-admin)")
+		}
 		c.inc(PeerFrames)
-		n.addPeer(string(p.Host), p.Port)
+		n.addPeer(string(p.Host), p.Port, false, nil)
+	case wire.TypePeerRequest:
+		return n.peerRequest(w, frame, from, out)
 	case wire.TypeAck:
 		if wire.DecodeClassicAck(frame) != nil {
 			return c.bad(out)
@@ -125,11 +156,16 @@ func (n *Node) handle(w *worker, frame []byte, from netip.AddrPort) []byte {
 		out, _ = wire.AppendPing(out, wire.Ping{
 			Type: wire.TypePong, ReqID: p.ReqID, Version: wire.ProtocolVersion,
 			FP: n.f.Fingerprint(), Name: n.name, Addr: n.Addr().AppendTo(addr[:0]),
+			Flags: n.pongFlags(), Build: []byte(version.String()),
 		})
 	case wire.TypeMembersReq:
 		id, err := wire.DecodeMembersRequest(frame)
 		if err != nil {
 			return c.bad(out)
+		}
+		if !n.mayAdmin(from, w.sealed) {
+			c.drop(Forbidden)
+			return n.refuse(out, frame, wire.CodeForbidden, "members: this address may not ask (--allow-admin)")
 		}
 		var ms []wire.Member
 		if m := n.mem.Load(); m != nil {
@@ -141,6 +177,10 @@ func (n *Node) handle(w *worker, frame []byte, from netip.AddrPort) []byte {
 		if err != nil {
 			return c.bad(out)
 		}
+		if !n.mayAdmin(from, w.sealed) {
+			c.drop(Forbidden)
+			return n.refuse(out, frame, wire.CodeForbidden, "stats: this address may not ask (--allow-admin)")
+		}
 		out, _ = wire.AppendStats(out, id, n.Stats().wireStats())
 	default:
 		c.drop(Unsupported)
@@ -148,12 +188,119 @@ func (n *Node) handle(w *worker, frame []byte, from netip.AddrPort) []byte {
 	return out
 }
 
+// refuse appends an error frame answering frame, an extended request,
+// with code and msg; classic frames get no answer.
+func (n *Node) refuse(out, frame []byte, code uint16, msg string) []byte {
+	id, ok := reqID(frame)
+	if !ok {
+		return out
+	}
+	out, _ = wire.AppendError(out, wire.ErrorFrame{ReqID: id, Code: code, Msg: []byte(msg)})
+	return out
+}
+
+// refuseClassic refuses a classic request: over UDP in silence (it has
+// no error reply), over TCP with an error frame, after which the stream
+// is closed — a classic client would misread anything that followed.
+func (n *Node) refuseClassic(w *worker, out []byte, msg string) []byte {
+	if !w.tcp {
+		return out
+	}
+	w.hangUp = true
+	out, _ = wire.AppendError(out, wire.ErrorFrame{Code: wire.CodeForbidden, Msg: []byte(msg)})
+	return out
+}
+
+// reqID returns the request id of an extended request, which every one
+// carries first.
+func reqID(frame []byte) (uint32, bool) {
+	switch wire.Type(frame[0]) {
+	case wire.TypeAddBatch, wire.TypeHasBatch, wire.TypePing, wire.TypeStatsReq, wire.TypeMembersReq, wire.TypePeerRequest:
+		if len(frame) >= wire.HeaderSize+4 {
+			return binary.BigEndian.Uint32(frame[wire.HeaderSize:]), true
+		}
+	}
+	return 0, false
+}
+
+// peerRequest serves an extended peer request: a peer result once the
+// address is taken (challenged), an error frame saying why not.
+func (n *Node) peerRequest(w *worker, frame []byte, from netip.AddrPort, out []byte) []byte {
+	c := w.c
+	p, err := wire.DecodePeerRequest(frame)
+	if err != nil {
+		return c.bad(out)
+	}
+	if !n.mayAdmin(from, w.sealed) {
+		c.drop(Forbidden)
+		return n.refuse(out, frame, wire.CodeForbidden, "peer: this address may not ask (--allow-admin)")
+	}
+	c.inc(PeerFrames)
+	answer := func(o peerOutcome, dst []byte) []byte {
+		if o.code != 0 {
+			dst, _ = wire.AppendError(dst, wire.ErrorFrame{ReqID: p.ReqID, Code: o.code, Msg: []byte(o.why)})
+			return dst
+		}
+		var a [64]byte
+		dst, _ = wire.AppendPeerResult(dst, wire.PeerResult{ReqID: p.ReqID, State: o.state, Addr: o.addr.AppendTo(a[:0])})
+		return dst
+	}
+	// Over UDP the request's source may be forged: what goes back to it
+	// and the challenge to the address named, together, are no more bytes
+	// than the request (which is at least as large as the challenge).
+	budget := func(o peerOutcome) int {
+		if o.challenged {
+			return len(frame) - wire.ClassicKeyFrameSize
+		}
+		return len(frame)
+	}
+	if _, err := netip.ParseAddr(string(p.Host)); err == nil || w.tcp {
+		// An address, or a stream that may wait for the lookup: answer now.
+		var o peerOutcome
+		done := make(chan struct{})
+		n.addPeer(string(p.Host), p.Port, false, func(r peerOutcome) { o = r; close(done) })
+		<-done
+		out = answer(o, out)
+		if !w.tcp && len(out) > budget(o) {
+			out = n.tooLarge(w, out, frame, budget(o))
+		}
+		return out
+	}
+	// A host name over UDP: the reader goes on, the answer follows the lookup.
+	reader, sealed := w.reader, w.sealed
+	n.addPeer(string(p.Host), p.Port, false, func(o peerOutcome) {
+		reply := answer(o, nil)
+		if len(reply) > budget(o) {
+			n.c.inc(UDPRepliesCut)
+			return
+		}
+		if sealed {
+			reply = n.seal(nil, reply)
+		}
+		n.sendTo(reader, reply, from)
+	})
+	return out
+}
+
+// pongFlags says what a pong tells about the node.
+func (n *Node) pongFlags() uint8 {
+	var f uint8
+	if n.keyed() {
+		f |= wire.PongAuthenticated
+	}
+	return f
+}
+
 // batch serves an add batch or has batch.
-func (n *Node) batch(w *worker, frame []byte, out []byte) []byte {
+func (n *Node) batch(w *worker, frame []byte, from netip.AddrPort, out []byte) []byte {
 	c := w.c
 	b, err := wire.DecodeBatch(frame)
 	if err != nil {
 		return c.bad(out)
+	}
+	if b.Type == wire.TypeAddBatch && !n.mayAdd(from) || b.Type == wire.TypeHasBatch && !n.mayRead(from) {
+		c.drop(Forbidden)
+		return n.refuse(out, frame, wire.CodeForbidden, "this address may not "+map[bool]string{true: "add (--allow)", false: "ask (--allow-read)"}[b.Type == wire.TypeAddBatch])
 	}
 	// Counted once per frame, not once per key: the counters are atomics.
 	var bits [wire.MaxBatchKeys / 8]byte

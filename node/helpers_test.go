@@ -21,7 +21,7 @@ type testNet struct {
 	t        *testing.T
 	nw       *memnet.Network
 	next     int // nodes on 10.0.0.next
-	stations int // stations on 10.0.1.stations
+	stations int // stations on 127.0.1.x or 192.0.2.x
 }
 
 func newNet(t *testing.T) *testNet { return &testNet{t: t, nw: memnet.New(1)} }
@@ -144,6 +144,9 @@ type station struct {
 	inbox []datagram
 	// answer, if set, is called for each datagram instead of queueing it.
 	answer func(from netip.AddrPort, frame []byte)
+	// answerChallenges answers classic has frames as a peer answers a
+	// challenge, instead of queueing them.
+	answerChallenges bool
 }
 
 type datagram struct {
@@ -151,12 +154,31 @@ type datagram struct {
 	frame []byte
 }
 
+// station returns a station on loopback (127.0.1.x): an operator's tool
+// on the node's host, which may make admin requests.
 func (tn *testNet) station() *station {
 	tn.stations++
-	h := &station{tn: tn, addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 1, byte(tn.stations)}), 9000)}
+	return tn.stationAt(netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 1, byte(tn.stations)}), 9000))
+}
+
+// remote returns a station elsewhere (192.0.2.x): a client, or an
+// attacker, that may not.
+func (tn *testNet) remote() *station {
+	tn.stations++
+	return tn.stationAt(netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(tn.stations)}), 9000))
+}
+
+func (tn *testNet) stationAt(addr netip.AddrPort) *station {
+	h := &station{tn: tn, addr: addr}
 	tn.nw.Handle(h.addr, func(from netip.AddrPort, frame []byte) {
 		if h.answer != nil {
 			h.answer(from, frame)
+			return
+		}
+		if h.answerChallenges && len(frame) == wire.ClassicKeyFrameSize && wire.Type(frame[0]) == wire.TypeHas {
+			key, _ := wire.DecodeClassicKey(frame, wire.TypeHas)
+			reply, _ := wire.AppendClassicHasReply(nil, key, false)
+			h.tn.nw.Send(h.addr, from, reply) // as the original rmbd answers a has
 			return
 		}
 		h.inbox = append(h.inbox, datagram{from, append([]byte(nil), frame...)})

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/rmbd/rmbd/auth"
 	"github.com/rmbd/rmbd/filter"
 	"github.com/rmbd/rmbd/gossip"
 	"github.com/rmbd/rmbd/membership"
@@ -36,6 +37,7 @@ func (n *Node) startMembership() error {
 		RejoinInterval:   n.cfg.RejoinInterval,
 		Resolver:         n.cfg.Resolver,
 		Logger:           n.log,
+		Keys:             n.memberlistKeys(),
 	}, host{n})
 	if err != nil {
 		return err
@@ -43,6 +45,16 @@ func (n *Node) startMembership() error {
 	n.mem.Store(m)
 	m.Start(n.ctx, n.spawn)
 	return nil
+}
+
+// memberlistKeys are the keys memberlist encrypts gossip with, derived
+// from the cluster keys (none without).
+func (n *Node) memberlistKeys() [][]byte {
+	if len(n.cfg.ClusterKeys) == 0 {
+		return nil
+	}
+	r, _ := auth.NewKeyring(n.cfg.ClusterKeys) // validated
+	return r.MemberlistKeys()
 }
 
 // GossipAddr returns the address memberlist listens on, or "" without
@@ -78,6 +90,12 @@ func (h host) MemberUp(m membership.Member) {
 	match := m.Meta.FP == n.f.Fingerprint()
 	n.mu.Lock()
 	old, known := n.members[m.Name]
+	if !known || old.data.Addr() != m.Data.Addr() {
+		n.memberIP(m.Data.Addr(), 1)
+		if known {
+			n.memberIP(old.data.Addr(), -1)
+		}
+	}
 	rec := memberRec{data: m.Data, match: match, reported: old.reported}
 	report := !match && !old.reported
 	rec.reported = rec.reported || report
@@ -101,10 +119,21 @@ func (h host) MemberUp(m membership.Member) {
 func (h host) MemberDown(m membership.Member, left bool) {
 	n := h.n
 	n.mu.Lock()
-	if rec, ok := n.members[m.Name]; ok && rec.match {
-		n.g.RemoveMember(rec.data)
+	if rec, ok := n.members[m.Name]; ok {
+		if rec.match {
+			n.g.RemoveMember(rec.data)
+		}
+		n.memberIP(rec.data.Addr(), -1)
+		delete(n.members, m.Name)
 	}
 	n.mu.Unlock()
+}
+
+// memberIP counts the members at ip. Callers hold n.mu.
+func (n *Node) memberIP(ip netip.Addr, delta int) {
+	if n.memberIPs[ip] += delta; n.memberIPs[ip] <= 0 {
+		delete(n.memberIPs, ip)
+	}
 }
 
 // MergeState starts a pull of the rows whose digests differ from the

@@ -13,11 +13,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rmbd/rmbd/auth"
 	"github.com/rmbd/rmbd/filter"
 	"github.com/rmbd/rmbd/gossip"
 	"github.com/rmbd/rmbd/internal/sockets"
+	"github.com/rmbd/rmbd/internal/version"
 	"github.com/rmbd/rmbd/membership"
 	"github.com/rmbd/rmbd/store"
+	"github.com/rmbd/rmbd/wire"
 	"github.com/zeebo/xxh3"
 )
 
@@ -33,10 +36,11 @@ type Node struct {
 
 	// mu guards g, the gossip state machine, and members. Gossip only
 	// decides: the frames it decides go out after mu is let go.
-	mu      sync.Mutex
-	g       *gossip.Gossip
-	members map[string]memberRec // cluster members by name
-	tickOut gossip.Outbox        // owned by whoever calls tick
+	mu       sync.Mutex
+	g        *gossip.Gossip
+	members  map[string]memberRec // cluster members by name
+	tickOut  gossip.Outbox        // owned by whoever calls tick
+	tickSeal []byte               // scratch to seal tickOut's frames in
 
 	// ctx ends when shutdown begins: every background task (lookups,
 	// pulls, membership) stops with it.
@@ -61,6 +65,17 @@ type Node struct {
 	mem atomic.Pointer[membership.Membership] // nil without membership; set by Run
 	st  *store.Store                          // nil without a data directory
 
+	// With a cluster key: what seals the frames the node sends and opens
+	// the ones it gets (nil without).
+	sealer *auth.Sealer
+	opener *auth.Opener
+	// Under mu: challenges sent to peers not yet verified, and the
+	// addresses of members (admin requests from them are allowed when
+	// there is no key to prove membership).
+	challenges map[netip.AddrPort]*challenge
+	memberIPs  map[netip.Addr]int
+	pulling    chan struct{} // bounds the pulls served at once
+
 	// manualTicks leaves ticking to the caller (tests tick by hand), and
 	// after is how the node waits before trying again (tests need not).
 	manualTicks bool
@@ -83,6 +98,9 @@ func New(cfg Config) (*Node, error) {
 	}
 	gcfg.PruneAfter = cfg.PruneAfter
 	gcfg.MaxFrame = cfg.MaxDatagram
+	if len(cfg.ClusterKeys) > 0 {
+		gcfg.MaxFrame -= wire.SealedOverhead // sealed, a frame still fits a datagram
+	}
 	gcfg.Seed = xxh3.HashString(cfg.Listen + cfg.Name)
 	g, err := gossip.New(gcfg, f)
 	if err != nil {
@@ -117,8 +135,17 @@ func New(cfg Config) (*Node, error) {
 		udpC[i] = new(counters)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	var sealer *auth.Sealer
+	var opener *auth.Opener
+	if len(cfg.ClusterKeys) > 0 {
+		ring, _ := auth.NewKeyring(cfg.ClusterKeys) // validated
+		sealer, opener = auth.NewSealer(ring), auth.NewOpener(ring)
+	}
 	return &Node{
-		cfg: cfg, log: log, f: f, tr: tr, st: st, name: []byte(name), g: g, c: new(counters), udpC: udpC,
+		sealer: sealer, opener: opener,
+		challenges: map[netip.AddrPort]*challenge{}, memberIPs: map[netip.Addr]int{},
+		pulling: make(chan struct{}, maxPullsServed),
+		cfg:     cfg, log: log, f: f, tr: tr, st: st, name: []byte(name), g: g, c: new(counters), udpC: udpC,
 		members: map[string]memberRec{},
 		ctx:     ctx, cancel: cancel, ready: make(chan struct{}),
 		resolving: make(chan struct{}, 8),
@@ -151,7 +178,12 @@ func (n *Node) Run(ctx context.Context) error {
 	fp := n.f.Fingerprint()
 	n.log.Info("rmbd listening", "addr", n.Addr().String(), "profile", string(n.cfg.Profile),
 		"filter", fp.String(), "filter_bytes", n.f.SizeBytes(), "udp_sockets", n.tr.Readers(),
-		"sync_interval", n.cfg.SyncInterval.String())
+		"sync_interval", n.cfg.SyncInterval.String(), "version", version.String())
+	if !n.keyed() {
+		n.log.Warn("cluster traffic is unauthenticated: anyone who can reach this node's port can write rows " +
+			"into its filter, and anyone who can reach its gossip port can join; give every node " +
+			"--cluster-key-file (rmbd keygen makes a key)")
+	}
 	if n.st != nil {
 		n.st.Start()
 	}
@@ -164,7 +196,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	for _, p := range n.cfg.Peers {
 		host, port, _ := splitPeer(p) // validated
-		n.addPeer(host, port)
+		n.addPeer(host, port, true, nil)
 	}
 	if n.cfg.clustered() {
 		if err := n.startMembership(); err != nil {
@@ -267,14 +299,16 @@ func (n *Node) Stats() Stats {
 	if n.st != nil {
 		s.Store = n.st.Stats()
 	}
+	s.Authenticated = n.keyed()
 	fs := n.f.Stats()
 	s.FilterBytes, s.SetBits, s.TotalBits = n.f.SizeBytes(), fs.SetBits, fs.TotalBits
 	s.EstimatedKeys, s.EstimatedFPRate = fs.EstimatedKeys, fs.EstimatedFPRate
 	return s
 }
 
-// AddPeer makes addr a static push target, as a peer frame does.
-func (n *Node) AddPeer(addr netip.AddrPort) { n.addPeerAddr(addr) }
+// AddPeer makes addr a static push target, as --peer does: it is
+// challenged each tick until it answers, and gets rows from then on.
+func (n *Node) AddPeer(addr netip.AddrPort) { n.addPeerAddr(addr, true) }
 
 // Peers lists the node's push targets.
 func (n *Node) Peers() []gossip.PeerStatus {

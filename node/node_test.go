@@ -49,7 +49,9 @@ func TestExtendedBatches(t *testing.T) {
 	assert.Equal(t, uint32(8), res.ReqID)
 	assert.Equal(t, []bool{true, false, true}, []bool{res.Get(0), res.Get(1), res.Get(2)})
 
+	// Replies larger than their requests need padded requests over UDP.
 	ping, _ := wire.AppendPing(nil, wire.Ping{Type: wire.TypePing, ReqID: 9})
+	ping, _ = wire.PadFrame(ping, 0, 1400)
 	pong, err := wire.DecodePing(u.ask(n.Addr(), ping))
 	require.NoError(t, err)
 	assert.Equal(t, wire.TypePong, pong.Type)
@@ -58,6 +60,7 @@ func TestExtendedBatches(t *testing.T) {
 	assert.Equal(t, n.Addr().String(), string(pong.Addr))
 
 	sreq, _ := wire.AppendStatsRequest(nil, 10)
+	sreq, _ = wire.PadFrame(sreq, 0, 1400)
 	st, err := wire.DecodeStats(u.ask(n.Addr(), sreq))
 	require.NoError(t, err)
 	got := map[string]uint64{}
@@ -69,6 +72,7 @@ func TestExtendedBatches(t *testing.T) {
 	assert.Equal(t, uint64(3), got["has_queries"])
 
 	mreq, _ := wire.AppendMembersRequest(nil, 11)
+	mreq, _ = wire.PadFrame(mreq, 0, 1400)
 	ms, err := wire.DecodeMembers(u.ask(n.Addr(), mreq))
 	require.NoError(t, err)
 	assert.Zero(t, ms.Count, "no membership, no members")
@@ -138,16 +142,25 @@ func TestClassicSyncMergedAndAcked(t *testing.T) {
 	assert.True(t, hasOn(t, u, n, "abc"))
 }
 
-// 5. Classic profile: a peer that never acks gets exactly one round (5
-// sync frames, rows 0..4) and then nothing; a peer that acks keeps getting
-// them, every round.
+// 5. Classic profile: a peer that never answers gets one challenge (a
+// classic has, smaller than the peer frame) and then nothing; a peer that
+// answers the challenge and acks gets five sync frames (rows 0..4) every
+// round.
 func TestClassicPruning(t *testing.T) {
 	tn := newNet(t)
 	n := tn.node(ClassicConfig())
 	silent, acker := tn.station(), tn.station()
 	synced := 0
 	acker.answer = func(from netip.AddrPort, frame []byte) {
-		if _, err := wire.DecodeClassicSync(frame); err == nil && from == n.Addr() {
+		if from != n.Addr() {
+			return
+		}
+		if key, err := wire.DecodeClassicKey(frame, wire.TypeHas); err == nil {
+			reply, _ := wire.AppendClassicHasReply(nil, key, false)
+			acker.send(from, reply)
+			return
+		}
+		if _, err := wire.DecodeClassicSync(frame); err == nil {
 			synced++
 			acker.send(from, wire.AppendClassicAck(nil))
 		}
@@ -158,14 +171,13 @@ func TestClassicPruning(t *testing.T) {
 	for range 5 {
 		tn.round(n)
 	}
-	var rows []uint16
-	for _, d := range silent.take() {
-		assert.Equal(t, n.Addr(), d.from, "pushes leave from the listening address")
-		s, err := wire.DecodeClassicSync(d.frame)
-		require.NoError(t, err)
-		rows = append(rows, s.Row)
-	}
-	assert.Equal(t, []uint16{0, 1, 2, 3, 4}, rows)
+	in := silent.take()
+	require.Len(t, in, 1, "one challenge, nothing more")
+	assert.Equal(t, n.Addr(), in[0].from, "it leaves from the listening address")
+	key, err := wire.DecodeClassicKey(in[0].frame, wire.TypeHas)
+	require.NoError(t, err)
+	assert.Len(t, key, challengeKey)
+	assert.Less(t, len(in[0].frame), len(peerFrame(t, silent.addr)), "smaller than the peer frame")
 	assert.Equal(t, 25, synced, "five full rounds")
 	assert.Equal(t, uint64(1), n.Stats().Pruned)
 	require.Len(t, n.Peers(), 1)

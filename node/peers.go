@@ -2,28 +2,47 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"time"
+
+	"github.com/rmbd/rmbd/wire"
 )
 
 // resolveTimeout bounds one host lookup for a peer frame.
 const resolveTimeout = 2 * time.Second
 
-// addPeer adds host:port as a push target. IP literals are added at once;
-// host names are looked up in the background (at most cap(n.resolving) at
-// a time, more are counted and dropped) so that a slow resolver never
-// stalls a reader.
-func (n *Node) addPeer(host string, port uint16) {
+// peerOutcome is what became of a request to push rows to an address.
+type peerOutcome struct {
+	addr       netip.AddrPort
+	challenged bool   // a challenge went to addr
+	state      uint8  // wire.PeerChallenged or wire.PeerKnown when taken
+	code       uint16 // wire.Code… when refused
+	why        string
+}
+
+// addPeer makes host:port a push target, unverified until it answers the
+// challenge sent to it; trusted (the operator named it) makes the node
+// challenge it again each tick until it does. IP literals are handled at
+// once; host names are looked up in the background (at most
+// cap(n.resolving) at a time, more are refused) so that a slow resolver
+// never stalls a reader. done, if not nil, gets the outcome, on whatever
+// goroutine has it.
+func (n *Node) addPeer(host string, port uint16, trusted bool, done func(peerOutcome)) {
+	if done == nil {
+		done = func(peerOutcome) {}
+	}
 	if ip, err := netip.ParseAddr(host); err == nil {
-		n.addPeerAddr(netip.AddrPortFrom(ip.Unmap(), port))
+		done(n.addPeerAddr(netip.AddrPortFrom(ip.Unmap(), port), trusted))
 		return
 	}
 	select {
 	case n.resolving <- struct{}{}:
 	default:
 		n.c.inc(Unresolved)
-		n.log.Warn("peer dropped: too many lookups in flight", "host", host)
+		n.log.Warn("peer refused: too many lookups in flight", "host", host)
+		done(peerOutcome{code: wire.CodeBusy, why: "too many host names being looked up; try again"})
 		return
 	}
 	n.lookups.Add(1)
@@ -37,12 +56,14 @@ func (n *Node) addPeer(host string, port uint16) {
 		if err != nil || !ok {
 			n.c.inc(Unresolved)
 			n.log.Warn("peer host did not resolve", "host", host, "err", err)
+			done(peerOutcome{code: wire.CodeRefused, why: fmt.Sprintf("%s does not resolve to an address this node can reach", host)})
 			return
 		}
-		n.addPeerAddr(netip.AddrPortFrom(ip, port))
+		done(n.addPeerAddr(netip.AddrPortFrom(ip, port), trusted))
 	}) {
 		<-n.resolving // shutting down
 		n.lookups.Done()
+		done(peerOutcome{code: wire.CodeUnavailable, why: "shutting down"})
 	}
 }
 
@@ -63,19 +84,35 @@ func (n *Node) pickAddr(ips []netip.Addr) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
-func (n *Node) addPeerAddr(a netip.AddrPort) {
+// addPeerAddr makes a a push target and challenges it (see challenge.go).
+func (n *Node) addPeerAddr(a netip.AddrPort, trusted bool) peerOutcome {
 	if n.isSelf(a) {
 		n.c.inc(SelfPeers)
 		n.log.Debug("ignoring peer request naming this node", "peer", a.String())
-		return
+		return peerOutcome{addr: a, code: wire.CodeRefused, why: a.String() + " is this node"}
 	}
+	var out []pendingSend
 	n.mu.Lock()
-	added := n.g.AddPeer(a)
+	known := n.g.IsVerified(a)
+	added := !known && n.g.AddPeer(a)
+	exists := !added && !known && n.g.IsPeer(a) // still to answer: challenged again
+	if added || exists {
+		n.challengePeer(a, trusted, &out)
+	}
 	count := len(n.g.Peers())
 	n.mu.Unlock()
-	if added {
-		n.log.Info("peer added", "peer", a.String(), "peers", count)
+	n.sendPending(out)
+	switch {
+	case known:
+		return peerOutcome{addr: a, state: wire.PeerKnown}
+	case added:
+		n.log.Info("peer added; rows follow once it answers its challenge", "peer", a.String(), "peers", count)
+		return peerOutcome{addr: a, state: wire.PeerChallenged, challenged: true}
+	case exists:
+		return peerOutcome{addr: a, state: wire.PeerChallenged, challenged: true}
 	}
+	n.log.Warn("peer refused: the peer table is full", "peer", a.String(), "peers", count)
+	return peerOutcome{addr: a, code: wire.CodeRefused, why: "the peer table is full"}
 }
 
 // isSelf reports whether a is this node's own address: the bound address,

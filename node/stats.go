@@ -37,11 +37,20 @@ const (
 	MemberBadState                     // push/pull states refused
 	PullsFailed                        // anti-entropy pulls that failed
 	ForcedShutdowns                    // shutdowns that had to close connections
+	ChallengesSent                     // challenges sent to addresses named as peers
+	PeersVerified                      // peers that answered their challenge
+	StrayAnswers                       // challenge answers nobody was sent, or wrong
+	UDPRepliesCut                      // replies larger than their request, not sent over UDP
+	PullsBusy                          // pulls refused: too many served at once
 	Dropped                            // frames dropped, for any reason below
 	BadFrames                          // did not decode
 	FingerprintMismatch                // sync of another filter
 	RowRange                           // sync of rows the filter lacks
 	Unsupported                        // a frame type the node does not serve
+	Unauthenticated                    // a node-to-node frame unsealed, to a node with a cluster key
+	AuthFailed                         // sealed with a key the node lacks, or a tag that does not verify
+	Replayed                           // sealed frames seen before, or too old
+	Forbidden                          // requests from addresses not allowed (--allow, --allow-read, --allow-admin)
 	numCounters
 )
 
@@ -50,8 +59,10 @@ var counterNames = [numCounters]string{
 	"has_queries", "has_hits", "sync_frames_merged", "sync_rows_merged", "sync_rows_changed",
 	"peer_frames", "self_peers", "unresolved_peers", "send_errors",
 	"pulls_served", "anti_entropy_pulls", "anti_entropy_rows", "member_fingerprint_mismatch",
-	"member_bad_metadata", "member_bad_state", "anti_entropy_pulls_failed", "forced_shutdowns", "dropped",
+	"member_bad_metadata", "member_bad_state", "anti_entropy_pulls_failed", "forced_shutdowns",
+	"challenges_sent", "peers_verified", "stray_challenge_answers", "udp_replies_cut", "pulls_busy", "dropped",
 	"bad_frames", "fingerprint_mismatch", "row_range", "unsupported",
+	"unauthenticated", "auth_failed", "replayed", "forbidden",
 }
 
 // String returns the counter's name as stats frames carry it.
@@ -94,6 +105,15 @@ type Stats struct {
 	EstimatedKeys, EstimatedFPRate  float64
 	// Data directory (zero without one).
 	Store store.Stats
+	// Authenticated: the node has a cluster key.
+	Authenticated bool
+}
+
+func b2u(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Count returns counter c.
@@ -137,5 +157,6 @@ func (s Stats) wireStats() []wire.Stat {
 		wire.Stat{Name: "checkpoints", Value: s.Store.Checkpoints},
 		wire.Stat{Name: "checkpoint_bytes", Value: s.Store.CheckpointBytes},
 		wire.Stat{Name: "checkpoint_rows", Value: s.Store.CheckpointRows},
+		wire.Stat{Name: "cluster_authenticated", Value: b2u(s.Authenticated)},
 	)
 }

@@ -25,23 +25,30 @@ func (n *Node) syncLoop() {
 // tick runs one gossip round: the state machine decides under the lock,
 // the frames go out after it is let go. Only one goroutine ticks.
 func (n *Node) tick() {
+	var challenges []pendingSend
 	n.mu.Lock()
 	before := n.g.Counters().Pruned
 	n.g.Tick(&n.tickOut)
 	pruned := n.g.Counters().Pruned - before
+	n.rechallenge(&challenges)
 	peers := len(n.g.Peers())
 	n.mu.Unlock()
-	n.send(0, &n.tickOut)
+	n.send(0, &n.tickOut, &n.tickSeal)
+	n.sendPending(challenges)
 	if pruned > 0 {
-		n.log.Info("pruned peers that stopped acking", "count", pruned, "peers", peers)
+		n.log.Info("pruned peers that stopped acking or never answered", "count", pruned, "peers", peers)
 	}
 }
 
-// send writes the frames of out from the listening address, through the
-// given datagram reader's socket, and empties out. Never call it with
-// n.mu held.
-func (n *Node) send(reader int, out *gossip.Outbox) {
+// send writes the frames of out from the listening address, sealed with
+// the cluster key if there is one (in scratch), through the given datagram
+// reader's socket, and empties out. Never call it with n.mu held.
+func (n *Node) send(reader int, out *gossip.Outbox, scratch *[]byte) {
 	for to, frame := range out.All() {
+		if n.keyed() {
+			*scratch = n.seal((*scratch)[:0], frame)
+			frame = *scratch
+		}
 		n.sendTo(reader, frame, to)
 	}
 	out.Reset()

@@ -101,13 +101,29 @@ func (n *Node) serveConn(c net.Conn) {
 			return // EOF, idle, or shutting down
 		}
 		n.c.inc(TCPFrames)
-		if wire.Type(frame[0]) == wire.TypePull { // a stream of replies, written as it goes
-			if !synced() || n.servePull(frame, bw) != nil {
+		var reply []byte
+		switch wire.Type(frame[0]) {
+		case wire.TypePull: // a stream of replies, written as it goes
+			if !synced() || n.servePull(frame, false, from, bw) != nil {
 				return
 			}
 			continue
+		case wire.TypeSealed:
+			s, err := n.open(w, frame)
+			switch {
+			case err != nil:
+				reply = n.sealRefused(w, frame, err)
+			case s.InnerType() == wire.TypePull:
+				if !synced() || n.servePull(s.Inner, true, from, bw) != nil {
+					return
+				}
+				continue
+			default:
+				reply = n.serveOpened(w, s, from)
+			}
+		default:
+			reply = n.handle(w, frame, from)
 		}
-		reply := n.handle(w, frame, from)
 		unsynced = max(unsynced, w.syncPos)
 		if len(reply) > bw.Available() && !synced() { // writing it flushes what waits
 			return
@@ -118,6 +134,12 @@ func (n *Node) serveConn(c net.Conn) {
 			}
 		}
 		w.reply = reply[:0]
+		if w.hangUp {
+			if synced() {
+				bw.Flush()
+			}
+			return
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"encoding/binary"
+	"fmt"
 
 	"github.com/rmbd/rmbd/filter"
 )
@@ -28,15 +29,30 @@ type Ping struct {
 	FP      filter.Fingerprint
 	Name    []byte // node name, sub-slice of the frame
 	Addr    []byte // data address HOST:PORT, sub-slice of the frame
+	// Pong only:
+	Flags uint8  // PongAuthenticated, ...
+	Build []byte // the node's version, e.g. "v1.2.3 (abc1234)"; at most MaxNameLen bytes
+	// Pad is the zero bytes after the fields (PadFrame).
+	Pad int
 }
+
+// Pong flags. Append-only.
+const (
+	// PongAuthenticated: the node's cluster traffic is authenticated (it
+	// has a cluster key).
+	PongAuthenticated uint8 = 1 << 0
+)
 
 // AppendPing appends a ping or pong frame (p.Type says which).
 func AppendPing(dst []byte, p Ping) ([]byte, error) {
 	if p.Type != TypePing && p.Type != TypePong {
 		return dst, frameErr(p.Type, len(dst), ErrType)
 	}
-	if len(p.Name) > MaxNameLen || len(p.Addr) > MaxNameLen {
+	if len(p.Name) > MaxNameLen || len(p.Addr) > MaxNameLen || len(p.Build) > MaxNameLen {
 		return dst, frameErr(p.Type, len(dst), ErrTooLarge)
+	}
+	if p.Type == TypePing && (p.Flags != 0 || len(p.Build) > 0) {
+		return dst, frameErr(p.Type, len(dst), ErrValue)
 	}
 	dst, start := beginExt(dst, p.Type)
 	dst = binary.BigEndian.AppendUint32(dst, p.ReqID)
@@ -46,6 +62,11 @@ func AppendPing(dst []byte, p Ping) ([]byte, error) {
 	dst = append(dst, p.Name...)
 	dst = append(dst, byte(len(p.Addr)))
 	dst = append(dst, p.Addr...)
+	if p.Type == TypePong && (p.Flags != 0 || len(p.Build) > 0) {
+		dst = append(dst, p.Flags, byte(len(p.Build)))
+		dst = append(dst, p.Build...)
+	}
+	dst = append(dst, make([]byte, p.Pad)...)
 	return endExt(dst, start)
 }
 
@@ -59,6 +80,15 @@ func DecodePing(b []byte) (Ping, error) {
 	p := Ping{Type: t, ReqID: r.u32(), Version: r.u8(), FP: r.fingerprint()}
 	p.Name = r.bytes(int(r.u8()))
 	p.Addr = r.bytes(int(r.u8()))
+	if t == TypePong && r.err == nil && r.off < len(r.b) { // absent from older nodes' pongs
+		at := r.off
+		p.Flags = r.u8()
+		p.Build = r.bytes(int(r.u8()))
+		if r.err == nil && p.Flags == 0 && len(p.Build) == 0 {
+			r.off, p.Build = at, nil // zeros: no flags, no build, read as padding
+		}
+	}
+	p.Pad = r.padding()
 	if err := r.done(); err != nil {
 		return Ping{Type: t}, err
 	}
@@ -72,10 +102,12 @@ func appendRequest(dst []byte, t Type, reqID uint32) ([]byte, error) {
 	return endExt(dst, start)
 }
 
-// decodeRequest decodes a request that is only a request id.
+// decodeRequest decodes a request that is only a request id, padded or
+// not.
 func decodeRequest(b []byte, t Type) (uint32, error) {
 	r := extReader(b, t)
 	id := r.u32()
+	r.padding()
 	return id, r.done()
 }
 
@@ -154,12 +186,29 @@ func DecodeStats(b []byte) (Stats, error) {
 
 // Error codes carried by error frames. Append-only.
 const (
-	CodeBadFrame    uint16 = 1 // the request did not decode
-	CodeFingerprint uint16 = 2 // the request's fingerprint is not the node's
-	CodeTooLarge    uint16 = 3 // the request asks for more than the node serves
-	CodeUnavailable uint16 = 4 // the node cannot serve now (shutting down)
-	CodeRowRange    uint16 = 5 // rows outside the node's filter
+	CodeBadFrame    uint16 = 1  // the request did not decode
+	CodeFingerprint uint16 = 2  // the request's fingerprint is not the node's
+	CodeTooLarge    uint16 = 3  // the request asks for more than the node serves
+	CodeUnavailable uint16 = 4  // the node cannot serve now (shutting down)
+	CodeRowRange    uint16 = 5  // rows outside the node's filter
+	CodeForbidden   uint16 = 6  // the source may not ask this (--allow…)
+	CodeUseTCP      uint16 = 7  // the answer is larger than the request: pad it or use TCP
+	CodeUnsealed    uint16 = 8  // the node has a cluster key: this request must be sealed
+	CodeRefused     uint16 = 9  // the node will not do it (the message says why)
+	CodeBusy        uint16 = 10 // too many at once: try again later
 )
+
+var codeNames = [...]string{CodeBadFrame: "bad frame", CodeFingerprint: "fingerprint mismatch", CodeTooLarge: "too large",
+	CodeUnavailable: "unavailable", CodeRowRange: "rows out of range", CodeForbidden: "forbidden", CodeUseTCP: "use TCP",
+	CodeUnsealed: "unsealed", CodeRefused: "refused", CodeBusy: "busy"}
+
+// CodeName names an error code, e.g. "forbidden".
+func CodeName(code uint16) string {
+	if int(code) < len(codeNames) && codeNames[code] != "" {
+		return codeNames[code]
+	}
+	return fmt.Sprintf("code %d", code)
+}
 
 // ErrorFrame is a decoded error frame answering request ReqID.
 type ErrorFrame struct {

@@ -43,7 +43,7 @@ func examples() []struct {
 	}
 	ping := Ping{Type: TypePing, ReqID: 3, Version: ProtocolVersion, FP: exampleFP, Name: []byte("n1"), Addr: []byte("127.0.0.1:8000")}
 	pong := ping
-	pong.Type = TypePong
+	pong.Type, pong.Flags, pong.Build = TypePong, PongAuthenticated, []byte("1.1.0")
 	return []struct {
 		name  string
 		frame []byte
@@ -69,6 +69,9 @@ func examples() []struct {
 		{"error", must(AppendError(nil, ErrorFrame{ReqID: 5, Code: CodeFingerprint, Msg: []byte("fingerprint mismatch")}))},
 		{"pull-done", must(AppendPullDone(nil, PullDone{Rows: 65}))},
 		{"members-request", must(AppendMembersRequest(nil, 6))},
+		{"stats-request-padded", must(PadFrame(must(AppendStatsRequest(nil, 4)), 0, 32))},
+		{"peer-request", must(AppendPeerRequest(nil, PeerRequest{ReqID: 7, Host: []byte("10.0.0.2"), Port: 8000}))},
+		{"peer-result", must(AppendPeerResult(nil, PeerResult{ReqID: 7, State: PeerChallenged, Addr: []byte("10.0.0.2:8000")}))},
 		{"members", must(AppendMembers(nil, 6, []Member{{Name: []byte("n1"), GossipAddr: []byte("10.0.0.1:7946"),
 			DataAddr: []byte("10.0.0.1:8000"), State: MemberAlive, FPMatch: true, FP: exampleFP}}))},
 	}

@@ -223,7 +223,8 @@ func TestDigestAndPull(t *testing.T) {
 }
 
 func TestControlFrames(t *testing.T) {
-	in := Ping{Type: TypePong, ReqID: 8, Version: ProtocolVersion, FP: exampleFP, Name: []byte("node-a"), Addr: []byte("[::1]:8000")}
+	in := Ping{Type: TypePong, ReqID: 8, Version: ProtocolVersion, FP: exampleFP, Name: []byte("node-a"), Addr: []byte("[::1]:8000"),
+		Flags: PongAuthenticated, Build: []byte("v1.0.0")}
 	f, err := AppendPing(nil, in)
 	require.NoError(t, err)
 	out, err := DecodePing(f)
@@ -231,11 +232,44 @@ func TestControlFrames(t *testing.T) {
 	assert.Equal(t, in, out)
 	_, err = AppendPing(nil, Ping{Type: TypePing, Name: make([]byte, 256)})
 	assert.ErrorIs(t, err, ErrTooLarge)
+	_, err = AppendPing(nil, Ping{Type: TypePing, Flags: 1})
+	assert.ErrorIs(t, err, ErrValue, "a ping carries no pong flags")
 
+	// Requests over UDP are padded with zeros; anything else after the
+	// fields is refused.
 	r, _ := AppendStatsRequest(nil, 77)
+	r, err = PadFrame(r, 0, 1400)
+	require.NoError(t, err)
+	require.Len(t, r, 1400)
 	id, err := DecodeStatsRequest(r)
 	require.NoError(t, err)
 	assert.Equal(t, uint32(77), id)
+	r[700] = 1
+	_, err = DecodeStatsRequest(r)
+	assert.ErrorIs(t, err, ErrValue, "padding is zeros")
+	ping, _ := AppendPing(nil, Ping{Type: TypePing, ReqID: 3})
+	ping, _ = PadFrame(ping, 0, 500)
+	p, err := DecodePing(ping)
+	require.NoError(t, err)
+	assert.Equal(t, 500-len(must(AppendPing(nil, Ping{Type: TypePing}))), p.Pad)
+
+	pr, err := AppendPeerRequest(nil, PeerRequest{ReqID: 9, Host: []byte("10.0.0.1"), Port: 8000})
+	require.NoError(t, err)
+	assert.Len(t, pr, MinPeerRequest, "padded to the size of the challenge it causes")
+	dp, err := DecodePeerRequest(pr)
+	require.NoError(t, err)
+	assert.Equal(t, PeerRequest{ReqID: 9, Host: []byte("10.0.0.1"), Port: 8000, Pad: MinPeerRequest - 20}, dp)
+	pr, _ = AppendPeerRequest(nil, PeerRequest{ReqID: 9, Host: []byte("10.0.0.1"), Port: 8000, Pad: 500})
+	assert.Len(t, pr, 520, "padded more on request")
+	short := []byte{byte(TypePeerRequest), 0, 0, 0, 15, 0, 0, 0, 9, 8, '1', '0', '.', '0', '.', '0', '.', '1', 0x1f, 0x40}
+	_, err = DecodePeerRequest(short)
+	assert.ErrorIs(t, err, ErrShort, "a peer request smaller than its challenge")
+	_, err = AppendPeerRequest(nil, PeerRequest{Host: []byte("h")})
+	assert.ErrorIs(t, err, ErrValue, "port 0")
+	res, _ := AppendPeerResult(nil, PeerResult{ReqID: 9, State: PeerChallenged, Addr: []byte("10.0.0.1:8000")})
+	dr, err := DecodePeerResult(res)
+	require.NoError(t, err)
+	assert.Equal(t, PeerChallenged, dr.State)
 
 	stats := []Stat{{"adds", 1}, {"has", 1 << 40}, {"", 0}}
 	s, err := AppendStats(nil, 77, stats)

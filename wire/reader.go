@@ -90,6 +90,24 @@ func (r *reader) check(bad bool, back int, err error) {
 	}
 }
 
+// padding consumes the rest of the frame, which must be zeros, and
+// returns how many bytes it was.
+func (r *reader) padding() int {
+	if r.err != nil {
+		return 0
+	}
+	n := len(r.b) - r.off
+	for i, c := range r.b[r.off:] {
+		if c != 0 {
+			r.off += i
+			r.fail(ErrValue)
+			return 0
+		}
+	}
+	r.off = len(r.b)
+	return n
+}
+
 // done fails unless the whole frame was consumed, and returns the error.
 func (r *reader) done() error {
 	if r.err == nil && r.off != len(r.b) {

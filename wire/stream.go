@@ -66,6 +66,29 @@ func (fr *FrameReader) Fixed(n int) ([]byte, error) {
 	return fr.read(n)
 }
 
+// Detach makes frame, the last one Next returned, the caller's to keep:
+// the reader reads later frames into other memory. A frame larger than
+// the reader's buffer is handed over as it is (handed reports it: the
+// reader has no memory for large frames until Reuse gives it some); a
+// smaller one is copied. A stage that works on a frame while the next is
+// read uses it.
+func (fr *FrameReader) Detach(frame []byte) (kept []byte, handed bool) {
+	if len(frame) > 0 && cap(fr.big) > 0 && &frame[0] == &fr.big[:1][0] {
+		fr.big = nil
+		return frame, true
+	}
+	return append([]byte(nil), frame...), false
+}
+
+// Reuse gives the reader memory to read large frames into, typically a
+// frame handed over by Detach and done with. The caller must not touch b
+// afterwards.
+func (fr *FrameReader) Reuse(b []byte) {
+	if cap(b) > cap(fr.big) {
+		fr.big = b[:0]
+	}
+}
+
 // Buffered returns how many bytes have been read from the stream and not
 // yet returned: a server flushes its replies when none are left.
 func (fr *FrameReader) Buffered() int { return fr.br.Buffered() - fr.pending }
@@ -96,7 +119,7 @@ func (fr *FrameReader) read(size int) ([]byte, error) {
 			copy(grown, buf)
 			buf = grown
 		}
-		n, err := io.ReadFull(fr.br, buf[len(buf):cap(buf)])
+		n, err := io.ReadFull(fr.br, buf[len(buf):min(cap(buf), size)]) // never past the frame
 		buf = buf[:len(buf)+n]
 		if err != nil {
 			fr.big = buf[:0]

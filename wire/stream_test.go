@@ -22,10 +22,15 @@ func stream(t testing.TB) (all []byte, frames [][]byte) {
 	}
 	big := make([]byte, 100_000)
 	big[0] = 0x01
-	row := bytes.Repeat(big[:64], 1000)
-	f, err := AppendRowSync(nil, exampleFP, 1, 2, []RowRun{{First: 0, Rows: row}})
-	require.NoError(t, err)
-	frames = append(frames, f)
+	// Two frames larger than any buffer, the second smaller: it must not
+	// be read into the first's memory past its end.
+	for _, rows := range []int{1000, 600} {
+		row := bytes.Repeat(big[:64], rows)
+		f, err := AppendRowSync(nil, exampleFP, 1, 2, []RowRun{{First: 0, Rows: row}})
+		require.NoError(t, err)
+		frames = append(frames, f)
+		frames = append(frames, must(AppendRowAck(nil, RowAck{Stamp: 1, Seq: 2, Rows: 3})))
+	}
 	for _, f := range frames {
 		all = append(all, f...)
 	}
@@ -164,4 +169,43 @@ func unwrapSentinel(err error) error {
 		return fe.Err
 	}
 	return err
+}
+
+// Detached frames stay as they were while later frames are read, whether
+// they were large (handed over) or small (copied), and memory given back
+// with Reuse is read into again.
+func TestFrameReaderDetach(t *testing.T) {
+	all, want := stream(t)
+	all = append(all, all...)
+	want = append(want, want...)
+	fr := NewFrameReader(bytes.NewReader(all), 4096)
+	var kept [][]byte
+	var spare []byte
+	for range want {
+		if spare != nil {
+			fr.Reuse(spare)
+			spare = nil
+		}
+		f, err := fr.Next()
+		require.NoError(t, err)
+		k, handed := fr.Detach(f)
+		assert.Equal(t, len(k) > 4096, handed)
+		if handed {
+			assert.Same(t, &f[0], &k[0], "a large frame is handed over, not copied")
+			if len(kept) > 0 && len(kept[len(kept)-1]) > 4096 {
+				spare = kept[len(kept)-1] // done with: the next large frame lands there
+				kept = kept[:len(kept)-1]
+			}
+		}
+		kept = append(kept, k)
+	}
+	_, err := fr.Next()
+	assert.ErrorIs(t, err, io.EOF)
+	j := 0
+	for i := range want {
+		if j < len(kept) && bytes.Equal(want[i], kept[j]) {
+			j++
+		}
+	}
+	assert.Equal(t, len(kept), j, "every frame kept is intact")
 }

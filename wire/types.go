@@ -35,6 +35,11 @@ const (
 	TypePullDone   Type = 0x1d // ends the row syncs answering a pull
 	TypeMembersReq Type = 0x1e // answered by Members
 	TypeMembers    Type = 0x1f // the cluster members a node sees
+	// TypeSealed (0x20, sealed.go) wraps a frame with an authentication tag.
+	TypePeerRequest Type = 0x21 // asks a node to push its rows to an address
+	TypePeerResult  Type = 0x22 // answers a peer request that was taken
+
+	lastType = TypePeerResult
 )
 
 var typeNames = map[Type]string{
@@ -45,6 +50,7 @@ var typeNames = map[Type]string{
 	TypeStatsReq: "stats request", TypeStats: "stats", TypeError: "error",
 	TypePullDone: "pull done", TypeMembersReq: "members request", TypeMembers: "members",
 	TypeNodeMeta: "node metadata", TypeLocalState: "local state",
+	TypeSealed: "sealed", TypePeerRequest: "peer request", TypePeerResult: "peer result",
 }
 
 // String names the frame type.
@@ -56,7 +62,7 @@ func (t Type) String() string {
 }
 
 // Extended reports whether t is an extended (length-prefixed) frame type.
-func (t Type) Extended() bool { return t >= TypeAddBatch && t <= TypeMembers }
+func (t Type) Extended() bool { return t >= TypeAddBatch && t <= lastType }
 
 // Sizes and limits. Every length read off the wire is checked against one
 // of these before anything is sliced or allocated.
@@ -106,6 +112,20 @@ func FrameLen(b []byte) (int, error) {
 // length in once the body is written.
 func beginExt(dst []byte, t Type) ([]byte, int) {
 	return append(dst, byte(t), 0, 0, 0, 0), len(dst)
+}
+
+// PadFrame appends zeros to the extended frame that starts at start in
+// dst, up to size bytes in all, and fixes its length. Requests over UDP
+// are padded so that a node may answer with as many bytes as it got: it
+// never sends an unverified address more than that. Decoders of the
+// requests that may be padded (ping, stats, members, peer) take trailing
+// zeros.
+func PadFrame(dst []byte, start, size int) ([]byte, error) {
+	if len(dst)-start >= size {
+		return dst, nil
+	}
+	dst = append(dst, make([]byte, size-(len(dst)-start))...)
+	return endExt(dst, start)
 }
 
 func endExt(dst []byte, start int) ([]byte, error) {

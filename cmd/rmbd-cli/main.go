@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rmbd/rmbd/auth"
 	"github.com/rmbd/rmbd/client"
 	"github.com/rmbd/rmbd/internal/flagusage"
 	"github.com/spf13/pflag"
@@ -28,6 +29,9 @@ Usage:
   rmbd-cli [flags] ping            round-trip time and the node's identity
   rmbd-cli [flags] stats           the node's counters
   rmbd-cli [flags] members         the cluster as the node sees it
+
+peer, with a node that has a cluster key, needs the key: --cluster-key-file
+(or RMBD_CLUSTER_KEY_FILE, or RMBD_CLUSTER_KEY holding the key itself).
 
 has exits 0 when every key is present, 1 when any is absent, 2 on error.
 Every other command exits 0 on success and 2 on error. Keys read from stdin
@@ -51,6 +55,7 @@ type options struct {
 	timeout time.Duration
 	json    bool
 	chunk   int
+	keyFile string
 	help    bool
 }
 
@@ -81,6 +86,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	fs.BoolVar(&o.json, "json", false, "print JSON (one object per line for has)")
 	fs.BoolVar(&o.classic, "classic", false, "speak only classic frames, e.g. to the original Python rmbd")
 	fs.IntVar(&o.chunk, "chunk", 65536, "keys per request when reading stdin")
+	fs.StringVar(&o.keyFile, "cluster-key-file", getenv("RMBD_CLUSTER_KEY_FILE"), "the cluster's key file, to seal peer requests (environment: RMBD_CLUSTER_KEY_FILE)")
 	fs.BoolVarP(&o.help, "help", "h", false, "show this help")
 	_ = fs.MarkHidden("help")
 	if err := fs.Parse(args); err != nil {
@@ -109,6 +115,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 
 	opts := []client.Option{client.WithTimeout(o.timeout)}
+	if keys, err := clusterKeys(o.keyFile, getenv("RMBD_CLUSTER_KEY")); err != nil {
+		return fail(err)
+	} else if keys != nil {
+		opts = append(opts, client.WithClusterKeys(keys...))
+	}
 	if o.tcp {
 		opts = append(opts, client.WithTCP())
 	}
@@ -134,9 +145,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			code, err = keys(ctx, c, cmd, rest, out)
 		}
 	case "peer":
-		err = c.Peer(ctx, rest[0])
-		if err == nil {
-			out.peer(rest[0], o.addr)
+		var r client.PeerResult
+		if r, err = c.Peer(ctx, rest[0]); err == nil {
+			out.peer(rest[0], o.addr, r, o.classic)
 		}
 	case "ping":
 		var p client.Pong
@@ -183,7 +194,31 @@ func explain(err error, o options) error {
 	if errors.As(err, &oe) && oe.Op == "dial" {
 		return oe.Err
 	}
+	var se *client.ServerError
+	if errors.As(err, &se) {
+		return fmt.Errorf("%s %s", o.addr, se) // "node refused (forbidden): …"
+	}
 	return err
+}
+
+// clusterKeys reads the keys from the key file, or from RMBD_CLUSTER_KEY.
+func clusterKeys(file, env string) ([]auth.Key, error) {
+	text, what := []byte(env), "RMBD_CLUSTER_KEY"
+	switch {
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("--cluster-key-file: %w", err)
+		}
+		text, what = b, "--cluster-key-file "+file
+	case env == "":
+		return nil, nil
+	}
+	keys, err := auth.ParseKeys(text)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return keys, nil
 }
 
 // keys adds or asks for keys given on the command line.

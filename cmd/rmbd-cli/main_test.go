@@ -6,9 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/rmbd/rmbd/auth"
 	"github.com/rmbd/rmbd/internal/nodetest"
 	"github.com/rmbd/rmbd/node"
 	"github.com/stretchr/testify/assert"
@@ -18,13 +22,13 @@ import (
 // cli runs rmbd-cli with args and stdin; it returns the exit status,
 // stdout and stderr.
 func cli(addr, stdin string, args ...string) (int, string, string) {
+	return cliEnv(map[string]string{"RMBD_ADDR": addr}, stdin, args...)
+}
+
+// cliEnv is cli with an environment.
+func cliEnv(environ map[string]string, stdin string, args ...string) (int, string, string) {
 	var out, errOut bytes.Buffer
-	env := func(k string) string {
-		if k == "RMBD_ADDR" {
-			return addr
-		}
-		return ""
-	}
+	env := func(k string) string { return environ[k] }
 	code := run(context.Background(), args, env, strings.NewReader(stdin), &out, &errOut)
 	return code, out.String(), errOut.String()
 }
@@ -84,10 +88,12 @@ func TestStdinStreaming(t *testing.T) {
 }
 
 func TestOtherCommands(t *testing.T) {
-	addr := nodetest.Start(t, node.DefaultConfig()).Addr().String()
+	n, other := nodetest.Start(t, node.DefaultConfig()), nodetest.Start(t, node.DefaultConfig())
+	addr := n.Addr().String()
 	code, out, _ := cli(addr, "", "ping")
 	assert.Equal(t, 0, code)
 	assert.Contains(t, out, "pong from "+addr)
+	assert.Contains(t, out, "UNAUTHENTICATED", "a node without a key says so")
 	code, out, _ = cli(addr, "", "--json", "stats")
 	assert.Equal(t, 0, code)
 	var stats map[string]uint64
@@ -95,7 +101,63 @@ func TestOtherCommands(t *testing.T) {
 	assert.Contains(t, stats, "adds")
 	code, out, _ = cli(addr, "", "peer", "127.0.0.1:9")
 	assert.Equal(t, 0, code)
-	assert.Contains(t, out, "now pushes its rows to 127.0.0.1:9")
+	assert.Contains(t, out, "challenged 127.0.0.1:9: it pushes rows there once 127.0.0.1:9 answers")
+	code, out, _ = cli(addr, "", "peer", "127.0.0.1:9")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, out, "challenged 127.0.0.1:9", "still to answer")
+
+	target := other.Addr().String()
+	code, _, _ = cli(addr, "", "peer", target)
+	assert.Equal(t, 0, code)
+	require.Eventually(t, func() bool {
+		for _, p := range n.Peers() {
+			if p.Addr == other.Addr() {
+				return p.Verified
+			}
+		}
+		return false
+	}, 5*time.Second, 2*time.Millisecond, "another node answers its challenge")
+	code, out, _ = cli(addr, "", "peer", target)
+	assert.Equal(t, 0, code)
+	assert.Contains(t, out, "already pushes its rows to "+target)
+}
+
+// A node with a cluster key takes peer requests sealed with it only; the
+// CLI prints the node's refusal and exits 2.
+func TestClusterKey(t *testing.T) {
+	k, err := auth.Generate()
+	require.NoError(t, err)
+	cfg := node.DefaultConfig()
+	cfg.ClusterKeys = []auth.Key{k}
+	addr := nodetest.Start(t, cfg).Addr().String()
+
+	code, out, _ := cli(addr, "", "ping")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, out, "cluster traffic: authenticated")
+
+	code, _, errOut := cli(addr, "", "peer", "127.0.0.1:9")
+	assert.Equal(t, 2, code)
+	assert.Equal(t, "rmbd-cli: "+addr+" node refused (unsealed): this node has a cluster key: peer requests must be sealed with it (rmbd-cli --cluster-key-file)\n", errOut)
+
+	file := filepath.Join(t.TempDir(), "cluster.key")
+	require.NoError(t, os.WriteFile(file, []byte(k.String()+"\n"), 0o600))
+	code, out, errOut = cli(addr, "", "--cluster-key-file", file, "peer", "127.0.0.1:9")
+	assert.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "challenged 127.0.0.1:9")
+	code, out, errOut = cliEnv(map[string]string{"RMBD_ADDR": addr, "RMBD_CLUSTER_KEY": k.String()}, "", "--tcp", "peer", "127.0.0.1:9")
+	assert.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "challenged 127.0.0.1:9")
+
+	other, _ := auth.Generate()
+	code, _, errOut = cliEnv(map[string]string{"RMBD_ADDR": addr, "RMBD_CLUSTER_KEY": other.String()}, "", "peer", "127.0.0.1:9")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "node refused (refused): sealed with a key this node does not have")
+	code, _, errOut = cliEnv(map[string]string{"RMBD_ADDR": addr, "RMBD_CLUSTER_KEY": "short"}, "", "peer", "127.0.0.1:9")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "RMBD_CLUSTER_KEY: line 1: auth: bad cluster key")
+	code, _, errOut = cli(addr, "", "--cluster-key-file", file+".missing", "ping")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "no such file")
 }
 
 func TestErrorsAreOneLine(t *testing.T) {

@@ -54,12 +54,24 @@ func (p *printer) added(n int) {
 	}
 }
 
-func (p *printer) peer(target, node string) {
-	if p.json {
-		p.enc.Encode(map[string]string{"node": node, "peer": target})
+func (p *printer) peer(target, node string, r client.PeerResult, classic bool) {
+	if classic { // nobody answers a classic peer frame
+		if p.json {
+			p.enc.Encode(map[string]string{"node": node, "peer": target})
+			return
+		}
+		fmt.Fprintf(p.w, "sent %s a classic peer frame for %s (classic nodes do not answer)\n", node, target)
 		return
 	}
-	fmt.Fprintf(p.w, "%s now pushes its rows to %s\n", node, target)
+	if p.json {
+		p.enc.Encode(map[string]any{"node": node, "peer": target, "addr": r.Addr, "new": r.New})
+		return
+	}
+	if r.New {
+		fmt.Fprintf(p.w, "%s challenged %s: it pushes rows there once %s answers\n", node, r.Addr, r.Addr)
+	} else {
+		fmt.Fprintf(p.w, "%s already pushes its rows to %s\n", node, r.Addr)
+	}
 }
 
 func (p *printer) pong(pg client.Pong) {
@@ -67,10 +79,19 @@ func (p *printer) pong(pg client.Pong) {
 		p.enc.Encode(map[string]any{
 			"rtt_us": pg.RTT.Microseconds(), "name": pg.Name, "addr": pg.Addr,
 			"protocol": pg.Version, "fingerprint": pg.Fingerprint.String(),
+			"authenticated": pg.Authenticated, "build": pg.Build,
 		})
 		return
 	}
 	fmt.Fprintf(p.w, "pong from %s (%s) in %v, protocol %d, filter %v\n", pg.Name, pg.Addr, pg.RTT, pg.Version, pg.Fingerprint)
+	if pg.Build != "" {
+		fmt.Fprintf(p.w, "version %s\n", pg.Build)
+	}
+	if pg.Authenticated {
+		fmt.Fprintln(p.w, "cluster traffic: authenticated (cluster key set)")
+	} else {
+		fmt.Fprintln(p.w, "cluster traffic: UNAUTHENTICATED (no cluster key): anyone who reaches its ports can write to its filter")
+	}
 }
 
 func (p *printer) stats(s []client.Stat) {

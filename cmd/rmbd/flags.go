@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"strings"
 
@@ -18,10 +19,17 @@ const usageHead = `rmbd — a replicated Bloom filter node.
 
 Usage:
   rmbd [flags] [ADDR]
+  rmbd keygen [FILE]   print a new random cluster key, or write it to FILE
+                       (mode 0600) unless FILE holds one already
 
 ADDR is the same as --listen. Every flag can also be set in the environment
 as RMBD_<FLAG>, e.g. RMBD_LISTEN=0.0.0.0:8000 or RMBD_JOIN=a:7946,b:7946;
-a flag on the command line wins over the environment.
+a flag on the command line wins over the environment. RMBD_CLUSTER_KEY may
+hold the cluster key itself instead of --cluster-key-file.
+
+Without a cluster key anyone who can reach the node's ports can write rows
+into its filter and join its cluster: give every member the same
+--cluster-key-file (see the README's Security section). SIGHUP re-reads it.
 
 Flags:
 `
@@ -34,6 +42,7 @@ func usage(fs *pflag.FlagSet) string {
 // options is what the command line says, before it becomes a node.Config.
 type options struct {
 	cfg       node.Config
+	keyFile   string // --cluster-key-file, re-read on SIGHUP
 	logLevel  string
 	logFormat string
 	help      bool
@@ -65,6 +74,10 @@ func parseArgs(args []string, getenv func(string) string) (*options, *pflag.Flag
 	fsync := fs.String("fsync", def.Fsync.String(), "when adds reach the disk: always (before each acknowledged add is answered), everysec or no")
 	checkpoint := fs.Duration("checkpoint-interval", def.CheckpointInterval, "longest time between checkpoints of the filter to --data-dir")
 	repair := fs.Bool("repair", false, "start despite a damaged checkpoint, keeping every row that verifies")
+	fs.StringVar(&o.keyFile, "cluster-key-file", "", "file of cluster keys, one per line, the first signing (rmbd keygen makes one): authenticates every frame between nodes and encrypts gossip")
+	allow := fs.StringArray("allow", nil, "CIDR or address of clients that may add; repeatable (default: anyone)")
+	allowRead := fs.StringArray("allow-read", nil, "CIDR or address of clients that may ask has; repeatable (default: anyone)")
+	allowAdmin := fs.StringArray("allow-admin", nil, "CIDR or address that may ask peer, stats, members and pulls besides loopback and members; repeatable")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	fs.BoolVarP(&o.help, "help", "h", false, "show this help")
@@ -84,7 +97,7 @@ func parseArgs(args []string, getenv func(string) string) (*options, *pflag.Flag
 			return
 		}
 		parts := []string{v}
-		if f.Name == "peer" || f.Name == "join" {
+		if f.Value.Type() == "stringArray" {
 			parts = strings.Split(v, ",")
 		}
 		for _, part := range parts {
@@ -134,6 +147,18 @@ func parseArgs(args []string, getenv func(string) string) (*options, *pflag.Flag
 	if o.cfg.Profile == node.ProfileClassic && (fs.Changed("capacity") || fs.Changed("fp-rate")) {
 		return nil, fs, errors.New("--capacity and --fp-rate size the default profile's filter; the classic filter is fixed at 5×400 bits")
 	}
+	for _, a := range []struct {
+		flag string
+		in   []string
+		out  *[]netip.Prefix
+	}{{"--allow", *allow, &o.cfg.Allow}, {"--allow-read", *allowRead, &o.cfg.AllowRead}, {"--allow-admin", *allowAdmin, &o.cfg.AllowAdmin}} {
+		if *a.out, err = parsePrefixes(a.in); err != nil {
+			return nil, fs, fmt.Errorf("%s: %w", a.flag, err)
+		}
+	}
+	if o.cfg.ClusterKeys, err = clusterKeys(o.keyFile, getenv("RMBD_CLUSTER_KEY")); err != nil {
+		return nil, fs, err
+	}
 	var logger *slog.Logger
 	logger, err = newLogger(o.logLevel, o.logFormat)
 	if err != nil {
@@ -141,6 +166,23 @@ func parseArgs(args []string, getenv func(string) string) (*options, *pflag.Flag
 	}
 	o.cfg.Logger = logger
 	return o, fs, nil
+}
+
+// parsePrefixes reads CIDRs; a plain address is a prefix of one.
+func parsePrefixes(in []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range in {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return nil, fmt.Errorf("%q is not a CIDR (e.g. 10.0.0.0/8) or an address", s)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 func newLogger(level, format string) (*slog.Logger, error) {

@@ -21,6 +21,9 @@ func main() {
 // run is main with its world passed in; it returns the exit status: 0 after
 // a clean shutdown, 1 when the node cannot start, 2 on bad usage.
 func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "keygen" {
+		return keygen(args[1:], stdout, stderr)
+	}
 	o, fs, err := parseArgs(args, getenv)
 	if err != nil {
 		fmt.Fprintf(stderr, "rmbd: %s (see rmbd --help)\n", oneLine(err))
@@ -40,6 +43,10 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if o.keyFile != "" {
+		warnLaxKeyFile(o.cfg.Logger, o.keyFile)
+		defer reloadOnHangup(n, o.keyFile, o.cfg.Logger)()
+	}
 	if err := n.Run(ctx); err != nil {
 		fmt.Fprintf(stderr, "rmbd: %s\n", oneLine(err))
 		return 1

@@ -2,11 +2,21 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/rmbd/rmbd/auth"
+	"github.com/rmbd/rmbd/client"
+	"github.com/rmbd/rmbd/internal/nodetest"
 	"github.com/rmbd/rmbd/node"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -92,4 +102,124 @@ func TestAddressInUseExits1(t *testing.T) {
 	assert.Equal(t, 1, run([]string{n.Addr().String(), "--log-level", "error"}, env(nil), &stdout, &stderr))
 	assert.Contains(t, stderr.String(), "address already in use")
 	runtime.KeepAlive(n) // its sockets stay open (a collected listener closes)
+}
+
+func TestKeygen(t *testing.T) {
+	var a, b, stderr bytes.Buffer
+	require.Equal(t, 0, run([]string{"keygen"}, env(nil), &a, &stderr))
+	require.Equal(t, 0, run([]string{"keygen"}, env(nil), &b, &stderr))
+	k, err := auth.ParseKeys(a.Bytes())
+	require.NoError(t, err, "a key file of one key")
+	assert.Len(t, k, 1)
+	assert.NotEqual(t, a.String(), b.String(), "random")
+	assert.Equal(t, 2, run([]string{"keygen", "a", "b"}, env(nil), &a, &stderr))
+
+	file := filepath.Join(t.TempDir(), "cluster.key")
+	stderr.Reset()
+	require.Equal(t, 0, run([]string{"keygen", file}, env(nil), &a, &stderr), stderr.String())
+	first, err := os.ReadFile(file)
+	require.NoError(t, err)
+	_, err = auth.ParseKeys(first)
+	require.NoError(t, err)
+	fi, err := os.Stat(file)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	require.Equal(t, 0, run([]string{"keygen", file}, env(nil), &a, &stderr))
+	again, _ := os.ReadFile(file)
+	assert.Equal(t, first, again, "a key file is never replaced")
+	assert.Contains(t, stderr.String(), "holds a key already")
+	require.NoError(t, os.WriteFile(file, []byte("junk\n"), 0o600))
+	assert.Equal(t, 1, run([]string{"keygen", file}, env(nil), &a, &stderr), "nor is a broken one")
+}
+
+func TestClusterKeyAndAllowFlags(t *testing.T) {
+	k1, _ := auth.Generate()
+	k2, _ := auth.Generate()
+	file := filepath.Join(t.TempDir(), "cluster.key")
+	require.NoError(t, os.WriteFile(file, []byte("# rotated 2026-11\n"+k2.String()+"\n"+k1.String()+"\n"), 0o600))
+	o, _, err := parseArgs([]string{"--cluster-key-file", file, "--allow", "10.0.0.0/8", "--allow", "192.0.2.7",
+		"--allow-admin", "::1"}, env(map[string]string{"RMBD_ALLOW_READ": "10.1.0.0/16, 10.2.0.0/16"}))
+	require.NoError(t, err)
+	assert.Equal(t, []auth.Key{k2, k1}, o.cfg.ClusterKeys, "the first signs")
+	assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32")}, o.cfg.Allow)
+	assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("10.2.0.0/16")}, o.cfg.AllowRead)
+	assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("::1/128")}, o.cfg.AllowAdmin)
+
+	o, _, err = parseArgs(nil, env(map[string]string{"RMBD_CLUSTER_KEY": k1.String()}))
+	require.NoError(t, err)
+	assert.Equal(t, []auth.Key{k1}, o.cfg.ClusterKeys, "the key itself in the environment")
+
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"--cluster-key-file", file + ".nope"}, nil, "no such file"},
+		{[]string{"--cluster-key-file", file}, map[string]string{"RMBD_CLUSTER_KEY": k1.String()}, "not both"},
+		{nil, map[string]string{"RMBD_CLUSTER_KEY": "c2hvcnQ="}, "RMBD_CLUSTER_KEY: line 1: auth: bad cluster key: want 32 bytes"},
+		{[]string{"--allow", "10.0.0.0/33"}, nil, `--allow: "10.0.0.0/33" is not a CIDR`},
+		{[]string{"--allow-admin", "everyone"}, nil, `--allow-admin: "everyone" is not a CIDR`},
+	} {
+		var stdout, stderr bytes.Buffer
+		assert.Equal(t, 2, run(tc.args, env(tc.env), &stdout, &stderr), "%v", tc.args)
+		assert.Contains(t, stderr.String(), tc.want, "%v", tc.args)
+	}
+	dup := filepath.Join(t.TempDir(), "dup.key")
+	require.NoError(t, os.WriteFile(dup, []byte(k1.String()+"\n"+k1.String()+"\n"), 0o600))
+	var stdout, stderr bytes.Buffer
+	assert.Equal(t, 2, run([]string{"--cluster-key-file", dup, "127.0.0.1:0"}, env(nil), &stdout, &stderr))
+	assert.Contains(t, stderr.String(), "given twice")
+}
+
+// SIGHUP re-reads the key file: requests sealed with the new signing key
+// are taken from then on, the old key still verifying; a broken file
+// leaves the keys as they were.
+func TestHangupReloadsKeys(t *testing.T) {
+	k1, _ := auth.Generate()
+	k2, _ := auth.Generate()
+	file := filepath.Join(t.TempDir(), "cluster.key")
+	require.NoError(t, os.WriteFile(file, []byte(k1.String()+"\n"), 0o600))
+	cfg := node.DefaultConfig()
+	cfg.ClusterKeys = []auth.Key{k1}
+	n := nodetest.Start(t, cfg)
+	var logs lockedBuffer
+	stop := reloadOnHangup(n, file, slog.New(slog.NewTextHandler(&logs, nil)))
+	defer stop()
+	peerWith := func(keys ...auth.Key) error {
+		c, err := client.Dial(context.Background(), n.Addr().String(), client.WithClusterKeys(keys...), client.WithTimeout(2*time.Second))
+		require.NoError(t, err)
+		defer c.Close()
+		_, err = c.Peer(context.Background(), "127.0.0.1:9")
+		return err
+	}
+	require.NoError(t, peerWith(k1))
+	require.Error(t, peerWith(k2))
+
+	require.NoError(t, os.WriteFile(file, []byte(k2.String()+"\n"+k1.String()+"\n"), 0o600))
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGHUP))
+	require.Eventually(t, func() bool { return peerWith(k2) == nil }, 5*time.Second, 10*time.Millisecond, "the new key signs")
+	require.NoError(t, peerWith(k1, k2), "the old one still verifies")
+
+	require.NoError(t, os.WriteFile(file, []byte("garbage\n"), 0o600))
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGHUP))
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "cluster keys not replaced") }, 5*time.Second, 5*time.Millisecond)
+	assert.NoError(t, peerWith(k2, k1), "a broken file changed nothing")
+}
+
+// lockedBuffer is a bytes.Buffer safe for a logger and a test to share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

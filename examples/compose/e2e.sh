@@ -6,7 +6,9 @@
 #      side, node 3 reconnected: within 30 s every key is on every node,
 #      with nothing run in between but checks;
 #   4. all three killed at once (SIGKILL) and started again: no key lost;
-#   5. down, and a one-line summary.
+#   5. an outsider without the cluster key joins and pushes: it is never a
+#      member, and none of its keys reaches any node;
+#   6. down, and a one-line summary.
 # Bounded in time, and the containers go away whatever happens.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -17,12 +19,12 @@ dc() { "${COMPOSE[@]}" -p "$PROJECT" -f docker-compose.yml "$@"; }
 work=$(mktemp -d)
 began=$(date +%s)
 cleanup() {
-	dc down -v --remove-orphans -t 1 >/dev/null 2>&1 || true
+	dc --profile outsider down -v --remove-orphans -t 1 >/dev/null 2>&1 || true
 	rm -rf "$work"
 }
 trap cleanup EXIT
 log() { printf '[e2e %3ds] %s\n' $(($(date +%s) - began)) "$*"; }
-fail() { log "FAILED: $*"; dc logs --tail 30 >&2 || true; exit 1; }
+fail() { log "FAILED: $*"; dc --profile outsider logs --tail 30 >&2 || true; exit 1; }
 
 cli() { local node=$1; shift; dc exec -T "$node" /rmbd-cli --timeout 2s "$@"; }
 # until SECONDS CMD...: retry CMD until it succeeds or SECONDS pass.
@@ -105,6 +107,28 @@ for n in node1 node2 node3; do
 done
 checked=$((checked + 3 * 5000 + 1000))
 
-log "5. down"
-dc down -v -t 1 >/dev/null 2>&1
+log "5. an outsider without the key"
+dc --profile outsider up -d outsider >/dev/null 2>&1 || fail "outsider up"
+until_ok 30 cli outsider ping || fail "the outsider does not answer"
+keys x 500
+cli outsider add - < "$work/x" || fail "add on the outsider"
+refused() { [ "$(cli "$1" stats | awk '$1 == "unauthenticated" {print $2}')" -gt 0 ]; }
+# It challenges node1 and node2, which answer (a has), then pushes rows
+# they refuse: unsealed.
+until_ok 30 refused node1 || fail "node1 never refused the outsider's pushes"
+until_ok 30 refused node2 || fail "node2 never refused the outsider's pushes"
+cli outsider --addr node1:8000 peer outsider:8000 >/dev/null 2>&1 && fail "node1 took a peer request from the outsider"
+cli outsider members | grep -q ' alive ' || fail "the outsider does not list itself"
+[ "$(cli outsider members | grep -c ' alive ')" -eq 1 ] || fail "the outsider sees members"
+for n in node1 node2 node3; do
+	alive $n 3 || fail "$n does not list exactly its 3 members"
+	cli $n members | grep -q outsider && fail "$n lists the outsider"
+	leaked=$(cli $n has - < "$work/x" | grep -c $'\ttrue$' || true)
+	[ "$leaked" -eq 0 ] || fail "$leaked of the outsider's keys on $n"
+done
+checked=$((checked + 3 * 500))
+cli node1 ping | grep -q 'cluster traffic: authenticated' || fail "node1 is not authenticated"
+
+log "6. down"
+dc --profile outsider down -v -t 1 >/dev/null 2>&1
 echo "e2e: passed in $(($(date +%s) - began))s: $checked key checks on 3 nodes, keys missing = $missing"
