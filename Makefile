@@ -4,10 +4,11 @@ FUZZTIME ?= 2s
 BENCH    ?= .
 ADDR     ?= 127.0.0.1:8000
 IMAGE    ?= rmbd:dev
+SOAKFLAGS ?=
 
 CMDS := $(notdir $(wildcard cmd/*))
 
-.PHONY: help build run test vet race corruption fuzz bench lint clean docker e2e crash
+.PHONY: help build run test vet race corruption fuzz bench lint clean docker e2e crash soak
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -58,6 +59,9 @@ lint: ## gofmt and go vet
 
 crash: build ## kill -9 nodes under load (200 times per fsync policy, a cluster 10 times): no acknowledged add lost
 	$(GO) run ./bench/crash -rmbd bin/rmbd
+
+soak: build ## abuse a node (1,000 half frames, 2,000 idle connections, floods) while clients measure; SOAKFLAGS=-quick for 30 s
+	timeout 1200 $(GO) run ./bench/soak -rmbd bin/rmbd $(SOAKFLAGS)
 
 docker: ## build the image IMAGE (FROM scratch, static binaries)
 	@mkdir -p build/docker/data

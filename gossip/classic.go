@@ -38,7 +38,7 @@ func (g *Gossip) tickClassic(p *peer, out *Outbox) {
 		if out.buf, err = wire.AppendClassicSync(out.buf, uint16(r), g.row); err != nil {
 			continue
 		}
-		g.sent(out, p.addr, start, 1)
+		g.sent(out, p, start, 1)
 	}
 	p.awaiting, p.acked = true, false
 }
@@ -51,5 +51,5 @@ func (g *Gossip) ClassicAck(from netip.AddrPort) {
 		return
 	}
 	g.c.Acks++
-	p.acked = true
+	p.acked, p.live = true, true
 }

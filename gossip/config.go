@@ -31,8 +31,15 @@ type Config struct {
 	MaxInflightRows int
 	// MaxTickBytes bounds the bytes of all frames emitted in one tick.
 	MaxTickBytes int
-	// MaxPeers bounds the peer table; AddPeer and AddMember refuse more.
+	// MaxPeers bounds the peer table. Past it a new peer takes the place
+	// of a static peer that never acknowledged anything, the oldest;
+	// with none such, AddPeer and AddMember refuse it.
 	MaxPeers int
+	// MaxUnackedTickBytes bounds the bytes one tick sends, together, to
+	// static peers that have not yet acknowledged a frame: peers that
+	// answer a challenge and then never ack cannot take the tick's budget
+	// from the peers that work (delta mode).
+	MaxUnackedTickBytes int
 	// ReverifyAfter makes a static peer answer a challenge again after
 	// this many ticks (0: never). Classic acks are one byte that names
 	// nothing, so anyone could keep a gone peer alive with forged ones;
@@ -58,6 +65,8 @@ func DefaultConfig() Config {
 		MaxInflightRows: 1024,
 		MaxTickBytes:    16 << 20,
 		MaxPeers:        1024,
+
+		MaxUnackedTickBytes: 64 << 10,
 	}
 }
 
@@ -87,6 +96,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: MaxInflightRows %d is below 1", ErrConfig, c.MaxInflightRows)
 	case c.MaxTickBytes < c.MaxFrame:
 		return fmt.Errorf("%w: MaxTickBytes %d is below MaxFrame", ErrConfig, c.MaxTickBytes)
+	case !c.Classic && c.MaxUnackedTickBytes < c.MaxFrame:
+		return fmt.Errorf("%w: MaxUnackedTickBytes %d is below MaxFrame", ErrConfig, c.MaxUnackedTickBytes)
 	case c.MaxPeers < 1:
 		return fmt.Errorf("%w: MaxPeers %d is below 1", ErrConfig, c.MaxPeers)
 	case c.ReverifyAfter < 0:

@@ -64,14 +64,17 @@ func (g *Gossip) resendLate(p *peer, out *Outbox) bool {
 	if p.kind == Member {
 		timeout <<= min(p.missed, 6)
 	}
-	late := r.w.takeLate(g.tick, timeout)
-	if len(late) == 0 {
+	if !r.w.anyLate(g.tick, timeout) {
 		return false
 	}
 	p.missed++
 	if p.kind == Static && p.missed >= g.cfg.PruneAfter {
 		return true
 	}
+	if unproven(p) && !g.room(p) {
+		return true // the late frames wait their turn in the window
+	}
+	late := r.w.takeLate(g.tick, timeout)
 	slices.SortFunc(late, func(a, b filter.Run) int { return cmp.Compare(a.First, b.First) })
 	g.pushRuns(p, slices.Values(late), true, out)
 	return true
@@ -121,21 +124,21 @@ func (g *Gossip) pushRuns(p *peer, runs func(func(filter.Run) bool), resend bool
 			if resend {
 				g.c.Resent++
 			}
-			g.sent(out, p.addr, start, curRows)
+			g.sent(out, p, start, curRows)
 		}
 		cur, curRows = nil, 0
 	}
 	for run := range runs {
 		for run.Count > 0 {
 			room := g.cfg.MaxInflightRows - r.w.rows - curRows
-			if room <= 0 || g.budget < g.cfg.MaxFrame {
+			if room <= 0 || !g.room(p) {
 				if cur != nil {
 					flush()
 				}
-				if !resend {
+				if !resend || unproven(p) {
 					return run.First, false
 				}
-				// A resend is owed: send it even past the limits.
+				// A resend is owed to a peer that acks: send it even past the limits.
 			}
 			if cur == nil {
 				start = len(out.buf)
@@ -191,9 +194,9 @@ func (g *Gossip) RowAck(from netip.AddrPort, a wire.RowAck, out *Outbox) {
 		g.c.StrayAcks++ // duplicate, late, or forged
 		return
 	}
-	p.missed = 0
+	p.missed, p.live = 0, true
 	g.c.Acks++
-	if !r.sent && g.budget >= g.cfg.MaxFrame {
+	if !r.sent && g.room(p) {
 		g.pushRound(p, out)
 	}
 	g.maybeDone(p)

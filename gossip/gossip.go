@@ -29,6 +29,7 @@ type Counters struct {
 	Resent                     uint64 // frames sent again after an ack timeout
 	Acks, StrayAcks            uint64 // received: from peers, from strangers or for old rounds
 	Added, Pruned, Refused     uint64 // peers
+	Evicted                    uint64 // peers that never acked, put out to make room for new ones
 }
 
 // Kind says how a push target was learnt.
@@ -76,6 +77,7 @@ type Gossip struct {
 	tokens   *rand.Rand // round tokens: unpredictable (ChaCha8, seeded by crypto/rand)
 	tick     uint64     // ticks so far
 	budget   int        // bytes left this tick
+	unacked  int        // bytes left this tick for static peers that never acked
 	row      []byte     // row scratch
 	c        Counters
 }
@@ -91,6 +93,7 @@ type peer struct {
 	verified   bool
 	verifiedAt uint64 // tick
 	once       bool   // verified at least once
+	live       bool   // acknowledged a frame at least once
 	// classic
 	awaiting, acked bool
 	// delta
@@ -163,13 +166,39 @@ func (g *Gossip) add(addr netip.AddrPort, kind Kind, acked uint64) bool {
 		}
 		return false
 	}
-	if len(g.peers) >= g.cfg.MaxPeers {
+	if len(g.peers) >= g.cfg.MaxPeers && !g.evictDead() {
 		g.c.Refused++
 		return false
 	}
 	g.peers[addr] = &peer{addr: addr, kind: kind, ackedGen: acked, verified: kind == Member, verifiedAt: g.tick}
 	g.order = append(g.order, addr)
 	g.c.Added++
+	return true
+}
+
+// evictDead makes room in a full table: it removes the oldest static peer
+// that never acknowledged anything — one that has not answered its
+// challenge first — and reports whether there was one.
+func (g *Gossip) evictDead() bool {
+	var victim *peer
+	for _, a := range g.order {
+		p := g.peers[a]
+		if p.kind != Static || p.live {
+			continue
+		}
+		if !p.verified {
+			victim = p
+			break
+		}
+		if victim == nil {
+			victim = p
+		}
+	}
+	if victim == nil {
+		return false
+	}
+	g.RemovePeer(victim.addr)
+	g.c.Evicted++
 	return true
 }
 
@@ -233,7 +262,7 @@ func (g *Gossip) Counters() Counters { return g.c }
 func (g *Gossip) Tick(out *Outbox) {
 	g.c.Ticks++
 	g.tick++
-	g.budget = g.cfg.MaxTickBytes
+	g.budget, g.unacked = g.cfg.MaxTickBytes, g.cfg.MaxUnackedTickBytes
 	gen := g.src.Advance()
 	for _, a := range slices.Clone(g.order) {
 		if p := g.peers[a]; !p.verified {
@@ -250,14 +279,27 @@ func (g *Gossip) Tick(out *Outbox) {
 	g.tickDelta(gen, out)
 }
 
-// sent records the frame appended to out.buf since start, to to.
-func (g *Gossip) sent(out *Outbox, to netip.AddrPort, start, rows int) {
+// sent records the frame appended to out.buf since start, to p.
+func (g *Gossip) sent(out *Outbox, p *peer, start, rows int) {
 	size := len(out.buf) - start
 	g.c.Frames++
 	g.c.Bytes += uint64(size)
 	g.c.Rows += uint64(rows)
 	g.budget -= size
-	out.commit(to, start)
+	if unproven(p) {
+		g.unacked -= size
+	}
+	out.commit(p.addr, start)
+}
+
+// unproven reports whether p is a static peer that never acked: what it
+// gets comes out of the tick's small budget for such peers.
+func unproven(p *peer) bool { return p.kind == Static && !p.live }
+
+// room reports whether the tick's budgets leave room for another frame
+// to p.
+func (g *Gossip) room(p *peer) bool {
+	return g.budget >= g.cfg.MaxFrame && (!unproven(p) || g.unacked >= g.cfg.MaxFrame)
 }
 
 // prune removes p if it is a static peer that has missed PruneAfter rounds

@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 
@@ -31,6 +32,9 @@ func TestConfigValidation(t *testing.T) {
 	assert.ErrorContains(t, err, "classic sync needs a classic filter")
 }
 
+// A full table makes room for a new peer by putting out one that never
+// acknowledged anything — one that never answered its challenge first —
+// and refuses it only when every entry has proved itself.
 func TestPeerTable(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MaxPeers = 2
@@ -39,11 +43,23 @@ func TestPeerTable(t *testing.T) {
 	assert.True(t, g.AddPeer(addr(1)))
 	assert.False(t, g.AddPeer(addr(1)), "no duplicates")
 	assert.True(t, g.AddPeer(addr(2)))
-	assert.False(t, g.AddPeer(addr(3)), "table full")
-	assert.Equal(t, uint64(1), g.Counters().Refused)
-	assert.True(t, g.RemovePeer(addr(1)))
-	assert.False(t, g.RemovePeer(addr(1)))
-	assert.Equal(t, []netip.AddrPort{addr(2)}, []netip.AddrPort{g.Peers()[0].Addr})
+	g.Verify(addr(1))
+	assert.True(t, g.AddPeer(addr(3)), "room made")
+	assert.Equal(t, []netip.AddrPort{addr(1), addr(3)}, []netip.AddrPort{g.Peers()[0].Addr, g.Peers()[1].Addr},
+		"the unverified one went first")
+	g.Verify(addr(3))
+	assert.True(t, g.AddPeer(addr(4)), "room made again")
+	assert.Equal(t, []netip.AddrPort{addr(3), addr(4)}, []netip.AddrPort{g.Peers()[0].Addr, g.Peers()[1].Addr},
+		"both verified, neither acked: the oldest went")
+	assert.Equal(t, uint64(2), g.Counters().Evicted)
+	assert.True(t, g.RemovePeer(addr(3)))
+	assert.False(t, g.RemovePeer(addr(3)))
+
+	members, _ := New(cfg, filter.NewClassic())
+	members.AddMember(addr(5))
+	members.AddMember(addr(6))
+	assert.False(t, members.AddPeer(addr(7)), "members are never put out")
+	assert.Equal(t, uint64(1), members.Counters().Refused)
 }
 
 // Behaviour 5 of the node issue, at the gossip level: in the classic
@@ -341,4 +357,39 @@ func TestForgedAcksNeverKeepAPeer(t *testing.T) {
 	}
 	assert.Empty(t, a.g.Peers(), "pruned despite the acks")
 	assert.Zero(t, a.g.Counters().Acks, "not one counted")
+}
+
+// Peers that answered their challenge and never ack share a small budget
+// a tick: twenty of them cannot take from the peer that works.
+func TestNeverAckedPeersShareASmallBudget(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.PruneAfter = 1000 // kept all along: the budget, not pruning, is tested
+	limit := cfg.MaxUnackedTickBytes
+	nw := newNetwork(t, 22, cfg, blocked(t))
+	a, good := nw.node(0), nw.node(1)
+	peerOf(a.g, good.addr)
+	for i := 2; i < 22; i++ {
+		nw.node(i).deaf = true
+		peerOf(a.g, nw.node(i).addr)
+	}
+	for i := range 200_000 {
+		a.f.Add(fmt.Appendf(nil, "k%d", i))
+	}
+	for range 5 {
+		before := map[netip.AddrPort]int{}
+		for i := 2; i < 22; i++ {
+			before[nw.node(i).addr] = len(nw.sent[nw.node(i).addr])
+		}
+		nw.round()
+		deafBytes := 0
+		for i := 2; i < 22; i++ {
+			for _, f := range nw.sent[nw.node(i).addr][before[nw.node(i).addr]:] {
+				deafBytes += len(f)
+			}
+		}
+		assert.LessOrEqual(t, deafBytes, limit, "a tick's bytes to peers that never acked")
+	}
+	assert.Equal(t, a.f.Fingerprint(), good.f.Fingerprint())
+	got, want := good.f.Stats().SetBits, a.f.Stats().SetBits
+	assert.Equal(t, want, got, "the working peer has every row")
 }

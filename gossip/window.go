@@ -72,6 +72,16 @@ func (w *window) takeLate(now, timeout uint64) []filter.Run {
 	return late
 }
 
+// anyLate reports whether a frame in flight has waited timeout ticks.
+func (w *window) anyLate(now, timeout uint64) bool {
+	for i := range w.frames {
+		if f := &w.frames[i]; !f.acked {
+			return now-f.tick >= timeout
+		}
+	}
+	return false
+}
+
 // trim drops acknowledged frames from the front.
 func (w *window) trim() {
 	n := 0

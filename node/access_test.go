@@ -67,7 +67,7 @@ func TestAllowLists(t *testing.T) {
 
 	// Admin: loopback yes, others only with --allow-admin.
 	stats, _ := wire.AppendStatsRequest(nil, 3)
-	stats, _ = wire.PadFrame(stats, 0, 1400)
+	stats, _ = wire.PadFrame(stats, 0, 4096)
 	assert.Equal(t, wire.CodeForbidden, code(reader.ask(n.Addr(), stats)))
 	_, err = wire.DecodeStats(u.ask(n.Addr(), stats))
 	require.NoError(t, err)

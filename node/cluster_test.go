@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -164,12 +165,24 @@ func startMemberFilled(t *testing.T, cfg Config, fill func(*Node), join ...strin
 	cfg.SyncInterval = 20 * time.Millisecond
 	cfg.RejoinInterval = 200 * time.Millisecond
 	cfg.UDPSockets = 1
-	n, err := New(cfg)
-	require.NoError(t, err)
-	if fill != nil {
-		fill(n)
+	// A node restarted on its old ports may find one taken for a moment
+	// by another test's socket: try again, as an operator would.
+	for attempt := 1; ; attempt++ {
+		n, err := New(cfg)
+		if err == nil {
+			if fill != nil {
+				fill(n)
+			}
+			var stop func()
+			if stop, err = tryRun(t, n); err == nil {
+				return n, stop
+			}
+		}
+		if !strings.Contains(err.Error(), "address already in use") || attempt == 50 {
+			require.NoError(t, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	return n, run(t, n)
 }
 
 // quickLeave is DefaultConfig leaving the cluster without waiting for

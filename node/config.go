@@ -16,6 +16,10 @@ import (
 	"github.com/rmbd/rmbd/wire"
 )
 
+// minBufferBytes is the least buffer budget: a frame of the largest size
+// grows into its memory while it still holds the half it had.
+const minBufferBytes = 4 << 20
+
 // ErrConfig reports an invalid Config.
 var ErrConfig = errors.New("node: invalid config")
 
@@ -65,10 +69,26 @@ type Config struct {
 	UDPSockets int
 	// MaxDatagram bounds the sync frames the node sends over UDP.
 	MaxDatagram int
-	// MaxConns bounds concurrent TCP connections; more are closed at once.
+	// MaxPeers bounds the push targets and members the node syncs with.
+	// When the table is full, a peer that never answered its challenge,
+	// then one that never acknowledged rows, makes room; with neither,
+	// a new peer is refused.
+	MaxPeers int
+	// MaxConns bounds concurrent TCP connections: past it, the connection
+	// idle longest is closed to let a new one in.
 	MaxConns int
+	// MaxConnsPerSource bounds the TCP connections one source address may
+	// hold; more are refused.
+	MaxConnsPerSource int
 	// IdleTimeout closes TCP connections that send nothing for this long.
 	IdleTimeout time.Duration
+	// FrameTimeout closes a TCP connection that has begun a frame and not
+	// finished it within this long, or has not taken a reply within it.
+	FrameTimeout time.Duration
+	// MaxBufferBytes bounds the memory all TCP connections' frame and
+	// reply buffers may hold at once, beyond each one's small own buffer;
+	// a connection whose frame needs more is closed.
+	MaxBufferBytes int64
 	// ShutdownTimeout bounds the graceful part of shutting down.
 	ShutdownTimeout time.Duration
 	// LeaveTimeout bounds telling the cluster, at shutdown, that this node
@@ -137,19 +157,23 @@ func (c Config) gossipListen() string {
 func DefaultConfig() Config {
 	fc := filter.DefaultConfig()
 	return Config{
-		Listen:          "127.0.0.1:8000",
-		Profile:         ProfileDefault,
-		Capacity:        fc.Capacity,
-		FPRate:          fc.FPRate,
-		MaxFilterBytes:  fc.MaxBytes,
-		SyncInterval:    200 * time.Millisecond,
-		PruneAfter:      10,
-		UDPSockets:      runtime.GOMAXPROCS(0),
-		MaxDatagram:     wire.MaxDatagram,
-		MaxConns:        1024,
-		IdleTimeout:     5 * time.Minute,
-		ShutdownTimeout: 800 * time.Millisecond,
-		LeaveTimeout:    500 * time.Millisecond,
+		Listen:            "127.0.0.1:8000",
+		Profile:           ProfileDefault,
+		Capacity:          fc.Capacity,
+		FPRate:            fc.FPRate,
+		MaxFilterBytes:    fc.MaxBytes,
+		SyncInterval:      200 * time.Millisecond,
+		PruneAfter:        10,
+		UDPSockets:        runtime.GOMAXPROCS(0),
+		MaxDatagram:       wire.MaxDatagram,
+		MaxPeers:          1024,
+		MaxConns:          1024,
+		MaxConnsPerSource: 64,
+		IdleTimeout:       5 * time.Minute,
+		FrameTimeout:      10 * time.Second,
+		MaxBufferBytes:    64 << 20,
+		ShutdownTimeout:   800 * time.Millisecond,
+		LeaveTimeout:      500 * time.Millisecond,
 
 		AntiEntropyInterval: 10 * time.Second,
 		RejoinInterval:      5 * time.Second,
@@ -191,8 +215,14 @@ func (c Config) validate() error {
 		return bad("UDP sockets %d must be 1..64", c.UDPSockets)
 	case c.MaxDatagram < 512 || c.MaxDatagram > 65507:
 		return bad("max datagram %d must be 512..65507", c.MaxDatagram)
-	case c.MaxConns < 1:
-		return bad("max connections %d must be at least 1", c.MaxConns)
+	case c.MaxPeers < 1:
+		return bad("max peers %d must be at least 1", c.MaxPeers)
+	case c.MaxConns < 1 || c.MaxConnsPerSource < 1:
+		return bad("max connections %d and per source %d must be at least 1", c.MaxConns, c.MaxConnsPerSource)
+	case c.FrameTimeout <= 0:
+		return bad("frame timeout %v must be positive", c.FrameTimeout)
+	case c.MaxBufferBytes < minBufferBytes:
+		return bad("max buffer bytes %d must be at least %d: room to grow a frame of the largest size", c.MaxBufferBytes, minBufferBytes)
 	case c.IdleTimeout <= 0 || c.ShutdownTimeout <= 0 || c.LeaveTimeout <= 0:
 		return bad("timeouts must be positive")
 	case c.DataDir != "" && c.CheckpointInterval <= 0:

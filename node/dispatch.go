@@ -32,6 +32,8 @@ type worker struct {
 	// gets an error frame naming the reason and the end of the stream
 	// rather than waiting.
 	hangUp bool
+	// shed decides, when the reader falls behind, whose datagrams to drop.
+	shed *shedder
 	// Scratch for adds with a data directory.
 	hashes, missing []uint64
 	keys, newKeys   [][]byte
@@ -180,6 +182,9 @@ func (n *Node) handle(w *worker, frame []byte, from netip.AddrPort) []byte {
 		if !n.mayAdmin(from, w.sealed) {
 			c.drop(Forbidden)
 			return n.refuse(out, frame, wire.CodeForbidden, "stats: this address may not ask (--allow-admin)")
+		}
+		if !tcp && len(frame) < statsReplySize { // cut below anyway: not worth gathering
+			return n.tooLarge(w, out, frame, len(frame))
 		}
 		out, _ = wire.AppendStats(out, id, n.Stats().wireStats())
 	default:

@@ -67,12 +67,23 @@ func (tn *testNet) node(cfg Config) *Node {
 
 // nodeAt runs a node at addr until stop is called or the test ends.
 func (tn *testNet) nodeAt(addr netip.AddrPort, cfg Config) (n *Node, stop func()) {
+	tn.t.Helper()
+	ep, err := tn.nw.Endpoint(addr)
+	require.NoError(tn.t, err)
+	return tn.nodeOn(ep, cfg)
+}
+
+// nodeWith runs a node on ep, which the test keeps to play the socket.
+func (tn *testNet) nodeWith(ep *memnet.Endpoint, cfg Config) *Node {
+	n, _ := tn.nodeOn(ep, cfg)
+	return n
+}
+
+func (tn *testNet) nodeOn(ep *memnet.Endpoint, cfg Config) (n *Node, stop func()) {
 	t := tn.t
 	t.Helper()
-	ep, err := tn.nw.Endpoint(addr)
-	require.NoError(t, err)
 	cfg.Transport, cfg.Resolver = ep, resolver{}
-	n, err = New(cfg)
+	n, err := New(cfg)
 	require.NoError(t, err)
 	n.manualTicks = true
 	n.after = func(time.Duration) <-chan time.Time { // no waiting: the test network has no clock
@@ -85,13 +96,21 @@ func (tn *testNet) nodeAt(addr netip.AddrPort, cfg Config) (n *Node, stop func()
 
 // run serves n until stop is called or the test ends.
 func run(t *testing.T, n *Node) (stop func()) {
+	stop, err := tryRun(t, n)
+	require.NoError(t, err)
+	return stop
+}
+
+// tryRun is run returning the error Run fails with at start.
+func tryRun(t *testing.T, n *Node) (stop func(), err error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx) }()
 	select {
 	case <-n.Ready():
 	case err := <-done:
-		require.NoError(t, err)
+		cancel()
+		return nil, err
 	}
 	stopped := false
 	stop = func() {
@@ -108,7 +127,7 @@ func run(t *testing.T, n *Node) (stop func()) {
 		}
 	}
 	t.Cleanup(stop)
-	return stop
+	return stop, nil
 }
 
 // deliver moves datagrams until the network is quiet.

@@ -16,6 +16,7 @@ import (
 	"github.com/rmbd/rmbd/auth"
 	"github.com/rmbd/rmbd/filter"
 	"github.com/rmbd/rmbd/gossip"
+	"github.com/rmbd/rmbd/internal/bufpool"
 	"github.com/rmbd/rmbd/internal/sockets"
 	"github.com/rmbd/rmbd/internal/version"
 	"github.com/rmbd/rmbd/membership"
@@ -59,11 +60,17 @@ type Node struct {
 	lookups   sync.WaitGroup // host lookups in flight (tests wait for them)
 	repairing chan struct{}  // one anti-entropy pull at a time
 
-	connMu sync.Mutex
-	conns  map[net.Conn]struct{}
+	connMu   sync.Mutex
+	conns    map[net.Conn]*conn // open TCP connections (conns.go)
+	bySource map[netip.Addr]int // how many each source address holds
+	bufs     *bufpool.Pool      // stream buffers, under --max-buffer-bytes
+	shed     []*shedder         // per datagram reader: who floods it (shed.go)
 
 	mem atomic.Pointer[membership.Membership] // nil without membership; set by Run
-	st  *store.Store                          // nil without a data directory
+	// fstats is the filter's statistics, refreshed in the background
+	// (filterstats.go): a stats request never reads the filter.
+	fstats atomic.Pointer[filterStats]
+	st     *store.Store // nil without a data directory
 
 	// With a cluster key: what seals the frames the node sends and opens
 	// the ones it gets (nil without).
@@ -98,6 +105,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	gcfg.PruneAfter = cfg.PruneAfter
 	gcfg.MaxFrame = cfg.MaxDatagram
+	gcfg.MaxPeers = cfg.MaxPeers
 	if len(cfg.ClusterKeys) > 0 {
 		gcfg.MaxFrame -= wire.SealedOverhead // sealed, a frame still fits a datagram
 	}
@@ -150,7 +158,10 @@ func New(cfg Config) (*Node, error) {
 		ctx:     ctx, cancel: cancel, ready: make(chan struct{}),
 		resolving: make(chan struct{}, 8),
 		repairing: make(chan struct{}, 1),
-		conns:     map[net.Conn]struct{}{},
+		conns:     map[net.Conn]*conn{},
+		bySource:  map[netip.Addr]int{},
+		shed:      newShedders(tr.Readers()),
+		bufs:      bufpool.New(cfg.MaxBufferBytes, cfg.MaxBufferBytes/16),
 		after:     time.After,
 	}, nil
 }
@@ -190,6 +201,8 @@ func (n *Node) Run(ctx context.Context) error {
 	packets := n.tr.ServePackets(n.ctx, n.newPacketHandler())
 	n.wg.Add(1)
 	go n.acceptStreams()
+	n.spawn(n.filterStatsLoop)
+	n.spawn(n.housekeep)
 	if !n.manualTicks {
 		n.wg.Add(1)
 		go n.syncLoop()
@@ -274,8 +287,9 @@ func (n *Node) spawn(f func()) bool {
 }
 
 // Stats returns a snapshot of the node's counters, its gossip and its
-// filter. It reads the whole filter (to estimate keys): do not call it on
-// a hot path.
+// filter. The filter's figures (bits set, estimated keys and
+// false-positive rate) are as of the last background refresh, at most a
+// second or so old: Stats costs the same whatever the filter's size.
 func (n *Node) Stats() Stats {
 	var s Stats
 	s.addShard(n.c)
@@ -288,6 +302,7 @@ func (n *Node) Stats() Stats {
 	n.mu.Unlock()
 	s.Ticks, s.SyncSent, s.SyncBytesSent, s.SyncRowsSent, s.Pruned = gc.Ticks, gc.Frames, gc.Bytes, gc.Rows, gc.Pruned
 	s.Resent, s.Acks, s.StrayAcks = gc.Resent, gc.Acks, gc.StrayAcks
+	s.PeersEvicted = gc.Evicted
 	if m := n.mem.Load(); m != nil {
 		mc := m.Counters()
 		s.Counts[MemberBadMeta] += mc.BadMeta
@@ -295,12 +310,19 @@ func (n *Node) Stats() Stats {
 	}
 	n.connMu.Lock()
 	s.OpenConns = len(n.conns)
+	s.Buffers = n.bufs.Stats()
+	for _, sh := range n.shed {
+		s.UDPBlockedNow += sh.blockedCount()
+	}
+	for i := range n.tr.Readers() {
+		s.UDPQueueDrops += n.tr.Queue(i).Drops
+	}
 	n.connMu.Unlock()
 	if n.st != nil {
 		s.Store = n.st.Stats()
 	}
 	s.Authenticated = n.keyed()
-	fs := n.f.Stats()
+	fs := n.cachedFilterStats()
 	s.FilterBytes, s.SetBits, s.TotalBits = n.f.SizeBytes(), fs.SetBits, fs.TotalBits
 	s.EstimatedKeys, s.EstimatedFPRate = fs.EstimatedKeys, fs.EstimatedFPRate
 	return s

@@ -60,7 +60,7 @@ func TestExtendedBatches(t *testing.T) {
 	assert.Equal(t, n.Addr().String(), string(pong.Addr))
 
 	sreq, _ := wire.AppendStatsRequest(nil, 10)
-	sreq, _ = wire.PadFrame(sreq, 0, 1400)
+	sreq, _ = wire.PadFrame(sreq, 0, 4096)
 	st, err := wire.DecodeStats(u.ask(n.Addr(), sreq))
 	require.NoError(t, err)
 	got := map[string]uint64{}

@@ -61,13 +61,14 @@ type pulled struct {
 func (n *Node) receivePull(fr *wire.FrameReader, pulls int, unblock func()) (rows, changed int, err error) {
 	frames := make(chan pulled, 1)
 	spare := make(chan []byte, 3) // a frame being read, one waiting, one merged
-	fr.Reuse(pullBuffers.Get().([]byte))
+	fr.Reuse(*pullBuffers.Get().(*[]byte))
 	for range cap(spare) - 1 {
-		spare <- pullBuffers.Get().([]byte)
+		spare <- *pullBuffers.Get().(*[]byte)
 	}
 	defer func() {
 		for range len(spare) {
-			pullBuffers.Put(<-spare)
+			b := <-spare
+			pullBuffers.Put(&b)
 		}
 	}()
 	quit := make(chan struct{})
@@ -136,7 +137,7 @@ func (n *Node) receivePull(fr *wire.FrameReader, pulls int, unblock func()) (row
 }
 
 // pullBuffers hold frames of pulls' answers, large ones, between pulls.
-var pullBuffers = sync.Pool{New: func() any { return make([]byte, 0, wire.MaxFrame) }}
+var pullBuffers = sync.Pool{New: func() any { b := make([]byte, 0, wire.MaxFrame); return &b }}
 
 // readPulled reads the next frame of a pull's answer and, with a key,
 // checks it: every frame of the answer must come sealed by a member.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"github.com/rmbd/rmbd/internal/bufpool"
 	"github.com/rmbd/rmbd/store"
 	"github.com/rmbd/rmbd/wire"
 )
@@ -17,7 +18,11 @@ const (
 	UDPFrames           Counter = iota // datagrams received
 	TCPFrames                          // frames received over TCP
 	TCPConns                           // TCP connections accepted
-	TCPRefused                         // TCP connections refused (over MaxConns)
+	TCPRefusedPerSource                // TCP connections refused: their source holds --max-conns-per-source
+	TCPEvicted                         // TCP connections closed, idle longest, to let a new one in (--max-conns)
+	TCPIdleTimeouts                    // TCP connections closed: nothing sent for --idle-timeout
+	TCPFrameTimeouts                   // TCP connections closed: a frame begun and not finished within --frame-timeout
+	TCPNoMemory                        // TCP connections closed: their frame needed memory past --max-buffer-bytes
 	Adds                               // keys added
 	AddsNew                            // keys that set at least one new bit
 	HasQueries                         // keys asked for
@@ -51,18 +56,21 @@ const (
 	AuthFailed                         // sealed with a key the node lacks, or a tag that does not verify
 	Replayed                           // sealed frames seen before, or too old
 	Forbidden                          // requests from addresses not allowed (--allow, --allow-read, --allow-admin)
+	UDPShed                            // datagrams dropped unanswered, from a source over its share while the node was behind
+	UDPBlocked                         // times a flooding source was blocked: the kernel dropped its datagrams for a while
 	numCounters
 )
 
 var counterNames = [numCounters]string{
-	"udp_frames", "tcp_frames", "tcp_conns", "tcp_refused", "adds", "adds_new",
+	"udp_frames", "tcp_frames", "tcp_conns", "tcp_refused_per_source", "tcp_evicted_idle",
+	"tcp_idle_timeouts", "tcp_frame_timeouts", "tcp_closed_no_memory", "adds", "adds_new",
 	"has_queries", "has_hits", "sync_frames_merged", "sync_rows_merged", "sync_rows_changed",
 	"peer_frames", "self_peers", "unresolved_peers", "send_errors",
 	"pulls_served", "anti_entropy_pulls", "anti_entropy_rows", "member_fingerprint_mismatch",
 	"member_bad_metadata", "member_bad_state", "anti_entropy_pulls_failed", "forced_shutdowns",
 	"challenges_sent", "peers_verified", "stray_challenge_answers", "udp_replies_cut", "pulls_busy", "dropped",
 	"bad_frames", "fingerprint_mismatch", "row_range", "unsupported",
-	"unauthenticated", "auth_failed", "replayed", "forbidden",
+	"unauthenticated", "auth_failed", "replayed", "forbidden", "udp_shed", "udp_blocks",
 }
 
 // String returns the counter's name as stats frames carry it.
@@ -96,9 +104,17 @@ type Stats struct {
 	Counts [numCounters]uint64
 	// OpenConns is the TCP connections open now.
 	OpenConns int
+	// Buffers is what the connections' buffer pool lends (--max-buffer-bytes).
+	Buffers bufpool.Stats
+	// UDPQueueDrops is the datagrams the kernel dropped on the UDP sockets:
+	// their receive queue was full, or their source blocked (Linux).
+	UDPQueueDrops uint64
+	// UDPBlockedNow is the flooding sources blocked now.
+	UDPBlockedNow int
 	// Gossip.
 	Peers                                                int
 	Ticks, SyncSent, SyncBytesSent, SyncRowsSent, Pruned uint64
+	PeersEvicted                                         uint64 // put out of a full table: they never acked
 	Resent, Acks, StrayAcks                              uint64
 	// Filter.
 	FilterBytes, SetBits, TotalBits uint64
@@ -130,6 +146,13 @@ func (s *Stats) addShard(c *counters) {
 	}
 }
 
+// statsReplySize is the size of a stats frame: always the same, the names
+// being fixed and the values eight bytes each.
+var statsReplySize = func() int {
+	b, _ := wire.AppendStats(nil, 0, Stats{}.wireStats())
+	return len(b)
+}()
+
 // wireStats lists s as stats frame counters. Ratios are sent in parts per
 // million.
 func (s Stats) wireStats() []wire.Stat {
@@ -145,6 +168,7 @@ func (s Stats) wireStats() []wire.Stat {
 		wire.Stat{Name: "sync_rows_sent", Value: s.SyncRowsSent},
 		wire.Stat{Name: "sync_frames_resent", Value: s.Resent},
 		wire.Stat{Name: "peers_pruned", Value: s.Pruned},
+		wire.Stat{Name: "peers_evicted", Value: s.PeersEvicted},
 		wire.Stat{Name: "acks", Value: s.Acks},
 		wire.Stat{Name: "stray_acks", Value: s.StrayAcks},
 		wire.Stat{Name: "filter_bytes", Value: s.FilterBytes},
@@ -158,5 +182,11 @@ func (s Stats) wireStats() []wire.Stat {
 		wire.Stat{Name: "checkpoint_bytes", Value: s.Store.CheckpointBytes},
 		wire.Stat{Name: "checkpoint_rows", Value: s.Store.CheckpointRows},
 		wire.Stat{Name: "cluster_authenticated", Value: b2u(s.Authenticated)},
+		wire.Stat{Name: "tcp_open_conns", Value: uint64(s.OpenConns)},
+		wire.Stat{Name: "udp_kernel_drops", Value: s.UDPQueueDrops},
+		wire.Stat{Name: "udp_blocked_now", Value: uint64(s.UDPBlockedNow)},
+		wire.Stat{Name: "buffer_bytes_lent", Value: uint64(s.Buffers.Lent)},
+		wire.Stat{Name: "buffer_bytes_peak", Value: uint64(s.Buffers.Peak)},
+		wire.Stat{Name: "buffer_refusals", Value: s.Buffers.Refused},
 	)
 }

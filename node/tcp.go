@@ -1,17 +1,25 @@
 package node
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"net"
-	"net/netip"
 	"time"
 
 	"github.com/rmbd/rmbd/wire"
 )
 
-const tcpBufSize = 64 << 10
+// Stream buffers. A connection's own read buffer is small, so that a
+// thousand idle connections cost a few megabytes; a busy one borrows a
+// larger buffer, and a large frame its memory, from the node's buffer
+// pool (--max-buffer-bytes), giving them back when drained. Replies
+// gather in a borrowed buffer of replyBuf bytes until the requests in
+// hand are answered.
+const (
+	connReadBuf = 2 << 10
+	connBusyBuf = 64 << 10
+	replyBuf    = 64 << 10
+)
 
 func (n *Node) acceptStreams() {
 	defer n.wg.Done()
@@ -30,45 +38,37 @@ func (n *Node) acceptStreams() {
 			}
 			continue
 		}
-		if !n.track(c) {
-			n.c.inc(TCPRefused)
+		cn, ok := n.admit(c)
+		if !ok {
 			c.Close()
 			continue
 		}
 		n.c.inc(TCPConns)
 		n.wg.Add(1)
-		go n.serveConn(c)
+		go n.serveConn(cn)
 	}
-}
-
-// track registers c for shutdown; it refuses past MaxConns.
-func (n *Node) track(c net.Conn) bool {
-	n.connMu.Lock()
-	defer n.connMu.Unlock()
-	if len(n.conns) >= n.cfg.MaxConns || n.ctx.Err() != nil {
-		return false
-	}
-	n.conns[c] = struct{}{}
-	return true
-}
-
-func (n *Node) untrack(c net.Conn) {
-	n.connMu.Lock()
-	delete(n.conns, c)
-	n.connMu.Unlock()
-	c.Close()
 }
 
 // serveConn serves pipelined frames on one connection: it answers each in
 // order into a buffered writer and flushes whenever it has read everything
 // the client sent so far.
-func (n *Node) serveConn(c net.Conn) {
+func (n *Node) serveConn(cn *conn) {
 	defer n.wg.Done()
-	defer n.untrack(c)
-	from := remoteAddr(c)
-	fr := wire.NewFrameReader(c, tcpBufSize)
-	bw := bufio.NewWriterSize(c, tcpBufSize)
-	w := &worker{c: n.c, tcp: true, reply: make([]byte, 0, 4096)}
+	defer n.release(cn)
+	c, from := cn.c, cn.from
+	fr := wire.NewFrameReader(c, connReadBuf)
+	fr.Borrow(n.bufs, connBusyBuf)
+	defer fr.Close()
+	framing := false // the read deadline is the frame's, not the idle one
+	fr.OnWait(func() {
+		if n.ctx.Err() == nil { // shutting down: the deadline is now
+			framing = true
+			c.SetReadDeadline(time.Now().Add(n.cfg.FrameTimeout))
+		}
+	})
+	bw := &connWriter{c: c, mem: n.bufs, timeout: n.cfg.FrameTimeout}
+	defer bw.release()
+	w := &worker{c: n.c, tcp: true}
 	// unsynced is the log position the replies in bw wait for (--fsync
 	// always): nothing in bw leaves before the adds it acknowledges are on
 	// disk, and every add pipelined before a flush shares one wait.
@@ -86,19 +86,27 @@ func (n *Node) serveConn(c net.Conn) {
 	}
 	for {
 		if fr.Buffered() == 0 {
+			cn.last.Store(time.Now().UnixNano()) // before the replies go: a client that has them finds it done
 			if !synced() || bw.Flush() != nil || n.ctx.Err() != nil {
 				return
 			}
+			// Drained: give borrowed memory back while waiting.
+			fr.Release()
+			bw.release()
+			if cap(w.reply) > 4096 {
+				w.reply = nil
+			}
+			framing = false
 			c.SetReadDeadline(time.Now().Add(n.cfg.IdleTimeout))
 		}
 		frame, err := fr.Next()
 		if err != nil {
+			n.streamFailed(err, framing)
 			var fe *wire.FrameError
-			if errors.As(err, &fe) { // without a length the stream cannot be resynchronised
-				n.c.drop(BadFrames)
+			if errors.As(err, &fe) && synced() {
 				bw.Flush()
 			}
-			return // EOF, idle, or shutting down
+			return // EOF, idle, a frame too slow or too large, or shutting down
 		}
 		n.c.inc(TCPFrames)
 		var reply []byte
@@ -143,11 +151,21 @@ func (n *Node) serveConn(c net.Conn) {
 	}
 }
 
-// remoteAddr is c's peer address, IPv4-in-IPv6 unmapped.
-func remoteAddr(c net.Conn) netip.AddrPort {
-	a, err := netip.ParseAddrPort(c.RemoteAddr().String())
-	if err != nil {
-		return netip.AddrPort{}
+// streamFailed counts why a stream's next frame could not be read.
+func (n *Node) streamFailed(err error, framing bool) {
+	var fe *wire.FrameError
+	var ne net.Error
+	switch {
+	case errors.As(err, &fe): // without a length the stream cannot be resynchronised
+		n.c.drop(BadFrames)
+	case errors.Is(err, wire.ErrNoMemory):
+		n.c.inc(TCPNoMemory)
+	case n.ctx.Err() != nil:
+	case errors.As(err, &ne) && ne.Timeout():
+		if framing {
+			n.c.inc(TCPFrameTimeouts)
+		} else {
+			n.c.inc(TCPIdleTimeouts)
+		}
 	}
-	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net"
 	"net/netip"
+
+	"github.com/rmbd/rmbd/internal/sockets"
 )
 
 // Transport carries a node's datagrams and streams, all on one address.
@@ -15,6 +17,12 @@ type Transport interface {
 	Addr() netip.AddrPort
 	// Readers returns how many datagram readers ServePackets runs.
 	Readers() int
+	// Queue returns reader's receive queue: how full it is, and how many
+	// datagrams it dropped because it was full. It may cost a system call.
+	Queue(reader int) sockets.Queue
+	// Block makes reader's socket drop, unread, the datagrams from srcs
+	// (none: lift it); errors.ErrUnsupported where it cannot.
+	Block(reader int, srcs []netip.Addr) error
 	// ServePackets calls h with every datagram received, on the goroutine
 	// of the reader that got it, until ctx ends; the channel is closed
 	// once no reader will call h again. h must not keep frame.

@@ -25,11 +25,15 @@ import (
 func (n *Node) newPacketHandler() func(reader int, frame []byte, from netip.AddrPort) {
 	workers := make([]*worker, n.tr.Readers())
 	for i := range workers {
-		workers[i] = &worker{c: n.udpC[i], reader: i, reply: make([]byte, 0, 65535)}
+		workers[i] = &worker{c: n.udpC[i], reader: i, reply: make([]byte, 0, 65535), shed: n.shed[i]}
 	}
 	return func(reader int, frame []byte, from netip.AddrPort) {
 		w := workers[reader]
 		w.c.inc(UDPFrames)
+		if w.shed.drop(from.Addr(), n, reader) {
+			w.c.drop(UDPShed) // over its share while the reader is behind
+			return
+		}
 		if n.answer(frame, from) {
 			return
 		}
@@ -64,7 +68,7 @@ func (n *Node) tooLarge(w *worker, reply, frame []byte, budget int) []byte {
 		return reply[:0]
 	}
 	e := wire.ErrorFrame{ReqID: id, Code: wire.CodeUseTCP, Msg: []byte("pad the request or use TCP")}
-	if wire.Type(reply[0]) == wire.TypeError {
+	if len(reply) > 0 && wire.Type(reply[0]) == wire.TypeError {
 		if orig, err := wire.DecodeError(reply); err == nil {
 			e.Code, e.Msg = orig.Code, nil // a refusal, too long to give whole
 		}

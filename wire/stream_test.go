@@ -7,6 +7,7 @@ import (
 	"testing"
 	"testing/iotest"
 
+	"github.com/rmbd/rmbd/internal/bufpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -148,6 +149,14 @@ func FuzzFrameReader(f *testing.F) {
 	seed(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		want, wantErr := readAll(NewFrameReader(bytes.NewReader(b), 1024))
+		borrowing := NewFrameReader(iotest.HalfReader(bytes.NewReader(b)), 512)
+		mem := bufpool.New(1<<22, 1<<20)
+		borrowing.Borrow(mem, 4096)
+		got, err := readAll(borrowing)
+		borrowing.Close()
+		if len(got) != len(want) || !errors.Is(err, unwrapSentinel(wantErr)) || mem.Stats().Lent != 0 {
+			t.Fatalf("borrowing: %d frames, %v, %d bytes lent; plain: %d frames, %v", len(got), err, mem.Stats().Lent, len(want), wantErr)
+		}
 		for i := range len(b) + 1 {
 			got, err := readAll(NewFrameReader(&splitReader{b[:i], b[i:]}, 1024))
 			if len(got) != len(want) || !errors.Is(err, unwrapSentinel(wantErr)) {
@@ -208,4 +217,60 @@ func TestFrameReaderDetach(t *testing.T) {
 		}
 	}
 	assert.Equal(t, len(kept), j, "every frame kept is intact")
+}
+
+// With borrowed memory: a large frame's memory goes back once it is
+// served; a frame the budget cannot hold fails with ErrNoMemory, having
+// borrowed no more than the bytes that arrived; a busy peer gets a larger
+// buffer, given back by Release; OnWait fires once per frame that must
+// be waited for.
+func TestFrameReaderBorrows(t *testing.T) {
+	all, want := stream(t)
+	mem := bufpool.New(1<<20, 1<<20)
+	waits := 0
+	fr := NewFrameReader(iotest.HalfReader(bytes.NewReader(all)), 4096)
+	fr.Borrow(mem, 64<<10)
+	fr.OnWait(func() { waits++ })
+	got, err := readAll(fr)
+	assert.ErrorIs(t, err, io.EOF)
+	assert.Equal(t, want, got)
+	assert.Positive(t, waits)
+	assert.LessOrEqual(t, waits, len(want))
+	fr.Release()
+	assert.Zero(t, mem.Stats().Lent, "everything given back")
+	assert.Positive(t, mem.Stats().Peak)
+
+	// A header promising 1 MiB, then 100 KB, then the end: the budget
+	// (64 KiB) refuses before the promise is believed.
+	big := append([]byte{byte(TypeRowSync), 0, 0x10, 0, 0}, make([]byte, 100_000)...)
+	small := bufpool.New(64<<10, 0)
+	fr = NewFrameReader(bytes.NewReader(big), 4096)
+	fr.Borrow(small, 64<<10)
+	_, err = fr.Next()
+	assert.ErrorIs(t, err, ErrNoMemory)
+	assert.LessOrEqual(t, small.Stats().Peak, int64(64<<10))
+	fr.Close()
+	assert.Zero(t, small.Stats().Lent)
+
+	// A fast peer: the first read fills the small buffer, so the next
+	// reads go to a borrowed one; Release gives it back once drained.
+	var many []byte
+	for range 200 {
+		many = append(many, must(AppendRowAck(nil, RowAck{Stamp: 1, Seq: 2, Rows: 3}))...)
+	}
+	fr = NewFrameReader(bytes.NewReader(many), 512)
+	fr.Borrow(mem, 64<<10)
+	for range 100 {
+		_, err := fr.Next()
+		require.NoError(t, err)
+	}
+	assert.Equal(t, int64(64<<10), mem.Stats().Lent, "busy: a larger buffer")
+	fr.Release()
+	assert.Equal(t, int64(64<<10), mem.Stats().Lent, "bytes still buffered: kept")
+	for range 100 {
+		_, err := fr.Next()
+		require.NoError(t, err)
+	}
+	fr.Release()
+	assert.Zero(t, mem.Stats().Lent, "drained: given back")
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/rmbd/rmbd/internal/flagusage"
@@ -75,6 +76,12 @@ func parseArgs(args []string, getenv func(string) string) (*options, *pflag.Flag
 	checkpoint := fs.Duration("checkpoint-interval", def.CheckpointInterval, "longest time between checkpoints of the filter to --data-dir")
 	repair := fs.Bool("repair", false, "start despite a damaged checkpoint, keeping every row that verifies")
 	fs.StringVar(&o.keyFile, "cluster-key-file", "", "file of cluster keys, one per line, the first signing (rmbd keygen makes one): authenticates every frame between nodes and encrypts gossip")
+	maxPeers := fs.Int("max-peers", def.MaxPeers, "push targets and members to sync with; when full, one that never answered or never acknowledged makes room, else a new peer is refused")
+	maxConns := fs.Int("max-conns", def.MaxConns, "TCP connections at once; past it the one idle longest is closed to let a new one in")
+	maxPerSource := fs.Int("max-conns-per-source", def.MaxConnsPerSource, "TCP connections one source address may hold; more are refused")
+	idleTimeout := fs.Duration("idle-timeout", def.IdleTimeout, "close a TCP connection that sends nothing for this long")
+	frameTimeout := fs.Duration("frame-timeout", def.FrameTimeout, "close a TCP connection that takes longer to send a frame it began, or to take a reply")
+	maxBuffer := fs.String("max-buffer-bytes", formatSize(def.MaxBufferBytes), "memory all TCP connections' frame and reply buffers may hold at once (e.g. 64MiB); a connection whose frame needs more is closed")
 	allow := fs.StringArray("allow", nil, "CIDR or address of clients that may add; repeatable (default: anyone)")
 	allowRead := fs.StringArray("allow-read", nil, "CIDR or address of clients that may ask has; repeatable (default: anyone)")
 	allowAdmin := fs.StringArray("allow-admin", nil, "CIDR or address that may ask peer, stats, members and pulls besides loopback and members; repeatable")
@@ -135,6 +142,12 @@ func parseArgs(args []string, getenv func(string) string) (*options, *pflag.Flag
 	o.cfg.Peers, o.cfg.SyncInterval, o.cfg.PruneAfter, o.cfg.Name = *peers, *interval, *prune, *name
 	o.cfg.Join, o.cfg.GossipListen, o.cfg.Advertise, o.cfg.AntiEntropyInterval = *join, *gossipListen, *advertise, *antiEntropy
 	o.cfg.UDPSockets = *udpSockets
+	o.cfg.MaxConns, o.cfg.MaxConnsPerSource, o.cfg.MaxPeers = *maxConns, *maxPerSource, *maxPeers
+	o.cfg.IdleTimeout, o.cfg.FrameTimeout = *idleTimeout, *frameTimeout
+	var err error
+	if o.cfg.MaxBufferBytes, err = parseSize(*maxBuffer); err != nil {
+		return nil, fs, fmt.Errorf("--max-buffer-bytes: %w", err)
+	}
 	o.cfg.DataDir, o.cfg.CheckpointInterval, o.cfg.Repair = *dataDir, *checkpoint, *repair
 	policy, err := store.ParseFsync(*fsync)
 	if err != nil {
@@ -166,6 +179,39 @@ func parseArgs(args []string, getenv func(string) string) (*options, *pflag.Flag
 	}
 	o.cfg.Logger = logger
 	return o, fs, nil
+}
+
+// parseSize reads a size in bytes: a number with an optional unit, KiB,
+// MiB or GiB (K, M, G and KB, MB, GB mean the same: powers of 1,024).
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30},
+		{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}} {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	v, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || v < 0 || v > (1<<62)/mult {
+		return 0, fmt.Errorf("%q is not a size (e.g. 64MiB)", s)
+	}
+	return v * mult, nil
+}
+
+// formatSize writes a size as parseSize reads it.
+func formatSize(v int64) string {
+	switch {
+	case v%(1<<30) == 0 && v > 0:
+		return fmt.Sprintf("%dGiB", v>>30)
+	case v%(1<<20) == 0 && v > 0:
+		return fmt.Sprintf("%dMiB", v>>20)
+	}
+	return strconv.FormatInt(v, 10)
 }
 
 // parsePrefixes reads CIDRs; a plain address is a prefix of one.

@@ -223,3 +223,28 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+func TestLimitFlags(t *testing.T) {
+	o, _, err := parseArgs([]string{"--max-buffer-bytes", "128MiB", "--max-conns", "10", "--max-conns-per-source", "2",
+		"--frame-timeout", "3s", "--idle-timeout", "1m", "--max-peers", "5"}, env(nil))
+	require.NoError(t, err)
+	assert.Equal(t, int64(128<<20), o.cfg.MaxBufferBytes)
+	assert.Equal(t, 10, o.cfg.MaxConns)
+	assert.Equal(t, 2, o.cfg.MaxConnsPerSource)
+	assert.Equal(t, 5, o.cfg.MaxPeers)
+	assert.Equal(t, 3*time.Second, o.cfg.FrameTimeout)
+	assert.Equal(t, time.Minute, o.cfg.IdleTimeout)
+	for in, want := range map[string]int64{"64MiB": 64 << 20, "1G": 1 << 30, "4096": 4096, "8 MB": 8 << 20, "16KiB": 16 << 10} {
+		got, err := parseSize(in)
+		require.NoError(t, err, in)
+		assert.Equal(t, want, got, in)
+	}
+	for _, bad := range []string{"", "lots", "-1", "1.5G", "9999999999G"} {
+		_, err := parseSize(bad)
+		assert.Error(t, err, bad)
+	}
+	var stdout, stderr bytes.Buffer
+	assert.Equal(t, 2, run([]string{"--max-buffer-bytes", "1MiB", "127.0.0.1:0"}, env(nil), &stdout, &stderr))
+	assert.Contains(t, stderr.String(), "max buffer bytes")
+	assert.Equal(t, "64MiB", formatSize(64<<20))
+}
