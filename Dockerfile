@@ -10,8 +10,13 @@ COPY --chown=65532:65532 data /data
 # examples/compose: `rmbd keygen /keys/cluster.key` fills it once).
 COPY --chown=65532:65532 data /keys
 USER 65532:65532
-EXPOSE 8000/udp 8000/tcp 7946/udp 7946/tcp
+# Prometheus metrics, /healthz and /readyz (rmbd --metrics-listen).
+ENV RMBD_METRICS_LISTEN=0.0.0.0:9100
+EXPOSE 8000/udp 8000/tcp 7946/udp 7946/tcp 9100/tcp
+# Serving: /healthz on the metrics listener (the image has no curl; rmbd
+# asks itself). A cluster that waits for readiness asks --ready (see
+# examples/compose).
 HEALTHCHECK --interval=5s --timeout=3s --start-period=3s --retries=3 \
-	CMD ["/rmbd-cli", "--timeout", "1s", "ping"]
+	CMD ["/rmbd", "healthcheck"]
 ENTRYPOINT ["/rmbd"]
 CMD ["--listen", "0.0.0.0:8000"]

@@ -5,27 +5,32 @@ BENCH    ?= .
 ADDR     ?= 127.0.0.1:8000
 IMAGE    ?= rmbd:dev
 SOAKFLAGS ?=
+# What --version and ping print: the git description and revision (the Go
+# toolchain records them too, unless GOFLAGS has -buildvcs=false).
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+VFLAGS   := -X github.com/rmbd/rmbd/internal/version.Version=$(VERSION) -X github.com/rmbd/rmbd/internal/version.Revision=$(REVISION)
 
 CMDS := $(notdir $(wildcard cmd/*))
 
 .PHONY: help build run test vet race corruption fuzz bench lint clean docker e2e crash soak
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
 build: ## build every command into bin/
 	@mkdir -p bin
-	@for c in $(CMDS); do echo "go build -o bin/$$c ./cmd/$$c"; $(GO) build -o bin/$$c ./cmd/$$c || exit 1; done
+	@for c in $(CMDS); do echo "go build -o bin/$$c ./cmd/$$c"; $(GO) build -ldflags='$(VFLAGS)' -o bin/$$c ./cmd/$$c || exit 1; done
 
 run: ## start one node in the foreground with in-memory defaults
-	$(GO) run ./cmd/rmbd $(ADDR)
+	$(GO) run -ldflags='$(VFLAGS)' ./cmd/rmbd $(ADDR)
 
 test: vet race corruption fuzz ## vet, race-enabled tests, the file corruption test, a few seconds of every fuzz target
 
-vet:
+vet: ## go vet
 	$(GO) vet ./...
 
-race:
+race: ## every test, with the race detector
 	$(GO) test -race -count=1 ./...
 
 corruption: ## 10,000 damaged copies of real data files: each detected or harmlessly repaired
@@ -63,14 +68,14 @@ crash: build ## kill -9 nodes under load (200 times per fsync policy, a cluster 
 soak: build ## abuse a node (1,000 half frames, 2,000 idle connections, floods) while clients measure; SOAKFLAGS=-quick for 30 s
 	timeout 1200 $(GO) run ./bench/soak -rmbd bin/rmbd $(SOAKFLAGS)
 
-docker: ## build the image IMAGE (FROM scratch, static binaries)
+docker: ## build the image IMAGE (FROM scratch, static binaries, VERSION from git)
 	@mkdir -p build/docker/data
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o build/docker/rmbd ./cmd/rmbd
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o build/docker/rmbd-cli ./cmd/rmbd-cli
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w $(VFLAGS)' -o build/docker/rmbd ./cmd/rmbd
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w $(VFLAGS)' -o build/docker/rmbd-cli ./cmd/rmbd-cli
 	docker build -q -t $(IMAGE) -f Dockerfile build/docker
 
 e2e: docker ## three containers: loss of a node, a partition, convergence
 	IMAGE=$(IMAGE) timeout 900 examples/compose/e2e.sh
 
-clean:
+clean: ## remove bin/ and build/
 	rm -rf bin build

@@ -7,6 +7,9 @@
 #   4. the cost of a cluster key: add and has (1 key over UDP, 64 keys over
 #      UDP, pipelined over TCP) against a node with --cluster-key-file vs an
 #      identical node without (ONLY=key runs this part alone)
+#   5. the cost of metrics: single-key has over UDP against a node with
+#      --metrics-listen, scraped every second, vs an identical node without
+#      (ONLY=metrics runs this part alone)
 # Each figure is the median of ROUNDS runs of SECONDS, taken in turns so that
 # machine noise falls on every contender alike. Needs redis-server and
 # redis-benchmark for the redis rows (Debian: apt-get install redis-server).
@@ -19,6 +22,7 @@ ROUNDS=${ROUNDS:-3}
 SECONDS_EACH=${SECONDS_EACH:-3}
 RMBD_PORT=${RMBD_PORT:-18100} NULL_PORT=${NULL_PORT:-18200} REDIS_PORT=${REDIS_PORT:-18300}
 PLAIN_PORT=${PLAIN_PORT:-18400} KEYED_PORT=${KEYED_PORT:-18500}
+METERED_PORT=${METERED_PORT:-18600} METRICS_PORT=${METRICS_PORT:-18601}
 ONLY=${ONLY:-all}
 UDP_SOCKETS=${UDP_SOCKETS:-$(( $(nproc) > 1 ? $(nproc) - 1 : 1 ))}
 
@@ -32,6 +36,9 @@ keyfile=$(mktemp); trap 'cleanup; rm -f "$keyfile"' EXIT
 bin/rmbd keygen >"$keyfile"
 bin/rmbd --listen 127.0.0.1:$PLAIN_PORT --udp-sockets "$UDP_SOCKETS" --log-level error & pids+=($!)
 bin/rmbd --listen 127.0.0.1:$KEYED_PORT --udp-sockets "$UDP_SOCKETS" --log-level warn --cluster-key-file "$keyfile" & pids+=($!)
+bin/rmbd --listen 127.0.0.1:$METERED_PORT --udp-sockets "$UDP_SOCKETS" --log-level error --metrics-listen 127.0.0.1:$METRICS_PORT & pids+=($!)
+# Prometheus's default is a scrape a minute; this is sixty times that.
+(while sleep 1; do curl -sf -o /dev/null http://127.0.0.1:$METRICS_PORT/metrics || true; done) & pids+=($!)
 bin/rmbd-bench serve-null --listen 127.0.0.1:$NULL_PORT --udp-sockets "$UDP_SOCKETS" 2>/dev/null & pids+=($!)
 have_redis=no
 if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; then
@@ -41,7 +48,7 @@ fi
 # Wait (bounded) until every server answers.
 for _ in $(seq 50); do
 	ok=yes
-	for p in $RMBD_PORT $PLAIN_PORT $KEYED_PORT; do
+	for p in $RMBD_PORT $PLAIN_PORT $KEYED_PORT $METERED_PORT; do
 		bin/rmbd-bench --addr 127.0.0.1:$p --duration 50ms --keys 16 --clients 1 >/dev/null 2>&1 || ok=no
 	done
 	bin/rmbd-bench --addr 127.0.0.1:$NULL_PORT --duration 50ms --keys 16 --clients 1 >/dev/null 2>&1 || ok=no
@@ -68,8 +75,14 @@ keyed_round() {
 		done
 	done
 }
+metrics_round() {
+	runs[has_udp1_unmetered]+="$(rmbd_run --addr 127.0.0.1:$PLAIN_PORT --op has --clients 16)"$'\n'
+	runs[has_udp1_metered]+="$(rmbd_run --addr 127.0.0.1:$METERED_PORT --op has --clients 16)"$'\n'
+}
 for r in $(seq "$ROUNDS"); do
 	echo "round $r/$ROUNDS" >&2
+	metrics_round
+	[ "$ONLY" = metrics ] && continue
 	keyed_round
 	[ "$ONLY" = key ] && continue
 	runs[udp1_rmbd]+="$(rmbd_run --addr 127.0.0.1:$RMBD_PORT --clients 16)"$'\n'
@@ -85,6 +98,11 @@ for r in $(seq "$ROUNDS"); do
 done
 m() { printf '%s' "${runs[$1]:-}" | grep . | median; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+printf '\n%-44s %14s %14s %8s\n' "metrics: median of $ROUNDS × ${SECONDS_EACH}s" "without" "scraped 1/s" "ratio"
+a=$(m has_udp1_unmetered) b=$(m has_udp1_metered)
+printf '%-44s %14.0f %14.0f %8s\n' "has, 1 key, UDP, 16 clients" "$a" "$b" "$(ratio "$b" "$a")"
+[ "$ONLY" = metrics ] && exit 0
 
 printf '\n%-44s %14s %14s %8s\n' "cluster key: median of $ROUNDS × ${SECONDS_EACH}s" "without" "with key" "ratio"
 for op in add has; do

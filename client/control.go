@@ -82,6 +82,11 @@ type Pong struct {
 	// write rows into its filter.
 	Authenticated bool
 	Build         string // the node's version, empty from older nodes
+	// OverCapacity reports a filter holding more keys than it was sized
+	// for; FPHigh one whose estimated false-positive rate is over twice
+	// its target. Either way, has answers true for more absent keys than
+	// the filter promised.
+	OverCapacity, FPHigh bool
 }
 
 // ask sends one extended request built by encode (given its request id)
@@ -192,7 +197,8 @@ func (c *Client) Ping(ctx context.Context) (Pong, error) {
 		return Pong{}, c.opErr("ping", badReply(err))
 	}
 	return Pong{RTT: rtt, Name: string(p.Name), Addr: string(p.Addr), Version: int(p.Version), Fingerprint: p.FP,
-		Authenticated: p.Flags&wire.PongAuthenticated != 0, Build: string(p.Build)}, nil
+		Authenticated: p.Flags&wire.PongAuthenticated != 0, Build: string(p.Build),
+		OverCapacity: p.Flags&wire.PongOverCapacity != 0, FPHigh: p.Flags&wire.PongFPHigh != 0}, nil
 }
 
 // Stat is one of a node's counters.
@@ -228,6 +234,12 @@ type Member struct {
 	// with another filter are never synced with.
 	FingerprintMatch bool
 	Fingerprint      filter.Fingerprint
+	// Age is how long the member has been in its state, as the node saw
+	// it change (zero from older nodes).
+	Age time.Duration
+	// LastSync is how long ago the member last acknowledged rows from
+	// the node; negative if it never did (or the node does not say).
+	LastSync time.Duration
 }
 
 var memberStates = [...]string{wire.MemberAlive: "alive", wire.MemberSuspect: "suspect", wire.MemberDead: "dead", wire.MemberLeft: "left"}
@@ -244,8 +256,13 @@ func (c *Client) Members(ctx context.Context) ([]Member, error) {
 	}
 	var out []Member
 	for m := range ms.All() {
+		last := time.Duration(-1)
+		if m.LastSync != wire.NeverSynced {
+			last = time.Duration(m.LastSync) * time.Millisecond
+		}
 		out = append(out, Member{Name: string(m.Name), GossipAddr: string(m.GossipAddr), DataAddr: string(m.DataAddr),
-			State: memberStates[m.State], FingerprintMatch: m.FPMatch, Fingerprint: m.FP})
+			State: memberStates[m.State], FingerprintMatch: m.FPMatch, Fingerprint: m.FP,
+			Age: time.Duration(m.Age) * time.Second, LastSync: last})
 	}
 	return out, nil
 }

@@ -17,14 +17,21 @@ func (c *Client) maxFrame() int {
 	return c.o.maxDatagram
 }
 
-// checkKeys refuses keys that cannot travel, before anything is sent.
-func (c *Client) checkKeys(keys []string) error {
+// MaxKeyLen is the longest key the client sends with its options:
+// 4,096 bytes over TCP, what fits a datagram over UDP, 255 classic.
+func (c *Client) MaxKeyLen() int {
 	limit := wire.MaxKeyLen
 	if c.o.classic {
 		limit = wire.MaxClassicKey
 	} else if !c.o.tcp {
 		limit = min(limit, c.o.maxDatagram-wire.BatchSize(1, 0))
 	}
+	return limit
+}
+
+// checkKeys refuses keys that cannot travel, before anything is sent.
+func (c *Client) checkKeys(keys []string) error {
+	limit := c.MaxKeyLen()
 	for _, k := range keys {
 		if len(k) > limit {
 			return fmt.Errorf("%w: %d bytes, the limit is %d here", ErrKeyTooLong, len(k), limit)

@@ -51,5 +51,5 @@ func (g *Gossip) ClassicAck(from netip.AddrPort) {
 		return
 	}
 	g.c.Acks++
-	p.acked, p.live = true, true
+	p.acked, p.live, p.lastAck = true, true, g.tick+1
 }

@@ -194,7 +194,7 @@ func (g *Gossip) RowAck(from netip.AddrPort, a wire.RowAck, out *Outbox) {
 		g.c.StrayAcks++ // duplicate, late, or forged
 		return
 	}
-	p.missed, p.live = 0, true
+	p.missed, p.live, p.lastAck = 0, true, g.tick+1
 	g.c.Acks++
 	if !r.sent && g.room(p) {
 		g.pushRound(p, out)

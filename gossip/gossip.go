@@ -63,6 +63,9 @@ type PeerStatus struct {
 	// Reverify reports a static peer verified once that must answer a
 	// challenge again (classic mode, see Config.ReverifyAfter).
 	Reverify bool
+	// AckedTicksAgo is the ticks since the peer last acknowledged a
+	// frame (0: during this tick), or -1 if it never did.
+	AckedTicksAgo int
 }
 
 // Gossip is the push-target table and the round logic. See the package doc.
@@ -94,6 +97,7 @@ type peer struct {
 	verifiedAt uint64 // tick
 	once       bool   // verified at least once
 	live       bool   // acknowledged a frame at least once
+	lastAck    uint64 // tick of the last ack, plus one (0: never)
 	// classic
 	awaiting, acked bool
 	// delta
@@ -244,7 +248,10 @@ func (g *Gossip) Peers() []PeerStatus {
 	for _, a := range g.order {
 		p := g.peers[a]
 		st := PeerStatus{Addr: a, Kind: p.kind, Missed: p.missed, AckedGen: p.ackedGen, Pending: p.round != nil,
-			Verified: p.verified, Reverify: !p.verified && p.once && p.kind == Static}
+			Verified: p.verified, Reverify: !p.verified && p.once && p.kind == Static, AckedTicksAgo: -1}
+		if p.lastAck > 0 {
+			st.AckedTicksAgo = int(g.tick + 1 - p.lastAck)
+		}
 		if p.round != nil {
 			st.Inflight = p.round.w.rows
 		}

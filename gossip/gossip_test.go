@@ -131,6 +131,9 @@ func TestDeltaSendsOnlyChanges(t *testing.T) {
 	}
 	idle := a.g.Counters()
 	assert.Equal(t, before.Frames, idle.Frames, "idle: no frames")
+	for _, p := range a.g.Peers() {
+		assert.Equal(t, 10, p.AckedTicksAgo, "the last ack came in the first round, 10 rounds ago")
+	}
 	assert.Equal(t, before.Rows, idle.Rows)
 
 	a.f.Add([]byte("one more"))

@@ -101,6 +101,10 @@ func (m *Membership) up(n *memberlist.Node) {
 		r.readable, r.Meta, r.Data = true, meta, netip.AddrPortFrom(ip.Unmap(), meta.DataPort)
 	}
 	m.mu.Lock()
+	r.since = m.now()
+	if old, ok := m.members[n.Name]; ok && old.state == wire.MemberAlive {
+		r.since = old.since // an update, not a change of state
+	}
 	m.members[n.Name] = r
 	m.mu.Unlock()
 	switch {

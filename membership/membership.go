@@ -148,6 +148,7 @@ type Membership struct {
 	mu      sync.Mutex
 	members map[string]*record // every member seen but this one, by name
 
+	started           time.Time // this member's own age
 	badMeta, badState atomic.Uint64
 	leaving           atomic.Bool
 	left              sync.Once
@@ -158,7 +159,7 @@ type record struct {
 	Member
 	readable bool      // Meta decoded
 	state    uint8     // wire.MemberAlive, MemberDead or MemberLeft
-	since    time.Time // when it failed or left
+	since    time.Time // when it took its state
 }
 
 // forgetFailedAfter drops a failed member from the list and from rejoins.
@@ -212,7 +213,7 @@ func New(cfg Config, host Host) (*Membership, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster membership: %w", err)
 	}
-	m.ml, m.addr = ml, ml.LocalNode().Address()
+	m.ml, m.addr, m.started = ml, ml.LocalNode().Address(), m.now()
 	return m, nil
 }
 
@@ -291,7 +292,9 @@ func (m *Membership) meta() wire.NodeMeta {
 // that failed or left stay listed for forgetFailedAfter.
 func (m *Membership) Members() []wire.Member {
 	own := m.host.Meta()
-	self := wire.Member{Name: []byte(m.cfg.Name), GossipAddr: []byte(m.addr), State: wire.MemberAlive, FP: own.FP, FPMatch: true}
+	now := m.now()
+	self := wire.Member{Name: []byte(m.cfg.Name), GossipAddr: []byte(m.addr), State: wire.MemberAlive, FP: own.FP, FPMatch: true,
+		Age: seconds(now.Sub(m.started)), LastSync: wire.NeverSynced}
 	if host, _, err := net.SplitHostPort(m.addr); err == nil {
 		self.DataAddr = []byte(net.JoinHostPort(host, strconv.Itoa(int(own.DataPort))))
 	}
@@ -300,7 +303,8 @@ func (m *Membership) Members() []wire.Member {
 	names := slices.Sorted(maps.Keys(m.members))
 	for _, name := range names {
 		r := m.members[name]
-		wm := wire.Member{Name: []byte(name), GossipAddr: []byte(r.Gossip), State: r.state}
+		wm := wire.Member{Name: []byte(name), GossipAddr: []byte(r.Gossip), State: r.state,
+			Age: seconds(now.Sub(r.since)), LastSync: wire.NeverSynced}
 		if r.readable {
 			wm.DataAddr, wm.FP, wm.FPMatch = []byte(r.Data.String()), r.Meta.FP, r.Meta.FP == own.FP
 		}
@@ -308,6 +312,11 @@ func (m *Membership) Members() []wire.Member {
 	}
 	m.mu.Unlock()
 	return out[:min(len(out), wire.MaxMembers)]
+}
+
+// seconds is d in whole seconds, as a members frame carries it.
+func seconds(d time.Duration) uint32 {
+	return uint32(min(max(d, 0)/time.Second, 1<<32-1))
 }
 
 // splitHostPort splits HOST:PORT with a port 0..65535.

@@ -169,11 +169,7 @@ func (n *Node) handle(w *worker, frame []byte, from netip.AddrPort) []byte {
 			c.drop(Forbidden)
 			return n.refuse(out, frame, wire.CodeForbidden, "members: this address may not ask (--allow-admin)")
 		}
-		var ms []wire.Member
-		if m := n.mem.Load(); m != nil {
-			ms = m.Members()
-		}
-		out, _ = wire.AppendMembers(out, id, ms)
+		out, _ = wire.AppendMembers(out, id, n.Members())
 	case wire.TypeStatsReq:
 		id, err := wire.DecodeStatsRequest(frame)
 		if err != nil {
@@ -186,7 +182,7 @@ func (n *Node) handle(w *worker, frame []byte, from netip.AddrPort) []byte {
 		if !tcp && len(frame) < statsReplySize { // cut below anyway: not worth gathering
 			return n.tooLarge(w, out, frame, len(frame))
 		}
-		out, _ = wire.AppendStats(out, id, n.Stats().wireStats())
+		out, _ = wire.AppendStats(out, id, n.Stats().WireStats())
 	default:
 		c.drop(Unsupported)
 	}
@@ -292,6 +288,13 @@ func (n *Node) pongFlags() uint8 {
 	var f uint8
 	if n.keyed() {
 		f |= wire.PongAuthenticated
+	}
+	a := n.alarms()
+	if a.OverCapacity {
+		f |= wire.PongOverCapacity
+	}
+	if a.FPHigh {
+		f |= wire.PongFPHigh
 	}
 	return f
 }

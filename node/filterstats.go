@@ -35,10 +35,12 @@ func (n *Node) readFilterStats() *filterStats {
 	return fs
 }
 
-// refreshFilterStats reads the filter's statistics now and keeps them.
+// refreshFilterStats reads the filter's statistics now, keeps them and
+// checks the capacity alarms.
 func (n *Node) refreshFilterStats() *filterStats {
 	fs := n.readFilterStats()
 	n.fstats.Store(fs)
+	n.checkCapacity(fs)
 	return fs
 }
 
@@ -54,6 +56,7 @@ func (n *Node) cachedFilterStats() *filterStats {
 
 // filterStatsLoop refreshes the statistics until the node stops.
 func (n *Node) filterStatsLoop() {
+	n.checkCapacity(n.cachedFilterStats()) // a filter loaded full says so at start
 	for {
 		fs := n.cachedFilterStats()
 		wait := max(minStatsEvery, statsShare*fs.took) - time.Since(fs.at)

@@ -66,6 +66,39 @@ func (n *Node) GossipAddr() string {
 	return ""
 }
 
+// Members lists the cluster as this node sees it — itself first — with
+// each member's state, age and how long ago it last acknowledged rows
+// from this node; nil without membership.
+func (n *Node) Members() []wire.Member {
+	m := n.mem.Load()
+	if m == nil {
+		return nil
+	}
+	ms := m.Members()
+	n.mu.Lock()
+	acked := make(map[netip.AddrPort]int, len(n.members))
+	for _, p := range n.g.Peers() {
+		acked[p.Addr] = p.AckedTicksAgo
+	}
+	data := make(map[string]netip.AddrPort, len(n.members))
+	for name, r := range n.members {
+		data[name] = r.data
+	}
+	n.mu.Unlock()
+	for i := range ms {
+		a, ok := data[string(ms[i].Name)]
+		if ago, synced := acked[a]; ok && synced && ago >= 0 {
+			ms[i].LastSync = uint32(min(n.ticksToDuration(ago)/time.Millisecond, time.Duration(wire.NeverSynced-1)))
+		}
+	}
+	return ms
+}
+
+// ticksToDuration converts gossip ticks into time.
+func (n *Node) ticksToDuration(ticks int) time.Duration {
+	return time.Duration(ticks) * n.cfg.SyncInterval
+}
+
 // host is the node as membership.Host.
 type host struct{ n *Node }
 
@@ -173,12 +206,16 @@ func (n *Node) repair(name string, addr netip.AddrPort, digests []byte, join boo
 		return
 	}
 	if len(runs) == 0 {
+		n.joinPulled.Store(true) // nothing to pull: as full as the member
 		return
 	}
 	n.log.Debug("anti-entropy: pulling", "member", name, "runs", len(runs), "join", join)
 	began := time.Now()
 	empty := n.f.LastChanged() == 0 && n.f.Generation() <= 1
 	rows, changed, err := n.pullRetrying(name, addr, runs)
+	if err == nil {
+		n.joinPulled.Store(true)
+	}
 	if join && empty && err == nil {
 		// A new node filled from the cluster: the members have these rows.
 		n.mu.Lock()

@@ -70,7 +70,13 @@ type Node struct {
 	// fstats is the filter's statistics, refreshed in the background
 	// (filterstats.go): a stats request never reads the filter.
 	fstats atomic.Pointer[filterStats]
-	st     *store.Store // nil without a data directory
+	// alarmBits and alarm are the capacity alarms (health.go).
+	alarmBits atomic.Uint32
+	alarm     alarmState
+	// joinPulled: the first pull from the cluster is done (readiness).
+	joinPulled atomic.Bool
+	lat        [numLatencies]histogram // latency.go
+	st         *store.Store            // nil without a data directory
 
 	// With a cluster key: what seals the frames the node sends and opens
 	// the ones it gets (nil without).
@@ -325,6 +331,13 @@ func (n *Node) Stats() Stats {
 	fs := n.cachedFilterStats()
 	s.FilterBytes, s.SetBits, s.TotalBits = n.f.SizeBytes(), fs.SetBits, fs.TotalBits
 	s.EstimatedKeys, s.EstimatedFPRate = fs.EstimatedKeys, fs.EstimatedFPRate
+	if n.cfg.Profile != ProfileClassic {
+		s.Capacity, s.TargetFPRate = n.cfg.Capacity, n.cfg.FPRate
+	}
+	s.Alarms, s.Health, s.SyncInterval = n.alarms(), n.Health(), n.cfg.SyncInterval
+	for i := range s.Latency {
+		s.Latency[i] = n.lat[i].snapshot()
+	}
 	return s
 }
 

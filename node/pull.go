@@ -18,6 +18,7 @@ import (
 // This is both anti-entropy's repair and the bulk transfer that fills a
 // new node: frames of up to a megabyte, merged as they arrive.
 func (n *Node) pull(ctx context.Context, addr netip.AddrPort, runs []filter.Run) (rows, changed int, err error) {
+	defer n.timed(PullMadeLatency, time.Now())
 	conn, err := n.tr.Dial(ctx, addr)
 	if err != nil {
 		return 0, 0, err
@@ -175,6 +176,7 @@ const maxPullsServed = 2
 // sealed. Frames go straight to w. A pull is an admin request; with a
 // cluster key it must come sealed.
 func (n *Node) servePull(frame []byte, sealed bool, from netip.AddrPort, w io.Writer) error {
+	defer n.timed(PullServedLatency, time.Now())
 	var scratch []byte
 	write := func(f []byte) error {
 		if sealed {

@@ -3,6 +3,7 @@ package node
 import (
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/rmbd/rmbd/internal/bufpool"
 	"github.com/rmbd/rmbd/store"
@@ -73,6 +74,60 @@ var counterNames = [numCounters]string{
 	"unauthenticated", "auth_failed", "replayed", "forbidden", "udp_shed", "udp_blocks",
 }
 
+var counterHelp = [numCounters]string{
+	"Datagrams received.",
+	"Frames received over TCP.",
+	"TCP connections accepted.",
+	"TCP connections refused: their source holds --max-conns-per-source.",
+	"TCP connections closed, idle longest, to let a new one in (--max-conns).",
+	"TCP connections closed: nothing sent for --idle-timeout.",
+	"TCP connections closed: a frame begun and not finished within --frame-timeout.",
+	"TCP connections closed: their frame needed memory past --max-buffer-bytes.",
+	"Keys added.",
+	"Keys that set at least one new bit.",
+	"Keys asked for.",
+	"Keys answered present.",
+	"Sync frames merged (classic and row sync).",
+	"Rows in them.",
+	"Rows that gained bits.",
+	"Peer requests.",
+	"Peer requests naming this node.",
+	"Peer hosts that did not resolve.",
+	"Replies and pushes the socket refused.",
+	"Pulls answered over TCP.",
+	"Pulls made to repair or fill the filter.",
+	"Rows those pulls changed.",
+	"Members seen with another fingerprint.",
+	"Member updates with unreadable metadata (another protocol version).",
+	"Push/pull states refused.",
+	"Anti-entropy pulls that failed.",
+	"Shutdowns that had to close connections.",
+	"Challenges sent to addresses named as peers.",
+	"Peers that answered their challenge.",
+	"Challenge answers nobody was sent, or wrong.",
+	"Replies larger than their request, not sent over UDP.",
+	"Pulls refused: too many served at once.",
+	"Frames dropped, for any reason below.",
+	"Did not decode.",
+	"Sync of another filter.",
+	"Sync of rows the filter lacks.",
+	"A frame type the node does not serve.",
+	"A node-to-node frame unsealed, to a node with a cluster key.",
+	"Sealed with a key the node lacks, or a tag that does not verify.",
+	"Sealed frames seen before, or too old.",
+	"Requests from addresses not allowed (--allow, --allow-read, --allow-admin).",
+	"Datagrams dropped unanswered, from a source over its share while the node was behind.",
+	"Times a flooding source was blocked: the kernel dropped its datagrams for a while.",
+}
+
+// Help says what the counter counts, in a sentence.
+func (c Counter) Help() string {
+	if c >= 0 && c < numCounters {
+		return counterHelp[c]
+	}
+	return ""
+}
+
 // String returns the counter's name as stats frames carry it.
 func (c Counter) String() string {
 	if c >= 0 && c < numCounters {
@@ -123,6 +178,17 @@ type Stats struct {
 	Store store.Stats
 	// Authenticated: the node has a cluster key.
 	Authenticated bool
+	// Capacity and TargetFPRate are what the filter was sized for (zero
+	// for the classic filter); Alarms says whether it is past them.
+	Capacity     uint64
+	TargetFPRate float64
+	Alarms       Alarms
+	// Health says whether the node serves and is ready.
+	Health Health
+	// SyncInterval is the gossip tick, the unit of peers' AckedTicksAgo.
+	SyncInterval time.Duration
+	// Latency holds the latency histograms, by Latency.
+	Latency [numLatencies]Histogram
 }
 
 func b2u(b bool) uint64 {
@@ -149,13 +215,13 @@ func (s *Stats) addShard(c *counters) {
 // statsReplySize is the size of a stats frame: always the same, the names
 // being fixed and the values eight bytes each.
 var statsReplySize = func() int {
-	b, _ := wire.AppendStats(nil, 0, Stats{}.wireStats())
+	b, _ := wire.AppendStats(nil, 0, Stats{}.WireStats())
 	return len(b)
 }()
 
-// wireStats lists s as stats frame counters. Ratios are sent in parts per
-// million.
-func (s Stats) wireStats() []wire.Stat {
+// WireStats lists s as a stats frame carries it, names fixed and in
+// order. Ratios are sent in parts per million.
+func (s Stats) WireStats() []wire.Stat {
 	out := make([]wire.Stat, 0, numCounters+20)
 	for c := range numCounters {
 		out = append(out, wire.Stat{Name: c.String(), Value: s.Counts[c]})
@@ -188,5 +254,10 @@ func (s Stats) wireStats() []wire.Stat {
 		wire.Stat{Name: "buffer_bytes_lent", Value: uint64(s.Buffers.Lent)},
 		wire.Stat{Name: "buffer_bytes_peak", Value: uint64(s.Buffers.Peak)},
 		wire.Stat{Name: "buffer_refusals", Value: s.Buffers.Refused},
+		wire.Stat{Name: "capacity", Value: s.Capacity},
+		wire.Stat{Name: "target_fp_ppm", Value: uint64(s.TargetFPRate * 1e6)},
+		wire.Stat{Name: "over_capacity", Value: b2u(s.Alarms.OverCapacity)},
+		wire.Stat{Name: "fp_over_target", Value: b2u(s.Alarms.FPHigh)},
+		wire.Stat{Name: "ready", Value: b2u(s.Health.Ready)},
 	)
 }

@@ -25,6 +25,7 @@ func (n *Node) syncLoop() {
 // tick runs one gossip round: the state machine decides under the lock,
 // the frames go out after it is let go. Only one goroutine ticks.
 func (n *Node) tick() {
+	defer n.timed(SyncRoundLatency, time.Now())
 	var challenges []pendingSend
 	n.mu.Lock()
 	before := n.g.Counters().Pruned

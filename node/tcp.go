@@ -84,11 +84,16 @@ func (n *Node) serveConn(cn *conn) {
 		unsynced = 0
 		return err == nil
 	}
+	var burst time.Time // when the first request of the replies waiting in bw was read
 	for {
 		if fr.Buffered() == 0 {
 			cn.last.Store(time.Now().UnixNano()) // before the replies go: a client that has them finds it done
 			if !synced() || bw.Flush() != nil || n.ctx.Err() != nil {
 				return
+			}
+			if !burst.IsZero() {
+				n.timed(TCPLatency, burst)
+				burst = time.Time{}
 			}
 			// Drained: give borrowed memory back while waiting.
 			fr.Release()
@@ -109,6 +114,9 @@ func (n *Node) serveConn(cn *conn) {
 			return // EOF, idle, a frame too slow or too large, or shutting down
 		}
 		n.c.inc(TCPFrames)
+		if burst.IsZero() {
+			burst = time.Now()
+		}
 		var reply []byte
 		switch wire.Type(frame[0]) {
 		case wire.TypePull: // a stream of replies, written as it goes

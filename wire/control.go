@@ -41,6 +41,11 @@ const (
 	// PongAuthenticated: the node's cluster traffic is authenticated (it
 	// has a cluster key).
 	PongAuthenticated uint8 = 1 << 0
+	// PongOverCapacity: the filter holds more keys than it was sized for.
+	PongOverCapacity uint8 = 1 << 1
+	// PongFPHigh: the filter's estimated false-positive rate is over
+	// twice the rate it was sized for.
+	PongFPHigh uint8 = 1 << 2
 )
 
 // AppendPing appends a ping or pong frame (p.Type says which).

@@ -358,6 +358,30 @@ func TestMembersAndPullDone(t *testing.T) {
 	assert.Equal(t, "h:2", string(got[0].DataAddr))
 	assert.True(t, got[0].FPMatch)
 	assert.Equal(t, MemberDead, got[1].State)
+
+	// The timing block: present, absent (an older node), or cut.
+	in[0].Age, in[0].LastSync = 7, 250
+	f, _ = AppendMembers(nil, 3, in)
+	ms, err = DecodeMembers(f)
+	require.NoError(t, err)
+	for m := range ms.All() {
+		assert.Equal(t, uint32(7), m.Age)
+		assert.Equal(t, uint32(250), m.LastSync)
+		break
+	}
+	old := slices.Clone(f[:len(f)-16])
+	binary.BigEndian.PutUint32(old[1:], uint32(len(old)-5))
+	ms, err = DecodeMembers(old)
+	require.NoError(t, err, "an older node's frame")
+	for m := range ms.All() {
+		assert.Zero(t, m.Age)
+		assert.Equal(t, NeverSynced, m.LastSync, "unknown reads as never")
+	}
+	cut := slices.Clone(f[:len(f)-4])
+	binary.BigEndian.PutUint32(cut[1:], uint32(len(cut)-5))
+	_, err = DecodeMembers(cut)
+	assert.Error(t, err, "a timing block cut short")
+
 	_, err = AppendMembers(nil, 1, []Member{{State: 9}})
 	assert.ErrorIs(t, err, ErrValue)
 	bad := slices.Clone(f)

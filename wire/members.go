@@ -25,7 +25,16 @@ type Member struct {
 	State      uint8  // MemberAlive…
 	FPMatch    bool   // same fingerprint as the answering node
 	FP         filter.Fingerprint
+	// Age is the seconds the member has been in its state, as the
+	// answering node saw it change.
+	Age uint32
+	// LastSync is the milliseconds since the member last acknowledged
+	// rows from the answering node, or NeverSynced.
+	LastSync uint32
 }
+
+// NeverSynced is Member.LastSync of a member that never acknowledged rows.
+const NeverSynced = ^uint32(0)
 
 // AppendMembersRequest appends a members request.
 func AppendMembersRequest(dst []byte, reqID uint32) ([]byte, error) {
@@ -40,6 +49,9 @@ type Members struct {
 	ReqID uint32
 	Count int
 	raw   []byte
+	// timing is the block of ages and last syncs, if the node sent one.
+	timing []byte
+	timed  bool
 }
 
 // AppendMembers appends a members frame.
@@ -64,6 +76,10 @@ func AppendMembers(dst []byte, reqID uint32, ms []Member) ([]byte, error) {
 		}
 		dst = append(dst, m.State, match)
 		dst, _ = m.FP.AppendBinary(dst)
+	}
+	for _, m := range ms { // the timing block
+		dst = binary.BigEndian.AppendUint32(dst, m.Age)
+		dst = binary.BigEndian.AppendUint32(dst, m.LastSync)
 	}
 	return endExt(dst, start)
 }
@@ -92,10 +108,15 @@ func DecodeMembers(b []byte) (Members, error) {
 	for i := 0; i < ms.Count && r.err == nil; i++ {
 		r.member()
 	}
+	end := r.off
+	if r.err == nil && r.off < len(r.b) { // the timing block; absent from older nodes
+		r.bytes(8 * ms.Count)
+		ms.timed = true
+	}
 	if err := r.done(); err != nil {
 		return Members{}, err
 	}
-	ms.raw = b[start:]
+	ms.raw, ms.timing = b[start:end], b[end:r.off]
 	return ms, nil
 }
 
@@ -103,8 +124,14 @@ func DecodeMembers(b []byte) (Members, error) {
 func (ms Members) All() func(yield func(Member) bool) {
 	return func(yield func(Member) bool) {
 		r := reader{b: ms.raw}
-		for range ms.Count {
-			if !yield(r.member()) {
+		for i := range ms.Count {
+			m := r.member()
+			m.LastSync = NeverSynced
+			if ms.timed {
+				m.Age = binary.BigEndian.Uint32(ms.timing[8*i:])
+				m.LastSync = binary.BigEndian.Uint32(ms.timing[8*i+4:])
+			}
+			if !yield(m) {
 				return
 			}
 		}

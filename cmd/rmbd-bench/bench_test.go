@@ -72,3 +72,9 @@ func TestTouched(t *testing.T) {
 	assert.Len(t, got, 6)
 	assert.Equal(t, keys[5], got[2])
 }
+
+func TestVersion(t *testing.T) {
+	var out, errOut bytes.Buffer
+	assert.Equal(t, 0, run(context.Background(), []string{"--version"}, &out, &errOut))
+	assert.Regexp(t, `^rmbd-bench \S+`, out.String())
+}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/rmbd/rmbd/internal/flagusage"
+	"github.com/rmbd/rmbd/internal/version"
 	"github.com/rmbd/rmbd/wire"
 	"github.com/spf13/pflag"
 )
@@ -84,6 +85,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&c.jsonOut, "json", false, "print the result as one JSON object")
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:9000", "serve-null: address to answer on")
 	fs.IntVar(&c.udpSocket, "udp-sockets", 0, "serve-null: UDP sockets (default GOMAXPROCS)")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	help := fs.BoolP("help", "h", false, "show this help")
 	_ = fs.MarkHidden("help")
 	if err := fs.Parse(args); err != nil {
@@ -92,6 +94,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if *help {
 		fmt.Fprint(stdout, usageHead+flagusage.Usage(fs))
+		return 0
+	}
+	if *showVersion {
+		fmt.Fprintf(stdout, "rmbd-bench %s\n", version.String())
 		return 0
 	}
 	if fs.NArg() > 0 {

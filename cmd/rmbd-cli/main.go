@@ -15,6 +15,7 @@ import (
 	"github.com/rmbd/rmbd/auth"
 	"github.com/rmbd/rmbd/client"
 	"github.com/rmbd/rmbd/internal/flagusage"
+	"github.com/rmbd/rmbd/internal/version"
 	"github.com/spf13/pflag"
 )
 
@@ -27,8 +28,9 @@ Usage:
   rmbd-cli [flags] has -           ask for keys read from stdin, one per line
   rmbd-cli [flags] peer HOST:PORT  make the node push its rows to HOST:PORT
   rmbd-cli [flags] ping            round-trip time and the node's identity
-  rmbd-cli [flags] stats           the node's counters
-  rmbd-cli [flags] members         the cluster as the node sees it
+  rmbd-cli [flags] stats           the node's counters (docs/STATS.md says what each counts)
+  rmbd-cli [flags] stats --watch 1s  a live view: adds, has and sync per second, fill, keys, peers
+  rmbd-cli [flags] members         the cluster as the node sees it: state, for how long, last sync
 
 peer, with a node that has a cluster key, needs the key: --cluster-key-file
 (or RMBD_CLUSTER_KEY_FILE, or RMBD_CLUSTER_KEY holding the key itself).
@@ -36,7 +38,12 @@ peer, with a node that has a cluster key, needs the key: --cluster-key-file
 has exits 0 when every key is present, 1 when any is absent, 2 on error.
 Every other command exits 0 on success and 2 on error. Keys read from stdin
 are streamed in batches, so millions of lines need little memory; a line is a
-key as it is, without its newline. Put -- before keys that start with -.
+key as it is, without its newline. Flags may come before or after the
+command; -- ends them, so put it before keys that start with -:
+  rmbd-cli add -- -key --also-a-key
+A classic add gets no reply: rmbd-cli confirms it with a has of the last key,
+and exits 2 if the node does not answer. add warns on stderr when the node
+reports its filter past its capacity.
 
 Flags:
 `
@@ -57,6 +64,9 @@ type options struct {
 	chunk   int
 	keyFile string
 	help    bool
+	version bool
+	watch   time.Duration
+	addrEnv bool // --addr came from RMBD_ADDR
 }
 
 func main() {
@@ -75,10 +85,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	fs := pflag.NewFlagSet("rmbd-cli", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.SortFlags = false
-	fs.SetInterspersed(false) // flags before the command; keys may start with -
 	defAddr := "127.0.0.1:8000"
 	if v := getenv("RMBD_ADDR"); v != "" {
-		defAddr = v
+		defAddr, o.addrEnv = v, true
 	}
 	fs.StringVar(&o.addr, "addr", defAddr, "node address HOST:PORT (environment: RMBD_ADDR)")
 	fs.BoolVar(&o.tcp, "tcp", false, "use TCP instead of UDP")
@@ -87,22 +96,38 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	fs.BoolVar(&o.classic, "classic", false, "speak only classic frames, e.g. to the original Python rmbd")
 	fs.IntVar(&o.chunk, "chunk", 65536, "keys per request when reading stdin")
 	fs.StringVar(&o.keyFile, "cluster-key-file", getenv("RMBD_CLUSTER_KEY_FILE"), "the cluster's key file, to seal peer requests (environment: RMBD_CLUSTER_KEY_FILE)")
+	fs.DurationVar(&o.watch, "watch", 0, "with stats: show the figures again every this long, until interrupted")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.BoolVarP(&o.help, "help", "h", false, "show this help")
 	_ = fs.MarkHidden("help")
 	if err := fs.Parse(args); err != nil {
-		return fail(fmt.Errorf("%w (see rmbd-cli --help)", err))
+		hint := ""
+		if strings.Contains(err.Error(), "unknown") {
+			hint = "; put -- before keys that start with -"
+		}
+		return fail(fmt.Errorf("%w (see rmbd-cli --help%s)", err, hint))
+	}
+	if o.addrEnv && fs.Changed("addr") {
+		o.addrEnv = false
 	}
 	if o.help {
 		fmt.Fprint(stdout, usageHead+flagusage.Usage(fs))
 		return exitOK
 	}
+	if o.version {
+		fmt.Fprintf(stdout, "rmbd-cli %s\n", version.String())
+		return exitOK
+	}
 	if fs.NArg() == 0 {
 		return fail(errors.New("no command: add, has, peer, ping, stats or members (see rmbd-cli --help)"))
 	}
-	if o.timeout <= 0 || o.chunk < 1 {
-		return fail(errors.New("--timeout and --chunk must be positive"))
+	if o.timeout <= 0 || o.chunk < 1 || o.watch < 0 {
+		return fail(errors.New("--timeout, --chunk and --watch must be positive"))
 	}
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
+	if o.watch > 0 && cmd != "stats" {
+		return fail(fmt.Errorf("--watch goes with stats, not %s", cmd))
+	}
 	need := map[string][2]int{"add": {1, -1}, "has": {1, -1}, "peer": {1, 1}, "ping": {0, 0}, "stats": {0, 0}, "members": {0, 0}}
 	n, ok := need[cmd]
 	if !ok {
@@ -130,7 +155,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	c, err := client.Dial(dctx, o.addr, opts...)
 	cancel()
 	if err != nil {
-		return fail(explain(err, o))
+		if err = explain(err, o); o.addrEnv {
+			err = fmt.Errorf("RMBD_ADDR=%s: %w", o.addr, err)
+		}
+		return fail(err)
 	}
 	defer c.Close()
 
@@ -143,6 +171,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			code, err = streamKeys(ctx, c, cmd, stdin, out, o, stderr)
 		} else {
 			code, err = keys(ctx, c, cmd, rest, out)
+			if err == nil && cmd == "add" && o.classic {
+				err = confirmClassic(ctx, c, rest[len(rest)-1])
+			}
+		}
+		if err == nil && cmd == "add" && !o.classic {
+			warnCapacity(ctx, c, o, stderr)
 		}
 	case "peer":
 		var r client.PeerResult
@@ -157,9 +191,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "members":
 		var ms []client.Member
 		if ms, err = c.Members(ctx); err == nil {
-			out.members(ms)
+			out.members(o.addr, ms)
 		}
 	case "stats":
+		if o.watch > 0 {
+			err = watch(ctx, c, o, stdout)
+			break
+		}
 		var s []client.Stat
 		if s, err = c.Stats(ctx); err == nil {
 			out.stats(s)
@@ -235,4 +273,34 @@ func keys(ctx context.Context, c *client.Client, cmd string, ks []string, out *p
 		return exitError, err
 	}
 	return out.has(ks, got), nil
+}
+
+// confirmClassic asks a classic node for the last key added: classic adds
+// get no reply, and an add to a node that is down must not pass in
+// silence.
+func confirmClassic(ctx context.Context, c *client.Client, last string) error {
+	got, err := c.Has(ctx, last)
+	switch {
+	case err != nil:
+		return fmt.Errorf("the add is not confirmed (classic adds get no reply, and a has of the last key got none): %w", err)
+	case !got[0]:
+		return fmt.Errorf("the add is not confirmed: a has of the last key, %q, answers false", last)
+	}
+	return nil
+}
+
+// warnCapacity prints one line on stderr if the node reports its filter
+// past its capacity or its false-positive target. A failed ping says
+// nothing: the adds are done.
+func warnCapacity(ctx context.Context, c *client.Client, o options, stderr io.Writer) {
+	p, err := c.Ping(ctx)
+	if err != nil {
+		return
+	}
+	switch {
+	case p.OverCapacity:
+		fmt.Fprintf(stderr, "rmbd-cli: warning: %s's filter holds more keys than it was sized for: has answers true for more absent keys than it should (see the README, Sizing)\n", o.addr)
+	case p.FPHigh:
+		fmt.Fprintf(stderr, "rmbd-cli: warning: %s's filter answers true for absent keys over twice as often as it was sized for (see the README, Sizing)\n", o.addr)
+	}
 }

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -84,7 +86,135 @@ func TestStdinStreaming(t *testing.T) {
 
 	code, _, errOut = cli(addr, "ok\n"+strings.Repeat("x", 5000)+"\n", "--tcp", "add", "-")
 	assert.Equal(t, 2, code)
-	assert.Contains(t, errOut, "stdin line 2: key too long")
+	assert.Contains(t, errOut, "stdin line 2: a key over the limit of 4096 bytes here (the 1 key before it was added)")
+
+	// Over UDP the limit is what fits a datagram: the line is named, the
+	// keys before it are added, and how many is said.
+	code, _, errOut = cli(addr, "u1\nu2\nu3\n"+strings.Repeat("y", 2000)+"\nu5\n", "add", "-")
+	assert.Equal(t, 2, code)
+	assert.Regexp(t, `stdin line 4: a key of 2000 bytes, over the limit of \d+ bytes here \(use --tcp for keys up to 4096 bytes\) \(the 3 keys before it were added\)`, errOut)
+	code, out, _ = cli(addr, "", "has", "u1", "u2", "u3", "u5")
+	assert.Equal(t, 1, code)
+	assert.Equal(t, "u1\ttrue\nu2\ttrue\nu3\ttrue\nu5\tfalse\n", out)
+}
+
+// Flags after the command are flags; -- ends them once.
+func TestFlagsAfterTheCommand(t *testing.T) {
+	addr := nodetest.Start(t, node.DefaultConfig()).Addr().String()
+	code, out, errOut := cli(addr, "", "add", "--json", "k")
+	require.Equal(t, 0, code, errOut)
+	assert.JSONEq(t, `{"added":1}`, out)
+	code, _, errOut = cli(addr, "", "add", "--", "-bar", "--")
+	require.Equal(t, 0, code, errOut)
+	code, out, _ = cli(addr, "", "has", "--", "k", "-bar", "--", "--json")
+	assert.Equal(t, 1, code)
+	assert.Equal(t, "k\ttrue\n-bar\ttrue\n--\ttrue\n--json\tfalse\n", out, "the second -- was a key; --json was never added")
+	code, _, errOut = cli(addr, "", "add", "-bar")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "put -- before keys that start with -")
+}
+
+// A classic add gets no reply: to a node that is down it must not pass in
+// silence.
+func TestClassicAddIsConfirmed(t *testing.T) {
+	l, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	down := l.LocalAddr().String()
+	l.Close() // nothing listens there now
+	code, _, errOut := cli(down, "", "--classic", "--timeout", "300ms", "add", "k")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "no rmbd node answers at "+down)
+
+	addr := nodetest.Start(t, node.ClassicConfig()).Addr().String()
+	code, _, errOut = cli(addr, "", "--classic", "add", "k1", "k2")
+	assert.Equal(t, 0, code, errOut)
+	code, _, errOut = cli(addr, "a\nb\n", "--classic", "add", "-")
+	assert.Equal(t, 0, code, errOut)
+}
+
+// peer naming the node itself is refused by the node: the CLI says so
+// and exits 2, never "pushes its rows".
+func TestPeerRefusalIsReported(t *testing.T) {
+	addr := nodetest.Start(t, node.DefaultConfig()).Addr().String()
+	code, out, errOut := cli(addr, "", "peer", addr)
+	assert.Equal(t, 2, code)
+	assert.Empty(t, out)
+	assert.Equal(t, "rmbd-cli: "+addr+" node refused (refused): "+addr+" is this node\n", errOut)
+}
+
+func TestMembersWithoutMembership(t *testing.T) {
+	addr := nodetest.Start(t, node.DefaultConfig()).Addr().String()
+	code, out, _ := cli(addr, "", "members")
+	assert.Equal(t, 0, code)
+	assert.Equal(t, addr+" runs without cluster membership (no --join or --gossip-listen): it has no members\n", out)
+	code, out, _ = cli(addr, "", "--json", "members")
+	assert.Equal(t, 0, code)
+	assert.JSONEq(t, `{"node":"`+addr+`","membership":false}`, out)
+}
+
+func TestAddressFromTheEnvironmentIsNamed(t *testing.T) {
+	code, _, errOut := cli("bogus", "", "ping")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "RMBD_ADDR=bogus: ")
+	code, _, errOut = cli("bogus", "", "--addr", "alsobogus", "ping")
+	assert.Equal(t, 2, code)
+	assert.NotContains(t, errOut, "RMBD_ADDR", "the flag won")
+}
+
+// add says on stderr when the node reports its filter past its capacity.
+func TestAddWarnsOverCapacity(t *testing.T) {
+	cfg := node.DefaultConfig()
+	cfg.Capacity = 100
+	n := nodetest.Start(t, cfg)
+	addr := n.Addr().String()
+	code, _, errOut := cli(addr, "", "add", "first")
+	require.Equal(t, 0, code, errOut)
+	assert.Empty(t, errOut, "within capacity: no warning")
+	var in strings.Builder
+	for i := range 2000 {
+		fmt.Fprintf(&in, "k%d\n", i)
+	}
+	code, _, errOut = cli(addr, in.String(), "--tcp", "add", "-")
+	require.Equal(t, 0, code, errOut)
+	require.Eventually(t, func() bool { return n.Stats().Alarms.OverCapacity }, 10*time.Second, 10*time.Millisecond)
+	code, _, errOut = cli(addr, "", "add", "one-more")
+	assert.Equal(t, 0, code, "the add is done; the warning is a warning")
+	assert.Contains(t, errOut, "warning: "+addr+"'s filter holds more keys than it was sized for")
+	assert.Equal(t, 1, strings.Count(errOut, "\n"), "one line")
+	code, out, _ := cli(addr, "", "ping")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, out, "OVER CAPACITY")
+}
+
+func TestStatsWatch(t *testing.T) {
+	addr := nodetest.Start(t, node.DefaultConfig()).Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r, w := io.Pipe()
+	var errOut bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"--watch", "20ms", "stats"}, func(k string) string { return map[string]string{"RMBD_ADDR": addr}[k] },
+			strings.NewReader(""), w, &errOut)
+		w.Close()
+	}()
+	sc := bufio.NewScanner(r)
+	for i := range 3 {
+		require.True(t, sc.Scan(), "line %d", i)
+		assert.Regexp(t, `^\d\d:\d\d:\d\d adds/s \d+ has/s \d+ .* fill [\d.]+% keys \d+ fp [\d.]+ peers 0 conns \d+$`, sc.Text())
+	}
+	cancel()
+	go io.Copy(io.Discard, r)
+	assert.Equal(t, 0, <-done, "interrupted: a clean end")
+	code, _, errOut2 := cli(addr, "", "--watch", "1s", "ping")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut2, "--watch goes with stats")
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := cli("", "", "--version")
+	assert.Equal(t, 0, code)
+	assert.Regexp(t, `^rmbd-cli \S+`, out)
 }
 
 func TestOtherCommands(t *testing.T) {

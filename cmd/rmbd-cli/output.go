@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
+	"time"
 
 	"github.com/rmbd/rmbd/client"
 )
@@ -79,13 +80,19 @@ func (p *printer) pong(pg client.Pong) {
 		p.enc.Encode(map[string]any{
 			"rtt_us": pg.RTT.Microseconds(), "name": pg.Name, "addr": pg.Addr,
 			"protocol": pg.Version, "fingerprint": pg.Fingerprint.String(),
-			"authenticated": pg.Authenticated, "build": pg.Build,
+			"authenticated": pg.Authenticated, "build": pg.Build, "over_capacity": pg.OverCapacity, "fp_over_target": pg.FPHigh,
 		})
 		return
 	}
 	fmt.Fprintf(p.w, "pong from %s (%s) in %v, protocol %d, filter %v\n", pg.Name, pg.Addr, pg.RTT, pg.Version, pg.Fingerprint)
 	if pg.Build != "" {
 		fmt.Fprintf(p.w, "version %s\n", pg.Build)
+	}
+	if pg.OverCapacity {
+		fmt.Fprintln(p.w, "filter: OVER CAPACITY: it holds more keys than it was sized for, and answers true for more absent keys")
+	}
+	if pg.FPHigh {
+		fmt.Fprintln(p.w, "filter: FALSE POSITIVES over twice the rate it was sized for")
 	}
 	if pg.Authenticated {
 		fmt.Fprintln(p.w, "cluster traffic: authenticated (cluster key set)")
@@ -112,22 +119,41 @@ func (p *printer) stats(s []client.Stat) {
 	}
 }
 
-func (p *printer) members(ms []client.Member) {
+func (p *printer) members(node string, ms []client.Member) {
+	if len(ms) == 0 { // a node with membership lists itself first
+		if p.json {
+			p.enc.Encode(map[string]any{"node": node, "membership": false})
+			return
+		}
+		fmt.Fprintf(p.w, "%s runs without cluster membership (no --join or --gossip-listen): it has no members\n", node)
+		return
+	}
 	if p.json {
 		for _, m := range ms {
-			p.enc.Encode(map[string]any{"name": m.Name, "gossip": m.GossipAddr, "data": m.DataAddr,
-				"state": m.State, "fingerprint_match": m.FingerprintMatch, "fingerprint": m.Fingerprint.String()})
+			o := map[string]any{"name": m.Name, "gossip": m.GossipAddr, "data": m.DataAddr,
+				"state": m.State, "age_s": m.Age.Seconds(), "fingerprint_match": m.FingerprintMatch, "fingerprint": m.Fingerprint.String()}
+			if m.LastSync >= 0 {
+				o["last_sync_ms"] = m.LastSync.Milliseconds()
+			}
+			p.enc.Encode(o)
 		}
 		return
 	}
 	tw := tabwriter.NewWriter(p.w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tGOSSIP\tDATA\tSTATE\tFILTER")
-	for _, m := range ms {
+	fmt.Fprintln(tw, "NAME\tGOSSIP\tDATA\tSTATE\tFOR\tLAST SYNC\tFILTER")
+	for i, m := range ms {
 		match := "same"
 		if !m.FingerprintMatch {
 			match = "DIFFERENT: " + m.Fingerprint.String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.Name, m.GossipAddr, m.DataAddr, m.State, match)
+		last := "never"
+		switch {
+		case i == 0:
+			last = "(this node)"
+		case m.LastSync >= 0:
+			last = m.LastSync.Round(time.Millisecond).String() + " ago"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, m.GossipAddr, m.DataAddr, m.State, m.Age, last, match)
 	}
 	tw.Flush()
 }

@@ -29,7 +29,7 @@ func streamKeys(ctx context.Context, c *client.Client, cmd string, r io.Reader, 
 	}
 	chunks := make(chan []string, 1)
 	readErr := make(chan error, 1)
-	go func() { readErr <- readChunks(ctx, r, o.chunk, chunks) }()
+	go func() { readErr <- readChunks(ctx, r, o.chunk, c.MaxKeyLen(), chunks) }()
 
 	results := make(chan chan result, 2) // in order, at most two in flight
 	go func() {
@@ -49,7 +49,7 @@ func streamKeys(ctx context.Context, c *client.Client, cmd string, r io.Reader, 
 			}()
 		}
 	}()
-	code, total := exitOK, 0
+	code, total, last := exitOK, 0, ""
 	var firstErr error
 	for done := range results {
 		res := <-done
@@ -62,16 +62,22 @@ func streamKeys(ctx context.Context, c *client.Client, cmd string, r io.Reader, 
 			continue
 		}
 		total += len(res.keys)
+		last = res.keys[len(res.keys)-1]
 		if cmd == "has" && out.has(res.keys, res.has) == exitAbsent {
 			code = exitAbsent
 		}
 		bar.Add(len(res.keys))
 	}
 	if firstErr != nil {
-		return exitError, firstErr
+		return exitError, fmt.Errorf("%w (%s)", firstErr, doneBefore(cmd, total))
 	}
 	if err := <-readErr; err != nil && !errors.Is(err, context.Canceled) {
-		return exitError, err
+		return exitError, fmt.Errorf("%w (%s)", err, doneBefore(cmd, total))
+	}
+	if cmd == "add" && o.classic && total > 0 {
+		if err := confirmClassic(ctx, c, last); err != nil {
+			return exitError, err
+		}
 	}
 	if cmd == "add" {
 		out.added(total)
@@ -80,7 +86,8 @@ func streamKeys(ctx context.Context, c *client.Client, cmd string, r io.Reader, 
 }
 
 // readChunks sends lines of r to chunks, n at a time, and closes chunks.
-func readChunks(ctx context.Context, r io.Reader, n int, chunks chan<- []string) error {
+// A line longer than maxKey bytes ends it with an error naming the line.
+func readChunks(ctx context.Context, r io.Reader, n, maxKey int, chunks chan<- []string) error {
 	defer close(chunks)
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), wire.MaxKeyLen+2) // a longer line is an error, not a key
@@ -91,6 +98,9 @@ func readChunks(ctx context.Context, r io.Reader, n int, chunks chan<- []string)
 		k := sc.Text()
 		if len(k) > 0 && k[len(k)-1] == '\r' {
 			k = k[:len(k)-1] // CRLF input
+		}
+		if len(k) > maxKey {
+			return flush(ctx, chunk, chunks, fmt.Errorf("stdin line %d: a key of %d bytes, over the limit of %d bytes here%s", line, len(k), maxKey, tcpHint(maxKey)))
 		}
 		chunk = append(chunk, k)
 		if len(chunk) == n {
@@ -104,14 +114,44 @@ func readChunks(ctx context.Context, r io.Reader, n int, chunks chan<- []string)
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
-			return fmt.Errorf("stdin line %d: key too long: over %d bytes", line+1, wire.MaxKeyLen)
+			err = fmt.Errorf("stdin line %d: a key over the limit of %d bytes here%s", line+1, maxKey, tcpHint(maxKey))
+		} else {
+			err = fmt.Errorf("reading stdin: %w", err)
 		}
-		return fmt.Errorf("reading stdin: %w", err)
+		return flush(ctx, chunk, chunks, err)
 	}
-	if len(chunk) > 0 {
-		chunks <- chunk
+	return flush(ctx, chunk, chunks, nil)
+}
+
+// flush sends the last, partial chunk, so that every line before an error
+// is done, and returns err.
+func flush(ctx context.Context, chunk []string, chunks chan<- []string, err error) error {
+	if len(chunk) == 0 {
+		return err
 	}
-	return nil
+	select {
+	case chunks <- chunk:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// doneBefore says how many keys were done before an error.
+func doneBefore(cmd string, n int) string {
+	verb := map[string]string{"add": "added", "has": "answered"}[cmd]
+	if n == 1 {
+		return "the 1 key before it was " + verb
+	}
+	return fmt.Sprintf("the %d keys before it were %s", n, verb)
+}
+
+// tcpHint points to TCP when the limit is a datagram's.
+func tcpHint(maxKey int) string {
+	if maxKey < wire.MaxKeyLen && maxKey > wire.MaxClassicKey {
+		return " (use --tcp for keys up to 4096 bytes)"
+	}
+	return ""
 }
 
 // meter counts keys done.

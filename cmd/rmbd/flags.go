@@ -22,6 +22,10 @@ Usage:
   rmbd [flags] [ADDR]
   rmbd keygen [FILE]   print a new random cluster key, or write it to FILE
                        (mode 0600) unless FILE holds one already
+  rmbd healthcheck [--ready] [HOST:PORT]
+                       exit 0 if the node at --metrics-listen HOST:PORT
+                       (default: $RMBD_METRICS_LISTEN) serves, or with
+                       --ready is ready; for a container's HEALTHCHECK
 
 ADDR is the same as --listen. Every flag can also be set in the environment
 as RMBD_<FLAG>, e.g. RMBD_LISTEN=0.0.0.0:8000 or RMBD_JOIN=a:7946,b:7946;
@@ -47,11 +51,18 @@ type options struct {
 	logLevel  string
 	logFormat string
 	help      bool
+	version   bool
+	// metricsListen serves metrics and health over HTTP ("" off), with
+	// Go's profiles if pprof.
+	metricsListen string
+	pprof         bool
+	// unknownEnv are RMBD_* variables that set nothing (warned at start).
+	unknownEnv []string
 }
 
 // parseArgs turns args and the environment into options. The error is one
 // line fit to print.
-func parseArgs(args []string, getenv func(string) string) (*options, *pflag.FlagSet, error) {
+func parseArgs(args []string, env environment) (*options, *pflag.FlagSet, error) {
 	def := node.DefaultConfig()
 	classic := node.ClassicConfig()
 	o := &options{}
@@ -87,29 +98,38 @@ func parseArgs(args []string, getenv func(string) string) (*options, *pflag.Flag
 	allowAdmin := fs.StringArray("allow-admin", nil, "CIDR or address that may ask peer, stats, members and pulls besides loopback and members; repeatable")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
+	metricsListen := fs.String("metrics-listen", "", "HOST:PORT to serve Prometheus /metrics, /healthz and /readyz on over HTTP (default: off)")
+	fs.BoolVar(&o.pprof, "pprof", false, "also serve Go's profiles under /debug/pprof/ on --metrics-listen")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.BoolVarP(&o.help, "help", "h", false, "show this help")
 	_ = fs.MarkHidden("help") // listed by usage() without pflag's [=true|false]
 
 	if err := fs.Parse(args); err != nil {
 		return nil, fs, err
 	}
-	if o.help {
+	if o.help || o.version {
 		return o, fs, nil
 	}
+	positional := fs.NArg() == 1
+	if positional && fs.Changed("listen") {
+		return nil, fs, errors.New("give the address either as ADDR or as --listen, not both")
+	}
+	src := sources{}
 	var envErr error
 	fs.VisitAll(func(f *pflag.Flag) {
-		env := "RMBD_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		v := getenv(env)
-		if f.Changed || v == "" || f.Name == "help" {
-			return
+		name := envName(f.Name)
+		v := env.get(name)
+		if f.Changed || v == "" || f.Name == "help" || f.Name == "version" || f.Name == "listen" && positional {
+			return // the command line wins
 		}
+		src[f.Name] = name + "=" + v
 		parts := []string{v}
 		if f.Value.Type() == "stringArray" {
 			parts = strings.Split(v, ",")
 		}
 		for _, part := range parts {
 			if err := fs.Set(f.Name, strings.TrimSpace(part)); err != nil && envErr == nil {
-				envErr = fmt.Errorf("invalid %s=%q: %w", env, v, err)
+				envErr = fmt.Errorf("%s=%s: %w", name, v, err)
 			}
 		}
 	})
@@ -119,9 +139,6 @@ func parseArgs(args []string, getenv func(string) string) (*options, *pflag.Flag
 	switch fs.NArg() {
 	case 0:
 	case 1:
-		if fs.Changed("listen") {
-			return nil, fs, errors.New("give the address either as ADDR or as --listen, not both")
-		}
 		*listen = fs.Arg(0)
 	default:
 		return nil, fs, fmt.Errorf("too many arguments: %q (only one ADDR)", fs.Args())
@@ -146,12 +163,12 @@ func parseArgs(args []string, getenv func(string) string) (*options, *pflag.Flag
 	o.cfg.IdleTimeout, o.cfg.FrameTimeout = *idleTimeout, *frameTimeout
 	var err error
 	if o.cfg.MaxBufferBytes, err = parseSize(*maxBuffer); err != nil {
-		return nil, fs, fmt.Errorf("--max-buffer-bytes: %w", err)
+		return nil, fs, fmt.Errorf("%s: %w", src.name("max-buffer-bytes"), err)
 	}
 	o.cfg.DataDir, o.cfg.CheckpointInterval, o.cfg.Repair = *dataDir, *checkpoint, *repair
 	policy, err := store.ParseFsync(*fsync)
 	if err != nil {
-		return nil, fs, fmt.Errorf("--fsync: %w", err)
+		return nil, fs, fmt.Errorf("%s: %w", src.name("fsync"), err)
 	}
 	o.cfg.Fsync = policy
 	if o.cfg.DataDir == "" && (fs.Changed("fsync") || fs.Changed("repair") || fs.Changed("checkpoint-interval")) {
@@ -164,21 +181,58 @@ func parseArgs(args []string, getenv func(string) string) (*options, *pflag.Flag
 		flag string
 		in   []string
 		out  *[]netip.Prefix
-	}{{"--allow", *allow, &o.cfg.Allow}, {"--allow-read", *allowRead, &o.cfg.AllowRead}, {"--allow-admin", *allowAdmin, &o.cfg.AllowAdmin}} {
+	}{{"allow", *allow, &o.cfg.Allow}, {"allow-read", *allowRead, &o.cfg.AllowRead}, {"allow-admin", *allowAdmin, &o.cfg.AllowAdmin}} {
 		if *a.out, err = parsePrefixes(a.in); err != nil {
-			return nil, fs, fmt.Errorf("%s: %w", a.flag, err)
+			return nil, fs, fmt.Errorf("%s: %w", src.name(a.flag), err)
 		}
 	}
-	if o.cfg.ClusterKeys, err = clusterKeys(o.keyFile, getenv("RMBD_CLUSTER_KEY")); err != nil {
+	if err := checkValues(o, fs, src); err != nil {
+		return nil, fs, err
+	}
+	o.metricsListen = *metricsListen
+	if o.pprof && o.metricsListen == "" {
+		return nil, fs, fmt.Errorf("%s needs --metrics-listen: the profiles are served there", src.name("pprof"))
+	}
+	if o.cfg.ClusterKeys, err = clusterKeys(o.keyFile, env.get("RMBD_CLUSTER_KEY")); err != nil {
 		return nil, fs, err
 	}
 	var logger *slog.Logger
-	logger, err = newLogger(o.logLevel, o.logFormat)
+	logger, err = newLogger(o.logLevel, o.logFormat, src)
 	if err != nil {
 		return nil, fs, err
 	}
 	o.cfg.Logger = logger
+	o.unknownEnv = unknownEnv(env, fs)
 	return o, fs, nil
+}
+
+// checkValues refuses values out of range, naming the flag or variable
+// that set them as the user wrote it.
+func checkValues(o *options, fs *pflag.FlagSet, src sources) error {
+	c := o.cfg
+	for _, v := range []struct {
+		flag string
+		bad  bool
+		want string
+	}{
+		{"capacity", c.Capacity < 1, "at least 1"},
+		{"fp-rate", !(c.FPRate > 0 && c.FPRate < 1), "strictly between 0 and 1, e.g. 0.01"},
+		{"sync-interval", c.SyncInterval <= 0, "positive, e.g. 200ms"},
+		{"prune-after", c.PruneAfter < 1, "at least 1"},
+		{"anti-entropy-interval", c.AntiEntropyInterval <= 0, "positive, e.g. 10s"},
+		{"udp-sockets", c.UDPSockets < 1 || c.UDPSockets > 64, "1 to 64"},
+		{"checkpoint-interval", c.CheckpointInterval <= 0, "positive, e.g. 1m"},
+		{"max-peers", c.MaxPeers < 1, "at least 1"},
+		{"max-conns", c.MaxConns < 1, "at least 1"},
+		{"max-conns-per-source", c.MaxConnsPerSource < 1, "at least 1"},
+		{"idle-timeout", c.IdleTimeout <= 0, "positive, e.g. 5m"},
+		{"frame-timeout", c.FrameTimeout <= 0, "positive, e.g. 10s"},
+	} {
+		if v.bad {
+			return fmt.Errorf("%s: must be %s", src.of(fs, v.flag), v.want)
+		}
+	}
+	return nil
 }
 
 // parseSize reads a size in bytes: a number with an optional unit, KiB,
@@ -231,10 +285,10 @@ func parsePrefixes(in []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-func newLogger(level, format string) (*slog.Logger, error) {
+func newLogger(level, format string, src sources) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q is not debug, info, warn or error", level)
+		return nil, fmt.Errorf("%s %q is not debug, info, warn or error", src.name("log-level"), level)
 	}
 	opts := &slog.HandlerOptions{Level: lv}
 	switch format {
@@ -243,5 +297,5 @@ func newLogger(level, format string) (*slog.Logger, error) {
 	case "json":
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
 	}
-	return nil, fmt.Errorf("--log-format %q is not text or json", format)
+	return nil, fmt.Errorf("%s %q is not text or json", src.name("log-format"), format)
 }

@@ -98,7 +98,7 @@ func keygen(args []string, stdout, stderr io.Writer) int {
 	file := args[0]
 	if b, err := os.ReadFile(file); err == nil {
 		if _, err := auth.ParseKeys(b); err != nil {
-			fmt.Fprintf(stderr, "rmbd: keygen: %s exists and holds no valid key: %v (remove it to make a new one)\n", file, oneLine(err))
+			fmt.Fprintf(stderr, "rmbd: keygen: %s exists and holds no valid key: %v (remove it to make a new one)\n", file, userMessage(err))
 			return 1
 		}
 		fmt.Fprintf(stderr, "rmbd: keygen: %s holds a key already; left as it is\n", file)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"net"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -17,12 +19,13 @@ import (
 	"github.com/rmbd/rmbd/auth"
 	"github.com/rmbd/rmbd/client"
 	"github.com/rmbd/rmbd/internal/nodetest"
+	"github.com/rmbd/rmbd/metrics"
 	"github.com/rmbd/rmbd/node"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+func env(m map[string]string) environment { return environment(m) }
 
 func TestDefaultsAndProfiles(t *testing.T) {
 	o, _, err := parseArgs(nil, env(nil))
@@ -62,7 +65,11 @@ func TestBadUsageExits2WithOneLine(t *testing.T) {
 		want string
 	}{
 		{[]string{"--capacity", "lots"}, nil, `invalid argument "lots" for "--capacity"`},
-		{[]string{"--fp-rate", "2"}, nil, "false-positive rate must lie strictly between 0 and 1"},
+		{[]string{"--fp-rate", "2"}, nil, "--fp-rate 2: must be strictly between 0 and 1"},
+		{nil, map[string]string{"RMBD_FP_RATE": "2"}, "RMBD_FP_RATE=2: must be strictly between 0 and 1"},
+		{nil, map[string]string{"RMBD_MAX_BUFFER_BYTES": "lots"}, `RMBD_MAX_BUFFER_BYTES: "lots" is not a size`},
+		{nil, map[string]string{"RMBD_LOG_LEVEL": "loud"}, `RMBD_LOG_LEVEL "loud"`},
+		{[]string{"--pprof"}, nil, "--pprof needs --metrics-listen"},
 		{[]string{"--profile", "fast"}, nil, `profile "fast"`},
 		{[]string{"--log-level", "loud"}, nil, `--log-level "loud"`},
 		{[]string{"--log-format", "xml"}, nil, `--log-format "xml"`},
@@ -71,8 +78,9 @@ func TestBadUsageExits2WithOneLine(t *testing.T) {
 		{[]string{"a:1", "b:2"}, nil, "too many arguments"},
 		{[]string{"--profile", "classic", "--capacity", "10"}, nil, "classic filter is fixed"},
 		{[]string{"--bogus"}, nil, "unknown flag: --bogus"},
-		{nil, map[string]string{"RMBD_SYNC_INTERVAL": "soon"}, `invalid RMBD_SYNC_INTERVAL="soon"`},
-		{[]string{"--prune-after", "0"}, nil, "prune-after 0"},
+		{nil, map[string]string{"RMBD_SYNC_INTERVAL": "soon"}, `RMBD_SYNC_INTERVAL=soon: invalid argument "soon"`},
+		{[]string{"--prune-after", "0"}, nil, "--prune-after 0: must be at least 1"},
+		{[]string{"--max-buffer-bytes", "1MiB"}, nil, "invalid configuration: max buffer bytes"},
 		{[]string{"--profile", "classic", "--join", "a:7946"}, nil, "needs the default profile"},
 		{[]string{"--join", "nohost"}, nil, `join address "nohost"`},
 	} {
@@ -81,7 +89,25 @@ func TestBadUsageExits2WithOneLine(t *testing.T) {
 		assert.Equal(t, 2, code, "%v", tc.args)
 		assert.Contains(t, stderr.String(), tc.want, "%v", tc.args)
 		assert.Equal(t, 1, strings.Count(stderr.String(), "\n"), "one line: %q", stderr.String())
+		assert.NotRegexp(t, `\b(node|filter|store|auth): `, stderr.String(), "no package prefixes")
 	}
+}
+
+// The address given as ADDR wins over RMBD_LISTEN, as any flag on the
+// command line wins over the environment; a misspelled RMBD_* is named.
+func TestCommandLineWinsAndUnknownVariables(t *testing.T) {
+	o, _, err := parseArgs([]string{"127.0.0.1:8041"}, env(map[string]string{
+		"RMBD_LISTEN": "127.0.0.1:8040", "RMBD_CAPACTIY": "5", "RMBD_CLUSTER_KEY": "", "RMBD_FP_RATE": "0.02"}))
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.1:8041", o.cfg.Listen)
+	assert.Equal(t, []string{"RMBD_CAPACTIY"}, o.unknownEnv)
+}
+
+func TestVersion(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	assert.Equal(t, 0, run([]string{"--version"}, env(nil), &stdout, &stderr))
+	assert.Regexp(t, `^rmbd \S+`, stdout.String())
+	assert.Empty(t, stderr.String())
 }
 
 func TestHelp(t *testing.T) {
@@ -156,7 +182,7 @@ func TestClusterKeyAndAllowFlags(t *testing.T) {
 	}{
 		{[]string{"--cluster-key-file", file + ".nope"}, nil, "no such file"},
 		{[]string{"--cluster-key-file", file}, map[string]string{"RMBD_CLUSTER_KEY": k1.String()}, "not both"},
-		{nil, map[string]string{"RMBD_CLUSTER_KEY": "c2hvcnQ="}, "RMBD_CLUSTER_KEY: line 1: auth: bad cluster key: want 32 bytes"},
+		{nil, map[string]string{"RMBD_CLUSTER_KEY": "c2hvcnQ="}, "RMBD_CLUSTER_KEY: line 1: bad cluster key: want 32 bytes"},
 		{[]string{"--allow", "10.0.0.0/33"}, nil, `--allow: "10.0.0.0/33" is not a CIDR`},
 		{[]string{"--allow-admin", "everyone"}, nil, `--allow-admin: "everyone" is not a CIDR`},
 	} {
@@ -247,4 +273,43 @@ func TestLimitFlags(t *testing.T) {
 	assert.Equal(t, 2, run([]string{"--max-buffer-bytes", "1MiB", "127.0.0.1:0"}, env(nil), &stdout, &stderr))
 	assert.Contains(t, stderr.String(), "max buffer bytes")
 	assert.Equal(t, "64MiB", formatSize(64<<20))
+}
+
+func TestHealthcheck(t *testing.T) {
+	n := nodetest.Start(t, node.DefaultConfig())
+	h, err := metrics.Handler(n, metrics.Options{})
+	require.NoError(t, err)
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	require.Eventually(t, func() bool { return n.Health().Ready }, 5*time.Second, time.Millisecond)
+	var stdout, stderr bytes.Buffer
+	assert.Equal(t, 0, run([]string{"healthcheck", addr}, env(nil), &stdout, &stderr), stderr.String())
+	assert.Equal(t, "ok\n", stdout.String())
+	stdout.Reset()
+	assert.Equal(t, 0, run([]string{"healthcheck", "--ready"}, env(map[string]string{"RMBD_METRICS_LISTEN": addr}), &stdout, &stderr))
+	assert.Equal(t, "ready\n", stdout.String())
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	closed := l.Addr().String()
+	l.Close()
+	assert.Equal(t, 1, run([]string{"healthcheck", closed}, env(nil), &stdout, &stderr), "nothing listens")
+	assert.Equal(t, 2, run([]string{"healthcheck"}, env(nil), &stdout, &stderr), "no address")
+}
+
+// make help lists every target of the Makefile.
+func TestMakeHelpListsEveryTarget(t *testing.T) {
+	b, err := os.ReadFile("../../Makefile")
+	require.NoError(t, err)
+	targets := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		name, rest, ok := strings.Cut(line, ":")
+		if !ok || name == "" || strings.ContainsAny(name, " \t.$=?") || strings.HasPrefix(rest, "=") {
+			continue
+		}
+		targets++
+		assert.Contains(t, rest, "## ", "target %s has no help text: make help omits it", name)
+	}
+	assert.Greater(t, targets, 10)
 }

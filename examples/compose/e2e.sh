@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end test of a three-node cluster in containers (see README.md):
 #   1. keys added on node 1 are on node 3 within 5 s;
+#   0. every node turns healthy (ready: joined and filled), and its
+#      metrics scrape;
+#   1b. node 2 stopped (SIGTERM): the others list it as left, not dead;
 #   2. node 2 killed, keys added, node 2 started again: it has every key;
 #   3. node 3 cut off past failure detection, different keys added on each
 #      side, node 3 reconnected: within 30 s every key is on every node,
@@ -38,11 +41,13 @@ until_ok() {
 has_all() { cli "$1" has - < "$2"; }
 keys() { seq -f "$1-%06g" 1 "$2" > "$work/$1"; }
 alive() { [ "$(cli "$1" members | grep -c ' alive ')" -eq "$2" ]; }
+healthy() { [ "$(docker inspect -f '{{.State.Health.Status}}' "$(dc ps -q "$1")")" = healthy ]; }
 
 log "starting three nodes ($IMAGE)"
 dc up -d >/dev/null 2>&1 || fail "compose up"
 for n in node1 node2 node3; do until_ok 30 cli $n ping || fail "$n does not answer"; done
 for n in node1 node2 node3; do until_ok 30 alive $n 3 || fail "$n does not see 3 members"; done
+for n in node1 node2 node3; do until_ok 60 healthy $n || fail "$n never healthy (ready)"; done
 checked=0
 
 log "1. keys added on node 1 reach node 3 within 5 s"
@@ -50,6 +55,17 @@ keys a 1000
 cli node1 add - < "$work/a" || fail "add on node1"
 until_ok 5 has_all node3 "$work/a" || fail "node3 lacks keys added on node1 after 5 s"
 checked=$((checked + 1000))
+log "   node 1's metrics: 1,000 adds"
+scrape=$(curl -sf --max-time 5 http://172.28.5.11:9100/metrics) || fail "no scrape of node1:9100/metrics"
+grep -q '^rmbd_adds_total 1000$' <<<"$scrape" || fail "rmbd_adds_total is not 1000: $(grep '^rmbd_adds_total' <<<"$scrape")"
+grep -q '^rmbd_member_up{member="node3"} 1$' <<<"$scrape" || fail "node1's metrics do not show node3 up"
+
+log "1b. node 2 stopped (SIGTERM): listed as left"
+dc stop -t 10 node2 >/dev/null 2>&1
+left() { cli node1 members | grep '^node2 ' | grep -q ' left '; }
+until_ok 10 left || fail "node1 does not list node2 as left: $(cli node1 members)"
+dc start node2 >/dev/null 2>&1
+until_ok 60 healthy node2 || fail "node2 never healthy after its restart"
 
 log "2. node 2 killed, keys added, node 2 restarted"
 dc kill node2 >/dev/null 2>&1
