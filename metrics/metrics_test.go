@@ -114,7 +114,12 @@ func TestScrapeAfterTraffic(t *testing.T) {
 	hist := fams["rmbd_tcp_request_duration_seconds"]
 	require.NotNil(t, hist)
 	assert.Equal(t, dto.MetricType_HISTOGRAM, hist.GetType())
-	assert.GreaterOrEqual(t, hist.Metric[0].Histogram.GetSampleCount(), uint64(3), "three requests, each its own burst")
+	// Three requests, each its own burst, each timed once its reply is
+	// flushed: the last may be timed just after the client has it.
+	waitFor(t, "three TCP bursts timed", func() bool {
+		h := scrape(t, srv.URL)["rmbd_tcp_request_duration_seconds"]
+		return h.Metric[0].Histogram.GetSampleCount() == 3
+	})
 	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes", "rmbd_build_info", "rmbd_sync_round_duration_seconds"} {
 		assert.Contains(t, fams, name)
 	}

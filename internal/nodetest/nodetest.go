@@ -22,6 +22,11 @@ func Start(t testing.TB, cfg node.Config) *node.Node {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx) }()
+	for deadline := time.Now().Add(5 * time.Second); !n.Health().Serving; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) { // every goroutine of Run started: tests that count goroutines see them all
+			t.Fatalf("nodetest: node not serving after 5 s: %s", n.Health().Why)
+		}
+	}
 	t.Cleanup(func() {
 		cancel()
 		select {
