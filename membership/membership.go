@@ -263,15 +263,16 @@ func (m *Membership) SetKeys(keys [][]byte) error {
 }
 
 // Leave tells the cluster this member is leaving, so that the others list
-// it as left rather than failed, waiting at most timeout, and stops
-// memberlist.
+// it as left rather than failed, waiting at most timeout (a millisecond at
+// least: memberlist would wait forever for a zero), and stops memberlist.
 func (m *Membership) Leave(timeout time.Duration) {
+	wait := max(timeout/2, time.Millisecond)
 	m.left.Do(func() { // memberlist panics on a leave after shutdown
 		m.leaving.Store(true)
-		if err := m.ml.UpdateNode(timeout / 2); err != nil { // metadata flagged: leaving
+		if err := m.ml.UpdateNode(wait); err != nil { // metadata flagged: leaving
 			m.log.Debug("leave: metadata update", "err", err)
 		}
-		if err := m.ml.Leave(timeout / 2); err != nil {
+		if err := m.ml.Leave(wait); err != nil {
 			m.log.Debug("leave", "err", err)
 		}
 		m.ml.Shutdown()

@@ -70,7 +70,7 @@ func (m *mockNet) start(t *testing.T, name string, h Host, join ...string) *Memb
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	mem.Start(ctx, func(f func()) bool { wg.Add(1); go func() { defer wg.Done(); f() }(); return true })
-	t.Cleanup(func() { cancel(); wg.Wait(); mem.Leave(0) })
+	t.Cleanup(func() { cancel(); wg.Wait(); mem.Leave(200 * time.Millisecond) })
 	return mem
 }
 
