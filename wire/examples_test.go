@@ -72,6 +72,7 @@ func examples() []struct {
 		{"stats-request-padded", must(PadFrame(must(AppendStatsRequest(nil, 4)), 0, 32))},
 		{"peer-request", must(AppendPeerRequest(nil, PeerRequest{ReqID: 7, Host: []byte("10.0.0.2"), Port: 8000}))},
 		{"peer-result", must(AppendPeerResult(nil, PeerResult{ReqID: 7, State: PeerChallenged, Addr: []byte("10.0.0.2:8000")}))},
+		{"named-has-batch", must(AppendNamed(nil, "users", must(AppendBatch(nil, TypeHasBatch, 3, 0, keys("k1")))))},
 		{"members", must(AppendMembers(nil, 6, []Member{{Name: []byte("n1"), GossipAddr: []byte("10.0.0.1:7946"),
 			DataAddr: []byte("10.0.0.1:8000"), State: MemberAlive, FPMatch: true, FP: exampleFP, Age: 42, LastSync: 350}}))},
 	}

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"encoding/binary"
 	"testing"
 
 	"github.com/rmbd/rmbd/filter"
@@ -251,6 +252,10 @@ func FuzzMembers(f *testing.F) {
 			list = append(list, m)
 		}
 		out, err := AppendMembers(nil, ms.ReqID, list)
+		if err == nil && !ms.timed { // an older node's frame: no timing block
+			out = out[:len(out)-8*ms.Count]
+			binary.BigEndian.PutUint32(out[1:], uint32(len(out)-HeaderSize))
+		}
 		same(t, b, out, err)
 	})
 }

@@ -38,8 +38,9 @@ const (
 	// TypeSealed (0x20, sealed.go) wraps a frame with an authentication tag.
 	TypePeerRequest Type = 0x21 // asks a node to push its rows to an address
 	TypePeerResult  Type = 0x22 // answers a peer request that was taken
+	TypeNamed       Type = 0x23 // addresses the frame it wraps to a named filter (named.go)
 
-	lastType = TypePeerResult
+	lastType = TypeNamed
 )
 
 var typeNames = map[Type]string{
@@ -50,7 +51,7 @@ var typeNames = map[Type]string{
 	TypeStatsReq: "stats request", TypeStats: "stats", TypeError: "error",
 	TypePullDone: "pull done", TypeMembersReq: "members request", TypeMembers: "members",
 	TypeNodeMeta: "node metadata", TypeLocalState: "local state",
-	TypeSealed: "sealed", TypePeerRequest: "peer request", TypePeerResult: "peer result",
+	TypeSealed: "sealed", TypePeerRequest: "peer request", TypePeerResult: "peer result", TypeNamed: "named",
 }
 
 // String names the frame type.

@@ -1,0 +1,298 @@
+package gossip
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/rmbd/rmbd/filter"
+)
+
+// The catalog: which named filters exist, replicated between nodes as a
+// state-based CRDT. Every node holds a Catalog; they swap them (or
+// entries of them) and Merge; merging is commutative, associative and
+// idempotent, so every node that has seen the same entries holds the same
+// catalog, whatever order they came in.
+//
+// A filter's life is a sequence of generations. Create makes generation
+// 1, or one past the last dropped; Drop tombstones every generation up to
+// the current one. Within one generation, creations on two sides of a
+// partition are versions of the filter: versions with the same fingerprint
+// are the same filter (their rows OR-merge; the earliest creation names
+// it), versions with different fingerprints conflict. The winner of a
+// conflict is the version created first — the lowest (creation time,
+// origin node) — and takes adds; the losers stay answerable (has is true
+// for a key any live version holds) until dropped one by one (DropVersion).
+//
+// Tombstones are kept for TTL, then forgotten. A version this node does
+// not know that was created longer than TTL ago is refused: it can only be
+// one dropped and forgotten, or one from a member away for longer than
+// TTL, and either way taking it would bring dropped keys back.
+
+// CatalogDef is what a filter is made of: its layout and sizing. The
+// fingerprint (layout, hash, k, row bits, rows, seed) says which filters'
+// rows can merge.
+type CatalogDef struct {
+	FP       filter.Fingerprint
+	Capacity uint64  // keys it was sized for (0 for classic)
+	FPRate   float64 // false-positive rate at capacity (0 for classic)
+}
+
+// Version is one creation of a named filter.
+type Version struct {
+	Gen     uint64 // generation: 1 at first, one past the last drop after
+	Created int64  // Unix milliseconds at the creating node
+	Origin  string // the creating node's name
+	Def     CatalogDef
+}
+
+// ID identifies a version among all of a name's.
+type ID struct {
+	Gen     uint64
+	Created int64
+	Origin  string
+}
+
+// ID returns v's identity.
+func (v Version) ID() ID { return ID{v.Gen, v.Created, v.Origin} }
+
+// before orders versions of one generation: the earlier creation first,
+// ties broken by origin.
+func before(a, b Version) int {
+	return cmp.Or(cmp.Compare(a.Created, b.Created), cmp.Compare(a.Origin, b.Origin))
+}
+
+// Tombstone records a drop: every version of generation ≤ Gen (a whole
+// filter), or the one version ID (a conflict's loser).
+type Tombstone struct {
+	Gen     uint64 // with Version zero: every generation up to Gen
+	Version ID     // set: this version only
+	At      int64  // Unix milliseconds of the drop
+}
+
+// Entry is everything the catalog knows of one name.
+type Entry struct {
+	Name     string
+	Versions []Version   // live versions, sorted: generation, then before
+	Drops    []Tombstone // sorted by Gen, Version
+}
+
+// Catalog is a node's view of the named filters. The zero value is not
+// usable; make one with NewCatalog. It is not safe for concurrent use.
+type Catalog struct {
+	ttl     time.Duration
+	entries map[string]*Entry
+}
+
+// Errors of catalog operations.
+var (
+	ErrExists   = errors.New("a filter of that name exists with another definition")
+	ErrNotFound = errors.New("no filter of that name")
+	ErrTooOld   = errors.New("a version older than the tombstone TTL that this node never knew")
+)
+
+// NewCatalog returns an empty catalog keeping tombstones for ttl.
+func NewCatalog(ttl time.Duration) *Catalog {
+	return &Catalog{ttl: ttl, entries: map[string]*Entry{}}
+}
+
+// entry returns name's entry, made if missing.
+func (c *Catalog) entry(name string) *Entry {
+	e := c.entries[name]
+	if e == nil {
+		e = &Entry{Name: name}
+		c.entries[name] = e
+	}
+	return e
+}
+
+// dropGen is the highest whole-filter drop of e (0: none).
+func (e *Entry) dropGen() uint64 {
+	var g uint64
+	for _, t := range e.Drops {
+		if t.Version == (ID{}) {
+			g = max(g, t.Gen)
+		}
+	}
+	return g
+}
+
+// dead reports whether a tombstone of e covers v.
+func (e *Entry) dead(v Version) bool {
+	for _, t := range e.Drops {
+		if t.Version == (ID{}) && v.Gen <= t.Gen || t.Version == v.ID() {
+			return true
+		}
+	}
+	return false
+}
+
+// Live returns name's live versions, the winner first; none if the name
+// has no filter now.
+func (c *Catalog) Live(name string) []Version {
+	if e := c.entries[name]; e != nil {
+		return slices.Clone(e.Versions)
+	}
+	return nil
+}
+
+// Winner returns the version that takes name's adds.
+func (c *Catalog) Winner(name string) (Version, bool) {
+	live := c.Live(name)
+	if len(live) == 0 {
+		return Version{}, false
+	}
+	return live[0], true
+}
+
+// Answering returns the versions whose rows answer has for name: the
+// winner and every version it conflicts with, and versions with the
+// winner's fingerprint (the same filter, created twice).
+func (c *Catalog) Answering(name string) []Version { return c.Live(name) }
+
+// Create makes name a filter with def, created now by origin. An existing
+// live filter with the same fingerprint is kept (no change, no error);
+// one with another fingerprint is an error naming both.
+func (c *Catalog) Create(name string, def CatalogDef, origin string, now time.Time) (Version, error) {
+	if w, ok := c.Winner(name); ok {
+		if w.Def.FP == def.FP {
+			return w, nil
+		}
+		return Version{}, fmt.Errorf("%w: %q is %s, not %s", ErrExists, name, describe(w.Def), describe(def))
+	}
+	e := c.entry(name)
+	v := Version{Gen: e.dropGen() + 1, Created: now.UnixMilli(), Origin: origin, Def: def}
+	e.Versions = append(e.Versions, v)
+	e.sort()
+	return v, nil
+}
+
+func describe(d CatalogDef) string {
+	if d.FP.Layout == filter.Classic {
+		return "the classic 5×400 filter"
+	}
+	return fmt.Sprintf("capacity %d at fp-rate %v (%v)", d.Capacity, d.FPRate, d.FP)
+}
+
+// Drop drops name: every version of it, now. It returns the generation
+// dropped.
+func (c *Catalog) Drop(name string, now time.Time) (uint64, error) {
+	live := c.Live(name)
+	if len(live) == 0 {
+		return 0, fmt.Errorf("%w: %q", ErrNotFound, name)
+	}
+	e := c.entries[name]
+	gen := live[0].Gen
+	e.Drops = append(e.Drops, Tombstone{Gen: gen, At: now.UnixMilli()})
+	e.prune()
+	return gen, nil
+}
+
+// DropVersion drops one version of name: a conflict's loser, once its
+// keys are no longer wanted. Dropping the winner makes the next version
+// the winner.
+func (c *Catalog) DropVersion(name string, id ID, now time.Time) error {
+	e := c.entries[name]
+	if e == nil || !slices.ContainsFunc(e.Versions, func(v Version) bool { return v.ID() == id }) {
+		return fmt.Errorf("%w: %q has no version %v", ErrNotFound, name, id)
+	}
+	e.Drops = append(e.Drops, Tombstone{Version: id, Gen: id.Gen, At: now.UnixMilli()})
+	e.prune()
+	return nil
+}
+
+// prune removes dead versions — those a tombstone covers, and those of a
+// generation below another's (a later generation exists only once every
+// earlier one was dropped) — and sorts.
+func (e *Entry) prune() {
+	e.Versions = slices.DeleteFunc(e.Versions, e.dead)
+	e.sort()
+	if n := len(e.Versions); n > 0 {
+		top := e.Versions[n-1].Gen
+		e.Versions = slices.DeleteFunc(e.Versions, func(v Version) bool { return v.Gen < top })
+	}
+}
+
+func (e *Entry) sort() {
+	slices.SortFunc(e.Versions, func(a, b Version) int { return cmp.Or(cmp.Compare(a.Gen, b.Gen), before(a, b)) })
+	e.Versions = slices.CompactFunc(e.Versions, func(a, b Version) bool { return a.ID() == b.ID() })
+	slices.SortFunc(e.Drops, func(a, b Tombstone) int {
+		return cmp.Or(cmp.Compare(a.Gen, b.Gen), cmp.Compare(a.Version.Created, b.Version.Created),
+			cmp.Compare(a.Version.Origin, b.Version.Origin), cmp.Compare(a.At, b.At))
+	})
+	// One tombstone per target: the earliest drop.
+	e.Drops = slices.CompactFunc(e.Drops, func(a, b Tombstone) bool { return a.Gen == b.Gen && a.Version == b.Version })
+}
+
+// Merge folds another node's entry for a name into c. Versions this
+// node does not know that were created longer than the TTL ago are
+// refused (counted in the returned number), as are versions a tombstone
+// covers. Merge is commutative, associative and idempotent over what it
+// keeps.
+func (c *Catalog) Merge(in Entry, now time.Time) (refused int) {
+	if len(in.Versions) == 0 && len(in.Drops) == 0 {
+		return 0
+	}
+	e := c.entry(in.Name)
+	horizon := now.Add(-c.ttl).UnixMilli()
+	e.Drops = append(e.Drops, in.Drops...)
+	for _, v := range in.Versions {
+		known := slices.ContainsFunc(e.Versions, func(w Version) bool { return w.ID() == v.ID() })
+		if !known && v.Created < horizon {
+			refused++
+			continue
+		}
+		e.Versions = append(e.Versions, v)
+	}
+	e.prune()
+	return refused
+}
+
+// Expire forgets tombstones older than the TTL, and names with nothing
+// left. It returns the names forgotten.
+func (c *Catalog) Expire(now time.Time) []string {
+	horizon := now.Add(-c.ttl).UnixMilli()
+	var gone []string
+	for name, e := range c.entries {
+		e.Drops = slices.DeleteFunc(e.Drops, func(t Tombstone) bool { return t.At < horizon })
+		if len(e.Versions) == 0 && len(e.Drops) == 0 {
+			delete(c.entries, name)
+			gone = append(gone, name)
+		}
+	}
+	slices.Sort(gone)
+	return gone
+}
+
+// Entries returns a copy of every entry, sorted by name: what a node
+// sends another.
+func (c *Catalog) Entries() []Entry {
+	out := make([]Entry, 0, len(c.entries))
+	for _, e := range c.entries {
+		out = append(out, Entry{Name: e.Name, Versions: clip(e.Versions), Drops: clip(e.Drops)})
+	}
+	slices.SortFunc(out, func(a, b Entry) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+// Names lists the names with a live filter, sorted.
+func (c *Catalog) Names() []string {
+	var out []string
+	for name := range c.entries {
+		if len(c.Live(name)) > 0 {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// clip copies s, nil when empty: equal catalogs have equal entries.
+func clip[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	return slices.Clone(s)
+}

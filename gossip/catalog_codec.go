@@ -1,0 +1,203 @@
+package gossip
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/rmbd/rmbd/filter"
+	"github.com/rmbd/rmbd/wire"
+)
+
+// The catalog's bytes: what nodes swap (inside memberlist's push/pull
+// state) and what the data directory keeps. Big-endian throughout.
+//
+//	catalog   count:uint16, then count entries
+//	entry     name (length:uint8 1..200, wire.ValidFilterName),
+//	          versions:uint8, then each version,
+//	          drops:uint8, then each drop
+//	version   gen:uint64, created:int64 (Unix ms), origin (length:uint8, bytes),
+//	          fingerprint (filter.FingerprintSize bytes), capacity:uint64,
+//	          fp rate:float64 bits
+//	drop      gen:uint64, at:int64 (Unix ms), kind:uint8 (0 every generation
+//	          up to gen, 1 one version), with kind 1: created:int64, origin
+
+// Bounds of the catalog's bytes.
+const (
+	MaxCatalogEntries  = 4096 // entries in one catalog message
+	MaxVersionsPerName = 64   // live versions of one name (conflicts)
+	MaxDropsPerName    = 64   // tombstones of one name
+)
+
+// ErrCatalog reports catalog bytes that do not decode.
+var ErrCatalog = errors.New("gossip: bad catalog bytes")
+
+// AppendCatalog appends entries as a catalog message.
+func AppendCatalog(dst []byte, entries []Entry) ([]byte, error) {
+	if len(entries) > MaxCatalogEntries {
+		return dst, fmt.Errorf("%w: %d entries, at most %d", ErrCatalog, len(entries), MaxCatalogEntries)
+	}
+	start := len(dst)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(entries)))
+	for _, e := range entries {
+		var err error
+		if dst, err = appendEntry(dst, e); err != nil {
+			return dst[:start], err
+		}
+	}
+	return dst, nil
+}
+
+func appendEntry(dst []byte, e Entry) ([]byte, error) {
+	switch {
+	case !wire.ValidFilterName(e.Name):
+		return dst, fmt.Errorf("%w: filter name %q", ErrCatalog, e.Name)
+	case len(e.Versions) > MaxVersionsPerName || len(e.Drops) > MaxDropsPerName:
+		return dst, fmt.Errorf("%w: %q has %d versions and %d drops (at most %d and %d)",
+			ErrCatalog, e.Name, len(e.Versions), len(e.Drops), MaxVersionsPerName, MaxDropsPerName)
+	}
+	dst = appendString(dst, e.Name)
+	dst = append(dst, byte(len(e.Versions)))
+	for _, v := range e.Versions {
+		if len(v.Origin) > math.MaxUint8 {
+			return dst, fmt.Errorf("%w: origin of %d bytes", ErrCatalog, len(v.Origin))
+		}
+		dst = binary.BigEndian.AppendUint64(dst, v.Gen)
+		dst = binary.BigEndian.AppendUint64(dst, uint64(v.Created))
+		dst = appendString(dst, v.Origin)
+		dst, _ = v.Def.FP.AppendBinary(dst)
+		dst = binary.BigEndian.AppendUint64(dst, v.Def.Capacity)
+		dst = binary.BigEndian.AppendUint64(dst, math.Float64bits(v.Def.FPRate))
+	}
+	dst = append(dst, byte(len(e.Drops)))
+	for _, t := range e.Drops {
+		dst = binary.BigEndian.AppendUint64(dst, t.Gen)
+		dst = binary.BigEndian.AppendUint64(dst, uint64(t.At))
+		if t.Version == (ID{}) {
+			dst = append(dst, 0)
+			continue
+		}
+		if len(t.Version.Origin) > math.MaxUint8 {
+			return dst, fmt.Errorf("%w: origin of %d bytes", ErrCatalog, len(t.Version.Origin))
+		}
+		dst = append(dst, 1)
+		dst = binary.BigEndian.AppendUint64(dst, uint64(t.Version.Created))
+		dst = appendString(dst, t.Version.Origin)
+	}
+	return dst, nil
+}
+
+func appendString(dst []byte, s string) []byte {
+	return append(append(dst, byte(len(s))), s...)
+}
+
+// catReader reads catalog bytes; the first failure sticks.
+type catReader struct {
+	b   []byte
+	off int
+	err error
+}
+
+func (r *catReader) fail(what string) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%w: %s at offset %d", ErrCatalog, what, r.off)
+	}
+}
+
+func (r *catReader) bytes(n int, what string) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if n > len(r.b)-r.off {
+		r.fail(what + ": short")
+		return nil
+	}
+	s := r.b[r.off : r.off+n]
+	r.off += n
+	return s
+}
+
+func (r *catReader) u8(what string) int {
+	if b := r.bytes(1, what); b != nil {
+		return int(b[0])
+	}
+	return 0
+}
+
+func (r *catReader) u64(what string) uint64 {
+	if b := r.bytes(8, what); b != nil {
+		return binary.BigEndian.Uint64(b)
+	}
+	return 0
+}
+
+func (r *catReader) str(what string) string { return string(r.bytes(r.u8(what), what)) }
+
+// DecodeCatalog reads a catalog message. Every bound is checked before
+// anything is allocated for it; a name, a fingerprint or a rate out of
+// range fails the whole message.
+func DecodeCatalog(b []byte) ([]Entry, error) {
+	r := catReader{b: b}
+	n := 0
+	if h := r.bytes(2, "entry count"); h != nil {
+		n = int(binary.BigEndian.Uint16(h))
+	}
+	if n > MaxCatalogEntries {
+		r.fail("too many entries")
+	}
+	var out []Entry
+	for i := 0; i < n && r.err == nil; i++ {
+		e := r.entry()
+		out = append(out, e)
+	}
+	if r.err == nil && r.off != len(b) {
+		r.fail("trailing bytes")
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	return out, nil
+}
+
+func (r *catReader) entry() Entry {
+	e := Entry{Name: r.str("name")}
+	if r.err == nil && !wire.ValidFilterName(e.Name) {
+		r.fail("filter name")
+	}
+	nv := r.u8("version count")
+	if nv > MaxVersionsPerName {
+		r.fail("too many versions")
+	}
+	for i := 0; i < nv && r.err == nil; i++ {
+		v := Version{Gen: r.u64("gen"), Created: int64(r.u64("created")), Origin: r.str("origin")}
+		fp, err := filter.DecodeFingerprint(r.bytes(filter.FingerprintSize, "fingerprint"))
+		if r.err == nil && err != nil {
+			r.fail("fingerprint")
+		}
+		v.Def = CatalogDef{FP: fp, Capacity: r.u64("capacity"), FPRate: math.Float64frombits(r.u64("fp rate"))}
+		if r.err == nil && (v.Gen == 0 || !(v.Def.FPRate >= 0 && v.Def.FPRate < 1)) {
+			r.fail("version")
+		}
+		e.Versions = append(e.Versions, v)
+	}
+	nd := r.u8("drop count")
+	if nd > MaxDropsPerName {
+		r.fail("too many drops")
+	}
+	for i := 0; i < nd && r.err == nil; i++ {
+		t := Tombstone{Gen: r.u64("drop gen"), At: int64(r.u64("drop time"))}
+		switch r.u8("drop kind") {
+		case 0:
+		case 1:
+			t.Version = ID{Gen: t.Gen, Created: int64(r.u64("dropped version")), Origin: r.str("dropped origin")}
+		default:
+			r.fail("drop kind")
+		}
+		if r.err == nil && t.Gen == 0 {
+			r.fail("drop of generation 0")
+		}
+		e.Drops = append(e.Drops, t)
+	}
+	return e
+}
