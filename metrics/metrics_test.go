@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -271,4 +272,35 @@ func TestPromtoolChecksAScrape(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	assert.NoError(t, err, "promtool check metrics:\n%s", out)
 	assert.Contains(t, string(body), `rmbd_peer_verified{kind="static",peer="127.0.0.1:9"} 0`)
+}
+
+// Over HTTP, on real nodes: a node that joins a cluster nobody answers
+// for is live and not ready; one without --join is both.
+func TestReadyzOnRealNodes(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	nobody := l.Addr().String()
+	l.Close()
+	cfg := node.DefaultConfig()
+	cfg.Join, cfg.GossipListen = []string{nobody}, "127.0.0.1:0"
+	joining := nodetest.Start(t, cfg)
+	alone := nodetest.Start(t, node.DefaultConfig())
+	for _, c := range []struct {
+		n           *node.Node
+		health, rdy int
+		why         string
+	}{
+		{joining, http.StatusOK, http.StatusServiceUnavailable, "not ready: joining: no member of the cluster reached yet"},
+		{alone, http.StatusOK, http.StatusOK, "ready"},
+	} {
+		h, err := Handler(c.n, Options{})
+		require.NoError(t, err)
+		srv := httptest.NewServer(h)
+		code, _ := get(t, srv.URL+"/healthz")
+		assert.Equal(t, c.health, code)
+		code, body := get(t, srv.URL+"/readyz")
+		assert.Equal(t, c.rdy, code)
+		assert.Equal(t, c.why, strings.TrimSpace(body))
+		srv.Close()
+	}
 }
