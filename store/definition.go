@@ -47,6 +47,7 @@ func validName(name string) bool {
 
 // The FILTER file.
 const (
+	defFile    = "FILTER"
 	defMagic   = "RMBDFLTR"
 	defVersion = 1
 )

@@ -18,6 +18,7 @@
 // A data directory:
 //
 //	DIR/LOCK                         flock'd by the one node using DIR
+//	DIR/CATALOG                      the named filters the node knows of
 //	DIR/filters/NAME/FILTER          the filter's name, sizing and fingerprint
 //	DIR/filters/NAME/ckpt-SEQ.ckpt   checkpoints (SEQ: 16 hex digits)
 //	DIR/filters/NAME/log-SEQ.log     log segments
@@ -28,6 +29,9 @@
 // is cut at the last good record with a warning; a damaged checkpoint
 // stops Open unless Options.Repair, which keeps every block that verifies.
 // docs/FORMAT.md gives every file byte by byte.
+//
+// Open opens a directory for one filter; OpenDir opens it for several
+// (Dir.Open each), and keeps the catalog (Dir.WriteCatalog).
 //
 //	s, rec, err := store.Open(dir, def, f, store.DefaultOptions())
 //	if err != nil { ... }

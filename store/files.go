@@ -91,8 +91,8 @@ func removeTemps(dir string) error {
 	}
 	var errs []error
 	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), tempPrefix) {
-			errs = append(errs, os.Remove(filepath.Join(dir, e.Name())))
+		if strings.HasPrefix(e.Name(), tempPrefix) { // a file, or a removed filter's folder
+			errs = append(errs, os.RemoveAll(filepath.Join(dir, e.Name())))
 		}
 	}
 	return errors.Join(errs...)

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rmbd/rmbd/filter"
 	"github.com/rmbd/rmbd/gossip"
@@ -39,7 +40,13 @@ func formatExamples(t *testing.T) map[string][]byte {
 	require.NoError(t, w.commit())
 	ckpt, err := os.ReadFile(filepath.Join(dir, checkpointName(1)))
 	require.NoError(t, err)
-	return map[string][]byte{"filter": encodeDefinition(def), "log-segment": seg, "checkpoint": ckpt}
+	cat := gossip.NewCatalog(time.Hour)
+	_, err = cat.Create("users", gossip.CatalogDef{FP: exampleFP, Capacity: 1000, FPRate: 0.01}, "n1", time.UnixMilli(1_767_225_600_000))
+	require.NoError(t, err)
+	payload, err := gossip.AppendCatalog(nil, cat.Entries())
+	require.NoError(t, err)
+	return map[string][]byte{"filter": encodeDefinition(def), "log-segment": seg, "checkpoint": ckpt,
+		"catalog": encodeCatalogFile(payload)}
 }
 
 func hexLines(b []byte) string {
@@ -90,4 +97,10 @@ func TestFormatDocExamples(t *testing.T) {
 	assert.Equal(t, uint64(1), r.rows)
 	b, _ := f.CopyRows(nil, 2, 1)
 	assert.Equal(t, byte(0x80), b[63])
+	payload, err := decodeCatalogFile(found["catalog"])
+	require.NoError(t, err)
+	entries, err := gossip.DecodeCatalog(payload)
+	require.NoError(t, err)
+	require.Len(t, entries, 1)
+	assert.Equal(t, "users", entries[0].Name)
 }

@@ -65,7 +65,8 @@ type Store struct {
 	f    *filter.Filter
 	opts Options
 	log  *slog.Logger
-	lock *os.File
+	data *Dir // the data directory it was opened from
+	owns bool // opened by Open: Close closes data too
 	l    *Log
 
 	// adds is held for reading by each add between logging it and
@@ -121,7 +122,25 @@ func FolderName(name string) string {
 // fingerprint: every checkpoint, then every log segment. It refuses a
 // directory that holds another filter (ErrMismatch) or is in use
 // (ErrLocked), and, unless opts.Repair, one with a damaged checkpoint.
+// The Store holds the directory: Close closes both. (OpenDir, then
+// Dir.Open, opens several filters of one directory.)
 func Open(dir string, def Definition, f *filter.Filter, opts Options) (*Store, Recovery, error) {
+	d, err := OpenDir(dir)
+	if err != nil {
+		return nil, Recovery{}, err
+	}
+	s, rec, err := d.Open(def, f, opts)
+	if err != nil {
+		d.Close()
+		return nil, rec, err
+	}
+	s.owns = true
+	return s, rec, nil
+}
+
+// openStore opens def's folder in d; d has marked it open.
+func openStore(d *Dir, def Definition, f *filter.Filter, opts Options) (*Store, Recovery, error) {
+	dir := d.path
 	began := time.Now()
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -139,19 +158,13 @@ func Open(dir string, def Definition, f *filter.Filter, opts Options) (*Store, R
 	if err := mkdirs(dir, fdir); err != nil {
 		return nil, Recovery{}, err
 	}
-	lock, err := lockDir(filepath.Join(dir, "LOCK"))
-	if err != nil {
-		return nil, Recovery{}, err
-	}
-	s := &Store{dir: fdir, def: def, f: f, opts: opts, log: opts.Logger, lock: lock,
+	s := &Store{dir: fdir, def: def, f: f, opts: opts, log: opts.Logger, data: d,
 		stop: make(chan struct{}), done: make(chan struct{})}
 	rec, logSeq, err := s.recover()
 	if err != nil {
-		lock.Close()
 		return nil, rec, err
 	}
 	if s.l, err = openLog(fdir, def.FP, logSeq, opts.Fsync, s.log); err != nil {
-		lock.Close()
 		return nil, rec, err
 	}
 	if len(rec.Damaged) > 0 { // repaired: put what verified safely on disk, then set the damaged files aside
@@ -161,7 +174,6 @@ func Open(dir string, def Definition, f *filter.Filter, opts Options) (*Store, R
 		}
 		if _, err := s.checkpoint(true); err != nil {
 			s.l.close()
-			lock.Close()
 			return nil, rec, err
 		}
 		for _, name := range rec.Damaged {
@@ -286,11 +298,11 @@ func (s *Store) recover() (Recovery, uint64, error) {
 // checkDefinition compares the FILTER file with the definition asked
 // for, or creates it.
 func (s *Store) checkDefinition(haveData bool) error {
-	path := filepath.Join(s.dir, "FILTER")
+	path := filepath.Join(s.dir, defFile)
 	b, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && !haveData:
-		return writeFile(s.dir, "FILTER", encodeDefinition(s.def))
+		return writeFile(s.dir, defFile, encodeDefinition(s.def))
 	case errors.Is(err, fs.ErrNotExist) && !s.opts.Repair:
 		return &FileError{Path: path, Err: damaged("missing, though the folder holds checkpoints or log segments (start with --repair to use them with the flags' definition)")}
 	case err != nil && !errors.Is(err, fs.ErrNotExist):
@@ -309,7 +321,7 @@ func (s *Store) checkDefinition(haveData bool) error {
 		}
 		s.log.Warn("damaged FILTER file rewritten from the flags", "file", path, "err", derr)
 	}
-	return writeFile(s.dir, "FILTER", encodeDefinition(s.def))
+	return writeFile(s.dir, defFile, encodeDefinition(s.def))
 }
 
 // loadOrder puts the newest image checkpoint first, to be mapped as the
@@ -672,5 +684,9 @@ func (s *Store) Close() error {
 	}
 	_, err := s.checkpoint(s.restartWritesMuch())
 	err = errors.Join(err, s.l.close())
-	return errors.Join(err, s.lock.Close())
+	s.data.release(s.def.Name)
+	if s.owns {
+		err = errors.Join(err, s.data.Close())
+	}
+	return err
 }

@@ -75,7 +75,7 @@ func crash(t testing.TB, s *Store) {
 	default:
 	}
 	<-s.l.done
-	s.lock.Close()
+	s.data.lock.Close()
 }
 
 func rows(f *filter.Filter) []byte {
