@@ -39,8 +39,10 @@ const (
 	TypePeerRequest Type = 0x21 // asks a node to push its rows to an address
 	TypePeerResult  Type = 0x22 // answers a peer request that was taken
 	TypeNamed       Type = 0x23 // addresses the frame it wraps to a named filter (named.go)
+	TypeFilterReq   Type = 0x24 // create, drop, describe or list named filters (filters.go)
+	TypeFilters     Type = 0x25 // describes named filters, answering a filter request
 
-	lastType = TypeNamed
+	lastType = TypeFilters
 )
 
 var typeNames = map[Type]string{
@@ -51,7 +53,7 @@ var typeNames = map[Type]string{
 	TypeStatsReq: "stats request", TypeStats: "stats", TypeError: "error",
 	TypePullDone: "pull done", TypeMembersReq: "members request", TypeMembers: "members",
 	TypeNodeMeta: "node metadata", TypeLocalState: "local state",
-	TypeSealed: "sealed", TypePeerRequest: "peer request", TypePeerResult: "peer result", TypeNamed: "named",
+	TypeSealed: "sealed", TypePeerRequest: "peer request", TypePeerResult: "peer result", TypeNamed: "named", TypeFilterReq: "filter request", TypeFilters: "filters",
 }
 
 // String names the frame type.

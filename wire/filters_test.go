@@ -1,0 +1,126 @@
+package wire
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/rmbd/rmbd/filter"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestFilterRequestRoundTrip(t *testing.T) {
+	for _, q := range []FilterRequest{
+		{ReqID: 1, Op: FilterOpCreate, Name: []byte("users"), Layout: filter.Blocked, Capacity: 10_000, FPRate: 0.001},
+		{ReqID: 2, Op: FilterOpCreate, Name: []byte("old"), Layout: filter.Classic},
+		{ReqID: 3, Op: FilterOpDrop, Name: []byte("users")},
+		{ReqID: 4, Op: FilterOpInfo, Name: []byte("users")},
+		{ReqID: 5, Op: FilterOpList},
+		{ReqID: 6, Op: FilterOpList, Name: []byte("after-this")},
+	} {
+		b, err := AppendFilterRequest(nil, q)
+		require.NoError(t, err)
+		got, err := DecodeFilterRequest(b)
+		require.NoError(t, err)
+		assert.Equal(t, q, got)
+		q.Pad = 300
+		padded, err := AppendFilterRequest(nil, q)
+		require.NoError(t, err)
+		assert.Len(t, padded, 300)
+		got, err = DecodeFilterRequest(padded)
+		require.NoError(t, err, "padding is taken")
+		q.Pad = 0
+		assert.Equal(t, q, got)
+	}
+}
+
+func TestFilterRequestRefused(t *testing.T) {
+	for _, q := range []FilterRequest{
+		{Op: 0, Name: []byte("x")},
+		{Op: 9, Name: []byte("x")},
+		{Op: FilterOpDrop},
+		{Op: FilterOpInfo, Name: []byte("a\tb")},
+		{Op: FilterOpCreate, Name: []byte("x"), Layout: filter.Blocked, FPRate: 1},
+		{Op: FilterOpCreate, Name: []byte("x"), Layout: filter.Blocked, FPRate: 0},
+		{Op: FilterOpCreate, Name: []byte("x"), Layout: filter.Classic, FPRate: 0.1},
+		{Op: FilterOpCreate, Name: []byte("x"), Layout: 7, FPRate: 0.1},
+	} {
+		_, err := AppendFilterRequest(nil, q)
+		assert.ErrorIs(t, err, ErrValue, "%+v", q)
+	}
+	good := must(AppendFilterRequest(nil, FilterRequest{ReqID: 1, Op: FilterOpCreate, Name: []byte("users"), Layout: filter.Blocked, Capacity: 1, FPRate: 0.5}))
+	for cut := range len(good) {
+		_, err := DecodeFilterRequest(good[:cut])
+		assert.Error(t, err, "cut at %d", cut)
+	}
+	rate := bytes.Clone(good)
+	rate[len(rate)-8] = 0x7f // the rate's first byte: NaN
+	_, err := DecodeFilterRequest(rate)
+	assert.ErrorIs(t, err, ErrValue, "a rate no filter is sized for")
+	junk := append(bytes.Clone(good), 1)
+	junk[4]++
+	_, err = DecodeFilterRequest(junk)
+	assert.ErrorIs(t, err, ErrValue, "padding must be zeros")
+}
+
+func TestFiltersRoundTrip(t *testing.T) {
+	in := []FilterDesc{
+		{Name: []byte("users"), Gen: 2, Created: 1_767_225_600_000, Origin: []byte("n1"), FP: exampleFP,
+			Capacity: 1000, FPRate: 0.01, Keys: 314, FillPPM: 250_000},
+		{Name: []byte("events"), Conflicts: 1, Gen: 1, Created: 5, Origin: []byte("n2"), FP: exampleFP, Keys: 0},
+	}
+	b, err := AppendFilters(nil, 9, FiltersMore, in)
+	require.NoError(t, err)
+	fs, err := DecodeFilters(b)
+	require.NoError(t, err)
+	assert.Equal(t, uint32(9), fs.ReqID)
+	assert.Equal(t, FiltersMore, fs.Flags)
+	var out []FilterDesc
+	for f := range fs.All() {
+		out = append(out, f)
+	}
+	assert.Equal(t, in, out)
+
+	for cut := range len(b) {
+		_, err := DecodeFilters(b[:cut])
+		assert.Error(t, err, "cut at %d", cut)
+	}
+	_, err = AppendFilters(nil, 1, 0, []FilterDesc{{Name: []byte("x"), FillPPM: 1_000_001}})
+	assert.ErrorIs(t, err, ErrValue)
+	_, err = AppendFilters(nil, 1, 2, nil)
+	assert.ErrorIs(t, err, ErrValue, "unknown flags")
+	_, err = AppendFilters(nil, 1, 0, make([]FilterDesc, MaxFilterInfos+1))
+	assert.ErrorIs(t, err, ErrValue)
+}
+
+func FuzzFilterRequest(f *testing.F) {
+	f.Add(must(AppendFilterRequest(nil, FilterRequest{ReqID: 1, Op: FilterOpCreate, Name: []byte("users"), Layout: filter.Blocked, Capacity: 9, FPRate: 0.01})))
+	f.Add(must(AppendFilterRequest(nil, FilterRequest{ReqID: 1, Op: FilterOpList, Pad: 64})))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		q, err := DecodeFilterRequest(b)
+		if err != nil {
+			return
+		}
+		out, err := AppendFilterRequest(nil, q)
+		if err == nil && len(out) < len(b) {
+			out, err = PadFrame(out, 0, len(b))
+		}
+		same(t, b, out, err)
+	})
+}
+
+func FuzzFilters(f *testing.F) {
+	f.Add(must(AppendFilters(nil, 3, 0, []FilterDesc{{Name: []byte("users"), Gen: 1, Origin: []byte("n1"), FP: exampleFP}})))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fs, err := DecodeFilters(b)
+		if err != nil {
+			return
+		}
+		var list []FilterDesc
+		for d := range fs.All() {
+			list = append(list, d)
+		}
+		out, err := AppendFilters(nil, fs.ReqID, fs.Flags, list)
+		same(t, b, out, err)
+	})
+}
