@@ -17,10 +17,11 @@ type Client struct {
 	addr   string
 	o      options
 	t      transport
-	ids    atomic.Uint32
-	close  sync.Once
+	ids    *atomic.Uint32 // shared with the clients Filter makes
+	close  *sync.Once
 	sealer *auth.Sealer // nil without WithClusterKeys
 	opener *auth.Opener
+	filter string // "" or "default": the node's default filter
 }
 
 // request is one frame awaiting its reply.
@@ -65,7 +66,7 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return nil, &OpError{"dial", addr, fmt.Errorf("client: bad address: %w", err)}
 	}
-	c := &Client{addr: addr, o: o}
+	c := &Client{addr: addr, o: o, ids: new(atomic.Uint32), close: new(sync.Once)}
 	if len(o.keys) > 0 {
 		r, err := auth.NewKeyring(o.keys)
 		if err != nil {

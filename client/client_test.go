@@ -410,3 +410,56 @@ func TestTCPReconnects(t *testing.T) {
 	}
 	assert.GreaterOrEqual(t, n.Stats().Count(node.TCPConns), uint64(6), "a new connection each time")
 }
+
+// Named filters through the client: created, used, described, listed,
+// dropped; a Filter client shares its parent's connection.
+func TestNamedFilters(t *testing.T) {
+	n := nodetest.Start(t, node.DefaultConfig())
+	for _, opts := range [][]Option{nil, {WithTCP()}} {
+		c := dial(t, n.Addr().String(), opts...)
+		ctx := context.Background()
+		name := fmt.Sprint("users-", len(opts))
+		info, err := c.CreateFilter(ctx, name, 20_000, 0.001)
+		require.NoError(t, err)
+		assert.Equal(t, name, info.Name)
+		assert.Equal(t, uint64(20_000), info.Capacity)
+		assert.Positive(t, info.Bytes)
+
+		users := c.Filter(name)
+		require.NoError(t, users.Add(ctx, keys("u", 2000)...))
+		got, err := users.Has(ctx, keys("u", 2000)...)
+		require.NoError(t, err)
+		for i, ok := range got {
+			require.True(t, ok, "key %d", i)
+		}
+		fresh, err := users.AddNew(ctx, "u-0", "brand new")
+		require.NoError(t, err)
+		assert.Equal(t, []bool{false, true}, fresh)
+		def, err := c.Has(ctx, "u-0")
+		require.NoError(t, err)
+		assert.Equal(t, []bool{false}, def, "the default filter is another")
+
+		_, err = c.CreateFilter(ctx, name, 5, 0.5)
+		var se *ServerError
+		require.ErrorAs(t, err, &se)
+		assert.Contains(t, se.Error(), "capacity 20000")
+
+		all, err := c.Filters(ctx)
+		require.NoError(t, err)
+		var names []string
+		for _, f := range all {
+			names = append(names, f.Name)
+		}
+		assert.Contains(t, names, "default")
+		assert.Contains(t, names, name)
+
+		require.NoError(t, c.DropFilter(ctx, name))
+		_, err = c.DescribeFilter(ctx, name)
+		assert.ErrorAs(t, err, &se)
+		got, err = users.Has(ctx, "u-0")
+		require.NoError(t, err)
+		assert.Equal(t, []bool{false}, got)
+	}
+	c := dial(t, n.Addr().String(), WithClassic())
+	assert.ErrorContains(t, c.Filter("x").Add(context.Background(), "k"), "classic nodes hold one filter")
+}

@@ -12,9 +12,9 @@ import (
 // maxFrame is the largest request frame for the transport.
 func (c *Client) maxFrame() int {
 	if c.o.tcp {
-		return 64 << 10
+		return 64<<10 - c.namedOverhead()
 	}
-	return c.o.maxDatagram
+	return c.o.maxDatagram - c.namedOverhead()
 }
 
 // MaxKeyLen is the longest key the client sends with its options:
@@ -24,13 +24,16 @@ func (c *Client) MaxKeyLen() int {
 	if c.o.classic {
 		limit = wire.MaxClassicKey
 	} else if !c.o.tcp {
-		limit = min(limit, c.o.maxDatagram-wire.BatchSize(1, 0))
+		limit = min(limit, c.maxFrame()-wire.BatchSize(1, 0))
 	}
 	return limit
 }
 
 // checkKeys refuses keys that cannot travel, before anything is sent.
 func (c *Client) checkKeys(keys []string) error {
+	if err := c.checkFilter(); err != nil {
+		return err
+	}
 	limit := c.MaxKeyLen()
 	for _, k := range keys {
 		if len(k) > limit {
@@ -178,6 +181,9 @@ func (c *Client) batch(ctx context.Context, t wire.Type, keys []string) (wire.Re
 		flags = wire.FlagAck
 	}
 	frame, err := wire.AppendBatch(nil, t, id, flags, raw)
+	if err == nil {
+		frame, err = c.named(frame)
+	}
 	if err != nil {
 		return wire.Result{}, err
 	}

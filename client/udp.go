@@ -199,6 +199,9 @@ func identify(b []byte, classic bool) (match, error, bool) {
 	case wire.TypePeerResult:
 		p, err := wire.DecodePeerResult(b)
 		return match{id: p.ReqID}, nil, err == nil
+	case wire.TypeFilters:
+		f, err := wire.DecodeFilters(b)
+		return match{id: f.ReqID}, nil, err == nil
 	case wire.TypeSealed:
 		// Matched by the inner frame's request id; the caller checks the
 		// tag (Client.open).

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rmbd/rmbd/filter"
+	"github.com/zeebo/xxh3"
 )
 
 // The catalog: which named filters exist, replicated between nodes as a
@@ -26,10 +27,19 @@ import (
 // origin node) — and takes adds; the losers stay answerable (has is true
 // for a key any live version holds) until dropped one by one (DropVersion).
 //
-// Tombstones are kept for TTL, then forgotten. A version this node does
-// not know that was created longer than TTL ago is refused: it can only be
-// one dropped and forgotten, or one from a member away for longer than
-// TTL, and either way taking it would bring dropped keys back.
+// Tombstones are kept for TTL, then forgotten, but for the highest
+// generation ever dropped (Entry.Floor, a few bytes a name, kept for
+// good): a name re-created after that is a new generation still, and no
+// version at or below the floor ever lives again. A version this node
+// does not know that was created longer than TTL ago is refused too: it
+// can only be one dropped and forgotten, or one from a member away for
+// longer than TTL, and either way taking it would bring dropped keys back.
+//
+// Rows follow versions: a node gives each version's filter a seed drawn
+// from its name and generation (FilterSeed), so rows of a dropped
+// generation carry another fingerprint than the re-created filter's and
+// are refused wherever they come from, while the same name created
+// concurrently with the same sizing is one filter on every side.
 
 // CatalogDef is what a filter is made of: its layout and sizing. The
 // fingerprint (layout, hash, k, row bits, rows, seed) says which filters'
@@ -75,6 +85,7 @@ type Tombstone struct {
 // Entry is everything the catalog knows of one name.
 type Entry struct {
 	Name     string
+	Floor    uint64      // the highest generation ever dropped, kept after its tombstone
 	Versions []Version   // live versions, sorted: generation, then before
 	Drops    []Tombstone // sorted by Gen, Version
 }
@@ -110,7 +121,7 @@ func (c *Catalog) entry(name string) *Entry {
 
 // dropGen is the highest whole-filter drop of e (0: none).
 func (e *Entry) dropGen() uint64 {
-	var g uint64
+	g := e.Floor
 	for _, t := range e.Drops {
 		if t.Version == (ID{}) {
 			g = max(g, t.Gen)
@@ -121,6 +132,9 @@ func (e *Entry) dropGen() uint64 {
 
 // dead reports whether a tombstone of e covers v.
 func (e *Entry) dead(v Version) bool {
+	if v.Gen <= e.Floor {
+		return true
+	}
 	for _, t := range e.Drops {
 		if t.Version == (ID{}) && v.Gen <= t.Gen || t.Version == v.ID() {
 			return true
@@ -151,6 +165,18 @@ func (c *Catalog) Winner(name string) (Version, bool) {
 // winner and every version it conflicts with, and versions with the
 // winner's fingerprint (the same filter, created twice).
 func (c *Catalog) Answering(name string) []Version { return c.Live(name) }
+
+// NextGen is the generation a filter created as name now would have: its
+// live one, or one past the last dropped.
+func (c *Catalog) NextGen(name string) uint64 {
+	if w, ok := c.Winner(name); ok {
+		return w.Gen
+	}
+	if e := c.entries[name]; e != nil {
+		return e.dropGen() + 1
+	}
+	return 1
+}
 
 // Create makes name a filter with def, created now by origin. An existing
 // live filter with the same fingerprint is kept (no change, no error);
@@ -232,11 +258,12 @@ func (e *Entry) sort() {
 // covers. Merge is commutative, associative and idempotent over what it
 // keeps.
 func (c *Catalog) Merge(in Entry, now time.Time) (refused int) {
-	if len(in.Versions) == 0 && len(in.Drops) == 0 {
+	if len(in.Versions) == 0 && len(in.Drops) == 0 && in.Floor == 0 {
 		return 0
 	}
 	e := c.entry(in.Name)
 	horizon := now.Add(-c.ttl).UnixMilli()
+	e.Floor = max(e.Floor, in.Floor)
 	e.Drops = append(e.Drops, in.Drops...)
 	for _, v := range in.Versions {
 		known := slices.ContainsFunc(e.Versions, func(w Version) bool { return w.ID() == v.ID() })
@@ -250,15 +277,23 @@ func (c *Catalog) Merge(in Entry, now time.Time) (refused int) {
 	return refused
 }
 
-// Expire forgets tombstones older than the TTL, and names with nothing
-// left. It returns the names forgotten.
+// Expire forgets tombstones older than the TTL, keeping of each only the
+// generation it dropped (Entry.Floor). It returns the names left with no
+// live filter and no tombstone.
 func (c *Catalog) Expire(now time.Time) []string {
 	horizon := now.Add(-c.ttl).UnixMilli()
 	var gone []string
 	for name, e := range c.entries {
-		e.Drops = slices.DeleteFunc(e.Drops, func(t Tombstone) bool { return t.At < horizon })
+		e.Drops = slices.DeleteFunc(e.Drops, func(t Tombstone) bool {
+			if t.At >= horizon {
+				return false
+			}
+			if t.Version == (ID{}) {
+				e.Floor = max(e.Floor, t.Gen)
+			}
+			return true
+		})
 		if len(e.Versions) == 0 && len(e.Drops) == 0 {
-			delete(c.entries, name)
 			gone = append(gone, name)
 		}
 	}
@@ -266,12 +301,31 @@ func (c *Catalog) Expire(now time.Time) []string {
 	return gone
 }
 
+// FilterSeed is the seed of the filter of version v of name: the same for
+// every creation of one generation, another for each generation.
+func FilterSeed(name string, gen uint64) uint64 {
+	return xxh3.HashString(name) ^ gen*0x9e3779b97f4a7c15
+}
+
+// Restore puts back an entry this node kept (from its data directory):
+// as Merge, without the TTL's refusal of old versions.
+func (c *Catalog) Restore(e Entry) {
+	ttl := c.ttl
+	c.ttl = 1<<63 - 1
+	c.Merge(e, time.Unix(0, 0))
+	c.ttl = ttl
+}
+
+// Known reports whether the catalog has an entry for name: live, dropped
+// or below a floor.
+func (c *Catalog) Known(name string) bool { return c.entries[name] != nil }
+
 // Entries returns a copy of every entry, sorted by name: what a node
 // sends another.
 func (c *Catalog) Entries() []Entry {
 	out := make([]Entry, 0, len(c.entries))
 	for _, e := range c.entries {
-		out = append(out, Entry{Name: e.Name, Versions: clip(e.Versions), Drops: clip(e.Drops)})
+		out = append(out, Entry{Name: e.Name, Floor: e.Floor, Versions: clip(e.Versions), Drops: clip(e.Drops)})
 	}
 	slices.SortFunc(out, func(a, b Entry) int { return cmp.Compare(a.Name, b.Name) })
 	return out

@@ -14,7 +14,7 @@ import (
 // state) and what the data directory keeps. Big-endian throughout.
 //
 //	catalog   count:uint16, then count entries
-//	entry     name (length:uint8 1..200, wire.ValidFilterName),
+//	entry     name (length:uint8 1..200, wire.ValidFilterName), floor:uint64,
 //	          versions:uint8, then each version,
 //	          drops:uint8, then each drop
 //	version   gen:uint64, created:int64 (Unix ms), origin (length:uint8, bytes),
@@ -58,6 +58,7 @@ func appendEntry(dst []byte, e Entry) ([]byte, error) {
 			ErrCatalog, e.Name, len(e.Versions), len(e.Drops), MaxVersionsPerName, MaxDropsPerName)
 	}
 	dst = appendString(dst, e.Name)
+	dst = binary.BigEndian.AppendUint64(dst, e.Floor)
 	dst = append(dst, byte(len(e.Versions)))
 	for _, v := range e.Versions {
 		if len(v.Origin) > math.MaxUint8 {
@@ -165,6 +166,7 @@ func (r *catReader) entry() Entry {
 	if r.err == nil && !wire.ValidFilterName(e.Name) {
 		r.fail("filter name")
 	}
+	e.Floor = r.u64("floor")
 	nv := r.u8("version count")
 	if nv > MaxVersionsPerName {
 		r.fail("too many versions")

@@ -140,6 +140,20 @@ func TestMemberAwayPastTheTTL(t *testing.T) {
 	assert.Equal(t, 1, refused)
 	assert.Empty(t, a.Answering("day-1"), "not resurrected")
 
+	// The name's dropped generation outlives its tombstone: created again,
+	// it is generation 2, with another seed, so the old rows never fit.
+	again, err := a.Create("day-1", def(t, 1000, 0.01), "a", epoch.Add(ttl+5*time.Hour))
+	require.NoError(t, err)
+	assert.Equal(t, uint64(2), again.Gen)
+	assert.NotEqual(t, FilterSeed("day-1", 1), FilterSeed("day-1", 2))
+	assert.Equal(t, FilterSeed("day-1", 2), FilterSeed("day-1", 2))
+	assert.NotEqual(t, FilterSeed("day-1", 1), FilterSeed("day-2", 1))
+	for _, e := range b.Entries() { // and b's generation 1 stays dead, however it comes
+		e.Versions[0].Created = epoch.Add(ttl + 5*time.Hour).UnixMilli()
+		a.Merge(e, epoch.Add(ttl+6*time.Hour))
+	}
+	assert.Equal(t, []ID{again.ID()}, ids(a.Answering("day-1")), "below the floor: dead")
+
 	// A version created recently is taken, known or not.
 	c := NewCatalog(ttl)
 	fresh, _ := c.Create("day-2", def(t, 1000, 0.01), "c", epoch.Add(ttl+3*time.Hour))

@@ -33,6 +33,7 @@ type collector struct {
 	hist  [len(node.Stats{}.Latency)]*prometheus.Desc
 	peer  struct{ verified, missed, inflight, lastAck *prometheus.Desc }
 	mem   struct{ up, age, lastSync, match *prometheus.Desc }
+	named struct{ keys, fill, capacity, bytes, versions *prometheus.Desc }
 	build *prometheus.Desc
 }
 
@@ -72,6 +73,12 @@ func newCollector(src Source) (*collector, error) {
 	c.mem.age = prometheus.NewDesc("rmbd_member_state_age_seconds", "Seconds the cluster member has been in its state.", []string{"member", "state"}, nil)
 	c.mem.lastSync = prometheus.NewDesc("rmbd_member_last_sync_age_seconds", "Seconds since the cluster member last acknowledged rows from this node (absent if it never did).", ml, nil)
 	c.mem.match = prometheus.NewDesc("rmbd_member_filter_match", "1 if the cluster member holds this node's filter (only those are synced with).", ml, nil)
+	fl := []string{"filter"}
+	c.named.keys = prometheus.NewDesc("rmbd_named_filter_estimated_keys", "Distinct keys the named filter holds, estimated (refreshed about once a second).", fl, nil)
+	c.named.fill = prometheus.NewDesc("rmbd_named_filter_fill_ratio", "Share of the named filter's bits set.", fl, nil)
+	c.named.capacity = prometheus.NewDesc("rmbd_named_filter_capacity_keys", "Keys the named filter was sized for.", fl, nil)
+	c.named.bytes = prometheus.NewDesc("rmbd_named_filter_bytes", "Bytes the named filter's bits take.", fl, nil)
+	c.named.versions = prometheus.NewDesc("rmbd_named_filter_versions", "Live versions of the name: more than 1 is a conflict of concurrent creations.", fl, nil)
 	c.build = prometheus.NewDesc("rmbd_build_info", "The running build: 1, labelled with its version and Go's.", []string{"version", "goversion"}, nil)
 	return c, nil
 }
@@ -94,7 +101,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- d
 	}
 	for _, d := range []*prometheus.Desc{c.peer.verified, c.peer.missed, c.peer.inflight, c.peer.lastAck,
-		c.mem.up, c.mem.age, c.mem.lastSync, c.mem.match, c.build} {
+		c.mem.up, c.mem.age, c.mem.lastSync, c.mem.match, c.build,
+		c.named.keys, c.named.fill, c.named.capacity, c.named.bytes, c.named.versions} {
 		ch <- d
 	}
 }
@@ -148,6 +156,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		if m.LastSync != wire.NeverSynced {
 			ch <- prometheus.MustNewConstMetric(c.mem.lastSync, prometheus.GaugeValue, float64(m.LastSync)/1000, name)
 		}
+	}
+	for _, f := range s.Named {
+		ch <- prometheus.MustNewConstMetric(c.named.keys, prometheus.GaugeValue, f.EstimatedKeys, f.Name)
+		ch <- prometheus.MustNewConstMetric(c.named.fill, prometheus.GaugeValue, f.Fill, f.Name)
+		ch <- prometheus.MustNewConstMetric(c.named.capacity, prometheus.GaugeValue, float64(f.Capacity), f.Name)
+		ch <- prometheus.MustNewConstMetric(c.named.bytes, prometheus.GaugeValue, float64(f.Bytes), f.Name)
+		ch <- prometheus.MustNewConstMetric(c.named.versions, prometheus.GaugeValue, float64(f.Versions), f.Name)
 	}
 	ch <- prometheus.MustNewConstMetric(c.build, prometheus.GaugeValue, 1, version.String(), runtime.Version())
 }

@@ -54,4 +54,5 @@ var exports = map[string]export{
 	"over_capacity":         {"rmbd_filter_over_capacity", gauge, "1 if the filter holds more keys than it was sized for.", nil},
 	"fp_over_target":        {"rmbd_filter_fp_over_target", gauge, "1 if the estimated false-positive rate is over twice the target.", nil},
 	"ready":                 {"rmbd_ready", gauge, "1 if the node is ready: serving, and with --join, joined and filled from the cluster.", nil},
+	"named_filters":         {"rmbd_named_filters", gauge, "Named filters the node holds (besides the default; bounded by --max-filters).", nil},
 }

@@ -5,7 +5,7 @@ import (
 	"github.com/rmbd/rmbd/store"
 )
 
-// addLogged adds keys to a node with a data directory and sets bit i of
+// addLogged adds keys to f, kept in st, and sets bit i of
 // bits for each key that changed the filter (a test-and-set); it returns
 // how many did.
 //
@@ -19,16 +19,16 @@ import (
 //
 // keys are slices of the frame in hand; the worker's scratch holds
 // nothing after the call.
-func (n *Node) addLogged(w *worker, keys [][]byte, bits []byte) int {
-	n.st.BeginAdd()
+func addLogged(w *worker, f *filter.Filter, st *store.Store, keys [][]byte, bits []byte) int {
+	st.BeginAdd()
 	fresh := 0
-	if n.f.Fingerprint().Layout == filter.Classic {
-		fresh = n.logAndAddKeys(w, keys, bits)
+	if f.Fingerprint().Layout == filter.Classic {
+		fresh = logAndAddKeys(w, f, st, keys, bits)
 	} else {
-		fresh = n.logAndAddHashes(w, keys, bits)
+		fresh = logAndAddHashes(w, f, st, keys, bits)
 	}
-	n.st.EndAdd()
-	if l := n.st.Log(); l.Policy() == store.FsyncAlways {
+	st.EndAdd()
+	if l := st.Log(); l.Policy() == store.FsyncAlways {
 		w.syncPos = l.End()
 	}
 	return fresh
@@ -36,21 +36,21 @@ func (n *Node) addLogged(w *worker, keys [][]byte, bits []byte) int {
 
 // logAndAddHashes is addLogged for the blocked layout: each key is hashed
 // once, and its hash is its log record.
-func (n *Node) logAndAddHashes(w *worker, keys [][]byte, bits []byte) int {
+func logAndAddHashes(w *worker, f *filter.Filter, st *store.Store, keys [][]byte, bits []byte) int {
 	hs, missing := w.hashes[:0], w.missing[:0]
 	for _, key := range keys {
-		h := n.f.KeyHash(key)
+		h := f.KeyHash(key)
 		hs = append(hs, h)
-		if !n.f.HasHash(h) {
+		if !f.HasHash(h) {
 			missing = append(missing, h)
 		}
 	}
 	if len(missing) > 0 {
-		n.st.Log().AppendHashes(missing)
+		st.Log().AppendHashes(missing)
 	}
 	fresh := 0
 	for i, h := range hs {
-		if n.f.AddHash(h) {
+		if f.AddHash(h) {
 			bits[i/8] |= 1 << (i % 8)
 			fresh++
 		}
@@ -61,19 +61,19 @@ func (n *Node) logAndAddHashes(w *worker, keys [][]byte, bits []byte) int {
 
 // logAndAddKeys is addLogged for the classic layout, which places keys by
 // their bytes: the keys are logged.
-func (n *Node) logAndAddKeys(w *worker, keys [][]byte, bits []byte) int {
+func logAndAddKeys(w *worker, f *filter.Filter, st *store.Store, keys [][]byte, bits []byte) int {
 	missing := w.newKeys[:0]
 	for _, key := range keys {
-		if !n.f.Has(key) {
+		if !f.Has(key) {
 			missing = append(missing, key)
 		}
 	}
 	if len(missing) > 0 {
-		n.st.Log().AppendKeys(missing)
+		st.Log().AppendKeys(missing)
 	}
 	fresh := 0
 	for i, key := range keys {
-		if n.f.Add(key) {
+		if f.Add(key) {
 			bits[i/8] |= 1 << (i % 8)
 			fresh++
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rmbd/rmbd/auth"
 	"github.com/rmbd/rmbd/filter"
+	"github.com/rmbd/rmbd/internal/sysmem"
 	"github.com/rmbd/rmbd/store"
 	"github.com/rmbd/rmbd/wire"
 )
@@ -69,6 +70,16 @@ type Config struct {
 	UDPSockets int
 	// MaxDatagram bounds the sync frames the node sends over UDP.
 	MaxDatagram int
+	// AutoCreate makes an add to a named filter that does not exist
+	// create it, sized by Capacity and FPRate.
+	AutoCreate bool
+	// MaxFilters bounds the named filters (besides the default).
+	MaxFilters int
+	// MaxMemory bounds the memory every filter together may take; 0 is no
+	// bound. The default is half the machine's memory (or its cgroup's).
+	MaxMemory int64
+	// TombstoneTTL is how long a dropped filter's tombstone is kept.
+	TombstoneTTL time.Duration
 	// MaxPeers bounds the push targets and members the node syncs with.
 	// When the table is full, a peer that never answered its challenge,
 	// then one that never acknowledged rows, makes room; with neither,
@@ -167,6 +178,10 @@ func DefaultConfig() Config {
 		UDPSockets:        runtime.GOMAXPROCS(0),
 		MaxDatagram:       wire.MaxDatagram,
 		MaxPeers:          1024,
+		AutoCreate:        true,
+		MaxFilters:        1024,
+		MaxMemory:         sysmem.Half(),
+		TombstoneTTL:      24 * time.Hour,
 		MaxConns:          1024,
 		MaxConnsPerSource: 64,
 		IdleTimeout:       5 * time.Minute,
@@ -215,6 +230,8 @@ func (c Config) validate() error {
 		return bad("UDP sockets %d must be 1..64", c.UDPSockets)
 	case c.MaxDatagram < 512 || c.MaxDatagram > 65507:
 		return bad("max datagram %d must be 512..65507", c.MaxDatagram)
+	case c.MaxFilters < 0 || c.MaxMemory < 0 || c.TombstoneTTL <= 0:
+		return bad("max filters %d and max memory %d must not be negative, tombstone TTL %v must be positive", c.MaxFilters, c.MaxMemory, c.TombstoneTTL)
 	case c.MaxPeers < 1:
 		return bad("max peers %d must be at least 1", c.MaxPeers)
 	case c.MaxConns < 1 || c.MaxConnsPerSource < 1:

@@ -8,6 +8,7 @@ import (
 	"github.com/rmbd/rmbd/filter"
 	"github.com/rmbd/rmbd/gossip"
 	"github.com/rmbd/rmbd/internal/version"
+	"github.com/rmbd/rmbd/store"
 	"github.com/rmbd/rmbd/wire"
 )
 
@@ -73,7 +74,7 @@ func (n *Node) handle(w *worker, frame []byte, from netip.AddrPort) []byte {
 		}
 		var bit [1]byte
 		w.keys = append(w.keys[:0], key)
-		c.add(AddsNew, uint64(n.addLogged(w, w.keys, bit[:])))
+		c.add(AddsNew, uint64(addLogged(w, n.f, n.st, w.keys, bit[:])))
 		clear(w.keys) // a slice of a frame about to be reused
 	case wire.TypeHas:
 		key, err := wire.DecodeClassicKey(frame, wire.TypeHas)
@@ -130,6 +131,10 @@ func (n *Node) handle(w *worker, frame []byte, from netip.AddrPort) []byte {
 		n.addPeer(string(p.Host), p.Port, false, nil)
 	case wire.TypePeerRequest:
 		return n.peerRequest(w, frame, from, out)
+	case wire.TypeNamed:
+		return n.namedFrame(w, frame, from, out)
+	case wire.TypeFilterReq:
+		return n.filterRequest(w, frame, from, out)
 	case wire.TypeAck:
 		if wire.DecodeClassicAck(frame) != nil {
 			return c.bad(out)
@@ -216,7 +221,7 @@ func (n *Node) refuseClassic(w *worker, out []byte, msg string) []byte {
 // carries first.
 func reqID(frame []byte) (uint32, bool) {
 	switch wire.Type(frame[0]) {
-	case wire.TypeAddBatch, wire.TypeHasBatch, wire.TypePing, wire.TypeStatsReq, wire.TypeMembersReq, wire.TypePeerRequest:
+	case wire.TypeAddBatch, wire.TypeHasBatch, wire.TypePing, wire.TypeStatsReq, wire.TypeMembersReq, wire.TypePeerRequest, wire.TypeFilterReq:
 		if len(frame) >= wire.HeaderSize+4 {
 			return binary.BigEndian.Uint32(frame[wire.HeaderSize:]), true
 		}
@@ -299,27 +304,42 @@ func (n *Node) pongFlags() uint8 {
 	return f
 }
 
-// batch serves an add batch or has batch.
+// batch serves an add batch or has batch to the default filter.
 func (n *Node) batch(w *worker, frame []byte, from netip.AddrPort, out []byte) []byte {
 	c := w.c
 	b, err := wire.DecodeBatch(frame)
 	if err != nil {
 		return c.bad(out)
 	}
-	if b.Type == wire.TypeAddBatch && !n.mayAdd(from) || b.Type == wire.TypeHasBatch && !n.mayRead(from) {
-		c.drop(Forbidden)
-		return n.refuse(out, frame, wire.CodeForbidden, "this address may not "+map[bool]string{true: "add (--allow)", false: "ask (--allow-read)"}[b.Type == wire.TypeAddBatch])
+	if !n.mayBatch(b.Type, from) {
+		return n.refuseBatch(c, b.Type, frame, out)
 	}
+	return n.batchOn(w, n.f, n.st, b, out)
+}
+
+// mayBatch reports whether from may send a batch of type t.
+func (n *Node) mayBatch(t wire.Type, from netip.AddrPort) bool {
+	return t == wire.TypeAddBatch && n.mayAdd(from) || t == wire.TypeHasBatch && n.mayRead(from)
+}
+
+func (n *Node) refuseBatch(c *counters, t wire.Type, frame, out []byte) []byte {
+	c.drop(Forbidden)
+	return n.refuse(out, frame, wire.CodeForbidden, "this address may not "+map[bool]string{true: "add (--allow)", false: "ask (--allow-read)"}[t == wire.TypeAddBatch])
+}
+
+// batchOn serves batch b on filter f, logged to st if there is one.
+func (n *Node) batchOn(w *worker, f *filter.Filter, st *store.Store, b wire.Batch, out []byte) []byte {
+	c := w.c
 	// Counted once per frame, not once per key: the counters are atomics.
 	var bits [wire.MaxBatchKeys / 8]byte
 	i, yes := b.Keys.Len(), 0
 	switch {
-	case b.Type == wire.TypeAddBatch && n.st != nil:
+	case b.Type == wire.TypeAddBatch && st != nil:
 		keys := w.keys[:0]
 		for key := range b.Keys.All() {
 			keys = append(keys, key)
 		}
-		yes = n.addLogged(w, keys, bits[:])
+		yes = addLogged(w, f, st, keys, bits[:])
 		clear(keys) // slices of a frame about to be reused
 		w.keys = keys[:0]
 	default: // in memory: the hot loop stays here, inlined
@@ -327,9 +347,9 @@ func (n *Node) batch(w *worker, frame []byte, from netip.AddrPort, out []byte) [
 		for key := range b.Keys.All() {
 			var v bool
 			if add {
-				v = n.f.Add(key)
+				v = f.Add(key)
 			} else {
-				v = n.f.Has(key)
+				v = f.Has(key)
 			}
 			if v {
 				bits[j/8] |= 1 << (j % 8)

@@ -1,8 +1,11 @@
 package node
 
 import (
+	"time"
+
 	"errors"
 	"fmt"
+	"github.com/rmbd/rmbd/gossip"
 	"log/slog"
 
 	"github.com/rmbd/rmbd/filter"
@@ -10,20 +13,23 @@ import (
 )
 
 // openStore opens the data directory, if there is one, and loads the
-// filter from it. A directory that holds another filter is a
-// configuration error: the node never starts empty over existing data.
-func openStore(cfg Config, f *filter.Filter, log *slog.Logger) (*store.Store, error) {
+// default filter's folder into f.
+func openStore(cfg Config, f *filter.Filter, log *slog.Logger) (*store.Dir, *store.Store, error) {
 	if cfg.DataDir == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
-	opts := store.DefaultOptions()
-	opts.Fsync, opts.Repair, opts.CheckpointInterval, opts.Logger = cfg.Fsync, cfg.Repair, cfg.CheckpointInterval, log
-	st, rec, err := store.Open(cfg.DataDir, cfg.definition(f), f, opts)
+	dir, err := store.OpenDir(cfg.DataDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, rec, err := dir.Open(cfg.definition(f), f, storeOptions(cfg, log))
 	switch {
 	case errors.Is(err, store.ErrMismatch):
-		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		dir.Close()
+		return nil, nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	case err != nil:
-		return nil, err
+		dir.Close()
+		return nil, nil, err
 	}
 	log.Info("data directory loaded", "dir", cfg.DataDir, "fsync", cfg.Fsync.String(),
 		"checkpoints", rec.Checkpoints, "rows", rec.Rows, "log_segments", rec.Segments,
@@ -31,5 +37,87 @@ func openStore(cfg Config, f *filter.Filter, log *slog.Logger) (*store.Store, er
 	if rec.Truncated > 0 || len(rec.Damaged) > 0 {
 		log.Warn("the data directory needed repair", "log_segments_cut", rec.Truncated, "checkpoints_set_aside", rec.Damaged)
 	}
+	return dir, st, nil
+}
+
+func storeOptions(cfg Config, log *slog.Logger) store.Options {
+	opts := store.DefaultOptions()
+	opts.Fsync, opts.Repair, opts.CheckpointInterval, opts.Logger = cfg.Fsync, cfg.Repair, cfg.CheckpointInterval, log
+	return opts
+}
+
+// openStoreIn opens the folder of a named filter in the data directory.
+func (n *Node) openStoreIn(def store.Definition, f *filter.Filter) (*store.Store, error) {
+	st, rec, err := n.dir.Open(def, f, storeOptions(n.cfg, n.log))
+	if err != nil {
+		return nil, err
+	}
+	if rec.Truncated > 0 || len(rec.Damaged) > 0 {
+		n.log.Warn("a named filter's folder needed repair", "filter", def.Name, "log_segments_cut", rec.Truncated, "checkpoints_set_aside", rec.Damaged)
+	}
 	return st, nil
+}
+
+// loadNamed restores the named filters from the data directory: the
+// catalog, and the folder of every live version in it. A folder the
+// catalog does not know (the node stopped between making it and writing
+// the catalog) is taken in; one of a name the catalog says was dropped
+// (stopped before removing it) is removed.
+func (n *Node) loadNamed() error {
+	if n.dir == nil {
+		return nil
+	}
+	nm := n.named
+	nm.mu.Lock()
+	defer nm.mu.Unlock()
+	b, err := n.dir.ReadCatalog()
+	if err != nil {
+		return err
+	}
+	var entries []gossip.Entry
+	if b != nil {
+		if entries, err = gossip.DecodeCatalog(b); err != nil {
+			return fmt.Errorf("%s/CATALOG: %w", n.cfg.DataDir, err)
+		}
+	}
+	now := time.Now()
+	for _, e := range entries {
+		nm.cat.Restore(e)
+	}
+	defs, err := n.dir.Definitions()
+	if err != nil {
+		return err
+	}
+	for _, d := range defs {
+		if d.Name == DefaultFilter {
+			continue
+		}
+		live := nm.cat.Live(d.Name)
+		switch {
+		case len(live) > 0:
+		case nm.cat.Known(d.Name):
+			n.log.Info("removing the folder of a dropped filter", "filter", d.Name)
+			if err := n.dir.Remove(d.Name); err != nil {
+				return err
+			}
+			continue
+		default:
+			n.log.Warn("taking in a filter's folder the catalog lacked", "filter", d.Name)
+			if _, err := nm.cat.Create(d.Name, gossip.CatalogDef{FP: d.FP, Capacity: d.Capacity, FPRate: d.FPRate}, string(n.name), now); err != nil {
+				return err
+			}
+		}
+	}
+	for _, name := range nm.cat.Names() {
+		for _, v := range nm.cat.Live(name) {
+			nf, err := n.openNamed(name, v)
+			if err != nil {
+				return fmt.Errorf("filter %q: %w", name, err)
+			}
+			nm.byName[name] = append(nm.byName[name], nf)
+			nm.bytes += nf.f.SizeBytes()
+		}
+	}
+	n.saveCatalog()
+	return nil
 }

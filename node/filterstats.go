@@ -39,6 +39,15 @@ func (n *Node) readFilterStats() *filterStats {
 // checks the capacity alarms.
 func (n *Node) refreshFilterStats() *filterStats {
 	fs := n.readFilterStats()
+	n.named.mu.RLock()
+	for _, vs := range n.named.byName {
+		for _, nf := range vs {
+			st := nf.f.Stats()
+			nf.stats.Store(&st)
+		}
+	}
+	n.named.mu.RUnlock()
+	fs.took = time.Since(fs.at) // the named filters' reading counts toward the budget
 	n.fstats.Store(fs)
 	n.checkCapacity(fs)
 	return fs

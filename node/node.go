@@ -77,6 +77,8 @@ type Node struct {
 	joinPulled atomic.Bool
 	lat        [numLatencies]histogram // latency.go
 	st         *store.Store            // nil without a data directory
+	dir        *store.Dir              // the data directory; nil without
+	named      *named                  // the named filters (named.go)
 
 	// With a cluster key: what seals the frames the node sends and opens
 	// the ones it gets (nil without).
@@ -124,7 +126,7 @@ func New(cfg Config) (*Node, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	st, err := openStore(cfg, f, log)
+	dir, st, err := openStore(cfg, f, log)
 	if err != nil {
 		return nil, err
 	}
@@ -133,6 +135,7 @@ func New(cfg Config) (*Node, error) {
 		if tr, err = sockets.Listen(context.Background(), cfg.Listen, cfg.UDPSockets); err != nil {
 			if st != nil {
 				st.Close()
+				dir.Close()
 			}
 			return nil, err
 		}
@@ -155,8 +158,8 @@ func New(cfg Config) (*Node, error) {
 		ring, _ := auth.NewKeyring(cfg.ClusterKeys) // validated
 		sealer, opener = auth.NewSealer(ring), auth.NewOpener(ring)
 	}
-	return &Node{
-		sealer: sealer, opener: opener,
+	n := &Node{
+		sealer: sealer, opener: opener, dir: dir, named: newNamed(cfg.TombstoneTTL),
 		challenges: map[netip.AddrPort]*challenge{}, memberIPs: map[netip.Addr]int{},
 		pulling: make(chan struct{}, maxPullsServed),
 		cfg:     cfg, log: log, f: f, tr: tr, st: st, name: []byte(name), g: g, c: new(counters), udpC: udpC,
@@ -169,7 +172,13 @@ func New(cfg Config) (*Node, error) {
 		shed:      newShedders(tr.Readers()),
 		bufs:      bufpool.New(cfg.MaxBufferBytes, cfg.MaxBufferBytes/16),
 		after:     time.After,
-	}, nil
+	}
+	if err := n.loadNamed(); err != nil {
+		n.closeStores()
+		tr.Close()
+		return nil, err
+	}
+	return n, nil
 }
 
 // Addr returns the address datagrams and streams are served on.
@@ -203,6 +212,13 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	if n.st != nil {
 		n.st.Start()
+		n.named.mu.RLock()
+		for _, vs := range n.named.byName {
+			for _, nf := range vs {
+				nf.st.Start()
+			}
+		}
+		n.named.mu.RUnlock()
 	}
 	packets := n.tr.ServePackets(n.ctx, n.newPacketHandler())
 	n.wg.Add(1)
@@ -267,13 +283,31 @@ func (n *Node) shutdown(packets <-chan struct{}) error {
 			n.log.Error("shutdown left goroutines running")
 		}
 	}
-	var err error
-	if n.st != nil { // nothing adds any more: a last checkpoint
-		if err = n.st.Close(); err != nil {
-			n.log.Error("the last checkpoint failed; the log still holds every add", "err", err)
+	return errors.Join(n.closeStores(), n.tr.Close())
+}
+
+// closeStores writes a last checkpoint of every filter (nothing adds any
+// more) and lets go of the data directory.
+func (n *Node) closeStores() error {
+	if n.dir == nil {
+		return nil
+	}
+	var errs []error
+	if err := n.st.Close(); err != nil {
+		n.log.Error("the last checkpoint failed; the log still holds every add", "err", err)
+		errs = append(errs, err)
+	}
+	n.named.mu.Lock()
+	for name, vs := range n.named.byName {
+		for _, nf := range vs {
+			if err := n.closeNamed(nf, false); err != nil {
+				n.log.Error("the last checkpoint failed; the log still holds every add", "filter", name, "err", err)
+				errs = append(errs, err)
+			}
 		}
 	}
-	return errors.Join(err, n.tr.Close())
+	n.named.mu.Unlock()
+	return errors.Join(append(errs, n.dir.Close())...)
 }
 
 // spawn runs f on a goroutine that shutdown waits for, unless shutdown has
@@ -338,6 +372,7 @@ func (n *Node) Stats() Stats {
 	for i := range s.Latency {
 		s.Latency[i] = n.lat[i].snapshot()
 	}
+	s.Named = n.named.stats()
 	return s
 }
 

@@ -187,8 +187,22 @@ type Stats struct {
 	Health Health
 	// SyncInterval is the gossip tick, the unit of peers' AckedTicksAgo.
 	SyncInterval time.Duration
+	// Named describes the named filters, by name.
+	Named []NamedStats
 	// Latency holds the latency histograms, by Latency.
 	Latency [numLatencies]Histogram
+}
+
+// NamedStats is one named filter's figures, as of the last background
+// refresh.
+type NamedStats struct {
+	Name          string
+	Capacity      uint64
+	FPRate        float64
+	Bytes         uint64
+	EstimatedKeys float64
+	Fill          float64
+	Versions      int // live versions: more than one is a conflict
 }
 
 func b2u(b bool) uint64 {
@@ -259,5 +273,6 @@ func (s Stats) WireStats() []wire.Stat {
 		wire.Stat{Name: "over_capacity", Value: b2u(s.Alarms.OverCapacity)},
 		wire.Stat{Name: "fp_over_target", Value: b2u(s.Alarms.FPHigh)},
 		wire.Stat{Name: "ready", Value: b2u(s.Health.Ready)},
+		wire.Stat{Name: "named_filters", Value: uint64(len(s.Named))},
 	)
 }

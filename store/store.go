@@ -496,7 +496,9 @@ func truncate(path string, size int64) error {
 // while anything changes, and early when the log grows past
 // CheckpointLogBytes.
 func (s *Store) Start() {
-	s.started.Store(true)
+	if s.started.Swap(true) {
+		return // started already
+	}
 	go func() {
 		defer close(s.done)
 		t := time.NewTicker(time.Second)

@@ -31,6 +31,13 @@ Usage:
   rmbd-cli [flags] stats           the node's counters (docs/STATS.md says what each counts)
   rmbd-cli [flags] stats --watch 1s  a live view: adds, has and sync per second, fill, keys, peers
   rmbd-cli [flags] members         the cluster as the node sees it: state, for how long, last sync
+  rmbd-cli [flags] create NAME [--capacity N] [--fp-rate P]   create a named filter
+  rmbd-cli [flags] list            the node's filters: sizing, estimated keys, fill
+  rmbd-cli [flags] info NAME       one filter
+  rmbd-cli [flags] drop NAME       drop a named filter and its keys
+  rmbd-cli -f NAME add|has ...     add to or ask the named filter NAME (environment:
+                                   RMBD_FILTER); an add to a name with no filter
+                                   creates it when the node allows (--auto-create)
 
 peer, with a node that has a cluster key, needs the key: --cluster-key-file
 (or RMBD_CLUSTER_KEY_FILE, or RMBD_CLUSTER_KEY holding the key itself).
@@ -56,17 +63,20 @@ const (
 )
 
 type options struct {
-	addr    string
-	tcp     bool
-	classic bool
-	timeout time.Duration
-	json    bool
-	chunk   int
-	keyFile string
-	help    bool
-	version bool
-	watch   time.Duration
-	addrEnv bool // --addr came from RMBD_ADDR
+	addr     string
+	tcp      bool
+	classic  bool
+	timeout  time.Duration
+	json     bool
+	chunk    int
+	keyFile  string
+	help     bool
+	version  bool
+	filter   string
+	capacity uint64
+	fpRate   float64
+	watch    time.Duration
+	addrEnv  bool // --addr came from RMBD_ADDR
 }
 
 func main() {
@@ -96,6 +106,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	fs.BoolVar(&o.classic, "classic", false, "speak only classic frames, e.g. to the original Python rmbd")
 	fs.IntVar(&o.chunk, "chunk", 65536, "keys per request when reading stdin")
 	fs.StringVar(&o.keyFile, "cluster-key-file", getenv("RMBD_CLUSTER_KEY_FILE"), "the cluster's key file, to seal peer requests (environment: RMBD_CLUSTER_KEY_FILE)")
+	fs.StringVarP(&o.filter, "filter", "f", getenv("RMBD_FILTER"), "the named filter add and has address (environment: RMBD_FILTER; default: the node's own)")
+	fs.Uint64Var(&o.capacity, "capacity", 1_000_000, "with create: keys the filter is sized for")
+	fs.Float64Var(&o.fpRate, "fp-rate", 0.01, "with create: false-positive rate wanted at capacity, in (0,1)")
 	fs.DurationVar(&o.watch, "watch", 0, "with stats: show the figures again every this long, until interrupted")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.BoolVarP(&o.help, "help", "h", false, "show this help")
@@ -119,7 +132,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return exitOK
 	}
 	if fs.NArg() == 0 {
-		return fail(errors.New("no command: add, has, peer, ping, stats or members (see rmbd-cli --help)"))
+		return fail(errors.New("no command: add, has, peer, ping, stats, members, create, list, info or drop (see rmbd-cli --help)"))
 	}
 	if o.timeout <= 0 || o.chunk < 1 || o.watch < 0 {
 		return fail(errors.New("--timeout, --chunk and --watch must be positive"))
@@ -128,15 +141,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if o.watch > 0 && cmd != "stats" {
 		return fail(fmt.Errorf("--watch goes with stats, not %s", cmd))
 	}
-	need := map[string][2]int{"add": {1, -1}, "has": {1, -1}, "peer": {1, 1}, "ping": {0, 0}, "stats": {0, 0}, "members": {0, 0}}
+	need := map[string][2]int{"add": {1, -1}, "has": {1, -1}, "peer": {1, 1}, "ping": {0, 0}, "stats": {0, 0}, "members": {0, 0},
+		"create": {1, 1}, "list": {0, 0}, "info": {1, 1}, "drop": {1, 1}}
 	n, ok := need[cmd]
 	if !ok {
-		return fail(fmt.Errorf("unknown command %q: add, has, peer, ping, stats or members", cmd))
+		return fail(fmt.Errorf("unknown command %q: add, has, peer, ping, stats, members, create, list, info or drop", cmd))
 	}
 	if len(rest) < n[0] || n[1] >= 0 && len(rest) > n[1] {
 		return fail(fmt.Errorf("%s takes %s", cmd, map[string]string{
 			"add": "keys, or - to read them from stdin", "has": "keys, or - to read them from stdin",
-			"peer": "one HOST:PORT", "ping": "no arguments", "stats": "no arguments", "members": "no arguments"}[cmd]))
+			"peer": "one HOST:PORT", "ping": "no arguments", "stats": "no arguments", "members": "no arguments",
+			"create": "one filter NAME", "list": "no arguments", "info": "one filter NAME", "drop": "one filter NAME"}[cmd]))
+	}
+	if (fs.Changed("capacity") || fs.Changed("fp-rate")) && cmd != "create" {
+		return fail(fmt.Errorf("--capacity and --fp-rate go with create, not %s", cmd))
+	}
+	if o.filter != "" && cmd != "add" && cmd != "has" {
+		return fail(fmt.Errorf("-f names the filter of add and has; %s takes none", cmd))
 	}
 
 	opts := []client.Option{client.WithTimeout(o.timeout)}
@@ -165,7 +186,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	out := newPrinter(stdout, o.json)
 	defer out.flush()
 	var code int
+	if o.filter != "" {
+		c = c.Filter(o.filter)
+	}
 	switch cmd {
+	case "create":
+		var f client.FilterInfo
+		if f, err = c.CreateFilter(ctx, rest[0], o.capacity, o.fpRate); err == nil {
+			out.filters("created", []client.FilterInfo{f})
+		}
+	case "info":
+		var f client.FilterInfo
+		if f, err = c.DescribeFilter(ctx, rest[0]); err == nil {
+			out.filters("info", []client.FilterInfo{f})
+		}
+	case "list":
+		var fs []client.FilterInfo
+		if fs, err = c.Filters(ctx); err == nil {
+			out.filters("list", fs)
+		}
+	case "drop":
+		if err = c.DropFilter(ctx, rest[0]); err == nil {
+			out.dropped(rest[0])
+		}
 	case "add", "has":
 		if len(rest) == 1 && rest[0] == "-" {
 			code, err = streamKeys(ctx, c, cmd, stdin, out, o, stderr)

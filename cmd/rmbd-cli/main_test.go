@@ -332,3 +332,46 @@ func TestHelp(t *testing.T) {
 		assert.Contains(t, out, s)
 	}
 }
+
+func TestNamedFilterCommands(t *testing.T) {
+	addr := nodetest.Start(t, node.DefaultConfig()).Addr().String()
+	code, out, errOut := cli(addr, "", "create", "users", "--capacity", "5000", "--fp-rate", "0.001")
+	require.Equal(t, 0, code, errOut)
+	assert.Regexp(t, `^created users: capacity 5000 at fp-rate 0.001, \d+ bytes\n$`, out)
+	code, _, errOut = cli(addr, "", "-f", "users", "add", "alice", "bob")
+	require.Equal(t, 0, code, errOut)
+	code, out, _ = cli(addr, "", "-f", "users", "has", "alice", "carol")
+	assert.Equal(t, 1, code)
+	assert.Equal(t, "alice\ttrue\ncarol\tfalse\n", out)
+	code, out, _ = cliEnv(map[string]string{"RMBD_ADDR": addr, "RMBD_FILTER": "users"}, "bob\n", "has", "-")
+	assert.Equal(t, 0, code)
+	assert.Equal(t, "bob\ttrue\n", out)
+	code, _, _ = cli(addr, "", "has", "alice")
+	assert.Equal(t, 1, code, "the default filter is another")
+
+	code, out, _ = cli(addr, "", "list")
+	require.Equal(t, 0, code)
+	assert.Regexp(t, `(?m)^NAME +CAPACITY +FP RATE +EST\. KEYS +FILL +BYTES\n`, out)
+	assert.Regexp(t, `(?m)^default +1000000 +0\.01 `, out)
+	assert.Regexp(t, `(?m)^users +5000 +0\.001 `, out)
+	code, out, _ = cli(addr, "", "info", "users")
+	require.Equal(t, 0, code)
+	assert.Contains(t, out, "capacity        5000\n")
+
+	code, _, errOut = cli(addr, "", "create", "users", "--capacity", "9")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "capacity 5000")
+	code, _, errOut = cli(addr, "", "list", "--capacity", "9")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "go with create")
+	code, _, errOut = cli(addr, "", "-f", "users", "list")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "-f names the filter of add and has")
+
+	code, out, _ = cli(addr, "", "drop", "users")
+	require.Equal(t, 0, code)
+	assert.Equal(t, "dropped users\n", out)
+	code, _, errOut = cli(addr, "", "info", "users")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "no filter users")
+}

@@ -157,3 +157,44 @@ func (p *printer) members(node string, ms []client.Member) {
 	}
 	tw.Flush()
 }
+
+// filters prints filters: a table for list, the fields of one otherwise.
+func (p *printer) filters(what string, fs []client.FilterInfo) {
+	if p.json {
+		for _, f := range fs {
+			p.enc.Encode(map[string]any{"name": f.Name, "capacity": f.Capacity, "fp_rate": f.FPRate, "bytes": f.Bytes,
+				"estimated_keys": f.Keys, "fill": f.Fill, "generation": f.Generation, "created": f.Created.UTC().Format(time.RFC3339),
+				"origin": f.Origin, "conflicts": f.Conflicts, "fingerprint": f.Fingerprint.String()})
+		}
+		return
+	}
+	if what == "list" {
+		tw := tabwriter.NewWriter(p.w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tCAPACITY\tFP RATE\tEST. KEYS\tFILL\tBYTES")
+		for _, f := range fs {
+			fmt.Fprintf(tw, "%s\t%d\t%v\t%d\t%.2f%%\t%d\n", f.Name, f.Capacity, f.FPRate, f.Keys, 100*f.Fill, f.Bytes)
+		}
+		tw.Flush()
+		return
+	}
+	for _, f := range fs {
+		if what == "created" {
+			fmt.Fprintf(p.w, "created %s: capacity %d at fp-rate %v, %d bytes\n", f.Name, f.Capacity, f.FPRate, f.Bytes)
+			continue
+		}
+		fmt.Fprintf(p.w, "name            %s\ncapacity        %d\nfp rate         %v\nbytes           %d\nestimated keys  %d\nfill            %.2f%%\n",
+			f.Name, f.Capacity, f.FPRate, f.Bytes, f.Keys, 100*f.Fill)
+		fmt.Fprintf(p.w, "generation      %d\ncreated         %s by %s\nfilter          %v\n", f.Generation, f.Created.UTC().Format(time.RFC3339), f.Origin, f.Fingerprint)
+		if f.Conflicts > 0 {
+			fmt.Fprintf(p.w, "CONFLICT        %d other version(s) of the name, created concurrently with other sizing, still answer has\n", f.Conflicts)
+		}
+	}
+}
+
+func (p *printer) dropped(name string) {
+	if p.json {
+		p.enc.Encode(map[string]string{"dropped": name})
+		return
+	}
+	fmt.Fprintf(p.w, "dropped %s\n", name)
+}

@@ -87,6 +87,10 @@ func parseArgs(args []string, env environment) (*options, *pflag.FlagSet, error)
 	checkpoint := fs.Duration("checkpoint-interval", def.CheckpointInterval, "longest time between checkpoints of the filter to --data-dir")
 	repair := fs.Bool("repair", false, "start despite a damaged checkpoint, keeping every row that verifies")
 	fs.StringVar(&o.keyFile, "cluster-key-file", "", "file of cluster keys, one per line, the first signing (rmbd keygen makes one): authenticates every frame between nodes and encrypts gossip")
+	autoCreate := fs.Bool("auto-create", def.AutoCreate, "an add to a named filter that does not exist creates it, sized by --capacity and --fp-rate")
+	maxFilters := fs.Int("max-filters", def.MaxFilters, "named filters the node may hold")
+	maxMemory := fs.String("max-memory", formatSize(def.MaxMemory), "memory every filter together may take (default: half the machine's or the cgroup's; 0: no bound); creating past it is refused")
+	tombstoneTTL := fs.Duration("tombstone-ttl", def.TombstoneTTL, "how long a dropped filter's tombstone is kept")
 	maxPeers := fs.Int("max-peers", def.MaxPeers, "push targets and members to sync with; when full, one that never answered or never acknowledged makes room, else a new peer is refused")
 	maxConns := fs.Int("max-conns", def.MaxConns, "TCP connections at once; past it the one idle longest is closed to let a new one in")
 	maxPerSource := fs.Int("max-conns-per-source", def.MaxConnsPerSource, "TCP connections one source address may hold; more are refused")
@@ -161,7 +165,11 @@ func parseArgs(args []string, env environment) (*options, *pflag.FlagSet, error)
 	o.cfg.UDPSockets = *udpSockets
 	o.cfg.MaxConns, o.cfg.MaxConnsPerSource, o.cfg.MaxPeers = *maxConns, *maxPerSource, *maxPeers
 	o.cfg.IdleTimeout, o.cfg.FrameTimeout = *idleTimeout, *frameTimeout
+	o.cfg.AutoCreate, o.cfg.MaxFilters, o.cfg.TombstoneTTL = *autoCreate, *maxFilters, *tombstoneTTL
 	var err error
+	if o.cfg.MaxMemory, err = parseSize(*maxMemory); err != nil {
+		return nil, fs, fmt.Errorf("%s: %w", src.name("max-memory"), err)
+	}
 	if o.cfg.MaxBufferBytes, err = parseSize(*maxBuffer); err != nil {
 		return nil, fs, fmt.Errorf("%s: %w", src.name("max-buffer-bytes"), err)
 	}
@@ -227,6 +235,8 @@ func checkValues(o *options, fs *pflag.FlagSet, src sources) error {
 		{"max-conns-per-source", c.MaxConnsPerSource < 1, "at least 1"},
 		{"idle-timeout", c.IdleTimeout <= 0, "positive, e.g. 5m"},
 		{"frame-timeout", c.FrameTimeout <= 0, "positive, e.g. 10s"},
+		{"max-filters", c.MaxFilters < 0, "0 or more"},
+		{"tombstone-ttl", c.TombstoneTTL <= 0, "positive, e.g. 24h"},
 	} {
 		if v.bad {
 			return fmt.Errorf("%s: must be %s", src.of(fs, v.flag), v.want)

@@ -252,12 +252,17 @@ func (l *lockedBuffer) String() string {
 
 func TestLimitFlags(t *testing.T) {
 	o, _, err := parseArgs([]string{"--max-buffer-bytes", "128MiB", "--max-conns", "10", "--max-conns-per-source", "2",
-		"--frame-timeout", "3s", "--idle-timeout", "1m", "--max-peers", "5"}, env(nil))
+		"--frame-timeout", "3s", "--idle-timeout", "1m", "--max-peers", "5", "--auto-create=false", "--max-filters", "7",
+		"--max-memory", "2GiB", "--tombstone-ttl", "1h"}, env(nil))
 	require.NoError(t, err)
 	assert.Equal(t, int64(128<<20), o.cfg.MaxBufferBytes)
 	assert.Equal(t, 10, o.cfg.MaxConns)
 	assert.Equal(t, 2, o.cfg.MaxConnsPerSource)
 	assert.Equal(t, 5, o.cfg.MaxPeers)
+	assert.False(t, o.cfg.AutoCreate)
+	assert.Equal(t, 7, o.cfg.MaxFilters)
+	assert.Equal(t, int64(2<<30), o.cfg.MaxMemory)
+	assert.Equal(t, time.Hour, o.cfg.TombstoneTTL)
 	assert.Equal(t, 3*time.Second, o.cfg.FrameTimeout)
 	assert.Equal(t, time.Minute, o.cfg.IdleTimeout)
 	for in, want := range map[string]int64{"64MiB": 64 << 20, "1G": 1 << 30, "4096": 4096, "8 MB": 8 << 20, "16KiB": 16 << 10} {

@@ -1,0 +1,159 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rmbd/rmbd/filter"
+	"github.com/rmbd/rmbd/wire"
+)
+
+// Filter returns a client for the node's filter called name: Add, AddNew
+// and Has address it; everything else is as c. It shares c's connection
+// (closing either closes both). "" and "default" are the filter the
+// node's flags make, the one c addresses. Classic nodes hold one filter.
+func (c *Client) Filter(name string) *Client {
+	d := *c
+	d.filter = name
+	if name == wire.DefaultFilter {
+		d.filter = ""
+	}
+	return &d
+}
+
+// FilterName returns the filter the client addresses ("default" for the
+// node's own).
+func (c *Client) FilterName() string {
+	if c.filter == "" {
+		return wire.DefaultFilter
+	}
+	return c.filter
+}
+
+// named wraps a batch for the filter the client addresses.
+func (c *Client) named(frame []byte) ([]byte, error) {
+	if c.filter == "" {
+		return frame, nil
+	}
+	return wire.AppendNamed(nil, c.filter, frame)
+}
+
+// namedOverhead is what addressing a named filter adds to a frame.
+func (c *Client) namedOverhead() int {
+	if c.filter == "" {
+		return 0
+	}
+	return wire.HeaderSize + 1 + len(c.filter)
+}
+
+// checkFilter refuses a filter name no node takes, before anything is
+// sent.
+func (c *Client) checkFilter() error {
+	switch {
+	case c.filter == "":
+		return nil
+	case c.o.classic:
+		return errors.New("client: classic nodes hold one filter: no filter names")
+	case !wire.ValidFilterName(c.filter):
+		return fmt.Errorf("client: filter name %q: 1 to %d bytes of UTF-8, no control characters", c.filter, wire.MaxFilterName)
+	}
+	return nil
+}
+
+// FilterInfo describes a named filter.
+type FilterInfo struct {
+	Name     string
+	Capacity uint64  // keys it was sized for (0: classic)
+	FPRate   float64 // false-positive rate at capacity (0: classic)
+	Bytes    uint64  // memory its bits take
+	// Keys estimates the distinct keys it holds, and Fill the share of
+	// its bits set, as of the node's last refresh (about a second).
+	Keys        uint64
+	Fill        float64
+	Fingerprint filter.Fingerprint
+	Generation  uint64    // 1 at first, one more after each drop and re-creation
+	Created     time.Time // when the version that takes adds was created
+	Origin      string    // the node that created it
+	// Conflicts counts other versions of the name, created concurrently
+	// with other sizing: has answers from them too.
+	Conflicts int
+}
+
+func infoOf(d wire.FilterDesc) FilterInfo {
+	return FilterInfo{Name: string(d.Name), Capacity: d.Capacity, FPRate: d.FPRate,
+		Bytes: uint64(d.FP.Rows) * (uint64(d.FP.RowBits) + 63) / 64 * 8,
+		Keys:  d.Keys, Fill: float64(d.FillPPM) / 1e6, Fingerprint: d.FP, Generation: d.Gen,
+		Created: time.UnixMilli(d.Created), Origin: string(d.Origin), Conflicts: int(d.Conflicts)}
+}
+
+// filterOp sends one filter request and returns the filters it answers.
+func (c *Client) filterOp(ctx context.Context, op string, q wire.FilterRequest) ([]FilterInfo, bool, error) {
+	b, err := c.ask(ctx, op, false, func(dst []byte, id uint32) ([]byte, error) {
+		q.ReqID = id
+		return wire.AppendFilterRequest(dst, q)
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	fs, err := wire.DecodeFilters(b)
+	if err != nil {
+		return nil, false, badReply(err)
+	}
+	var out []FilterInfo
+	for d := range fs.All() {
+		out = append(out, infoOf(d))
+	}
+	return out, fs.Flags&wire.FiltersMore != 0, nil
+}
+
+// CreateFilter creates the named filter for capacity keys at fpRate, or
+// finds it made with that sizing already; made with another sizing, the
+// node refuses (a *ServerError naming both).
+func (c *Client) CreateFilter(ctx context.Context, name string, capacity uint64, fpRate float64) (FilterInfo, error) {
+	fs, _, err := c.filterOp(ctx, "create", wire.FilterRequest{Op: wire.FilterOpCreate, Name: []byte(name),
+		Layout: filter.Blocked, Capacity: capacity, FPRate: fpRate})
+	if err == nil && len(fs) != 1 {
+		err = badReply(fmt.Errorf("%d filters describe one", len(fs)))
+	}
+	if err != nil {
+		return FilterInfo{}, c.opErr("create", err)
+	}
+	return fs[0], nil
+}
+
+// DropFilter drops the named filter: its keys are gone.
+func (c *Client) DropFilter(ctx context.Context, name string) error {
+	_, _, err := c.filterOp(ctx, "drop", wire.FilterRequest{Op: wire.FilterOpDrop, Name: []byte(name)})
+	return c.opErr("drop", err)
+}
+
+// DescribeFilter describes the named filter ("default": the node's own).
+func (c *Client) DescribeFilter(ctx context.Context, name string) (FilterInfo, error) {
+	fs, _, err := c.filterOp(ctx, "info", wire.FilterRequest{Op: wire.FilterOpInfo, Name: []byte(name)})
+	if err == nil && len(fs) != 1 {
+		err = badReply(fmt.Errorf("%d filters describe one", len(fs)))
+	}
+	if err != nil {
+		return FilterInfo{}, c.opErr("info", err)
+	}
+	return fs[0], nil
+}
+
+// Filters lists the node's filters by name, the default among them.
+func (c *Client) Filters(ctx context.Context) ([]FilterInfo, error) {
+	var all []FilterInfo
+	after := ""
+	for {
+		fs, more, err := c.filterOp(ctx, "list", wire.FilterRequest{Op: wire.FilterOpList, Name: []byte(after)})
+		if err != nil {
+			return nil, c.opErr("list", err)
+		}
+		all = append(all, fs...)
+		if !more || len(fs) == 0 {
+			return all, nil
+		}
+		after = fs[len(fs)-1].Name
+	}
+}
