@@ -316,6 +316,15 @@ func (c *Catalog) Restore(e Entry) {
 	c.ttl = ttl
 }
 
+// Entry returns a copy of name's entry (empty if none).
+func (c *Catalog) Entry(name string) Entry {
+	e := c.entries[name]
+	if e == nil {
+		return Entry{Name: name}
+	}
+	return Entry{Name: e.Name, Floor: e.Floor, Versions: clip(e.Versions), Drops: clip(e.Drops)}
+}
+
 // Known reports whether the catalog has an entry for name: live, dropped
 // or below a floor.
 func (c *Catalog) Known(name string) bool { return c.entries[name] != nil }
@@ -325,7 +334,7 @@ func (c *Catalog) Known(name string) bool { return c.entries[name] != nil }
 func (c *Catalog) Entries() []Entry {
 	out := make([]Entry, 0, len(c.entries))
 	for _, e := range c.entries {
-		out = append(out, Entry{Name: e.Name, Floor: e.Floor, Versions: clip(e.Versions), Drops: clip(e.Drops)})
+		out = append(out, c.Entry(e.Name))
 	}
 	slices.SortFunc(out, func(a, b Entry) int { return cmp.Compare(a.Name, b.Name) })
 	return out

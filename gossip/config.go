@@ -31,6 +31,10 @@ type Config struct {
 	MaxInflightRows int
 	// MaxTickBytes bounds the bytes of all frames emitted in one tick.
 	MaxTickBytes int
+	// FillMembers sends a new member every set row once, as a static peer
+	// gets them, instead of assuming it has them (the default filter's
+	// members fill by anti-entropy pulls; named filters' by this).
+	FillMembers bool
 	// MaxPeers bounds the peer table. Past it a new peer takes the place
 	// of a static peer that never acknowledged anything, the oldest;
 	// with none such, AddPeer and AddMember refuse it.

@@ -153,7 +153,7 @@ func (g *Gossip) Verify(addr netip.AddrPort) bool {
 // on, the past reaching it by bulk transfer and anti-entropy.
 func (g *Gossip) AddMember(addr netip.AddrPort) bool {
 	acked, ok := g.departed[addr]
-	if !ok {
+	if !ok && !g.cfg.FillMembers {
 		acked = g.src.LastChanged()
 	}
 	delete(g.departed, addr)

@@ -396,3 +396,28 @@ func TestNeverAckedPeersShareASmallBudget(t *testing.T) {
 	got, want := good.f.Stats().SetBits, a.f.Stats().SetBits
 	assert.Equal(t, want, got, "the working peer has every row")
 }
+
+// With FillMembers a new member gets every set row, as a static peer
+// does; without, it is assumed to have them (anti-entropy fills it).
+func TestFillMembers(t *testing.T) {
+	for _, fill := range []bool{false, true} {
+		f, err := filter.New(filter.DefaultConfig())
+		require.NoError(t, err)
+		for i := range 100 {
+			f.Add(k("pre", i))
+		}
+		f.Advance()
+		cfg := DefaultConfig()
+		cfg.FillMembers = fill
+		g, err := New(cfg, f)
+		require.NoError(t, err)
+		require.True(t, g.AddMember(addr(9)))
+		var out Outbox
+		g.Tick(&out)
+		if fill {
+			assert.Positive(t, out.Len(), "every set row goes to the new member")
+		} else {
+			assert.Zero(t, out.Len(), "assumed to have them")
+		}
+	}
+}

@@ -15,11 +15,13 @@ func (d *delegate) NodeMeta(limit int) []byte {
 	return wire.AppendNodeMeta(nil, (*Membership)(d).meta())
 }
 
-// NotifyMsg ignores user messages: rmbd sends none.
-func (d *delegate) NotifyMsg([]byte) {}
+// NotifyMsg hands a member's broadcast to the host.
+func (d *delegate) NotifyMsg(b []byte) { d.host.NotifyMsg(b) }
 
-// GetBroadcasts returns nothing: rmbd broadcasts nothing.
-func (d *delegate) GetBroadcasts(int, int) [][]byte { return nil }
+// GetBroadcasts returns what Broadcast queued, as much as fits.
+func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
+	return d.broadcasts.GetBroadcasts(overhead, limit)
+}
 
 // LocalState is this node's push/pull state: name and row digests.
 func (d *delegate) LocalState(bool) []byte { return d.host.AppendState(nil) }

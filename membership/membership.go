@@ -49,6 +49,10 @@ type Host interface {
 	// MergeState hands over the state a member sent in a push/pull; join
 	// is true while this node joins. s is only valid during the call.
 	MergeState(from Member, s wire.LocalState, join bool)
+	// NotifyMsg hands over a message a member broadcast (Broadcast). b is
+	// only valid during the call; it comes from a member of the cluster
+	// (with a key, memberlist checked it), and may be anything else.
+	NotifyMsg(b []byte)
 }
 
 // Member is a cluster member with readable metadata.
@@ -149,6 +153,7 @@ type Membership struct {
 	members map[string]*record // every member seen but this one, by name
 
 	started           time.Time // this member's own age
+	broadcasts        *memberlist.TransmitLimitedQueue
 	badMeta, badState atomic.Uint64
 	leaving           atomic.Bool
 	left              sync.Once
@@ -214,8 +219,23 @@ func New(cfg Config, host Host) (*Membership, error) {
 		return nil, fmt.Errorf("cluster membership: %w", err)
 	}
 	m.ml, m.addr, m.started = ml, ml.LocalNode().Address(), m.now()
+	m.broadcasts = &memberlist.TransmitLimitedQueue{NumNodes: ml.NumMembers, RetransmitMult: 4}
 	return m, nil
 }
+
+// Broadcast sends b to every member, piggybacked on gossip: each member
+// hears it from several others within a few gossip intervals. b must fit
+// a gossip packet (about a kilobyte).
+func (m *Membership) Broadcast(b []byte) {
+	m.broadcasts.QueueBroadcast(broadcast(b))
+}
+
+// broadcast is a message as memberlist queues it.
+type broadcast []byte
+
+func (b broadcast) Invalidates(memberlist.Broadcast) bool { return false }
+func (b broadcast) Message() []byte                       { return b }
+func (b broadcast) Finished()                             {}
 
 // Start joins the seeds (a failure is logged and retried) and re-joins
 // seeds and failed members every RejoinInterval until ctx ends. spawn

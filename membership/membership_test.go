@@ -23,6 +23,7 @@ type fakeHost struct {
 	ups    chan Member
 	downs  chan bool // left?
 	states chan string
+	msgs   chan string
 }
 
 func newHost(port uint16, name string) *fakeHost {
@@ -31,6 +32,7 @@ func newHost(port uint16, name string) *fakeHost {
 	return &fakeHost{
 		meta:  wire.NodeMeta{Version: wire.ProtocolVersion, FP: testFP, DataPort: port},
 		state: st, ups: make(chan Member, 16), downs: make(chan bool, 16), states: make(chan string, 16),
+		msgs: make(chan string, 16),
 	}
 }
 
@@ -41,6 +43,7 @@ func (h *fakeHost) MemberDown(_ Member, left bool) { h.downs <- left }
 func (h *fakeHost) MergeState(from Member, s wire.LocalState, _ bool) {
 	h.states <- from.Name + ":" + string(s.Name)
 }
+func (h *fakeHost) NotifyMsg(b []byte) { h.msgs <- string(b) }
 
 // recv waits, with a deadline, for what memberlist's own timers deliver.
 func recv[T any](t *testing.T, ch <-chan T, what string) T {
@@ -131,4 +134,19 @@ func TestConfigErrors(t *testing.T) {
 		_, err := New(c, h)
 		assert.ErrorIs(t, err, ErrConfig, "%+v", c)
 	}
+}
+
+// A broadcast from one member reaches the others' hosts.
+func TestBroadcast(t *testing.T) {
+	var mn mockNet
+	ha, hb, hc := newHost(8001, "a"), newHost(8002, "b"), newHost(8003, "c")
+	a := mn.start(t, "a", ha)
+	mn.start(t, "b", hb, a.Addr())
+	mn.start(t, "c", hc, a.Addr())
+	for range 2 {
+		recv(t, ha.ups, "a sees the others")
+	}
+	a.Broadcast([]byte("hello"))
+	assert.Equal(t, "hello", recv(t, hb.msgs, "b hears it"))
+	assert.Equal(t, "hello", recv(t, hc.msgs, "c hears it"))
 }

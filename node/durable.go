@@ -1,8 +1,6 @@
 package node
 
 import (
-	"time"
-
 	"errors"
 	"fmt"
 	"github.com/rmbd/rmbd/gossip"
@@ -59,10 +57,10 @@ func (n *Node) openStoreIn(def store.Definition, f *filter.Filter) (*store.Store
 }
 
 // loadNamed restores the named filters from the data directory: the
-// catalog, and the folder of every live version in it. A folder the
-// catalog does not know (the node stopped between making it and writing
-// the catalog) is taken in; one of a name the catalog says was dropped
-// (stopped before removing it) is removed.
+// catalog, and the folder of every live version in it (made empty if the
+// node stopped between writing the catalog and making it). A folder no
+// live version names (a dropped filter the node stopped before removing)
+// is removed.
 func (n *Node) loadNamed() error {
 	if n.dir == nil {
 		return nil
@@ -74,36 +72,29 @@ func (n *Node) loadNamed() error {
 	if err != nil {
 		return err
 	}
-	var entries []gossip.Entry
 	if b != nil {
-		if entries, err = gossip.DecodeCatalog(b); err != nil {
+		entries, err := gossip.DecodeCatalog(b)
+		if err != nil {
 			return fmt.Errorf("%s/CATALOG: %w", n.cfg.DataDir, err)
 		}
+		for _, e := range entries {
+			nm.cat.Restore(e)
+		}
 	}
-	now := time.Now()
-	for _, e := range entries {
-		nm.cat.Restore(e)
+	want := map[string]bool{DefaultFilter: true}
+	for _, name := range nm.cat.Names() {
+		for _, v := range nm.cat.Live(name) {
+			want[versionKey(name, v.ID())] = true
+		}
 	}
 	defs, err := n.dir.Definitions()
 	if err != nil {
 		return err
 	}
 	for _, d := range defs {
-		if d.Name == DefaultFilter {
-			continue
-		}
-		live := nm.cat.Live(d.Name)
-		switch {
-		case len(live) > 0:
-		case nm.cat.Known(d.Name):
-			n.log.Info("removing the folder of a dropped filter", "filter", d.Name)
+		if !want[d.Name] {
+			n.log.Info("removing the folder of a dropped filter", "folder", d.Name)
 			if err := n.dir.Remove(d.Name); err != nil {
-				return err
-			}
-			continue
-		default:
-			n.log.Warn("taking in a filter's folder the catalog lacked", "filter", d.Name)
-			if _, err := nm.cat.Create(d.Name, gossip.CatalogDef{FP: d.FP, Capacity: d.Capacity, FPRate: d.FPRate}, string(n.name), now); err != nil {
 				return err
 			}
 		}
@@ -118,6 +109,5 @@ func (n *Node) loadNamed() error {
 			nm.bytes += nf.f.SizeBytes()
 		}
 	}
-	n.saveCatalog()
 	return nil
 }

@@ -113,7 +113,17 @@ func (h host) AppendState(dst []byte) []byte {
 	if err != nil { // a name over 255 bytes: membership refuses it at Create
 		return dst
 	}
-	return gossip.AppendDigests(dst, h.n.f)
+	return h.n.appendCatalogFrame(gossip.AppendDigests(dst, h.n.f))
+}
+
+// NotifyMsg takes a member's broadcast: a change to the catalog.
+func (h host) NotifyMsg(b []byte) {
+	entries, err := wire.DecodeCatalogFrame(b)
+	if err != nil {
+		h.n.c.inc(MemberBadState)
+		return
+	}
+	h.n.mergeCatalog(entries)
 }
 
 // MemberUp makes a member with the node's filter a push target; one with
@@ -121,6 +131,7 @@ func (h host) AppendState(dst []byte) []byte {
 func (h host) MemberUp(m membership.Member) {
 	n := h.n
 	match := m.Meta.FP == n.f.Fingerprint()
+	named := n.named.all() // before n.mu: the lock order is named's, then n.mu
 	n.mu.Lock()
 	old, known := n.members[m.Name]
 	if !known || old.data.Addr() != m.Data.Addr() {
@@ -135,8 +146,12 @@ func (h host) MemberUp(m membership.Member) {
 	n.members[m.Name] = rec
 	if known && old.match && (old.data != m.Data || !match) {
 		n.g.RemoveMember(old.data)
+		namedMembers(named, old.data, false)
 	}
 	added := match && n.g.AddMember(m.Data)
+	if match {
+		namedMembers(named, m.Data, true)
+	}
 	n.mu.Unlock()
 	if report {
 		n.c.inc(MemberMismatch)
@@ -151,10 +166,12 @@ func (h host) MemberUp(m membership.Member) {
 // MemberDown stops pushing to a member that failed or left.
 func (h host) MemberDown(m membership.Member, left bool) {
 	n := h.n
+	named := n.named.all()
 	n.mu.Lock()
 	if rec, ok := n.members[m.Name]; ok {
 		if rec.match {
 			n.g.RemoveMember(rec.data)
+			namedMembers(named, rec.data, false)
 		}
 		n.memberIP(rec.data.Addr(), -1)
 		delete(n.members, m.Name)
@@ -175,6 +192,9 @@ func (n *Node) memberIP(ip netip.Addr, delta int) {
 // runs is dropped (the next push/pull comes soon).
 func (h host) MergeState(from membership.Member, s wire.LocalState, join bool) {
 	n := h.n
+	if s.Catalog != nil { // from any member: the catalog is the cluster's
+		n.mergeCatalog(s.Catalog)
+	}
 	n.mu.Lock()
 	rec, ok := n.members[from.Name]
 	n.mu.Unlock()

@@ -1,8 +1,10 @@
 package node
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,21 +13,20 @@ import (
 	"github.com/rmbd/rmbd/gossip"
 	"github.com/rmbd/rmbd/store"
 	"github.com/rmbd/rmbd/wire"
+	"github.com/zeebo/xxh3"
 )
 
 // Named filters: besides the filter its flags make (named "default",
 // addressed by classic frames and unwrapped extended frames), a node
 // holds filters by name, created by a filter request or, with AutoCreate,
 // by the first add to a name. The catalog (gossip.Catalog) says which
-// exist; each version it lists has a filter here, and with a data
-// directory a folder there.
+// exist; members swap it (memberlist broadcasts, and push/pull for the
+// rest), and each version it lists has a filter here, synced with the
+// members as the default is (delta rounds and acks, in named frames), and
+// with a data directory a folder there.
 //
-// Named filters do not replicate yet: a node with peers or cluster
-// membership refuses to create them (ErrNamedClustered).
-
-// ErrNamedClustered refuses named filters on a node that syncs with
-// others: they would not replicate.
-var ErrNamedClustered = errors.New("named filters do not replicate yet: this node syncs with peers or members, so it serves only the default filter")
+// Named filters replicate between cluster members only; static peers get
+// the default filter's rows.
 
 // namedFilter is one version of a named filter on this node.
 type namedFilter struct {
@@ -33,6 +34,12 @@ type namedFilter struct {
 	v     gossip.Version
 	f     *filter.Filter
 	stats atomic.Pointer[filter.Stats] // refreshed in the background, as the default's
+
+	// g pushes the version's rows to the members, under n.mu; out and
+	// seal are the tick's scratch.
+	g    *gossip.Gossip
+	out  gossip.Outbox
+	wrap []byte
 
 	// mu is held for reading by each add, and for writing by a drop, so
 	// that no add writes to a store that is closing.
@@ -62,11 +69,27 @@ func (nm *named) lookup(name []byte) []*namedFilter {
 	return vs
 }
 
-// defFor is the definition of a new filter of name at generation gen.
-func (n *Node) defFor(name string, gen uint64, layout filter.Layout, capacity uint64, fpRate float64) (gossip.CatalogDef, error) {
-	if layout == filter.Classic {
-		return gossip.CatalogDef{FP: filter.NewClassic().Fingerprint()}, nil
+// all returns every live version.
+func (nm *named) all() []*namedFilter {
+	nm.mu.RLock()
+	defer nm.mu.RUnlock()
+	var out []*namedFilter
+	for _, vs := range nm.byName {
+		out = append(out, vs...)
 	}
+	return out
+}
+
+// versionKey names a version's folder in the data directory: a hash of
+// its identity, since one name may have several versions.
+func versionKey(name string, id gossip.ID) string {
+	h := xxh3.HashString128(name + "\x00" + strconv.FormatUint(id.Gen, 10) + "\x00" +
+		strconv.FormatInt(id.Created, 10) + "\x00" + id.Origin).Bytes()
+	return "v-" + hex.EncodeToString(h[:])
+}
+
+// defFor is the definition of a new filter of name at generation gen.
+func (n *Node) defFor(name string, gen uint64, capacity uint64, fpRate float64) (gossip.CatalogDef, error) {
 	rows, k, err := filter.SizeBlocked(capacity, fpRate)
 	if err != nil {
 		return gossip.CatalogDef{}, err
@@ -85,74 +108,103 @@ func fpBytes(fp filter.Fingerprint) uint64 {
 	return uint64(fp.Rows) * (uint64(fp.RowBits) + 63) / 64 * 8
 }
 
+// errDefault refuses creating or dropping the flags' filter.
+var errDefault = fmt.Errorf("%q is the filter the node's flags make; it is neither created nor dropped", DefaultFilter)
+
 // createNamed creates the filter name with the given sizing, or finds it
 // made already with the same; another sizing is an error naming both.
+// Named filters use the blocked layout.
 func (n *Node) createNamed(name string, layout filter.Layout, capacity uint64, fpRate float64) (*namedFilter, error) {
-	if name == wire.DefaultFilter {
-		return nil, fmt.Errorf("%q is the filter the node's flags make; it is neither created nor dropped", name)
-	}
-	if !wire.ValidFilterName(name) {
+	switch {
+	case name == DefaultFilter:
+		return nil, errDefault
+	case !wire.ValidFilterName(name):
 		return nil, fmt.Errorf("filter name %q: 1 to %d bytes of UTF-8, no control characters", name, wire.MaxFilterName)
-	}
-	if n.syncsWithOthers() {
-		return nil, ErrNamedClustered
+	case layout != filter.Blocked:
+		return nil, errors.New("named filters use the blocked layout: give a capacity and a false-positive rate")
 	}
 	nm := n.named
 	nm.mu.Lock()
-	defer nm.mu.Unlock()
 	gen := nm.cat.NextGen(name)
-	def, err := n.defFor(name, gen, layout, capacity, fpRate)
+	def, err := n.defFor(name, gen, capacity, fpRate)
 	if err != nil {
+		nm.mu.Unlock()
 		return nil, err
 	}
 	if vs := nm.byName[name]; len(vs) > 0 {
-		if vs[0].v.Def.FP == def.FP || sameSizing(vs[0].v.Def, def) {
+		defer nm.mu.Unlock()
+		if vs[0].v.Def.FP == def.FP {
 			return vs[0], nil
 		}
-	} else {
-		if len(nm.byName) >= n.cfg.MaxFilters {
-			return nil, fmt.Errorf("%d named filters already, the most --max-filters allows", len(nm.byName))
-		}
-		size := fpBytes(def.FP)
-		if limit := n.cfg.MaxMemory; limit > 0 && nm.bytes+size+n.f.SizeBytes() > uint64(limit) {
-			return nil, fmt.Errorf("a filter of %d bytes would take the filters past --max-memory (%d bytes; %d in use)",
-				size, limit, nm.bytes+n.f.SizeBytes())
-		}
+		_, err := nm.cat.Create(name, def, string(n.name), time.Now()) // the error names both
+		return nil, err
+	}
+	if len(nm.byName) >= n.cfg.MaxFilters {
+		nm.mu.Unlock()
+		return nil, fmt.Errorf("%d named filters already, the most --max-filters allows", len(nm.byName))
+	}
+	if err := n.roomFor(fpBytes(def.FP)); err != nil {
+		nm.mu.Unlock()
+		return nil, err
 	}
 	v, err := nm.cat.Create(name, def, string(n.name), time.Now())
 	if err != nil {
+		nm.mu.Unlock()
 		return nil, err
 	}
+	n.saveCatalog() // first: a folder no live version names is removed at start
 	nf, err := n.openNamed(name, v)
 	if err != nil {
 		nm.cat.DropVersion(name, v.ID(), time.Now())
+		n.saveCatalog()
+		nm.mu.Unlock()
 		return nil, err
 	}
 	nm.byName[name] = []*namedFilter{nf}
 	nm.bytes += nf.f.SizeBytes()
-	n.saveCatalog()
+	entry := nm.cat.Entry(name)
+	nm.mu.Unlock()
+	n.addMembersTo(nf)
+	n.broadcastEntry(entry)
 	n.log.Info("filter created", "filter", name, "capacity", def.Capacity, "fp_rate", def.FPRate, "bytes", nf.f.SizeBytes())
 	return nf, nil
 }
 
-// sameSizing: the same layout, capacity and rate (the seeds of two
-// generations differ; the sizing asked for is what matters to a creator).
-func sameSizing(a, b gossip.CatalogDef) bool {
-	return a.FP.Layout == b.FP.Layout && a.Capacity == b.Capacity && a.FPRate == b.FPRate
+// roomFor refuses a filter of size bytes past --max-memory. Callers hold
+// nm.mu.
+func (n *Node) roomFor(size uint64) error {
+	limit := n.cfg.MaxMemory
+	if used := n.named.bytes + n.f.SizeBytes(); limit > 0 && used+size > uint64(limit) {
+		return fmt.Errorf("a filter of %d bytes would take the filters past --max-memory (%d bytes; %d in use)", size, limit, used)
+	}
+	return nil
 }
 
 // openNamed makes the filter of version v of name, from its folder in
-// the data directory if there is one. Callers hold nm.mu.
+// the data directory if there is one, with its gossip. Callers hold
+// nm.mu.
 func (n *Node) openNamed(name string, v gossip.Version) (*namedFilter, error) {
-	f, err := filter.NewFromFingerprint(v.Def.FP, 0)
+	f, err := filter.NewFromFingerprint(v.Def.FP, n.cfg.MaxFilterBytes)
 	if err != nil {
 		return nil, err
 	}
-	nf := &namedFilter{name: name, v: v, f: f}
+	gcfg := gossip.DefaultConfig()
+	gcfg.PruneAfter = n.cfg.PruneAfter
+	gcfg.MaxFrame = n.cfg.MaxDatagram - wire.HeaderSize - 1 - len(name)
+	if n.keyed() || len(n.cfg.ClusterKeys) > 0 {
+		gcfg.MaxFrame -= wire.SealedOverhead
+	}
+	gcfg.MaxPeers = n.cfg.MaxPeers
+	gcfg.FillMembers = true // no anti-entropy for named filters yet: a new member gets every row
+	gcfg.Seed = xxh3.HashString(n.cfg.Listen + n.cfg.Name + name)
+	g, err := gossip.New(gcfg, f)
+	if err != nil {
+		return nil, err
+	}
+	nf := &namedFilter{name: name, v: v, f: f, g: g}
 	if n.dir != nil {
-		def := store.Definition{Name: name, FP: v.Def.FP, Capacity: v.Def.Capacity, FPRate: v.Def.FPRate}
+		def := store.Definition{Name: versionKey(name, v.ID()), FP: v.Def.FP, Capacity: v.Def.Capacity, FPRate: v.Def.FPRate}
 		if nf.st, err = n.openStoreIn(def, f); err != nil {
-			f.Release()
 			return nil, err
 		}
 		if n.ran.Load() {
@@ -164,28 +216,76 @@ func (n *Node) openNamed(name string, v gossip.Version) (*namedFilter, error) {
 
 // dropNamed drops every version of name.
 func (n *Node) dropNamed(name string) error {
-	if name == wire.DefaultFilter {
-		return fmt.Errorf("%q is the filter the node's flags make; it is neither created nor dropped", name)
+	if name == DefaultFilter {
+		return errDefault
 	}
 	nm := n.named
 	nm.mu.Lock()
-	defer nm.mu.Unlock()
 	if _, err := nm.cat.Drop(name, time.Now()); err != nil {
+		nm.mu.Unlock()
 		return err
 	}
-	vs := nm.byName[name]
-	delete(nm.byName, name)
-	n.saveCatalog() // first: a restart removes what a stop leaves of the folders
+	entry := nm.cat.Entry(name)
+	_, err := n.reconcile(name)
+	nm.mu.Unlock()
+	n.broadcastEntry(entry)
+	n.log.Info("filter dropped", "filter", name)
+	return err
+}
+
+// reconcile makes name's filters on this node what the catalog says: a
+// filter for every live version, winner first, and none for the rest. It
+// returns the filters it made, which the caller gives the members
+// (addMembersTo) once it has let go of nm.mu. Callers hold nm.mu.
+func (n *Node) reconcile(name string) (added []*namedFilter, err error) {
+	nm := n.named
+	live := nm.cat.Live(name)
+	old := nm.byName[name]
+	var keep []*namedFilter
 	var errs []error
-	for _, nf := range vs {
+	for _, v := range live {
+		i := -1
+		for j, nf := range old {
+			if nf.v.ID() == v.ID() {
+				i = j
+			}
+		}
+		if i >= 0 {
+			keep = append(keep, old[i])
+			old[i] = nil
+			continue
+		}
+		if err := n.roomFor(fpBytes(v.Def.FP)); err != nil {
+			errs = append(errs, fmt.Errorf("filter %q from the cluster: %w", name, err))
+			continue
+		}
+		nf, err := n.openNamed(name, v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("filter %q from the cluster: %w", name, err))
+			continue
+		}
+		nm.bytes += nf.f.SizeBytes()
+		keep = append(keep, nf)
+		added = append(added, nf)
+		n.log.Info("filter from the cluster", "filter", name, "generation", v.Gen, "origin", v.Origin, "capacity", v.Def.Capacity)
+	}
+	n.saveCatalog() // before removing folders: a stop between leaves them to remove at start
+	for _, nf := range old {
+		if nf == nil {
+			continue
+		}
 		nm.bytes -= nf.f.SizeBytes()
 		nf.mu.Lock()
 		nf.dropped = true
 		errs = append(errs, n.closeNamed(nf, true))
 		nf.mu.Unlock() // its memory goes with the last request that holds it
 	}
-	n.log.Info("filter dropped", "filter", name)
-	return errors.Join(errs...)
+	if len(keep) == 0 {
+		delete(nm.byName, name)
+	} else {
+		nm.byName[name] = keep
+	}
+	return added, errors.Join(errs...)
 }
 
 // closeNamed closes nf's store, and with remove deletes its folder.
@@ -197,14 +297,14 @@ func (n *Node) closeNamed(nf *namedFilter, remove bool) error {
 	err := nf.st.Close()
 	nf.st = nil
 	if remove {
-		err = errors.Join(err, n.dir.Remove(nf.name))
+		err = errors.Join(err, n.dir.Remove(versionKey(nf.name, nf.v.ID())))
 	}
 	return err
 }
 
 // saveCatalog writes the catalog to the data directory, if any. Callers
-// hold nm.mu. A failure is logged: the filters' folders are what a
-// restart reads; the catalog adds their tombstones.
+// hold nm.mu. A failure is logged: it costs tombstones at a restart, not
+// keys.
 func (n *Node) saveCatalog() {
 	if n.dir == nil {
 		return
@@ -218,38 +318,16 @@ func (n *Node) saveCatalog() {
 	}
 }
 
-// syncsWithOthers reports whether the node has, or is configured for,
-// peers or members.
-func (n *Node) syncsWithOthers() bool {
-	if n.cfg.clustered() || len(n.cfg.Peers) > 0 {
-		return true
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return len(n.g.Peers()) > 0
-}
-
 // namedFor returns the filter that takes adds to name, creating it with
 // the node's defaults when AutoCreate allows.
-func (n *Node) namedFor(name []byte, create bool) (*namedFilter, error) {
+func (n *Node) namedFor(name []byte) (*namedFilter, error) {
 	if vs := n.named.lookup(name); len(vs) > 0 {
 		return vs[0], nil
-	}
-	if !create {
-		return nil, fmt.Errorf("no filter %q", name)
 	}
 	if !n.cfg.AutoCreate {
 		return nil, fmt.Errorf("no filter %q (create it first: --auto-create is off)", name)
 	}
-	layout := filter.Blocked
-	if n.cfg.Profile == ProfileClassic {
-		layout = filter.Classic
-	}
-	capacity, rate := n.cfg.Capacity, n.cfg.FPRate
-	if layout == filter.Classic {
-		capacity, rate = 0, 0
-	}
-	return n.createNamed(string(name), layout, capacity, rate)
+	return n.createNamed(string(name), filter.Blocked, n.cfg.Capacity, n.cfg.FPRate)
 }
 
 // stats describes every named filter, sorted by name.

@@ -19,8 +19,7 @@ func (n *Node) namedFrame(w *worker, frame []byte, from netip.AddrPort, out []by
 	}
 	t := wire.Type(nf.Inner[0])
 	if t != wire.TypeAddBatch && t != wire.TypeHasBatch {
-		c.drop(Unsupported) // row sync of named filters: when they replicate
-		return out
+		return n.namedSync(w, nf.Name, nf.Inner, from, out)
 	}
 	b, err := wire.DecodeBatch(nf.Inner)
 	if err != nil {
@@ -33,7 +32,7 @@ func (n *Node) namedFrame(w *worker, frame []byte, from netip.AddrPort, out []by
 		return n.batchOn(w, n.f, n.st, b, out)
 	}
 	if t == wire.TypeAddBatch {
-		target, err := n.namedFor(nf.Name, true)
+		target, err := n.namedFor(nf.Name)
 		if err != nil {
 			return n.refuse(out, nf.Inner, wire.CodeRefused, err.Error())
 		}

@@ -161,18 +161,6 @@ func TestNamedFilterLimits(t *testing.T) {
 	assert.Equal(t, uint64(1), n.Stats().Count(BadFrames))
 }
 
-// Until they replicate, a node that syncs with others creates no named
-// filter: it says so.
-func TestNamedFiltersRefusedWhenClustered(t *testing.T) {
-	tn := newNet(t)
-	n, other, u := tn.node(DefaultConfig()), tn.node(DefaultConfig()), tn.station()
-	u.send(n.Addr(), peerFrame(t, other.Addr()))
-	tn.deliver()
-	_, e := filterOp(t, u, n, create("users", 1000, 0.01))
-	require.NotNil(t, e)
-	assert.Contains(t, string(e.Msg), "do not replicate yet")
-}
-
 // With a data directory, named filters, their sizing and their keys
 // survive a restart; a dropped one stays dropped.
 func TestNamedFiltersPersist(t *testing.T) {

@@ -31,7 +31,8 @@ func (n *Node) seal(dst, frame []byte) []byte {
 // nodeFrame reports whether frames of type t go between nodes: with a
 // key they must come sealed.
 func nodeFrame(t wire.Type) bool {
-	return wire.Sealable(t) && t != wire.TypeError && t != wire.TypePeerResult
+	// A named frame is one if what it wraps is (namedSync checks).
+	return wire.Sealable(t) && t != wire.TypeError && t != wire.TypePeerResult && t != wire.TypeNamed
 }
 
 // serveSealed opens a sealed datagram and serves its inner frame (pulls

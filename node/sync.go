@@ -35,6 +35,7 @@ func (n *Node) tick() {
 	peers := len(n.g.Peers())
 	n.mu.Unlock()
 	n.send(0, &n.tickOut, &n.tickSeal)
+	n.tickNamed()
 	n.sendPending(challenges)
 	if pruned > 0 {
 		n.log.Info("pruned peers that stopped acking or never answered", "count", pruned, "peers", peers)

@@ -332,13 +332,18 @@ func FuzzLocalState(f *testing.F) {
 	f.Add(state)
 	f.Add(must(AppendDigest(state, exampleFP, 1024, 3, []uint64{4})))
 	f.Add([]byte{ProtocolVersion, 0})
+	f.Add(must(AppendCatalogFrame(bytes.Clone(state), []byte{0, 0})))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := DecodeLocalState(b)
 		if err != nil {
 			return
 		}
 		out, err := AppendLocalStateHeader(nil, s.Name)
-		same(t, b, append(out, s.Digests...), err)
+		out = append(out, s.Digests...)
+		if s.Catalog != nil {
+			out, _ = AppendCatalogFrame(out, s.Catalog)
+		}
+		same(t, b, out, err)
 		for rest := s.Digests; len(rest) > 0; { // every frame inside decodes
 			n, err := FrameLen(rest)
 			if err != nil || n > len(rest) {

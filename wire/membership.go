@@ -71,12 +71,15 @@ func DecodeNodeMeta(b []byte) (NodeMeta, error) {
 const MaxLocalStateFrames = 512
 
 // LocalState is what a member sends in a push/pull: its name and the
-// digests of its rows, for anti-entropy.
+// digests of its rows, for anti-entropy, then its catalog of named
+// filters, if any.
 type LocalState struct {
 	Version uint8
 	Name    []byte // sub-slice of the input
 	// Digests are the digest frames, each checked by DecodeDigest.
 	Digests []byte
+	// Catalog is the catalog frame's entries (nil without one).
+	Catalog []byte
 }
 
 // AppendLocalStateHeader appends the start of a local state: protocol
@@ -105,6 +108,18 @@ func DecodeLocalState(b []byte) (LocalState, error) {
 		}
 		n, err := FrameLen(b[r.off:])
 		switch {
+		case err == nil && Type(b[r.off]) == TypeCatalog && n <= len(b)-r.off:
+			// The catalog ends the state.
+			if s.Catalog, err = DecodeCatalogFrame(b[r.off : r.off+n]); err != nil {
+				r.fail(ErrValue)
+				break
+			}
+			s.Digests = b[start:r.off]
+			r.off += n
+			if err := r.done(); err != nil {
+				return LocalState{}, err
+			}
+			return s, nil
 		case err != nil || Type(b[r.off]) != TypeDigest:
 			r.fail(ErrType)
 		case n > len(b)-r.off:

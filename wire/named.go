@@ -89,3 +89,24 @@ func DecodeNamed(b []byte) (Named, error) {
 	n.Inner = inner
 	return n, nil
 }
+
+// MaxCatalogBody bounds a catalog frame's entries, in bytes.
+const MaxCatalogBody = MaxFrameBody
+
+// AppendCatalogFrame appends a catalog frame: catalog entries (gossip's
+// catalog bytes, which the node decodes) that members swap, in a push/pull
+// state and, one at a time, in memberlist's broadcasts.
+func AppendCatalogFrame(dst, entries []byte) ([]byte, error) {
+	dst, start := beginExt(dst, TypeCatalog)
+	dst = append(dst, entries...)
+	return endExt(dst, start)
+}
+
+// DecodeCatalogFrame returns the entries of a catalog frame, a sub-slice.
+func DecodeCatalogFrame(b []byte) ([]byte, error) {
+	r := extReader(b, TypeCatalog)
+	if r.err != nil {
+		return nil, r.err
+	}
+	return b[HeaderSize:len(b):len(b)], nil
+}

@@ -91,7 +91,7 @@ func DecodeSealed(b []byte) (Sealed, error) {
 // frames nodes send each other, never client requests or another seal.
 func Sealable(t Type) bool {
 	switch t {
-	case TypeSync, TypePeer, TypeAck, TypeRowSync, TypeRowAck, TypePull, TypePullDone, TypeError, TypePeerRequest, TypePeerResult:
+	case TypeSync, TypePeer, TypeAck, TypeRowSync, TypeRowAck, TypePull, TypePullDone, TypeError, TypePeerRequest, TypePeerResult, TypeNamed:
 		return true
 	}
 	return false

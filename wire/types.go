@@ -41,8 +41,9 @@ const (
 	TypeNamed       Type = 0x23 // addresses the frame it wraps to a named filter (named.go)
 	TypeFilterReq   Type = 0x24 // create, drop, describe or list named filters (filters.go)
 	TypeFilters     Type = 0x25 // describes named filters, answering a filter request
+	TypeCatalog     Type = 0x26 // catalog entries, between members (named.go)
 
-	lastType = TypeFilters
+	lastType = TypeCatalog
 )
 
 var typeNames = map[Type]string{
@@ -53,7 +54,7 @@ var typeNames = map[Type]string{
 	TypeStatsReq: "stats request", TypeStats: "stats", TypeError: "error",
 	TypePullDone: "pull done", TypeMembersReq: "members request", TypeMembers: "members",
 	TypeNodeMeta: "node metadata", TypeLocalState: "local state",
-	TypeSealed: "sealed", TypePeerRequest: "peer request", TypePeerResult: "peer result", TypeNamed: "named", TypeFilterReq: "filter request", TypeFilters: "filters",
+	TypeSealed: "sealed", TypePeerRequest: "peer request", TypePeerResult: "peer result", TypeNamed: "named", TypeFilterReq: "filter request", TypeFilters: "filters", TypeCatalog: "catalog",
 }
 
 // String names the frame type.
