@@ -7,6 +7,9 @@
 #   4. the cost of a cluster key: add and has (1 key over UDP, 64 keys over
 #      UDP, pipelined over TCP) against a node with --cluster-key-file vs an
 #      identical node without (ONLY=key runs this part alone)
+#   6. a named filter: single-key has and add over UDP addressed to a named
+#      filter vs the default filter of the same node, same sizing
+#      (ONLY=named runs this part alone)
 #   5. the cost of metrics: single-key has over UDP against a node with
 #      --metrics-listen, scraped every second, vs an identical node without
 #      (ONLY=metrics runs this part alone)
@@ -75,12 +78,24 @@ keyed_round() {
 		done
 	done
 }
+named_round() {
+	local op
+	for op in has add; do
+		runs[${op}_udp1_default]+="$(rmbd_run --addr 127.0.0.1:$PLAIN_PORT --op $op --clients 16)"$'\n'
+		runs[${op}_udp1_named]+="$(rmbd_run --addr 127.0.0.1:$PLAIN_PORT --op $op --clients 16 --filter bench)"$'\n'
+	done
+}
 metrics_round() {
 	runs[has_udp1_unmetered]+="$(rmbd_run --addr 127.0.0.1:$PLAIN_PORT --op has --clients 16)"$'\n'
 	runs[has_udp1_metered]+="$(rmbd_run --addr 127.0.0.1:$METERED_PORT --op has --clients 16)"$'\n'
 }
+if [ "$ONLY" = named ] || [ "$ONLY" = all ]; then
+	bin/rmbd-cli --addr 127.0.0.1:$PLAIN_PORT create bench --capacity 1000000 --fp-rate 0.01 >/dev/null
+fi
 for r in $(seq "$ROUNDS"); do
 	echo "round $r/$ROUNDS" >&2
+	if [ "$ONLY" = named ] || [ "$ONLY" = all ]; then named_round; fi
+	[ "$ONLY" = named ] && continue
 	metrics_round
 	[ "$ONLY" = metrics ] && continue
 	keyed_round
@@ -98,6 +113,15 @@ for r in $(seq "$ROUNDS"); do
 done
 m() { printf '%s' "${runs[$1]:-}" | grep . | median; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+if [ "$ONLY" = named ] || [ "$ONLY" = all ]; then
+	printf '\n%-44s %14s %14s %8s\n' "named filter: median of $ROUNDS × ${SECONDS_EACH}s" "default" "named" "ratio"
+	for op in has add; do
+		a=$(m ${op}_udp1_default) b=$(m ${op}_udp1_named)
+		printf '%-44s %14.0f %14.0f %8s\n' "$op, 1 key, UDP, 16 clients" "$a" "$b" "$(ratio "$b" "$a")"
+	done
+fi
+[ "$ONLY" = named ] && exit 0
 
 printf '\n%-44s %14s %14s %8s\n' "metrics: median of $ROUNDS × ${SECONDS_EACH}s" "without" "scraped 1/s" "ratio"
 a=$(m has_udp1_unmetered) b=$(m has_udp1_metered)

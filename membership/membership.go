@@ -219,7 +219,7 @@ func New(cfg Config, host Host) (*Membership, error) {
 		return nil, fmt.Errorf("cluster membership: %w", err)
 	}
 	m.ml, m.addr, m.started = ml, ml.LocalNode().Address(), m.now()
-	m.broadcasts = &memberlist.TransmitLimitedQueue{NumNodes: ml.NumMembers, RetransmitMult: 4}
+	m.broadcasts = &memberlist.TransmitLimitedQueue{NumNodes: ml.NumMembers, RetransmitMult: 6}
 	return m, nil
 }
 

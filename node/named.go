@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -240,13 +241,13 @@ func (n *Node) dropNamed(name string) error {
 func (n *Node) reconcile(name string) (added []*namedFilter, err error) {
 	nm := n.named
 	live := nm.cat.Live(name)
-	old := nm.byName[name]
+	old := slices.Clone(nm.byName[name]) // readers hold the published slice: never change it
 	var keep []*namedFilter
 	var errs []error
 	for _, v := range live {
 		i := -1
 		for j, nf := range old {
-			if nf.v.ID() == v.ID() {
+			if nf != nil && nf.v.ID() == v.ID() {
 				i = j
 			}
 		}

@@ -1,7 +1,9 @@
 package node
 
 import (
+	"cmp"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/rmbd/rmbd/gossip"
@@ -129,14 +131,36 @@ func namedMembers(vs []*namedFilter, data netip.AddrPort, add bool) {
 	}
 }
 
-// tickNamed runs a gossip round for every named filter, sending each one's
-// frames in named frames.
+// namedTickBytes bounds what the named filters send in one tick, all
+// together: a thousand filters each sending its window at once would
+// overrun the receivers' socket buffers, and rounds lost that way are
+// only sent again, as large. Past it the rest wait for the next tick,
+// starting where this one stopped.
+const namedTickBytes = 256 << 10
+
+// tickNamed runs gossip rounds for the named filters, in turn, up to
+// namedTickBytes, sending each one's frames in named frames.
 func (n *Node) tickNamed() {
-	for _, nf := range n.named.all() {
+	all := n.named.all()
+	if len(all) == 0 {
+		return
+	}
+	slices.SortFunc(all, func(a, b *namedFilter) int {
+		return cmp.Or(cmp.Compare(a.name, b.name), cmp.Compare(a.v.Created, b.v.Created), cmp.Compare(a.v.Origin, b.v.Origin))
+	})
+	start := int(n.namedTurn % uint64(len(all)))
+	sent := 0
+	for i := range all {
+		nf := all[(start+i)%len(all)]
 		n.mu.Lock()
 		nf.g.Tick(&nf.out)
 		n.mu.Unlock()
+		sent += nf.out.Size()
 		n.sendNamed(0, nf, &nf.out, &nf.wrap)
+		if sent >= namedTickBytes {
+			n.namedTurn += uint64(i + 1)
+			return
+		}
 	}
 }
 

@@ -201,3 +201,24 @@ func TestNamedFiltersPersist(t *testing.T) {
 	assert.ErrorIs(t, err, os.ErrNotExist, "its folder removed")
 	stop()
 }
+
+// Tombstones go after --tombstone-ttl; the dropped generation stays, so
+// the name created again is a new generation.
+func TestTombstonesExpire(t *testing.T) {
+	tn := newNet(t)
+	cfg := DefaultConfig()
+	cfg.TombstoneTTL = time.Hour
+	n, u := tn.node(cfg), tn.station()
+	_, e := filterOp(t, u, n, create("day", 1000, 0.01))
+	require.Nil(t, e)
+	require.NoError(t, n.dropNamed("day"))
+	n.expireTombstones(time.Now().Add(30 * time.Minute))
+	assert.Len(t, n.named.cat.Entry("day").Drops, 1, "within the TTL")
+	n.expireTombstones(time.Now().Add(2 * time.Hour))
+	entry := n.named.cat.Entry("day")
+	assert.Empty(t, entry.Drops)
+	assert.Equal(t, uint64(1), entry.Floor)
+	fs, e := filterOp(t, u, n, create("day", 1000, 0.01))
+	require.Nil(t, e)
+	assert.Equal(t, uint64(2), fs[0].Gen)
+}

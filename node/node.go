@@ -79,6 +79,7 @@ type Node struct {
 	st         *store.Store            // nil without a data directory
 	dir        *store.Dir              // the data directory; nil without
 	named      *named                  // the named filters (named.go)
+	namedTurn  uint64                  // the named filter the next tick starts with (tickNamed)
 
 	// With a cluster key: what seals the frames the node sends and opens
 	// the ones it gets (nil without).
@@ -343,6 +344,14 @@ func (n *Node) Stats() Stats {
 	s.Ticks, s.SyncSent, s.SyncBytesSent, s.SyncRowsSent, s.Pruned = gc.Ticks, gc.Frames, gc.Bytes, gc.Rows, gc.Pruned
 	s.Resent, s.Acks, s.StrayAcks = gc.Resent, gc.Acks, gc.StrayAcks
 	s.PeersEvicted = gc.Evicted
+	named := n.named.all()
+	n.mu.Lock()
+	for _, nf := range named { // the named filters' rounds count with the default's
+		c := nf.g.Counters()
+		s.SyncSent, s.SyncBytesSent, s.SyncRowsSent = s.SyncSent+c.Frames, s.SyncBytesSent+c.Bytes, s.SyncRowsSent+c.Rows
+		s.Resent, s.Acks, s.StrayAcks = s.Resent+c.Resent, s.Acks+c.Acks, s.StrayAcks+c.StrayAcks
+	}
+	n.mu.Unlock()
 	if m := n.mem.Load(); m != nil {
 		mc := m.Counters()
 		s.Counts[MemberBadMeta] += mc.BadMeta

@@ -84,6 +84,7 @@ func (w *connWriter) release() {
 func (n *Node) housekeep() {
 	t := time.NewTicker(housekeepEvery)
 	defer t.Stop()
+	var expired time.Time
 	for {
 		select {
 		case <-n.ctx.Done():
@@ -93,7 +94,33 @@ func (n *Node) housekeep() {
 				s.review(n, i, now)
 			}
 			n.bufs.Trim(trimAfter, trimEvery)
+			if now.Sub(expired) >= expireEvery {
+				n.expireTombstones(now)
+				expired = now
+			}
 		}
+	}
+}
+
+// expireTombstones forgets dropped filters' tombstones past
+// --tombstone-ttl (keeping each name's dropped generation).
+func (n *Node) expireTombstones(now time.Time) {
+	nm := n.named
+	nm.mu.Lock()
+	defer nm.mu.Unlock()
+	before := len(nm.cat.Entries())
+	drops := 0
+	for _, e := range nm.cat.Entries() {
+		drops += len(e.Drops)
+	}
+	nm.cat.Expire(now)
+	after := 0
+	for _, e := range nm.cat.Entries() {
+		after += len(e.Drops)
+	}
+	if after != drops {
+		n.saveCatalog()
+		n.log.Debug("tombstones expired", "tombstones", drops-after, "names", before)
 	}
 }
 
@@ -101,4 +128,5 @@ const (
 	housekeepEvery = 250 * time.Millisecond
 	trimAfter      = 8 << 20
 	trimEvery      = 2 * time.Second
+	expireEvery    = time.Minute
 )

@@ -78,3 +78,19 @@ func TestVersion(t *testing.T) {
 	assert.Equal(t, 0, run(context.Background(), []string{"--version"}, &out, &errOut))
 	assert.Regexp(t, `^rmbd-bench \S+`, out.String())
 }
+
+// --filter addresses a named filter: an add run creates it (the node's
+// --auto-create), and a has run then finds every key.
+func TestNamedFilter(t *testing.T) {
+	n := nodetest.Start(t, node.DefaultConfig())
+	addr := n.Addr().String()
+	for _, args := range [][]string{{"--op", "add"}, {"--op", "has"}, {"--op", "has", "--tcp"}} {
+		var out, errOut bytes.Buffer
+		code := run(context.Background(), append([]string{"--addr", addr, "--duration", "150ms", "--keys", "500", "--clients", "2", "--filter", "bench", "--json"}, args...), &out, &errOut)
+		require.Equal(t, 0, code, errOut.String())
+	}
+	require.Len(t, n.Stats().Named, 1)
+	assert.Equal(t, "bench", n.Stats().Named[0].Name)
+	var out, errOut bytes.Buffer
+	assert.Equal(t, 2, run(context.Background(), []string{"--filter", "bad\tname"}, &out, &errOut))
+}

@@ -42,6 +42,7 @@ type config struct {
 	clients   int
 	duration  time.Duration
 	op        string
+	filter    string
 	batch     int
 	tcp       bool
 	pipeline  int
@@ -74,6 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.clients, "clients", 16, "concurrent clients")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "how long to measure")
 	fs.StringVar(&c.op, "op", "has", "has, add or mixed (alternate add and has frames)")
+	fs.StringVar(&c.filter, "filter", "", "address the named filter NAME (default: the node's own); create it first, or let --op add create it")
 	fs.IntVar(&c.batch, "batch", 1, "keys per frame")
 	fs.BoolVar(&c.tcp, "tcp", false, "use TCP, pipelined, instead of UDP")
 	fs.IntVar(&c.pipeline, "pipeline", 32, "requests in flight per TCP client")
@@ -115,6 +117,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "rmbd-bench: %v (see rmbd-bench --help)\n", err)
 		return 2
 	}
+	filterName = c.filter
 	res, err := bench(ctx, c, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "rmbd-bench: %v\n", err)
@@ -148,6 +151,8 @@ func (c config) validate() error {
 		return fmt.Errorf("--key-offset %d must not be negative", c.keyOffset)
 	case c.keySize < 13 || c.keySize > wire.MaxClassicKey:
 		return fmt.Errorf("--key-size %d must be 13..%d", c.keySize, wire.MaxClassicKey)
+	case c.filter != "" && (c.classic || !wire.ValidFilterName(c.filter)):
+		return fmt.Errorf("--filter %q: a filter name (1 to 200 bytes, no control characters), not with --classic", c.filter)
 	case c.pipeline < 1 || c.pipeline > 4096:
 		return fmt.Errorf("--pipeline %d must be 1..4096", c.pipeline)
 	case c.timeout <= 0:

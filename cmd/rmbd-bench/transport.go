@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -14,16 +15,31 @@ import (
 // errLost is a UDP request whose reply did not come in time.
 var errLost = errors.New("lost")
 
+// filterName, if set (--filter), addresses every batch to that named
+// filter.
+var filterName string
+
 // encode appends the request for keys: a classic has for one key in
-// classic mode, otherwise a has batch or an acknowledged add batch.
+// classic mode, else an add or has batch, wrapped for filterName if set.
 func encode(dst []byte, classic bool, o op, id uint32, keys [][]byte) ([]byte, error) {
 	if classic && o == opHas && len(keys) == 1 {
 		return wire.AppendClassicHas(dst, keys[0])
 	}
-	if o == opAdd {
-		return wire.AppendBatch(dst, wire.TypeAddBatch, id, wire.FlagAck, keys)
+	start := len(dst)
+	if filterName != "" { // a named frame's head; its length is set below
+		dst = append(dst, byte(wire.TypeNamed), 0, 0, 0, 0, byte(len(filterName)))
+		dst = append(dst, filterName...)
 	}
-	return wire.AppendBatch(dst, wire.TypeHasBatch, id, 0, keys)
+	var err error
+	if o == opAdd {
+		dst, err = wire.AppendBatch(dst, wire.TypeAddBatch, id, wire.FlagAck, keys)
+	} else {
+		dst, err = wire.AppendBatch(dst, wire.TypeHasBatch, id, 0, keys)
+	}
+	if err == nil && filterName != "" {
+		binary.BigEndian.PutUint32(dst[start+1:], uint32(len(dst)-start-wire.HeaderSize))
+	}
+	return dst, err
 }
 
 // check decodes a reply and counts wrong answers: a has that said false.

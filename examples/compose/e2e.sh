@@ -4,11 +4,14 @@
 #   0. every node turns healthy (ready: joined and filled), and its
 #      metrics scrape;
 #   1b. node 2 stopped (SIGTERM): the others list it as left, not dead;
+#   1c. two named filters created on nodes 1 and 2, used from node 3: every
+#      key on every node;
 #   2. node 2 killed, keys added, node 2 started again: it has every key;
 #   3. node 3 cut off past failure detection, different keys added on each
 #      side, node 3 reconnected: within 30 s every key is on every node,
 #      with nothing run in between but checks;
-#   4. all three killed at once (SIGKILL) and started again: no key lost;
+#   4. all three killed at once (SIGKILL) and started again: no key lost,
+#      named filters' included;
 #   5. an outsider without the cluster key joins and pushes: it is never a
 #      member, and none of its keys reaches any node;
 #   6. down, and a one-line summary.
@@ -67,6 +70,25 @@ until_ok 10 left || fail "node1 does not list node2 as left: $(cli node1 members
 dc start node2 >/dev/null 2>&1
 until_ok 60 healthy node2 || fail "node2 never healthy after its restart"
 
+log "1c. named filters: created on nodes 1 and 2, used from node 3"
+cli node1 create users --capacity 100000 --fp-rate 0.001 >/dev/null || fail "create users on node1"
+cli node2 create events --capacity 100000 >/dev/null || fail "create events on node2"
+listed() { cli "$1" list | grep -q "^$2 "; }
+until_ok 10 listed node3 users || fail "node3 never heard of users"
+until_ok 10 listed node3 events || fail "node3 never heard of events"
+keys nu 500
+keys ne 500
+cli node3 -f users add - < "$work/nu" || fail "add to users on node3"
+cli node3 -f events add - < "$work/ne" || fail "add to events on node3"
+named_all() { cli "$1" -f "$2" has - < "$3"; }
+for n in node1 node2 node3; do
+	until_ok 10 named_all $n users "$work/nu" || fail "$n lacks users' keys"
+	until_ok 10 named_all $n events "$work/ne" || fail "$n lacks events' keys"
+done
+crossed=$(cli node1 -f events has - < "$work/nu" | grep -c $'\ttrue$' || true)
+[ "$crossed" -le 15 ] || fail "events answers true for $crossed of 500 users keys"
+checked=$((checked + 3 * 1000))
+
 log "2. node 2 killed, keys added, node 2 restarted"
 dc kill node2 >/dev/null 2>&1
 keys b 1000
@@ -116,6 +138,10 @@ for n in node1 node2 node3; do
 done
 lost=$((lost + $(cli node2 has - < "$work/e" | grep -c $'\tfalse$' || true)))
 [ "$lost" -eq 0 ] || fail "$lost keys lost by the kill"
+for n in node1 node2 node3; do # named filters too, from each node's own disk
+	named_all $n users "$work/nu" >/dev/null || fail "$n lost users' keys in the kill"
+	named_all $n events "$work/ne" >/dev/null || fail "$n lost events' keys in the kill"
+done
 # and what one node took just before the kill reaches the others.
 deadline=$(($(date +%s) + 30))
 for n in node1 node2 node3; do
