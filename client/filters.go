@@ -83,7 +83,7 @@ type FilterInfo struct {
 
 func infoOf(d wire.FilterDesc) FilterInfo {
 	return FilterInfo{Name: string(d.Name), Capacity: d.Capacity, FPRate: d.FPRate,
-		Bytes: uint64(d.FP.Rows) * (uint64(d.FP.RowBits) + 63) / 64 * 8,
+		Bytes: d.FP.SizeBytes(),
 		Keys:  d.Keys, Fill: float64(d.FillPPM) / 1e6, Fingerprint: d.FP, Generation: d.Gen,
 		Created: time.UnixMilli(d.Created), Origin: string(d.Origin), Conflicts: int(d.Conflicts)}
 }

@@ -106,7 +106,7 @@ func NewFromFingerprint(fp Fingerprint, maxBytes uint64) (*Filter, error) {
 	if maxBytes == 0 {
 		maxBytes = DefaultConfig().MaxBytes
 	}
-	if size := uint64(fp.Rows) * (uint64(fp.RowBits) + 63) / 64 * 8; size > maxBytes {
+	if size := fp.SizeBytes(); size > maxBytes {
 		return nil, fmt.Errorf("%w: %v needs %d bytes, over the limit of %d", ErrTooLarge, fp, size, maxBytes)
 	}
 	return newFilter(fp), nil

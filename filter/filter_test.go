@@ -184,3 +184,21 @@ func TestNewFromFingerprintBounded(t *testing.T) {
 	_, err = NewFromFingerprint(fp, 0)
 	assert.ErrorIs(t, err, ErrTooLarge)
 }
+
+// A fingerprint's size is its filter's, for both layouts.
+func TestFingerprintSizeBytes(t *testing.T) {
+	for _, f := range []*Filter{NewClassic(), mustNew(t, DefaultConfig())} {
+		if f.SizeBytes() != f.Fingerprint().SizeBytes() {
+			t.Errorf("%v: filter %d bytes, fingerprint says %d", f.Fingerprint(), f.SizeBytes(), f.Fingerprint().SizeBytes())
+		}
+	}
+}
+
+func mustNew(t *testing.T, cfg Config) *Filter {
+	t.Helper()
+	f, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}

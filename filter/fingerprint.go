@@ -83,3 +83,9 @@ func (fp Fingerprint) validate() error {
 	}
 	return fmt.Errorf("%w: no layout produces %v", ErrFingerprint, fp)
 }
+
+// SizeBytes is the memory a filter of this fingerprint takes: its rows,
+// each a whole number of 64-bit words.
+func (fp Fingerprint) SizeBytes() uint64 {
+	return uint64(fp.Rows) * ((uint64(fp.RowBits) + 63) / 64) * 8
+}

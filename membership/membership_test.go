@@ -60,13 +60,30 @@ func recv[T any](t *testing.T, ch <-chan T, what string) T {
 // mockNet is memberlist's in-memory network; it is not safe for
 // concurrent transport creation, hence the lock.
 type mockNet struct {
-	mu sync.Mutex
-	n  memberlist.MockNetwork
+	mu       sync.Mutex
+	n        memberlist.MockNetwork
+	reserved map[string]*memberlist.MockTransport
+}
+
+// reserve makes the transports of names before any member runs: the mock
+// network's table is not safe to grow while members send.
+func (m *mockNet) reserve(names ...string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.reserved == nil {
+		m.reserved = map[string]*memberlist.MockTransport{}
+	}
+	for _, name := range names {
+		m.reserved[name] = m.n.NewTransport(name)
+	}
 }
 
 func (m *mockNet) start(t *testing.T, name string, h Host, join ...string) *Membership {
 	m.mu.Lock()
-	tr := m.n.NewTransport(name)
+	tr := m.reserved[name]
+	if tr == nil {
+		tr = m.n.NewTransport(name)
+	}
 	m.mu.Unlock()
 	mem, err := New(Config{Name: name, Join: join, PushPullInterval: time.Hour, RejoinInterval: time.Hour, Transport: tr}, h)
 	require.NoError(t, err)
@@ -140,6 +157,7 @@ func TestConfigErrors(t *testing.T) {
 func TestBroadcast(t *testing.T) {
 	var mn mockNet
 	ha, hb, hc := newHost(8001, "a"), newHost(8002, "b"), newHost(8003, "c")
+	mn.reserve("a", "b", "c")
 	a := mn.start(t, "a", ha)
 	mn.start(t, "b", hb, a.Addr())
 	mn.start(t, "c", hc, a.Addr())

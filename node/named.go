@@ -106,7 +106,7 @@ func (n *Node) defFor(name string, gen uint64, capacity uint64, fpRate float64) 
 
 // fpBytes is the memory a filter of fingerprint fp takes.
 func fpBytes(fp filter.Fingerprint) uint64 {
-	return uint64(fp.Rows) * (uint64(fp.RowBits) + 63) / 64 * 8
+	return fp.SizeBytes()
 }
 
 // errDefault refuses creating or dropping the flags' filter.
