@@ -177,7 +177,7 @@ func benchPullReceive(b *testing.B, rowsNew, withKey bool) {
 	done, _ := wire.AppendPullDone(nil, wire.PullDone{Rows: rows})
 	seal(done)
 	receive := func() {
-		got, _, err := n.receivePull(wire.NewFrameReader(bytes.NewReader(stream), 64<<10), 1, func() {})
+		got, _, err := n.receivePull(n.f, wire.NewFrameReader(bytes.NewReader(stream), 64<<10), 1, func() {})
 		if err != nil || got != rows {
 			b.Fatalf("received %d rows: %v", got, err)
 		}

@@ -113,7 +113,7 @@ func (h host) AppendState(dst []byte) []byte {
 	if err != nil { // a name over 255 bytes: membership refuses it at Create
 		return dst
 	}
-	return h.n.appendCatalogFrame(gossip.AppendDigests(dst, h.n.f))
+	return h.n.appendCatalogFrame(h.n.appendNamedDigests(gossip.AppendDigests(dst, h.n.f)))
 }
 
 // NotifyMsg takes a member's broadcast: a change to the catalog.
@@ -201,6 +201,19 @@ func (h host) MergeState(from membership.Member, s wire.LocalState, join bool) {
 	if !ok || !rec.match {
 		n.log.Debug("anti-entropy: state of a member with another filter ignored", "member", from.Name)
 		return
+	}
+	if len(s.Named) > 0 {
+		select {
+		case n.repairingNamed <- struct{}{}:
+			named := append([]byte(nil), s.Named...)
+			if !n.spawn(func() {
+				defer func() { <-n.repairingNamed }()
+				n.repairNamed(from.Name, rec.data, named)
+			}) {
+				<-n.repairingNamed
+			}
+		default: // one at a time; the next push/pull comes soon
+		}
 	}
 	select {
 	case n.repairing <- struct{}{}:

@@ -360,3 +360,32 @@ func TestManyFiltersIdleAndOneAdd(t *testing.T) {
 	t.Logf("one add: %d bytes of row frames to the named filter %q (named frames included), %d to the default: %.2f×", named, nf.name, def, float64(named)/float64(def))
 	assert.LessOrEqual(t, float64(named), 1.5*float64(def))
 }
+
+// Rows the rounds never carried (here: the members are taken to have
+// them) come with anti-entropy: push/pull digests per named filter, and a
+// pull of the rows that differ.
+func TestNamedAntiEntropy(t *testing.T) {
+	cfg := quickLeave()
+	cfg.AntiEntropyInterval = 500 * time.Millisecond
+	a, _ := startMember(t, cfg)
+	b, _ := startMember(t, cfg, a.GossipAddr())
+	waitFor(t, "two members", func() bool { return len(a.Members()) == 2 && len(b.Members()) == 2 })
+	nf, err := a.createNamed("repaired", filter.Blocked, 10_000, 0.01)
+	require.NoError(t, err)
+	waitFor(t, "the filter on b", func() bool { return len(b.named.lookup([]byte("repaired"))) == 1 })
+	var ks []string
+	a.mu.Lock()
+	for i := range 300 {
+		ks = append(ks, fmt.Sprint("silent-", i))
+		nf.f.Add([]byte(ks[i]))
+	}
+	nf.g.AssumeMembersHave(nf.f.Advance()) // the rounds will not send them
+	a.mu.Unlock()
+	pulls := b.Stats().Count(AntiEntropyPulls)
+	deadline := time.Now().Add(20 * time.Second)
+	for !namedHasAll(b, "repaired", ks) {
+		require.True(t, time.Now().Before(deadline), "anti-entropy never repaired the named filter")
+		time.Sleep(10 * time.Millisecond)
+	}
+	assert.Greater(t, b.Stats().Count(AntiEntropyPulls), pulls)
+}

@@ -2,10 +2,12 @@ package node
 
 import (
 	"cmp"
+	"context"
 	"net/netip"
 	"slices"
 	"time"
 
+	"github.com/rmbd/rmbd/filter"
 	"github.com/rmbd/rmbd/gossip"
 	"github.com/rmbd/rmbd/wire"
 )
@@ -234,4 +236,95 @@ func (n *Node) namedSync(w *worker, name []byte, inner []byte, from netip.AddrPo
 		c.drop(Unsupported)
 	}
 	return out
+}
+
+// namedPull reports whether frame is a pull of a named filter, and
+// returns the filter (the live version of the name whose fingerprint the
+// pull asks for; else the default, whose fingerprint the pull then does
+// not match, and the answer says so) and the pull.
+func (n *Node) namedPull(frame []byte) (*filter.Filter, []byte, bool) {
+	if len(frame) == 0 || wire.Type(frame[0]) != wire.TypeNamed {
+		return nil, nil, false
+	}
+	nf, err := wire.DecodeNamed(frame)
+	if err != nil || wire.Type(nf.Inner[0]) != wire.TypePull {
+		return nil, nil, false
+	}
+	p, err := wire.DecodePull(nf.Inner)
+	if err != nil {
+		return n.f, nf.Inner, true // refused as it decodes
+	}
+	for _, v := range n.named.lookup(nf.Name) {
+		if v.v.Def.FP == p.FP {
+			return v.f, nf.Inner, true
+		}
+	}
+	return n.f, nf.Inner, true
+}
+
+// appendNamedDigests appends every named filter's row digests, each
+// digest frame in a named frame, for a push/pull state.
+func (n *Node) appendNamedDigests(dst []byte) []byte {
+	var own []byte
+	frames := 0
+	for _, nf := range n.named.all() {
+		own = gossip.AppendDigests(own[:0], nf.f)
+		for rest := own; len(rest) > 0 && frames < wire.MaxLocalStateNamed; frames++ {
+			l, err := wire.FrameLen(rest)
+			if err != nil || l > len(rest) {
+				break
+			}
+			if out, err := wire.AppendNamed(dst, nf.name, rest[:l]); err == nil {
+				dst = out
+			}
+			rest = rest[l:]
+		}
+	}
+	return dst
+}
+
+// repairNamed compares a member's named digests with this node's filters
+// and pulls, filter by filter, the rows that differ: what acks and
+// resends missed (a partition, a restart) comes back this way.
+func (n *Node) repairNamed(member string, addr netip.AddrPort, named []byte) {
+	for rest := named; len(rest) > 0 && n.ctx.Err() == nil; {
+		l, err := wire.FrameLen(rest)
+		if err != nil || l > len(rest) {
+			return // checked by the decoder: cannot happen
+		}
+		frame := rest[:l]
+		rest = rest[l:]
+		nd, err := wire.DecodeNamed(frame)
+		if err != nil {
+			continue
+		}
+		d, err := wire.DecodeDigest(nd.Inner)
+		if err != nil {
+			continue
+		}
+		var target *namedFilter
+		for _, nf := range n.named.lookup(nd.Name) {
+			if nf.v.Def.FP == d.FP {
+				target = nf
+			}
+		}
+		if target == nil {
+			continue // not made here (yet), or dropped
+		}
+		runs, err := gossip.Differing(target.f, nd.Inner)
+		if err != nil || len(runs) == 0 {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(n.ctx, pullTimeout)
+		rows, changed, err := n.pullInto(ctx, addr, target.f, target.name, runs)
+		cancel()
+		n.c.inc(AntiEntropyPulls)
+		n.c.add(AntiEntropyRows, uint64(changed))
+		if err != nil {
+			n.c.inc(PullsFailed)
+			n.log.Warn("anti-entropy pull of a named filter failed", "member", member, "filter", target.name, "err", err)
+			continue
+		}
+		n.log.Debug("anti-entropy pull of a named filter", "member", member, "filter", target.name, "rows", rows, "changed", changed)
+	}
 }

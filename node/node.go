@@ -59,6 +59,8 @@ type Node struct {
 	resolving chan struct{}  // bounds concurrent host lookups for peer frames
 	lookups   sync.WaitGroup // host lookups in flight (tests wait for them)
 	repairing chan struct{}  // one anti-entropy pull at a time
+	// repairingNamed: one round of the named filters' pulls at a time.
+	repairingNamed chan struct{}
 
 	connMu   sync.Mutex
 	conns    map[net.Conn]*conn // open TCP connections (conns.go)
@@ -166,13 +168,14 @@ func New(cfg Config) (*Node, error) {
 		cfg:     cfg, log: log, f: f, tr: tr, st: st, name: []byte(name), g: g, c: new(counters), udpC: udpC,
 		members: map[string]memberRec{},
 		ctx:     ctx, cancel: cancel, ready: make(chan struct{}),
-		resolving: make(chan struct{}, 8),
-		repairing: make(chan struct{}, 1),
-		conns:     map[net.Conn]*conn{},
-		bySource:  map[netip.Addr]int{},
-		shed:      newShedders(tr.Readers()),
-		bufs:      bufpool.New(cfg.MaxBufferBytes, cfg.MaxBufferBytes/16),
-		after:     time.After,
+		resolving:      make(chan struct{}, 8),
+		repairing:      make(chan struct{}, 1),
+		repairingNamed: make(chan struct{}, 1),
+		conns:          map[net.Conn]*conn{},
+		bySource:       map[netip.Addr]int{},
+		shed:           newShedders(tr.Readers()),
+		bufs:           bufpool.New(cfg.MaxBufferBytes, cfg.MaxBufferBytes/16),
+		after:          time.After,
 	}
 	if err := n.loadNamed(); err != nil {
 		n.closeStores()

@@ -18,6 +18,12 @@ import (
 // This is both anti-entropy's repair and the bulk transfer that fills a
 // new node: frames of up to a megabyte, merged as they arrive.
 func (n *Node) pull(ctx context.Context, addr netip.AddrPort, runs []filter.Run) (rows, changed int, err error) {
+	return n.pullInto(ctx, addr, n.f, "", runs)
+}
+
+// pullInto is pull for filter f, the named filter name ("" the default):
+// the requests go in named frames, and the rows are merged into f.
+func (n *Node) pullInto(ctx context.Context, addr netip.AddrPort, f *filter.Filter, name string, runs []filter.Run) (rows, changed int, err error) {
 	defer n.timed(PullMadeLatency, time.Now())
 	conn, err := n.tr.Dial(ctx, addr)
 	if err != nil {
@@ -30,20 +36,26 @@ func (n *Node) pull(ctx context.Context, addr netip.AddrPort, runs []filter.Run)
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
 	defer stop()
 
-	fp := n.f.Fingerprint()
-	var req, one []byte
+	fp := f.Fingerprint()
+	var req, one, named []byte
 	pulls := 0
 	for len(runs) > 0 {
 		k := min(len(runs), wire.MaxPullRuns)
 		if one, err = wire.AppendPull(one[:0], fp, runs[:k]); err != nil {
 			return 0, 0, err
 		}
+		if name != "" {
+			if named, err = wire.AppendNamed(named[:0], name, one); err != nil {
+				return 0, 0, err
+			}
+			one = append(one[:0], named...)
+		}
 		req = n.seal(req, one)
 		runs = runs[k:]
 		pulls++
 	}
 	go conn.Write(req) // small; the reply may be large, so read at once
-	return n.receivePull(wire.NewFrameReader(conn, 64<<10), pulls, func() { conn.SetDeadline(time.Now()) })
+	return n.receivePull(f, wire.NewFrameReader(conn, 64<<10), pulls, func() { conn.SetDeadline(time.Now()) })
 }
 
 // pulled is a frame of a pull's answer, read and checked, on its way to
@@ -59,7 +71,7 @@ type pulled struct {
 // on two goroutines, a frame apart, so that checking one frame overlaps
 // merging the one before: a pull moves at the speed of the slower stage.
 // unblock makes a read in progress fail (the connection's deadline).
-func (n *Node) receivePull(fr *wire.FrameReader, pulls int, unblock func()) (rows, changed int, err error) {
+func (n *Node) receivePull(f *filter.Filter, fr *wire.FrameReader, pulls int, unblock func()) (rows, changed int, err error) {
 	frames := make(chan pulled, 1)
 	spare := make(chan []byte, 3) // a frame being read, one waiting, one merged
 	fr.Reuse(*pullBuffers.Get().(*[]byte))
@@ -114,7 +126,7 @@ func (n *Node) receivePull(fr *wire.FrameReader, pulls int, unblock func()) (row
 			if err != nil {
 				return rows, changed, err
 			}
-			_, ch, err := gossip.MergeRowSync(n.f, s, nil)
+			_, ch, err := gossip.MergeRowSync(f, s, nil)
 			if err != nil {
 				return rows, changed, err
 			}
@@ -176,6 +188,11 @@ const maxPullsServed = 2
 // sealed. Frames go straight to w. A pull is an admin request; with a
 // cluster key it must come sealed.
 func (n *Node) servePull(frame []byte, sealed bool, from netip.AddrPort, w io.Writer) error {
+	return n.servePullOf(n.f, frame, sealed, from, w)
+}
+
+// servePullOf serves a pull of filter f's rows.
+func (n *Node) servePullOf(f *filter.Filter, frame []byte, sealed bool, from netip.AddrPort, w io.Writer) error {
 	defer n.timed(PullServedLatency, time.Now())
 	var scratch []byte
 	write := func(f []byte) error {
@@ -213,10 +230,10 @@ func (n *Node) servePull(frame []byte, sealed bool, from netip.AddrPort, w io.Wr
 	if sealed {
 		maxFrame -= wire.SealedOverhead
 	}
-	sent, err := gossip.ServePull(n.f, p, maxFrame, write)
+	sent, err := gossip.ServePull(f, p, maxFrame, write)
 	if err != nil {
 		code := wire.CodeRowRange
-		if p.FP != n.f.Fingerprint() {
+		if p.FP != f.Fingerprint() {
 			code = wire.CodeFingerprint
 			n.c.drop(FingerprintMismatch)
 		}

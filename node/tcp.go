@@ -124,13 +124,27 @@ func (n *Node) serveConn(cn *conn) {
 				return
 			}
 			continue
+		case wire.TypeNamed:
+			if f, pull, ok := n.namedPull(frame); ok {
+				if !synced() || n.servePullOf(f, pull, false, from, bw) != nil {
+					return
+				}
+				continue
+			}
+			reply = n.handle(w, frame, from)
 		case wire.TypeSealed:
 			s, err := n.open(w, frame)
+			f, pull, named := n.namedPull(s.Inner)
 			switch {
 			case err != nil:
 				reply = n.sealRefused(w, frame, err)
 			case s.InnerType() == wire.TypePull:
 				if !synced() || n.servePull(s.Inner, true, from, bw) != nil {
+					return
+				}
+				continue
+			case named:
+				if !synced() || n.servePullOf(f, pull, true, from, bw) != nil {
 					return
 				}
 				continue

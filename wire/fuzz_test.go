@@ -333,6 +333,7 @@ func FuzzLocalState(f *testing.F) {
 	f.Add(must(AppendDigest(state, exampleFP, 1024, 3, []uint64{4})))
 	f.Add([]byte{ProtocolVersion, 0})
 	f.Add(must(AppendCatalogFrame(bytes.Clone(state), []byte{0, 0})))
+	f.Add(must(AppendNamed(bytes.Clone(state), "users", must(AppendDigest(nil, exampleFP, 1024, 0, []uint64{7})))))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := DecodeLocalState(b)
 		if err != nil {
@@ -340,6 +341,7 @@ func FuzzLocalState(f *testing.F) {
 		}
 		out, err := AppendLocalStateHeader(nil, s.Name)
 		out = append(out, s.Digests...)
+		out = append(out, s.Named...)
 		if s.Catalog != nil {
 			out, _ = AppendCatalogFrame(out, s.Catalog)
 		}

@@ -78,9 +78,15 @@ type LocalState struct {
 	Name    []byte // sub-slice of the input
 	// Digests are the digest frames, each checked by DecodeDigest.
 	Digests []byte
+	// Named are the named filters' digests: named frames each wrapping a
+	// digest frame, checked.
+	Named []byte
 	// Catalog is the catalog frame's entries (nil without one).
 	Catalog []byte
 }
+
+// MaxLocalStateNamed bounds the named digest frames of a local state.
+const MaxLocalStateNamed = 4096
 
 // AppendLocalStateHeader appends the start of a local state: protocol
 // version and node name (at most MaxNameLen bytes). The digest frames
@@ -100,9 +106,9 @@ func DecodeLocalState(b []byte) (LocalState, error) {
 	s := LocalState{Version: r.u8()}
 	r.check(s.Version != ProtocolVersion, 1, ErrVersion)
 	s.Name = r.bytes(int(r.u8()))
-	start := r.off
+	start, namedStart, named := r.off, -1, 0
 	for frames := 0; r.err == nil && r.off < len(b); frames++ {
-		if frames == MaxLocalStateFrames {
+		if frames == MaxLocalStateFrames && namedStart < 0 {
 			r.fail(ErrTooLarge)
 			break
 		}
@@ -114,12 +120,33 @@ func DecodeLocalState(b []byte) (LocalState, error) {
 				r.fail(ErrValue)
 				break
 			}
-			s.Digests = b[start:r.off]
+			s.Digests, s.Named = b[start:r.off], nil
+			if namedStart >= 0 {
+				s.Digests, s.Named = b[start:namedStart], b[namedStart:r.off]
+			}
 			r.off += n
 			if err := r.done(); err != nil {
 				return LocalState{}, err
 			}
 			return s, nil
+		case err == nil && Type(b[r.off]) == TypeNamed && n <= len(b)-r.off:
+			// Named digests follow the default's.
+			nd, err := DecodeNamed(b[r.off : r.off+n])
+			if err != nil || Type(nd.Inner[0]) != TypeDigest || named == MaxLocalStateNamed {
+				r.fail(ErrValue)
+				break
+			}
+			if _, err := DecodeDigest(nd.Inner); err != nil {
+				r.fail(ErrValue)
+				break
+			}
+			if namedStart < 0 {
+				namedStart = r.off
+			}
+			named++
+			r.off += n
+		case namedStart >= 0:
+			r.fail(ErrType) // a digest of the default after named ones
 		case err != nil || Type(b[r.off]) != TypeDigest:
 			r.fail(ErrType)
 		case n > len(b)-r.off:
@@ -136,5 +163,8 @@ func DecodeLocalState(b []byte) (LocalState, error) {
 		return LocalState{}, err
 	}
 	s.Digests = b[start:]
+	if namedStart >= 0 {
+		s.Digests, s.Named = b[start:namedStart], b[namedStart:]
+	}
 	return s, nil
 }
