@@ -37,8 +37,11 @@ func (k Key) String() string { return base64.StdEncoding.EncodeToString(k[:]) }
 // ParseKey reads one key in base64.
 func ParseKey(s string) (Key, error) {
 	var k Key
-	b, err := base64.StdEncoding.Strict().DecodeString(strings.TrimSpace(s))
-	if err != nil || len(b) != KeySize {
+	s = strings.TrimSpace(s)
+	// The decoder skips line breaks inside its input; a key is one word,
+	// written one way.
+	b, err := base64.StdEncoding.Strict().DecodeString(s)
+	if err != nil || len(b) != KeySize || strings.ContainsAny(s, "\r\n") {
 		return k, fmt.Errorf("%w: want %d bytes in base64 (rmbd keygen makes one)", ErrKey, KeySize)
 	}
 	copy(k[:], b)
