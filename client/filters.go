@@ -123,6 +123,19 @@ func (c *Client) CreateFilter(ctx context.Context, name string, capacity uint64,
 	return fs[0], nil
 }
 
+// CreateClassicFilter creates the named filter with the classic layout
+// (the original rmbd's 5×400 bits), or finds it made so already.
+func (c *Client) CreateClassicFilter(ctx context.Context, name string) (FilterInfo, error) {
+	fs, _, err := c.filterOp(ctx, "create", wire.FilterRequest{Op: wire.FilterOpCreate, Name: []byte(name), Layout: filter.Classic})
+	if err == nil && len(fs) != 1 {
+		err = badReply(fmt.Errorf("%d filters describe one", len(fs)))
+	}
+	if err != nil {
+		return FilterInfo{}, c.opErr("create", err)
+	}
+	return fs[0], nil
+}
+
 // DropFilter drops the named filter: its keys are gone.
 func (c *Client) DropFilter(ctx context.Context, name string) error {
 	_, _, err := c.filterOp(ctx, "drop", wire.FilterRequest{Op: wire.FilterOpDrop, Name: []byte(name)})

@@ -75,7 +75,9 @@ func DecodeFingerprint(b []byte) (Fingerprint, error) {
 // validate reports whether some layout produces fp.
 func (fp Fingerprint) validate() error {
 	switch {
-	case fp.Layout == Classic && fp == NewClassic().fp:
+	case fp.Layout == Classic && fp.withSeed(0) == NewClassic().fp:
+		// A classic filter places keys by their bytes alone; its seed only
+		// tells filters of one shape apart (a named filter's generations).
 		return nil
 	case fp.Layout == Blocked && fp.Hash == XXH3 && fp.Version == BlockedVersion &&
 		fp.RowBits == BlockedRowBits && fp.K >= 1 && fp.K <= MaxK && fp.Rows >= 1:
@@ -88,4 +90,10 @@ func (fp Fingerprint) validate() error {
 // each a whole number of 64-bit words.
 func (fp Fingerprint) SizeBytes() uint64 {
 	return uint64(fp.Rows) * ((uint64(fp.RowBits) + 63) / 64) * 8
+}
+
+// withSeed returns fp with another seed.
+func (fp Fingerprint) withSeed(seed uint64) Fingerprint {
+	fp.Seed = seed
+	return fp
 }

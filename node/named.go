@@ -90,7 +90,15 @@ func versionKey(name string, id gossip.ID) string {
 }
 
 // defFor is the definition of a new filter of name at generation gen.
-func (n *Node) defFor(name string, gen uint64, capacity uint64, fpRate float64) (gossip.CatalogDef, error) {
+// Its seed is the generation's: rows of another generation do not fit
+// (for the classic layout, which places keys by their bytes alone, the
+// seed only tells the generations apart).
+func (n *Node) defFor(name string, gen uint64, layout filter.Layout, capacity uint64, fpRate float64) (gossip.CatalogDef, error) {
+	if layout == filter.Classic {
+		fp := filter.NewClassic().Fingerprint()
+		fp.Seed = gossip.FilterSeed(name, gen)
+		return gossip.CatalogDef{FP: fp}, nil
+	}
 	rows, k, err := filter.SizeBlocked(capacity, fpRate)
 	if err != nil {
 		return gossip.CatalogDef{}, err
@@ -121,13 +129,13 @@ func (n *Node) createNamed(name string, layout filter.Layout, capacity uint64, f
 		return nil, errDefault
 	case !wire.ValidFilterName(name):
 		return nil, fmt.Errorf("filter name %q: 1 to %d bytes of UTF-8, no control characters", name, wire.MaxFilterName)
-	case layout != filter.Blocked:
-		return nil, errors.New("named filters use the blocked layout: give a capacity and a false-positive rate")
+	case layout != filter.Blocked && layout != filter.Classic:
+		return nil, fmt.Errorf("layout %d: named filters are blocked or classic", layout)
 	}
 	nm := n.named
 	nm.mu.Lock()
 	gen := nm.cat.NextGen(name)
-	def, err := n.defFor(name, gen, capacity, fpRate)
+	def, err := n.defFor(name, gen, layout, capacity, fpRate)
 	if err != nil {
 		nm.mu.Unlock()
 		return nil, err
@@ -327,6 +335,9 @@ func (n *Node) namedFor(name []byte) (*namedFilter, error) {
 	}
 	if !n.cfg.AutoCreate {
 		return nil, fmt.Errorf("no filter %q (create it first: --auto-create is off)", name)
+	}
+	if n.cfg.Profile == ProfileClassic { // the node's own shape
+		return n.createNamed(string(name), filter.Classic, 0, 0)
 	}
 	return n.createNamed(string(name), filter.Blocked, n.cfg.Capacity, n.cfg.FPRate)
 }

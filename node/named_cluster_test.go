@@ -389,3 +389,32 @@ func TestNamedAntiEntropy(t *testing.T) {
 	}
 	assert.Greater(t, b.Stats().Count(AntiEntropyPulls), pulls)
 }
+
+// Classic named filters replicate too, and a dropped one's rows stay out
+// of one created again: each generation's fingerprint carries its own
+// seed, though the classic layout places keys by their bytes alone.
+func TestClassicNamedFilters(t *testing.T) {
+	cfg := quickLeave()
+	a, _ := startMember(t, cfg)
+	b, _ := startMember(t, cfg, a.GossipAddr())
+	waitFor(t, "two members", func() bool { return len(a.Members()) == 2 && len(b.Members()) == 2 })
+	nf, err := a.createNamed("old-style", filter.Classic, 0, 0)
+	require.NoError(t, err)
+	assert.Equal(t, filter.Classic, nf.v.Def.FP.Layout)
+	nf.f.Add([]byte("k1"))
+	waitFor(t, "k1 on b", func() bool { return namedHasAll(b, "old-style", []string{"k1"}) })
+
+	gen1 := nf.v.Def.FP
+	require.NoError(t, a.dropNamed("old-style"))
+	again, err := a.createNamed("old-style", filter.Classic, 0, 0)
+	require.NoError(t, err)
+	assert.NotEqual(t, gen1, again.v.Def.FP, "another generation, another fingerprint")
+	waitFor(t, "generation 2 on b", func() bool {
+		vs := b.named.lookup([]byte("old-style"))
+		return len(vs) == 1 && vs[0].v.Gen == 2
+	})
+	ticks := a.Stats().Ticks
+	waitFor(t, "twenty more rounds", func() bool { return a.Stats().Ticks >= ticks+20 })
+	assert.False(t, namedHasAll(a, "old-style", []string{"k1"}))
+	assert.False(t, namedHasAll(b, "old-style", []string{"k1"}))
+}
