@@ -112,13 +112,18 @@ func (c *Client) filterOp(ctx context.Context, op string, q wire.FilterRequest) 
 // finds it made with that sizing already; made with another sizing, the
 // node refuses (a *ServerError naming both).
 func (c *Client) CreateFilter(ctx context.Context, name string, capacity uint64, fpRate float64) (FilterInfo, error) {
-	fs, _, err := c.filterOp(ctx, "create", wire.FilterRequest{Op: wire.FilterOpCreate, Name: []byte(name),
+	return c.oneFilter(ctx, "create", wire.FilterRequest{Op: wire.FilterOpCreate, Name: []byte(name),
 		Layout: filter.Blocked, Capacity: capacity, FPRate: fpRate})
+}
+
+// oneFilter sends a filter request answered by one filter's description.
+func (c *Client) oneFilter(ctx context.Context, op string, q wire.FilterRequest) (FilterInfo, error) {
+	fs, _, err := c.filterOp(ctx, op, q)
 	if err == nil && len(fs) != 1 {
 		err = badReply(fmt.Errorf("%d filters describe one", len(fs)))
 	}
 	if err != nil {
-		return FilterInfo{}, c.opErr("create", err)
+		return FilterInfo{}, c.opErr(op, err)
 	}
 	return fs[0], nil
 }
@@ -126,14 +131,7 @@ func (c *Client) CreateFilter(ctx context.Context, name string, capacity uint64,
 // CreateClassicFilter creates the named filter with the classic layout
 // (the original rmbd's 5×400 bits), or finds it made so already.
 func (c *Client) CreateClassicFilter(ctx context.Context, name string) (FilterInfo, error) {
-	fs, _, err := c.filterOp(ctx, "create", wire.FilterRequest{Op: wire.FilterOpCreate, Name: []byte(name), Layout: filter.Classic})
-	if err == nil && len(fs) != 1 {
-		err = badReply(fmt.Errorf("%d filters describe one", len(fs)))
-	}
-	if err != nil {
-		return FilterInfo{}, c.opErr("create", err)
-	}
-	return fs[0], nil
+	return c.oneFilter(ctx, "create", wire.FilterRequest{Op: wire.FilterOpCreate, Name: []byte(name), Layout: filter.Classic})
 }
 
 // DropFilter drops the named filter: its keys are gone.
@@ -144,14 +142,7 @@ func (c *Client) DropFilter(ctx context.Context, name string) error {
 
 // DescribeFilter describes the named filter ("default": the node's own).
 func (c *Client) DescribeFilter(ctx context.Context, name string) (FilterInfo, error) {
-	fs, _, err := c.filterOp(ctx, "info", wire.FilterRequest{Op: wire.FilterOpInfo, Name: []byte(name)})
-	if err == nil && len(fs) != 1 {
-		err = badReply(fmt.Errorf("%d filters describe one", len(fs)))
-	}
-	if err != nil {
-		return FilterInfo{}, c.opErr("info", err)
-	}
-	return fs[0], nil
+	return c.oneFilter(ctx, "info", wire.FilterRequest{Op: wire.FilterOpInfo, Name: []byte(name)})
 }
 
 // Filters lists the node's filters by name, the default among them.

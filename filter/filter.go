@@ -72,18 +72,28 @@ func New(cfg Config) (*Filter, error) {
 	default:
 		return nil, fmt.Errorf("%w %d", ErrLayout, cfg.Layout)
 	}
-	rows, k, err := SizeBlocked(cfg.Capacity, cfg.FPRate)
+	fp, err := BlockedFingerprint(cfg)
 	if err != nil {
 		return nil, err
 	}
+	return newFilter(fp), nil
+}
+
+// BlockedFingerprint is the fingerprint of the blocked filter cfg sizes,
+// without making the filter: what New would make.
+func BlockedFingerprint(cfg Config) (Fingerprint, error) {
+	rows, k, err := SizeBlocked(cfg.Capacity, cfg.FPRate)
+	if err != nil {
+		return Fingerprint{}, err
+	}
 	if size := rows * BlockedRowBits / 8; cfg.MaxBytes > 0 && size > cfg.MaxBytes {
-		return nil, fmt.Errorf("%w: %d keys at rate %v need %d bytes, over the limit of %d",
+		return Fingerprint{}, fmt.Errorf("%w: %d keys at rate %v need %d bytes, over the limit of %d",
 			ErrTooLarge, cfg.Capacity, cfg.FPRate, size, cfg.MaxBytes)
 	}
-	return newFilter(Fingerprint{
+	return Fingerprint{
 		Layout: Blocked, Hash: XXH3, K: uint8(k), Version: BlockedVersion,
 		RowBits: BlockedRowBits, Rows: uint32(rows), Seed: cfg.Seed,
-	}), nil
+	}, nil
 }
 
 // NewClassic returns an empty classic filter: 5 rows × 400 bits, the

@@ -329,6 +329,15 @@ func (c *Catalog) Entry(name string) Entry {
 // or below a floor.
 func (c *Catalog) Known(name string) bool { return c.entries[name] != nil }
 
+// Tombstones counts the tombstones the catalog holds.
+func (c *Catalog) Tombstones() int {
+	n := 0
+	for _, e := range c.entries {
+		n += len(e.Drops)
+	}
+	return n
+}
+
 // Entries returns a copy of every entry, sorted by name: what a node
 // sends another.
 func (c *Catalog) Entries() []Entry {

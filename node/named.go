@@ -99,22 +99,12 @@ func (n *Node) defFor(name string, gen uint64, layout filter.Layout, capacity ui
 		fp.Seed = gossip.FilterSeed(name, gen)
 		return gossip.CatalogDef{FP: fp}, nil
 	}
-	rows, k, err := filter.SizeBlocked(capacity, fpRate)
+	fp, err := filter.BlockedFingerprint(filter.Config{Layout: filter.Blocked, Capacity: capacity, FPRate: fpRate,
+		Seed: gossip.FilterSeed(name, gen), MaxBytes: n.cfg.MaxFilterBytes})
 	if err != nil {
 		return gossip.CatalogDef{}, err
 	}
-	if size := rows * filter.BlockedRowBits / 8; size > n.cfg.MaxFilterBytes {
-		return gossip.CatalogDef{}, fmt.Errorf("%w: %d keys at rate %v need %d bytes, over the limit of %d",
-			filter.ErrTooLarge, capacity, fpRate, size, n.cfg.MaxFilterBytes)
-	}
-	fp := filter.Fingerprint{Layout: filter.Blocked, Hash: filter.XXH3, K: uint8(k), Version: filter.BlockedVersion,
-		RowBits: filter.BlockedRowBits, Rows: uint32(rows), Seed: gossip.FilterSeed(name, gen)}
 	return gossip.CatalogDef{FP: fp, Capacity: capacity, FPRate: fpRate}, nil
-}
-
-// fpBytes is the memory a filter of fingerprint fp takes.
-func fpBytes(fp filter.Fingerprint) uint64 {
-	return fp.SizeBytes()
 }
 
 // errDefault refuses creating or dropping the flags' filter.
@@ -152,7 +142,7 @@ func (n *Node) createNamed(name string, layout filter.Layout, capacity uint64, f
 		nm.mu.Unlock()
 		return nil, fmt.Errorf("%d named filters already, the most --max-filters allows", len(nm.byName))
 	}
-	if err := n.roomFor(fpBytes(def.FP)); err != nil {
+	if err := n.roomFor(def.FP.SizeBytes()); err != nil {
 		nm.mu.Unlock()
 		return nil, err
 	}
@@ -264,7 +254,7 @@ func (n *Node) reconcile(name string) (added []*namedFilter, err error) {
 			old[i] = nil
 			continue
 		}
-		if err := n.roomFor(fpBytes(v.Def.FP)); err != nil {
+		if err := n.roomFor(v.Def.FP.SizeBytes()); err != nil {
 			errs = append(errs, fmt.Errorf("filter %q from the cluster: %w", name, err))
 			continue
 		}

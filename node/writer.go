@@ -108,19 +108,11 @@ func (n *Node) expireTombstones(now time.Time) {
 	nm := n.named
 	nm.mu.Lock()
 	defer nm.mu.Unlock()
-	before := len(nm.cat.Entries())
-	drops := 0
-	for _, e := range nm.cat.Entries() {
-		drops += len(e.Drops)
-	}
+	before := nm.cat.Tombstones()
 	nm.cat.Expire(now)
-	after := 0
-	for _, e := range nm.cat.Entries() {
-		after += len(e.Drops)
-	}
-	if after != drops {
+	if gone := before - nm.cat.Tombstones(); gone > 0 {
 		n.saveCatalog()
-		n.log.Debug("tombstones expired", "tombstones", drops-after, "names", before)
+		n.log.Debug("tombstones expired", "tombstones", gone)
 	}
 }
 
