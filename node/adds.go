@@ -14,7 +14,7 @@ import (
 // records it then deletes. A key already present is not logged: its bits
 // are on disk through an earlier record or a checkpoint, or came from a
 // peer. Under --fsync always the reply waits for the log's end as it is
-// after the add (w.syncPos), which covers the records of any concurrent
+// after the add (w.syncLog, w.syncPos), which covers the records of any concurrent
 // add whose bits this one found set.
 //
 // keys are slices of the frame in hand; the worker's scratch holds
@@ -29,7 +29,7 @@ func addLogged(w *worker, f *filter.Filter, st *store.Store, keys [][]byte, bits
 	}
 	st.EndAdd()
 	if l := st.Log(); l.Policy() == store.FsyncAlways {
-		w.syncPos = l.End()
+		w.syncLog, w.syncPos = l, l.End()
 	}
 	return fresh
 }

@@ -8,11 +8,13 @@ import (
 	"net/netip"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rmbd/rmbd/auth"
 	"github.com/rmbd/rmbd/filter"
 	"github.com/rmbd/rmbd/internal/sysmem"
+	"github.com/rmbd/rmbd/resp"
 	"github.com/rmbd/rmbd/store"
 	"github.com/rmbd/rmbd/wire"
 )
@@ -143,6 +145,16 @@ type Config struct {
 	// as the addresses that may make admin requests (peer, stats, members,
 	// pull).
 	Allow, AllowRead, AllowAdmin []netip.Prefix
+	// RESPListen, when set, is the HOST:PORT a RESP (Redis protocol)
+	// listener binds: the BF.* commands for every Redis client. Port 0
+	// picks one (Node.RESPAddr).
+	RESPListen string
+	// RESPPasswords, when not empty, make RESP clients AUTH with one of
+	// them before any other command.
+	RESPPasswords []string
+	// RESPLimits bound one RESP command; zero fields take
+	// resp.DefaultLimits' values.
+	RESPLimits resp.Limits
 	// Logger receives the node's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -246,6 +258,18 @@ func (c Config) validate() error {
 		return bad("checkpoint interval %v must be positive", c.CheckpointInterval)
 	case c.Fsync > store.FsyncNo:
 		return bad("fsync policy %v", c.Fsync)
+	}
+	if c.RESPListen != "" {
+		if _, port, err := net.SplitHostPort(c.RESPListen); err != nil {
+			return bad("RESP listen address %q: %w", c.RESPListen, err)
+		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			return bad("RESP listen port %q is not a number from 0 to 65535", port)
+		}
+	}
+	for _, p := range c.RESPPasswords {
+		if p == "" || strings.ContainsAny(p, "\r\n") {
+			return bad("a RESP password must be one line, not empty")
+		}
 	}
 	if len(c.ClusterKeys) > 0 {
 		if _, err := auth.NewKeyring(c.ClusterKeys); err != nil {

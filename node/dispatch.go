@@ -25,8 +25,9 @@ type worker struct {
 	out    gossip.Outbox
 	// sealBuf holds a sealed reply, or gossip frames being sealed.
 	sealBuf []byte
-	// syncPos, when set by an acknowledged add under --fsync always, is
-	// the log position the reply waits for.
+	// syncLog and syncPos, when set by an acknowledged add under --fsync
+	// always, are the log and position the reply waits for (fsyncwait.go).
+	syncLog *store.Log
 	syncPos uint64
 	// hangUp, set while serving a stream, closes it after the reply: a
 	// classic request refused has no reply of its own, so the client
@@ -45,7 +46,7 @@ type worker struct {
 // w.out. It never keeps frame.
 func (n *Node) handle(w *worker, frame []byte, from netip.AddrPort) []byte {
 	c, tcp, out := w.c, w.tcp, w.reply[:0]
-	w.syncPos = 0
+	w.syncLog, w.syncPos = nil, 0
 	if len(frame) == 0 {
 		c.drop(BadFrames)
 		return out
@@ -366,7 +367,7 @@ func (n *Node) batchOn(w *worker, f *filter.Filter, st *store.Store, b wire.Batc
 		c.add(HasHits, uint64(yes))
 	}
 	if b.Flags&wire.FlagAck == 0 {
-		w.syncPos = 0 // nobody waits for an unacknowledged add
+		w.syncLog, w.syncPos = nil, 0 // nobody waits for an unacknowledged add
 	}
 	switch {
 	case b.Type == wire.TypeHasBatch:

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -22,8 +23,14 @@ func durable(dir string, fsync store.FsyncPolicy) Config {
 // the order they were registered.
 func afterSync(t *testing.T, n *Node) {
 	t.Helper()
+	logSynced(t, n.st.Log())
+}
+
+// logSynced waits until l is synced up to its end.
+func logSynced(t *testing.T, l *store.Log) {
+	t.Helper()
 	done := make(chan struct{})
-	n.st.Log().AfterSynced(n.st.Log().End(), func(error) { close(done) })
+	l.AfterSynced(l.End(), func(error) { close(done) })
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
@@ -143,4 +150,64 @@ func TestReadyBeforeJoining(t *testing.T) {
 	<-again.Ready()
 	cancel()
 	require.NoError(t, <-done)
+}
+
+// Each filter has its own log: an acknowledged add to a named filter
+// waits for that filter's log, over UDP and over TCP, pipelined with adds
+// to other filters — not for the default filter's, which it never
+// reaches (a wait that hung) or has passed already (an answer before the
+// disk had the add).
+func TestFsyncAlwaysNamedFilters(t *testing.T) {
+	tn := newNet(t)
+	n := tn.node(durable(t.TempDir(), store.FsyncAlways))
+	u := tn.station()
+	for _, name := range []string{"one", "two"} {
+		_, e := filterOp(t, u, n, create(name, 5000, 0.01))
+		require.Nil(t, e)
+	}
+	logOf := func(name string) *store.Log { return n.named.lookup([]byte(name))[0].st.Log() }
+	for i := range 30 { // one's log far ahead of the default's
+		b, _ := wire.AppendBatch(nil, wire.TypeAddBatch, uint32(i), 0, makeKeys(fmt.Sprint("d", i), 50))
+		f, _ := wire.AppendNamed(nil, "one", b)
+		u.send(n.Addr(), f)
+	}
+	tn.deliver()
+	logSynced(t, logOf("one"))
+	require.Greater(t, logOf("one").End(), n.st.Log().End())
+	b, _ := wire.AppendBatch(nil, wire.TypeAddBatch, 77, wire.FlagAck, makeKeys("u", 2))
+	f, _ := wire.AppendNamed(nil, "one", b)
+	u.send(n.Addr(), f)
+	tn.deliver()
+	logSynced(t, logOf("one"))
+	tn.deliver()
+	replies := u.take()
+	require.Len(t, replies, 1, "answered once its own log is on disk")
+	res, err := wire.DecodeResult(replies[0].frame)
+	require.NoError(t, err)
+	require.Equal(t, uint32(77), res.ReqID)
+
+	c := tn.station().dial(n.Addr())
+	var req []byte
+	for i := range 30 {
+		b, _ := wire.AppendBatch(nil, wire.TypeAddBatch, uint32(i), wire.FlagAck, makeKeys(fmt.Sprint("t", i), 5))
+		switch i % 3 {
+		case 0:
+			req = append(req, b...)
+		case 1:
+			req, _ = wire.AppendNamed(req, "one", b)
+		case 2:
+			req, _ = wire.AppendNamed(req, "two", b)
+		}
+	}
+	go c.Write(req)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	r := wire.NewFrameReader(c, 4096)
+	for i := range 30 {
+		res, err := wire.DecodeResult(readFrame(t, r))
+		require.NoError(t, err)
+		require.Equal(t, uint32(i), res.ReqID)
+	}
+	for _, l := range []*store.Log{n.st.Log(), logOf("one"), logOf("two")} {
+		require.GreaterOrEqual(t, l.Synced(), l.End(), "every log on disk before the last answer")
+	}
 }

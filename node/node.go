@@ -94,6 +94,12 @@ type Node struct {
 	memberIPs  map[netip.Addr]int
 	pulling    chan struct{} // bounds the pulls served at once
 
+	// The RESP listener (resp.go), nil without; respIDs numbers its
+	// connections; started is when Run began (INFO's uptime).
+	respLn  net.Listener
+	respIDs atomic.Int64
+	started time.Time
+
 	// manualTicks leaves ticking to the caller (tests tick by hand), and
 	// after is how the node waits before trying again (tests need not).
 	manualTicks bool
@@ -143,6 +149,15 @@ func New(cfg Config) (*Node, error) {
 			return nil, err
 		}
 	}
+	respLn, err := listenRESP(cfg)
+	if err != nil {
+		tr.Close()
+		if st != nil {
+			st.Close()
+			dir.Close()
+		}
+		return nil, fmt.Errorf("RESP listener: %w", err)
+	}
 	if cfg.Resolver == nil {
 		cfg.Resolver = net.DefaultResolver
 	}
@@ -176,10 +191,14 @@ func New(cfg Config) (*Node, error) {
 		shed:           newShedders(tr.Readers()),
 		bufs:           bufpool.New(cfg.MaxBufferBytes, cfg.MaxBufferBytes/16),
 		after:          time.After,
+		respLn:         respLn,
 	}
 	if err := n.loadNamed(); err != nil {
 		n.closeStores()
 		tr.Close()
+		if respLn != nil {
+			respLn.Close()
+		}
 		return nil, err
 	}
 	return n, nil
@@ -224,9 +243,15 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 		n.named.mu.RUnlock()
 	}
+	n.started = time.Now()
 	packets := n.tr.ServePackets(n.ctx, n.newPacketHandler())
 	n.wg.Add(1)
 	go n.acceptStreams()
+	if n.respLn != nil {
+		n.wg.Add(1)
+		go n.acceptRESP()
+		n.log.Info("RESP listening", "addr", n.respLn.Addr().String(), "auth", len(n.cfg.RESPPasswords) > 0)
+	}
 	n.spawn(n.filterStatsLoop)
 	n.spawn(n.housekeep)
 	if !n.manualTicks {
@@ -255,6 +280,9 @@ func (n *Node) shutdown(packets <-chan struct{}) error {
 		m.Leave(n.cfg.LeaveTimeout)
 	}
 	n.tr.Listener().Close()
+	if n.respLn != nil {
+		n.respLn.Close()
+	}
 	now := time.Now()
 	n.connMu.Lock()
 	for c := range n.conns {

@@ -59,6 +59,10 @@ const (
 	Forbidden                          // requests from addresses not allowed (--allow, --allow-read, --allow-admin)
 	UDPShed                            // datagrams dropped unanswered, from a source over its share while the node was behind
 	UDPBlocked                         // times a flooding source was blocked: the kernel dropped its datagrams for a while
+	RESPConns                          // RESP (Redis protocol) connections accepted
+	RESPCommands                       // RESP commands served
+	RESPErrors                         // RESP commands answered with an error
+	RESPProtocolErrors                 // RESP connections closed: bytes that are not a command, or past its limits
 	numCounters
 )
 
@@ -72,6 +76,7 @@ var counterNames = [numCounters]string{
 	"challenges_sent", "peers_verified", "stray_challenge_answers", "udp_replies_cut", "pulls_busy", "dropped",
 	"bad_frames", "fingerprint_mismatch", "row_range", "unsupported",
 	"unauthenticated", "auth_failed", "replayed", "forbidden", "udp_shed", "udp_blocks",
+	"resp_conns", "resp_commands", "resp_errors", "resp_protocol_errors",
 }
 
 var counterHelp = [numCounters]string{
@@ -118,6 +123,10 @@ var counterHelp = [numCounters]string{
 	"Requests from addresses not allowed (--allow, --allow-read, --allow-admin).",
 	"Datagrams dropped unanswered, from a source over its share while the node was behind.",
 	"Times a flooding source was blocked: the kernel dropped its datagrams for a while.",
+	"RESP (Redis protocol) connections accepted.",
+	"RESP commands served.",
+	"RESP commands answered with an error.",
+	"RESP connections closed: bytes that are not a command, or past its limits.",
 }
 
 // Help says what the counter counts, in a sentence.

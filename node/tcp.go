@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"errors"
 	"net"
 	"time"
@@ -69,20 +68,12 @@ func (n *Node) serveConn(cn *conn) {
 	bw := &connWriter{c: c, mem: n.bufs, timeout: n.cfg.FrameTimeout}
 	defer bw.release()
 	w := &worker{c: n.c, tcp: true}
-	// unsynced is the log position the replies in bw wait for (--fsync
-	// always): nothing in bw leaves before the adds it acknowledges are on
-	// disk, and every add pipelined before a flush shares one wait.
-	var unsynced uint64
+	// unsynced is what the replies in bw wait for (--fsync always):
+	// nothing in bw leaves before the adds it acknowledges are on disk,
+	// and every add pipelined before a flush shares one wait per log.
+	var unsynced logWaits
 	synced := func() bool {
-		if unsynced == 0 {
-			return true
-		}
-		// Not bounded by n.ctx: at shutdown the replies of adds in hand still
-		// go out once the log has them, which takes one fsync (or the log
-		// fails, and says so).
-		err := n.st.Log().WaitSynced(context.Background(), unsynced)
-		unsynced = 0
-		return err == nil
+		return len(unsynced) == 0 || unsynced.wait() == nil
 	}
 	var burst time.Time // when the first request of the replies waiting in bw was read
 	for {
@@ -154,7 +145,7 @@ func (n *Node) serveConn(cn *conn) {
 		default:
 			reply = n.handle(w, frame, from)
 		}
-		unsynced = max(unsynced, w.syncPos)
+		unsynced.add(w.syncLog, w.syncPos)
 		if len(reply) > bw.Available() && !synced() { // writing it flushes what waits
 			return
 		}

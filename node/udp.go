@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 
+	"github.com/rmbd/rmbd/store"
 	"github.com/rmbd/rmbd/wire"
 )
 
@@ -43,8 +44,8 @@ func (n *Node) newPacketHandler() func(reader int, frame []byte, from netip.Addr
 		}
 		switch {
 		case len(reply) == 0:
-		case w.syncPos > 0 && n.st.Log().Synced() < w.syncPos:
-			n.replyWhenSynced(reader, bytes.Clone(reply), from, w.syncPos)
+		case w.syncLog != nil && w.syncLog.Synced() < w.syncPos:
+			n.replyWhenSynced(reader, bytes.Clone(reply), from, w.syncLog, w.syncPos)
 		default:
 			if err := n.tr.WriteTo(reader, reply, from); err != nil {
 				w.c.inc(SendErrors)
@@ -89,8 +90,8 @@ func (n *Node) tooLarge(w *worker, reply, frame []byte, budget int) []byte {
 // record is on disk (--fsync always), from the log's writer: the reader
 // goes on serving meanwhile, and adds that arrive meanwhile share the
 // next fsync. If the log fails, the client gets an error frame instead.
-func (n *Node) replyWhenSynced(reader int, reply []byte, to netip.AddrPort, pos uint64) {
-	n.st.Log().AfterSynced(pos, func(err error) {
+func (n *Node) replyWhenSynced(reader int, reply []byte, to netip.AddrPort, l *store.Log, pos uint64) {
+	l.AfterSynced(pos, func(err error) {
 		if err != nil {
 			reply, _ = wire.AppendError(reply[:0], wire.ErrorFrame{ReqID: binary.BigEndian.Uint32(reply[wire.HeaderSize:]),
 				Code: wire.CodeUnavailable, Msg: []byte("the add is not on disk: " + err.Error())})

@@ -102,6 +102,8 @@ func parseArgs(args []string, env environment) (*options, *pflag.FlagSet, error)
 	allowAdmin := fs.StringArray("allow-admin", nil, "CIDR or address that may ask peer, stats, members and pulls besides loopback and members; repeatable")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
+	respListen := fs.String("resp-listen", "", "HOST:PORT to serve the Redis protocol on (BF.* commands for any Redis client; default: off)")
+	respPasswordFile := fs.String("resp-password-file", "", "file of passwords, one per line, one of which Redis clients must AUTH with (default: none asked)")
 	metricsListen := fs.String("metrics-listen", "", "HOST:PORT to serve Prometheus /metrics, /healthz and /readyz on over HTTP (default: off)")
 	fs.BoolVar(&o.pprof, "pprof", false, "also serve Go's profiles under /debug/pprof/ on --metrics-listen")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
@@ -198,6 +200,15 @@ func parseArgs(args []string, env environment) (*options, *pflag.FlagSet, error)
 		return nil, fs, err
 	}
 	o.metricsListen = *metricsListen
+	o.cfg.RESPListen = *respListen
+	if *respPasswordFile != "" {
+		if o.cfg.RESPPasswords, err = readPasswords(*respPasswordFile); err != nil {
+			return nil, fs, fmt.Errorf("%s %s: %w", src.name("resp-password-file"), *respPasswordFile, err)
+		}
+		if o.cfg.RESPListen == "" {
+			return nil, fs, fmt.Errorf("%s needs --resp-listen: it guards the Redis protocol listener", src.name("resp-password-file"))
+		}
+	}
 	if o.pprof && o.metricsListen == "" {
 		return nil, fs, fmt.Errorf("%s needs --metrics-listen: the profiles are served there", src.name("pprof"))
 	}

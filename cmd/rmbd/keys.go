@@ -130,3 +130,22 @@ func writeKeyFile(file string, k auth.Key) error {
 	}
 	return err
 }
+
+// readPasswords reads a file of RESP passwords: each line that is not
+// empty (spaces around it trimmed) is one.
+func readPasswords(file string) ([]string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if p := strings.TrimSpace(line); p != "" {
+			out = append(out, p)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no password in it")
+	}
+	return out, nil
+}

@@ -69,14 +69,16 @@ func class(size int) (int, int) {
 // when lending it would pass the limit.
 func (p *Pool) Get(size int) ([]byte, bool) {
 	c, n := class(size)
-	if p.lent.Add(int64(n)) > p.limit {
+	lent := p.lent.Add(int64(n))
+	if lent > p.limit {
 		p.lent.Add(-int64(n))
 		p.refused.Add(1)
 		return nil, false
 	}
+	// The peak is what this loan made lent, never more than the limit: a
+	// reading of p.lent could hold another's loan about to be refused.
 	for {
 		peak := p.peak.Load()
-		lent := p.lent.Load()
 		if lent <= peak || p.peak.CompareAndSwap(peak, lent) {
 			break
 		}
