@@ -106,6 +106,7 @@ func (n *Node) loadNamed() error {
 				return fmt.Errorf("filter %q: %w", name, err)
 			}
 			nm.byName[name] = append(nm.byName[name], nf)
+			nm.epoch.Add(1)
 			nm.bytes += nf.f.SizeBytes()
 		}
 	}

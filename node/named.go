@@ -55,6 +55,10 @@ type named struct {
 	cat    *gossip.Catalog
 	byName map[string][]*namedFilter // live versions, the winner first
 	bytes  uint64                    // memory their filters take
+	// epoch changes with byName (under mu): a connection that keeps the
+	// last filter it looked up knows it is still so with one atomic load
+	// (lookupCached), where a lookup takes mu, shared by every core.
+	epoch atomic.Uint64
 }
 
 func newNamed(ttl time.Duration) *named {
@@ -67,6 +71,26 @@ func (nm *named) lookup(name []byte) []*namedFilter {
 	nm.mu.RLock()
 	vs := nm.byName[string(name)]
 	nm.mu.RUnlock()
+	return vs
+}
+
+// lookupCache is one connection's last lookup.
+type lookupCache struct {
+	epoch uint64
+	name  []byte
+	vs    []*namedFilter
+	valid bool
+}
+
+// lookupCached is lookup through c: the same name again, with no filter
+// created or dropped since, costs a comparison and an atomic load.
+func (nm *named) lookupCached(c *lookupCache, name []byte) []*namedFilter {
+	epoch := nm.epoch.Load()
+	if c.valid && c.epoch == epoch && string(c.name) == string(name) {
+		return c.vs
+	}
+	vs := nm.lookup(name)
+	*c = lookupCache{epoch: epoch, name: append(c.name[:0], name...), vs: vs, valid: true}
 	return vs
 }
 
@@ -160,6 +184,7 @@ func (n *Node) createNamed(name string, layout filter.Layout, capacity uint64, f
 		return nil, err
 	}
 	nm.byName[name] = []*namedFilter{nf}
+	nm.epoch.Add(1)
 	nm.bytes += nf.f.SizeBytes()
 	entry := nm.cat.Entry(name)
 	nm.mu.Unlock()
@@ -284,6 +309,7 @@ func (n *Node) reconcile(name string) (added []*namedFilter, err error) {
 	} else {
 		nm.byName[name] = keep
 	}
+	nm.epoch.Add(1)
 	return added, errors.Join(errs...)
 }
 

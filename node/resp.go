@@ -42,6 +42,15 @@ type respConn struct {
 	bits   []byte    // scratch: which keys an add changed
 	quit   bool
 	rd     *resp.Reader
+	// The last command run and filter looked up, for the next command,
+	// which is most often the same; and counts not yet added to the node's
+	// (every 256 commands or 100 ms, and at the end: the node's counters are
+	// shared by every core).
+	lastName [24]byte
+	lastLen  int
+	lastCmd  *respCmd
+	lookup   lookupCache
+	counts   struct{ commands, asked, found, added, addedNew uint64 }
 	// When the read deadline was last set, and to which timeout; when the
 	// write deadline was (see refresh).
 	readSet  time.Time
@@ -145,6 +154,7 @@ func (n *Node) serveRESP(cn *conn) {
 		if n.ctx.Err() != nil {
 			return io.EOF // shutting down: every command read is answered
 		}
+		n.respCount(rc)
 		now := time.Now()
 		switch {
 		case !begun:
@@ -167,7 +177,7 @@ func (n *Node) serveRESP(cn *conn) {
 			n.respFailed(rc, err, midCommand)
 			return
 		}
-		n.c.inc(RESPCommands)
+		rc.counts.commands++
 		n.respCommand(rc, cmd.Args)
 		if rc.authed && first != lim {
 			first = lim
@@ -180,6 +190,24 @@ func (n *Node) serveRESP(cn *conn) {
 		}
 	}
 	n.respFlush(rc)
+	n.respCount(rc)
+}
+
+// respCount adds the connection's counts to the node's.
+func (n *Node) respCount(rc *respConn) {
+	c := &rc.counts
+	if c.commands > 0 {
+		n.c.add(RESPCommands, c.commands)
+	}
+	if c.asked > 0 {
+		n.c.add(HasQueries, c.asked)
+		n.c.add(HasHits, c.found)
+	}
+	if c.added > 0 {
+		n.c.add(Adds, c.added)
+		n.c.add(AddsNew, c.addedNew)
+	}
+	*c = struct{ commands, asked, found, added, addedNew uint64 }{}
 }
 
 // respFlush writes the replies gathered, once the adds they acknowledge

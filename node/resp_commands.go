@@ -168,7 +168,13 @@ func (n *Node) respCommand(rc *respConn, args [][]byte) {
 		}
 		name = up[:len(name)]
 	}
-	c := respCommands[string(name)]
+	c := rc.lastCmd
+	if c == nil || rc.lastLen != len(name) || string(rc.lastName[:rc.lastLen]) != string(name) {
+		c = respCommands[string(name)]
+		if c != nil && len(name) <= len(rc.lastName) {
+			rc.lastCmd, rc.lastLen = c, copy(rc.lastName[:], name)
+		}
+	}
 	switch {
 	case c == nil:
 		n.respErr(rc, unknownCommand(args))
@@ -298,13 +304,16 @@ func (n *Node) bfReserve(rc *respConn, args [][]byte) {
 const errExpansion = "ERR rmbd filters do not grow: EXPANSION is not supported (reserve the capacity you need; NONSCALING is accepted)"
 
 // addTarget returns the filter adds to name go to, and its store (nil in
-// memory); for a named filter, release lets go of it after the add.
-func (n *Node) addTarget(name []byte) (f *filter.Filter, st *store.Store, release func(), err error) {
+// memory); for a named filter, held (which the caller lets go of after the
+// add: a drop waits for it).
+func (n *Node) addTarget(rc *respConn, name []byte) (f *filter.Filter, st *store.Store, held *namedFilter, err error) {
 	if string(name) == DefaultFilter {
-		return n.f, n.st, func() {}, nil
+		return n.f, n.st, nil, nil
 	}
-	nf, err := n.namedFor(name)
-	if err != nil {
+	var nf *namedFilter
+	if vs := n.named.lookupCached(&rc.lookup, name); len(vs) > 0 {
+		nf = vs[0]
+	} else if nf, err = n.namedFor(name); err != nil {
 		return nil, nil, nil, err
 	}
 	nf.mu.RLock()
@@ -312,7 +321,14 @@ func (n *Node) addTarget(name []byte) (f *filter.Filter, st *store.Store, releas
 		nf.mu.RUnlock()
 		return nil, nil, nil, errDropped
 	}
-	return nf.f, nf.st, nf.mu.RUnlock, nil
+	return nf.f, nf.st, nf, nil
+}
+
+// release lets go of a filter addTarget held.
+func release(nf *namedFilter) {
+	if nf != nil {
+		nf.mu.RUnlock()
+	}
 }
 
 var errDropped = errorString("ERR the filter was dropped while adding; try again")
@@ -343,20 +359,20 @@ func (n *Node) respAdd(rc *respConn, f *filter.Filter, st *store.Store, keys [][
 			}
 		}
 	}
-	n.c.add(Adds, uint64(len(keys)))
-	n.c.add(AddsNew, uint64(fresh))
+	rc.counts.added += uint64(len(keys))
+	rc.counts.addedNew += uint64(fresh)
 	return bits
 }
 
 // bfAdd serves BF.ADD (one item, one answer) and BF.MADD (an array).
 func (n *Node) bfAdd(rc *respConn, args [][]byte) {
-	f, st, release, err := n.addTarget(args[1])
+	f, st, held, err := n.addTarget(rc, args[1])
 	if err != nil {
 		n.respAddErr(rc, err)
 		return
 	}
 	n.respAdded(rc, f, st, args[2:], len(args[0]) != len("bf.add"))
-	release()
+	release(held)
 }
 
 // respAdded adds keys and appends the answers: one boolean, or an array.
@@ -460,13 +476,13 @@ func (n *Node) bfInsert(rc *respConn, args [][]byte) {
 			return
 		}
 	}
-	f, st, release, err := n.addTarget(name)
+	f, st, held, err := n.addTarget(rc, name)
 	if err != nil {
 		n.respAddErr(rc, err)
 		return
 	}
 	n.respAdded(rc, f, st, args[i+1:], true)
-	release()
+	release(held)
 }
 
 // bfExists serves BF.EXISTS and BF.MEXISTS: true for a key any live
@@ -488,7 +504,7 @@ func (n *Node) bfExists(rc *respConn, args [][]byte) {
 			rc.out = resp.AppendBool(rc.out, rc.proto, v)
 		}
 	} else {
-		vs := n.named.lookup(args[1])
+		vs := n.named.lookupCached(&rc.lookup, args[1])
 		for _, k := range keys {
 			v := false
 			for _, nf := range vs {
@@ -503,8 +519,8 @@ func (n *Node) bfExists(rc *respConn, args [][]byte) {
 			rc.out = resp.AppendBool(rc.out, rc.proto, v)
 		}
 	}
-	n.c.add(HasQueries, uint64(len(keys)))
-	n.c.add(HasHits, uint64(hits))
+	rc.counts.asked += uint64(len(keys))
+	rc.counts.found += uint64(hits)
 }
 
 // respFilter describes the filter called name, with its figures fresh
