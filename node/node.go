@@ -246,10 +246,10 @@ func (n *Node) Run(ctx context.Context) error {
 	n.started = time.Now()
 	packets := n.tr.ServePackets(n.ctx, n.newPacketHandler())
 	n.wg.Add(1)
-	go n.acceptStreams()
+	go n.acceptLoop(n.tr.Listener(), TCPConns, n.serveConn)
 	if n.respLn != nil {
 		n.wg.Add(1)
-		go n.acceptRESP()
+		go n.acceptLoop(n.respLn, RESPConns, n.serveRESP)
 		n.log.Info("RESP listening", "addr", n.respLn.Addr().String(), "auth", len(n.cfg.RESPPasswords) > 0)
 	}
 	n.spawn(n.filterStatsLoop)

@@ -35,11 +35,10 @@ type respConn struct {
 	proto  int  // 2 or 3 (HELLO)
 	authed bool // no password is configured, or it gave one
 	name   string
-	lib    [2]string // CLIENT SETINFO LIB-NAME and LIB-VER
-	out    []byte    // replies not yet written
-	w      *worker   // scratch for adds with a data directory
-	waits  logWaits  // what out waits for (--fsync always)
-	bits   []byte    // scratch: which keys an add changed
+	out    []byte   // replies not yet written
+	w      *worker  // scratch for adds with a data directory
+	waits  logWaits // what out waits for (--fsync always)
+	bits   []byte   // scratch: which keys an add changed
 	quit   bool
 	rd     *resp.Reader
 	// The last command run and filter looked up, for the next command,
@@ -104,34 +103,6 @@ func listenRESP(cfg Config) (net.Listener, error) {
 	return lc.Listen(context.Background(), "tcp", cfg.RESPListen)
 }
 
-// acceptRESP serves the RESP listener until it closes.
-func (n *Node) acceptRESP() {
-	defer n.wg.Done()
-	for {
-		c, err := n.respLn.Accept()
-		if err != nil {
-			if n.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			n.log.Warn("RESP accept failed", "err", err)
-			select {
-			case <-time.After(10 * time.Millisecond):
-			case <-n.ctx.Done():
-				return
-			}
-			continue
-		}
-		cn, ok := n.admit(c)
-		if !ok {
-			c.Close()
-			continue
-		}
-		n.c.inc(RESPConns)
-		n.wg.Add(1)
-		go n.serveRESP(cn)
-	}
-}
-
 // serveRESP serves one RESP connection.
 func (n *Node) serveRESP(cn *conn) {
 	defer n.wg.Done()
@@ -168,6 +139,9 @@ func (n *Node) serveRESP(cn *conn) {
 			midCommand = true
 			rc.readFor = 0 // a command's time runs from its first bytes: set it now
 			rc.setReadDeadline(now, n.cfg.FrameTimeout)
+		}
+		if n.ctx.Err() != nil { // shutdown may have set its deadline before this one
+			return io.EOF
 		}
 		return nil
 	})

@@ -77,7 +77,6 @@ func respTable() []*respCmd {
 		{name: "bf.reserve", arity: -4, flags: []string{"write", "denyoom"}, first: 1, last: 1, step: 1, group: "bf", access: accessAdmin,
 			summary: "Creates a filter of the given capacity and false positive rate; rmbd filters do not grow (NONSCALING)",
 			args: []respArg{key, {name: "error_rate", typ: "double"}, {name: "capacity", typ: "integer"},
-				{name: "expansion", typ: "integer", token: "EXPANSION", optional: true},
 				{name: "nonscaling", typ: "pure-token", token: "NONSCALING", optional: true}},
 			run: (*Node).bfReserve},
 		{name: "bf.add", arity: 3, flags: []string{"write", "denyoom", "fast"}, first: 1, last: 1, step: 1, group: "bf", access: accessAdd,
@@ -90,7 +89,6 @@ func respTable() []*respCmd {
 			summary: "Adds items, creating the filter with the given sizing unless NOCREATE",
 			args: []respArg{key, {name: "capacity", typ: "integer", token: "CAPACITY", optional: true},
 				{name: "error", typ: "double", token: "ERROR", optional: true},
-				{name: "expansion", typ: "integer", token: "EXPANSION", optional: true},
 				{name: "nocreate", typ: "pure-token", token: "NOCREATE", optional: true},
 				{name: "nonscaling", typ: "pure-token", token: "NONSCALING", optional: true},
 				{name: "items", typ: "pure-token", token: "ITEMS"}, items},
@@ -523,10 +521,14 @@ func (n *Node) bfExists(rc *respConn, args [][]byte) {
 	rc.counts.found += uint64(hits)
 }
 
-// respFilter describes the filter called name, with its figures fresh
-// for a filter small enough to count quickly (16 MiB), as of the last
-// background refresh (about a second) for a larger one.
-func (n *Node) respFilter(name []byte) (desc filterDesc, ok bool) {
+// freshStatsBytes is the largest filter BF.INFO and BF.CARD count afresh
+// (about 0.3 ms); a larger one's figures are the background refresh's
+// (about a second old).
+const freshStatsBytes = 4 << 20
+
+// respFilter describes the filter called name; with fresh, counting a
+// filter up to freshStatsBytes afresh.
+func (n *Node) respFilter(name []byte, fresh bool) (desc filterDesc, ok bool) {
 	var f *filter.Filter
 	var cached *filter.Stats
 	if string(name) == DefaultFilter {
@@ -546,7 +548,7 @@ func (n *Node) respFilter(name []byte) (desc filterDesc, ok bool) {
 		cached = vs[0].stats.Load()
 	}
 	desc.bytes = f.SizeBytes()
-	if f.SizeBytes() <= 16<<20 || cached == nil {
+	if (fresh && f.SizeBytes() <= freshStatsBytes) || cached == nil {
 		s := f.Stats()
 		cached = &s
 	}
@@ -565,7 +567,7 @@ func (n *Node) bfInfo(rc *respConn, args [][]byte) {
 		n.respErr(rc, "ERR wrong number of arguments for 'bf.info' command")
 		return
 	}
-	d, ok := n.respFilter(args[1])
+	d, ok := n.respFilter(args[1], true)
 	if !ok {
 		n.respErr(rc, errNotFound)
 		return
@@ -602,6 +604,6 @@ func (n *Node) bfInfo(rc *respConn, args [][]byte) {
 }
 
 func (n *Node) bfCard(rc *respConn, args [][]byte) {
-	d, _ := n.respFilter(args[1])
+	d, _ := n.respFilter(args[1], true)
 	rc.out = resp.AppendInt(rc.out, int64(d.keys))
 }

@@ -44,30 +44,34 @@ func (n *Node) respSelect(rc *respConn, args [][]byte) {
 	}
 }
 
-// respAuth serves AUTH [username] password; the only user is "default".
+// respAuth serves AUTH [username] password. The only user is "default";
+// without --resp-password-file it needs no password, as Redis's default
+// user: AUTH default <anything> succeeds, and AUTH <password> is the
+// error Redis gives.
 func (n *Node) respAuth(rc *respConn, args [][]byte) {
 	if len(args) > 3 {
 		n.respErr(rc, "ERR syntax error")
 		return
 	}
-	if len(n.cfg.RESPPasswords) == 0 {
-		n.respErr(rc, "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
+	if len(args) == 2 && len(n.cfg.RESPPasswords) == 0 {
+		n.respErr(rc, errNoPassword)
 		return
 	}
 	user, pass := []byte("default"), args[1]
 	if len(args) == 3 {
 		user, pass = args[1], args[2]
 	}
-	if !n.login(rc, user, pass) {
-		return
+	if n.login(rc, user, pass) {
+		respOK(rc)
 	}
-	respOK(rc)
 }
+
+const errNoPassword = "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"
 
 // login checks a user and password, answering the error if they are
 // wrong.
 func (n *Node) login(rc *respConn, user, pass []byte) bool {
-	if string(user) != "default" || !n.respPassword(pass) {
+	if string(user) != "default" || (len(n.cfg.RESPPasswords) > 0 && !n.respPassword(pass)) {
 		n.c.inc(AuthFailed)
 		n.respErr(rc, "WRONGPASS invalid username-password pair or user is disabled.")
 		return false
@@ -99,10 +103,6 @@ func (n *Node) respHello(rc *respConn, args [][]byte) {
 		case "AUTH":
 			if i+2 >= len(args) {
 				n.respErr(rc, "ERR Syntax error in HELLO option 'AUTH'")
-				return
-			}
-			if len(n.cfg.RESPPasswords) == 0 {
-				n.respErr(rc, "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
 				return
 			}
 			if !n.login(rc, args[i+1], args[i+2]) {
@@ -205,12 +205,8 @@ func (n *Node) respClient(rc *respConn, args [][]byte) {
 			n.respErr(rc, "ERR "+attr+" cannot contain spaces, newlines or special characters.")
 			return
 		}
-		if attr == "LIB-NAME" {
-			rc.lib[0] = string(args[3])
-		} else {
-			rc.lib[1] = string(args[3])
-		}
-		respOK(rc)
+		respOK(rc) // accepted, and not kept: nothing lists clients
+
 	case "ID":
 		rc.out = resp.AppendInt(rc.out, rc.id)
 	}
@@ -289,7 +285,7 @@ func (n *Node) infoSection(b *strings.Builder, section string) {
 	case "bloom":
 		b.WriteString("# Bloom\r\n")
 		for _, name := range n.respNames() {
-			d, ok := n.respFilter([]byte(name))
+			d, ok := n.respFilter([]byte(name), false)
 			if !ok {
 				continue
 			}

@@ -328,9 +328,14 @@ func TestRESPPassword(t *testing.T) {
 	all, _ := readAllConn(c)
 	require.Equal(t, "-ERR Protocol error: invalid bulk length (100000 bytes; at most 16384)\r\n", all)
 
-	// Without a password, AUTH says so.
+	// Without a password, AUTH says so; the default user, as Redis's,
+	// takes any password.
 	open := startRESP(t, DefaultConfig())
-	require.ErrorContains(t, redisClient(t, open, 2, "").Do(ctx, "AUTH", "x").Err(), "without any password configured")
+	rdb := redisClient(t, open, 2, "")
+	require.ErrorContains(t, rdb.Do(ctx, "AUTH", "x").Err(), "without any password configured")
+	require.NoError(t, rdb.Do(ctx, "AUTH", "default", "x").Err())
+	require.ErrorContains(t, rdb.Do(ctx, "AUTH", "admin", "x").Err(), "WRONGPASS")
+	require.NoError(t, rdb.Do(ctx, "HELLO", 3, "AUTH", "default", "x").Err())
 }
 
 func TestRESPAllowRules(t *testing.T) {

@@ -20,16 +20,18 @@ const (
 	replyBuf    = 64 << 10
 )
 
-func (n *Node) acceptStreams() {
+// acceptLoop admits l's connections into the TCP table (conns.go),
+// counting each in accepted, and serves each with serve on its own
+// goroutine, until l closes.
+func (n *Node) acceptLoop(l net.Listener, accepted Counter, serve func(*conn)) {
 	defer n.wg.Done()
-	l := n.tr.Listener()
 	for {
 		c, err := l.Accept()
 		if err != nil {
 			if n.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
 			}
-			n.log.Warn("accept failed", "err", err)
+			n.log.Warn("accept failed", "addr", l.Addr().String(), "err", err)
 			select { // e.g. out of file descriptors: let some close
 			case <-time.After(10 * time.Millisecond):
 			case <-n.ctx.Done():
@@ -42,9 +44,9 @@ func (n *Node) acceptStreams() {
 			c.Close()
 			continue
 		}
-		n.c.inc(TCPConns)
+		n.c.inc(accepted)
 		n.wg.Add(1)
-		go n.serveConn(cn)
+		go serve(cn)
 	}
 }
 
@@ -94,6 +96,9 @@ func (n *Node) serveConn(cn *conn) {
 			}
 			framing = false
 			c.SetReadDeadline(time.Now().Add(n.cfg.IdleTimeout))
+			if n.ctx.Err() != nil { // shutdown may have set its deadline before this one
+				return
+			}
 		}
 		frame, err := fr.Next()
 		if err != nil {

@@ -6,6 +6,8 @@
 #   1b. node 2 stopped (SIGTERM): the others list it as left, not dead;
 #   1c. two named filters created on nodes 1 and 2, used from node 3: every
 #      key on every node;
+#   1d. the Redis protocol, with the host's redis-cli: a filter made by
+#      BF.INSERT on node 1, BF.MADD on node 2, BF.MEXISTS true on node 3;
 #   2. node 2 killed, keys added, node 2 started again: it has every key;
 #   3. node 3 cut off past failure detection, different keys added on each
 #      side, node 3 reconnected: within 30 s every key is on every node,
@@ -88,6 +90,20 @@ done
 crossed=$(cli node1 -f events has - < "$work/nu" | grep -c $'\ttrue$' || true)
 [ "$crossed" -le 15 ] || fail "events answers true for $crossed of 500 users keys"
 checked=$((checked + 3 * 1000))
+
+if command -v redis-cli >/dev/null; then
+	log "1d. the Redis protocol: BF.INSERT on node 1, BF.MADD on node 2, BF.MEXISTS on node 3"
+	rc() { local ip=$1; shift; timeout 5 redis-cli -h "$ip" -p 6379 "$@"; }
+	[ "$(rc 172.28.5.11 BF.INSERT visits CAPACITY 10000 ITEMS home | tr -d '\n')" = 1 ] || fail "BF.INSERT on node1"
+	exists_on() { [ "$(rc "$1" EXISTS visits)" = 1 ]; }
+	until_ok 10 exists_on 172.28.5.12 || fail "node2 never heard of visits"
+	[ "$(rc 172.28.5.12 BF.MADD visits about pricing | tr -d '\n')" = 11 ] || fail "BF.MADD on node2"
+	all_three() { [ "$(rc 172.28.5.13 BF.MEXISTS visits home about pricing | tr -d '\n')" = 111 ]; }
+	until_ok 10 all_three || fail "node3 lacks visits' items: $(rc 172.28.5.13 BF.MEXISTS visits home about pricing)"
+	checked=$((checked + 3))
+else
+	log "1d. skipped: no redis-cli on this machine (Debian: redis-tools)"
+fi
 
 log "2. node 2 killed, keys added, node 2 restarted"
 dc kill node2 >/dev/null 2>&1
