@@ -57,27 +57,31 @@ done
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 
-# run PORT PID ARGS...: requests per second and CPU seconds per million.
+# run PORT PID ARGS...: requests per second, the server's and the
+# client's CPU seconds per million requests.
 run() {
 	local port=$1 pid=$2
 	shift 2
-	local before after rps
+	local before after rps client
 	before=$(cpu "$pid")
-	rps=$("${bench_pin[@]}" redis-benchmark -p "$port" -c "$CLIENTS" -n "$N" -r 1000000 -q "$@" 2>/dev/null |
-		tr '\r' '\n' | sed -n 's/.*: \([0-9.]*\) requests per second.*/\1/p' | tail -1)
+	client=$( { TIMEFORMAT='%U %S'; time "${bench_pin[@]}" redis-benchmark -p "$port" -c "$CLIENTS" -n "$N" -r 1000000 -q "$@" \
+		>"$tmp/out" 2>/dev/null; } 2>&1)
+	rps=$(tr '\r' '\n' <"$tmp/out" | sed -n 's/.*: \([0-9.]*\) requests per second.*/\1/p' | tail -1)
 	after=$(cpu "$pid")
-	echo "$rps $(awk -v t=$((after - before)) -v hz="$hz" -v n="$N" 'BEGIN {printf "%.2f", t / hz / (n / 1e6)}')"
+	echo "$rps $(awk -v t=$((after - before)) -v hz="$hz" -v n="$N" 'BEGIN {printf "%.2f", t / hz / (n / 1e6)}')" \
+		"$(awk -v u="${client% *}" -v s="${client#* }" -v n="$N" 'BEGIN {printf "%.2f", (u + s) / (n / 1e6)}')"
 }
 
-printf '%-34s %14s %14s %7s %12s %12s %7s\n' "" "rmbd req/s" "redis req/s" "ratio" "rmbd cpu/M" "redis cpu/M" "ratio"
+printf '%-30s %11s %11s %6s %9s %9s %6s %11s %11s\n' "" "rmbd req/s" "redis req/s" "ratio" "rmbd cpu" "redis cpu" "ratio" "bench→rmbd" "bench→redis"
 for p in 1 "$PIPELINE"; do
 	for pair in "BF.EXISTS f|SISMEMBER s" "BF.ADD f|SADD s"; do
 		ours=${pair%|*} theirs=${pair#*|}
-		read -r r_rps r_cpu < <(run $RMBD_PORT $rmbd_pid -P "$p" $ours key:__rand_int__)
-		read -r s_rps s_cpu < <(run $REDIS_PORT $redis_pid -P "$p" $theirs key:__rand_int__)
-		printf '%-34s %14s %14s %7s %12s %12s %7s\n' "${ours%% *} vs ${theirs%% *} -P $p" "$r_rps" "$s_rps" \
+		read -r r_rps r_cpu r_client < <(run $RMBD_PORT $rmbd_pid -P "$p" $ours key:__rand_int__)
+		read -r s_rps s_cpu s_client < <(run $REDIS_PORT $redis_pid -P "$p" $theirs key:__rand_int__)
+		printf '%-30s %11.0f %11.0f %6s %9s %9s %6s %11s %11s\n' "${ours%% *} vs ${theirs%% *} -P $p" "$r_rps" "$s_rps" \
 			"$(awk -v a="$r_rps" -v b="$s_rps" 'BEGIN {printf "%.2f", a / b}')" "$r_cpu" "$s_cpu" \
-			"$(awk -v a="$r_cpu" -v b="$s_cpu" 'BEGIN {if (a > 0) printf "%.2f", b / a; else print "-"}')"
+			"$(awk -v a="$r_cpu" -v b="$s_cpu" 'BEGIN {if (a > 0) printf "%.2f", b / a; else print "-"}')" "$r_client" "$s_client"
 	done
 done
-echo "(cpu/M: server CPU seconds per million requests; its ratio is redis ÷ rmbd, above 1 when rmbd spends less)"
+echo "cpu: CPU seconds per million requests (user + system), of each server and of redis-benchmark"
+echo "against each (rmbd's, then redis's); the cpu ratio is redis ÷ rmbd, above 1 when rmbd spends less."
