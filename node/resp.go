@@ -43,8 +43,8 @@ type respConn struct {
 	rd     *resp.Reader
 	// The last command run and filter looked up, for the next command,
 	// which is most often the same; and counts not yet added to the node's
-	// (every 256 commands or 100 ms, and at the end: the node's counters are
-	// shared by every core).
+	// (once per read, and at the end: the node's counters are shared by
+	// every core).
 	lastName [24]byte
 	lastLen  int
 	lastCmd  *respCmd
@@ -117,6 +117,7 @@ func (n *Node) serveRESP(cn *conn) {
 	rc.rd = resp.NewReader(cn.c, connReadBuf, first)
 	rc.rd.Borrow(n.bufs, connBusyBuf)
 	defer rc.rd.Close()
+	defer n.respCount(rc)
 	midCommand := false
 	rc.rd.BeforeRead(func(begun bool) error {
 		if err := n.respFlush(rc); err != nil {
@@ -164,7 +165,6 @@ func (n *Node) serveRESP(cn *conn) {
 		}
 	}
 	n.respFlush(rc)
-	n.respCount(rc)
 }
 
 // respCount adds the connection's counts to the node's.

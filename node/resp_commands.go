@@ -262,7 +262,7 @@ func (n *Node) bfReserve(rc *respConn, args [][]byte) {
 		n.respErr(rc, "ERR bad error rate")
 		return
 	}
-	if fpRate <= 0 || fpRate >= 1 {
+	if !(fpRate > 0 && fpRate < 1) { // NaN too
 		n.respErr(rc, "ERR (0 < error rate range < 1) ")
 		return
 	}
@@ -439,7 +439,7 @@ func (n *Node) bfInsert(rc *respConn, args [][]byte) {
 					n.respErr(rc, "Bad error rate")
 					return
 				}
-				if e <= 0 || e >= 1 {
+				if !(e > 0 && e < 1) { // NaN too
 					n.respErr(rc, "Bad argument received")
 					return
 				}

@@ -58,6 +58,8 @@ func TestRESPBloomCommands(t *testing.T) {
 			require.ErrorContains(t, err, "do not grow: EXPANSION is not supported")
 			require.EqualError(t, rdb.Do(ctx, "BF.RESERVE", f+"-y", "x", 10).Err(), "ERR bad error rate")
 			require.EqualError(t, rdb.Do(ctx, "BF.RESERVE", f+"-y", 1.5, 10).Err(), "ERR (0 < error rate range < 1) ")
+			require.EqualError(t, rdb.Do(ctx, "BF.RESERVE", f+"-y", "nan", 10).Err(), "ERR (0 < error rate range < 1) ")
+			require.EqualError(t, rdb.Do(ctx, "BF.INSERT", f+"-y", "ERROR", "NaN", "ITEMS", "a").Err(), "Bad argument received")
 			require.EqualError(t, rdb.Do(ctx, "BF.RESERVE", f+"-y", 0.01, "many").Err(), "ERR bad capacity")
 			require.EqualError(t, rdb.Do(ctx, "BF.RESERVE", f+"-y", 0.01, 0).Err(), "ERR (capacity should be larger than 0)")
 			require.EqualError(t, rdb.Do(ctx, "BF.RESERVE", f+"-y", 0.01).Err(), "ERR wrong number of arguments for 'bf.reserve' command")
