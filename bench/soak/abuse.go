@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"sync/atomic"
@@ -29,6 +30,24 @@ type tally struct {
 // that promises a frame of MaxFrameBody bytes and then body bytes of it,
 // and holds them until ctx ends.
 func promise(ctx context.Context, addr string, block, count, body int) *tally {
+	head := []byte{byte(wire.TypeAddBatch), 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(head[1:], wire.MaxFrameBody)
+	return promiseBytes(ctx, addr, block, count, head, body)
+}
+
+// respBulk is the longest argument the RESP listener takes by default.
+const respBulk = 512 << 10
+
+// promiseRESP is promise over the RESP listener at addr: a command whose
+// one argument is promised to be respBulk bytes long, body bytes of it
+// sent.
+func promiseRESP(ctx context.Context, addr string, block, count, body int) *tally {
+	return promiseBytes(ctx, addr, block, count, []byte(fmt.Sprintf("*2\r\n$4\r\nECHO\r\n$%d\r\n", respBulk)), body)
+}
+
+// promiseBytes opens count connections from the block, each sending head
+// and then body bytes, and holds them until ctx ends.
+func promiseBytes(ctx context.Context, addr string, block, count int, head []byte, body int) *tally {
 	t := &tally{}
 	for i := range count {
 		go func() {
@@ -42,8 +61,6 @@ func promise(ctx context.Context, addr string, block, count, body int) *tally {
 			defer c.Close()
 			dl, _ := ctx.Deadline()
 			c.SetDeadline(dl)
-			head := []byte{byte(wire.TypeAddBatch), 0, 0, 0, 0}
-			binary.BigEndian.PutUint32(head[1:], wire.MaxFrameBody)
 			if _, err := c.Write(head); err != nil {
 				t.closedByNode.Add(1)
 				return

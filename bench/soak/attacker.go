@@ -64,6 +64,8 @@ func attacker(name, addr string, d time.Duration, nice, cpu int) int {
 		t = promise(ctx, addr, 1, 1000, wire.MaxFrameBody-1)
 	case "headers":
 		t = promise(ctx, addr, 2, 1000, 0)
+	case "resp":
+		t = promiseRESP(ctx, respAddr(addr), 6, 1000, respBulk-1)
 	case "idle":
 		t = hold(ctx, addr, 3, 2000)
 	case "stats":

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -20,7 +21,7 @@ type node struct {
 
 func startNode(bin string, port int, flags ...string) (*node, error) {
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd := exec.Command(bin, append([]string{"--listen", addr, "--log-level", "error"}, flags...)...)
+	cmd := exec.Command(bin, append([]string{"--listen", addr, "--resp-listen", respAddr(addr), "--log-level", "error"}, flags...)...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -37,6 +38,13 @@ func startNode(bin string, port int, flags ...string) (*node, error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// respAddr is the RESP listener of the node at addr: the next port.
+func respAddr(addr string) string {
+	host, port, _ := net.SplitHostPort(addr)
+	p, _ := strconv.Atoi(port)
+	return net.JoinHostPort(host, strconv.Itoa(p+1))
 }
 
 func (n *node) stop() {

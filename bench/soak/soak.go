@@ -37,6 +37,7 @@ func (s *soak) run() {
 	abuses := []abuse{
 		{"1,000 connections promising 1 MiB, sending all but 1 byte", "promises", true, []string{"tcp_closed_no_memory", "tcp_frame_timeouts"}, false, false},
 		{"1,000 connections sending only a header", "headers", true, []string{"tcp_frame_timeouts"}, false, false},
+		{"1,000 RESP connections promising 512 KiB, all but 1 byte", "resp", true, []string{"tcp_closed_no_memory", "tcp_frame_timeouts"}, false, false},
 		{"2,000 idle connections", "idle", true, []string{"tcp_evicted_idle"}, false, true},
 		{"a flood of stats requests", "stats", false, []string{"udp_replies_cut", "udp_blocks", "udp_shed"}, true, false},
 		{"a flood of has requests", "has", false, []string{"udp_blocks", "udp_shed"}, true, false},
