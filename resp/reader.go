@@ -109,9 +109,6 @@ func (rd *Reader) SetLimits(lim Limits) { rd.lim = lim }
 // deadline, idle or mid-command. An error from f ends Next with it.
 func (rd *Reader) BeforeRead(f func(begun bool) error) { rd.before = f }
 
-// Buffered returns how many bytes are read and not yet returned.
-func (rd *Reader) Buffered() int { return rd.end - rd.off - rd.last }
-
 // Close gives back borrowed memory; the reader is not to be used again.
 func (rd *Reader) Close() {
 	rd.giveBack()

@@ -1,13 +1,10 @@
 package resp
 
-import (
-	"math"
-	"strconv"
-)
+import "strconv"
 
 // Replies are appended to a byte slice, in the protocol version the
-// client chose (HELLO): RESP2, or RESP3 with its maps, booleans, doubles
-// and null. A version of 2 or less means RESP2.
+// client chose (HELLO): RESP2, or RESP3 with its maps, sets, booleans,
+// verbatim strings and null. A version of 2 or less means RESP2.
 
 // AppendSimple appends a simple string ("+OK").
 func AppendSimple(b []byte, s string) []byte {
@@ -123,25 +120,4 @@ func AppendNull(b []byte, proto int) []byte {
 		return append(b, "$-1\r\n"...)
 	}
 	return append(b, "_\r\n"...)
-}
-
-// AppendDouble appends a floating-point number: a bulk string in RESP2.
-func AppendDouble(b []byte, proto int, f float64) []byte {
-	var s []byte
-	switch {
-	case math.IsInf(f, 1):
-		s = []byte("inf")
-	case math.IsInf(f, -1):
-		s = []byte("-inf")
-	case math.IsNaN(f):
-		s = []byte("nan")
-	default:
-		s = strconv.AppendFloat(nil, f, 'g', -1, 64)
-	}
-	if proto < 3 {
-		return AppendBulk(b, s)
-	}
-	b = append(b, ',')
-	b = append(b, s...)
-	return append(b, '\r', '\n')
 }
