@@ -107,6 +107,28 @@ func TestRedisCLI(t *testing.T) {
 	require.Equal(t, "1\n", redisCLI(t, n, "", "BF.EXISTS", "pipe", "k9999"))
 }
 
+// TestRedisCLICluster: redis-cli against three members: a filter made on
+// one, added to through another, found on all three.
+func TestRedisCLICluster(t *testing.T) {
+	tool(t, "redis-cli")
+	cfg := quickLeave()
+	cfg.RESPListen = "127.0.0.1:0"
+	a, _ := startMember(t, cfg)
+	b, _ := startMember(t, cfg, a.GossipAddr())
+	c, _ := startMember(t, cfg, a.GossipAddr())
+	waitFor(t, "three members", func() bool { return len(a.Members()) == 3 && len(b.Members()) == 3 && len(c.Members()) == 3 })
+	require.Equal(t, "OK\n", redisCLI(t, a, "", "BF.RESERVE", "cluster", "0.001", "10000"))
+	waitFor(t, "the filter on b", func() bool { return redisCLI(t, b, "", "EXISTS", "cluster") == "1\n" })
+	require.Equal(t, "1\n1\n", redisCLI(t, b, "", "BF.MADD", "cluster", "x", "y"))
+	require.Equal(t, "1\n", redisCLI(t, c, "", "BF.ADD", "default", "z"))
+	for _, n := range []*Node{a, b, c} {
+		waitFor(t, "every add on every member", func() bool {
+			return redisCLI(t, n, "", "BF.MEXISTS", "cluster", "x", "y") == "1\n1\n" &&
+				redisCLI(t, n, "", "BF.EXISTS", "default", "z") == "1\n"
+		})
+	}
+}
+
 func TestRedisCLIPassword(t *testing.T) {
 	tool(t, "redis-cli")
 	cfg := DefaultConfig()
@@ -132,12 +154,13 @@ func TestRedisPy(t *testing.T) {
 	cfg.RESPListen = "127.0.0.1:0"
 	a, _ := startMember(t, cfg)
 	b, _ := startMember(t, cfg, a.GossipAddr())
-	waitFor(t, "two members", func() bool { return len(a.Members()) == 2 && len(b.Members()) == 2 })
+	c, _ := startMember(t, cfg, a.GossipAddr())
+	waitFor(t, "three members", func() bool { return len(a.Members()) == 3 && len(b.Members()) == 3 && len(c.Members()) == 3 })
 	pcfg := DefaultConfig()
 	pcfg.RESPPasswords = []string{"py-secret"}
 	p := startRESP(t, pcfg)
 	cmd := exec.Command(python, "testdata/resp_clients.py", fmt.Sprint(a.RESPAddr().Port()), fmt.Sprint(b.RESPAddr().Port()),
-		fmt.Sprint(p.RESPAddr().Port()), "py-secret")
+		fmt.Sprint(c.RESPAddr().Port()), fmt.Sprint(p.RESPAddr().Port()), "py-secret")
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	require.Equal(t, "ok\n", string(out))

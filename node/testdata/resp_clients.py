@@ -91,10 +91,12 @@ def main():
         assert bf.create("shared", 0.001, 10000)
         for o in others:
             wait_for("the filter on every member", lambda: o.exists("shared") == 1)
-        others[0].bf().add("shared", "from-b")
+        for i, o in enumerate(others):
+            o.bf().add("shared", "from-%d" % i)
         bf.add("shared", "from-a")
+        items = ["from-a"] + ["from-%d" % i for i in range(len(others))]
         for c in [r] + others:
-            wait_for("every add everywhere", lambda: c.bf().mexists("shared", "from-a", "from-b") == [1, 1])
+            wait_for("every add everywhere", lambda: c.bf().mexists("shared", *items) == [1] * len(items))
 
     # A password.
     anon = redis.Redis(port=int(pw_port), decode_responses=True)
