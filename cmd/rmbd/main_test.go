@@ -83,6 +83,9 @@ func TestBadUsageExits2WithOneLine(t *testing.T) {
 		{[]string{"--max-buffer-bytes", "1MiB"}, nil, "invalid configuration: max buffer bytes"},
 		{[]string{"--profile", "classic", "--join", "a:7946"}, nil, "needs the default profile"},
 		{[]string{"--join", "nohost"}, nil, `join address "nohost"`},
+		{[]string{"--resp-listen", "nohost"}, nil, `RESP listen address "nohost"`},
+		{[]string{"--resp-password-file", "/nonexistent/pw"}, nil, "--resp-password-file /nonexistent/pw: open /nonexistent/pw: no such file or directory"},
+		{nil, map[string]string{"RMBD_RESP_PASSWORD_FILE": "/nonexistent/pw"}, "RMBD_RESP_PASSWORD_FILE /nonexistent/pw: open"},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := run(tc.args, env(tc.env), &stdout, &stderr)
@@ -117,6 +120,34 @@ func TestHelp(t *testing.T) {
 		assert.Contains(t, stdout.String(), flag)
 	}
 	assert.Contains(t, stdout.String(), `(default "127.0.0.1:8000")`)
+}
+
+// The Redis protocol's flags: the listener from a flag or the
+// environment; passwords one per line, spaces around them trimmed; a file
+// with none, or one without a listener to guard, refused.
+func TestRESPFlags(t *testing.T) {
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "pw")
+	require.NoError(t, os.WriteFile(pw, []byte("  first \n\nsecond\n"), 0o600))
+	o, _, err := parseArgs([]string{"--resp-password-file", pw}, env(map[string]string{"RMBD_RESP_LISTEN": "127.0.0.1:6379"}))
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.1:6379", o.cfg.RESPListen)
+	assert.Equal(t, []string{"first", "second"}, o.cfg.RESPPasswords)
+
+	_, _, err = parseArgs([]string{"--resp-password-file", pw}, env(nil))
+	assert.EqualError(t, err, "--resp-password-file needs --resp-listen: it guards the Redis protocol listener")
+	empty := filepath.Join(dir, "empty")
+	require.NoError(t, os.WriteFile(empty, []byte("\n  \n"), 0o600))
+	_, _, err = parseArgs([]string{"--resp-listen", "127.0.0.1:0", "--resp-password-file", empty}, env(nil))
+	assert.EqualError(t, err, "--resp-password-file "+empty+": no password in it")
+
+	// A RESP port in use stops the start, as the node's own port does.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	var stdout, stderr bytes.Buffer
+	assert.Equal(t, 1, run([]string{"127.0.0.1:0", "--resp-listen", l.Addr().String(), "--log-level", "error"}, env(nil), &stdout, &stderr))
+	assert.Contains(t, stderr.String(), "RESP listener: listen tcp "+l.Addr().String()+": bind: address already in use")
 }
 
 func TestAddressInUseExits1(t *testing.T) {
