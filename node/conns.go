@@ -74,6 +74,35 @@ func (n *Node) dropConn(cn *conn) {
 	}
 }
 
+// Closing a connection with bytes from the client still unread makes the
+// kernel reset it, and a reset can reach the client before the last reply
+// that explains why. So a connection closed for a bad request says it
+// sends no more (a FIN after that reply) and reads on, discarding, until
+// the client closes too — for at most lingerFor and lingerBytes.
+const (
+	lingerFor   = 250 * time.Millisecond
+	lingerBytes = 1 << 20
+)
+
+// lingerClose half-closes c, everything written, and drains what the
+// client still sends, within lingerFor and lingerBytes; the caller then
+// closes it.
+func lingerClose(c net.Conn) {
+	tc, ok := c.(interface{ CloseWrite() error })
+	if !ok || tc.CloseWrite() != nil {
+		return
+	}
+	c.SetReadDeadline(time.Now().Add(lingerFor))
+	var buf [4096]byte
+	for left := lingerBytes; left > 0; {
+		m, err := c.Read(buf[:])
+		left -= m
+		if err != nil {
+			return
+		}
+	}
+}
+
 // remoteAddr is c's peer address, IPv4-in-IPv6 unmapped.
 func remoteAddr(c net.Conn) netip.AddrPort {
 	a, err := netip.ParseAddrPort(c.RemoteAddr().String())

@@ -236,33 +236,11 @@ func (n *Node) respFailed(rc *respConn, err error, midCommand bool) {
 	}
 }
 
-// Closing a connection with bytes from the client still unread makes the
-// kernel reset it, and a reset can reach the client before the error
-// that explains it. So the last reply goes out, the node says it sends no
-// more (a FIN after the reply), and reads on, discarding, until the
-// client closes too — for at most lingerFor and lingerBytes.
-const (
-	lingerFor   = 250 * time.Millisecond
-	lingerBytes = 1 << 20
-)
-
-// respLastWord writes the replies gathered, an error last, and lingers.
+// respLastWord writes the replies gathered, an error last, and lingers
+// (lingerClose) so that the client reads them.
 func (n *Node) respLastWord(rc *respConn) {
-	if n.respFlush(rc) != nil {
-		return
-	}
-	tc, ok := rc.cn.c.(interface{ CloseWrite() error })
-	if !ok || tc.CloseWrite() != nil {
-		return
-	}
-	rc.cn.c.SetReadDeadline(time.Now().Add(lingerFor))
-	var buf [4096]byte
-	for left := lingerBytes; left > 0; {
-		m, err := rc.cn.c.Read(buf[:])
-		left -= m
-		if err != nil {
-			return
-		}
+	if n.respFlush(rc) == nil {
+		lingerClose(rc.cn.c)
 	}
 }
 

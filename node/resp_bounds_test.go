@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rmbd/rmbd/wire"
 	"github.com/stretchr/testify/require"
 )
 
@@ -173,4 +174,30 @@ func TestRESPShutdown(t *testing.T) {
 	require.Equal(t, "", closedAfter(t, mid))
 	require.Equal(t, "", closedAfter(t, idle))
 	require.Zero(t, n.Stats().Counts[ForcedShutdowns])
+}
+
+// TestBadFrameNotReset: over the node's own TCP protocol too, a client
+// that pipelines a request, then bytes that cannot be framed, then more,
+// reads the answer to its request and then the end of the stream — not a
+// reset that would take the answer with it.
+func TestBadFrameNotReset(t *testing.T) {
+	n := startRESP(t, DefaultConfig())
+	for range 20 {
+		c, err := net.Dial("tcp", n.Addr().String())
+		require.NoError(t, err)
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		req, _ := wire.AppendBatch(nil, wire.TypeHasBatch, 7, 0, [][]byte{[]byte("k")})
+		req = append(req, 0xEE) // no such frame type
+		req = append(req, make([]byte, 256<<10)...)
+		go c.Write(req)
+		r := wire.NewFrameReader(c, 4096)
+		frame, err := r.Next()
+		require.NoError(t, err, "the answer before the close")
+		res, err := wire.DecodeResult(frame)
+		require.NoError(t, err)
+		require.Equal(t, uint32(7), res.ReqID)
+		_, err = r.Next()
+		require.ErrorIs(t, err, io.EOF)
+		c.Close()
+	}
 }

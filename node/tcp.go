@@ -104,8 +104,8 @@ func (n *Node) serveConn(cn *conn) {
 		if err != nil {
 			n.streamFailed(err, framing)
 			var fe *wire.FrameError
-			if errors.As(err, &fe) && synced() {
-				bw.Flush()
+			if errors.As(err, &fe) && synced() && bw.Flush() == nil {
+				lingerClose(c) // the error frame reaches the client, not a reset
 			}
 			return // EOF, idle, a frame too slow or too large, or shutting down
 		}
@@ -161,8 +161,8 @@ func (n *Node) serveConn(cn *conn) {
 		}
 		w.reply = reply[:0]
 		if w.hangUp {
-			if synced() {
-				bw.Flush()
+			if synced() && bw.Flush() == nil {
+				lingerClose(c)
 			}
 			return
 		}
