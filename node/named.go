@@ -74,23 +74,23 @@ func (nm *named) lookup(name []byte) []*namedFilter {
 	return vs
 }
 
-// lookupCache is one connection's last lookup.
+// lookupCache is one connection's last lookup. Its zero value holds the
+// answer for the empty name (no filter) at epoch 0, which is right.
 type lookupCache struct {
 	epoch uint64
 	name  []byte
 	vs    []*namedFilter
-	valid bool
 }
 
 // lookupCached is lookup through c: the same name again, with no filter
 // created or dropped since, costs a comparison and an atomic load.
 func (nm *named) lookupCached(c *lookupCache, name []byte) []*namedFilter {
 	epoch := nm.epoch.Load()
-	if c.valid && c.epoch == epoch && string(c.name) == string(name) {
+	if c.epoch == epoch && string(c.name) == string(name) {
 		return c.vs
 	}
 	vs := nm.lookup(name)
-	*c = lookupCache{epoch: epoch, name: append(c.name[:0], name...), vs: vs, valid: true}
+	*c = lookupCache{epoch: epoch, name: append(c.name[:0], name...), vs: vs}
 	return vs
 }
 

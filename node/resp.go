@@ -110,11 +110,11 @@ func (n *Node) serveRESP(cn *conn) {
 	rc := &respConn{cn: cn, id: n.respIDs.Add(1), proto: 2, authed: len(n.cfg.RESPPasswords) == 0,
 		w: &worker{c: n.c, tcp: true}}
 	lim := n.cfg.respLimits()
-	first := lim
-	if !rc.authed {
-		first = respPreAuth
+	loosened := rc.authed // the full limits from the start, or once authenticated
+	if !loosened {
+		lim = respPreAuth
 	}
-	rc.rd = resp.NewReader(cn.c, connReadBuf, first)
+	rc.rd = resp.NewReader(cn.c, connReadBuf, lim)
 	rc.rd.Borrow(n.bufs, connBusyBuf)
 	defer rc.rd.Close()
 	defer n.respCount(rc)
@@ -154,9 +154,9 @@ func (n *Node) serveRESP(cn *conn) {
 		}
 		rc.counts.commands++
 		n.respCommand(rc, cmd.Args)
-		if rc.authed && first != lim {
-			first = lim
-			rc.rd.SetLimits(lim)
+		if rc.authed && !loosened {
+			loosened = true
+			rc.rd.SetLimits(n.cfg.respLimits())
 		}
 		if len(rc.out) >= respFlushAt {
 			if n.respFlush(rc) != nil {

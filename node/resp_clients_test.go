@@ -111,12 +111,7 @@ func TestRedisCLI(t *testing.T) {
 // one, added to through another, found on all three.
 func TestRedisCLICluster(t *testing.T) {
 	tool(t, "redis-cli")
-	cfg := quickLeave()
-	cfg.RESPListen = "127.0.0.1:0"
-	a, _ := startMember(t, cfg)
-	b, _ := startMember(t, cfg, a.GossipAddr())
-	c, _ := startMember(t, cfg, a.GossipAddr())
-	waitFor(t, "three members", func() bool { return len(a.Members()) == 3 && len(b.Members()) == 3 && len(c.Members()) == 3 })
+	a, b, c := respCluster(t)
 	require.Equal(t, "OK\n", redisCLI(t, a, "", "BF.RESERVE", "cluster", "0.001", "10000"))
 	waitFor(t, "the filter on b", func() bool { return redisCLI(t, b, "", "EXISTS", "cluster") == "1\n" })
 	require.Equal(t, "1\n1\n", redisCLI(t, b, "", "BF.MADD", "cluster", "x", "y"))
@@ -150,12 +145,7 @@ func TestRedisPy(t *testing.T) {
 		}
 		t.Skip("no redis-py for", python)
 	}
-	cfg := quickLeave()
-	cfg.RESPListen = "127.0.0.1:0"
-	a, _ := startMember(t, cfg)
-	b, _ := startMember(t, cfg, a.GossipAddr())
-	c, _ := startMember(t, cfg, a.GossipAddr())
-	waitFor(t, "three members", func() bool { return len(a.Members()) == 3 && len(b.Members()) == 3 && len(c.Members()) == 3 })
+	a, b, c := respCluster(t)
 	pcfg := DefaultConfig()
 	pcfg.RESPPasswords = []string{"py-secret"}
 	p := startRESP(t, pcfg)

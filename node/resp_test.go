@@ -23,13 +23,19 @@ import (
 // startRESP runs a node with a RESP listener on a free port.
 func startRESP(t *testing.T, cfg Config) *Node {
 	t.Helper()
-	cfg.Listen = "127.0.0.1:0"
+	return startRESPStoppable(t, cfg).n
+}
+
+// respCluster runs three members with RESP listeners, joined.
+func respCluster(t *testing.T) (a, b, c *Node) {
+	t.Helper()
+	cfg := quickLeave()
 	cfg.RESPListen = "127.0.0.1:0"
-	cfg.UDPSockets = 1
-	n, err := New(cfg)
-	require.NoError(t, err)
-	run(t, n)
-	return n
+	a, _ = startMember(t, cfg)
+	b, _ = startMember(t, cfg, a.GossipAddr())
+	c, _ = startMember(t, cfg, a.GossipAddr())
+	waitFor(t, "three members", func() bool { return len(a.Members()) == 3 && len(b.Members()) == 3 && len(c.Members()) == 3 })
+	return a, b, c
 }
 
 // redisClient is a go-redis client of n's RESP listener speaking proto.
@@ -384,6 +390,7 @@ type stoppable struct {
 }
 
 func startRESPStoppable(t *testing.T, cfg Config) stoppable {
+	t.Helper()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.RESPListen = "127.0.0.1:0"
 	cfg.UDPSockets = 1
@@ -395,12 +402,7 @@ func startRESPStoppable(t *testing.T, cfg Config) stoppable {
 // TestRESPCluster: BF.ADD on one member is BF.EXISTS true on the others,
 // for a filter BF.RESERVEd on a third, and a DEL drops it everywhere.
 func TestRESPCluster(t *testing.T) {
-	cfg := quickLeave()
-	cfg.RESPListen = "127.0.0.1:0"
-	a, _ := startMember(t, cfg)
-	b, _ := startMember(t, cfg, a.GossipAddr())
-	c, _ := startMember(t, cfg, a.GossipAddr())
-	waitFor(t, "three members", func() bool { return len(a.Members()) == 3 && len(b.Members()) == 3 && len(c.Members()) == 3 })
+	a, b, c := respCluster(t)
 	ctx := context.Background()
 	ra, rb, rc := redisClient(t, a, 3, ""), redisClient(t, b, 2, ""), redisClient(t, c, 3, "")
 
