@@ -130,5 +130,5 @@ func ServePull(src Source, p wire.Pull, maxFrame int, emit func(frame []byte) er
 	// open a generation so that they are found too (a round in progress
 	// then finds them in its next one).
 	src.Advance()
-	return FrameRows(src, 0, want, maxFrame, emit)
+	return wire.FrameRows(src, 0, want, maxFrame, emit)
 }

@@ -93,30 +93,23 @@ func appendString(dst []byte, s string) []byte {
 	return append(append(dst, byte(len(s))), s...)
 }
 
-// catReader reads catalog bytes; the first failure sticks.
-type catReader struct {
-	b   []byte
-	off int
-	err error
-}
+// catReader is a wire.Cursor over catalog bytes whose failures say what
+// was being read and where: "<ErrCatalog>: <what> at offset N".
+type catReader struct{ wire.Cursor }
 
 func (r *catReader) fail(what string) {
-	if r.err == nil {
-		r.err = fmt.Errorf("%w: %s at offset %d", ErrCatalog, what, r.off)
+	if r.Err() == nil {
+		r.Fail(fmt.Errorf("%w: %s at offset %d", ErrCatalog, what, r.Offset()))
 	}
 }
 
+// bytes reads n bytes, failing as what is short when fewer are left.
 func (r *catReader) bytes(n int, what string) []byte {
-	if r.err != nil {
-		return nil
-	}
-	if n > len(r.b)-r.off {
+	if n < 0 || n > r.Left() {
 		r.fail(what + ": short")
 		return nil
 	}
-	s := r.b[r.off : r.off+n]
-	r.off += n
-	return s
+	return r.Bytes(n)
 }
 
 func (r *catReader) u8(what string) int {
@@ -139,7 +132,7 @@ func (r *catReader) str(what string) string { return string(r.bytes(r.u8(what), 
 // anything is allocated for it; a name, a fingerprint or a rate out of
 // range fails the whole message.
 func DecodeCatalog(b []byte) ([]Entry, error) {
-	r := catReader{b: b}
+	r := catReader{wire.NewCursor(b, ErrCatalog)}
 	n := 0
 	if h := r.bytes(2, "entry count"); h != nil {
 		n = int(binary.BigEndian.Uint16(h))
@@ -148,22 +141,22 @@ func DecodeCatalog(b []byte) ([]Entry, error) {
 		r.fail("too many entries")
 	}
 	var out []Entry
-	for i := 0; i < n && r.err == nil; i++ {
+	for i := 0; i < n && r.Err() == nil; i++ {
 		e := r.entry()
 		out = append(out, e)
 	}
-	if r.err == nil && r.off != len(b) {
+	if r.Err() == nil && r.Left() != 0 {
 		r.fail("trailing bytes")
 	}
-	if r.err != nil {
-		return nil, r.err
+	if r.Err() != nil {
+		return nil, r.Err()
 	}
 	return out, nil
 }
 
 func (r *catReader) entry() Entry {
 	e := Entry{Name: r.str("name")}
-	if r.err == nil && !wire.ValidFilterName(e.Name) {
+	if r.Err() == nil && !wire.ValidFilterName(e.Name) {
 		r.fail("filter name")
 	}
 	e.Floor = r.u64("floor")
@@ -171,14 +164,14 @@ func (r *catReader) entry() Entry {
 	if nv > MaxVersionsPerName {
 		r.fail("too many versions")
 	}
-	for i := 0; i < nv && r.err == nil; i++ {
+	for i := 0; i < nv && r.Err() == nil; i++ {
 		v := Version{Gen: r.u64("gen"), Created: int64(r.u64("created")), Origin: r.str("origin")}
 		fp, err := filter.DecodeFingerprint(r.bytes(filter.FingerprintSize, "fingerprint"))
-		if r.err == nil && err != nil {
+		if r.Err() == nil && err != nil {
 			r.fail("fingerprint")
 		}
 		v.Def = CatalogDef{FP: fp, Capacity: r.u64("capacity"), FPRate: math.Float64frombits(r.u64("fp rate"))}
-		if r.err == nil && (v.Gen == 0 || !(v.Def.FPRate >= 0 && v.Def.FPRate < 1)) {
+		if r.Err() == nil && (v.Gen == 0 || !(v.Def.FPRate >= 0 && v.Def.FPRate < 1)) {
 			r.fail("version")
 		}
 		e.Versions = append(e.Versions, v)
@@ -187,7 +180,7 @@ func (r *catReader) entry() Entry {
 	if nd > MaxDropsPerName {
 		r.fail("too many drops")
 	}
-	for i := 0; i < nd && r.err == nil; i++ {
+	for i := 0; i < nd && r.Err() == nil; i++ {
 		t := Tombstone{Gen: r.u64("drop gen"), At: int64(r.u64("drop time"))}
 		switch r.u8("drop kind") {
 		case 0:
@@ -196,7 +189,7 @@ func (r *catReader) entry() Entry {
 		default:
 			r.fail("drop kind")
 		}
-		if r.err == nil && t.Gen == 0 {
+		if r.Err() == nil && t.Gen == 0 {
 			r.fail("drop of generation 0")
 		}
 		e.Drops = append(e.Drops, t)

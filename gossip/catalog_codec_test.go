@@ -2,12 +2,19 @@ package gossip
 
 import (
 	"bytes"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rmbd/rmbd/filter"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/zeebo/xxh3"
 )
 
 func sampleCatalog(t testing.TB) []Entry {
@@ -73,6 +80,53 @@ func TestCatalogBytesRefused(t *testing.T) {
 	huge := []byte{0xff, 0xff}
 	_, err = DecodeCatalog(huge)
 	assert.ErrorContains(t, err, "too many entries")
+}
+
+// TestCatalogFormatDocExample keeps the CATALOG example of
+// docs/FORMAT.md honest about the catalog bytes it holds (the store's
+// TestFormatDocExamples checks the file around them with the store's own
+// code): the filter users, created by node n1 at 2026-01-01T00:00:00Z with
+// capacity 1,000 at 1% (the example filter's fingerprint), is the file
+// laid out as the document says, and its payload decodes to that catalog.
+func TestCatalogFormatDocExample(t *testing.T) {
+	doc, err := os.ReadFile("../docs/FORMAT.md")
+	require.NoError(t, err)
+	m := regexp.MustCompile("(?s)<!-- example: catalog -->\n```\n(.*?)```").FindSubmatch(doc)
+	require.NotNil(t, m, "docs/FORMAT.md lacks the catalog example")
+	got, err := hex.DecodeString(strings.Join(strings.Fields(string(m[1])), ""))
+	require.NoError(t, err)
+
+	fp := filter.Fingerprint{Layout: filter.Blocked, Hash: filter.XXH3, K: 6, RowBits: 512, Rows: 4}
+	c := NewCatalog(time.Hour)
+	_, err = c.Create("users", CatalogDef{FP: fp, Capacity: 1000, FPRate: 0.01}, "n1", time.UnixMilli(1_767_225_600_000))
+	require.NoError(t, err)
+	payload, err := AppendCatalog(nil, c.Entries())
+	require.NoError(t, err)
+	// The file, as FORMAT.md's table has it: magic, version 1, payload
+	// length, payload, xxh3-64 of everything before.
+	want := binary.BigEndian.AppendUint32([]byte("RMBDCTLG\x00\x01"), uint32(len(payload)))
+	want = append(want, payload...)
+	want = binary.BigEndian.AppendUint64(want, xxh3.Hash(want))
+	require.True(t, bytes.Equal(want, got), "the catalog example differs from the code; it is:\n%s", hexLines(want))
+
+	entries, err := DecodeCatalog(got[14 : len(got)-8])
+	require.NoError(t, err)
+	assert.Equal(t, c.Entries(), entries)
+}
+
+// hexLines renders b as FORMAT.md's examples are: 16 bytes a line.
+func hexLines(b []byte) string {
+	var sb strings.Builder
+	for i := 0; i < len(b); i += 16 {
+		for j, c := range b[i:min(i+16, len(b))] {
+			if j > 0 {
+				sb.WriteByte(' ')
+			}
+			fmt.Fprintf(&sb, "%02x", c)
+		}
+		sb.WriteByte('\n')
+	}
+	return sb.String()
 }
 
 // FuzzCatalog: arbitrary bytes decode or are refused, never panic; what

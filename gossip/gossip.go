@@ -30,6 +30,8 @@ type Counters struct {
 	Acks, StrayAcks            uint64 // received: from peers, from strangers or for old rounds
 	Added, Pruned, Refused     uint64 // peers
 	Evicted                    uint64 // peers that never acked, put out to make room for new ones
+	Challenges, Verified       uint64 // challenges sent; peers that answered theirs
+	StrayAnswers               uint64 // challenge answers nobody was sent, or wrong
 }
 
 // Kind says how a push target was learnt.
@@ -83,6 +85,8 @@ type Gossip struct {
 	unacked  int        // bytes left this tick for static peers that never acked
 	row      []byte     // row scratch
 	c        Counters
+	// challenges sent to static peers not yet verified (challenge.go)
+	challenges map[netip.AddrPort]*challenge
 }
 
 type peer struct {
@@ -115,7 +119,8 @@ func New(cfg Config, src Source) (*Gossip, error) {
 		return nil, fmt.Errorf("%w: classic sync needs a classic filter, not %v", ErrConfig, fp)
 	}
 	return &Gossip{cfg: cfg, src: src, fp: fp, peers: map[netip.AddrPort]*peer{}, departed: map[netip.AddrPort]uint64{},
-		rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)), tokens: newTokens()}, nil
+		challenges: map[netip.AddrPort]*challenge{},
+		rng:        rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)), tokens: newTokens()}, nil
 }
 
 // newTokens returns the source of round tokens. An attacker who knows a
@@ -238,6 +243,7 @@ func (g *Gossip) RemovePeer(addr netip.AddrPort) bool {
 		return false
 	}
 	delete(g.peers, addr)
+	delete(g.challenges, addr)
 	g.order = slices.DeleteFunc(g.order, func(a netip.AddrPort) bool { return a == addr })
 	return true
 }
@@ -264,8 +270,10 @@ func (g *Gossip) Peers() []PeerStatus {
 func (g *Gossip) Counters() Counters { return g.c }
 
 // Tick runs one round: it prunes static peers that missed too many acks,
-// sends again what was not acknowledged in time, and starts rounds to up
-// to Fanout peers with news. The frames to send are appended to out.
+// sends again what was not acknowledged in time, starts rounds to up to
+// Fanout peers with news, and challenges again the static peers due to
+// answer one. The frames to send are appended to out (challenges as
+// plain frames).
 func (g *Gossip) Tick(out *Outbox) {
 	g.c.Ticks++
 	g.tick++
@@ -281,9 +289,10 @@ func (g *Gossip) Tick(out *Outbox) {
 		for _, a := range slices.Clone(g.order) {
 			g.tickClassic(g.peers[a], out)
 		}
-		return
+	} else {
+		g.tickDelta(gen, out)
 	}
-	g.tickDelta(gen, out)
+	g.rechallenge(out)
 }
 
 // sent records the frame appended to out.buf since start, to p.

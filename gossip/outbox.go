@@ -12,8 +12,9 @@ import (
 // that lock (raft hands out its messages the same way). The zero value is
 // ready to use.
 type Outbox struct {
-	buf  []byte
-	msgs []outMsg
+	buf   []byte
+	msgs  []outMsg
+	plain []outMsg // frames sent as they are, never sealed (challenges)
 }
 
 type outMsg struct {
@@ -21,17 +22,23 @@ type outMsg struct {
 	start, end int
 }
 
-// Len returns the number of frames.
-func (o *Outbox) Len() int { return len(o.msgs) }
+// Len returns the number of frames, plain ones included.
+func (o *Outbox) Len() int { return len(o.msgs) + len(o.plain) }
 
 // Size returns the bytes of all frames.
 func (o *Outbox) Size() int { return len(o.buf) }
 
-// All yields each frame in the order it was decided, with its address.
-// Frames are valid until Reset.
-func (o *Outbox) All() iter.Seq2[netip.AddrPort, []byte] {
+// All yields each frame in the order it was decided, with its address,
+// but for the plain ones. Frames are valid until Reset.
+func (o *Outbox) All() iter.Seq2[netip.AddrPort, []byte] { return o.each(o.msgs) }
+
+// Plain yields the frames to send as they are, never sealed: challenges,
+// which the original rmbd must read.
+func (o *Outbox) Plain() iter.Seq2[netip.AddrPort, []byte] { return o.each(o.plain) }
+
+func (o *Outbox) each(msgs []outMsg) iter.Seq2[netip.AddrPort, []byte] {
 	return func(yield func(netip.AddrPort, []byte) bool) {
-		for _, m := range o.msgs {
+		for _, m := range msgs {
 			if !yield(m.to, o.buf[m.start:m.end:m.end]) {
 				return
 			}
@@ -43,6 +50,7 @@ func (o *Outbox) All() iter.Seq2[netip.AddrPort, []byte] {
 func (o *Outbox) Reset() {
 	o.buf = o.buf[:0]
 	o.msgs = o.msgs[:0]
+	o.plain = o.plain[:0]
 }
 
 // Add appends a copy of frame addressed to to.
@@ -50,6 +58,13 @@ func (o *Outbox) Add(to netip.AddrPort, frame []byte) {
 	start := len(o.buf)
 	o.buf = append(o.buf, frame...)
 	o.msgs = append(o.msgs, outMsg{to: to, start: start, end: len(o.buf)})
+}
+
+// AddPlain appends a copy of frame addressed to to, to be sent as it is.
+func (o *Outbox) AddPlain(to netip.AddrPort, frame []byte) {
+	start := len(o.buf)
+	o.buf = append(o.buf, frame...)
+	o.plain = append(o.plain, outMsg{to: to, start: start, end: len(o.buf)})
 }
 
 // commit records the bytes appended to buf since start as a frame to to.

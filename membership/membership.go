@@ -63,6 +63,11 @@ type Member struct {
 	Meta   wire.NodeMeta
 }
 
+// Transport carries memberlist's packets and streams:
+// memberlist.Transport. Tests and simulators give an in-memory one
+// (internal/memnet's Gossip) so that nodes need not see memberlist.
+type Transport = memberlist.Transport
+
 // Resolver looks up host names; *net.Resolver is one.
 type Resolver interface {
 	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
@@ -89,9 +94,9 @@ type Config struct {
 	Resolver Resolver
 	// Logger receives the logs; nil discards them.
 	Logger *slog.Logger
-	// Transport replaces memberlist's network transport (tests use
-	// memberlist's MockNetwork); nil binds Bind.
-	Transport memberlist.Transport
+	// Transport replaces memberlist's network transport (tests and
+	// simulators use an in-memory one); nil binds Bind.
+	Transport Transport
 	// Keys, when set, encrypt and authenticate gossip (memberlist's
 	// keyring: the first encrypts, all decrypt; 32 bytes each): a node
 	// without them can neither join nor read nor forge gossip.

@@ -33,7 +33,7 @@ type collector struct {
 	hist  [len(node.Stats{}.Latency)]*prometheus.Desc
 	peer  struct{ verified, missed, inflight, lastAck *prometheus.Desc }
 	mem   struct{ up, age, lastSync, match *prometheus.Desc }
-	named struct{ keys, fill, capacity, bytes, versions *prometheus.Desc }
+	named struct{ keys, fill, capacity, bytes, versions, overCapacity, fpHigh *prometheus.Desc }
 	build *prometheus.Desc
 }
 
@@ -79,6 +79,8 @@ func newCollector(src Source) (*collector, error) {
 	c.named.capacity = prometheus.NewDesc("rmbd_named_filter_capacity_keys", "Keys the named filter was sized for.", fl, nil)
 	c.named.bytes = prometheus.NewDesc("rmbd_named_filter_bytes", "Bytes the named filter's bits take.", fl, nil)
 	c.named.versions = prometheus.NewDesc("rmbd_named_filter_versions", "Live versions of the name: more than 1 is a conflict of concurrent creations.", fl, nil)
+	c.named.overCapacity = prometheus.NewDesc("rmbd_named_filter_over_capacity", "1 if the named filter holds more keys than it was sized for.", fl, nil)
+	c.named.fpHigh = prometheus.NewDesc("rmbd_named_filter_fp_over_target", "1 if the named filter's estimated false-positive rate is over twice its target.", fl, nil)
 	c.build = prometheus.NewDesc("rmbd_build_info", "The running build: 1, labelled with its version and Go's.", []string{"version", "goversion"}, nil)
 	return c, nil
 }
@@ -102,7 +104,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	for _, d := range []*prometheus.Desc{c.peer.verified, c.peer.missed, c.peer.inflight, c.peer.lastAck,
 		c.mem.up, c.mem.age, c.mem.lastSync, c.mem.match, c.build,
-		c.named.keys, c.named.fill, c.named.capacity, c.named.bytes, c.named.versions} {
+		c.named.keys, c.named.fill, c.named.capacity, c.named.bytes, c.named.versions, c.named.overCapacity, c.named.fpHigh} {
 		ch <- d
 	}
 }
@@ -163,6 +165,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.named.capacity, prometheus.GaugeValue, float64(f.Capacity), f.Name)
 		ch <- prometheus.MustNewConstMetric(c.named.bytes, prometheus.GaugeValue, float64(f.Bytes), f.Name)
 		ch <- prometheus.MustNewConstMetric(c.named.versions, prometheus.GaugeValue, float64(f.Versions), f.Name)
+		ch <- prometheus.MustNewConstMetric(c.named.overCapacity, prometheus.GaugeValue, b2f(f.Alarms.OverCapacity), f.Name)
+		ch <- prometheus.MustNewConstMetric(c.named.fpHigh, prometheus.GaugeValue, b2f(f.Alarms.FPHigh), f.Name)
 	}
 	ch <- prometheus.MustNewConstMetric(c.build, prometheus.GaugeValue, 1, version.String(), runtime.Version())
 }

@@ -304,3 +304,31 @@ func TestReadyzOnRealNodes(t *testing.T) {
 		srv.Close()
 	}
 }
+
+// Alarms are per filter: a named filter sized for 10 holding 300 keys
+// says so in its own series, and the default's stays 0.
+func TestNamedFilterAlarms(t *testing.T) {
+	n := nodetest.Start(t, node.DefaultConfig())
+	h, err := Handler(n, Options{})
+	require.NoError(t, err)
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	ctx := context.Background()
+	c := dial(t, n)
+	_, err = c.CreateFilter(ctx, "tiny", 10, 0.01)
+	require.NoError(t, err)
+	var keys []string
+	for i := range 300 {
+		keys = append(keys, fmt.Sprint("k", i))
+	}
+	require.NoError(t, c.Filter("tiny").Add(ctx, keys...))
+	waitFor(t, "the alarm", func() bool { // the statistics refresh about once a second
+		st := n.Stats().Named
+		return len(st) == 1 && st[0].Alarms.OverCapacity
+	})
+	fams := scrape(t, srv.URL)
+	assert.Equal(t, 1.0, value(t, fams, "rmbd_named_filter_over_capacity"))
+	assert.Equal(t, 1.0, value(t, fams, "rmbd_named_filter_fp_over_target"))
+	assert.Equal(t, "tiny", fams["rmbd_named_filter_over_capacity"].Metric[0].Label[0].GetValue())
+	assert.Zero(t, value(t, fams, "rmbd_filter_over_capacity"), "the default's own")
+}

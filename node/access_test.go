@@ -1,4 +1,4 @@
-package node
+package node_test
 
 import (
 	"io"
@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rmbd/rmbd/node"
 	"github.com/rmbd/rmbd/wire"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -17,7 +18,7 @@ import (
 // datagrams get nothing.
 func TestAllowLists(t *testing.T) {
 	tn := newNet(t)
-	cfg := DefaultConfig()
+	cfg := node.DefaultConfig()
 	cfg.Allow = []netip.Prefix{netip.MustParsePrefix("127.0.1.0/24")}
 	cfg.AllowRead = []netip.Prefix{netip.MustParsePrefix("127.0.1.0/24"), netip.MustParsePrefix("192.0.2.0/24")}
 	n := tn.node(cfg)
@@ -63,7 +64,7 @@ func TestAllowLists(t *testing.T) {
 	u.send(n.Addr(), classicAdd(t, "y"))
 	tn.deliver()
 	assert.True(t, hasOn(t, u, n, "y"), "loopback may add")
-	assert.Equal(t, uint64(5), n.Stats().Count(Forbidden))
+	assert.Equal(t, uint64(5), n.Stats().Count(node.Forbidden))
 
 	// Admin: loopback yes, others only with --allow-admin.
 	stats, _ := wire.AppendStatsRequest(nil, 3)

@@ -1,4 +1,4 @@
-package node
+package node_test
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"github.com/rmbd/rmbd/auth"
 	"github.com/rmbd/rmbd/filter"
 	"github.com/rmbd/rmbd/gossip"
+	"github.com/rmbd/rmbd/node"
 	"github.com/rmbd/rmbd/wire"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -28,14 +29,14 @@ func testKey(t *testing.T) auth.Key {
 }
 
 // keyed returns cfg with the cluster key k.
-func keyed(cfg Config, k auth.Key) Config {
+func keyed(cfg node.Config, k auth.Key) node.Config {
 	cfg.ClusterKeys = []auth.Key{k}
 	return cfg
 }
 
 // small returns cfg with a small filter, for floods that cover it whole.
-func small(cfg Config) Config {
-	if cfg.Profile == ProfileDefault {
+func small(cfg node.Config) node.Config {
+	if cfg.Profile == node.ProfileDefault {
 		cfg.Capacity = 10_000
 	}
 	return cfg
@@ -86,7 +87,7 @@ func allOnes(t *testing.T, f *filter.Filter) (datagrams, stream [][]byte) {
 }
 
 // falsePositives counts never-added keys a node answers true for.
-func falsePositives(n *Node) int {
+func falsePositives(n *node.Node) int {
 	count := 0
 	for i := range 1000 {
 		if n.Filter().Has(fmt.Appendf(nil, "never-added-%d", i)) {
@@ -100,7 +101,7 @@ func falsePositives(n *Node) int {
 // syncs) of all ones over UDP from a remote address and from a member's
 // address, the same over TCP, and sealed ones under a key the cluster
 // does not have and with forged tags.
-func flood(t *testing.T, tn *testNet, n *Node, member netip.AddrPort) {
+func flood(t *testing.T, tn *testNet, n *node.Node, member netip.AddrPort, key *auth.Key) {
 	datagrams, stream := allOnes(t, n.Filter())
 	attacker := tn.remote()
 	other := auth.NewSealer(mustRing(t, testKey(t)))
@@ -110,14 +111,14 @@ func flood(t *testing.T, tn *testNet, n *Node, member netip.AddrPort) {
 		sealed, err := other.Seal(nil, d)
 		require.NoError(t, err)
 		attacker.send(n.Addr(), sealed)
-		if n.keyed() { // the cluster's key id, a made-up tag
+		if key != nil { // the cluster's key id, a made-up tag
 			forged := bytes.Clone(sealed)
-			copy(forged[wire.HeaderSize:], keyID(t, n))
+			copy(forged[wire.HeaderSize:], keyID(t, *key))
 			attacker.send(n.Addr(), forged)
 		}
 	}
 	tn.deliver()
-	before := n.Stats().Count(TCPFrames)
+	before := n.Stats().Count(node.TCPFrames)
 	c := attacker.dial(n.Addr())
 	go func() {
 		for _, f := range stream {
@@ -127,7 +128,8 @@ func flood(t *testing.T, tn *testNet, n *Node, member netip.AddrPort) {
 		}
 	}()
 	go io.Copy(io.Discard, c) // acks, if any
-	waitFor(t, "the stream served", func() bool { return n.Stats().Count(TCPFrames) >= before+uint64(len(stream)) })
+	tn.settle()
+	require.GreaterOrEqual(t, n.Stats().Count(node.TCPFrames), before+uint64(len(stream)), "the stream served")
 	c.Close()
 }
 
@@ -137,9 +139,10 @@ func mustRing(t *testing.T, keys ...auth.Key) *auth.Keyring {
 	return r
 }
 
-// keyID returns the id of n's signing key, as its sealed frames show it.
-func keyID(t *testing.T, n *Node) []byte {
-	r := mustRing(t, n.cfg.ClusterKeys...)
+// keyID returns the id of a cluster's signing key k, as its sealed frames
+// show it.
+func keyID(t *testing.T, k auth.Key) []byte {
+	r := mustRing(t, k)
 	return binary.BigEndian.AppendUint32(nil, r.IDs()[0])
 }
 
@@ -147,41 +150,47 @@ func keyID(t *testing.T, n *Node) []byte {
 // true for every key (the attack works, so the test can fail); with a key
 // none of them changes a bit, on the node or its cluster.
 func TestPoisoning(t *testing.T) {
-	for _, profile := range []Config{small(DefaultConfig()), ClassicConfig()} {
+	for _, profile := range []node.Config{small(node.DefaultConfig()), node.ClassicConfig()} {
 		t.Run(string(profile.Profile)+"/no key", func(t *testing.T) {
-			tn := newNet(t)
-			n := tn.node(profile)
-			flood(t, tn, n, tn.remote().addr)
-			assert.Equal(t, 1000, falsePositives(n), "poisoned: without a key anyone may sync")
+			inBubble(t, func(t *testing.T, tn *testNet) {
+				n := tn.node(profile)
+				flood(t, tn, n, tn.remote().addr, nil)
+				assert.Equal(t, 1000, falsePositives(n), "poisoned: without a key anyone may sync")
+			})
 		})
 		t.Run(string(profile.Profile)+"/key", func(t *testing.T) {
-			tn := newNet(t)
-			k := testKey(t)
-			n := tn.node(keyed(profile, k))
-			nodes := []*Node{n}
-			member := tn.remote().addr
-			if profile.Profile == ProfileDefault { // a cluster of two
-				m := tn.node(keyed(profile, k))
-				join(n, m)
-				nodes, member = append(nodes, m), m.Addr()
-			}
-			flood(t, tn, n, member)
-			for range 5 {
-				tn.round(nodes...)
-			}
-			for _, x := range nodes {
-				assert.Zero(t, falsePositives(x), "never-added keys that turned true")
-				assert.Zero(t, x.Filter().Stats().SetBits)
-			}
-			st := n.Stats()
-			assert.Positive(t, st.Count(Unauthenticated), "unsealed syncs refused")
-			assert.Positive(t, st.Count(AuthFailed), "sealed under another key, forged tags")
-			assert.Zero(t, st.Count(SyncFramesMerged))
+			inBubble(t, func(t *testing.T, tn *testNet) {
+				k := testKey(t)
+				var n *node.Node
+				nodes := []*node.Node{}
+				member := tn.remote().addr
+				if profile.Profile == node.ProfileDefault { // a cluster of two
+					n = tn.member(keyed(profile, k))
+					m := tn.member(keyed(profile, k), n)
+					tn.until("joined", 5*time.Second, func() bool { return len(n.Peers()) == 1 && len(m.Peers()) == 1 })
+					nodes, member = append(nodes, n, m), m.Addr()
+				} else {
+					n = tn.node(keyed(profile, k))
+					nodes = append(nodes, n)
+				}
+				flood(t, tn, n, member, &k)
+				for range 5 {
+					tn.round(nodes...)
+				}
+				for _, x := range nodes {
+					assert.Zero(t, falsePositives(x), "never-added keys that turned true")
+					assert.Zero(t, x.Filter().Stats().SetBits)
+				}
+				st := n.Stats()
+				assert.Positive(t, st.Count(node.Unauthenticated), "unsealed syncs refused")
+				assert.Positive(t, st.Count(node.AuthFailed), "sealed under another key, forged tags")
+				assert.Zero(t, st.Count(node.SyncFramesMerged))
 
-			u := tn.station() // the node still serves its clients
-			u.send(n.Addr(), classicAdd(t, "real"))
-			tn.deliver()
-			assert.True(t, hasOn(t, u, n, "real"))
+				u := tn.station() // the node still serves its clients
+				u.send(n.Addr(), classicAdd(t, "real"))
+				tn.deliver()
+				assert.True(t, hasOn(t, u, n, "real"))
+			})
 		})
 	}
 }
@@ -189,7 +198,7 @@ func TestPoisoning(t *testing.T) {
 // frameZoo returns one of each frame type a node may get, as an attacker
 // would send it: requests unpadded, peer frames naming target, node
 // frames unsealed or sealed under a made-up tag.
-func frameZoo(t *testing.T, n *Node, target netip.AddrPort) map[string][]byte {
+func frameZoo(t *testing.T, n *node.Node, target netip.AddrPort) map[string][]byte {
 	fp := n.Filter().Fingerprint()
 	row := make([]byte, n.Filter().RowBytes())
 	row[0] = 1
@@ -221,7 +230,11 @@ func frameZoo(t *testing.T, n *Node, target netip.AddrPort) map[string][]byte {
 		"peer request":     m(wire.AppendPeerRequest(nil, wire.PeerRequest{ReqID: 1, Host: host, Port: target.Port()})),
 		"peer result":      m(wire.AppendPeerResult(nil, wire.PeerResult{ReqID: 1, State: wire.PeerKnown})),
 		"junk":             []byte("GET / HTTP/1.1\r\n\r\n"),
-		"challenge answer": append([]byte{challengeKey}, make([]byte, wire.ClassicHasReplySize-1)...),
+		"challenge answer": append([]byte{100}, make([]byte, wire.ClassicHasReplySize-1)...),
+	}
+	for _, name := range []string{"has batch", "add batch", "row ack", "pull", "ping"} {
+		zoo["named "+name] = m(wire.AppendNamed(nil, "f", zoo[name]))
+		zoo["segment "+name] = m(wire.AppendNamedSegment(nil, "f", 3, zoo[name]))
 	}
 	if fp.Layout == filter.Classic {
 		zoo["classic sync"] = m(wire.AppendClassicSync(nil, 0, make([]byte, 50)))
@@ -244,7 +257,7 @@ func frameZoo(t *testing.T, n *Node, target netip.AddrPort) map[string][]byte {
 // requests.
 func TestNoAmplification(t *testing.T) {
 	anyone := []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}
-	for _, profile := range []Config{DefaultConfig(), ClassicConfig()} {
+	for _, profile := range []node.Config{node.DefaultConfig(), node.ClassicConfig()} {
 		for _, withKey := range []bool{false, true} {
 			cfg := profile
 			cfg.AllowAdmin = anyone
@@ -284,7 +297,7 @@ func TestNoAmplification(t *testing.T) {
 // Replies that fit go out; larger ones need padding or TCP.
 func TestReplySizeRule(t *testing.T) {
 	tn := newNet(t)
-	n, u := tn.node(DefaultConfig()), tn.station()
+	n, u := tn.node(node.DefaultConfig()), tn.station()
 	req, _ := wire.AppendStatsRequest(nil, 5)
 	u.send(n.Addr(), req)
 	tn.deliver()
@@ -297,7 +310,7 @@ func TestReplySizeRule(t *testing.T) {
 	req, _ = wire.PadFrame(req, 0, 4096)
 	_, err = wire.DecodeStats(u.ask(n.Addr(), req))
 	require.NoError(t, err, "padded to their size, the stats fit")
-	assert.Equal(t, uint64(2), n.Stats().Count(UDPRepliesCut))
+	assert.Equal(t, uint64(2), n.Stats().Count(node.UDPRepliesCut))
 
 	c := u.dial(n.Addr()) // over TCP the handshake proved the address: any size
 	req, _ = wire.AppendStatsRequest(nil, 6)
@@ -319,10 +332,10 @@ type staticPeer struct {
 
 // keyedWithPeer runs a node with key k and a static peer that holds it,
 // verified: it answered its challenge.
-func (tn *testNet) keyedWithPeer(k auth.Key) (*Node, *staticPeer) {
-	n := tn.node(keyed(DefaultConfig(), k))
+func (tn *testNet) keyedWithPeer(k auth.Key) (*node.Node, *staticPeer) {
+	n := tn.node(keyed(node.DefaultConfig(), k))
 	p := tn.staticPeer(k)
-	n.addPeer(p.addr.Addr().String(), p.addr.Port(), true, nil)
+	n.AddPeer(p.addr)
 	tn.deliver()
 	require.True(tn.t, n.Peers()[0].Verified)
 	return n, p
@@ -384,12 +397,12 @@ func TestForgedAndReplayedAcks(t *testing.T) {
 			tn.round(n)
 		}
 		assert.Empty(t, n.Peers(), "pruned")
-		assert.Positive(t, n.Stats().Count(Replayed))
-		assert.Positive(t, n.Stats().Count(Unauthenticated))
+		assert.Positive(t, n.Stats().Count(node.Replayed))
+		assert.Positive(t, n.Stats().Count(node.Unauthenticated))
 	})
 	t.Run("classic", func(t *testing.T) {
 		tn := newNet(t)
-		n := tn.node(ClassicConfig())
+		n := tn.node(node.ClassicConfig())
 		peer := tn.station()
 		silent := false
 		got := 0
@@ -429,10 +442,11 @@ func TestForgedAndReplayedAcks(t *testing.T) {
 
 // Pulls are admin requests: with a key only sealed ones are served; runs
 // that overlap are refused before a row is read; two are served at once.
-func TestPulls(t *testing.T) {
-	tn := newNet(t)
+func TestPulls(t *testing.T) { inBubble(t, testPulls) }
+
+func testPulls(t *testing.T, tn *testNet) {
 	k := testKey(t)
-	n := tn.node(keyed(DefaultConfig(), k))
+	n := tn.node(keyed(node.DefaultConfig(), k))
 	for _, key := range makeKeys("p", 300_000) { // most rows set: a pull's answer is large
 		n.Filter().Add(key)
 	}
@@ -467,7 +481,7 @@ func TestPulls(t *testing.T) {
 	reply := ask(sealed)
 	assert.Equal(t, wire.CodeRowRange, refusal(reply), "overlapping runs")
 	assert.Less(t, len(reply), len(sealed), "refused cheaply")
-	assert.Zero(t, n.Stats().Count(PullsServed))
+	assert.Zero(t, n.Stats().Count(node.PullsServed))
 
 	// Two pulls whose readers do not read hold both places; a third is busy.
 	for range 2 {
@@ -475,16 +489,16 @@ func TestPulls(t *testing.T) {
 		s, _ := sealer.Seal(nil, whole)
 		go c.Write(s)
 	}
-	waitFor(t, "two pulls in progress", func() bool { return len(n.pulling) == 2 })
+	tn.settle() // two pulls in progress, blocked on readers that do not read
 	s, _ := sealer.Seal(nil, whole)
 	assert.Equal(t, wire.CodeBusy, refusal(ask(s)))
-	assert.Equal(t, uint64(1), n.Stats().Count(PullsBusy))
+	assert.Equal(t, uint64(1), n.Stats().Count(node.PullsBusy))
 }
 
 // Without a key, pulls are served to loopback and members only.
 func TestPullsWithoutKey(t *testing.T) {
 	tn := newNet(t)
-	n := tn.node(small(DefaultConfig()))
+	n := tn.node(small(node.DefaultConfig()))
 	whole, _ := wire.AppendPull(nil, n.Filter().Fingerprint(), []filter.Run{{First: 0, Count: n.Filter().Rows()}})
 	c := tn.remote().dial(n.Addr())
 	go c.Write(whole)
@@ -492,7 +506,7 @@ func TestPullsWithoutKey(t *testing.T) {
 	e, err := wire.DecodeError(readFrame(t, wire.NewFrameReader(c, 1<<20)))
 	require.NoError(t, err)
 	assert.Equal(t, wire.CodeForbidden, e.Code)
-	assert.Equal(t, uint64(1), n.Stats().Count(Forbidden))
+	assert.Equal(t, uint64(1), n.Stats().Count(node.Forbidden))
 }
 
 // With a key, node frames that come unsealed change nothing: not the
@@ -517,7 +531,7 @@ func TestUnsealedNodeFramesChangeNothing(t *testing.T) {
 	tn.deliver()
 	assert.Equal(t, before, n.Peers(), "the peer table and its timers as they were")
 	assert.Zero(t, n.Filter().Stats().SetBits)
-	assert.Equal(t, uint64(sent), n.Stats().Count(Unauthenticated))
+	assert.Equal(t, uint64(sent), n.Stats().Count(node.Unauthenticated))
 	reply := u.take()
 	require.Len(t, reply, 1, "the peer request alone is answered")
 	e, err := wire.DecodeError(reply[0].frame)

@@ -1,4 +1,4 @@
-package node
+package node_test
 
 import (
 	"encoding/binary"
@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rmbd/rmbd/internal/shed"
 	"github.com/rmbd/rmbd/internal/sockets"
+	"github.com/rmbd/rmbd/node"
 	"github.com/rmbd/rmbd/wire"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -38,29 +40,37 @@ func pingOver(t *testing.T, c net.Conn, id uint32) {
 
 // A source holds at most MaxConnsPerSource connections; past MaxConns the
 // connection idle longest makes room for the new one.
-func TestConnectionLimits(t *testing.T) {
-	tn := newNet(t)
-	cfg := DefaultConfig()
+func TestConnectionLimits(t *testing.T) { inBubble(t, testConnectionLimits) }
+
+func testConnectionLimits(t *testing.T, tn *testNet) {
+	cfg := node.DefaultConfig()
 	cfg.MaxConns, cfg.MaxConnsPerSource = 4, 2
 	n := tn.node(cfg)
 	a, b, c, d := tn.remote(), tn.remote(), tn.remote(), tn.remote()
 
+	// Between steps a millisecond of the bubble's clock passes, so that
+	// which connection is idle longest is told by time.
 	a1 := a.dial(n.Addr())
 	pingOver(t, a1, 1)
+	<-time.After(time.Millisecond)
 	a2 := a.dial(n.Addr())
 	pingOver(t, a2, 2)
+	<-time.After(time.Millisecond)
 	a3 := a.dial(n.Addr())
 	assert.True(t, closed(a3, 10*time.Second), "a third from one source is refused")
-	waitFor(t, "counted", func() bool { return n.Stats().Count(TCPRefusedPerSource) == 1 })
+	tn.settle()
+	assert.Equal(t, uint64(1), n.Stats().Count(node.TCPRefusedPerSource), "counted")
 
 	b1, c1 := b.dial(n.Addr()), c.dial(n.Addr())
 	pingOver(t, b1, 3)
 	pingOver(t, c1, 4)
+	<-time.After(time.Millisecond)
 	pingOver(t, a1, 5) // a1 busy again: a2 is now the one idle longest
+	<-time.After(time.Millisecond)
 	d1 := d.dial(n.Addr())
 	pingOver(t, d1, 6)
 	assert.True(t, closed(a2, 10*time.Second), "the connection idle longest made room")
-	assert.Equal(t, uint64(1), n.Stats().Count(TCPEvicted))
+	assert.Equal(t, uint64(1), n.Stats().Count(node.TCPEvicted))
 	for _, live := range []net.Conn{a1, b1, c1, d1} {
 		assert.False(t, closed(live, 20*time.Millisecond))
 	}
@@ -69,9 +79,10 @@ func TestConnectionLimits(t *testing.T) {
 
 // A frame begun must be finished within FrameTimeout; a connection that
 // sends nothing goes after IdleTimeout. Each is counted as what it was.
-func TestStreamTimeouts(t *testing.T) {
-	tn := newNet(t)
-	cfg := DefaultConfig()
+func TestStreamTimeouts(t *testing.T) { inBubble(t, testStreamTimeouts) }
+
+func testStreamTimeouts(t *testing.T, tn *testNet) {
+	cfg := node.DefaultConfig()
 	cfg.FrameTimeout, cfg.IdleTimeout = 50*time.Millisecond, 100*time.Millisecond
 	n := tn.node(cfg)
 	u := tn.remote()
@@ -79,33 +90,38 @@ func TestStreamTimeouts(t *testing.T) {
 	half := u.dial(n.Addr())
 	go half.Write([]byte{byte(wire.TypeHasBatch), 0, 0, 1, 0, 0, 0}) // a header promising 65,536 bytes, and two
 	assert.True(t, closed(half, 10*time.Second))
-	waitFor(t, "a frame timeout", func() bool { return n.Stats().Count(TCPFrameTimeouts) == 1 })
+	tn.settle()
+	assert.Equal(t, uint64(1), n.Stats().Count(node.TCPFrameTimeouts), "a frame timeout")
 
 	trickle := u.dial(n.Addr())
 	go func() {
 		trickle.Write([]byte{byte(wire.TypeHasBatch)})
-		for range 20 { // a byte every 10 ms: each read is in time, the frame is not
-			time.Sleep(10 * time.Millisecond)
+		for range 20 { // a byte every 10 ms of the bubble's clock: each read is in time, the frame is not
+			<-time.After(10 * time.Millisecond)
 			if _, err := trickle.Write([]byte{0}); err != nil {
 				return
 			}
 		}
 	}()
 	assert.True(t, closed(trickle, 10*time.Second))
-	waitFor(t, "a second frame timeout", func() bool { return n.Stats().Count(TCPFrameTimeouts) == 2 })
+	tn.settle()
+	assert.Equal(t, uint64(2), n.Stats().Count(node.TCPFrameTimeouts), "a second frame timeout")
 
 	idle := u.dial(n.Addr())
 	pingOver(t, idle, 1)
 	assert.True(t, closed(idle, 10*time.Second))
-	waitFor(t, "an idle timeout", func() bool { return n.Stats().Count(TCPIdleTimeouts) == 1 })
+	tn.settle()
+	assert.Equal(t, uint64(1), n.Stats().Count(node.TCPIdleTimeouts), "an idle timeout")
 }
 
 // Frames are held in memory as their bytes arrive, under the budget:
 // connections whose frames would pass it are closed, the others served,
 // and every byte lent comes back.
-func TestBufferBudget(t *testing.T) {
-	tn := newNet(t)
-	cfg := DefaultConfig()
+func TestBufferBudget(t *testing.T) { inBubble(t, testBufferBudget) }
+
+func testBufferBudget(t *testing.T, tn *testNet) {
+	const minBufferBytes = 4 << 20 // the least budget a node takes
+	cfg := node.DefaultConfig()
 	cfg.MaxBufferBytes = minBufferBytes
 	n := tn.node(cfg)
 	head := make([]byte, wire.HeaderSize)
@@ -121,7 +137,8 @@ func TestBufferBudget(t *testing.T) {
 			c.Write(body)
 		}()
 	}
-	waitFor(t, "some closed for memory", func() bool { return n.Stats().Count(TCPNoMemory) >= 2 })
+	tn.settle()
+	assert.GreaterOrEqual(t, n.Stats().Count(node.TCPNoMemory), uint64(2), "some closed for memory")
 	st := n.Stats()
 	assert.LessOrEqual(t, st.Buffers.Peak, int64(minBufferBytes))
 	assert.Positive(t, st.Buffers.Refused)
@@ -131,7 +148,8 @@ func TestBufferBudget(t *testing.T) {
 	for _, c := range conns {
 		c.Close()
 	}
-	waitFor(t, "every byte back", func() bool { return n.Stats().Buffers.Lent == 0 })
+	tn.settle()
+	assert.Zero(t, n.Stats().Buffers.Lent, "every byte back")
 	keys := make([][]byte, 0, wire.MaxBatchKeys)
 	for i := range wire.MaxBatchKeys {
 		keys = append(keys, binary.BigEndian.AppendUint32(make([]byte, 200), uint32(i)))
@@ -146,17 +164,20 @@ func TestBufferBudget(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, wire.MaxBatchKeys, res.Count)
 	c.Close()
-	waitFor(t, "its memory back", func() bool { return n.Stats().Buffers.Lent == 0 })
+	tn.settle()
+	assert.Zero(t, n.Stats().Buffers.Lent, "its memory back")
 }
 
 // A reader that falls behind sheds the source flooding it: the kernel (a
 // socket filter, here the network standing in for it) drops that source,
 // the other clients are served; when the flood stops the block is lifted.
-func TestFloodIsShed(t *testing.T) {
-	tn := newNet(t)
+func TestFloodIsShed(t *testing.T) { inBubble(t, testFloodIsShed) }
+
+func testFloodIsShed(t *testing.T, tn *testNet) {
+	const shedWindow = shed.Window
 	ep, err := tn.nw.Endpoint(netAddr(1))
 	require.NoError(t, err)
-	n := tn.nodeWith(ep, DefaultConfig())
+	n := tn.nodeWith(ep, node.DefaultConfig())
 	flooder, client := tn.remote(), tn.remote()
 	has := func(id uint32) []byte {
 		b, _ := wire.AppendBatch(nil, wire.TypeHasBatch, id, 0, [][]byte{[]byte("k")})
@@ -170,7 +191,7 @@ func TestFloodIsShed(t *testing.T) {
 		}
 	}
 	tn.deliver()
-	assert.Equal(t, uint64(1), n.Stats().Count(UDPBlocked), "the flooder, and it alone")
+	assert.Equal(t, uint64(1), n.Stats().Count(node.UDPBlocked), "the flooder, and it alone")
 	assert.Equal(t, 1, n.Stats().UDPBlockedNow)
 	answered := 0
 	for _, d := range client.take() {
@@ -188,10 +209,11 @@ func TestFloodIsShed(t *testing.T) {
 		flooder.send(n.Addr(), has(uint32(i)))
 	}
 	tn.deliver()
-	now := time.Now()
-	n.shed[0].review(n, 0, now.Add(blockFor+time.Millisecond))
+	<-time.After(shed.BlockFor + 300*time.Millisecond) // the housekeeping reviews the block
+	tn.settle()
 	assert.Equal(t, 1, n.Stats().UDPBlockedNow, "renewed")
-	n.shed[0].review(n, 0, now.Add(2*blockFor+time.Second))
+	<-time.After(shed.BlockFor + time.Second)
+	tn.settle()
 	assert.Zero(t, n.Stats().UDPBlockedNow, "lifted")
 	flooder.take()
 	flooder.send(n.Addr(), has(1))
@@ -201,11 +223,12 @@ func TestFloodIsShed(t *testing.T) {
 
 // A client alone on a quiet socket sends every datagram the reader sees,
 // and is still no flood: under shedRate a second nobody is shed.
-func TestQuietClientsAreNotShed(t *testing.T) {
-	tn := newNet(t)
+func TestQuietClientsAreNotShed(t *testing.T) { inBubble(t, testQuietClientsAreNotShed) }
+
+func testQuietClientsAreNotShed(t *testing.T, tn *testNet) {
 	ep, err := tn.nw.Endpoint(netAddr(1))
 	require.NoError(t, err)
-	n := tn.nodeWith(ep, DefaultConfig())
+	n := tn.nodeWith(ep, node.DefaultConfig())
 	u := tn.remote()
 	ep.SetQueue(sockets.Queue{Bytes: 3 << 20, Size: 4 << 20})
 	for i := range 300 {
@@ -213,35 +236,38 @@ func TestQuietClientsAreNotShed(t *testing.T) {
 		tn.deliver()
 		u.take()
 		if i%64 == 0 {
-			time.Sleep(shedWindowTime) // 64 datagrams a window: far under shedRate
+			<-time.After(100 * time.Millisecond) // a window of the bubble's clock: 64 datagrams, far under 2,000 a second
 		}
 	}
-	assert.Zero(t, n.Stats().Count(UDPBlocked))
-	assert.Zero(t, n.Stats().Count(UDPShed))
+	assert.Zero(t, n.Stats().Count(node.UDPBlocked))
+	assert.Zero(t, n.Stats().Count(node.UDPShed))
 }
 
 // Stats requests read the statistics the background refresh keeps: a
 // flood of them never reads the filter.
 func TestStatsDoNotReadTheFilter(t *testing.T) {
-	tn := newNet(t)
-	n, u := tn.node(DefaultConfig()), tn.station()
-	before := n.cachedFilterStats()
-	req, _ := wire.AppendStatsRequest(nil, 1)
-	req, _ = wire.PadFrame(req, 0, 4096)
-	for range 100 {
-		u.ask(n.Addr(), req)
-		n.Stats()
-	}
-	assert.Same(t, before, n.fstats.Load(), "no refresh came from a request")
-	fs := n.refreshFilterStats()
-	assert.Same(t, fs, n.fstats.Load())
+	inBubble(t, func(t *testing.T, tn *testNet) {
+		n, u := tn.node(node.DefaultConfig()), tn.station()
+		tn.settle()
+		before := n.Registry().Default().Stats()
+		require.NotNil(t, before, "read once at start")
+		req, _ := wire.AppendStatsRequest(nil, 1)
+		req, _ = wire.PadFrame(req, 0, 4096)
+		for range 100 {
+			u.ask(n.Addr(), req)
+			n.Stats()
+		}
+		assert.Same(t, before, n.Registry().Default().Stats(), "no refresh came from a request")
+		tn.refresh()
+		assert.NotSame(t, before, n.Registry().Default().Stats(), "the background refresh did")
+	})
 }
 
 // Junk fills the peer table — addresses that never answer — and a real
 // peer still gets in: the junk is put out to make room.
 func TestJunkPeersMakeRoom(t *testing.T) {
 	tn := newNet(t)
-	n, other, u := tn.node(DefaultConfig()), tn.node(DefaultConfig()), tn.station()
+	n, other, u := tn.node(node.DefaultConfig()), tn.node(node.DefaultConfig()), tn.station()
 	for i := range 1100 {
 		junk := netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(i % 250)}), uint16(1000+i))
 		u.send(n.Addr(), peerFrame(t, junk))
@@ -266,10 +292,10 @@ func TestJunkPeersMakeRoom(t *testing.T) {
 // rows refuses a newcomer, and says so in the peer result.
 func TestFullPeerTableRefuses(t *testing.T) {
 	tn := newNet(t)
-	cfg := DefaultConfig()
+	cfg := node.DefaultConfig()
 	cfg.MaxPeers = 2
 	n, u := tn.node(cfg), tn.station()
-	a, b, c := tn.node(DefaultConfig()), tn.node(DefaultConfig()), tn.node(DefaultConfig())
+	a, b, c := tn.node(node.DefaultConfig()), tn.node(node.DefaultConfig()), tn.node(node.DefaultConfig())
 	u.send(n.Addr(), peerFrame(t, a.Addr()))
 	u.send(n.Addr(), peerFrame(t, b.Addr()))
 	u.send(n.Addr(), classicAdd(t, "k"))

@@ -14,6 +14,8 @@ import (
 	"github.com/rmbd/rmbd/auth"
 	"github.com/rmbd/rmbd/filter"
 	"github.com/rmbd/rmbd/internal/sysmem"
+	"github.com/rmbd/rmbd/membership"
+	"github.com/rmbd/rmbd/registry"
 	"github.com/rmbd/rmbd/resp"
 	"github.com/rmbd/rmbd/store"
 	"github.com/rmbd/rmbd/wire"
@@ -45,9 +47,16 @@ type Config struct {
 	// Listen is the HOST:PORT both UDP and TCP bind. Port 0 picks one.
 	// Unused when Transport is set.
 	Listen string
-	// Transport replaces the sockets bound from Listen (tests run nodes on
-	// an in-memory network).
+	// Transport replaces the sockets bound from Listen (tests and
+	// simulators run nodes on an in-memory network).
 	Transport Transport
+	// GossipTransport replaces the sockets memberlist binds from
+	// GossipListen (tests and simulators run memberlist on an in-memory
+	// network: internal/memnet's Gossip).
+	GossipTransport membership.Transport
+	// ManualTicks leaves the gossip ticks to the caller, who calls
+	// Node.Tick: no ticker runs (tests and simulators drive time).
+	ManualTicks bool
 	// Resolver looks up the host names of peers and seeds; nil means
 	// net.DefaultResolver.
 	Resolver Resolver
@@ -259,6 +268,9 @@ func (c Config) validate() error {
 	case c.Fsync > store.FsyncNo:
 		return bad("fsync policy %v", c.Fsync)
 	}
+	if err := c.sizing().Check(); err != nil {
+		return bad("the default filter: %w", err)
+	}
 	if c.RESPListen != "" {
 		if _, port, err := net.SplitHostPort(c.RESPListen); err != nil {
 			return bad("RESP listen address %q: %w", c.RESPListen, err)
@@ -319,22 +331,31 @@ func splitPeer(hostport string) (string, uint16, error) {
 	return host, uint16(p), nil
 }
 
-// definition is what the node's filter is, as the data directory keeps it.
-func (c Config) definition(f *filter.Filter) store.Definition {
-	d := store.Definition{Name: DefaultFilter, FP: f.Fingerprint()}
-	if c.Profile == ProfileDefault {
-		d.Capacity, d.FPRate = c.Capacity, c.FPRate
+// DefaultFilter is the name of the filter the flags make.
+const DefaultFilter = registry.DefaultName
+
+// sizing is the default filter's, from the profile and flags.
+func (c Config) sizing() registry.Sizing {
+	if c.Profile == ProfileClassic {
+		return registry.Sizing{Layout: filter.Classic}
 	}
-	return d
+	return registry.Sizing{Layout: filter.Blocked, Capacity: c.Capacity, FPRate: c.FPRate}
 }
 
-// DefaultFilter is the name of the filter the flags make.
-const DefaultFilter = "default"
-
-// newFilter builds the profile's filter.
-func (c Config) newFilter() (*filter.Filter, error) {
-	if c.Profile == ProfileClassic {
-		return filter.NewClassic(), nil
+// respLimits is cfg.RESPLimits with the defaults filled in.
+func (c Config) respLimits() resp.Limits {
+	l, d := c.RESPLimits, resp.DefaultLimits()
+	if l.MaxArgs <= 0 {
+		l.MaxArgs = d.MaxArgs
 	}
-	return filter.New(filter.Config{Layout: filter.Blocked, Capacity: c.Capacity, FPRate: c.FPRate, MaxBytes: c.MaxFilterBytes})
+	if l.MaxBulk <= 0 {
+		l.MaxBulk = d.MaxBulk
+	}
+	if l.MaxInline <= 0 {
+		l.MaxInline = d.MaxInline
+	}
+	if l.MaxCommand <= 0 {
+		l.MaxCommand = min(d.MaxCommand, int(c.MaxBufferBytes/2))
+	}
+	return l
 }

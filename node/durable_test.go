@@ -1,19 +1,19 @@
-package node
+package node_test
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/rmbd/rmbd/node"
 	"github.com/rmbd/rmbd/store"
 	"github.com/rmbd/rmbd/wire"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-func durable(dir string, fsync store.FsyncPolicy) Config {
-	cfg := DefaultConfig()
+func durable(dir string, fsync store.FsyncPolicy) node.Config {
+	cfg := node.DefaultConfig()
 	cfg.DataDir, cfg.Fsync, cfg.CheckpointInterval = dir, fsync, time.Hour
 	return cfg
 }
@@ -21,9 +21,14 @@ func durable(dir string, fsync store.FsyncPolicy) Config {
 // afterSync waits until every record logged so far is on disk and every
 // reply waiting for it has been handed to the network: callbacks run in
 // the order they were registered.
-func afterSync(t *testing.T, n *Node) {
+func afterSync(t *testing.T, n *node.Node) {
 	t.Helper()
-	logSynced(t, n.st.Log())
+	logSynced(t, logOf(n, node.DefaultFilter))
+}
+
+// logOf is the log of the filter name's first segment on n.
+func logOf(n *node.Node, name string) *store.Log {
+	return n.Registry().Lookup([]byte(name)).Winner().Segments()[0].Store().Log()
 }
 
 // logSynced waits until l is synced up to its end.
@@ -39,7 +44,7 @@ func logSynced(t *testing.T, l *store.Log) {
 }
 
 func TestDataDirKeepsEveryAdd(t *testing.T) {
-	for _, cfg := range []Config{DefaultConfig(), ClassicConfig()} {
+	for _, cfg := range []node.Config{node.DefaultConfig(), node.ClassicConfig()} {
 		t.Run(string(cfg.Profile), func(t *testing.T) {
 			dir := t.TempDir()
 			cfg.DataDir, cfg.CheckpointInterval = dir, time.Hour
@@ -81,7 +86,7 @@ func TestFsyncAlwaysAnswersAfterTheDisk(t *testing.T) {
 		assert.Equal(t, 10, res.Count)
 	}
 	assert.LessOrEqual(t, n.Stats().Store.Fsyncs, uint64(20))
-	assert.GreaterOrEqual(t, n.st.Log().Synced(), n.st.Log().End())
+	assert.GreaterOrEqual(t, logOf(n, node.DefaultFilter).Synced(), logOf(n, node.DefaultFilter).End())
 
 	// An unacknowledged add gets no reply; a has is answered at once.
 	f, _ := wire.AppendBatch(nil, wire.TypeAddBatch, 99, 0, makeKeys("quiet", 3))
@@ -107,7 +112,7 @@ func TestFsyncAlwaysOverTCP(t *testing.T) {
 		res, err := wire.DecodeResult(readFrame(t, r))
 		require.NoError(t, err)
 		assert.Equal(t, uint32(i), res.ReqID)
-		assert.GreaterOrEqual(t, n.st.Log().Synced(), uint64(1), "answered after an fsync")
+		assert.GreaterOrEqual(t, logOf(n, node.DefaultFilter).Synced(), uint64(1), "answered after an fsync")
 	}
 }
 
@@ -121,8 +126,8 @@ func TestDataDirOfAnotherFilterIsRefused(t *testing.T) {
 	ep, err := tn.nw.Endpoint(netAddr(2))
 	require.NoError(t, err)
 	cfg.Transport = ep
-	_, err = New(cfg)
-	assert.ErrorIs(t, err, ErrConfig, "a configuration error: exit status 2")
+	_, err = node.New(cfg)
+	assert.ErrorIs(t, err, node.ErrConfig, "a configuration error: exit status 2")
 	assert.ErrorIs(t, err, store.ErrMismatch)
 	assert.ErrorContains(t, err, "capacity 1000000")
 	assert.ErrorContains(t, err, "capacity 5000")
@@ -131,25 +136,20 @@ func TestDataDirOfAnotherFilterIsRefused(t *testing.T) {
 // A node with data is ready, serving its whole filter, before it
 // contacts anyone.
 func TestReadyBeforeJoining(t *testing.T) {
-	dir := t.TempDir()
-	tn := newNet(t)
-	n, stop := tn.nodeAt(netAddr(1), durable(dir, store.FsyncEverySec))
-	u := tn.station()
-	addKeys(t, u, n, makeKeys("r", 100))
-	stop()
+	inBubble(t, func(t *testing.T, tn *testNet) {
+		dir := t.TempDir()
+		n, stop := tn.nodeAt(netAddr(1), durable(dir, store.FsyncEverySec))
+		u := tn.station()
+		addKeys(t, u, n, makeKeys("r", 100))
+		stop()
 
-	cfg := durable(dir, store.FsyncEverySec)
-	cfg.Listen, cfg.GossipListen, cfg.Join = "127.0.0.1:0", "127.0.0.1:0", []string{"127.0.0.1:1"} // nobody there
-	cfg.Resolver = resolver{}
-	again, err := New(cfg)
-	require.NoError(t, err)
-	assert.True(t, hasAll(again, makeKeys("r", 100)), "loaded by New, before Run")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- again.Run(ctx) }()
-	<-again.Ready()
-	cancel()
-	require.NoError(t, <-done)
+		cfg := durable(dir, store.FsyncEverySec)
+		cfg.Join = []string{"10.9.9.9:7946"} // nobody there
+		again, _ := tn.memberAt(netAddr(1), cfg)
+		assert.True(t, hasAll(again, makeKeys("r", 100)), "loaded at start, before anyone was reached")
+		assert.True(t, again.Health().Serving)
+		assert.False(t, again.Health().Ready, "but not ready for a load balancer: not joined")
+	})
 }
 
 // Each filter has its own log: an acknowledged add to a named filter
@@ -165,20 +165,19 @@ func TestFsyncAlwaysNamedFilters(t *testing.T) {
 		_, e := filterOp(t, u, n, create(name, 5000, 0.01))
 		require.Nil(t, e)
 	}
-	logOf := func(name string) *store.Log { return n.named.lookup([]byte(name))[0].st.Log() }
 	for i := range 30 { // one's log far ahead of the default's
 		b, _ := wire.AppendBatch(nil, wire.TypeAddBatch, uint32(i), 0, makeKeys(fmt.Sprint("d", i), 50))
 		f, _ := wire.AppendNamed(nil, "one", b)
 		u.send(n.Addr(), f)
 	}
 	tn.deliver()
-	logSynced(t, logOf("one"))
-	require.Greater(t, logOf("one").End(), n.st.Log().End())
+	logSynced(t, logOf(n, "one"))
+	require.Greater(t, logOf(n, "one").End(), logOf(n, node.DefaultFilter).End())
 	b, _ := wire.AppendBatch(nil, wire.TypeAddBatch, 77, wire.FlagAck, makeKeys("u", 2))
 	f, _ := wire.AppendNamed(nil, "one", b)
 	u.send(n.Addr(), f)
 	tn.deliver()
-	logSynced(t, logOf("one"))
+	logSynced(t, logOf(n, "one"))
 	tn.deliver()
 	replies := u.take()
 	require.Len(t, replies, 1, "answered once its own log is on disk")
@@ -207,7 +206,7 @@ func TestFsyncAlwaysNamedFilters(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, uint32(i), res.ReqID)
 	}
-	for _, l := range []*store.Log{n.st.Log(), logOf("one"), logOf("two")} {
+	for _, l := range []*store.Log{logOf(n, node.DefaultFilter), logOf(n, "one"), logOf(n, "two")} {
 		require.GreaterOrEqual(t, l.Synced(), l.End(), "every log on disk before the last answer")
 	}
 }

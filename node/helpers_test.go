@@ -1,22 +1,31 @@
-package node
+package node_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/rmbd/rmbd/internal/memnet"
-	"github.com/rmbd/rmbd/membership"
+	"github.com/rmbd/rmbd/node"
 	"github.com/rmbd/rmbd/wire"
 	"github.com/stretchr/testify/require"
 )
 
-// A testNet runs nodes on an in-memory network: datagrams move only when
-// the test calls deliver, ticks happen only when it calls tick, so every
-// test below replays exactly, with no sleeping and no clock.
+// A testNet runs nodes on an in-memory network (internal/memnet):
+// datagrams move only when the test delivers them and gossip rounds
+// happen only when it ticks, so a test replays exactly, with no socket
+// and no clock. Tests of cluster membership run inside a testing/synctest
+// bubble (inBubble), where memberlist runs on the same network and every
+// timer of the nodes counts fake time: waiting for the cluster (until)
+// costs no wall-clock time.
 type testNet struct {
 	t        *testing.T
 	nw       *memnet.Network
@@ -26,10 +35,25 @@ type testNet struct {
 
 func newNet(t *testing.T) *testNet { return &testNet{t: t, nw: memnet.New(1)} }
 
-// addr returns the i'th address of the network.
+// inBubble runs f with a testNet inside a synctest bubble.
+func inBubble(t *testing.T, f func(t *testing.T, tn *testNet)) {
+	synctest.Test(t, func(t *testing.T) {
+		// Cleanups run last first: this one after every node stopped.
+		// memberlist's shutdown leaves probes waiting out their timers
+		// (its awareness stretches a probe to 8 s); the bubble's clock
+		// runs them out, or the bubble would end with them blocked.
+		t.Cleanup(func() { <-time.After(20 * time.Second) })
+		f(t, newNet(t))
+	})
+}
+
+// netAddr is the data address of the i'th node of a testNet; gossipAddr
+// its memberlist address.
 func netAddr(i int) netip.AddrPort {
 	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}), 8000)
 }
+
+func gossipAddr(a netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(a.Addr(), 7946) }
 
 // resolver answers "localhost" and "nodeN" names on the test network and
 // nothing else: no test asks the system's DNS.
@@ -50,23 +74,46 @@ func (resolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, er
 }
 
 // hostName is the name the test resolver gives n's address.
-func hostName(n *Node) string { return fmt.Sprintf("node%d", n.Addr().Addr().As4()[3]) }
+func hostName(n *node.Node) string { return fmt.Sprintf("node%d", n.Addr().Addr().As4()[3]) }
 
 func sscanf(s, format string, v *int) bool {
 	_, err := fmt.Sscanf(s, format, v)
 	return err == nil
 }
 
-// node runs a node on the next address until the test ends, ticking only
-// when the test says.
-func (tn *testNet) node(cfg Config) *Node {
+// node runs a node on the next address until the test ends.
+func (tn *testNet) node(cfg node.Config) *node.Node {
 	tn.next++
 	n, _ := tn.nodeAt(netAddr(tn.next), cfg)
 	return n
 }
 
-// nodeAt runs a node at addr until stop is called or the test ends.
-func (tn *testNet) nodeAt(addr netip.AddrPort, cfg Config) (n *Node, stop func()) {
+// member runs a node on the next address with cluster membership,
+// joining seeds (none: it starts the cluster). Inside a bubble only.
+func (tn *testNet) member(cfg node.Config, seeds ...*node.Node) *node.Node {
+	tn.next++
+	n, _ := tn.memberAt(netAddr(tn.next), cfg, seeds...)
+	return n
+}
+
+// memberAt runs a member at addr until stop is called or the test ends.
+func (tn *testNet) memberAt(addr netip.AddrPort, cfg node.Config, seeds ...*node.Node) (*node.Node, func()) {
+	tn.t.Helper()
+	g, err := tn.nw.Gossip(gossipAddr(addr))
+	require.NoError(tn.t, err)
+	cfg.GossipListen, cfg.GossipTransport = gossipAddr(addr).String(), g
+	if len(seeds) > 0 {
+		cfg.Join = nil
+	}
+	for _, s := range seeds {
+		cfg.Join = append(cfg.Join, s.GossipAddr())
+	}
+	return tn.nodeAt(addr, cfg)
+}
+
+// nodeAt runs a node at addr until stop is called or the test ends,
+// ticking only when the test says.
+func (tn *testNet) nodeAt(addr netip.AddrPort, cfg node.Config) (*node.Node, func()) {
 	tn.t.Helper()
 	ep, err := tn.nw.Endpoint(addr)
 	require.NoError(tn.t, err)
@@ -74,35 +121,30 @@ func (tn *testNet) nodeAt(addr netip.AddrPort, cfg Config) (n *Node, stop func()
 }
 
 // nodeWith runs a node on ep, which the test keeps to play the socket.
-func (tn *testNet) nodeWith(ep *memnet.Endpoint, cfg Config) *Node {
+func (tn *testNet) nodeWith(ep *memnet.Endpoint, cfg node.Config) *node.Node {
 	n, _ := tn.nodeOn(ep, cfg)
 	return n
 }
 
-func (tn *testNet) nodeOn(ep *memnet.Endpoint, cfg Config) (n *Node, stop func()) {
+func (tn *testNet) nodeOn(ep *memnet.Endpoint, cfg node.Config) (*node.Node, func()) {
 	t := tn.t
 	t.Helper()
-	cfg.Transport, cfg.Resolver = ep, resolver{}
-	n, err := New(cfg)
+	cfg.Transport, cfg.Resolver, cfg.ManualTicks = ep, resolver{}, true
+	n, err := node.New(cfg)
 	require.NoError(t, err)
-	n.manualTicks = true
-	n.after = func(time.Duration) <-chan time.Time { // no waiting: the test network has no clock
-		c := make(chan time.Time, 1)
-		c <- time.Time{}
-		return c
-	}
 	return n, run(t, n)
 }
 
 // run serves n until stop is called or the test ends.
-func run(t *testing.T, n *Node) (stop func()) {
+func run(t *testing.T, n *node.Node) (stop func()) {
+	t.Helper()
 	stop, err := tryRun(t, n)
 	require.NoError(t, err)
 	return stop
 }
 
 // tryRun is run returning the error Run fails with at start.
-func tryRun(t *testing.T, n *Node) (stop func(), err error) {
+func tryRun(t *testing.T, n *node.Node) (stop func(), err error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx) }()
@@ -119,12 +161,7 @@ func tryRun(t *testing.T, n *Node) (stop func(), err error) {
 		}
 		stopped = true
 		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(10 * time.Second):
-			t.Error("node did not stop")
-		}
+		require.NoError(t, <-done)
 	}
 	t.Cleanup(stop)
 	return stop, nil
@@ -134,16 +171,16 @@ func tryRun(t *testing.T, n *Node) (stop func(), err error) {
 func (tn *testNet) deliver() { tn.nw.Deliver() }
 
 // round ticks every node given, then delivers.
-func (tn *testNet) round(ns ...*Node) {
+func (tn *testNet) round(ns ...*node.Node) {
 	for _, n := range ns {
-		n.tick()
+		n.Tick()
 	}
 	tn.deliver()
 }
 
 // roundsUntil runs rounds until cond holds, at most max; it returns the
 // rounds run.
-func (tn *testNet) roundsUntil(max int, cond func() bool, ns ...*Node) int {
+func (tn *testNet) roundsUntil(max int, cond func() bool, ns ...*node.Node) int {
 	tn.t.Helper()
 	for i := 1; i <= max; i++ {
 		tn.round(ns...)
@@ -153,6 +190,37 @@ func (tn *testNet) roundsUntil(max int, cond func() bool, ns ...*Node) int {
 	}
 	tn.t.Fatalf("condition not met after %d rounds", max)
 	return 0
+}
+
+// settle lets the background work of a bubble (memberlist, pulls, the
+// catalog loop) run until everything waits, delivering the datagrams it
+// sends, until the network is quiet. Inside a bubble only.
+func (tn *testNet) settle() {
+	for {
+		synctest.Wait()
+		if tn.nw.Deliver() == 0 {
+			return
+		}
+	}
+}
+
+// until passes fake time in steps of a gossip interval, ticking ns and
+// settling after each, until cond holds; past limit the test fails.
+// Inside a bubble only: the time is the bubble's, not the wall clock's.
+func (tn *testNet) until(what string, limit time.Duration, cond func() bool, ns ...*node.Node) {
+	tn.t.Helper()
+	const step = 200 * time.Millisecond
+	for waited := time.Duration(0); ; waited += step {
+		tn.settle()
+		if cond() {
+			return
+		}
+		if waited > limit {
+			tn.t.Fatalf("%s: not after %v", what, limit)
+		}
+		<-time.After(step) // fake time: the bubble's clock moves once all else waits
+		tn.round(ns...)
+	}
 }
 
 // station is a plain address on the test network, e.g. a client or a
@@ -254,7 +322,7 @@ func peerFrame(t *testing.T, to netip.AddrPort) []byte {
 }
 
 // hasOn asks node n whether key is present.
-func hasOn(t *testing.T, h *station, n *Node, key string) bool {
+func hasOn(t *testing.T, h *station, n *node.Node, key string) bool {
 	t.Helper()
 	k, present, err := wire.DecodeClassicHasReply(h.ask(n.Addr(), classicHas(t, key)))
 	require.NoError(t, err)
@@ -262,18 +330,97 @@ func hasOn(t *testing.T, h *station, n *Node, key string) bool {
 	return present
 }
 
-// join makes every node a member of every other's cluster, as membership
-// would report them, with no memberlist involved.
-func join(ns ...*Node) {
-	for _, a := range ns {
-		for _, b := range ns {
-			if a != b {
-				host{a}.MemberUp(memberOf(b))
-			}
-		}
+// addKeys adds keys to n in acknowledged batches.
+func addKeys(t *testing.T, u *station, n *node.Node, keys [][]byte) {
+	for i := 0; i < len(keys); i += 100 {
+		f, err := wire.AppendBatch(nil, wire.TypeAddBatch, uint32(i), wire.FlagAck, keys[i:min(i+100, len(keys))])
+		require.NoError(t, err)
+		u.ask(n.Addr(), f)
 	}
 }
 
-func memberOf(n *Node) membership.Member {
-	return membership.Member{Name: n.Name(), Gossip: n.Addr().Addr().String() + ":7946", Data: n.Addr(), Meta: host{n}.Meta()}
+func makeKeys(prefix string, count int) [][]byte {
+	keys := make([][]byte, count)
+	for i := range keys {
+		keys[i] = fmt.Appendf(nil, "%s-%d", prefix, i)
+	}
+	return keys
+}
+
+func makeKeyStrings(prefix string, count int) []string {
+	keys := make([]string, count)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("%s-%d", prefix, i)
+	}
+	return keys
+}
+
+// namedHasAll reports whether every key is in some live version of name
+// on n.
+func namedHasAll(n *node.Node, name string, keys []string) bool {
+	vs := n.Registry().Lookup([]byte(name))
+	if len(vs) == 0 {
+		return false
+	}
+	for _, k := range keys {
+		if !vs.Has([]byte(k)) {
+			return false
+		}
+	}
+	return true
+}
+
+// hasAll reports whether n's default filter holds every key.
+func hasAll(n *node.Node, keys [][]byte) bool {
+	for _, k := range keys {
+		if !n.Filter().Has(k) {
+			return false
+		}
+	}
+	return true
+}
+
+// refresh lets the nodes' background loops refresh their filters'
+// statistics and alarms: a second of fake time. Inside a bubble only.
+func (tn *testNet) refresh() {
+	<-time.After(1100 * time.Millisecond)
+	tn.settle()
+}
+
+// logBook keeps a node's logs for a test to read.
+type logBook struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBook) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// count returns the lines holding s.
+func (l *logBook) count(s string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Count(l.b.String(), s)
+}
+
+func (l *logBook) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// ping asks n (the filter name, unless empty) for a pong.
+func ping(t *testing.T, u *station, n *node.Node, name string) wire.Ping {
+	t.Helper()
+	b, _ := wire.AppendPing(nil, wire.Ping{Type: wire.TypePing, ReqID: 1, Version: wire.ProtocolVersion})
+	b, _ = wire.PadFrame(b, 0, 400) // a pong may be as large as its ping
+	if name != "" {
+		var err error
+		b, err = wire.AppendNamed(nil, name, b)
+		require.NoError(t, err)
+	}
+	p, err := wire.DecodePing(u.ask(n.Addr(), b))
+	require.NoError(t, err)
+	return p
 }

@@ -81,6 +81,3 @@ func (h *histogram) snapshot() Histogram {
 	}
 	return s
 }
-
-// timed observes the time since began in histogram l.
-func (n *Node) timed(l Latency, began time.Time) { n.lat[l].observe(time.Since(began)) }

@@ -1,33 +1,28 @@
 package node
 
 import (
-	"context"
-	"log/slog"
 	"net/netip"
 	"time"
 
 	"github.com/rmbd/rmbd/auth"
-	"github.com/rmbd/rmbd/filter"
 	"github.com/rmbd/rmbd/gossip"
 	"github.com/rmbd/rmbd/membership"
 	"github.com/rmbd/rmbd/wire"
 )
 
-// The node's side of cluster membership: members with the node's filter
-// become push targets, failed ones stop being targets, and the digests
-// members swap are compared and the differing rows pulled.
-
-// memberRec is what the node knows of a member, under n.mu.
-type memberRec struct {
-	data     netip.AddrPort
-	match    bool // same filter: a push target
-	reported bool // a mismatch already logged
-}
-
-// pullTimeout bounds one anti-entropy pull.
-const pullTimeout = 60 * time.Second
+// The node's side of cluster membership. Members become push targets of
+// every named filter, and of the default filter when theirs is the same;
+// failed ones stop being targets. Memberlist's callbacks never wait on
+// anything slow: catalog changes are queued for the catalog loop, and
+// the digests members swap are compared, and the differing rows pulled,
+// in the background (repair.go).
 
 func (n *Node) startMembership() error {
+	var keys [][]byte
+	if len(n.cfg.ClusterKeys) > 0 {
+		r, _ := auth.NewKeyring(n.cfg.ClusterKeys) // validated
+		keys = r.MemberlistKeys()
+	}
 	m, err := membership.New(membership.Config{
 		Name:             string(n.name),
 		Bind:             n.cfg.gossipListen(),
@@ -37,24 +32,15 @@ func (n *Node) startMembership() error {
 		RejoinInterval:   n.cfg.RejoinInterval,
 		Resolver:         n.cfg.Resolver,
 		Logger:           n.log,
-		Keys:             n.memberlistKeys(),
+		Keys:             keys,
+		Transport:        n.cfg.GossipTransport,
 	}, host{n})
 	if err != nil {
 		return err
 	}
 	n.mem.Store(m)
-	m.Start(n.ctx, n.spawn)
+	m.Start(n.life.ctx, n.life.spawn)
 	return nil
-}
-
-// memberlistKeys are the keys memberlist encrypts gossip with, derived
-// from the cluster keys (none without).
-func (n *Node) memberlistKeys() [][]byte {
-	if len(n.cfg.ClusterKeys) == 0 {
-		return nil
-	}
-	r, _ := auth.NewKeyring(n.cfg.ClusterKeys) // validated
-	return r.MemberlistKeys()
 }
 
 // GossipAddr returns the address memberlist listens on, or "" without
@@ -67,96 +53,67 @@ func (n *Node) GossipAddr() string {
 }
 
 // Members lists the cluster as this node sees it — itself first — with
-// each member's state, age and how long ago it last acknowledged rows
-// from this node; nil without membership.
+// each member's state, age and how long ago it last acknowledged rows of
+// the default filter from this node; nil without membership.
 func (n *Node) Members() []wire.Member {
 	m := n.mem.Load()
 	if m == nil {
 		return nil
 	}
 	ms := m.Members()
-	n.mu.Lock()
-	acked := make(map[netip.AddrPort]int, len(n.members))
-	for _, p := range n.g.Peers() {
+	acked := map[netip.AddrPort]int{}
+	for _, p := range n.repl.peers() {
 		acked[p.Addr] = p.AckedTicksAgo
 	}
-	data := make(map[string]netip.AddrPort, len(n.members))
-	for name, r := range n.members {
-		data[name] = r.data
-	}
-	n.mu.Unlock()
+	data := n.repl.memberData()
 	for i := range ms {
 		a, ok := data[string(ms[i].Name)]
 		if ago, synced := acked[a]; ok && synced && ago >= 0 {
-			ms[i].LastSync = uint32(min(n.ticksToDuration(ago)/time.Millisecond, time.Duration(wire.NeverSynced-1)))
+			d := time.Duration(ago) * n.cfg.SyncInterval
+			ms[i].LastSync = uint32(min(d/time.Millisecond, time.Duration(wire.NeverSynced-1)))
 		}
 	}
 	return ms
 }
 
-// ticksToDuration converts gossip ticks into time.
-func (n *Node) ticksToDuration(ticks int) time.Duration {
-	return time.Duration(ticks) * n.cfg.SyncInterval
-}
-
 // host is the node as membership.Host.
 type host struct{ n *Node }
 
-// Meta is this node's metadata: protocol version, filter and data port.
+// Meta is this node's metadata: protocol version, default filter and data
+// port.
 func (h host) Meta() wire.NodeMeta {
-	return wire.NodeMeta{Version: wire.ProtocolVersion, FP: h.n.f.Fingerprint(), DataPort: h.n.Addr().Port()}
+	return wire.NodeMeta{Version: wire.ProtocolVersion, FP: h.n.def.Version().Def.FP, DataPort: h.n.Addr().Port()}
 }
 
-// AppendState appends this node's name and the digests of its rows.
+// AppendState appends this node's name, the digests of every segment's
+// rows and the catalog.
 func (h host) AppendState(dst []byte) []byte {
 	dst, err := wire.AppendLocalStateHeader(dst, h.n.name)
 	if err != nil { // a name over 255 bytes: membership refuses it at Create
 		return dst
 	}
-	return h.n.appendCatalogFrame(h.n.appendNamedDigests(gossip.AppendDigests(dst, h.n.f)))
+	return h.n.appendCatalogFrame(h.n.appendDigests(dst))
 }
 
-// NotifyMsg takes a member's broadcast: a change to the catalog.
+// NotifyMsg takes a member's broadcast: a change to the catalog, queued.
 func (h host) NotifyMsg(b []byte) {
 	entries, err := wire.DecodeCatalogFrame(b)
 	if err != nil {
-		h.n.c.inc(MemberBadState)
+		h.n.meters.c.inc(MemberBadState)
 		return
 	}
-	h.n.mergeCatalog(entries)
+	h.n.queueCatalog(entries)
 }
 
-// MemberUp makes a member with the node's filter a push target; one with
-// another filter is logged once and never synced with.
+// MemberUp makes a member a push target.
 func (h host) MemberUp(m membership.Member) {
 	n := h.n
-	match := m.Meta.FP == n.f.Fingerprint()
-	named := n.named.all() // before n.mu: the lock order is named's, then n.mu
-	n.mu.Lock()
-	old, known := n.members[m.Name]
-	if !known || old.data.Addr() != m.Data.Addr() {
-		n.memberIP(m.Data.Addr(), 1)
-		if known {
-			n.memberIP(old.data.Addr(), -1)
-		}
-	}
-	rec := memberRec{data: m.Data, match: match, reported: old.reported}
-	report := !match && !old.reported
-	rec.reported = rec.reported || report
-	n.members[m.Name] = rec
-	if known && old.match && (old.data != m.Data || !match) {
-		n.g.RemoveMember(old.data)
-		namedMembers(named, old.data, false)
-	}
-	added := match && n.g.AddMember(m.Data)
-	if match {
-		namedMembers(named, m.Data, true)
-	}
-	n.mu.Unlock()
+	match := m.Meta.FP == n.def.Version().Def.FP
+	report, added := n.repl.memberUp(m.Name, m.Data, match)
 	if report {
-		n.c.inc(MemberMismatch)
-		n.log.Warn("member has another filter; never syncing with it", "member", m.Name,
-			"theirs", m.Meta.FP.String(), "ours", n.f.Fingerprint().String())
+		n.meters.c.inc(MemberMismatch)
+		n.log.Warn("member has another default filter; syncing named filters only", "member", m.Name,
+			"theirs", m.Meta.FP.String(), "ours", n.def.Version().Def.FP.String())
 	}
 	if added {
 		n.log.Info("member is a push target", "member", m.Name, "data", m.Data.String(), "gossip", m.Gossip)
@@ -164,139 +121,152 @@ func (h host) MemberUp(m membership.Member) {
 }
 
 // MemberDown stops pushing to a member that failed or left.
-func (h host) MemberDown(m membership.Member, left bool) {
-	n := h.n
-	named := n.named.all()
-	n.mu.Lock()
-	if rec, ok := n.members[m.Name]; ok {
-		if rec.match {
-			n.g.RemoveMember(rec.data)
-			namedMembers(named, rec.data, false)
-		}
-		n.memberIP(rec.data.Addr(), -1)
-		delete(n.members, m.Name)
-	}
-	n.mu.Unlock()
-}
+func (h host) MemberDown(m membership.Member, _ bool) { h.n.repl.memberDown(m.Name) }
 
-// memberIP counts the members at ip. Callers hold n.mu.
-func (n *Node) memberIP(ip netip.Addr, delta int) {
-	if n.memberIPs[ip] += delta; n.memberIPs[ip] <= 0 {
-		delete(n.memberIPs, ip)
-	}
-}
-
-// MergeState starts a pull of the rows whose digests differ from the
-// member's, in the background: on join this is the bulk transfer that
-// fills a new node. One pull runs at a time; a state that comes while one
+// MergeState queues the catalog a member sent and starts comparing its
+// digests in the background: on join this is the bulk transfer that fills
+// a new node. One comparison runs at a time; a state that comes while one
 // runs is dropped (the next push/pull comes soon).
 func (h host) MergeState(from membership.Member, s wire.LocalState, join bool) {
 	n := h.n
 	if s.Catalog != nil { // from any member: the catalog is the cluster's
-		n.mergeCatalog(s.Catalog)
+		n.queueCatalog(s.Catalog)
 	}
-	n.mu.Lock()
-	rec, ok := n.members[from.Name]
-	n.mu.Unlock()
-	if !ok || !rec.match {
-		n.log.Debug("anti-entropy: state of a member with another filter ignored", "member", from.Name)
+	rec, ok := n.repl.member(from.Name)
+	if !ok {
 		return
-	}
-	if len(s.Named) > 0 {
-		select {
-		case n.repairingNamed <- struct{}{}:
-			named := append([]byte(nil), s.Named...)
-			if !n.spawn(func() {
-				defer func() { <-n.repairingNamed }()
-				n.repairNamed(from.Name, rec.data, named)
-			}) {
-				<-n.repairingNamed
-			}
-		default: // one at a time; the next push/pull comes soon
-		}
 	}
 	select {
-	case n.repairing <- struct{}{}:
+	case n.gates.repairing <- struct{}{}:
 	default:
-		n.log.Debug("anti-entropy: a pull is running; this state waits for the next round", "member", from.Name)
+		n.log.Debug("anti-entropy: a repair is running; this state waits for the next round", "member", from.Name)
 		return
 	}
-	digests := append([]byte(nil), s.Digests...)
-	if !n.spawn(func() {
-		defer func() { <-n.repairing }()
-		n.repair(from.Name, rec.data, digests, join)
+	st := repairState{member: from.Name, addr: rec.data, join: join, match: rec.match,
+		digests: append([]byte(nil), s.Digests...), named: append([]byte(nil), s.Named...)}
+	if !n.life.spawn(func() {
+		defer func() { <-n.gates.repairing }()
+		n.repair(st)
 	}) {
-		<-n.repairing // shutting down
+		<-n.gates.repairing // shutting down
 	}
 }
 
-// repair pulls from the member at addr the rows whose digests differ from
-// the local ones. It returns when the pull is done.
-func (n *Node) repair(name string, addr netip.AddrPort, digests []byte, join bool) {
-	runs, err := gossip.Differing(n.f, digests)
-	if err != nil {
-		n.log.Debug("anti-entropy: digests refused", "member", name, "err", err)
-		return
+// memberUp records a member: a push target of every named filter's
+// segments, and of the default filter's if match. It reports whether a
+// mismatch is new (to log once) and whether the default filter took it.
+func (r *replicator) memberUp(name string, data netip.AddrPort, match bool) (report, added bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old, known := r.members[name]
+	if !known || old.data.Addr() != data.Addr() {
+		r.memberIP(data.Addr(), 1)
+		if known {
+			r.memberIP(old.data.Addr(), -1)
+		}
 	}
-	if len(runs) == 0 {
-		n.joinPulled.Store(true) // nothing to pull: as full as the member
-		return
+	report = !match && !old.reported
+	r.members[name] = memberRec{data: data, match: match, reported: old.reported || report}
+	if known && old.data != data {
+		r.removeTarget(old.data, old.match)
 	}
-	n.log.Debug("anti-entropy: pulling", "member", name, "runs", len(runs), "join", join)
-	began := time.Now()
-	empty := n.f.LastChanged() == 0 && n.f.Generation() <= 1
-	rows, changed, err := n.pullRetrying(name, addr, runs)
-	if err == nil {
-		n.joinPulled.Store(true)
+	if known && old.match && !match {
+		r.def.g.RemoveMember(old.data)
 	}
-	if join && empty && err == nil {
-		// A new node filled from the cluster: the members have these rows.
-		n.mu.Lock()
-		n.g.AssumeMembersHave(n.f.Advance())
-		n.mu.Unlock()
+	for _, ss := range r.seg {
+		if ss != r.def {
+			ss.g.AddMember(data)
+		}
 	}
-	n.c.inc(AntiEntropyPulls)
-	n.c.add(AntiEntropyRows, uint64(changed))
-	lvl := slog.LevelDebug
-	if join || changed > 0 {
-		lvl = slog.LevelInfo
-	}
-	if err != nil && n.ctx.Err() == nil {
-		lvl = slog.LevelWarn
-	}
-	n.log.Log(context.Background(), lvl, "anti-entropy pull", "member", name, "join", join,
-		"rows", rows, "changed", changed, "took", time.Since(began).Round(time.Millisecond), "err", err)
+	return report, match && r.def.g.AddMember(data)
 }
 
-// pullAttempts and pullBackoff: a failed pull is tried again after 1 s,
-// then 2 s; after that the next anti-entropy round tries again.
-const (
-	pullAttempts = 3
-	pullBackoff  = time.Second
-)
-
-// pullRetrying pulls runs from the member at addr, trying again after a
-// failure; each failure is counted and logged with its reason.
-func (n *Node) pullRetrying(name string, addr netip.AddrPort, runs []filter.Run) (rows, changed int, err error) {
-	wait := pullBackoff
-	for attempt := 1; ; attempt++ {
-		ctx, cancel := context.WithTimeout(n.ctx, pullTimeout)
-		r, c, err := n.pull(ctx, addr, runs)
-		cancel()
-		rows, changed = rows+r, changed+c
-		if err == nil || n.ctx.Err() != nil {
-			return rows, changed, err
-		}
-		n.c.inc(PullsFailed)
-		if attempt == pullAttempts {
-			return rows, changed, err
-		}
-		n.log.Warn("anti-entropy pull failed; trying again", "member", name, "attempt", attempt, "in", wait.String(), "err", err)
-		select {
-		case <-n.after(wait):
-		case <-n.ctx.Done():
-			return rows, changed, err
-		}
-		wait *= 2
+// memberDown forgets a member.
+func (r *replicator) memberDown(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rec, ok := r.members[name]
+	if !ok {
+		return
 	}
+	r.removeTarget(rec.data, rec.match)
+	r.memberIP(rec.data.Addr(), -1)
+	delete(r.members, name)
+}
+
+// removeTarget stops pushing to data. Callers hold r.mu.
+func (r *replicator) removeTarget(data netip.AddrPort, match bool) {
+	for _, ss := range r.seg {
+		if ss != r.def || match {
+			ss.g.RemoveMember(data)
+		}
+	}
+}
+
+// memberIP counts the members at ip. Callers hold r.mu.
+func (r *replicator) memberIP(ip netip.Addr, delta int) {
+	if r.memberIPs[ip] += delta; r.memberIPs[ip] <= 0 {
+		delete(r.memberIPs, ip)
+	}
+}
+
+// isMemberIP reports whether a member is at ip.
+func (r *replicator) isMemberIP(ip netip.Addr) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.memberIPs[ip] > 0
+}
+
+// member returns what is known of a member.
+func (r *replicator) member(name string) (memberRec, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m, ok := r.members[name]
+	return m, ok
+}
+
+// memberCount returns how many members are alive.
+func (r *replicator) memberCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.members)
+}
+
+// memberData returns each member's data address.
+func (r *replicator) memberData() map[string]netip.AddrPort {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]netip.AddrPort, len(r.members))
+	for name, m := range r.members {
+		out[name] = m.data
+	}
+	return out
+}
+
+// appendDigests appends the digests of every segment's rows: the default
+// filter's first segment's as they are, every other's in named frames
+// (at most wire.MaxLocalStateNamed).
+func (n *Node) appendDigests(dst []byte) []byte {
+	dst = gossip.AppendDigests(dst, n.def.Segments()[0].Rows())
+	var own []byte
+	frames := 0
+	for _, f := range n.reg.All() {
+		for _, seg := range f.Segments() {
+			if f.IsDefault() && seg.ID() == 0 {
+				continue
+			}
+			own = gossip.AppendDigests(own[:0], seg.Rows())
+			for rest := own; len(rest) > 0 && frames < wire.MaxLocalStateNamed; frames++ {
+				l, err := wire.FrameLen(rest)
+				if err != nil || l > len(rest) {
+					break
+				}
+				if out, err := wire.AppendNamedSegment(dst, f.Name(), seg.ID(), rest[:l]); err == nil {
+					dst = out
+				}
+				rest = rest[l:]
+			}
+		}
+	}
+	return dst
 }

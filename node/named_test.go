@@ -1,13 +1,17 @@
-package node
+package node_test
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/rmbd/rmbd/filter"
+	"github.com/rmbd/rmbd/node"
 	"github.com/rmbd/rmbd/store"
 	"github.com/rmbd/rmbd/wire"
 	"github.com/stretchr/testify/assert"
@@ -16,7 +20,7 @@ import (
 
 // filterOp asks n a filter request from u and returns the filters it
 // describes, or the node's error.
-func filterOp(t *testing.T, u *station, n *Node, q wire.FilterRequest) ([]wire.FilterDesc, *wire.ErrorFrame) {
+func filterOp(t *testing.T, u *station, n *node.Node, q wire.FilterRequest) ([]wire.FilterDesc, *wire.ErrorFrame) {
 	t.Helper()
 	q.Pad = 1400
 	req, err := wire.AppendFilterRequest(nil, q)
@@ -37,13 +41,23 @@ func filterOp(t *testing.T, u *station, n *Node, q wire.FilterRequest) ([]wire.F
 	return out, nil
 }
 
+// filterOpRaw sends a filter request as it is, and returns the node's
+// error.
+func filterOpRaw(t *testing.T, u *station, n *node.Node, req []byte) *wire.ErrorFrame {
+	t.Helper()
+	req, _ = wire.PadFrame(req, 0, 1400)
+	e, err := wire.DecodeError(u.ask(n.Addr(), req))
+	require.NoError(t, err)
+	return &e
+}
+
 func create(name string, capacity uint64, rate float64) wire.FilterRequest {
 	return wire.FilterRequest{ReqID: 1, Op: wire.FilterOpCreate, Name: []byte(name), Layout: filter.Blocked, Capacity: capacity, FPRate: rate}
 }
 
 // namedBatch asks a batch of keys of type t to the filter name and
 // returns the answers (nil for an error frame, which it returns).
-func namedBatch(t *testing.T, u *station, n *Node, name string, typ wire.Type, keys ...string) ([]bool, *wire.ErrorFrame) {
+func namedBatch(t *testing.T, u *station, n *node.Node, name string, typ wire.Type, keys ...string) ([]bool, *wire.ErrorFrame) {
 	t.Helper()
 	var raw [][]byte
 	for _, k := range keys {
@@ -73,7 +87,7 @@ func namedBatch(t *testing.T, u *station, n *Node, name string, typ wire.Type, k
 
 func TestNamedFilters(t *testing.T) {
 	tn := newNet(t)
-	n, u := tn.node(DefaultConfig()), tn.station()
+	n, u := tn.node(node.DefaultConfig()), tn.station()
 
 	fs, e := filterOp(t, u, n, create("users", 10_000, 0.001))
 	require.Nil(t, e)
@@ -104,7 +118,7 @@ func TestNamedFilters(t *testing.T) {
 	require.Nil(t, e)
 	fs, _ = filterOp(t, u, n, wire.FilterRequest{Op: wire.FilterOpInfo, Name: []byte("events")})
 	require.Len(t, fs, 1)
-	assert.Equal(t, DefaultConfig().Capacity, fs[0].Capacity)
+	assert.Equal(t, node.DefaultConfig().Capacity, fs[0].Capacity)
 
 	fs, _ = filterOp(t, u, n, wire.FilterRequest{Op: wire.FilterOpList})
 	var names []string
@@ -133,7 +147,7 @@ func TestNamedFilters(t *testing.T) {
 
 func TestNamedFilterLimits(t *testing.T) {
 	tn := newNet(t)
-	cfg := DefaultConfig()
+	cfg := node.DefaultConfig()
 	cfg.AutoCreate, cfg.MaxFilters = false, 2
 	cfg.MaxMemory = int64(2 << 20) // the default filter (1.2 MiB) and little more
 	n, u := tn.node(cfg), tn.station()
@@ -154,18 +168,56 @@ func TestNamedFilterLimits(t *testing.T) {
 	assert.Contains(t, string(e.Msg), "--max-filters")
 	bad, err := wire.AppendFilterRequest(nil, create("okname", 1000, 0.01))
 	require.NoError(t, err)
-	bad[12] = '\t' // into the name: the decoder refuses it
-	u.send(n.Addr(), bad)
-	tn.deliver()
-	assert.Empty(t, u.take(), "a frame that does not decode gets no answer")
-	assert.Equal(t, uint64(1), n.Stats().Count(BadFrames))
+	bad[12] = '\t' // into the name: the node refuses it, saying why
+	e = filterOpRaw(t, u, n, bad)
+	require.NotNil(t, e)
+	assert.Contains(t, string(e.Msg), "no control characters")
+	_, e = filterOp(t, u, n, wire.FilterRequest{Op: wire.FilterOpCreate, Name: []byte("x"), Layout: filter.Blocked, Capacity: 10, FPRate: 1.5})
+	require.NotNil(t, e)
+	assert.Equal(t, "fp-rate must be strictly between 0 and 1", string(e.Msg), "the node's own words")
+	_, e = filterOp(t, u, n, wire.FilterRequest{Op: wire.FilterOpCreate, Layout: filter.Blocked, Capacity: 10, FPRate: 0.1})
+	require.NotNil(t, e)
+	assert.Contains(t, string(e.Msg), "1 to 200 bytes")
+}
+
+// A named frame whose name no filter can have — binary bytes, a line
+// break, 201 bytes — is answered with an error frame, so that the client
+// hears why instead of waiting out its timeout; over TCP the stream goes
+// on.
+func TestNamedFrameWithABadName(t *testing.T) {
+	tn := newNet(t)
+	n, u := tn.node(node.DefaultConfig()), tn.station()
+	long := bytes.Repeat([]byte("k"), 200) // over UDP an answer may be as large as its request
+	has, err := wire.AppendBatch(nil, wire.TypeHasBatch, 42, 0, [][]byte{long})
+	require.NoError(t, err)
+	for _, name := range []string{"\x00\x01\xfe", "a\nb", strings.Repeat("n", 201)} {
+		f := []byte{byte(wire.TypeNamed), 0, 0, 0, 0, byte(len(name))}
+		f = append(append(f, name...), has...)
+		binary.BigEndian.PutUint32(f[1:], uint32(len(f)-wire.HeaderSize))
+		reply := u.ask(n.Addr(), f)
+		e, err := wire.DecodeError(reply)
+		require.NoError(t, err, "%q: an error frame", name)
+		assert.Equal(t, uint32(42), e.ReqID, "answering the request inside")
+		assert.Equal(t, wire.CodeRefused, e.Code)
+		assert.Contains(t, string(e.Msg), "1 to 200 bytes of UTF-8, no control characters")
+
+		c := u.dial(n.Addr())
+		go c.Write(append(f, classicHas(t, "k")...))
+		r := wire.NewFrameReader(c, 4096)
+		e, err = wire.DecodeError(readFrame(t, r))
+		require.NoError(t, err)
+		assert.Equal(t, uint32(42), e.ReqID)
+		_, err = r.Fixed(wire.ClassicHasReplySize)
+		require.NoError(t, err, "the stream goes on")
+	}
+	assert.Equal(t, uint64(6), n.Stats().Count(node.BadFrames), "each counted")
 }
 
 // With a data directory, named filters, their sizing and their keys
 // survive a restart; a dropped one stays dropped.
 func TestNamedFiltersPersist(t *testing.T) {
 	dir := t.TempDir()
-	cfg := DefaultConfig()
+	cfg := node.DefaultConfig()
 	cfg.DataDir, cfg.CheckpointInterval = dir, time.Hour
 	tn := newNet(t)
 	n, stop := tn.nodeAt(netAddr(1), cfg)
@@ -205,20 +257,24 @@ func TestNamedFiltersPersist(t *testing.T) {
 // Tombstones go after --tombstone-ttl; the dropped generation stays, so
 // the name created again is a new generation.
 func TestTombstonesExpire(t *testing.T) {
-	tn := newNet(t)
-	cfg := DefaultConfig()
-	cfg.TombstoneTTL = time.Hour
-	n, u := tn.node(cfg), tn.station()
-	_, e := filterOp(t, u, n, create("day", 1000, 0.01))
-	require.Nil(t, e)
-	require.NoError(t, n.dropNamed("day"))
-	n.expireTombstones(time.Now().Add(30 * time.Minute))
-	assert.Len(t, n.named.cat.Entry("day").Drops, 1, "within the TTL")
-	n.expireTombstones(time.Now().Add(2 * time.Hour))
-	entry := n.named.cat.Entry("day")
-	assert.Empty(t, entry.Drops)
-	assert.Equal(t, uint64(1), entry.Floor)
-	fs, e := filterOp(t, u, n, create("day", 1000, 0.01))
-	require.Nil(t, e)
-	assert.Equal(t, uint64(2), fs[0].Gen)
+	inBubble(t, func(t *testing.T, tn *testNet) {
+		cfg := node.DefaultConfig()
+		cfg.TombstoneTTL = 2 * time.Minute
+		n, u := tn.node(cfg), tn.station()
+		_, e := filterOp(t, u, n, create("day", 1000, 0.01))
+		require.Nil(t, e)
+		_, e = filterOp(t, u, n, wire.FilterRequest{Op: wire.FilterOpDrop, Name: []byte("day")})
+		require.Nil(t, e)
+		<-time.After(time.Minute) // fake time
+		tn.settle()
+		assert.Len(t, n.Registry().Entry("day").Drops, 1, "within the TTL")
+		<-time.After(3 * time.Minute)
+		tn.settle()
+		entry := n.Registry().Entry("day")
+		assert.Empty(t, entry.Drops)
+		assert.Equal(t, uint64(1), entry.Floor)
+		fs, e := filterOp(t, u, n, create("day", 1000, 0.01))
+		require.Nil(t, e)
+		assert.Equal(t, uint64(2), fs[0].Gen)
+	})
 }

@@ -1,4 +1,4 @@
-package node
+package node_test
 
 import (
 	"bufio"
@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rmbd/rmbd/node"
 	"github.com/rmbd/rmbd/wire"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -16,14 +17,14 @@ import (
 
 // 1. add then has → true; never added → false; the reply is byte-exact.
 func TestAddHas(t *testing.T) {
-	for _, cfg := range []Config{DefaultConfig(), ClassicConfig()} {
+	for _, cfg := range []node.Config{node.DefaultConfig(), node.ClassicConfig()} {
 		t.Run(string(cfg.Profile), func(t *testing.T) {
 			tn := newNet(t)
 			n, u := tn.node(cfg), tn.station()
 			u.send(n.Addr(), classicAdd(t, "abc"))
 			tn.deliver()
 			assert.Empty(t, u.take(), "a classic add gets no reply")
-			assert.Equal(t, uint64(1), n.Stats().Count(Adds))
+			assert.Equal(t, uint64(1), n.Stats().Count(node.Adds))
 			reply := u.ask(n.Addr(), classicHas(t, "abc"))
 			want := append(append([]byte{3, 'a', 'b', 'c'}, make([]byte, 136)...), 1)
 			assert.Equal(t, want, reply)
@@ -34,7 +35,7 @@ func TestAddHas(t *testing.T) {
 
 func TestExtendedBatches(t *testing.T) {
 	tn := newNet(t)
-	n, u := tn.node(DefaultConfig()), tn.station()
+	n, u := tn.node(node.DefaultConfig()), tn.station()
 	keys := [][]byte{[]byte("a"), []byte("b"), []byte("a")}
 	add, _ := wire.AppendBatch(nil, wire.TypeAddBatch, 7, wire.FlagAck, keys)
 	res, err := wire.DecodeResult(u.ask(n.Addr(), add))
@@ -81,7 +82,7 @@ func TestExtendedBatches(t *testing.T) {
 // 2. peer A→B: B learns A's keys, A does not learn B's; then both ways.
 func TestPeerOneWayThenBoth(t *testing.T) {
 	tn := newNet(t)
-	a, b, u := tn.node(DefaultConfig()), tn.node(DefaultConfig()), tn.station()
+	a, b, u := tn.node(node.DefaultConfig()), tn.node(node.DefaultConfig()), tn.station()
 	u.send(a.Addr(), peerFrame(t, b.Addr()))
 	u.send(a.Addr(), classicAdd(t, "from-a"))
 	u.send(b.Addr(), classicAdd(t, "from-b"))
@@ -102,10 +103,10 @@ func TestPeerOneWayThenBoth(t *testing.T) {
 // 3. A→B→C→D→A: a key added anywhere reaches every node, in at most three
 // rounds (the ring's diameter).
 func TestRingOfFour(t *testing.T) {
-	for _, cfg := range []Config{DefaultConfig(), ClassicConfig()} {
+	for _, cfg := range []node.Config{node.DefaultConfig(), node.ClassicConfig()} {
 		t.Run(string(cfg.Profile), func(t *testing.T) {
 			tn := newNet(t)
-			var ns []*Node
+			var ns []*node.Node
 			for range 4 {
 				ns = append(ns, tn.node(cfg))
 			}
@@ -130,7 +131,7 @@ func TestRingOfFour(t *testing.T) {
 // 4. A classic sync frame is merged and answered with the single byte 0x04.
 func TestClassicSyncMergedAndAcked(t *testing.T) {
 	tn := newNet(t)
-	n, u := tn.node(ClassicConfig()), tn.station()
+	n, u := tn.node(node.ClassicConfig()), tn.station()
 	packed := make([]byte, 50)
 	for row, col := range []int{176, 63, 390, 221, 396} { // "abc"
 		clear(packed)
@@ -148,7 +149,7 @@ func TestClassicSyncMergedAndAcked(t *testing.T) {
 // round.
 func TestClassicPruning(t *testing.T) {
 	tn := newNet(t)
-	n := tn.node(ClassicConfig())
+	n := tn.node(node.ClassicConfig())
 	silent, acker := tn.station(), tn.station()
 	synced := 0
 	acker.answer = func(from netip.AddrPort, frame []byte) {
@@ -176,7 +177,7 @@ func TestClassicPruning(t *testing.T) {
 	assert.Equal(t, n.Addr(), in[0].from, "it leaves from the listening address")
 	key, err := wire.DecodeClassicKey(in[0].frame, wire.TypeHas)
 	require.NoError(t, err)
-	assert.Len(t, key, challengeKey)
+	assert.Len(t, key, 100, "a challenge's key: no frame starts as its reply does")
 	assert.Less(t, len(in[0].frame), len(peerFrame(t, silent.addr)), "smaller than the peer frame")
 	assert.Equal(t, 25, synced, "five full rounds")
 	assert.Equal(t, uint64(1), n.Stats().Pruned)
@@ -186,7 +187,7 @@ func TestClassicPruning(t *testing.T) {
 
 // 6. Junk is dropped without a reply and counted; the node keeps serving.
 func TestJunkIsDropped(t *testing.T) {
-	for _, cfg := range []Config{DefaultConfig(), ClassicConfig()} {
+	for _, cfg := range []node.Config{node.DefaultConfig(), node.ClassicConfig()} {
 		t.Run(string(cfg.Profile), func(t *testing.T) {
 			tn := newNet(t)
 			n, u := tn.node(cfg), tn.station()
@@ -210,7 +211,7 @@ func TestJunkIsDropped(t *testing.T) {
 				u.send(n.Addr(), j)
 			}
 			tn.deliver()
-			assert.Equal(t, uint64(len(junk)), n.Stats().Count(Dropped))
+			assert.Equal(t, uint64(len(junk)), n.Stats().Count(node.Dropped))
 			assert.Empty(t, u.take(), "junk gets no reply")
 			assert.False(t, hasOn(t, u, n, "k"), "still serving")
 			assert.Empty(t, n.Peers(), "no peer from a bad peer frame")
@@ -230,7 +231,7 @@ func readFrame(t *testing.T, r *wire.FrameReader) []byte {
 // order.
 func TestTCPPipelining(t *testing.T) {
 	tn := newNet(t)
-	n := tn.node(DefaultConfig())
+	n := tn.node(node.DefaultConfig())
 	c := tn.station().dial(n.Addr())
 	var req []byte
 	for i := range 500 {
@@ -260,7 +261,7 @@ func TestTCPPipelining(t *testing.T) {
 
 func TestTCPJunkClosesOnlyThatConnection(t *testing.T) {
 	tn := newNet(t)
-	n, u := tn.node(DefaultConfig()), tn.station()
+	n, u := tn.node(node.DefaultConfig()), tn.station()
 	for _, junk := range [][]byte{
 		{0xee, 1, 2, 3},                // an unknown type byte cannot be resynchronised
 		{0x11, 0xff, 0xff, 0xff, 0xff}, // a length over the limit is refused before reading it
@@ -272,57 +273,56 @@ func TestTCPJunkClosesOnlyThatConnection(t *testing.T) {
 		assert.ErrorIs(t, err, io.EOF, "closed")
 	}
 	assert.False(t, hasOn(t, u, n, "x"), "still serving")
-	assert.Equal(t, uint64(2), n.Stats().Count(BadFrames))
+	assert.Equal(t, uint64(2), n.Stats().Count(node.BadFrames))
 }
 
 func TestNeverPeersWithItself(t *testing.T) {
-	tn := newNet(t)
-	n, u := tn.node(DefaultConfig()), tn.station()
-	u.send(n.Addr(), peerFrame(t, n.Addr()))
-	b, _ := wire.AppendClassicPeer(nil, []byte(hostName(n)), n.Addr().Port()) // resolves to n
-	u.send(n.Addr(), b)
-	tn.deliver()
-	n.lookups.Wait()
-	assert.Equal(t, uint64(2), n.Stats().Count(SelfPeers))
-	assert.Empty(t, n.Peers())
+	inBubble(t, func(t *testing.T, tn *testNet) { // host lookups run in the background
+		n, u := tn.node(node.DefaultConfig()), tn.station()
+		u.send(n.Addr(), peerFrame(t, n.Addr()))
+		b, _ := wire.AppendClassicPeer(nil, []byte(hostName(n)), n.Addr().Port()) // resolves to n
+		u.send(n.Addr(), b)
+		tn.settle()
+		assert.Equal(t, uint64(2), n.Stats().Count(node.SelfPeers))
+		assert.Empty(t, n.Peers())
 
-	other := tn.node(DefaultConfig())
-	b, _ = wire.AppendClassicPeer(nil, []byte(hostName(other)), other.Addr().Port())
-	u.send(n.Addr(), b)
-	nx, _ := wire.AppendClassicPeer(nil, []byte("nohost.invalid"), 1)
-	u.send(n.Addr(), nx)
-	tn.deliver()
-	n.lookups.Wait()
-	require.Len(t, n.Peers(), 1, "a name resolves to a peer")
-	assert.Equal(t, other.Addr(), n.Peers()[0].Addr)
-	assert.Equal(t, uint64(1), n.Stats().Count(Unresolved))
+		other := tn.node(node.DefaultConfig())
+		b, _ = wire.AppendClassicPeer(nil, []byte(hostName(other)), other.Addr().Port())
+		u.send(n.Addr(), b)
+		nx, _ := wire.AppendClassicPeer(nil, []byte("nohost.invalid"), 1)
+		u.send(n.Addr(), nx)
+		tn.settle()
+		require.Len(t, n.Peers(), 1, "a name resolves to a peer")
+		assert.Equal(t, other.Addr(), n.Peers()[0].Addr)
+		assert.Equal(t, uint64(1), n.Stats().Count(node.Unresolved))
+	})
 }
 
 func TestConfigErrors(t *testing.T) {
-	for _, mut := range []func(*Config){
-		func(c *Config) { c.Listen = "nope" },
-		func(c *Config) { c.Listen = "127.0.0.1:70000" },
-		func(c *Config) { c.Profile = "x" },
-		func(c *Config) { c.SyncInterval = 0 },
-		func(c *Config) { c.PruneAfter = 0 },
-		func(c *Config) { c.Peers = []string{"host"} },
-		func(c *Config) { c.Peers = []string{"host:0"} },
-		func(c *Config) { c.FPRate = 1 },
-		func(c *Config) { c.Capacity = 0 },
+	for _, mut := range []func(*node.Config){
+		func(c *node.Config) { c.Listen = "nope" },
+		func(c *node.Config) { c.Listen = "127.0.0.1:70000" },
+		func(c *node.Config) { c.Profile = "x" },
+		func(c *node.Config) { c.SyncInterval = 0 },
+		func(c *node.Config) { c.PruneAfter = 0 },
+		func(c *node.Config) { c.Peers = []string{"host"} },
+		func(c *node.Config) { c.Peers = []string{"host:0"} },
+		func(c *node.Config) { c.FPRate = 1 },
+		func(c *node.Config) { c.Capacity = 0 },
 	} {
-		c := DefaultConfig()
+		c := node.DefaultConfig()
 		mut(&c)
-		_, err := New(c)
-		assert.ErrorIs(t, err, ErrConfig)
+		_, err := node.New(c)
+		assert.ErrorIs(t, err, node.ErrConfig)
 	}
 }
 
 // Over real sockets: UDP and TCP on one port, replies from the listening
 // address, and a shutdown that ends idle connections gracefully.
 func TestRealSockets(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := node.DefaultConfig()
 	cfg.Listen, cfg.UDPSockets, cfg.ShutdownTimeout = "127.0.0.1:0", 2, 10*time.Second
-	n, err := New(cfg)
+	n, err := node.New(cfg)
 	require.NoError(t, err)
 	stop := run(t, n)
 
@@ -354,7 +354,7 @@ func TestRealSockets(t *testing.T) {
 	assert.True(t, present)
 
 	stop() // with the connection still open, idle
-	assert.Zero(t, n.Stats().Count(ForcedShutdowns), "idle connections end without the timeout")
+	assert.Zero(t, n.Stats().Count(node.ForcedShutdowns), "idle connections end without the timeout")
 	_, err = net.Dial("tcp", n.Addr().String())
 	assert.Error(t, err, "no longer accepting")
 }

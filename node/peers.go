@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/rmbd/rmbd/gossip"
 	"github.com/rmbd/rmbd/wire"
 )
 
@@ -38,31 +39,28 @@ func (n *Node) addPeer(host string, port uint16, trusted bool, done func(peerOut
 		return
 	}
 	select {
-	case n.resolving <- struct{}{}:
+	case n.gates.resolving <- struct{}{}:
 	default:
-		n.c.inc(Unresolved)
+		n.meters.c.inc(Unresolved)
 		n.log.Warn("peer refused: too many lookups in flight", "host", host)
 		done(peerOutcome{code: wire.CodeBusy, why: "too many host names being looked up; try again"})
 		return
 	}
-	n.lookups.Add(1)
-	if !n.spawn(func() {
-		defer n.lookups.Done()
-		defer func() { <-n.resolving }()
-		ctx, cancel := context.WithTimeout(n.ctx, resolveTimeout)
+	if !n.life.spawn(func() {
+		defer func() { <-n.gates.resolving }()
+		ctx, cancel := context.WithTimeout(n.life.ctx, resolveTimeout)
 		defer cancel()
 		ips, err := n.cfg.Resolver.LookupNetIP(ctx, "ip", host)
 		ip, ok := n.pickAddr(ips)
 		if err != nil || !ok {
-			n.c.inc(Unresolved)
+			n.meters.c.inc(Unresolved)
 			n.log.Warn("peer host did not resolve", "host", host, "err", err)
 			done(peerOutcome{code: wire.CodeRefused, why: fmt.Sprintf("%s does not resolve to an address this node can reach", host)})
 			return
 		}
 		done(n.addPeerAddr(netip.AddrPortFrom(ip, port), trusted))
 	}) {
-		<-n.resolving // shutting down
-		n.lookups.Done()
+		<-n.gates.resolving // shutting down
 		done(peerOutcome{code: wire.CodeUnavailable, why: "shutting down"})
 	}
 }
@@ -84,36 +82,29 @@ func (n *Node) pickAddr(ips []netip.Addr) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
-// addPeerAddr makes a a push target and challenges it (see challenge.go).
+// addPeerAddr makes a a push target of the default filter and
+// challenges it (gossip's challenges).
 func (n *Node) addPeerAddr(a netip.AddrPort, trusted bool) peerOutcome {
 	if n.isSelf(a) {
-		n.c.inc(SelfPeers)
+		n.meters.c.inc(SelfPeers)
 		n.log.Debug("ignoring peer request naming this node", "peer", a.String())
 		return peerOutcome{addr: a, code: wire.CodeRefused, why: a.String() + " is this node"}
 	}
-	var out []pendingSend
-	n.mu.Lock()
-	known := n.g.IsVerified(a)
-	added := !known && n.g.AddPeer(a)
-	exists := !added && !known && n.g.IsPeer(a) // still to answer: challenged again
-	if added || exists {
-		n.challengePeer(a, trusted, &out)
-	}
-	count := len(n.g.Peers())
-	n.mu.Unlock()
-	n.sendPending(out)
-	switch {
-	case known:
+	st, count := n.repl.requestPeer(a, trusted)
+	switch st {
+	case gossip.PeerKnown:
 		return peerOutcome{addr: a, state: wire.PeerKnown}
-	case added:
-		n.log.Info("peer added; rows follow once it answers its challenge", "peer", a.String(), "peers", count)
-		return peerOutcome{addr: a, state: wire.PeerChallenged, challenged: true}
-	case exists:
+	case gossip.PeerChallenged:
+		n.log.Info("peer challenged; rows follow once it answers", "peer", a.String(), "peers", count)
 		return peerOutcome{addr: a, state: wire.PeerChallenged, challenged: true}
 	}
 	n.log.Warn("peer refused: the peer table is full", "peer", a.String(), "peers", count)
 	return peerOutcome{addr: a, code: wire.CodeRefused, why: "the peer table is full"}
 }
+
+// AddPeer makes addr a static push target, as --peer does: it is
+// challenged each tick until it answers, and gets rows from then on.
+func (n *Node) AddPeer(addr netip.AddrPort) { n.addPeerAddr(addr, true) }
 
 // isSelf reports whether a is this node's own address: the bound address,
 // or, when bound to every interface, any local address on our port.

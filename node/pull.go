@@ -2,29 +2,106 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 	"sync"
 	"time"
 
+	"github.com/rmbd/rmbd/access"
 	"github.com/rmbd/rmbd/filter"
 	"github.com/rmbd/rmbd/gossip"
+	"github.com/rmbd/rmbd/registry"
 	"github.com/rmbd/rmbd/wire"
 )
 
-// pull asks the node at addr, over TCP, for the rows in runs and merges
-// what it sends. It returns the rows received and the rows that changed.
-// This is both anti-entropy's repair and the bulk transfer that fills a
-// new node: frames of up to a megabyte, merged as they arrive.
-func (n *Node) pull(ctx context.Context, addr netip.AddrPort, runs []filter.Run) (rows, changed int, err error) {
-	return n.pullInto(ctx, addr, n.f, "", runs)
+// Pulls: anti-entropy's repair and the bulk transfer that fills a new
+// node. A pull asks, over TCP, for runs of one segment's rows; the answer
+// is row syncs of every set row asked for, then pull done, in frames of up
+// to a megabyte, merged as they arrive.
+
+// maxPullsServed bounds the pulls a node serves at once; more are
+// answered busy, and tried again by their senders.
+const maxPullsServed = 2
+
+// pullTimeout bounds one pull made.
+const pullTimeout = 60 * time.Second
+
+// pull serves a pull frame: over TCP only, to admins (members, with a key
+// by sealing), from the segment whose fingerprint it asks for.
+func (n *Node) pull(q *request) reply {
+	if !q.tcp {
+		q.w.c.drop(Unsupported)
+		return reply{}
+	}
+	p, err := wire.DecodePull(q.frame)
+	if err != nil {
+		return n.bad(q)
+	}
+	if !n.may(q, access.Admin) {
+		if n.mem.Load() != nil && !n.keyed() {
+			// A member that just joined may pull before this node has
+			// merged its join: memberlist answers a push/pull before it
+			// merges it. Try again soon; without a key anyone may join.
+			return n.refuse(q, wire.CodeBusy, "pull: not a member of this node's cluster (yet): try again")
+		}
+		return n.refuse(q, wire.CodeForbidden, "pull: this address may not ask (--allow-admin)")
+	}
+	var seg *registry.Segment
+	if q.named {
+		seg = n.reg.Lookup(q.name).SegmentFor(q.seg, p.FP)
+	} else {
+		seg = n.def.SegmentFor(0, p.FP)
+	}
+	if seg == nil {
+		q.w.c.drop(FingerprintMismatch)
+		return n.refuse(q, wire.CodeFingerprint, fmt.Sprintf("no filter here has the rows of %v", p.FP))
+	}
+	sealed, from := q.sealed, q.from
+	return reply{pull: func(w io.Writer) error { return n.servePull(seg.Rows(), p, sealed, from, w) }}
 }
 
-// pullInto is pull for filter f, the named filter name ("" the default):
-// the requests go in named frames, and the rows are merged into f.
-func (n *Node) pullInto(ctx context.Context, addr netip.AddrPort, f *filter.Filter, name string, runs []filter.Run) (rows, changed int, err error) {
-	defer n.timed(PullMadeLatency, time.Now())
+// servePull writes the answer to pull p of f's rows to w: row syncs,
+// then pull done, each sealed when the pull came sealed.
+func (n *Node) servePull(f *filter.Filter, p wire.Pull, sealed bool, from netip.AddrPort, w io.Writer) error {
+	defer n.meters.timed(PullServedLatency, time.Now())
+	var scratch []byte
+	write := func(f []byte) error {
+		if sealed {
+			scratch = n.seal(scratch[:0], f)
+			f = scratch
+		}
+		_, err := w.Write(f)
+		return err
+	}
+	select {
+	case n.gates.pulling <- struct{}{}:
+		defer func() { <-n.gates.pulling }()
+	default:
+		n.meters.c.drop(PullsBusy)
+		e, _ := wire.AppendError(nil, wire.ErrorFrame{Code: wire.CodeBusy, Msg: []byte("serving other pulls; try again")})
+		return write(e)
+	}
+	maxFrame := wire.MaxFrame
+	if sealed {
+		maxFrame -= wire.SealedOverhead
+	}
+	sent, err := gossip.ServePull(f, p, maxFrame, write)
+	if err != nil {
+		e, _ := wire.AppendError(nil, wire.ErrorFrame{Code: wire.CodeRowRange, Msg: []byte(err.Error())})
+		return write(e)
+	}
+	n.meters.c.inc(PullsServed)
+	done, _ := wire.AppendPullDone(nil, wire.PullDone{Rows: uint32(sent)})
+	return write(done)
+}
+
+// pullRows asks the node at addr, over TCP, for the rows of seg in runs
+// and merges what it sends. It returns the rows received and the rows
+// that changed.
+func (n *Node) pullRows(ctx context.Context, addr netip.AddrPort, seg *registry.Segment, runs []filter.Run) (rows, changed int, err error) {
+	defer n.meters.timed(PullMadeLatency, time.Now())
 	conn, err := n.tr.Dial(ctx, addr)
 	if err != nil {
 		return 0, 0, err
@@ -35,18 +112,31 @@ func (n *Node) pullInto(ctx context.Context, addr netip.AddrPort, f *filter.Filt
 	}
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
 	defer stop()
+	f := seg.Rows()
+	req, pulls, err := n.pullRequest(seg, runs)
+	if err != nil {
+		return 0, 0, err
+	}
+	go conn.Write(req) // small; the answer may be large, so read at once
+	return n.receivePull(f, wire.NewFrameReader(conn, 64<<10), pulls, func() { conn.SetDeadline(time.Now()) })
+}
 
-	fp := f.Fingerprint()
+// pullRequest returns the pull frames asking for runs of seg's rows,
+// addressed to its filter and segment (but for the default's first) and
+// sealed, and how many they are.
+func (n *Node) pullRequest(seg *registry.Segment, runs []filter.Run) ([]byte, int, error) {
+	fp := seg.Rows().Fingerprint()
 	var req, one, named []byte
 	pulls := 0
 	for len(runs) > 0 {
 		k := min(len(runs), wire.MaxPullRuns)
+		var err error
 		if one, err = wire.AppendPull(one[:0], fp, runs[:k]); err != nil {
-			return 0, 0, err
+			return nil, 0, err
 		}
-		if name != "" {
-			if named, err = wire.AppendNamed(named[:0], name, one); err != nil {
-				return 0, 0, err
+		if f := seg.Filter(); !f.IsDefault() || seg.ID() != 0 {
+			if named, err = wire.AppendNamedSegment(named[:0], f.Name(), seg.ID(), one); err != nil {
+				return nil, 0, err
 			}
 			one = append(one[:0], named...)
 		}
@@ -54,8 +144,7 @@ func (n *Node) pullInto(ctx context.Context, addr netip.AddrPort, f *filter.Filt
 		runs = runs[k:]
 		pulls++
 	}
-	go conn.Write(req) // small; the reply may be large, so read at once
-	return n.receivePull(f, wire.NewFrameReader(conn, 64<<10), pulls, func() { conn.SetDeadline(time.Now()) })
+	return req, pulls, nil
 }
 
 // pulled is a frame of a pull's answer, read and checked, on its way to
@@ -67,10 +156,10 @@ type pulled struct {
 }
 
 // receivePull reads the answer to pulls pull requests from fr and merges
-// it. Reading (and, with a key, checking each frame's tag) and merging run
-// on two goroutines, a frame apart, so that checking one frame overlaps
-// merging the one before: a pull moves at the speed of the slower stage.
-// unblock makes a read in progress fail (the connection's deadline).
+// it into f. Reading (and, with a key, checking each frame's tag) and
+// merging run on two goroutines, a frame apart, so that checking one
+// frame overlaps merging the one before: a pull moves at the speed of the
+// slower stage. unblock makes a read in progress fail.
 func (n *Node) receivePull(f *filter.Filter, fr *wire.FrameReader, pulls int, unblock func()) (rows, changed int, err error) {
 	frames := make(chan pulled, 1)
 	spare := make(chan []byte, 3) // a frame being read, one waiting, one merged
@@ -84,33 +173,8 @@ func (n *Node) receivePull(f *filter.Filter, fr *wire.FrameReader, pulls int, un
 			pullBuffers.Put(&b)
 		}
 	}()
-	quit := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer close(frames)
-		for left := pulls; left > 0; {
-			p := n.readPulled(fr)
-			if p.buf != nil { // the reader gave its memory away with the frame
-				select {
-				case b := <-spare:
-					fr.Reuse(b)
-				default: // all in use: the next large frame gets new memory
-				}
-			}
-			if p.err == nil && wire.Type(p.frame[0]) == wire.TypePullDone {
-				left--
-			}
-			select {
-			case frames <- p:
-			case <-quit:
-				return
-			}
-			if p.err != nil {
-				return
-			}
-		}
-	}()
+	quit, done := make(chan struct{}), make(chan struct{})
+	go n.readPulls(fr, pulls, frames, spare, quit, done)
 	defer func() {
 		close(quit)
 		unblock() // a read the reader is blocked in fails
@@ -120,24 +184,10 @@ func (n *Node) receivePull(f *filter.Filter, fr *wire.FrameReader, pulls int, un
 		if p.err != nil {
 			return rows, changed, p.err
 		}
-		switch wire.Type(p.frame[0]) {
-		case wire.TypeRowSync:
-			s, err := wire.DecodeRowSync(p.frame)
-			if err != nil {
-				return rows, changed, err
-			}
-			_, ch, err := gossip.MergeRowSync(f, s, nil)
-			if err != nil {
-				return rows, changed, err
-			}
-			rows += s.Runs.Rows()
-			changed += ch
-		case wire.TypePullDone:
-		case wire.TypeError:
-			e, _ := wire.DecodeError(p.frame)
-			return rows, changed, fmt.Errorf("pull refused: %s", e.Msg)
-		default:
-			return rows, changed, fmt.Errorf("pull: unexpected %v frame", wire.Type(p.frame[0]))
+		r, c, err := mergePulled(f, p.frame)
+		rows, changed = rows+r, changed+c
+		if err != nil {
+			return rows, changed, err
 		}
 		if p.buf != nil {
 			select {
@@ -147,6 +197,67 @@ func (n *Node) receivePull(f *filter.Filter, fr *wire.FrameReader, pulls int, un
 		}
 	}
 	return rows, changed, nil
+}
+
+// readPulls reads the frames of a pull's answer until pulls pull-dones,
+// an error, or quit.
+func (n *Node) readPulls(fr *wire.FrameReader, pulls int, frames chan<- pulled, spare <-chan []byte, quit, done chan struct{}) {
+	defer close(done)
+	defer close(frames)
+	for left := pulls; left > 0; {
+		p := n.readPulled(fr)
+		if p.buf != nil { // the reader gave its memory away with the frame
+			select {
+			case b := <-spare:
+				fr.Reuse(b)
+			default: // all in use: the next large frame gets new memory
+			}
+		}
+		if p.err == nil && wire.Type(p.frame[0]) == wire.TypePullDone {
+			left--
+		}
+		select {
+		case frames <- p:
+		case <-quit:
+			return
+		}
+		if p.err != nil {
+			return
+		}
+	}
+}
+
+// mergePulled merges one frame of a pull's answer.
+func mergePulled(f *filter.Filter, frame []byte) (rows, changed int, err error) {
+	switch wire.Type(frame[0]) {
+	case wire.TypeRowSync:
+		s, err := wire.DecodeRowSync(frame)
+		if err != nil {
+			return 0, 0, err
+		}
+		_, ch, err := gossip.MergeRowSync(f, s, nil)
+		return s.Runs.Rows(), ch, err
+	case wire.TypePullDone:
+		return 0, 0, nil
+	case wire.TypeError:
+		e, _ := wire.DecodeError(frame)
+		return 0, 0, &pullRefused{code: e.Code, msg: string(e.Msg)}
+	}
+	return 0, 0, fmt.Errorf("pull: unexpected %v frame", wire.Type(frame[0]))
+}
+
+// pullRefused is a pull the member answered with an error frame.
+type pullRefused struct {
+	code uint16
+	msg  string
+}
+
+func (e *pullRefused) Error() string { return "pull refused: " + e.msg }
+
+// busy reports whether err is a member's answer to try again soon.
+func busy(err error) bool {
+	var r *pullRefused
+	return errors.As(err, &r) && r.code == wire.CodeBusy
 }
 
 // pullBuffers hold frames of pulls' answers, large ones, between pulls.
@@ -164,82 +275,18 @@ func (n *Node) readPulled(fr *wire.FrameReader) pulled {
 	if handed {
 		p.buf = frame
 	}
-	if n.keyed() {
-		if wire.Type(frame[0]) != wire.TypeSealed {
-			n.c.drop(Unauthenticated)
-			return pulled{err: fmt.Errorf("pull: an unsealed %v frame in the answer", wire.Type(frame[0]))}
-		}
-		s, err := n.opener.Open(frame)
-		if err != nil {
-			n.c.drop(sealFailure(err))
-			return pulled{err: fmt.Errorf("pull: %w", err)}
-		}
-		p.frame = s.Inner
+	if n.keys == nil {
+		return p
 	}
-	return p
-}
-
-// maxPullsServed bounds the pulls a node serves at once; more are
-// answered busy, and tried again by their senders.
-const maxPullsServed = 2
-
-// servePull answers a pull frame on a TCP connection: row syncs of every
-// set row asked for, then pull done, each sealed when the pull came
-// sealed. Frames go straight to w. A pull is an admin request; with a
-// cluster key it must come sealed.
-func (n *Node) servePull(frame []byte, sealed bool, from netip.AddrPort, w io.Writer) error {
-	return n.servePullOf(n.f, frame, sealed, from, w)
-}
-
-// servePullOf serves a pull of filter f's rows.
-func (n *Node) servePullOf(f *filter.Filter, frame []byte, sealed bool, from netip.AddrPort, w io.Writer) error {
-	defer n.timed(PullServedLatency, time.Now())
-	var scratch []byte
-	write := func(f []byte) error {
-		if sealed {
-			scratch = n.seal(scratch[:0], f)
-			f = scratch
-		}
-		_, err := w.Write(f)
-		return err
+	if wire.Type(frame[0]) != wire.TypeSealed {
+		n.meters.c.drop(Unauthenticated)
+		return pulled{err: fmt.Errorf("pull: an unsealed %v frame in the answer", wire.Type(frame[0]))}
 	}
-	refuse := func(code uint16, msg string) error {
-		e, _ := wire.AppendError(nil, wire.ErrorFrame{Code: code, Msg: []byte(msg)})
-		return write(e)
-	}
-	p, err := wire.DecodePull(frame)
-	switch {
-	case err != nil:
-		n.c.drop(BadFrames)
-		return nil
-	case n.keyed() && !sealed:
-		n.c.drop(Unauthenticated)
-		return refuse(wire.CodeUnsealed, "this node has a cluster key: pulls must be sealed")
-	case !n.mayAdmin(from, sealed):
-		n.c.drop(Forbidden)
-		return refuse(wire.CodeForbidden, "pull: this address may not ask (--allow-admin)")
-	}
-	select {
-	case n.pulling <- struct{}{}:
-		defer func() { <-n.pulling }()
-	default:
-		n.c.drop(PullsBusy)
-		return refuse(wire.CodeBusy, "serving other pulls; try again")
-	}
-	maxFrame := wire.MaxFrame
-	if sealed {
-		maxFrame -= wire.SealedOverhead
-	}
-	sent, err := gossip.ServePull(f, p, maxFrame, write)
+	s, err := n.open(frame)
 	if err != nil {
-		code := wire.CodeRowRange
-		if p.FP != f.Fingerprint() {
-			code = wire.CodeFingerprint
-			n.c.drop(FingerprintMismatch)
-		}
-		return refuse(code, err.Error())
+		n.meters.c.drop(sealFailure(err))
+		return pulled{err: fmt.Errorf("pull: %w", err)}
 	}
-	n.c.inc(PullsServed)
-	done, _ := wire.AppendPullDone(nil, wire.PullDone{Rows: uint32(sent)})
-	return write(done)
+	p.frame = s.Inner
+	return p
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rmbd/rmbd/internal/bufpool"
+	"github.com/rmbd/rmbd/registry"
 	"github.com/rmbd/rmbd/store"
 	"github.com/rmbd/rmbd/wire"
 )
@@ -63,6 +64,7 @@ const (
 	RESPCommands                       // RESP commands served
 	RESPErrors                         // RESP commands answered with an error
 	RESPProtocolErrors                 // RESP connections closed: bytes that are not a command, or past its limits
+	CatalogDropped                     // catalog changes from members dropped: the queue was full (the next push/pull brings them)
 	numCounters
 )
 
@@ -76,7 +78,7 @@ var counterNames = [numCounters]string{
 	"challenges_sent", "peers_verified", "stray_challenge_answers", "udp_replies_cut", "pulls_busy", "dropped",
 	"bad_frames", "fingerprint_mismatch", "row_range", "unsupported",
 	"unauthenticated", "auth_failed", "replayed", "forbidden", "udp_shed", "udp_blocks",
-	"resp_conns", "resp_commands", "resp_errors", "resp_protocol_errors",
+	"resp_conns", "resp_commands", "resp_errors", "resp_protocol_errors", "catalog_dropped",
 }
 
 var counterHelp = [numCounters]string{
@@ -127,6 +129,7 @@ var counterHelp = [numCounters]string{
 	"RESP commands served.",
 	"RESP commands answered with an error.",
 	"RESP connections closed: bytes that are not a command, or past its limits.",
+	"Catalog changes from members dropped: the queue was full (the next push/pull brings them).",
 }
 
 // Help says what the counter counts, in a sentence.
@@ -212,7 +215,33 @@ type NamedStats struct {
 	EstimatedKeys float64
 	Fill          float64
 	Versions      int // live versions: more than one is a conflict
+	// Alarms say whether the filter is past what it was sized for.
+	Alarms Alarms
 }
+
+// Alarms are a filter's capacity warnings.
+type Alarms = registry.Alarms
+
+// meters are the node's counts: a shard of counters shared by TCP,
+// peers and gossip, one per datagram reader, and the latency histograms.
+type meters struct {
+	c   *counters
+	udp []*counters
+	lat [numLatencies]histogram
+}
+
+func newMeters() *meters { return &meters{c: new(counters)} }
+
+// readers makes a counter shard for each of n datagram readers.
+func (m *meters) readers(n int) {
+	m.udp = make([]*counters, n)
+	for i := range m.udp {
+		m.udp[i] = new(counters)
+	}
+}
+
+// timed observes the time since began in histogram l.
+func (m *meters) timed(l Latency, began time.Time) { m.lat[l].observe(time.Since(began)) }
 
 func b2u(b bool) uint64 {
 	if b {
@@ -284,4 +313,82 @@ func (s Stats) WireStats() []wire.Stat {
 		wire.Stat{Name: "ready", Value: b2u(s.Health.Ready)},
 		wire.Stat{Name: "named_filters", Value: uint64(len(s.Named))},
 	)
+}
+
+// Stats returns a snapshot of the node's counters, its gossip and its
+// filters. The filters' figures (bits set, estimated keys and
+// false-positive rate) are as of the last background refresh, at most a
+// second or so old: Stats costs the same whatever the filters' sizes.
+func (n *Node) Stats() Stats {
+	var s Stats
+	s.addShard(n.meters.c)
+	for _, c := range n.meters.udp {
+		s.addShard(c)
+	}
+	gc := n.repl.counters()
+	s.Peers = len(n.repl.peers())
+	s.Ticks, s.SyncSent, s.SyncBytesSent, s.SyncRowsSent, s.Pruned = gc.Ticks, gc.Frames, gc.Bytes, gc.Rows, gc.Pruned
+	s.Resent, s.Acks, s.StrayAcks, s.PeersEvicted = gc.Resent, gc.Acks, gc.StrayAcks, gc.Evicted
+	s.Counts[ChallengesSent] += gc.Challenges
+	s.Counts[PeersVerified] += gc.Verified
+	s.Counts[StrayAnswers] += gc.StrayAnswers
+	if m := n.mem.Load(); m != nil {
+		mc := m.Counters()
+		s.Counts[MemberBadMeta] += mc.BadMeta
+		s.Counts[MemberBadState] += mc.BadState
+	}
+	cc := n.conns.Counts()
+	s.Counts[TCPRefusedPerSource] += cc.Refused
+	s.Counts[TCPEvicted] += cc.Evicted
+	s.OpenConns, s.Buffers = n.conns.Len(), n.bufs.Stats()
+	for i, sh := range n.shed {
+		s.UDPBlockedNow += sh.Blocked()
+		s.Counts[UDPBlocked] += sh.Blocks()
+		s.UDPQueueDrops += n.tr.Queue(i).Drops
+	}
+	if n.resp != nil {
+		n.addRESPStats(&s)
+	}
+	n.addFilterStats(&s)
+	s.Authenticated = n.keyed()
+	s.Health, s.SyncInterval = n.Health(), n.cfg.SyncInterval
+	for i := range s.Latency {
+		s.Latency[i] = n.meters.lat[i].snapshot()
+	}
+	return s
+}
+
+// addFilterStats adds the filters' figures: the default filter's as the
+// node's own, and each named filter's.
+func (n *Node) addFilterStats(s *Stats) {
+	for _, f := range n.reg.All() {
+		for _, seg := range f.Segments() {
+			if seg.Store() != nil {
+				st := seg.Store().Stats()
+				s.Store.Fsyncs += st.Fsyncs
+				s.Store.LogBytes += st.LogBytes
+				s.Store.Checkpoints += st.Checkpoints
+				s.Store.CheckpointBytes += st.CheckpointBytes
+				s.Store.CheckpointRows += st.CheckpointRows
+			}
+		}
+	}
+	fs := n.reg.StatsNow(n.def)
+	s.FilterBytes, s.SetBits, s.TotalBits = n.def.Bytes(), fs.SetBits, fs.TotalBits
+	s.EstimatedKeys, s.EstimatedFPRate, s.Alarms = fs.EstimatedKeys, fs.EstimatedFPRate, fs.Alarms
+	def := n.def.Version().Def
+	s.Capacity, s.TargetFPRate = def.Capacity, def.FPRate
+	for _, name := range n.reg.Names() {
+		vs := n.reg.Lookup([]byte(name))
+		if len(vs) == 0 {
+			continue
+		}
+		w := vs.Winner()
+		d := w.Version().Def
+		ns := NamedStats{Name: name, Capacity: d.Capacity, FPRate: d.FPRate, Bytes: w.Bytes(), Versions: len(vs)}
+		if st := w.Stats(); st != nil {
+			ns.EstimatedKeys, ns.Fill, ns.Alarms = st.EstimatedKeys, st.Fill, st.Alarms
+		}
+		s.Named = append(s.Named, ns)
+	}
 }

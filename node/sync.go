@@ -1,64 +1,116 @@
 package node
 
 import (
-	"net/netip"
-	"time"
+	"errors"
 
+	"github.com/rmbd/rmbd/access"
+	"github.com/rmbd/rmbd/filter"
 	"github.com/rmbd/rmbd/gossip"
+	"github.com/rmbd/rmbd/registry"
+	"github.com/rmbd/rmbd/wire"
 )
 
-// syncLoop ticks the gossip state machine every SyncInterval.
-func (n *Node) syncLoop() {
-	defer n.wg.Done()
-	t := time.NewTicker(n.cfg.SyncInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-n.ctx.Done():
-			return
-		case <-t.C:
-			n.tick()
-		}
+// Rows from peers: classic syncs (the default filter, classic), row syncs
+// of any filter's segment, and their acks.
+
+func (n *Node) classicSync(q *request) reply {
+	s, err := wire.DecodeClassicSync(q.frame)
+	if err != nil {
+		return n.bad(q)
 	}
+	ack, changed, err := gossip.MergeClassicSync(n.Filter(), s, q.w.buf[:0])
+	if err != nil {
+		return n.mergeFailed(q, err)
+	}
+	q.w.c.inc(SyncFramesMerged)
+	q.w.c.inc(SyncRowsMerged)
+	if changed {
+		q.w.c.inc(SyncRowsChanged)
+	}
+	return reply{frame: ack}
 }
 
-// tick runs one gossip round: the state machine decides under the lock,
-// the frames go out after it is let go. Only one goroutine ticks.
-func (n *Node) tick() {
-	defer n.timed(SyncRoundLatency, time.Now())
-	var challenges []pendingSend
-	n.mu.Lock()
-	before := n.g.Counters().Pruned
-	n.g.Tick(&n.tickOut)
-	pruned := n.g.Counters().Pruned - before
-	n.rechallenge(&challenges)
-	peers := len(n.g.Peers())
-	n.mu.Unlock()
-	n.send(0, &n.tickOut, &n.tickSeal)
-	n.tickNamed()
-	n.sendPending(challenges)
-	if pruned > 0 {
-		n.log.Info("pruned peers that stopped acking or never answered", "count", pruned, "peers", peers)
+// rowSync merges a run of rows into the segment they are of — the version
+// of the filter whose fingerprint they carry — and acknowledges them.
+// Rows of a dropped version, or of one this node does not have, are
+// refused by their fingerprint.
+func (n *Node) rowSync(q *request) reply {
+	s, err := wire.DecodeRowSync(q.frame)
+	if err != nil {
+		return n.bad(q)
 	}
+	var seg *registry.Segment
+	if q.named {
+		seg = n.reg.Lookup(q.name).SegmentFor(q.seg, s.FP)
+	} else {
+		seg = n.def.SegmentFor(0, s.FP)
+	}
+	if seg == nil {
+		q.w.c.drop(FingerprintMismatch) // dropped, not made here (yet), or another filter
+		return reply{}
+	}
+	ack, changed, err := gossip.MergeRowSync(seg.Rows(), s, q.w.sealBuf[:0])
+	q.w.sealBuf = ack
+	if err != nil {
+		return n.mergeFailed(q, err)
+	}
+	q.w.c.inc(SyncFramesMerged)
+	q.w.c.add(SyncRowsMerged, uint64(s.Runs.Rows()))
+	q.w.c.add(SyncRowsChanged, uint64(changed))
+	if !q.named {
+		return reply{frame: append(q.w.buf[:0], ack...)}
+	}
+	out, err := wire.AppendNamedSegment(q.w.buf[:0], string(q.name), q.seg, ack)
+	if err != nil {
+		return reply{}
+	}
+	return reply{frame: out}
 }
 
-// send writes the frames of out from the listening address, sealed with
-// the cluster key if there is one (in scratch), through the given datagram
-// reader's socket, and empties out. Never call it with n.mu held.
-func (n *Node) send(reader int, out *gossip.Outbox, scratch *[]byte) {
-	for to, frame := range out.All() {
-		if n.keyed() {
-			*scratch = n.seal((*scratch)[:0], frame)
-			frame = *scratch
-		}
-		n.sendTo(reader, frame, to)
+func (n *Node) mergeFailed(q *request, err error) reply {
+	if errors.Is(err, filter.ErrFingerprint) {
+		q.w.c.drop(FingerprintMismatch)
+		n.log.Debug("sync refused", "err", err)
+	} else {
+		q.w.c.drop(RowRange)
 	}
-	out.Reset()
+	return reply{}
 }
 
-func (n *Node) sendTo(reader int, frame []byte, to netip.AddrPort) {
-	if err := n.tr.WriteTo(reader, frame, to); err != nil {
-		n.c.inc(SendErrors)
-		n.log.Debug("send failed", "to", to.String(), "err", err)
+// rowAck takes an ack of rows this node sent. Acks only mean something
+// from a peer's listening address: not over TCP.
+func (n *Node) rowAck(q *request) reply {
+	a, err := wire.DecodeRowAck(q.frame)
+	if err != nil {
+		return n.bad(q)
 	}
+	if !q.tcp {
+		n.repl.rowAck(q, a)
+	}
+	return reply{}
+}
+
+func (n *Node) classicAck(q *request) reply {
+	if wire.DecodeClassicAck(q.frame) != nil {
+		return n.bad(q)
+	}
+	if !q.tcp {
+		n.repl.classicAck(q.from)
+	}
+	return reply{}
+}
+
+// classicPeer serves a classic peer frame: push rows to the address it
+// names, once it answers a challenge.
+func (n *Node) classicPeer(q *request) reply {
+	p, err := wire.DecodeClassicPeer(q.frame)
+	if err != nil || p.Port == 0 || len(p.Host) == 0 {
+		return n.bad(q)
+	}
+	if !n.may(q, access.Admin) {
+		return n.refuseClassic(q, "peer: this address may not ask (--allow-admin)")
+	}
+	q.w.c.inc(PeerFrames)
+	n.addPeer(string(p.Host), p.Port, false, nil)
+	return reply{}
 }

@@ -24,36 +24,36 @@ import (
 // whose address an attacker could forge as well. Nothing the nodes send
 // each other needs more: a row ack is smaller than its row sync.
 func (n *Node) newPacketHandler() func(reader int, frame []byte, from netip.AddrPort) {
+	n.meters.readers(n.tr.Readers())
 	workers := make([]*worker, n.tr.Readers())
 	for i := range workers {
-		workers[i] = &worker{c: n.udpC[i], reader: i, reply: make([]byte, 0, 65535), shed: n.shed[i]}
+		workers[i] = &worker{c: n.meters.udp[i], reader: i, buf: make([]byte, 0, 65535)}
 	}
 	return func(reader int, frame []byte, from netip.AddrPort) {
 		w := workers[reader]
 		w.c.inc(UDPFrames)
-		if w.shed.drop(from.Addr(), n, reader) {
+		if n.shed[reader].Drop(from.Addr()) {
 			w.c.drop(UDPShed) // over its share while the reader is behind
 			return
 		}
-		if n.answer(frame, from) {
+		if n.repl.answer(frame, from) {
 			return
 		}
-		reply := n.handle(w, frame, from)
-		if len(reply) > len(frame) {
-			reply = n.tooLarge(w, reply, frame, len(frame))
+		q := request{frame: frame, from: from, w: w}
+		r := n.dispatch(&q)
+		out := r.frame
+		if len(out) > len(frame) {
+			out = n.tooLarge(w, out, frame, len(frame))
 		}
 		switch {
-		case len(reply) == 0:
-		case w.syncLog != nil && w.syncLog.Synced() < w.syncPos:
-			n.replyWhenSynced(reader, bytes.Clone(reply), from, w.syncLog, w.syncPos)
+		case len(out) == 0:
+		case !r.wait.Synced():
+			n.replyWhenSynced(reader, bytes.Clone(out), from, r.wait)
 		default:
-			if err := n.tr.WriteTo(reader, reply, from); err != nil {
-				w.c.inc(SendErrors)
-			}
+			n.sendTo(reader, out, from)
 		}
-		w.reply = reply[:0] // replies are always built in w.reply, maybe grown
-		if w.out.Len() > 0 {
-			n.send(reader, &w.out, &w.sealBuf)
+		if cap(out) > cap(w.buf) {
+			w.buf = out[:0] // grown: keep it
 		}
 	}
 }
@@ -62,40 +62,40 @@ func (n *Node) newPacketHandler() func(reader int, frame []byte, from netip.Addr
 // leaves for it, with an error frame saying so — or, if the reply is an
 // error frame already, that error — and drops the message, then the
 // frame, if they do not fit: the code alone names the reason.
-func (n *Node) tooLarge(w *worker, reply, frame []byte, budget int) []byte {
+func (n *Node) tooLarge(w *worker, out, frame []byte, budget int) []byte {
 	w.c.inc(UDPRepliesCut)
 	id, ok := reqID(frame)
 	if !ok {
-		return reply[:0]
+		return out[:0]
 	}
 	e := wire.ErrorFrame{ReqID: id, Code: wire.CodeUseTCP, Msg: []byte("pad the request or use TCP")}
-	if len(reply) > 0 && wire.Type(reply[0]) == wire.TypeError {
-		if orig, err := wire.DecodeError(reply); err == nil {
+	if len(out) > 0 && wire.Type(out[0]) == wire.TypeError {
+		if orig, err := wire.DecodeError(out); err == nil {
 			e.Code, e.Msg = orig.Code, nil // a refusal, too long to give whole
 		}
 	}
-	out, _ := wire.AppendError(w.sealBuf[:0], e)
-	if len(out) > budget {
+	b, _ := wire.AppendError(w.sealBuf[:0], e)
+	if len(b) > budget {
 		e.Msg = nil
-		out, _ = wire.AppendError(out[:0], e)
+		b, _ = wire.AppendError(b[:0], e)
 	}
-	w.sealBuf = out
-	if len(out) > budget {
-		return reply[:0]
+	w.sealBuf = b
+	if len(b) > budget {
+		return out[:0]
 	}
-	return append(reply[:0], out...)
+	return append(out[:0], b...)
 }
 
 // replyWhenSynced sends the reply to an acknowledged add once its log
 // record is on disk (--fsync always), from the log's writer: the reader
 // goes on serving meanwhile, and adds that arrive meanwhile share the
 // next fsync. If the log fails, the client gets an error frame instead.
-func (n *Node) replyWhenSynced(reader int, reply []byte, to netip.AddrPort, l *store.Log, pos uint64) {
-	l.AfterSynced(pos, func(err error) {
+func (n *Node) replyWhenSynced(reader int, out []byte, to netip.AddrPort, w store.Wait) {
+	w.Then(func(err error) {
 		if err != nil {
-			reply, _ = wire.AppendError(reply[:0], wire.ErrorFrame{ReqID: binary.BigEndian.Uint32(reply[wire.HeaderSize:]),
+			out, _ = wire.AppendError(out[:0], wire.ErrorFrame{ReqID: binary.BigEndian.Uint32(out[wire.HeaderSize:]),
 				Code: wire.CodeUnavailable, Msg: []byte("the add is not on disk: " + err.Error())})
 		}
-		n.sendTo(reader, reply, to)
+		n.sendTo(reader, out, to)
 	})
 }

@@ -51,21 +51,21 @@ func appendCkptHeader(dst []byte, h ckptHeader) []byte {
 }
 
 func decodeCkptHeader(b []byte) (ckptHeader, int, error) {
-	r := reader{b: b}
-	r.check(string(r.bytes(len(ckptMagic))) != ckptMagic, damaged("not a checkpoint"))
-	r.check(r.u16() != ckptVersion, ErrVersion)
-	h := ckptHeader{kind: r.u8()}
-	r.check(h.kind > ckptImage, damaged("checkpoint kind"))
-	r.check(r.u8() != 0, damaged("reserved header byte"))
-	fp, err := filter.DecodeFingerprint(r.bytes(filter.FingerprintSize))
-	r.check(err != nil, damaged("fingerprint"))
-	h.fp, h.seq, h.covers = fp, r.u64(), r.u64()
-	sum := r.u64()
-	r.check(r.err == nil && sum != xxh3.Hash(b[:ckptHeaderSize-8]), damaged("header checksum"))
-	if r.err != nil {
-		return ckptHeader{}, r.at, r.err
+	r := newReader(b)
+	r.Check(string(r.Bytes(len(ckptMagic))) != ckptMagic, damaged("not a checkpoint"))
+	r.Check(r.U16() != ckptVersion, ErrVersion)
+	h := ckptHeader{kind: r.U8()}
+	r.Check(h.kind > ckptImage, damaged("checkpoint kind"))
+	r.Check(r.U8() != 0, damaged("reserved header byte"))
+	fp, err := filter.DecodeFingerprint(r.Bytes(filter.FingerprintSize))
+	r.Check(err != nil, damaged("fingerprint"))
+	h.fp, h.seq, h.covers = fp, r.U64(), r.U64()
+	sum := r.U64()
+	r.Check(r.Err() == nil && sum != xxh3.Hash(b[:ckptHeaderSize-8]), damaged("header checksum"))
+	if r.Err() != nil {
+		return ckptHeader{}, r.ErrOffset(), r.Err()
 	}
-	return h, r.off, nil
+	return h, r.Offset(), nil
 }
 
 // ckptWriter streams a checkpoint into a file being created.

@@ -1,67 +1,13 @@
 package store
 
-import "encoding/binary"
+import "github.com/rmbd/rmbd/wire"
 
-// reader walks bytes read from a file, checking the length before every
-// read; after the first failure every read returns zero and err keeps
-// the first error, with the offset where it happened.
-type reader struct {
-	b   []byte
-	off int
-	err error
-	at  int // offset of the failure
-}
+// errTruncated is what a read past the end of a file's bytes fails with:
+// one value, so that decoding a record allocates nothing until it fails.
+var errTruncated = damaged("truncated")
 
-func (r *reader) fail(err error) {
-	if r.err == nil {
-		r.err, r.at = err, r.off
-	}
-}
-
-func (r *reader) bytes(n int) []byte {
-	if r.err != nil {
-		return nil
-	}
-	if n < 0 || n > len(r.b)-r.off {
-		r.fail(damaged("truncated"))
-		return nil
-	}
-	s := r.b[r.off : r.off+n : r.off+n]
-	r.off += n
-	return s
-}
-
-func (r *reader) u8() uint8 {
-	if s := r.bytes(1); s != nil {
-		return s[0]
-	}
-	return 0
-}
-
-func (r *reader) u16() uint16 {
-	if s := r.bytes(2); s != nil {
-		return binary.BigEndian.Uint16(s)
-	}
-	return 0
-}
-
-func (r *reader) u32() uint32 {
-	if s := r.bytes(4); s != nil {
-		return binary.BigEndian.Uint32(s)
-	}
-	return 0
-}
-
-func (r *reader) u64() uint64 {
-	if s := r.bytes(8); s != nil {
-		return binary.BigEndian.Uint64(s)
-	}
-	return 0
-}
-
-// check fails with err when bad.
-func (r *reader) check(bad bool, err error) {
-	if bad {
-		r.fail(err)
-	}
-}
+// newReader returns a cursor over bytes read from a file, checking the
+// length before every read. After the first failure every read returns
+// zero; Err keeps the first error and ErrOffset where it happened, which
+// the decoders report as a FileError's offset.
+func newReader(b []byte) wire.Cursor { return wire.NewCursor(b, errTruncated) }

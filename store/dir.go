@@ -95,7 +95,7 @@ func (d *Dir) Definitions() ([]Definition, error) {
 		if err != nil {
 			return nil, err
 		}
-		def, off, err := decodeDefinition(b)
+		def, _, off, err := decodeDefinition(b)
 		if err != nil {
 			return nil, fmt.Errorf("%s at byte %d: %w", filepath.Join(root, e.Name(), defFile), off, err)
 		}

@@ -36,11 +36,9 @@
 //	s, rec, err := store.Open(dir, def, f, store.DefaultOptions())
 //	if err != nil { ... }
 //	s.Start() // checkpoints in the background
-//	s.BeginAdd()
-//	pos := s.Log().AppendHashes(hashes)
-//	for _, h := range hashes { f.AddHash(h) }
-//	s.EndAdd()
-//	err = s.Log().WaitSynced(ctx, pos) // with FsyncAlways, before acknowledging
+//	var sc store.Scratch
+//	fresh, wait := s.Add(keys, bits, &sc) // logged, then applied
+//	err = wait.Wait(ctx) // with FsyncAlways, before acknowledging
 //	...
 //	err = s.Close() // a last checkpoint
 package store

@@ -15,12 +15,13 @@ import (
 
 func FuzzDefinition(f *testing.F) {
 	def, _ := blockedDef(f, 1000)
-	f.Add(encodeDefinition(def))
+	f.Add(encodeDefinition(def, holding{}))
+	f.Add(encodeDefinition(def, holding{first: 3, last: 9}))
 	f.Add([]byte(defMagic))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		d, _, err := decodeDefinition(b)
-		if err == nil && !bytes.Equal(encodeDefinition(d), b) {
-			t.Fatalf("accepted definition re-encodes differently: %+v", d)
+		d, h, _, err := decodeDefinition(b)
+		if err == nil && b[9] == defVersion && !bytes.Equal(encodeDefinition(d, h), b) {
+			t.Fatalf("accepted definition re-encodes differently: %+v %+v", d, h)
 		}
 	})
 }

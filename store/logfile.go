@@ -40,19 +40,19 @@ func appendLogHeader(dst []byte, fp filter.Fingerprint, seq uint64) []byte {
 
 // decodeLogHeader reads a segment's header.
 func decodeLogHeader(b []byte) (fp filter.Fingerprint, seq uint64, off int, err error) {
-	r := reader{b: b}
-	r.check(string(r.bytes(len(logMagic))) != logMagic, damaged("not a log segment"))
-	r.check(r.u16() != logVersion, ErrVersion)
-	r.check(r.u16() != 0, damaged("reserved header bytes"))
-	fp, ferr := filter.DecodeFingerprint(r.bytes(filter.FingerprintSize))
-	r.check(ferr != nil, damaged("fingerprint"))
-	seq = r.u64()
-	sum := r.u64()
-	r.check(r.err == nil && sum != xxh3.Hash(b[:logHeaderSize-8]), damaged("header checksum"))
-	if r.err != nil {
-		return filter.Fingerprint{}, 0, r.at, r.err
+	r := newReader(b)
+	r.Check(string(r.Bytes(len(logMagic))) != logMagic, damaged("not a log segment"))
+	r.Check(r.U16() != logVersion, ErrVersion)
+	r.Check(r.U16() != 0, damaged("reserved header bytes"))
+	fp, ferr := filter.DecodeFingerprint(r.Bytes(filter.FingerprintSize))
+	r.Check(ferr != nil, damaged("fingerprint"))
+	seq = r.U64()
+	sum := r.U64()
+	r.Check(r.Err() == nil && sum != xxh3.Hash(b[:logHeaderSize-8]), damaged("header checksum"))
+	if r.Err() != nil {
+		return filter.Fingerprint{}, 0, r.ErrOffset(), r.Err()
 	}
-	return fp, seq, r.off, nil
+	return fp, seq, r.Offset(), nil
 }
 
 // appendHashRecord appends a record of key hashes (1..MaxBatchKeys).
@@ -117,13 +117,13 @@ func (rc record) keys(yield func([]byte) bool) {
 // and its length, or an error saying why the bytes are not a whole,
 // verified record (a torn tail or damage).
 func nextRecord(b []byte) (record, int, error) {
-	r := reader{b: b}
-	size := int(r.u32())
-	r.check(r.err == nil && (size < 3 || size > maxRecordBody), damaged("record size"))
-	body := r.bytes(size)
-	sum := r.u64()
-	if r.err != nil {
-		return record{}, 0, r.err
+	r := newReader(b)
+	size := int(r.U32())
+	r.Check(r.Err() == nil && (size < 3 || size > maxRecordBody), damaged("record size"))
+	body := r.Bytes(size)
+	sum := r.U64()
+	if r.Err() != nil {
+		return record{}, 0, r.Err()
 	}
 	if sum != xxh3.Hash(b[:4+size]) {
 		return record{}, 0, damaged("record checksum")

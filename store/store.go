@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/rmbd/rmbd/filter"
-	"github.com/rmbd/rmbd/gossip"
 	"github.com/rmbd/rmbd/wire"
 	"github.com/zeebo/xxh3"
 )
@@ -47,13 +46,14 @@ func DefaultOptions() Options {
 
 // Recovery is what Open found and loaded.
 type Recovery struct {
-	Checkpoints int    // checkpoint files read
-	Rows        uint64 // rows in them
-	Segments    int    // log segments replayed
-	Records     int    // log records replayed
-	Keys        int    // keys in them
-	Truncated   int    // log segments cut at a record that did not verify
-	Damaged     []string
+	Checkpoints int      // checkpoint files read
+	Rows        uint64   // rows in them
+	Segments    int      // log segments replayed
+	Records     int      // log records replayed
+	Keys        int      // keys in them
+	Truncated   int      // log segments cut at a record that did not verify
+	Damaged     []string // checkpoints set aside (Repair)
+	Missing     []string // checkpoints the folder should hold and does not (Repair)
 	Took        time.Duration
 }
 
@@ -86,6 +86,8 @@ type Store struct {
 	ckptBytes   atomic.Uint64
 	ckptRows    atomic.Uint64
 
+	held holding // what the FILTER file says the folder holds
+
 	// damaged are checkpoints that did not verify, loaded with Repair:
 	// kept (renamed) rather than deleted by the checkpoint that replaces them.
 	damaged map[string]bool
@@ -103,12 +105,13 @@ const maxDeltas = 8
 const filtersDir = "filters"
 
 // FolderName returns the folder of the filter called name: the name
-// itself when it is short and plain, a hash of it otherwise (names may
-// hold anything a file name may not).
+// itself when it is short and plain (a-z 0-9 . _ - @: segments are
+// NAME@SEGMENT), a hash of it otherwise (names may hold anything a file
+// name may not).
 func FolderName(name string) string {
 	plain := len(name) <= 64 && name != "." && name != ".." && !strings.HasPrefix(name, tempPrefix)
 	for _, c := range name {
-		plain = plain && (c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-')
+		plain = plain && (c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-' || c == '@')
 	}
 	if plain && name != "" {
 		return name
@@ -167,7 +170,7 @@ func openStore(d *Dir, def Definition, f *filter.Filter, opts Options) (*Store, 
 	if s.l, err = openLog(fdir, def.FP, logSeq, opts.Fsync, s.log); err != nil {
 		return nil, rec, err
 	}
-	if len(rec.Damaged) > 0 { // repaired: put what verified safely on disk, then set the damaged files aside
+	if len(rec.Damaged) > 0 || len(rec.Missing) > 0 { // repaired: put what verified safely on disk, then set the damaged files aside
 		s.damaged = map[string]bool{}
 		for _, name := range rec.Damaged {
 			s.damaged[name] = true
@@ -247,7 +250,11 @@ func (s *Store) recover() (Recovery, uint64, error) {
 	if err != nil {
 		return rec, 0, err
 	}
-	if err := s.checkDefinition(len(ckpts)+len(logs) > 0); err != nil {
+	held, err := s.checkDefinition(len(ckpts)+len(logs) > 0)
+	if err != nil {
+		return rec, 0, err
+	}
+	if rec.Missing, err = s.checkHeld(held, ckpts); err != nil {
 		return rec, 0, err
 	}
 	newestFull, haveFull := uint64(0), false
@@ -279,6 +286,7 @@ func (s *Store) recover() (Recovery, uint64, error) {
 		}
 	}
 	s.countDeltas(ckpts, newestFull, haveFull)
+	s.held = holding{first: newestFull, last: s.ckptSeq}
 	// What the checkpoints held is on disk: the next delta starts after it.
 	// What the log replays is not yet in any checkpoint: it counts as
 	// changed, so that the checkpoint that deletes the segments writes it.
@@ -296,32 +304,62 @@ func (s *Store) recover() (Recovery, uint64, error) {
 }
 
 // checkDefinition compares the FILTER file with the definition asked
-// for, or creates it.
-func (s *Store) checkDefinition(haveData bool) error {
+// for, or creates it, and returns the checkpoints it says the folder
+// holds.
+func (s *Store) checkDefinition(haveData bool) (holding, error) {
 	path := filepath.Join(s.dir, defFile)
 	b, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && !haveData:
-		return writeFile(s.dir, defFile, encodeDefinition(s.def))
+		return holding{}, writeFile(s.dir, defFile, encodeDefinition(s.def, holding{}))
 	case errors.Is(err, fs.ErrNotExist) && !s.opts.Repair:
-		return &FileError{Path: path, Err: damaged("missing, though the folder holds checkpoints or log segments (start with --repair to use them with the flags' definition)")}
+		return holding{}, &FileError{Path: path, Err: damaged("missing, though the folder holds checkpoints or log segments (start with --repair to use them with the flags' definition)")}
 	case err != nil && !errors.Is(err, fs.ErrNotExist):
-		return err
+		return holding{}, err
 	}
 	if err == nil {
-		d, at, derr := decodeDefinition(b)
+		d, h, at, derr := decodeDefinition(b)
 		if derr == nil {
-			if d.FP != s.def.FP || d.Name != s.def.Name {
-				return fmt.Errorf("%w: %s holds %s; the flags ask for %s", ErrMismatch, s.dir, d, s.def)
+			if d.FP != s.def.FP || d.Name != s.def.Name || d.Segment != s.def.Segment {
+				theirs, ours := d.String(), s.def.String()
+				if theirs == ours { // sized alike, made otherwise
+					theirs, ours = theirs+" ("+d.FP.String()+")", ours+" ("+s.def.FP.String()+")"
+				}
+				return holding{}, fmt.Errorf("%w: %s holds %s; the flags ask for %s "+
+					"(start with the flags it was made with, or give another --data-dir)", ErrMismatch, s.dir, theirs, ours)
 			}
-			return nil
+			return h, nil
 		}
 		if !s.opts.Repair {
-			return &FileError{Path: path, Offset: int64(at), Err: fmt.Errorf("%w (start with --repair to rewrite it from the flags)", derr)}
+			return holding{}, &FileError{Path: path, Offset: int64(at), Err: fmt.Errorf("%w (start with --repair to rewrite it from the flags)", derr)}
 		}
 		s.log.Warn("damaged FILTER file rewritten from the flags", "file", path, "err", derr)
 	}
-	return writeFile(s.dir, defFile, encodeDefinition(s.def))
+	return holding{}, writeFile(s.dir, defFile, encodeDefinition(s.def, holding{}))
+}
+
+// checkHeld refuses a folder that lacks a checkpoint its FILTER file says
+// it holds — a start would hold less than the filter did — unless
+// repairing, which goes on with what is there and returns what is
+// missing (anti-entropy refills it from peers).
+func (s *Store) checkHeld(h holding, ckpts []uint64) ([]string, error) {
+	var missing []string
+	for seq := h.first; h.first > 0 && seq <= h.last; seq++ {
+		if !slices.Contains(ckpts, seq) {
+			missing = append(missing, checkpointName(seq))
+		}
+	}
+	if len(missing) == 0 {
+		return nil, nil
+	}
+	path := filepath.Join(s.dir, missing[0])
+	if !s.opts.Repair {
+		return nil, &FileError{Path: path, Err: fmt.Errorf("%w: the folder's FILTER file says it holds checkpoints %d to %d, and %d of them are gone "+
+			"(start with --repair to keep what is left and let anti-entropy refill the rest)", ErrMissing, h.first, h.last, len(missing))}
+	}
+	s.log.Warn("checkpoints missing: starting with what is left; anti-entropy refills the rest from peers",
+		"dir", s.dir, "missing", missing)
+	return missing, nil
 }
 
 // loadOrder puts the newest image checkpoint first, to be mapped as the
@@ -525,14 +563,8 @@ func (s *Store) due() bool {
 	return s.l.End()-s.ckptLogPos >= s.opts.CheckpointLogBytes || time.Since(s.lastCkpt) >= s.opts.CheckpointInterval
 }
 
-// BeginAdd is called before an add is logged, EndAdd once it is applied
-// to the filter.
-func (s *Store) BeginAdd() { s.adds.RLock() }
-
-// EndAdd: see BeginAdd.
-func (s *Store) EndAdd() { s.adds.RUnlock() }
-
-// Log returns the log of local adds.
+// Log returns the log of local adds (its positions and counts: adds go
+// through Add).
 func (s *Store) Log() *Log { return s.l }
 
 // Dir returns the filter's folder.
@@ -600,6 +632,14 @@ func (s *Store) checkpoint(forceFull bool) (CheckpointInfo, error) {
 	s.checkpoints.Add(1)
 	s.ckptBytes.Add(uint64(size))
 	s.ckptRows.Add(rows)
+	held := holding{first: s.held.first, last: seq}
+	if full || held.first == 0 {
+		held.first = seq
+	}
+	if err := writeFile(s.dir, defFile, encodeDefinition(s.def, held)); err != nil {
+		return CheckpointInfo{}, err // the old files stay: nothing is lost
+	}
+	s.held = held
 	s.removeCovered(covers, seq, full)
 	return CheckpointInfo{Full: full, Rows: rows, Bytes: size, Took: time.Since(began)}, nil
 }
@@ -611,7 +651,7 @@ func writeBlocks(dir string, h ckptHeader, f *filter.Filter, since uint64) (uint
 	if err != nil {
 		return 0, 0, err
 	}
-	if _, err := gossip.FrameRows(f, since, []filter.Run{{First: 0, Count: f.Rows()}}, ckptFrame, w.block); err != nil {
+	if _, err := wire.FrameRows(f, since, []filter.Run{{First: 0, Count: f.Rows()}}, ckptFrame, w.block); err != nil {
 		w.abort()
 		return 0, 0, err
 	}

@@ -39,19 +39,30 @@ func open(t testing.TB, dir string, def Definition, mk func() *filter.Filter, o 
 	return s, f, rec
 }
 
-// add logs and applies keys as the node does.
-func add(s *Store, f *filter.Filter, keys ...string) uint64 {
-	hs := make([]uint64, len(keys))
-	for i, k := range keys {
-		hs[i] = f.KeyHash([]byte(k))
+// add adds keys, in batches as frames bring them, and returns what an
+// acknowledgement of the last batch waits for.
+func add(s *Store, _ *filter.Filter, keys ...string) Wait {
+	_, w := addFresh(s, keys...)
+	return w
+}
+
+// addFresh is add also returning how many keys were new: those logged.
+func addFresh(s *Store, keys ...string) (int, Wait) {
+	var sc Scratch
+	var w Wait
+	fresh := 0
+	for len(keys) > 0 {
+		n := min(len(keys), 4096)
+		raw := make([][]byte, n)
+		for i, k := range keys[:n] {
+			raw[i] = []byte(k)
+		}
+		var f int
+		f, w = s.Add(raw, make([]byte, (n+7)/8), &sc)
+		fresh += f
+		keys = keys[n:]
 	}
-	s.BeginAdd()
-	pos := s.Log().AppendHashes(hs)
-	for _, h := range hs {
-		f.AddHash(h)
-	}
-	s.EndAdd()
-	return pos
+	return fresh, w
 }
 
 func keyList(prefix string, n int) []string {
@@ -213,6 +224,45 @@ func TestDamagedCheckpoint(t *testing.T) {
 	assert.Empty(t, rec.Damaged, "repaired: the next start is clean")
 }
 
+// A folder whose checkpoints were deleted (FILTER kept) would start with
+// less than it held: the start refuses, naming the missing file, unless
+// repairing, which starts with what is left, says what was missing and
+// writes a full checkpoint so that the next start is clean.
+func TestMissingCheckpointsRefused(t *testing.T) {
+	dir := t.TempDir()
+	def, mk := blockedDef(t, 100_000)
+	s, f, _ := open(t, dir, def, mk, opts())
+	add(s, f, keyList("a", 50_000)...)
+	_, err := s.Checkpoint() // full: 1
+	require.NoError(t, err)
+	add(s, f, keyList("b", 1000)...)
+	_, err = s.Checkpoint() // delta: 2
+	require.NoError(t, err)
+	add(s, f, keyList("c", 1000)...) // in the log
+	crash(t, s)
+	require.NoError(t, os.Remove(filepath.Join(s.Dir(), checkpointName(1))))
+
+	_, _, err = Open(dir, def, mk(), opts())
+	require.ErrorIs(t, err, ErrMissing)
+	var fe *FileError
+	require.ErrorAs(t, err, &fe)
+	assert.Equal(t, filepath.Join(s.Dir(), checkpointName(1)), fe.Path, "naming the first missing file")
+	assert.ErrorContains(t, err, "--repair")
+	assert.NotContains(t, err.Error(), "offset")
+
+	o := opts()
+	o.Repair = true
+	s2, f2, rec := open(t, dir, def, mk, o)
+	assert.Equal(t, []string{checkpointName(1)}, rec.Missing)
+	for _, k := range append(keyList("b", 1000), keyList("c", 1000)...) {
+		require.True(t, f2.Has([]byte(k)), "what is left is kept")
+	}
+	require.NoError(t, s2.Close())
+	s3, _, rec := open(t, dir, def, mk, opts())
+	assert.Empty(t, rec.Missing, "repaired: the next start is clean")
+	require.NoError(t, s3.Close())
+}
+
 // A checkpoint writes only the rows that changed since the one before.
 func TestCheckpointWritesOnlyChangedRows(t *testing.T) {
 	dir := t.TempDir()
@@ -270,11 +320,12 @@ func TestClassicLogsKeys(t *testing.T) {
 	def := Definition{Name: "default", FP: f.Fingerprint()}
 	s, _, err := Open(dir, def, f, opts())
 	require.NoError(t, err)
-	s.BeginAdd()
-	s.Log().AppendKeys([][]byte{[]byte("abc"), []byte("")})
-	f.Add([]byte("abc"))
-	f.Add([]byte(""))
-	s.EndAdd()
+	bits := make([]byte, 1)
+	fresh, _ := s.Add([][]byte{[]byte("abc"), []byte("")}, bits, &Scratch{})
+	assert.Equal(t, 2, fresh)
+	assert.Equal(t, byte(0b11), bits[0], "each key changed the filter")
+	fresh, _ = s.Add([][]byte{[]byte("abc")}, make([]byte, 1), &Scratch{})
+	assert.Zero(t, fresh, "present: not logged again")
 	crash(t, s)
 	f2 := filter.NewClassic()
 	s2, rec, err := Open(dir, def, f2, opts())
@@ -301,12 +352,12 @@ func TestGroupCommit(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range each {
-				pos := add(s, f, fmt.Sprintf("w%d-%d", w, i))
-				if err := s.Log().WaitSynced(context.Background(), pos); err != nil {
+				wait := add(s, f, fmt.Sprintf("w%d-%d", w, i))
+				if err := wait.Wait(context.Background()); err != nil {
 					t.Error(err)
 					return
 				}
-				if s.Log().Synced() < pos {
+				if !wait.Synced() {
 					t.Error("acknowledged before its record was on disk")
 				}
 			}
@@ -318,7 +369,7 @@ func TestGroupCommit(t *testing.T) {
 	assert.Less(t, fsyncs, uint64(writers*each), "fsyncs shared")
 
 	done := make(chan error, 1)
-	s.Log().AfterSynced(add(s, f, "callback"), func(err error) { done <- err })
+	add(s, f, "callback").Then(func(err error) { done <- err })
 	select {
 	case err := <-done:
 		assert.NoError(t, err)
@@ -330,6 +381,7 @@ func TestGroupCommit(t *testing.T) {
 func TestFolderNames(t *testing.T) {
 	assert.Equal(t, "default", FolderName("default"))
 	assert.Equal(t, "day-2026.11.23", FolderName("day-2026.11.23"))
+	assert.Equal(t, "v-0123@0000000000000003", FolderName("v-0123@0000000000000003"), "a segment's folder")
 	for _, odd := range []string{"Default", "a/b", "..", ".tmp-x", "tenant:1", string(make([]byte, 65))} {
 		n := FolderName(odd)
 		assert.Regexp(t, `^f-[0-9a-f]{32}$`, n, odd)
@@ -353,12 +405,13 @@ func TestImageRoundTrip(t *testing.T) {
 	add(s, f, keyList("delta", 300)...)
 	_, err = s.Checkpoint()
 	require.NoError(t, err)
-	add(s, f, keyList("log", 300)...)
+	logged, _ := addFresh(s, keyList("log", 300)...)
 	crash(t, s)
 
 	s2, f2, rec := open(t, dir, def, mk, opts())
 	assert.Equal(t, 2, rec.Checkpoints)
-	assert.Equal(t, 300, rec.Keys)
+	assert.Equal(t, logged, rec.Keys, "the log holds the keys that were new")
+	assert.Greater(t, logged, 250)
 	for _, p := range []string{"dense", "delta", "log"} {
 		missing := 0
 		for _, k := range keyList(p, 300) {

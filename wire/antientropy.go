@@ -54,12 +54,12 @@ func AppendDigest(dst []byte, fp filter.Fingerprint, blockRows, firstBlock uint3
 // DecodeDigest decodes a digest frame.
 func DecodeDigest(b []byte) (Digest, error) {
 	r := extReader(b, TypeDigest)
-	d := Digest{FP: r.fingerprint(), BlockRows: r.u32(), FirstBlock: r.u32(), Count: int(r.u16())}
+	d := Digest{FP: r.fingerprint(), BlockRows: r.U32(), FirstBlock: r.U32(), Count: int(r.U16())}
 	r.check(d.BlockRows == 0, 10, ErrValue)
 	r.check(d.Count == 0, 2, ErrValue)
 	r.check(d.Count > MaxDigests, 2, ErrTooLarge)
-	if r.err == nil {
-		d.sums = r.bytes(d.Count * 8)
+	if r.Err() == nil {
+		d.sums = r.Bytes(d.Count * 8)
 	}
 	if err := r.done(); err != nil {
 		return Digest{}, err
@@ -107,13 +107,13 @@ func AppendPull(dst []byte, fp filter.Fingerprint, runs []filter.Run) ([]byte, e
 // DecodePull decodes a pull frame.
 func DecodePull(b []byte) (Pull, error) {
 	r := extReader(b, TypePull)
-	p := Pull{FP: r.fingerprint(), Count: int(r.u16())}
+	p := Pull{FP: r.fingerprint(), Count: int(r.U16())}
 	r.check(p.Count == 0, 2, ErrValue)
 	r.check(p.Count > MaxPullRuns, 2, ErrTooLarge)
-	start := r.off
-	for i := 0; i < p.Count && r.err == nil; i++ {
-		r.u32()
-		r.check(r.u32() == 0, 4, ErrValue)
+	start := r.Offset()
+	for i := 0; i < p.Count && r.Err() == nil; i++ {
+		r.U32()
+		r.check(r.U32() == 0, 4, ErrValue)
 	}
 	if err := r.done(); err != nil {
 		return Pull{}, err

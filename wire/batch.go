@@ -97,15 +97,15 @@ func DecodeBatch(b []byte) (Batch, error) {
 		t = TypeHasBatch
 	}
 	r := extReader(b, t)
-	bt := Batch{Type: t, ReqID: r.u32(), Flags: r.u8()}
+	bt := Batch{Type: t, ReqID: r.U32(), Flags: r.U8()}
 	r.check(bt.Flags&^FlagAck != 0 || t == TypeHasBatch && bt.Flags != 0, 1, ErrValue)
-	n := int(r.u16())
+	n := int(r.U16())
 	r.check(n > MaxBatchKeys, 2, ErrTooLarge)
-	start := r.off
-	for i := 0; i < n && r.err == nil; i++ {
-		l := int(r.u16())
+	start := r.Offset()
+	for i := 0; i < n && r.Err() == nil; i++ {
+		l := int(r.U16())
 		r.check(l > MaxKeyLen, 2, ErrKeyLength)
-		r.bytes(l)
+		r.Bytes(l)
 	}
 	if err := r.done(); err != nil {
 		return Batch{Type: t}, err
@@ -154,10 +154,10 @@ func DecodeResult(b []byte) (Result, error) {
 		t = TypeAddResult
 	}
 	r := extReader(b, t)
-	res := Result{Type: t, ReqID: r.u32(), Count: int(r.u16())}
+	res := Result{Type: t, ReqID: r.U32(), Count: int(r.U16())}
 	r.check(res.Count > MaxBatchKeys, 2, ErrTooLarge)
-	res.Bits = r.bytes(BitmapLen(res.Count))
-	if r.err == nil && res.Count%8 != 0 && res.Bits[len(res.Bits)-1]>>(res.Count%8) != 0 {
+	res.Bits = r.Bytes(BitmapLen(res.Count))
+	if r.Err() == nil && res.Count%8 != 0 && res.Bits[len(res.Bits)-1]>>(res.Count%8) != 0 {
 		r.check(true, 1, ErrValue)
 	}
 	if err := r.done(); err != nil {

@@ -41,21 +41,20 @@ func appendPascal(dst []byte, t Type, s []byte) ([]byte, error) {
 // pascal reads a 140-byte Pascal string: the length byte must be ≤ 139 and
 // the padding zero, so that every accepted frame re-encodes identically.
 func (r *reader) pascal() []byte {
-	field := r.bytes(ClassicKeySize)
+	field := r.Bytes(ClassicKeySize)
 	if field == nil {
 		return nil
 	}
 	n := int(field[0])
+	at := r.Offset() - ClassicKeySize
 	if n > MaxClassicKey {
-		r.off -= ClassicKeySize
-		r.fail(ErrKeyLength)
+		r.FailAt(at, ErrKeyLength)
 		return nil
 	}
 	var zeros [ClassicKeySize]byte
 	if pad := field[1+n:]; !bytes.Equal(pad, zeros[:len(pad)]) {
 		i := bytes.IndexFunc(pad, func(c rune) bool { return c != 0 })
-		r.off += i + 1 + n - ClassicKeySize
-		r.fail(ErrValue)
+		r.FailAt(at+1+n+i, ErrValue)
 		return nil
 	}
 	return field[1 : 1+n : 1+n]
@@ -63,20 +62,18 @@ func (r *reader) pascal() []byte {
 
 // classicReader checks a classic frame's type and exact size.
 func classicReader(b []byte, t Type, size int) reader {
-	r := reader{b: b, frame: t}
+	r := newReader(b, t)
 	switch {
 	case len(b) == 0:
-		r.fail(ErrShort)
+		r.Fail(ErrShort)
 	case Type(b[0]) != t:
-		r.fail(ErrType)
+		r.Fail(ErrType)
 	case len(b) < size:
-		r.off = len(b)
-		r.fail(ErrShort)
+		r.FailAt(len(b), ErrShort)
 	case len(b) > size:
-		r.off = size
-		r.fail(ErrTrailing)
+		r.FailAt(size, ErrTrailing)
 	default:
-		r.off = 1
+		r.U8() // the type
 	}
 	return r
 }
@@ -114,14 +111,13 @@ func AppendClassicHasReply(dst, key []byte, present bool) ([]byte, error) {
 
 // DecodeClassicHasReply decodes a classic has reply.
 func DecodeClassicHasReply(b []byte) (key []byte, present bool, err error) {
-	r := reader{b: b, frame: TypeHas}
+	r := newReader(b, TypeHas)
 	if len(b) < ClassicHasReplySize {
-		r.off = len(b)
-		r.fail(ErrShort)
-		return nil, false, r.err
+		r.FailAt(len(b), ErrShort)
+		return nil, false, r.failure()
 	}
 	key = r.pascal()
-	v := r.u8()
+	v := r.U8()
 	r.check(v > 1, 1, ErrValue)
 	return key, v == 1, r.done()
 }
@@ -161,12 +157,12 @@ func AppendClassicSync(dst []byte, row uint16, packed []byte) ([]byte, error) {
 // 0x00 or 0x01. Whether the row exists is the filter's business.
 func DecodeClassicSync(b []byte) (ClassicSync, error) {
 	r := classicReader(b, TypeSync, ClassicSyncSize)
-	s := ClassicSync{Row: r.u16()}
-	s.Bits = r.bytes(ClassicRowBits)
+	s := ClassicSync{Row: r.U16()}
+	at := r.Offset()
+	s.Bits = r.Bytes(ClassicRowBits)
 	for i, bit := range s.Bits {
 		if bit > 1 {
-			r.off += i - ClassicRowBits
-			r.fail(ErrValue)
+			r.FailAt(at+i, ErrValue)
 			break
 		}
 	}
@@ -192,7 +188,7 @@ func AppendClassicPeer(dst, host []byte, port uint16) ([]byte, error) {
 func DecodeClassicPeer(b []byte) (ClassicPeer, error) {
 	r := classicReader(b, TypePeer, ClassicPeerSize)
 	p := ClassicPeer{Host: r.pascal()}
-	port := r.u32()
+	port := r.U32()
 	r.check(port > MaxPort, 4, ErrValue)
 	p.Port = uint16(port)
 	return p, r.done()

@@ -82,15 +82,14 @@ func DecodePing(b []byte) (Ping, error) {
 		t = TypePong
 	}
 	r := extReader(b, t)
-	p := Ping{Type: t, ReqID: r.u32(), Version: r.u8(), FP: r.fingerprint()}
-	p.Name = r.bytes(int(r.u8()))
-	p.Addr = r.bytes(int(r.u8()))
-	if t == TypePong && r.err == nil && r.off < len(r.b) { // absent from older nodes' pongs
-		at := r.off
-		p.Flags = r.u8()
-		p.Build = r.bytes(int(r.u8()))
-		if r.err == nil && p.Flags == 0 && len(p.Build) == 0 {
-			r.off, p.Build = at, nil // zeros: no flags, no build, read as padding
+	p := Ping{Type: t, ReqID: r.U32(), Version: r.U8(), FP: r.fingerprint()}
+	p.Name = r.Bytes(int(r.U8()))
+	p.Addr = r.Bytes(int(r.U8()))
+	if t == TypePong && r.Err() == nil && r.Left() > 0 { // absent from older nodes' pongs
+		// Zeros, no flags and no build, are read as padding.
+		if rest := b[r.Offset():]; len(rest) < 2 || rest[0] != 0 || rest[1] != 0 {
+			p.Flags = r.U8()
+			p.Build = r.Bytes(int(r.U8()))
 		}
 	}
 	p.Pad = r.padding()
@@ -111,7 +110,7 @@ func appendRequest(dst []byte, t Type, reqID uint32) ([]byte, error) {
 // not.
 func decodeRequest(b []byte, t Type) (uint32, error) {
 	r := extReader(b, t)
-	id := r.u32()
+	id := r.U32()
 	r.padding()
 	return id, r.done()
 }
@@ -173,14 +172,14 @@ func AppendStats(dst []byte, reqID uint32, stats []Stat) ([]byte, error) {
 // DecodeStats decodes a stats frame.
 func DecodeStats(b []byte) (Stats, error) {
 	r := extReader(b, TypeStats)
-	s := Stats{ReqID: r.u32(), Count: int(r.u16())}
+	s := Stats{ReqID: r.U32(), Count: int(r.U16())}
 	r.check(s.Count > MaxStats, 2, ErrTooLarge)
-	start := r.off
-	for i := 0; i < s.Count && r.err == nil; i++ {
-		n := int(r.u8())
+	start := r.Offset()
+	for i := 0; i < s.Count && r.Err() == nil; i++ {
+		n := int(r.U8())
 		r.check(n > MaxStatName, 1, ErrTooLarge)
-		r.bytes(n)
-		r.u64()
+		r.Bytes(n)
+		r.U64()
 	}
 	if err := r.done(); err != nil {
 		return Stats{}, err
@@ -237,10 +236,10 @@ func AppendError(dst []byte, e ErrorFrame) ([]byte, error) {
 // DecodeError decodes an error frame.
 func DecodeError(b []byte) (ErrorFrame, error) {
 	r := extReader(b, TypeError)
-	e := ErrorFrame{ReqID: r.u32(), Code: r.u16()}
-	n := int(r.u16())
+	e := ErrorFrame{ReqID: r.U32(), Code: r.U16()}
+	n := int(r.U16())
 	r.check(n > MaxErrorMsg, 2, ErrTooLarge)
-	e.Msg = r.bytes(n)
+	e.Msg = r.Bytes(n)
 	if err := r.done(); err != nil {
 		return ErrorFrame{}, err
 	}
@@ -265,6 +264,6 @@ func AppendPullDone(dst []byte, d PullDone) ([]byte, error) {
 // DecodePullDone decodes a pull done frame.
 func DecodePullDone(b []byte) (PullDone, error) {
 	r := extReader(b, TypePullDone)
-	d := PullDone{Rows: r.u32()}
+	d := PullDone{Rows: r.U32()}
 	return d, r.done()
 }

@@ -12,7 +12,10 @@
 // small. Decoders check every length before slicing, return sub-slices of
 // their input instead of copies, never panic, and report errors as
 // *FrameError values wrapping one of the package's sentinel errors, naming
-// the frame and the offset where decoding stopped.
+// the frame and the offset where decoding stopped. They read through a
+// Cursor, the bounded reader that the store's files and gossip's catalog
+// bytes are read with too. FrameRows turns a filter's changed rows into
+// row sync frames, for gossip's pulls and the store's checkpoints alike.
 //
 //	buf, _ := wire.AppendBatch(nil, wire.TypeHasBatch, 7, 0, [][]byte{[]byte("alice")})
 //	b, err := wire.DecodeBatch(buf)

@@ -45,7 +45,7 @@ type FilterRequest struct {
 
 // AppendFilterRequest appends a filter request.
 func AppendFilterRequest(dst []byte, q FilterRequest) ([]byte, error) {
-	if !validFilterOp(q.Op, q.Name) || q.Op == FilterOpCreate && !validSizing(q.Layout, q.FPRate) {
+	if !validFilterOp(q.Op, q.Name) {
 		return dst, frameErr(TypeFilterReq, len(dst), ErrValue)
 	}
 	dst, start := beginExt(dst, TypeFilterReq)
@@ -64,40 +64,24 @@ func AppendFilterRequest(dst []byte, q FilterRequest) ([]byte, error) {
 	return PadFrame(dst, start, q.Pad)
 }
 
-// validFilterOp: a known op with a valid name (list: empty or valid).
+// validFilterOp: a known op, and a name of at most 255 bytes. Whether
+// the name is one a filter can have, and the sizing one a filter can be
+// made with, is the node's to say: it answers why not, and the client
+// prints that.
 func validFilterOp(op uint8, name []byte) bool {
-	switch op {
-	case FilterOpCreate, FilterOpDrop, FilterOpInfo:
-		return ValidFilterName(name)
-	case FilterOpList:
-		return len(name) == 0 || ValidFilterName(name)
-	}
-	return false
-}
-
-// validSizing: a layout there is, and a rate a filter can be sized for
-// (0 for classic, whose size is fixed).
-func validSizing(l filter.Layout, fp float64) bool {
-	switch l {
-	case filter.Blocked:
-		return fp > 0 && fp < 1
-	case filter.Classic:
-		return fp == 0
-	}
-	return false
+	return op >= FilterOpCreate && op <= FilterOpList && len(name) <= 255
 }
 
 // DecodeFilterRequest decodes a filter request, padded or not.
 func DecodeFilterRequest(b []byte) (FilterRequest, error) {
 	r := extReader(b, TypeFilterReq)
-	q := FilterRequest{ReqID: r.u32(), Op: r.u8()}
-	if n := int(r.u8()); n > 0 {
-		q.Name = r.bytes(n)
+	q := FilterRequest{ReqID: r.U32(), Op: r.U8()}
+	if n := int(r.U8()); n > 0 {
+		q.Name = r.Bytes(n)
 	}
-	r.check(r.err == nil && !validFilterOp(q.Op, q.Name), 1+len(q.Name), ErrValue)
-	if r.err == nil && q.Op == FilterOpCreate {
-		q.Layout, q.Capacity, q.FPRate = filter.Layout(r.u8()), r.u64(), math.Float64frombits(r.u64())
-		r.check(r.err == nil && !validSizing(q.Layout, q.FPRate), 17, ErrValue)
+	r.check(r.Err() == nil && !validFilterOp(q.Op, q.Name), 1+len(q.Name), ErrValue)
+	if r.Err() == nil && q.Op == FilterOpCreate {
+		q.Layout, q.Capacity, q.FPRate = filter.Layout(r.U8()), r.U64(), math.Float64frombits(r.U64())
 	}
 	r.padding()
 	if err := r.done(); err != nil {
@@ -160,24 +144,24 @@ func AppendFilters(dst []byte, reqID uint32, flags uint8, fs []FilterDesc) ([]by
 
 func (r *reader) filterDesc() FilterDesc {
 	var f FilterDesc
-	f.Name = r.bytes(int(r.u8()))
-	r.check(r.err == nil && !ValidFilterName(f.Name), len(f.Name), ErrValue)
-	f.Conflicts, f.Gen, f.Created = r.u8(), r.u64(), int64(r.u64())
-	f.Origin = r.bytes(int(r.u8()))
+	f.Name = r.Bytes(int(r.U8()))
+	r.check(r.Err() == nil && !ValidFilterName(f.Name), len(f.Name), ErrValue)
+	f.Conflicts, f.Gen, f.Created = r.U8(), r.U64(), int64(r.U64())
+	f.Origin = r.Bytes(int(r.U8()))
 	f.FP = r.fingerprint()
-	f.Capacity, f.FPRate, f.Keys, f.FillPPM = r.u64(), math.Float64frombits(r.u64()), r.u64(), r.u32()
-	r.check(r.err == nil && f.FillPPM > 1_000_000, 4, ErrValue)
+	f.Capacity, f.FPRate, f.Keys, f.FillPPM = r.U64(), math.Float64frombits(r.U64()), r.U64(), r.U32()
+	r.check(r.Err() == nil && f.FillPPM > 1_000_000, 4, ErrValue)
 	return f
 }
 
 // DecodeFilters decodes a filters frame.
 func DecodeFilters(b []byte) (Filters, error) {
 	r := extReader(b, TypeFilters)
-	fs := Filters{ReqID: r.u32(), Flags: r.u8(), Count: int(r.u16())}
-	r.check(r.err == nil && fs.Flags&^FiltersMore != 0, 3, ErrValue)
-	r.check(r.err == nil && fs.Count > MaxFilterInfos, 2, ErrTooLarge)
-	start := r.off
-	for i := 0; i < fs.Count && r.err == nil; i++ {
+	fs := Filters{ReqID: r.U32(), Flags: r.U8(), Count: int(r.U16())}
+	r.check(r.Err() == nil && fs.Flags&^FiltersMore != 0, 3, ErrValue)
+	r.check(r.Err() == nil && fs.Count > MaxFilterInfos, 2, ErrTooLarge)
+	start := r.Offset()
+	for i := 0; i < fs.Count && r.Err() == nil; i++ {
 		r.filterDesc()
 	}
 	if err := r.done(); err != nil {
@@ -191,7 +175,7 @@ func DecodeFilters(b []byte) (Filters, error) {
 // frame.
 func (fs Filters) All() func(yield func(FilterDesc) bool) {
 	return func(yield func(FilterDesc) bool) {
-		r := reader{b: fs.raw}
+		r := newReader(fs.raw, 0)
 		for range fs.Count {
 			if !yield(r.filterDesc()) {
 				return

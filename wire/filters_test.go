@@ -38,12 +38,7 @@ func TestFilterRequestRefused(t *testing.T) {
 	for _, q := range []FilterRequest{
 		{Op: 0, Name: []byte("x")},
 		{Op: 9, Name: []byte("x")},
-		{Op: FilterOpDrop},
-		{Op: FilterOpInfo, Name: []byte("a\tb")},
-		{Op: FilterOpCreate, Name: []byte("x"), Layout: filter.Blocked, FPRate: 1},
-		{Op: FilterOpCreate, Name: []byte("x"), Layout: filter.Blocked, FPRate: 0},
-		{Op: FilterOpCreate, Name: []byte("x"), Layout: filter.Classic, FPRate: 0.1},
-		{Op: FilterOpCreate, Name: []byte("x"), Layout: 7, FPRate: 0.1},
+		{Op: FilterOpInfo, Name: make([]byte, 256)},
 	} {
 		_, err := AppendFilterRequest(nil, q)
 		assert.ErrorIs(t, err, ErrValue, "%+v", q)
@@ -53,14 +48,32 @@ func TestFilterRequestRefused(t *testing.T) {
 		_, err := DecodeFilterRequest(good[:cut])
 		assert.Error(t, err, "cut at %d", cut)
 	}
-	rate := bytes.Clone(good)
-	rate[len(rate)-8] = 0x7f // the rate's first byte: NaN
-	_, err := DecodeFilterRequest(rate)
-	assert.ErrorIs(t, err, ErrValue, "a rate no filter is sized for")
 	junk := append(bytes.Clone(good), 1)
 	junk[4]++
-	_, err = DecodeFilterRequest(junk)
+	_, err := DecodeFilterRequest(junk)
 	assert.ErrorIs(t, err, ErrValue, "padding must be zeros")
+}
+
+// What only the node can judge travels to it, so that the client hears
+// the node's reason: a name no filter can have, a sizing no filter can be
+// made with.
+func TestFilterRequestCarriesWhatTheNodeJudges(t *testing.T) {
+	for _, q := range []FilterRequest{
+		{ReqID: 1, Op: FilterOpDrop},
+		{ReqID: 2, Op: FilterOpInfo, Name: []byte("a\tb")},
+		{ReqID: 3, Op: FilterOpCreate, Name: []byte("x"), Layout: filter.Blocked, FPRate: 1.5},
+		{ReqID: 4, Op: FilterOpCreate, Name: []byte(""), Layout: filter.Blocked, FPRate: 0.01, Capacity: 10},
+		{ReqID: 5, Op: FilterOpCreate, Name: []byte("x"), Layout: 7, FPRate: 0.1},
+	} {
+		b, err := AppendFilterRequest(nil, q)
+		require.NoError(t, err, "%+v", q)
+		got, err := DecodeFilterRequest(b)
+		require.NoError(t, err)
+		if len(q.Name) == 0 {
+			q.Name = nil
+		}
+		assert.Equal(t, q, got)
+	}
 }
 
 func TestFiltersRoundTrip(t *testing.T) {

@@ -87,12 +87,12 @@ func AppendMembers(dst []byte, reqID uint32, ms []Member) ([]byte, error) {
 // member reads one member entry.
 func (r *reader) member() Member {
 	var m Member
-	m.Name = r.bytes(int(r.u8()))
-	m.GossipAddr = r.bytes(int(r.u8()))
-	m.DataAddr = r.bytes(int(r.u8()))
-	m.State = r.u8()
+	m.Name = r.Bytes(int(r.U8()))
+	m.GossipAddr = r.Bytes(int(r.U8()))
+	m.DataAddr = r.Bytes(int(r.U8()))
+	m.State = r.U8()
 	r.check(m.State > MemberLeft, 1, ErrValue)
-	match := r.u8()
+	match := r.U8()
 	r.check(match > 1, 1, ErrValue)
 	m.FPMatch = match == 1
 	m.FP = r.fingerprint()
@@ -102,28 +102,28 @@ func (r *reader) member() Member {
 // DecodeMembers decodes a members frame.
 func DecodeMembers(b []byte) (Members, error) {
 	r := extReader(b, TypeMembers)
-	ms := Members{ReqID: r.u32(), Count: int(r.u16())}
+	ms := Members{ReqID: r.U32(), Count: int(r.U16())}
 	r.check(ms.Count > MaxMembers, 2, ErrTooLarge)
-	start := r.off
-	for i := 0; i < ms.Count && r.err == nil; i++ {
+	start := r.Offset()
+	for i := 0; i < ms.Count && r.Err() == nil; i++ {
 		r.member()
 	}
-	end := r.off
-	if r.err == nil && r.off < len(r.b) { // the timing block; absent from older nodes
-		r.bytes(8 * ms.Count)
+	end := r.Offset()
+	if r.Err() == nil && r.Left() > 0 { // the timing block; absent from older nodes
+		r.Bytes(8 * ms.Count)
 		ms.timed = true
 	}
 	if err := r.done(); err != nil {
 		return Members{}, err
 	}
-	ms.raw, ms.timing = b[start:end], b[end:r.off]
+	ms.raw, ms.timing = b[start:end], b[end:r.Offset()]
 	return ms, nil
 }
 
 // All yields every member in order; byte fields are sub-slices of the frame.
 func (ms Members) All() func(yield func(Member) bool) {
 	return func(yield func(Member) bool) {
-		r := reader{b: ms.raw}
+		r := newReader(ms.raw, 0)
 		for i := range ms.Count {
 			m := r.member()
 			m.LastSync = NeverSynced

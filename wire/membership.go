@@ -52,13 +52,13 @@ func AppendNodeMeta(dst []byte, m NodeMeta) []byte {
 // version is refused with ErrVersion, before its length is looked at:
 // other versions may lay it out differently.
 func DecodeNodeMeta(b []byte) (NodeMeta, error) {
-	r := reader{b: b, frame: TypeNodeMeta}
-	m := NodeMeta{Version: r.u8()}
+	r := newReader(b, TypeNodeMeta)
+	m := NodeMeta{Version: r.U8()}
 	r.check(m.Version != ProtocolVersion, 1, ErrVersion)
 	m.FP = r.fingerprint()
-	m.DataPort = r.u16()
+	m.DataPort = r.U16()
 	r.check(m.DataPort == 0, 2, ErrValue)
-	m.Flags = r.u8()
+	m.Flags = r.U8()
 	r.check(m.Flags&^MetaLeaving != 0, 1, ErrValue)
 	if err := r.done(); err != nil {
 		return NodeMeta{}, err
@@ -102,60 +102,61 @@ func AppendLocalStateHeader(dst, name []byte) ([]byte, error) {
 // DecodeLocalState decodes a local state and checks every digest frame in
 // it. A state of another protocol version is refused with ErrVersion.
 func DecodeLocalState(b []byte) (LocalState, error) {
-	r := reader{b: b, frame: TypeLocalState}
-	s := LocalState{Version: r.u8()}
+	r := newReader(b, TypeLocalState)
+	s := LocalState{Version: r.U8()}
 	r.check(s.Version != ProtocolVersion, 1, ErrVersion)
-	s.Name = r.bytes(int(r.u8()))
-	start, namedStart, named := r.off, -1, 0
-	for frames := 0; r.err == nil && r.off < len(b); frames++ {
+	s.Name = r.Bytes(int(r.U8()))
+	start, namedStart, named := r.Offset(), -1, 0
+	for frames := 0; r.Err() == nil && r.Left() > 0; frames++ {
 		if frames == MaxLocalStateFrames && namedStart < 0 {
-			r.fail(ErrTooLarge)
+			r.Fail(ErrTooLarge)
 			break
 		}
-		n, err := FrameLen(b[r.off:])
+		at := r.Offset()
+		n, err := FrameLen(b[at:])
 		switch {
-		case err == nil && Type(b[r.off]) == TypeCatalog && n <= len(b)-r.off:
+		case err == nil && Type(b[at]) == TypeCatalog && n <= len(b)-at:
 			// The catalog ends the state.
-			if s.Catalog, err = DecodeCatalogFrame(b[r.off : r.off+n]); err != nil {
-				r.fail(ErrValue)
+			if s.Catalog, err = DecodeCatalogFrame(b[at : at+n]); err != nil {
+				r.Fail(ErrValue)
 				break
 			}
-			s.Digests, s.Named = b[start:r.off], nil
+			s.Digests, s.Named = b[start:at], nil
 			if namedStart >= 0 {
-				s.Digests, s.Named = b[start:namedStart], b[namedStart:r.off]
+				s.Digests, s.Named = b[start:namedStart], b[namedStart:at]
 			}
-			r.off += n
+			r.Bytes(n)
 			if err := r.done(); err != nil {
 				return LocalState{}, err
 			}
 			return s, nil
-		case err == nil && Type(b[r.off]) == TypeNamed && n <= len(b)-r.off:
+		case err == nil && Type(b[at]) == TypeNamed && n <= len(b)-at:
 			// Named digests follow the default's.
-			nd, err := DecodeNamed(b[r.off : r.off+n])
+			nd, err := DecodeNamed(b[at : at+n])
 			if err != nil || Type(nd.Inner[0]) != TypeDigest || named == MaxLocalStateNamed {
-				r.fail(ErrValue)
+				r.Fail(ErrValue)
 				break
 			}
 			if _, err := DecodeDigest(nd.Inner); err != nil {
-				r.fail(ErrValue)
+				r.Fail(ErrValue)
 				break
 			}
 			if namedStart < 0 {
-				namedStart = r.off
+				namedStart = at
 			}
 			named++
-			r.off += n
+			r.Bytes(n)
 		case namedStart >= 0:
-			r.fail(ErrType) // a digest of the default after named ones
-		case err != nil || Type(b[r.off]) != TypeDigest:
-			r.fail(ErrType)
-		case n > len(b)-r.off:
-			r.fail(ErrShort)
+			r.Fail(ErrType) // a digest of the default after named ones
+		case err != nil || Type(b[at]) != TypeDigest:
+			r.Fail(ErrType)
+		case n > len(b)-at:
+			r.Fail(ErrShort)
 		default:
-			if _, err := DecodeDigest(b[r.off : r.off+n]); err != nil {
-				r.fail(ErrValue)
+			if _, err := DecodeDigest(b[at : at+n]); err != nil {
+				r.Fail(ErrValue)
 			} else {
-				r.off += n
+				r.Bytes(n)
 			}
 		}
 	}

@@ -40,13 +40,13 @@ func AppendPeerRequest(dst []byte, p PeerRequest) ([]byte, error) {
 // DecodePeerRequest decodes a peer request.
 func DecodePeerRequest(b []byte) (PeerRequest, error) {
 	r := extReader(b, TypePeerRequest)
-	p := PeerRequest{ReqID: r.u32()}
-	p.Host = r.bytes(int(r.u8()))
-	r.check(r.err == nil && len(p.Host) == 0, 1, ErrValue)
-	p.Port = r.u16()
+	p := PeerRequest{ReqID: r.U32()}
+	p.Host = r.Bytes(int(r.U8()))
+	r.check(r.Err() == nil && len(p.Host) == 0, 1, ErrValue)
+	p.Port = r.U16()
 	r.check(p.Port == 0, 2, ErrValue)
 	p.Pad = r.padding()
-	r.check(r.err == nil && len(b) < MinPeerRequest, 0, ErrShort)
+	r.check(r.Err() == nil && len(b) < MinPeerRequest, 0, ErrShort)
 	if err := r.done(); err != nil {
 		return PeerRequest{}, err
 	}
@@ -84,9 +84,9 @@ func AppendPeerResult(dst []byte, p PeerResult) ([]byte, error) {
 // DecodePeerResult decodes a peer result.
 func DecodePeerResult(b []byte) (PeerResult, error) {
 	r := extReader(b, TypePeerResult)
-	p := PeerResult{ReqID: r.u32(), State: r.u8()}
+	p := PeerResult{ReqID: r.U32(), State: r.U8()}
 	r.check(p.State < PeerChallenged || p.State > PeerKnown, 1, ErrValue)
-	p.Addr = r.bytes(int(r.u8()))
+	p.Addr = r.Bytes(int(r.U8()))
 	if err := r.done(); err != nil {
 		return PeerResult{}, err
 	}

@@ -59,27 +59,26 @@ func FinishSealedLength(dst []byte, start int) ([]byte, error) {
 // one whole frame of a type that may be sealed. It checks no tag.
 func DecodeSealed(b []byte) (Sealed, error) {
 	r := extReader(b, TypeSealed)
-	s := Sealed{KeyID: r.u32(), Sender: r.u64(), Seq: r.u64()}
-	start := r.off
-	if r.err == nil && len(b)-start < TagSize+1 {
-		r.fail(ErrShort)
+	s := Sealed{KeyID: r.U32(), Sender: r.U64(), Seq: r.U64()}
+	start := r.Offset()
+	if r.Err() == nil && len(b)-start < TagSize+1 {
+		r.Fail(ErrShort)
 	}
-	if r.err != nil {
-		return Sealed{}, r.err
+	if r.Err() != nil {
+		return Sealed{}, r.failure()
 	}
 	inner := b[start : len(b)-TagSize : len(b)-TagSize]
 	n, err := FrameLen(inner)
 	switch {
 	case err != nil:
-		r.fail(ErrValue)
+		r.Fail(ErrValue)
 	case n != len(inner):
-		r.off = start + min(n, len(inner))
-		r.fail(ErrValue)
+		r.FailAt(start+min(n, len(inner)), ErrValue)
 	case !Sealable(Type(inner[0])):
-		r.fail(ErrType)
+		r.Fail(ErrType)
 	}
-	if r.err != nil {
-		return Sealed{}, r.err
+	if r.Err() != nil {
+		return Sealed{}, r.failure()
 	}
 	s.Inner, s.innerTyp = inner, Type(inner[0])
 	s.Covered = b[: len(b)-TagSize : len(b)-TagSize]

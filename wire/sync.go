@@ -133,7 +133,7 @@ func AppendRowSync(dst []byte, fp filter.Fingerprint, stamp uint64, seq uint32, 
 
 // fingerprint reads an encoded filter.Fingerprint.
 func (r *reader) fingerprint() filter.Fingerprint {
-	b := r.bytes(filter.FingerprintSize)
+	b := r.Bytes(filter.FingerprintSize)
 	if b == nil {
 		return filter.Fingerprint{}
 	}
@@ -149,16 +149,16 @@ func DecodeRowSync(b []byte) (RowSync, error) {
 	s := RowSync{FP: r.fingerprint()}
 	rb := RowBytes(s.FP)
 	r.check(rb == 0 || s.FP.RowBits%8 != 0, filter.FingerprintSize-4, ErrValue) // at W
-	s.Stamp, s.Seq = r.u64(), r.u32()
-	n := int(r.u16())
+	s.Stamp, s.Seq = r.U64(), r.U32()
+	n := int(r.U16())
 	r.check(n == 0, 2, ErrValue)
 	r.check(n > MaxSyncRuns, 2, ErrTooLarge)
-	start := r.off
-	for i := 0; i < n && r.err == nil; i++ {
-		r.u32()
-		c := int(r.u16())
+	start := r.Offset()
+	for i := 0; i < n && r.Err() == nil; i++ {
+		r.U32()
+		c := int(r.U16())
 		r.check(c == 0, 2, ErrValue)
-		r.bytes(c * rb)
+		r.Bytes(c * rb)
 	}
 	if err := r.done(); err != nil {
 		return RowSync{}, err
@@ -190,7 +190,7 @@ func AppendRowAck(dst []byte, a RowAck) ([]byte, error) {
 // DecodeRowAck decodes a row ack frame.
 func DecodeRowAck(b []byte) (RowAck, error) {
 	r := extReader(b, TypeRowAck)
-	a := RowAck{Stamp: r.u64(), Seq: r.u32(), Rows: r.u32()}
+	a := RowAck{Stamp: r.U64(), Seq: r.U32(), Rows: r.U32()}
 	if err := r.done(); err != nil {
 		return RowAck{}, err
 	}

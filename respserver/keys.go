@@ -1,4 +1,4 @@
-package node
+package respserver
 
 import (
 	"errors"
@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rmbd/rmbd/registry"
 	"github.com/rmbd/rmbd/resp"
 	"github.com/zeebo/xxh3"
 )
@@ -17,68 +18,68 @@ import (
 const respType = "MBbloom--"
 
 // respNames lists every filter's name, the default's first.
-func (n *Node) respNames() []string {
-	return append([]string{DefaultFilter}, n.named.names()...)
+func (s *Server) respNames() []string {
+	return append([]string{registry.DefaultName}, s.reg.Names()...)
 }
 
 // respExistsName reports whether name is a filter's.
-func (n *Node) respExistsName(name []byte) bool {
-	return string(name) == DefaultFilter || len(n.named.lookup(name)) > 0
+func (s *Server) respExistsName(name []byte) bool {
+	return len(s.reg.Lookup(name)) > 0
 }
 
 // respDel serves DEL and UNLINK: it drops the named filters, everywhere
 // in the cluster, and answers how many there were.
-func (n *Node) respDel(rc *respConn, args [][]byte) {
+func (s *Server) respDel(rc *respConn, args [][]byte) {
 	for _, k := range args[1:] {
-		if string(k) == DefaultFilter {
-			n.respErr(rc, "ERR "+errDefault.Error())
+		if string(k) == registry.DefaultName {
+			s.respErr(rc, "ERR "+registry.ErrDefault.Error())
 			return
 		}
 	}
 	dropped := 0
 	var errs []error
 	for _, k := range args[1:] {
-		if len(n.named.lookup(k)) == 0 {
+		if len(s.reg.Lookup(k)) == 0 {
 			continue
 		}
-		if err := n.dropNamed(string(k)); err != nil {
+		if err := s.b.Drop(string(k)); err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		dropped++
 	}
 	if err := errors.Join(errs...); err != nil {
-		n.respErr(rc, "ERR "+strings.ReplaceAll(err.Error(), "\n", "; "))
+		s.respErr(rc, "ERR "+strings.ReplaceAll(err.Error(), "\n", "; "))
 		return
 	}
 	rc.out = resp.AppendInt(rc.out, int64(dropped))
 }
 
-func (n *Node) respExists(rc *respConn, args [][]byte) {
+func (s *Server) respExists(rc *respConn, args [][]byte) {
 	count := 0
 	for _, k := range args[1:] {
-		if n.respExistsName(k) {
+		if s.respExistsName(k) {
 			count++
 		}
 	}
 	rc.out = resp.AppendInt(rc.out, int64(count))
 }
 
-func (n *Node) respType(rc *respConn, args [][]byte) {
-	if n.respExistsName(args[1]) {
+func (s *Server) respType(rc *respConn, args [][]byte) {
+	if s.respExistsName(args[1]) {
 		rc.out = resp.AppendSimple(rc.out, respType)
 		return
 	}
 	rc.out = resp.AppendSimple(rc.out, "none")
 }
 
-func (n *Node) respDBSize(rc *respConn, _ [][]byte) {
-	rc.out = resp.AppendInt(rc.out, int64(len(n.named.names())+1))
+func (s *Server) respDBSize(rc *respConn, _ [][]byte) {
+	rc.out = resp.AppendInt(rc.out, int64(len(s.reg.Names())+1))
 }
 
-func (n *Node) respKeys(rc *respConn, args [][]byte) {
+func (s *Server) respKeys(rc *respConn, args [][]byte) {
 	var match []string
-	for _, name := range n.respNames() {
+	for _, name := range s.respNames() {
 		if globMatch(args[1], []byte(name)) {
 			match = append(match, name)
 		}
@@ -93,17 +94,17 @@ func (n *Node) respKeys(rc *respConn, args [][]byte) {
 // hashes and the cursor is the hash to go on from, so that, as in Redis,
 // a full iteration returns every filter that exists from its start to
 // its end, whatever is created or dropped meanwhile, once.
-func (n *Node) respScan(rc *respConn, args [][]byte) {
+func (s *Server) respScan(rc *respConn, args [][]byte) {
 	cursor, err := strconv.ParseUint(string(args[1]), 10, 64)
 	if err != nil {
-		n.respErr(rc, "ERR invalid cursor")
+		s.respErr(rc, "ERR invalid cursor")
 		return
 	}
 	var pattern []byte
 	count, typ := 10, ""
 	for i := 2; i < len(args); i += 2 {
 		if i+1 == len(args) {
-			n.respErr(rc, "ERR syntax error")
+			s.respErr(rc, "ERR syntax error")
 			return
 		}
 		switch strings.ToUpper(string(args[i])) {
@@ -112,18 +113,18 @@ func (n *Node) respScan(rc *respConn, args [][]byte) {
 		case "COUNT":
 			c, err := strconv.Atoi(string(args[i+1]))
 			if err != nil {
-				n.respErr(rc, "ERR value is not an integer or out of range")
+				s.respErr(rc, "ERR value is not an integer or out of range")
 				return
 			}
 			if c < 1 {
-				n.respErr(rc, "ERR syntax error")
+				s.respErr(rc, "ERR syntax error")
 				return
 			}
 			count = c
 		case "TYPE":
 			typ = string(args[i+1])
 		default:
-			n.respErr(rc, "ERR syntax error")
+			s.respErr(rc, "ERR syntax error")
 			return
 		}
 	}
@@ -132,7 +133,7 @@ func (n *Node) respScan(rc *respConn, args [][]byte) {
 		name string
 	}
 	var all []hashed
-	for _, name := range n.respNames() {
+	for _, name := range s.respNames() {
 		if h := xxh3.HashString(name); h >= cursor {
 			all = append(all, hashed{h, name})
 		}

@@ -1,26 +1,40 @@
-package gossip
+package wire
 
 import (
+	"iter"
+
 	"github.com/rmbd/rmbd/filter"
-	"github.com/rmbd/rmbd/wire"
 )
+
+// RowSource is what FrameRows reads: a filter's rows and its index of
+// the rows changed in each generation. *filter.Filter is one.
+type RowSource interface {
+	Fingerprint() filter.Fingerprint
+	RowBytes() int
+	ChangedRunsFrom(since, from uint64) iter.Seq[filter.Run]
+	CopyRows(dst []byte, first, count uint64) ([]byte, error)
+}
 
 // chunkRuns is how many changed runs FrameRows finds per visit to the
 // filter's change index: never more than one frame carries.
-const chunkRuns = wire.MaxSyncRuns
+const chunkRuns = MaxSyncRuns
 
 // FrameRows calls emit with row sync frames holding every row of src,
 // within the runs of want (sorted and disjoint), that changed after
 // generation since (0: every row ever set). Frames hold at most maxFrame
-// bytes and wire.MaxSyncRuns runs, so that a receiver takes them whatever
-// the shape of the rows: the sparsest filter (one row set in every other)
+// bytes and MaxSyncRuns runs, so that a receiver takes them whatever the
+// shape of the rows: the sparsest filter (one row set in every other)
 // packs one row per run. Rows are found a frame's worth at a time: the
 // filter's change index is locked only while they are found, never while
 // rows are copied or emit runs, and nothing is built in memory beyond
-// one frame. It returns the rows sent; emit's error stops it.
-func FrameRows(src Source, since uint64, want []filter.Run, maxFrame int, emit func(frame []byte) error) (int, error) {
+// one frame (which emit must not keep: its memory takes the next one). It
+// returns the rows sent; emit's error stops it.
+//
+// It is how gossip answers a pull and how the store writes checkpoints,
+// whose blocks are row sync frames.
+func FrameRows(src RowSource, since uint64, want []filter.Run, maxFrame int, emit func(frame []byte) error) (int, error) {
 	fp, rb := src.Fingerprint(), uint64(src.RowBytes())
-	var w wire.RowSyncWriter
+	var w RowSyncWriter
 	var buf []byte
 	var seq uint32
 	open, sent := false, 0
@@ -44,8 +58,8 @@ func FrameRows(src Source, since uint64, want []filter.Run, maxFrame int, emit f
 						w.Begin(buf, fp, 0, seq)
 						open = true
 					}
-					free := maxFrame - w.Size() - wire.RunHeaderSize
-					if free < int(rb) || w.Runs() == wire.MaxSyncRuns {
+					free := maxFrame - w.Size() - RunHeaderSize
+					if free < int(rb) || w.Runs() == MaxSyncRuns {
 						if err := flush(); err != nil {
 							return sent, err
 						}
@@ -70,7 +84,7 @@ func FrameRows(src Source, since uint64, want []filter.Run, maxFrame int, emit f
 
 // changedChunk appends to runs up to chunkRuns runs of rows in [from, end)
 // changed after since, and returns them with the row to go on from.
-func changedChunk(src Source, since, from, end uint64, runs []filter.Run) ([]filter.Run, uint64) {
+func changedChunk(src RowSource, since, from, end uint64, runs []filter.Run) ([]filter.Run, uint64) {
 	for run := range src.ChangedRunsFrom(since, from) {
 		if run.First >= end {
 			break

@@ -1,4 +1,4 @@
-package node
+package respserver
 
 import (
 	"fmt"
@@ -14,31 +14,31 @@ import (
 
 // Connection and server commands.
 
-func (n *Node) respPing(rc *respConn, args [][]byte) {
+func (s *Server) respPing(rc *respConn, args [][]byte) {
 	switch len(args) {
 	case 1:
 		rc.out = append(rc.out, "+PONG\r\n"...)
 	case 2:
 		rc.out = resp.AppendBulk(rc.out, args[1])
 	default:
-		n.respErr(rc, "ERR wrong number of arguments for 'ping' command")
+		s.respErr(rc, "ERR wrong number of arguments for 'ping' command")
 	}
 }
 
-func (n *Node) respEcho(rc *respConn, args [][]byte) { rc.out = resp.AppendBulk(rc.out, args[1]) }
+func (s *Server) respEcho(rc *respConn, args [][]byte) { rc.out = resp.AppendBulk(rc.out, args[1]) }
 
-func (n *Node) respQuit(rc *respConn, _ [][]byte) {
+func (s *Server) respQuit(rc *respConn, _ [][]byte) {
 	respOK(rc)
 	rc.quit = true
 }
 
-func (n *Node) respSelect(rc *respConn, args [][]byte) {
+func (s *Server) respSelect(rc *respConn, args [][]byte) {
 	db, err := strconv.Atoi(string(args[1]))
 	switch {
 	case err != nil:
-		n.respErr(rc, "ERR value is not an integer or out of range")
+		s.respErr(rc, "ERR value is not an integer or out of range")
 	case db != 0:
-		n.respErr(rc, "ERR DB index is out of range")
+		s.respErr(rc, "ERR DB index is out of range")
 	default:
 		respOK(rc)
 	}
@@ -48,20 +48,20 @@ func (n *Node) respSelect(rc *respConn, args [][]byte) {
 // without --resp-password-file it needs no password, as Redis's default
 // user: AUTH default <anything> succeeds, and AUTH <password> is the
 // error Redis gives.
-func (n *Node) respAuth(rc *respConn, args [][]byte) {
+func (s *Server) respAuth(rc *respConn, args [][]byte) {
 	if len(args) > 3 {
-		n.respErr(rc, "ERR syntax error")
+		s.respErr(rc, "ERR syntax error")
 		return
 	}
-	if len(args) == 2 && len(n.cfg.RESPPasswords) == 0 {
-		n.respErr(rc, errNoPassword)
+	if len(args) == 2 && len(s.cfg.Passwords) == 0 {
+		s.respErr(rc, errNoPassword)
 		return
 	}
 	user, pass := []byte("default"), args[1]
 	if len(args) == 3 {
 		user, pass = args[1], args[2]
 	}
-	if n.login(rc, user, pass) {
+	if s.login(rc, user, pass) {
 		respOK(rc)
 	}
 }
@@ -70,10 +70,10 @@ const errNoPassword = "ERR AUTH <password> called without any password configure
 
 // login checks a user and password, answering the error if they are
 // wrong.
-func (n *Node) login(rc *respConn, user, pass []byte) bool {
-	if string(user) != "default" || (len(n.cfg.RESPPasswords) > 0 && !n.respPassword(pass)) {
-		n.c.inc(AuthFailed)
-		n.respErr(rc, "WRONGPASS invalid username-password pair or user is disabled.")
+func (s *Server) login(rc *respConn, user, pass []byte) bool {
+	if string(user) != "default" || (len(s.cfg.Passwords) > 0 && !s.respPassword(pass)) {
+		s.c.inc(cAuthFailed)
+		s.respErr(rc, "WRONGPASS invalid username-password pair or user is disabled.")
 		return false
 	}
 	rc.authed = true
@@ -82,16 +82,16 @@ func (n *Node) login(rc *respConn, user, pass []byte) bool {
 
 // respHello serves HELLO [protover [AUTH username password] [SETNAME
 // clientname]].
-func (n *Node) respHello(rc *respConn, args [][]byte) {
+func (s *Server) respHello(rc *respConn, args [][]byte) {
 	proto := rc.proto
 	if len(args) > 1 {
 		v, err := strconv.Atoi(string(args[1]))
 		if err != nil {
-			n.respErr(rc, "ERR Protocol version is not an integer or out of range")
+			s.respErr(rc, "ERR Protocol version is not an integer or out of range")
 			return
 		}
 		if v != 2 && v != 3 {
-			n.respErr(rc, "NOPROTO unsupported protocol version")
+			s.respErr(rc, "NOPROTO unsupported protocol version")
 			return
 		}
 		proto = v
@@ -102,32 +102,32 @@ func (n *Node) respHello(rc *respConn, args [][]byte) {
 		switch strings.ToUpper(string(args[i])) {
 		case "AUTH":
 			if i+2 >= len(args) {
-				n.respErr(rc, "ERR Syntax error in HELLO option 'AUTH'")
+				s.respErr(rc, "ERR Syntax error in HELLO option 'AUTH'")
 				return
 			}
-			if !n.login(rc, args[i+1], args[i+2]) {
+			if !s.login(rc, args[i+1], args[i+2]) {
 				return
 			}
 			i += 2
 		case "SETNAME":
 			if i+1 >= len(args) {
-				n.respErr(rc, "ERR Syntax error in HELLO option 'SETNAME'")
+				s.respErr(rc, "ERR Syntax error in HELLO option 'SETNAME'")
 				return
 			}
 			i++
 			name, setName = args[i], true
 		default:
-			n.respErr(rc, "ERR Syntax error in HELLO option '"+string(truncate(args[i], 64))+"'")
+			s.respErr(rc, "ERR Syntax error in HELLO option '"+string(truncate(args[i], 64))+"'")
 			return
 		}
 	}
 	if !rc.authed {
-		n.respErr(rc, "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
+		s.respErr(rc, "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
 		return
 	}
 	if setName {
 		if !validClientName(name) {
-			n.respErr(rc, errClientName)
+			s.respErr(rc, errClientName)
 			return
 		}
 		rc.name = string(name)
@@ -169,22 +169,22 @@ func validClientName(b []byte) bool {
 }
 
 // respClient serves CLIENT SETNAME, GETNAME, SETINFO and ID.
-func (n *Node) respClient(rc *respConn, args [][]byte) {
+func (s *Server) respClient(rc *respConn, args [][]byte) {
 	sub := strings.ToUpper(string(args[1]))
 	arity := map[string]int{"SETNAME": 3, "GETNAME": 2, "SETINFO": 4, "ID": 2}
 	want, known := arity[sub]
 	switch {
 	case !known:
-		n.respErr(rc, "ERR unknown subcommand '"+string(truncate(args[1], 64))+"'. Try CLIENT HELP.")
+		s.respErr(rc, "ERR unknown subcommand '"+string(truncate(args[1], 64))+"'. Try CLIENT HELP.")
 		return
 	case len(args) != want:
-		n.respErr(rc, "ERR wrong number of arguments for 'client|"+strings.ToLower(sub)+"' command")
+		s.respErr(rc, "ERR wrong number of arguments for 'client|"+strings.ToLower(sub)+"' command")
 		return
 	}
 	switch sub {
 	case "SETNAME":
 		if !validClientName(args[2]) {
-			n.respErr(rc, errClientName)
+			s.respErr(rc, errClientName)
 			return
 		}
 		rc.name = string(args[2])
@@ -198,11 +198,11 @@ func (n *Node) respClient(rc *respConn, args [][]byte) {
 	case "SETINFO":
 		attr := strings.ToUpper(string(args[2]))
 		if attr != "LIB-NAME" && attr != "LIB-VER" {
-			n.respErr(rc, "ERR Unrecognized option '"+string(truncate(args[2], 64))+"'")
+			s.respErr(rc, "ERR Unrecognized option '"+string(truncate(args[2], 64))+"'")
 			return
 		}
 		if !validClientName(args[3]) {
-			n.respErr(rc, "ERR "+attr+" cannot contain spaces, newlines or special characters.")
+			s.respErr(rc, "ERR "+attr+" cannot contain spaces, newlines or special characters.")
 			return
 		}
 		respOK(rc) // accepted, and not kept: nothing lists clients
@@ -215,77 +215,77 @@ func (n *Node) respClient(rc *respConn, args [][]byte) {
 // respInfo serves INFO [section ...]: server, clients, stats, keyspace
 // and bloom, all of them by default ("all", "everything" and "default"
 // say the same).
-func (n *Node) respInfo(rc *respConn, args [][]byte) {
+func (s *Server) respInfo(rc *respConn, args [][]byte) {
 	sections := []string{"server", "clients", "stats", "keyspace", "bloom"}
 	want := map[string]bool{}
 	for _, a := range args[1:] {
-		s := strings.ToLower(string(a))
-		if s == "all" || s == "everything" || s == "default" {
+		sec := strings.ToLower(string(a))
+		if sec == "all" || sec == "everything" || sec == "default" {
 			for _, x := range sections {
 				want[x] = true
 			}
 		}
-		want[s] = true
+		want[sec] = true
 	}
 	var b strings.Builder
-	for _, s := range sections {
-		if len(args) > 1 && !want[s] {
+	for _, sec := range sections {
+		if len(args) > 1 && !want[sec] {
 			continue
 		}
 		if b.Len() > 0 {
 			b.WriteString("\r\n")
 		}
-		n.infoSection(&b, s)
+		s.infoSection(&b, sec)
 	}
 	rc.out = resp.AppendVerbatim(rc.out, rc.proto, b.String())
 }
 
 // infoSection writes one section of INFO, Redis's "# Name" and
 // "field:value" lines.
-func (n *Node) infoSection(b *strings.Builder, section string) {
+func (s *Server) infoSection(b *strings.Builder, section string) {
 	line := func(k string, v any) { fmt.Fprintf(b, "%s:%v\r\n", k, v) }
-	st := n.Stats()
+	st := s.b.Info()
+	own := s.Counts()
 	switch section {
 	case "server":
 		b.WriteString("# Server\r\n")
 		line("rmbd_version", version.String())
 		line("redis_mode", "standalone")
 		line("process_id", os.Getpid())
-		line("tcp_port", n.RESPAddr().Port())
-		line("listen", n.Addr())
-		line("node_name", n.Name())
-		line("profile", n.cfg.Profile)
+		line("tcp_port", s.Addr().Port())
+		line("listen", st.Listen)
+		line("node_name", st.Name)
+		line("profile", st.Profile)
 		up := time.Duration(0)
-		if !n.started.IsZero() {
-			up = time.Since(n.started)
+		if !st.Started.IsZero() {
+			up = time.Since(st.Started)
 		}
 		line("uptime_in_seconds", int64(up.Seconds()))
 		line("uptime_in_days", int64(up.Hours()/24))
 	case "clients":
 		b.WriteString("# Clients\r\n")
 		line("connected_clients", st.OpenConns)
-		line("maxclients", n.cfg.MaxConns)
-		line("max_clients_per_source", n.cfg.MaxConnsPerSource)
+		line("maxclients", st.MaxConns)
+		line("max_clients_per_source", st.MaxConnsPerSource)
 	case "stats":
 		b.WriteString("# Stats\r\n")
-		c := st.Counts
-		line("total_connections_received", c[RESPConns]+c[TCPConns])
-		line("total_commands_processed", c[RESPCommands])
-		line("total_error_replies", c[RESPErrors])
-		line("total_protocol_errors", c[RESPProtocolErrors])
-		line("rejected_connections", c[TCPRefusedPerSource])
-		line("evicted_clients", c[TCPEvicted])
-		line("keys_added", c[Adds])
-		line("keys_added_new", c[AddsNew])
-		line("keys_asked", c[HasQueries])
-		line("keys_found", c[HasHits])
+		line("total_connections_received", st.ConnsReceived)
+		line("total_commands_processed", own.Commands)
+		line("total_error_replies", own.Errors)
+		line("total_protocol_errors", own.ProtocolErrors)
+		line("rejected_connections", st.Rejected)
+		line("evicted_clients", st.Evicted)
+		line("keys_added", st.Adds)
+		line("keys_added_new", st.AddsNew)
+		line("keys_asked", st.Asked)
+		line("keys_found", st.Found)
 	case "keyspace":
 		b.WriteString("# Keyspace\r\n")
-		line("db0", fmt.Sprintf("keys=%d,expires=0,avg_ttl=0", len(n.named.names())+1))
+		line("db0", fmt.Sprintf("keys=%d,expires=0,avg_ttl=0", len(s.reg.Names())+1))
 	case "bloom":
 		b.WriteString("# Bloom\r\n")
-		for _, name := range n.respNames() {
-			d, ok := n.respFilter([]byte(name), false)
+		for _, name := range s.respNames() {
+			d, ok := s.respFilter([]byte(name), false)
 			if !ok {
 				continue
 			}
@@ -307,15 +307,15 @@ func infoName(s string) string {
 
 // respCommandCmd serves COMMAND, COMMAND COUNT, COMMAND INFO [name...],
 // COMMAND DOCS [name...] and COMMAND LIST.
-func (n *Node) respCommandCmd(rc *respConn, args [][]byte) {
-	all := respCommandList
+func (s *Server) respCommandCmd(rc *respConn, args [][]byte) {
+	all := s.cmds.list
 	pick := func(names [][]byte) []*respCmd {
 		if len(names) == 0 {
 			return all
 		}
 		var out []*respCmd
 		for _, a := range names {
-			out = append(out, respCommands[strings.ToLower(string(a))]) // nil: unknown
+			out = append(out, s.cmds.byName[strings.ToLower(string(a))]) // nil: unknown
 		}
 		return out
 	}
@@ -352,7 +352,7 @@ func (n *Node) respCommandCmd(rc *respConn, args [][]byte) {
 			rc.out = appendCommandDocs(rc.out, rc.proto, c)
 		}
 	default:
-		n.respErr(rc, "ERR unknown subcommand '"+string(truncate(args[1], 64))+"'. Try COMMAND HELP.")
+		s.respErr(rc, "ERR unknown subcommand '"+string(truncate(args[1], 64))+"'. Try COMMAND HELP.")
 	}
 }
 

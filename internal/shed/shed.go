@@ -1,12 +1,28 @@
-package node
+// Package shed keeps one flooding source from taking a node's datagram
+// readers from everybody else.
+package shed
 
 import (
+	"log/slog"
 	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rmbd/rmbd/internal/sockets"
 )
+
+// Sockets are the datagram sockets a node reads: how full each one's
+// queue is, and a socket filter that drops chosen sources' datagrams.
+type Sockets interface {
+	// Queue returns reader's receive queue: how full, and how many it
+	// dropped. It may cost a system call.
+	Queue(reader int) sockets.Queue
+	// Block makes reader's socket drop, unread, the datagrams from srcs
+	// (none: lift it); errors.ErrUnsupported where it cannot.
+	Block(reader int, srcs []netip.Addr) error
+}
 
 // Shedding. A datagram reader that falls behind — its socket's queue
 // fills past a quarter, or overflows and the kernel drops datagrams
@@ -24,9 +40,14 @@ import (
 // lifted — by the reader, or by the node's housekeeping if no datagram
 // comes to the reader at all.
 
-// shedder is one reader's shedding state. The reader alone touches the
+// Shedder is one reader's shedding state. The reader alone touches the
 // fields above mu; the block is shared with housekeeping.
-type shedder struct {
+type Shedder struct {
+	reader int
+	socks  Sockets
+	log    *slog.Logger
+	blocks atomic.Uint64 // times sources were blocked
+
 	seen    uint64 // the socket's drop count last looked at
 	checked int    // datagrams since the queue was last looked at
 	on      bool   // counting sources: the reader was behind lately
@@ -57,31 +78,39 @@ type shedder struct {
 // alone on a quiet socket has every share of it, and is no flood.
 const (
 	checkEvery     = 64
-	shedWindow     = 8192
+	shedWindow     = Window
 	shedWindowTime = 100 * time.Millisecond
 	shedShare      = 16
 	shedMin        = 64
 	shedRate       = 2000
 	shedCalm       = time.Second
-	blockFor       = 2 * time.Second
+	blockFor       = BlockFor
 	blockKeep      = 1000
 	maxBlocked     = 16 // what one socket filter names; more are shed by the reader
 )
 
-func newShedders(readers int) []*shedder {
-	out := make([]*shedder, readers)
+// Window is the most datagrams a window of counting holds; BlockFor how
+// long a block lasts unless its sources keep sending.
+const (
+	Window   = 8192
+	BlockFor = 2 * time.Second
+)
+
+// New returns a Shedder for each of readers datagram readers of socks.
+func New(readers int, socks Sockets, log *slog.Logger) []*Shedder {
+	out := make([]*Shedder, readers)
 	for i := range out {
-		out[i] = &shedder{}
+		out[i] = &Shedder{reader: i, socks: socks, log: log}
 	}
 	return out
 }
 
-// drop reports whether the datagram from `from`, read by reader of tr,
-// is to be shed.
-func (s *shedder) drop(from netip.Addr, n *Node, reader int) bool {
+// Drop reports whether the datagram from `from`, just read by the
+// Shedder's reader, is to be shed. Only that reader calls it.
+func (s *Shedder) Drop(from netip.Addr) bool {
 	if s.checked++; s.checked >= checkEvery {
 		s.checked = 0
-		if q := n.tr.Queue(reader); q.Drops != s.seen || q.Bytes > q.Size/4 {
+		if q := s.socks.Queue(s.reader); q.Drops != s.seen || q.Bytes > q.Size/4 {
 			if !s.on {
 				s.on, s.began, s.window = true, time.Now(), map[netip.Addr]uint32{}
 			}
@@ -97,7 +126,7 @@ func (s *shedder) drop(from netip.Addr, n *Node, reader int) bool {
 	s.window[from]++
 	s.total++
 	if s.total >= shedWindow || s.total%checkEvery == 0 && time.Since(s.began) >= shedWindowTime {
-		s.nextWindow(n, reader)
+		s.nextWindow()
 	}
 	return s.heavy[from]
 }
@@ -105,7 +134,7 @@ func (s *shedder) drop(from netip.Addr, n *Node, reader int) bool {
 // nextWindow finds the heavy sources of the window ending, has the kernel
 // drop them, and starts the next window; with none lately, counting
 // stops.
-func (s *shedder) nextWindow(n *Node, reader int) {
+func (s *Shedder) nextWindow() {
 	var heavy []netip.Addr
 	now := time.Now()
 	least := max(uint32(shedMin), s.total/shedShare+1, uint32(shedRate*now.Sub(s.began).Seconds()))
@@ -120,7 +149,7 @@ func (s *shedder) nextWindow(n *Node, reader int) {
 	}
 	if len(heavy) > 0 {
 		s.lastHit = now
-		s.block(n, reader, heavy, now)
+		s.block(heavy, now)
 	}
 	s.total, s.began = 0, now
 	clear(s.window)
@@ -130,7 +159,7 @@ func (s *shedder) nextWindow(n *Node, reader int) {
 }
 
 // block adds srcs to the sources the kernel drops.
-func (s *shedder) block(n *Node, reader int, srcs []netip.Addr, now time.Time) {
+func (s *Shedder) block(srcs []netip.Addr, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var added []netip.Addr
@@ -142,41 +171,44 @@ func (s *shedder) block(n *Node, reader int, srcs []netip.Addr, now time.Time) {
 	if len(added) == 0 {
 		return
 	}
-	if err := n.tr.Block(reader, s.blocked); err != nil {
+	if err := s.socks.Block(s.reader, s.blocked); err != nil {
 		s.blocked = nil // unsupported here: the reader sheds them itself
 		return
 	}
-	n.c.add(UDPBlocked, uint64(len(added)))
-	n.log.Warn("datagram flood: the kernel drops these sources' datagrams for now",
-		"sources", addrList(added), "socket", reader)
-	s.blockedUntil, s.blockDrops, s.blockedSince = now.Add(blockFor), n.tr.Queue(reader).Drops, now
+	s.blocks.Add(uint64(len(added)))
+	s.log.Warn("datagram flood: the kernel drops these sources' datagrams for now",
+		"sources", addrList(added), "socket", s.reader)
+	s.blockedUntil, s.blockDrops, s.blockedSince = now.Add(blockFor), s.socks.Queue(s.reader).Drops, now
 }
 
-// review renews a block whose time is up while its sources still send,
-// or lifts it. Housekeeping calls it.
-func (s *shedder) review(n *Node, reader int, now time.Time) {
+// Review renews a block whose time is up while its sources still send,
+// or lifts it. The node's housekeeping calls it now and then.
+func (s *Shedder) Review(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.blocked) == 0 || now.Before(s.blockedUntil) {
 		return
 	}
-	drops := n.tr.Queue(reader).Drops
+	drops := s.socks.Queue(s.reader).Drops
 	rate := float64(drops-s.blockDrops) / now.Sub(s.blockedSince).Seconds()
 	if rate > blockKeep {
 		s.blockedUntil, s.blockDrops, s.blockedSince = now.Add(blockFor), drops, now
 		return
 	}
-	if err := n.tr.Block(reader, nil); err != nil {
-		n.log.Error("could not lift a datagram block", "err", err)
+	if err := s.socks.Block(s.reader, nil); err != nil {
+		s.log.Error("could not lift a datagram block", "err", err)
 		return
 	}
-	n.log.Info("datagram flood over: no source blocked", "sources", addrList(s.blocked), "socket", reader)
+	s.log.Info("datagram flood over: no source blocked", "sources", addrList(s.blocked), "socket", s.reader)
 	s.blocked = nil
 	s.lifted.Add(1)
 }
 
-// blockedCount returns how many sources the kernel drops now.
-func (s *shedder) blockedCount() int {
+// Blocks returns how many times sources were blocked.
+func (s *Shedder) Blocks() uint64 { return s.blocks.Load() }
+
+// Blocked returns how many sources the kernel drops now.
+func (s *Shedder) Blocked() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.blocked)

@@ -1,0 +1,209 @@
+package node
+
+import (
+	"errors"
+	"net/netip"
+
+	"github.com/rmbd/rmbd/access"
+	"github.com/rmbd/rmbd/internal/version"
+	"github.com/rmbd/rmbd/registry"
+	"github.com/rmbd/rmbd/wire"
+)
+
+// Requests about the node and its filters: ping, stats, members, peer
+// requests, and creating, dropping and describing filters.
+
+// ping answers with the node's identity and, for the filter the ping
+// addresses (the default unless named), its fingerprint and alarms.
+func (n *Node) ping(q *request) reply {
+	p, err := wire.DecodePing(q.frame)
+	if err != nil {
+		return n.bad(q)
+	}
+	f := n.def
+	if q.named {
+		if f = n.reg.Lookup(q.name).Winner(); f == nil {
+			return n.refuse(q, wire.CodeRefused, "no filter "+string(q.name))
+		}
+	}
+	var addr [64]byte
+	out, _ := wire.AppendPing(q.w.buf[:0], wire.Ping{
+		Type: wire.TypePong, ReqID: p.ReqID, Version: wire.ProtocolVersion,
+		FP: f.Version().Def.FP, Name: n.name, Addr: n.Addr().AppendTo(addr[:0]),
+		Flags: n.pongFlags(f), Build: []byte(version.String()),
+	})
+	return reply{frame: out}
+}
+
+// pongFlags says what a pong tells about the node and filter f.
+func (n *Node) pongFlags(f *registry.Filter) uint8 {
+	var flags uint8
+	if n.keyed() {
+		flags |= wire.PongAuthenticated
+	}
+	a := alarmsOf(f)
+	if a.OverCapacity {
+		flags |= wire.PongOverCapacity
+	}
+	if a.FPHigh {
+		flags |= wire.PongFPHigh
+	}
+	return flags
+}
+
+func (n *Node) membersRequest(q *request) reply {
+	id, err := wire.DecodeMembersRequest(q.frame)
+	if err != nil {
+		return n.bad(q)
+	}
+	if !n.may(q, access.Admin) {
+		return n.refuse(q, wire.CodeForbidden, "members: this address may not ask (--allow-admin)")
+	}
+	out, _ := wire.AppendMembers(q.w.buf[:0], id, n.Members())
+	return reply{frame: out}
+}
+
+func (n *Node) statsRequest(q *request) reply {
+	id, err := wire.DecodeStatsRequest(q.frame)
+	if err != nil {
+		return n.bad(q)
+	}
+	if !n.may(q, access.Admin) {
+		return n.refuse(q, wire.CodeForbidden, "stats: this address may not ask (--allow-admin)")
+	}
+	if !q.tcp && len(q.frame) < statsReplySize { // cut anyway: not worth gathering
+		return reply{frame: n.tooLarge(q.w, q.w.buf[:0], q.frame, len(q.frame))}
+	}
+	out, _ := wire.AppendStats(q.w.buf[:0], id, n.Stats().WireStats())
+	return reply{frame: out}
+}
+
+// peerRequest serves an extended peer request: a peer result once the
+// address is taken (challenged), an error frame saying why not.
+func (n *Node) peerRequest(q *request) reply {
+	p, err := wire.DecodePeerRequest(q.frame)
+	if err != nil {
+		return n.bad(q)
+	}
+	if !n.may(q, access.Admin) {
+		return n.refuse(q, wire.CodeForbidden, "peer: this address may not ask (--allow-admin)")
+	}
+	q.w.c.inc(PeerFrames)
+	// Over UDP the request's source may be forged: what goes back to it
+	// and the challenge to the address named, together, are no more bytes
+	// than the request (which is at least as large as the challenge).
+	budget := func(o peerOutcome) int {
+		if o.challenged {
+			return len(q.frame) - wire.ClassicKeyFrameSize
+		}
+		return len(q.frame)
+	}
+	if _, err := netip.ParseAddr(string(p.Host)); err == nil || q.tcp {
+		// An address, or a stream that may wait for the lookup: answer now.
+		var o peerOutcome
+		done := make(chan struct{})
+		n.addPeer(string(p.Host), p.Port, false, func(r peerOutcome) { o = r; close(done) })
+		<-done
+		out := peerAnswer(q.w.buf[:0], p.ReqID, o)
+		if !q.tcp && len(out) > budget(o) {
+			out = n.tooLarge(q.w, out, q.frame, budget(o))
+		}
+		return reply{frame: out}
+	}
+	// A host name over UDP: the reader goes on, the answer follows the lookup.
+	reader, sealed, from := q.w.reader, q.sealed, q.from
+	n.addPeer(string(p.Host), p.Port, false, func(o peerOutcome) {
+		out := peerAnswer(nil, p.ReqID, o)
+		if len(out) > budget(o) {
+			n.meters.c.inc(UDPRepliesCut)
+			return
+		}
+		if sealed {
+			out = n.seal(nil, out)
+		}
+		n.sendTo(reader, out, from)
+	})
+	return reply{}
+}
+
+// peerAnswer appends the answer to a peer request.
+func peerAnswer(dst []byte, id uint32, o peerOutcome) []byte {
+	if o.code != 0 {
+		dst, _ = wire.AppendError(dst, wire.ErrorFrame{ReqID: id, Code: o.code, Msg: []byte(o.why)})
+		return dst
+	}
+	var a [64]byte
+	dst, _ = wire.AppendPeerResult(dst, wire.PeerResult{ReqID: id, State: o.state, Addr: o.addr.AppendTo(a[:0])})
+	return dst
+}
+
+// filterRequest serves a filter request: create, drop, info or list.
+// They change or describe the cluster's catalog: admin requests.
+func (n *Node) filterRequest(q *request) reply {
+	fq, err := wire.DecodeFilterRequest(q.frame)
+	if err != nil {
+		return n.bad(q)
+	}
+	if !n.may(q, access.Admin) {
+		return n.refuse(q, wire.CodeForbidden, "filters: this address may not ask (--allow-admin)")
+	}
+	name := string(fq.Name)
+	var descs []wire.FilterDesc
+	var flags uint8
+	switch fq.Op {
+	case wire.FilterOpCreate:
+		f, err := n.createFilter(name, registry.Sizing{Layout: fq.Layout, Capacity: fq.Capacity, FPRate: fq.FPRate})
+		if err != nil {
+			return n.refuse(q, wire.CodeRefused, err.Error())
+		}
+		descs = append(descs, n.describe(registry.Versions{f}))
+	case wire.FilterOpDrop:
+		if err := n.dropFilter(name); err != nil {
+			return n.refuse(q, wire.CodeRefused, err.Error())
+		}
+	case wire.FilterOpInfo:
+		vs := n.reg.Lookup(fq.Name)
+		if len(vs) == 0 {
+			return n.refuse(q, wire.CodeRefused, "no filter "+name)
+		}
+		descs = append(descs, n.describe(vs))
+	case wire.FilterOpList:
+		descs, flags = n.list(name)
+	}
+	out, err := wire.AppendFilters(q.w.buf[:0], fq.ReqID, flags, descs)
+	if errors.Is(err, wire.ErrValue) {
+		return n.refuse(q, wire.CodeRefused, "a filter could not be described")
+	}
+	return reply{frame: out}
+}
+
+// list describes the filters after name, the default first, at most a
+// frame's worth.
+func (n *Node) list(after string) ([]wire.FilterDesc, uint8) {
+	var descs []wire.FilterDesc
+	for _, name := range append([]string{DefaultFilter}, n.reg.Names()...) {
+		if after != "" && name <= after {
+			continue
+		}
+		if len(descs) == wire.MaxFilterInfos {
+			return descs, wire.FiltersMore
+		}
+		if vs := n.reg.Lookup([]byte(name)); len(vs) > 0 {
+			descs = append(descs, n.describe(vs))
+		}
+	}
+	return descs, 0
+}
+
+// describe describes a filter by its winning version, as of the last
+// background refresh.
+func (n *Node) describe(vs registry.Versions) wire.FilterDesc {
+	f := vs.Winner()
+	v := f.Version()
+	d := wire.FilterDesc{Name: []byte(f.Name()), Conflicts: uint8(min(len(vs)-1, 255)), Gen: v.Gen, Created: v.Created,
+		Origin: []byte(v.Origin), FP: v.Def.FP, Capacity: v.Def.Capacity, FPRate: v.Def.FPRate}
+	if st := n.reg.StatsNow(f); st != nil {
+		d.Keys, d.FillPPM = uint64(st.EstimatedKeys), uint32(st.Fill*1e6)
+	}
+	return d
+}

@@ -1,0 +1,123 @@
+package node
+
+import (
+	"github.com/rmbd/rmbd/gossip"
+	"github.com/rmbd/rmbd/registry"
+	"github.com/rmbd/rmbd/wire"
+)
+
+// The catalog of named filters, carried out. The registry decides every
+// change under its lock and returns a plan; the node applies it (file
+// I/O, outside any lock) and tells the members: each change as a
+// memberlist broadcast (a member hears of a new filter within a few
+// gossip intervals), and the whole catalog in every push/pull state (what
+// a broadcast missed, and everything, to a member that joins). What
+// members send is queued by memberlist's callbacks, never applied on
+// their goroutines, and applied by the catalog loop.
+
+// catalogQueue bounds the catalog changes from members waiting to be
+// merged; past it they are dropped (and counted): the next push/pull
+// brings the whole catalog again.
+const catalogQueue = 64
+
+// maxBroadcast bounds what is broadcast: memberlist piggybacks messages
+// on gossip packets of about 1,400 bytes. A larger entry waits for the
+// next push/pull.
+const maxBroadcast = 1000
+
+// createFilter creates name sized by s (or finds it so), and tells the
+// members.
+func (n *Node) createFilter(name string, s registry.Sizing) (*registry.Filter, error) {
+	p, err := n.reg.Create(name, s)
+	if err != nil {
+		return nil, err
+	}
+	res := n.reg.Apply(p)
+	n.broadcast(p.Broadcast)
+	if res.Filter == nil {
+		return nil, res.Err
+	}
+	return res.Filter, nil
+}
+
+// dropFilter drops every version of name, everywhere.
+func (n *Node) dropFilter(name string) error {
+	p, err := n.reg.Drop(name)
+	if err != nil {
+		return err
+	}
+	res := n.reg.Apply(p)
+	n.broadcast(p.Broadcast)
+	return res.Err
+}
+
+// broadcast tells the members of changed catalog entries.
+func (n *Node) broadcast(entries []gossip.Entry) {
+	m := n.mem.Load()
+	if m == nil {
+		return
+	}
+	for _, e := range entries {
+		b, err := gossip.AppendCatalog(nil, []gossip.Entry{e})
+		if err != nil {
+			continue
+		}
+		if b, err = wire.AppendCatalogFrame(nil, b); err == nil && len(b) <= maxBroadcast {
+			m.Broadcast(b)
+		}
+	}
+}
+
+// queueCatalog queues catalog bytes from a member (a copy) for the
+// catalog loop. It never blocks: memberlist calls it.
+func (n *Node) queueCatalog(b []byte) {
+	select {
+	case n.gates.catalog <- append([]byte(nil), b...):
+	default:
+		n.meters.c.inc(CatalogDropped) // the next push/pull brings it again
+	}
+}
+
+// catalogLoop merges what members send into the catalog and makes the
+// filters follow, until the node stops.
+func (n *Node) catalogLoop() {
+	for {
+		select {
+		case <-n.life.ctx.Done():
+			return
+		case b := <-n.gates.catalog:
+			n.mergeCatalog(b)
+		}
+	}
+}
+
+// mergeCatalog folds catalog entries a member sent into this node's and
+// applies the plan. Entries that do not decode are counted.
+func (n *Node) mergeCatalog(b []byte) {
+	entries, err := gossip.DecodeCatalog(b)
+	if err != nil {
+		n.meters.c.inc(MemberBadState)
+		n.log.Debug("catalog from a member refused", "err", err)
+		return
+	}
+	if res := n.reg.Apply(n.reg.Merge(entries)); res.Err != nil {
+		n.log.Warn("a filter from the cluster could not be made here", "err", res.Err)
+	}
+}
+
+// appendCatalogFrame appends the whole catalog as a catalog frame, if
+// there is anything in it.
+func (n *Node) appendCatalogFrame(dst []byte) []byte {
+	entries := n.reg.Entries()
+	if len(entries) == 0 {
+		return dst
+	}
+	b, err := gossip.AppendCatalog(nil, entries)
+	if err != nil {
+		return dst
+	}
+	if out, err := wire.AppendCatalogFrame(dst, b); err == nil {
+		return out
+	}
+	return dst
+}

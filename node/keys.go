@@ -1,0 +1,139 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/rmbd/rmbd/access"
+	"github.com/rmbd/rmbd/filter"
+	"github.com/rmbd/rmbd/registry"
+	"github.com/rmbd/rmbd/wire"
+)
+
+// Adding and asking for keys: classic frames address the default filter;
+// batches address it too, or, wrapped in a named frame, a filter by name.
+
+func (n *Node) classicAdd(q *request) reply {
+	key, err := wire.DecodeClassicKey(q.frame, wire.TypeAdd)
+	if err != nil {
+		return n.bad(q)
+	}
+	if !n.may(q, access.Add) {
+		return n.refuseClassic(q, "add: this address may not add (--allow)")
+	}
+	var bit [1]byte
+	q.w.keys = append(q.w.keys[:0], key)
+	fresh, _, _ := n.def.Add(q.w.keys, bit[:], &q.w.sc) // classic adds are not acknowledged
+	clear(q.w.keys)                                     // a slice of a frame about to be reused
+	q.w.c.inc(Adds)
+	q.w.c.add(AddsNew, uint64(fresh))
+	return reply{}
+}
+
+func (n *Node) classicHas(q *request) reply {
+	key, err := wire.DecodeClassicKey(q.frame, wire.TypeHas)
+	if err != nil {
+		return n.bad(q)
+	}
+	if !n.may(q, access.Read) {
+		return n.refuseClassic(q, "has: this address may not ask (--allow-read)")
+	}
+	present := n.def.Has(key)
+	q.w.c.inc(HasQueries)
+	if present {
+		q.w.c.inc(HasHits)
+	}
+	b, _ := wire.AppendClassicHasReply(q.w.buf[:0], key, present)
+	return reply{frame: b}
+}
+
+// batch serves an add or has batch: adds go to the filter that takes
+// them (made first, for a name, if AutoCreate allows); has is true for a
+// key any live version of the filter holds, and false for every key of a
+// name with no filter.
+func (n *Node) batch(q *request) reply {
+	b, err := wire.DecodeBatch(q.frame)
+	if err != nil {
+		return n.bad(q)
+	}
+	if b.Type == wire.TypeHasBatch {
+		if !n.may(q, access.Read) {
+			return n.refuse(q, wire.CodeForbidden, "this address may not ask (--allow-read)")
+		}
+		return n.hasBatch(q, b)
+	}
+	if !n.may(q, access.Add) {
+		return n.refuse(q, wire.CodeForbidden, "this address may not add (--allow)")
+	}
+	target := n.def
+	if q.named {
+		if target, err = n.filterFor(q.name); err != nil {
+			return n.refuse(q, wire.CodeRefused, err.Error())
+		}
+	}
+	return n.addBatch(q, target, b)
+}
+
+func (n *Node) addBatch(q *request, f *registry.Filter, b wire.Batch) reply {
+	var bits [wire.MaxBatchKeys / 8]byte
+	keys := q.w.keys[:0]
+	for key := range b.Keys.All() {
+		keys = append(keys, key)
+	}
+	fresh, wait, err := f.Add(keys, bits[:], &q.w.sc)
+	clear(keys) // slices of a frame about to be reused
+	q.w.keys = keys[:0]
+	if err != nil {
+		return n.refuse(q, wire.CodeRefused, fmt.Sprintf("filter %s: %v", f.Name(), err))
+	}
+	q.w.c.add(Adds, uint64(len(keys)))
+	q.w.c.add(AddsNew, uint64(fresh))
+	if b.Flags&wire.FlagAck == 0 {
+		return reply{} // nobody waits for an unacknowledged add
+	}
+	out, _ := wire.AppendResult(q.w.buf[:0], wire.TypeAddResult, b.ReqID, len(keys), bits[:wire.BitmapLen(len(keys))])
+	return reply{frame: out, wait: wait}
+}
+
+func (n *Node) hasBatch(q *request, b wire.Batch) reply {
+	vs := n.reg.DefaultVersions()
+	if q.named {
+		vs = n.reg.Lookup(q.name)
+	}
+	var bits [wire.MaxBatchKeys / 8]byte
+	i, yes := 0, 0
+	for key := range b.Keys.All() { // the hot loop
+		if vs.Has(key) {
+			bits[i/8] |= 1 << (i % 8)
+			yes++
+		}
+		i++
+	}
+	q.w.c.add(HasQueries, uint64(i))
+	q.w.c.add(HasHits, uint64(yes))
+	out, _ := wire.AppendResult(q.w.buf[:0], wire.TypeHasResult, b.ReqID, i, bits[:wire.BitmapLen(i)])
+	return reply{frame: out}
+}
+
+// errNoAutoCreate refuses an add to a filter that does not exist.
+var errNoAutoCreate = errors.New("create it first: --auto-create is off")
+
+// filterFor returns the filter that takes adds to name, creating it with
+// the node's sizing when AutoCreate allows.
+func (n *Node) filterFor(name []byte) (*registry.Filter, error) {
+	if f := n.reg.Lookup(name).Winner(); f != nil {
+		return f, nil
+	}
+	if !n.cfg.AutoCreate {
+		return nil, fmt.Errorf("no filter %q (%w)", name, errNoAutoCreate)
+	}
+	return n.createFilter(string(name), n.autoSizing())
+}
+
+// autoSizing is what an auto-created filter is: the node's own shape.
+func (n *Node) autoSizing() registry.Sizing {
+	if n.cfg.Profile == ProfileClassic {
+		return registry.Sizing{Layout: filter.Classic}
+	}
+	return registry.Sizing{Layout: filter.Blocked, Capacity: n.cfg.Capacity, FPRate: n.cfg.FPRate}
+}

@@ -1,0 +1,194 @@
+package registry
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/rmbd/rmbd/gossip"
+	"github.com/rmbd/rmbd/wire"
+)
+
+// Mutations. Each decides under r.mu and returns a Plan that Apply
+// carries out; none does file I/O.
+
+// ErrDefault refuses creating or dropping the filter of the node's flags.
+var ErrDefault = fmt.Errorf("%q is the filter the node's flags make; it is neither created nor dropped", DefaultName)
+
+// ErrName refuses a name no filter can have.
+var ErrName = fmt.Errorf("a filter's name is 1 to %d bytes of UTF-8, no control characters", wire.MaxFilterName)
+
+// Create makes name a filter sized by s, created here now, or finds it
+// made already with the same sizing (then the plan only waits for it).
+// Another sizing is an error naming both; so is a name past MaxFilters or
+// a filter past MaxMemory.
+func (r *Registry) Create(name string, s Sizing) (*Plan, error) {
+	switch {
+	case name == DefaultName:
+		return nil, ErrDefault
+	case !wire.ValidFilterName(name):
+		return nil, fmt.Errorf("filter name %q: %w", name, ErrName)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, errClosed
+	}
+	def, err := s.def(name, r.cat.NextGen(name), r.cfg.MaxFilterBytes)
+	if err != nil {
+		return nil, err
+	}
+	if live := r.cat.Live(name); len(live) > 0 {
+		if live[0].Def.FP != def.FP {
+			_, err := r.cat.Create(name, def, r.cfg.Node, r.cfg.Now()) // the error names both
+			return nil, err
+		}
+		p := r.reconcile(name)
+		p.want = versionFolder(name, live[0].ID())
+		return p, nil
+	}
+	if n := r.names(); n >= r.cfg.MaxFilters {
+		return nil, fmt.Errorf("%d named filters already, the most --max-filters allows", n)
+	}
+	if err := r.roomFor(def.FP.SizeBytes()); err != nil {
+		return nil, err
+	}
+	v, err := r.cat.Create(name, def, r.cfg.Node, r.cfg.Now())
+	if err != nil {
+		return nil, err
+	}
+	r.catVer++
+	p := r.reconcile(name)
+	p.catalog, p.want, p.created = r.catVer, versionFolder(name, v.ID()), true
+	p.Broadcast = append(p.Broadcast, r.cat.Entry(name))
+	return p, nil
+}
+
+var errClosed = errors.New("registry: closed")
+
+// Drop drops every version of name, here and, once the plan's broadcast
+// is sent, everywhere: a tombstone in the catalog.
+func (r *Registry) Drop(name string) (*Plan, error) {
+	if name == DefaultName {
+		return nil, ErrDefault
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, err := r.cat.Drop(name, r.cfg.Now()); err != nil {
+		return nil, err
+	}
+	r.catVer++
+	p := r.reconcile(name)
+	p.catalog = r.catVer
+	p.Broadcast = append(p.Broadcast, r.cat.Entry(name))
+	return p, nil
+}
+
+// Merge folds catalog entries a member sent into this node's, and plans
+// the filters that follow: versions to open, versions to close.
+func (r *Registry) Merge(entries []gossip.Entry) *Plan {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := &Plan{}
+	now := r.cfg.Now()
+	for _, e := range entries {
+		before := r.cat.Entry(e.Name)
+		r.cat.Merge(e, now)
+		if sameEntry(before, r.cat.Entry(e.Name)) {
+			continue
+		}
+		r.catVer++
+		p.catalog = r.catVer
+		p.merge(r.reconcile(e.Name))
+	}
+	return p
+}
+
+// Expire forgets tombstones past the TTL (keeping each name's dropped
+// generation) and plans saving the catalog if any went.
+func (r *Registry) Expire() *Plan {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	before := r.cat.Tombstones()
+	r.cat.Expire(r.cfg.Now())
+	p := &Plan{}
+	if r.cat.Tombstones() < before {
+		r.catVer++
+		p.catalog = r.catVer
+	}
+	return p
+}
+
+// reconcile plans name's filters to what the catalog says: a filter for
+// every live version, none for the rest. Versions to close leave the
+// table at once (no new request finds them); versions to open are loaded
+// by Apply. Callers hold r.mu.
+func (r *Registry) reconcile(name string) *Plan {
+	p := &Plan{}
+	live := map[string]bool{}
+	for _, v := range r.cat.Live(name) {
+		folder := versionFolder(name, v.ID())
+		live[folder] = true
+		if r.open[folder] != nil || r.pending[folder] != nil {
+			continue
+		}
+		if err := r.roomFor(v.Def.FP.SizeBytes()); err != nil {
+			p.errs = append(p.errs, fmt.Errorf("filter %q: %w", name, err))
+			continue
+		}
+		o := &opening{f: newFilter(name, v), done: make(chan struct{})}
+		r.pending[folder] = o
+		r.bytes += v.Def.FP.SizeBytes()
+		p.open = append(p.open, o)
+	}
+	closed := false
+	for folder, f := range r.open {
+		if f.name == name && !live[folder] {
+			delete(r.open, folder)
+			r.bytes -= f.bytes
+			p.close = append(p.close, f)
+			closed = true
+		}
+	}
+	if closed {
+		r.publish()
+	}
+	return p
+}
+
+// names counts the named filters open or being opened. Callers hold r.mu.
+func (r *Registry) names() int {
+	seen := map[string]bool{}
+	for _, f := range r.open {
+		seen[f.name] = true
+	}
+	for _, o := range r.pending {
+		seen[o.f.name] = true
+	}
+	return len(seen)
+}
+
+// roomFor refuses a filter of size bytes past MaxMemory. Callers hold r.mu.
+func (r *Registry) roomFor(size uint64) error {
+	if limit := r.cfg.MaxMemory; limit > 0 && r.bytes+size > uint64(limit) {
+		return fmt.Errorf("a filter of %d bytes would take the filters past --max-memory (%d bytes; %d in use)", size, limit, r.bytes)
+	}
+	return nil
+}
+
+// sameEntry reports whether a and b say the same of a name.
+func sameEntry(a, b gossip.Entry) bool {
+	if a.Floor != b.Floor || len(a.Versions) != len(b.Versions) || len(a.Drops) != len(b.Drops) {
+		return false
+	}
+	for i := range a.Versions {
+		if a.Versions[i].ID() != b.Versions[i].ID() {
+			return false
+		}
+	}
+	for i := range a.Drops {
+		if a.Drops[i] != b.Drops[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,125 @@
+package registry
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+
+	"github.com/rmbd/rmbd/filter"
+	"github.com/rmbd/rmbd/gossip"
+	"github.com/rmbd/rmbd/store"
+	"github.com/rmbd/rmbd/wire"
+)
+
+// DefaultName is the name of the filter the node's flags make, which
+// classic frames and unwrapped extended frames address. It is neither
+// created nor dropped, and not in the catalog.
+const DefaultName = wire.DefaultFilter
+
+// Config configures a Registry.
+type Config struct {
+	// Node is this node's name: the origin of the filters it creates.
+	Node string
+	// Default is the filter the node's flags make.
+	Default Sizing
+	// MaxFilterBytes refuses filters larger than this.
+	MaxFilterBytes uint64
+	// MaxFilters bounds the named filters (the default is not counted).
+	MaxFilters int
+	// MaxMemory bounds the bytes every filter together may take, the
+	// default included; 0 is no bound.
+	MaxMemory int64
+	// TombstoneTTL is how long a dropped filter's tombstone is kept.
+	TombstoneTTL time.Duration
+	// Dir, when set, keeps the filters: a folder each and the catalog.
+	// The registry closes it.
+	Dir *store.Dir
+	// Store tunes each filter's store (Dir only); zero is
+	// store.DefaultOptions.
+	Store store.Options
+	// Now is the clock the catalog stamps creations and drops with; nil
+	// is time.Now.
+	Now func() time.Time
+	// Logger receives what the registry does; nil discards it.
+	Logger *slog.Logger
+}
+
+// Sizing is what a filter is made from: its layout and, for the blocked
+// layout, the keys and false-positive rate it is sized for. The classic
+// layout's size is fixed (5 rows of 400 bits).
+type Sizing struct {
+	Layout   filter.Layout
+	Capacity uint64
+	FPRate   float64
+}
+
+// Errors of sizing, as a client reads them.
+var (
+	ErrFPRate   = errors.New("fp-rate must be strictly between 0 and 1")
+	ErrCapacity = errors.New("capacity must be at least 1")
+	ErrLayout   = errors.New("layout must be blocked or classic")
+)
+
+// Check refuses a sizing no filter can have, saying why.
+func (s Sizing) Check() error {
+	switch {
+	case s.Layout == filter.Classic:
+		return nil
+	case s.Layout != filter.Blocked:
+		return ErrLayout
+	case !(s.FPRate > 0 && s.FPRate < 1) || math.IsNaN(s.FPRate):
+		return ErrFPRate
+	case s.Capacity < 1:
+		return ErrCapacity
+	}
+	return nil
+}
+
+// def is the catalog definition of the filter name at generation gen
+// sized by s. Its seed is the generation's, so rows of another generation
+// do not fit (the classic layout places keys by their bytes alone: there
+// the seed only tells generations apart). The default filter is seed 0.
+func (s Sizing) def(name string, gen uint64, maxBytes uint64) (gossip.CatalogDef, error) {
+	if err := s.Check(); err != nil {
+		return gossip.CatalogDef{}, err
+	}
+	seed := uint64(0)
+	if name != DefaultName {
+		seed = gossip.FilterSeed(name, gen)
+	}
+	if s.Layout == filter.Classic {
+		fp := filter.NewClassic().Fingerprint()
+		fp.Seed = seed
+		return gossip.CatalogDef{FP: fp}, nil
+	}
+	fp, err := filter.BlockedFingerprint(filter.Config{Layout: filter.Blocked, Capacity: s.Capacity, FPRate: s.FPRate,
+		Seed: seed, MaxBytes: maxBytes})
+	if err != nil {
+		return gossip.CatalogDef{}, err
+	}
+	return gossip.CatalogDef{FP: fp, Capacity: s.Capacity, FPRate: s.FPRate}, nil
+}
+
+func (c *Config) validate() error {
+	if c.Node == "" {
+		return errors.New("registry: no node name")
+	}
+	if c.MaxFilters < 0 || c.MaxMemory < 0 || c.TombstoneTTL <= 0 {
+		return fmt.Errorf("registry: max filters %d and max memory %d must not be negative, tombstone TTL %v must be positive",
+			c.MaxFilters, c.MaxMemory, c.TombstoneTTL)
+	}
+	if c.Store.CheckpointInterval == 0 && c.Store.CheckpointLogBytes == 0 {
+		logger := c.Store.Logger
+		c.Store = store.DefaultOptions()
+		c.Store.Logger = logger
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}

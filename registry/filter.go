@@ -1,0 +1,187 @@
+package registry
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+
+	"github.com/rmbd/rmbd/filter"
+	"github.com/rmbd/rmbd/gossip"
+	"github.com/rmbd/rmbd/store"
+)
+
+// ErrDropped reports an add to a filter dropped while it was added to:
+// the caller looks the name up again (or says so).
+var ErrDropped = errors.New("the filter was dropped while adding; try again")
+
+// Filter is one version of a filter on this node: a name, the catalog
+// version it is (the default filter has a version of its own making), and
+// its segments.
+type Filter struct {
+	name    string
+	version gossip.Version
+	folder  string // its folder's name in the data directory
+	segs    []*Segment
+
+	// mu is held for reading by each add and for writing by close, so
+	// that no add writes to a store that is closing.
+	mu     sync.RWMutex
+	closed bool
+
+	stats atomic.Pointer[Stats] // refreshed in the background (stats.go)
+	alarm alarmState
+	bytes uint64
+}
+
+// Segment is one part of a filter: a row-oriented filter with its own
+// identity within the filter, change tracking, files and sync state.
+type Segment struct {
+	id uint64
+	f  *filter.Filter
+	st *store.Store // nil in memory
+	of *Filter
+}
+
+// ID returns the segment's number within its filter (0 for the first).
+func (s *Segment) ID() uint64 { return s.id }
+
+// Rows returns the segment's rows, for gossip and pulls.
+func (s *Segment) Rows() *filter.Filter { return s.f }
+
+// Store returns the segment's store in the data directory; nil in
+// memory.
+func (s *Segment) Store() *store.Store { return s.st }
+
+// Filter returns the filter the segment belongs to.
+func (s *Segment) Filter() *Filter { return s.of }
+
+// Name returns the filter's name.
+func (f *Filter) Name() string { return f.name }
+
+// Version returns the catalog version the filter is.
+func (f *Filter) Version() gossip.Version { return f.version }
+
+// IsDefault reports whether f is the filter of the node's flags.
+func (f *Filter) IsDefault() bool { return f.name == DefaultName }
+
+// Segments returns the filter's segments, oldest first.
+func (f *Filter) Segments() []*Segment { return f.segs }
+
+// Segment returns segment id, or nil.
+func (f *Filter) Segment(id uint64) *Segment {
+	for _, s := range f.segs {
+		if s.id == id {
+			return s
+		}
+	}
+	return nil
+}
+
+// SegmentFor returns f's segment id whose rows have fingerprint fp, or
+// nil: rows of another version or generation never merge.
+func (f *Filter) SegmentFor(id uint64, fp filter.Fingerprint) *Segment {
+	if s := f.Segment(id); s != nil && s.f.Fingerprint() == fp {
+		return s
+	}
+	return nil
+}
+
+// Bytes returns the memory the filter's bits take.
+func (f *Filter) Bytes() uint64 { return f.bytes }
+
+// head is the segment adds go to.
+func (f *Filter) head() *Segment { return f.segs[len(f.segs)-1] }
+
+// Add adds keys to the filter and sets bit i of bits (a bit per key,
+// zeroed) for each key that changed it. It returns how many did and what
+// an acknowledgement waits for (a data directory under --fsync always);
+// ErrDropped if the filter was dropped meanwhile. keys may be slices of a
+// frame about to be reused.
+func (f *Filter) Add(keys [][]byte, bits []byte, sc *store.Scratch) (int, store.Wait, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.closed {
+		return 0, store.Wait{}, ErrDropped
+	}
+	s := f.head()
+	if s.st != nil {
+		n, w := s.st.Add(keys, bits, sc)
+		return n, w, nil
+	}
+	fresh := 0
+	for i, k := range keys { // in memory: the hot loop stays here
+		if s.f.Add(k) {
+			bits[i/8] |= 1 << (i % 8)
+			fresh++
+		}
+	}
+	return fresh, store.Wait{}, nil
+}
+
+// Has reports whether key may have been added: whether any segment holds
+// it.
+func (f *Filter) Has(key []byte) bool {
+	for _, s := range f.segs {
+		if s.f.Has(key) {
+			return true
+		}
+	}
+	return false
+}
+
+// Versions are a name's live versions on this node, the one that takes
+// adds first. Its zero value is a name with no filter.
+type Versions []*Filter
+
+// Winner returns the version that takes adds, or nil.
+func (vs Versions) Winner() *Filter {
+	if len(vs) == 0 {
+		return nil
+	}
+	return vs[0]
+}
+
+// Has reports whether any version holds key: a conflict's losers still
+// answer for their keys.
+func (vs Versions) Has(key []byte) bool {
+	for _, f := range vs {
+		if f.Has(key) {
+			return true
+		}
+	}
+	return false
+}
+
+// SegmentFor returns the segment id of the version whose rows have
+// fingerprint fp, or nil.
+func (vs Versions) SegmentFor(id uint64, fp filter.Fingerprint) *Segment {
+	for _, f := range vs {
+		if s := f.SegmentFor(id, fp); s != nil {
+			return s
+		}
+	}
+	return nil
+}
+
+// close closes f's stores (no add is in flight after it) and, with
+// remove, deletes its folders.
+func (f *Filter) close(dir *store.Dir, remove bool) error {
+	f.mu.Lock()
+	f.closed = true
+	f.mu.Unlock()
+	var errs []error
+	for _, s := range f.segs {
+		if s.st == nil {
+			continue
+		}
+		errs = append(errs, s.st.Close())
+		if remove {
+			errs = append(errs, dir.Remove(segmentFolder(f.folder, s.id)))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Stats returns the filter's figures as of the last refresh (nil before
+// the first).
+func (f *Filter) Stats() *Stats { return f.stats.Load() }

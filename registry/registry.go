@@ -1,0 +1,314 @@
+package registry
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/rmbd/rmbd/filter"
+	"github.com/rmbd/rmbd/gossip"
+	"github.com/rmbd/rmbd/store"
+)
+
+// Registry is every filter of a node by name. See the package doc.
+type Registry struct {
+	cfg   Config
+	log   *slog.Logger
+	def   *Filter
+	table atomic.Pointer[table] // what readers see
+
+	// mu guards the catalog and what is open. It is never held across
+	// file I/O: Apply does that, outside it.
+	mu      sync.Mutex
+	cat     *gossip.Catalog
+	catVer  uint64              // bumped with every change to cat
+	open    map[string]*Filter  // named versions loaded, by folder
+	pending map[string]*opening // named versions an Apply is loading, by folder
+	bytes   uint64              // memory of the default, open and pending filters
+	started bool                // stores checkpoint in the background
+	closed  bool
+
+	saver saver // writes the catalog, one write serving every waiter
+}
+
+// table is what readers see: an immutable snapshot, replaced whole.
+type table struct {
+	byName map[string]Versions
+	all    []*Filter // the default first, then by name and version
+	names  []string  // named filters' names, sorted
+}
+
+// opening is a version being loaded by an Apply.
+type opening struct {
+	f    *Filter
+	done chan struct{} // closed once loaded, or failed
+	err  error
+}
+
+// Open restores the registry: with a data directory, the catalog and
+// every live version's folder (a folder no live version names, of a
+// filter dropped just before a stop, is removed), and the default
+// filter's folder, refused if it holds another filter (store.ErrMismatch).
+func Open(cfg Config) (*Registry, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	r := &Registry{cfg: cfg, log: cfg.Logger, cat: gossip.NewCatalog(cfg.TombstoneTTL),
+		open: map[string]*Filter{}, pending: map[string]*opening{}}
+	def, err := cfg.Default.def(DefaultName, 1, cfg.MaxFilterBytes)
+	if err != nil {
+		return nil, fmt.Errorf("registry: the default filter: %w", err)
+	}
+	r.def = newFilter(DefaultName, gossip.Version{Gen: 1, Origin: cfg.Node, Def: def})
+	if err := r.restore(); err != nil {
+		r.closeAll(false)
+		return nil, err
+	}
+	r.publish()
+	return r, nil
+}
+
+// newFilter makes the Filter of version v of name, not yet loaded.
+func newFilter(name string, v gossip.Version) *Filter {
+	return &Filter{name: name, version: v, folder: versionFolder(name, v.ID())}
+}
+
+// restore loads the default filter and, with a data directory, the
+// catalog and every live version it names.
+func (r *Registry) restore() error {
+	dir := r.cfg.Dir
+	if dir != nil {
+		b, err := dir.ReadCatalog()
+		if err != nil {
+			return err
+		}
+		if b != nil {
+			entries, err := gossip.DecodeCatalog(b)
+			if err != nil {
+				return fmt.Errorf("the catalog of named filters: %w", err)
+			}
+			for _, e := range entries {
+				r.cat.Restore(e)
+			}
+		}
+		if err := r.removeUnnamed(); err != nil {
+			return err
+		}
+	}
+	if err := r.load(r.def); err != nil {
+		return err
+	}
+	r.bytes += r.def.bytes
+	for _, name := range r.cat.Names() {
+		for _, v := range r.cat.Live(name) {
+			f := newFilter(name, v)
+			if err := r.load(f); err != nil {
+				return fmt.Errorf("filter %q: %w", name, err)
+			}
+			r.open[f.folder] = f
+			r.bytes += f.bytes
+		}
+	}
+	return nil
+}
+
+// removeUnnamed removes the folders no live version names: the node
+// stopped between writing the catalog of a drop and removing them.
+func (r *Registry) removeUnnamed() error {
+	want := map[string]bool{DefaultName: true}
+	for _, name := range r.cat.Names() {
+		for _, v := range r.cat.Live(name) {
+			want[versionFolder(name, v.ID())] = true
+		}
+	}
+	defs, err := r.cfg.Dir.Definitions()
+	if err != nil {
+		return err
+	}
+	for _, d := range defs {
+		if !want[filterFolder(d.Name)] {
+			r.log.Info("removing the folder of a dropped filter", "folder", d.Name)
+			if err := r.cfg.Dir.Remove(d.Name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// load makes f's segments, from its folders if there is a data
+// directory. It does file I/O: never call it holding r.mu.
+func (r *Registry) load(f *Filter) error {
+	def := f.version.Def
+	fl, err := filter.NewFromFingerprint(def.FP, r.cfg.MaxFilterBytes)
+	if err != nil {
+		return err
+	}
+	seg := &Segment{id: 0, f: fl, of: f}
+	if dir := r.cfg.Dir; dir != nil {
+		sd := store.Definition{Name: segmentFolder(f.folder, seg.id), FP: def.FP, Capacity: def.Capacity, FPRate: def.FPRate, Segment: seg.id}
+		st, rec, err := dir.Open(sd, fl, r.cfg.Store)
+		if err != nil {
+			return err
+		}
+		seg.st = st
+		r.logRecovery(f, rec)
+		r.mu.Lock()
+		started := r.started
+		r.mu.Unlock()
+		if started {
+			st.Start()
+		}
+	}
+	f.segs = []*Segment{seg}
+	f.bytes = fl.SizeBytes()
+	return nil
+}
+
+// logRecovery says what loading a filter's folder found.
+func (r *Registry) logRecovery(f *Filter, rec store.Recovery) {
+	if f.IsDefault() {
+		r.log.Info("data directory loaded", "filter", f.name, "checkpoints", rec.Checkpoints, "rows", rec.Rows,
+			"log_segments", rec.Segments, "log_records", rec.Records, "log_keys", rec.Keys, "took", rec.Took.String())
+	}
+	if rec.Truncated > 0 || len(rec.Damaged) > 0 {
+		r.log.Warn("a filter's folder needed repair", "filter", f.name, "log_segments_cut", rec.Truncated,
+			"checkpoints_set_aside", rec.Damaged, "rows_recovered", rec.Rows, "keys_replayed", rec.Keys)
+	}
+}
+
+// Start makes every store checkpoint in the background, from now on and
+// for filters opened later.
+func (r *Registry) Start() {
+	r.mu.Lock()
+	r.started = true
+	r.mu.Unlock()
+	for _, f := range r.All() {
+		for _, s := range f.segs {
+			if s.st != nil {
+				s.st.Start()
+			}
+		}
+	}
+}
+
+// Close writes a last checkpoint of every filter (no add may come after
+// it begins) and lets go of the data directory.
+func (r *Registry) Close() error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	r.mu.Unlock()
+	return r.closeAll(true)
+}
+
+func (r *Registry) closeAll(logErrs bool) error {
+	var errs []error
+	fs := append([]*Filter{r.def}, r.openFilters()...)
+	for _, f := range fs {
+		if len(f.segs) == 0 {
+			continue
+		}
+		if err := f.close(r.cfg.Dir, false); err != nil {
+			if logErrs {
+				r.log.Error("the last checkpoint failed; the log still holds every add", "filter", f.name, "err", err)
+			}
+			errs = append(errs, err)
+		}
+	}
+	if r.cfg.Dir != nil {
+		errs = append(errs, r.cfg.Dir.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func (r *Registry) openFilters() []*Filter {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*Filter, 0, len(r.open))
+	for _, f := range r.open {
+		out = append(out, f)
+	}
+	return out
+}
+
+// Default returns the filter of the node's flags.
+func (r *Registry) Default() *Filter { return r.def }
+
+// DefaultVersions returns the default filter as a name's versions, as
+// Lookup would.
+func (r *Registry) DefaultVersions() Versions { return r.table.Load().byName[DefaultName] }
+
+// Lookup returns name's live versions on this node, the winner first;
+// none if it has no filter here. The hot path: one atomic load and one
+// map lookup, no lock, no allocation.
+func (r *Registry) Lookup(name []byte) Versions {
+	return r.table.Load().byName[string(name)]
+}
+
+// Snapshot identifies what Lookup answers now: it changes whenever a
+// filter is opened or closed, so that a connection that keeps its last
+// lookup knows, with one atomic load, that it still holds.
+func (r *Registry) Snapshot() any { return r.table.Load() }
+
+// All returns every filter version open here, the default first, then by
+// name, creation and origin.
+func (r *Registry) All() []*Filter { return r.table.Load().all }
+
+// Names returns the named filters' names, sorted (the default is not
+// among them).
+func (r *Registry) Names() []string { return r.table.Load().names }
+
+// Entries returns the whole catalog, as members swap it.
+func (r *Registry) Entries() []gossip.Entry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cat.Entries()
+}
+
+// Entry returns the catalog's entry for name.
+func (r *Registry) Entry(name string) gossip.Entry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cat.Entry(name)
+}
+
+// Memory returns the bytes the filters take, and the bound.
+func (r *Registry) Memory() (used uint64, limit int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.bytes, r.cfg.MaxMemory
+}
+
+// publish replaces the table readers see with what is open now. Callers
+// hold r.mu (or own r alone, at Open).
+func (r *Registry) publish() {
+	t := &table{byName: map[string]Versions{DefaultName: {r.def}}, all: []*Filter{r.def}}
+	for _, name := range r.cat.Names() {
+		var vs Versions
+		for _, v := range r.cat.Live(name) {
+			if f := r.open[versionFolder(name, v.ID())]; f != nil {
+				vs = append(vs, f)
+			}
+		}
+		if len(vs) == 0 {
+			continue
+		}
+		t.byName[name] = vs
+		t.names = append(t.names, name)
+		sorted := slices.Clone(vs)
+		slices.SortFunc(sorted, func(a, b *Filter) int {
+			return cmp.Or(cmp.Compare(a.version.Created, b.version.Created), strings.Compare(a.version.Origin, b.version.Origin))
+		})
+		t.all = append(t.all, sorted...)
+	}
+	r.table.Store(t)
+}

@@ -1,0 +1,512 @@
+package respserver
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/rmbd/rmbd/access"
+	"github.com/rmbd/rmbd/filter"
+	"github.com/rmbd/rmbd/registry"
+	"github.com/rmbd/rmbd/resp"
+)
+
+// The RESP commands: RedisBloom's argument order, replies and error
+// strings wherever rmbd's semantics agree (docs/RESP.md lists where they
+// differ). A command's key is a filter's name; "default" is the filter
+// the node's flags make.
+
+// respCmd is one command, described as COMMAND and COMMAND DOCS describe
+// it.
+type respCmd struct {
+	name    string // lower case
+	arity   int    // Redis's: exact when positive, at least -arity when negative
+	flags   []string
+	first   int // the first key's position, 0 for none
+	last    int // the last key's: -1 every argument from first on
+	step    int
+	group   string
+	summary string
+	args    []respArg
+	access  access.Op // who may run it
+	run     func(s *Server, rc *respConn, args [][]byte)
+}
+
+// respArg documents an argument (COMMAND DOCS, which redis-cli's hints
+// are made from).
+type respArg struct {
+	name, typ, token string
+	optional         bool
+	multiple         bool
+	sub              []respArg
+}
+
+// commandTable is every command by name, and in order (COMMAND, one of
+// them, describes them all).
+type commandTable struct {
+	byName map[string]*respCmd
+	list   []*respCmd
+}
+
+func newCommandTable() commandTable {
+	t := commandTable{list: respTable(), byName: map[string]*respCmd{}}
+	for _, c := range t.list {
+		t.byName[c.name] = c
+	}
+	return t
+}
+
+// respTable lists the commands.
+func respTable() []*respCmd {
+	key := respArg{name: "key", typ: "key"}
+	item := respArg{name: "item", typ: "string"}
+	items := respArg{name: "item", typ: "string", multiple: true}
+	keys := respArg{name: "key", typ: "key", multiple: true}
+	return []*respCmd{
+		{name: "bf.reserve", arity: -4, flags: []string{"write", "denyoom"}, first: 1, last: 1, step: 1, group: "bf", access: access.Admin,
+			summary: "Creates a filter of the given capacity and false positive rate; rmbd filters do not grow (NONSCALING)",
+			args: []respArg{key, {name: "error_rate", typ: "double"}, {name: "capacity", typ: "integer"},
+				{name: "nonscaling", typ: "pure-token", token: "NONSCALING", optional: true}},
+			run: (*Server).bfReserve},
+		{name: "bf.add", arity: 3, flags: []string{"write", "denyoom", "fast"}, first: 1, last: 1, step: 1, group: "bf", access: access.Add,
+			summary: "Adds an item, creating the filter if it does not exist (--auto-create)", args: []respArg{key, item},
+			run: (*Server).bfAdd},
+		{name: "bf.madd", arity: -3, flags: []string{"write", "denyoom", "fast"}, first: 1, last: 1, step: 1, group: "bf", access: access.Add,
+			summary: "Adds items, creating the filter if it does not exist (--auto-create)", args: []respArg{key, items},
+			run: (*Server).bfAdd},
+		{name: "bf.insert", arity: -4, flags: []string{"write", "denyoom"}, first: 1, last: 1, step: 1, group: "bf", access: access.Add,
+			summary: "Adds items, creating the filter with the given sizing unless NOCREATE",
+			args: []respArg{key, {name: "capacity", typ: "integer", token: "CAPACITY", optional: true},
+				{name: "error", typ: "double", token: "ERROR", optional: true},
+				{name: "nocreate", typ: "pure-token", token: "NOCREATE", optional: true},
+				{name: "nonscaling", typ: "pure-token", token: "NONSCALING", optional: true},
+				{name: "items", typ: "pure-token", token: "ITEMS"}, items},
+			run: (*Server).bfInsert},
+		{name: "bf.exists", arity: 3, flags: []string{"readonly", "fast"}, first: 1, last: 1, step: 1, group: "bf", access: access.Read,
+			summary: "Whether an item may be in the filter", args: []respArg{key, item}, run: (*Server).bfExists},
+		{name: "bf.mexists", arity: -3, flags: []string{"readonly", "fast"}, first: 1, last: 1, step: 1, group: "bf", access: access.Read,
+			summary: "Whether each item may be in the filter", args: []respArg{key, items}, run: (*Server).bfExists},
+		{name: "bf.info", arity: -2, flags: []string{"readonly", "fast"}, first: 1, last: 1, step: 1, group: "bf", access: access.Read,
+			summary: "A filter's capacity, size, number of filters, items inserted (estimated) and expansion rate",
+			args: []respArg{key, {name: "single_value", typ: "oneof", optional: true, sub: []respArg{
+				{name: "capacity", typ: "pure-token", token: "CAPACITY"}, {name: "size", typ: "pure-token", token: "SIZE"},
+				{name: "filters", typ: "pure-token", token: "FILTERS"}, {name: "items", typ: "pure-token", token: "ITEMS"},
+				{name: "expansion", typ: "pure-token", token: "EXPANSION"}}}},
+			run: (*Server).bfInfo},
+		{name: "bf.card", arity: 2, flags: []string{"readonly", "fast"}, first: 1, last: 1, step: 1, group: "bf", access: access.Read,
+			summary: "The number of items in a filter, estimated from its bits", args: []respArg{key}, run: (*Server).bfCard},
+
+		{name: "del", arity: -2, flags: []string{"write"}, first: 1, last: -1, step: 1, group: "generic", access: access.Admin,
+			summary: "Drops filters, everywhere in the cluster", args: []respArg{keys}, run: (*Server).respDel},
+		{name: "unlink", arity: -2, flags: []string{"write", "fast"}, first: 1, last: -1, step: 1, group: "generic", access: access.Admin,
+			summary: "Drops filters, everywhere in the cluster", args: []respArg{keys}, run: (*Server).respDel},
+		{name: "exists", arity: -2, flags: []string{"readonly", "fast"}, first: 1, last: -1, step: 1, group: "generic", access: access.Read,
+			summary: "How many of the keys name a filter", args: []respArg{keys}, run: (*Server).respExists},
+		{name: "type", arity: 2, flags: []string{"readonly", "fast"}, first: 1, last: 1, step: 1, group: "generic", access: access.Read,
+			summary: "MBbloom-- for a filter, none otherwise", args: []respArg{key}, run: (*Server).respType},
+		{name: "scan", arity: -2, flags: []string{"readonly"}, group: "generic", access: access.Read,
+			summary: "Iterates over the filters' names",
+			args: []respArg{{name: "cursor", typ: "integer"}, {name: "pattern", typ: "pattern", token: "MATCH", optional: true},
+				{name: "count", typ: "integer", token: "COUNT", optional: true}, {name: "type", typ: "string", token: "TYPE", optional: true}},
+			run: (*Server).respScan},
+		{name: "keys", arity: 2, flags: []string{"readonly"}, group: "generic", access: access.Read,
+			summary: "The filters' names that match a pattern", args: []respArg{{name: "pattern", typ: "pattern"}}, run: (*Server).respKeys},
+		{name: "dbsize", arity: 1, flags: []string{"readonly", "fast"}, group: "server", access: access.Read,
+			summary: "The number of filters", run: (*Server).respDBSize},
+
+		{name: "ping", arity: -1, flags: []string{"fast"}, group: "connection", summary: "PONG, or the message",
+			args: []respArg{{name: "message", typ: "string", optional: true}}, run: (*Server).respPing},
+		{name: "echo", arity: 2, flags: []string{"fast"}, group: "connection", summary: "The message",
+			args: []respArg{{name: "message", typ: "string"}}, run: (*Server).respEcho},
+		{name: "hello", arity: -1, flags: []string{"noauth", "fast"}, group: "connection",
+			summary: "Chooses the protocol (2 or 3), authenticates, names the connection; answers what the server is",
+			args: []respArg{{name: "arguments", typ: "block", optional: true, sub: []respArg{
+				{name: "protover", typ: "integer"},
+				{name: "username-password", typ: "block", token: "AUTH", optional: true, sub: []respArg{{name: "username", typ: "string"}, {name: "password", typ: "string"}}},
+				{name: "clientname", typ: "string", token: "SETNAME", optional: true}}}},
+			run: (*Server).respHello},
+		{name: "auth", arity: -2, flags: []string{"noauth", "fast"}, group: "connection", summary: "Authenticates the connection (--resp-password-file)",
+			args: []respArg{{name: "username", typ: "string", optional: true}, {name: "password", typ: "string"}}, run: (*Server).respAuth},
+		{name: "select", arity: 2, flags: []string{"fast"}, group: "connection", summary: "Database 0, the only one",
+			args: []respArg{{name: "index", typ: "integer"}}, run: (*Server).respSelect},
+		{name: "client", arity: -2, flags: []string{}, group: "connection", summary: "SETNAME, GETNAME, SETINFO, ID",
+			args: []respArg{{name: "subcommand", typ: "string"}, {name: "arg", typ: "string", optional: true, multiple: true}},
+			run:  (*Server).respClient},
+		{name: "quit", arity: -1, flags: []string{"noauth", "fast"}, group: "connection", summary: "Closes the connection", run: (*Server).respQuit},
+		{name: "info", arity: -1, flags: []string{}, group: "server", access: access.Read,
+			summary: "The server, clients, stats, keyspace and bloom sections",
+			args:    []respArg{{name: "section", typ: "string", optional: true, multiple: true}}, run: (*Server).respInfo},
+		{name: "command", arity: -1, flags: []string{}, group: "server", summary: "Describes the commands: COMMAND, COMMAND COUNT, COMMAND INFO, COMMAND DOCS",
+			args: []respArg{{name: "subcommand", typ: "string", optional: true}, {name: "command-name", typ: "string", optional: true, multiple: true}},
+			run:  (*Server).respCommandCmd},
+	}
+}
+
+// respCommand runs one command and appends its reply to rc.out.
+func (s *Server) respCommand(rc *respConn, args [][]byte) {
+	var up [24]byte
+	name := args[0]
+	if len(name) <= len(up) {
+		for i, c := range name {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			up[i] = c
+		}
+		name = up[:len(name)]
+	}
+	c := rc.lastCmd
+	if c == nil || rc.lastLen != len(name) || string(rc.lastName[:rc.lastLen]) != string(name) {
+		c = s.cmds.byName[string(name)]
+		if c != nil && len(name) <= len(rc.lastName) {
+			rc.lastCmd, rc.lastLen = c, copy(rc.lastName[:], name)
+		}
+	}
+	switch {
+	case c == nil:
+		s.respErr(rc, unknownCommand(args))
+		return
+	case !rc.authed && !c.has("noauth"):
+		s.respErr(rc, "NOAUTH Authentication required.")
+		return
+	case c.arity > 0 && len(args) != c.arity, c.arity < 0 && len(args) < -c.arity:
+		s.respErr(rc, "ERR wrong number of arguments for '"+c.name+"' command")
+		return
+	case !s.cfg.Policy.Allows(c.access, rc.cn.From.Addr(), false):
+		s.c.inc(cForbidden)
+		s.respErr(rc, "NOPERM this address may not run '"+c.name+"' ("+c.access.Flag()+")")
+		return
+	}
+	c.run(s, rc, args)
+}
+
+func (c *respCmd) has(flag string) bool {
+	for _, f := range c.flags {
+		if f == flag {
+			return true
+		}
+	}
+	return false
+}
+
+// unknownCommand is Redis's reply to a command it does not know.
+func unknownCommand(args [][]byte) string {
+	var b strings.Builder
+	b.WriteString("ERR unknown command '")
+	b.Write(truncate(args[0], 128))
+	b.WriteString("', with args beginning with: ")
+	for _, a := range args[1:min(len(args), 16)] {
+		b.WriteByte('\'')
+		b.Write(truncate(a, 128))
+		b.WriteString("' ")
+	}
+	return b.String()
+}
+
+func truncate(b []byte, n int) []byte { return b[:min(len(b), n)] }
+
+// respErr appends an error reply.
+func (s *Server) respErr(rc *respConn, msg string) {
+	s.c.inc(cErrors)
+	rc.out = resp.AppendError(rc.out, msg)
+}
+
+// respOK appends +OK.
+func respOK(rc *respConn) { rc.out = append(rc.out, "+OK\r\n"...) }
+
+// errNotFound is RedisBloom's reply for a filter that does not exist.
+const errNotFound = "ERR not found"
+
+func (s *Server) bfReserve(rc *respConn, args [][]byte) {
+	if len(args) > 7 {
+		s.respErr(rc, "ERR wrong number of arguments for 'bf.reserve' command")
+		return
+	}
+	fpRate, err := strconv.ParseFloat(string(args[2]), 64)
+	if err != nil {
+		s.respErr(rc, "ERR bad error rate")
+		return
+	}
+	if !(fpRate > 0 && fpRate < 1) { // NaN too
+		s.respErr(rc, "ERR (0 < error rate range < 1) ")
+		return
+	}
+	capacity, err := strconv.ParseInt(string(args[3]), 10, 64)
+	if err != nil {
+		s.respErr(rc, "ERR bad capacity")
+		return
+	}
+	if capacity <= 0 {
+		s.respErr(rc, "ERR (capacity should be larger than 0)")
+		return
+	}
+	for _, a := range args[4:] {
+		switch strings.ToUpper(string(a)) {
+		case "NONSCALING":
+		case "EXPANSION":
+			s.respErr(rc, errExpansion)
+			return
+		default:
+			s.respErr(rc, "ERR unknown argument '"+string(truncate(a, 64))+"' (BF.RESERVE key error_rate capacity [NONSCALING])")
+			return
+		}
+	}
+	if len(s.reg.Lookup(args[1])) > 0 {
+		s.respErr(rc, "ERR item exists")
+		return
+	}
+	if _, err := s.b.Create(string(args[1]), registry.Sizing{Layout: filter.Blocked, Capacity: uint64(capacity), FPRate: fpRate}); err != nil {
+		s.respErr(rc, "ERR "+err.Error())
+		return
+	}
+	respOK(rc)
+}
+
+// errExpansion refuses EXPANSION: rmbd filters keep their size.
+const errExpansion = "ERR rmbd filters do not grow: EXPANSION is not supported (reserve the capacity you need; NONSCALING is accepted)"
+
+// addTarget returns the filter adds to name go to.
+func (s *Server) addTarget(rc *respConn, name []byte) (*registry.Filter, error) {
+	if f := s.lookup(rc, name).Winner(); f != nil {
+		return f, nil
+	}
+	return s.b.FilterFor(name)
+}
+
+// respAdd adds keys to f and returns, per key, whether it changed the
+// filter, as bits in rc.bits.
+func (s *Server) respAdd(rc *respConn, f *registry.Filter, keys [][]byte) ([]byte, error) {
+	need := (len(keys) + 7) / 8
+	if cap(rc.bits) < need {
+		rc.bits = make([]byte, need)
+	}
+	bits := rc.bits[:need]
+	clear(bits)
+	fresh, wait, err := f.Add(keys, bits, &rc.sc)
+	if err != nil {
+		return nil, err
+	}
+	rc.waits.Add(wait)
+	rc.counts.added += uint64(len(keys))
+	rc.counts.addedNew += uint64(fresh)
+	return bits, nil
+}
+
+// bfAdd serves BF.ADD (one item, one answer) and BF.MADD (an array).
+func (s *Server) bfAdd(rc *respConn, args [][]byte) {
+	f, err := s.addTarget(rc, args[1])
+	if err != nil {
+		s.respAddErr(rc, err)
+		return
+	}
+	s.respAdded(rc, f, args[2:], len(args[0]) != len("bf.add"))
+}
+
+// respAdded adds keys and appends the answers: one boolean, or an array.
+func (s *Server) respAdded(rc *respConn, f *registry.Filter, keys [][]byte, multi bool) {
+	bits, err := s.respAdd(rc, f, keys)
+	if err != nil {
+		s.respAddErr(rc, err)
+		return
+	}
+	if !multi {
+		rc.out = resp.AppendBool(rc.out, rc.proto, bits[0]&1 != 0)
+		return
+	}
+	rc.out = resp.AppendArray(rc.out, len(keys))
+	for i := range keys {
+		rc.out = resp.AppendBool(rc.out, rc.proto, bits[i/8]&(1<<(i%8)) != 0)
+	}
+}
+
+// respAddErr answers an add that found no filter to add to.
+func (s *Server) respAddErr(rc *respConn, err error) {
+	if errors.Is(err, registry.ErrDropped) {
+		s.respErr(rc, "ERR "+err.Error())
+		return
+	}
+	if !s.cfg.AutoCreate {
+		s.respErr(rc, errNotFound+" (--auto-create is off: BF.RESERVE the filter first)")
+		return
+	}
+	s.respErr(rc, "ERR "+err.Error())
+}
+
+func (s *Server) bfInsert(rc *respConn, args [][]byte) {
+	capacity, fpRate, create := s.cfg.Sizing.Capacity, s.cfg.Sizing.FPRate, s.cfg.AutoCreate
+	explicit := false
+	i := 2
+	for ; i < len(args); i++ {
+		opt := strings.ToUpper(string(args[i]))
+		if opt == "ITEMS" {
+			break
+		}
+		switch opt {
+		case "NOCREATE":
+			create = false
+		case "NONSCALING":
+		case "EXPANSION":
+			s.respErr(rc, errExpansion)
+			return
+		case "CAPACITY", "ERROR":
+			if i+1 == len(args) {
+				s.respErr(rc, "ERR wrong number of arguments for 'bf.insert' command")
+				return
+			}
+			i++
+			v := string(args[i])
+			if opt == "CAPACITY" {
+				c, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					s.respErr(rc, "Bad capacity")
+					return
+				}
+				if c < 1 {
+					s.respErr(rc, "Bad argument received")
+					return
+				}
+				capacity = uint64(c)
+			} else {
+				e, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					s.respErr(rc, "Bad error rate")
+					return
+				}
+				if !(e > 0 && e < 1) { // NaN too
+					s.respErr(rc, "Bad argument received")
+					return
+				}
+				fpRate = e
+			}
+			explicit = true
+		default:
+			s.respErr(rc, "Unknown argument received")
+			return
+		}
+	}
+	if i+1 >= len(args) {
+		s.respErr(rc, "ERR wrong number of arguments for 'bf.insert' command")
+		return
+	}
+	name := args[1]
+	if len(s.reg.Lookup(name)) == 0 {
+		if !create {
+			if s.cfg.AutoCreate {
+				s.respErr(rc, errNotFound)
+			} else {
+				s.respErr(rc, errNotFound+" (--auto-create is off: BF.RESERVE the filter first)")
+			}
+			return
+		}
+		sz := registry.Sizing{Layout: filter.Blocked, Capacity: capacity, FPRate: fpRate}
+		if s.cfg.Sizing.Layout == filter.Classic && !explicit {
+			sz = registry.Sizing{Layout: filter.Classic}
+		}
+		if _, err := s.b.Create(string(name), sz); err != nil {
+			s.respErr(rc, "ERR "+err.Error())
+			return
+		}
+	}
+	f, err := s.addTarget(rc, name)
+	if err != nil {
+		s.respAddErr(rc, err)
+		return
+	}
+	s.respAdded(rc, f, args[i+1:], true)
+}
+
+// bfExists serves BF.EXISTS and BF.MEXISTS: true for a key any live
+// version of the filter holds; false for every key of a filter that does
+// not exist.
+func (s *Server) bfExists(rc *respConn, args [][]byte) {
+	keys := args[2:]
+	multi := len(args[0]) != len("bf.exists")
+	if multi {
+		rc.out = resp.AppendArray(rc.out, len(keys))
+	}
+	hits := 0
+	vs := s.lookup(rc, args[1])
+	for _, k := range keys {
+		v := vs.Has(k)
+		if v {
+			hits++
+		}
+		rc.out = resp.AppendBool(rc.out, rc.proto, v)
+	}
+	rc.counts.asked += uint64(len(keys))
+	rc.counts.found += uint64(hits)
+}
+
+// freshStatsBytes is the largest filter BF.INFO and BF.CARD count afresh
+// (about 0.3 ms); a larger one's figures are the background refresh's
+// (about a second old).
+const freshStatsBytes = 4 << 20
+
+// respFilter describes the filter called name; with fresh, counting a
+// filter up to freshStatsBytes afresh.
+func (s *Server) respFilter(name []byte, fresh bool) (desc filterDesc, ok bool) {
+	vs := s.reg.Lookup(name)
+	f := vs.Winner()
+	if f == nil {
+		return desc, false
+	}
+	desc = filterDesc{versions: len(vs), capacity: f.Version().Def.Capacity, bytes: f.Bytes()}
+	if fresh && f.Bytes() <= freshStatsBytes {
+		desc.keys = uint64(f.ReadStats().EstimatedKeys)
+	} else {
+		desc.keys = uint64(s.reg.StatsNow(f).EstimatedKeys)
+	}
+	return desc, true
+}
+
+// filterDesc is what BF.INFO says of a filter.
+type filterDesc struct {
+	capacity, bytes, keys uint64
+	versions              int
+}
+
+func (s *Server) bfInfo(rc *respConn, args [][]byte) {
+	if len(args) > 3 {
+		s.respErr(rc, "ERR wrong number of arguments for 'bf.info' command")
+		return
+	}
+	d, ok := s.respFilter(args[1], true)
+	if !ok {
+		s.respErr(rc, errNotFound)
+		return
+	}
+	fields := []struct {
+		name, arg string
+		v         int64
+	}{
+		{"Capacity", "CAPACITY", int64(d.capacity)},
+		{"Size", "SIZE", int64(d.bytes)},
+		{"Number of filters", "FILTERS", int64(d.versions)},
+		{"Number of items inserted", "ITEMS", int64(d.keys)},
+		// rmbd filters do not grow. RedisBloom answers null for a
+		// NONSCALING filter, which go-redis cannot read: 0 says the same.
+		{"Expansion rate", "EXPANSION", 0},
+	}
+	value := func(v int64) { rc.out = resp.AppendInt(rc.out, v) }
+	if len(args) == 3 {
+		for _, f := range fields {
+			if strings.EqualFold(string(args[2]), f.arg) {
+				rc.out = resp.AppendArray(rc.out, 1)
+				value(f.v)
+				return
+			}
+		}
+		s.respErr(rc, "Invalid information value")
+		return
+	}
+	rc.out = resp.AppendMap(rc.out, rc.proto, len(fields))
+	for _, f := range fields {
+		rc.out = resp.AppendSimple(rc.out, f.name)
+		value(f.v)
+	}
+}
+
+func (s *Server) bfCard(rc *respConn, args [][]byte) {
+	d, _ := s.respFilter(args[1], true)
+	rc.out = resp.AppendInt(rc.out, int64(d.keys))
+}

@@ -1,0 +1,161 @@
+package store
+
+import (
+	"context"
+
+	"github.com/rmbd/rmbd/filter"
+)
+
+// Adds. A local add is logged before it is applied: the keys not yet in
+// the filter are appended to the log, inside the store's add barrier (so
+// that a checkpoint never copies rows whose records it then deletes), and
+// only then set in the filter. A key already present is not logged: its
+// bits are on disk through an earlier record or a checkpoint, or came from
+// a peer. What an acknowledgement must wait for is returned as a Wait.
+
+// Scratch is the memory one adder (a goroutine serving requests) reuses
+// from add to add. The zero value is ready; it holds nothing between
+// calls that the caller must keep.
+type Scratch struct {
+	hashes, missing []uint64
+	keys            [][]byte
+}
+
+// Wait is what an acknowledgement of adds waits for: a position in a
+// filter's log. The zero Wait waits for nothing.
+type Wait struct {
+	l   *Log
+	pos uint64
+}
+
+// Synced reports whether the adds are on disk already (or need not be).
+func (w Wait) Synced() bool { return w.l == nil || w.l.Synced() >= w.pos }
+
+// Wait blocks until the adds are on disk, the log fails or ctx ends.
+func (w Wait) Wait(ctx context.Context) error {
+	if w.l == nil {
+		return nil
+	}
+	return w.l.WaitSynced(ctx, w.pos)
+}
+
+// Then calls fn, on the log's writer, once the adds are on disk (at once
+// if they are), or with the error the log failed on. fn must not block.
+func (w Wait) Then(fn func(error)) {
+	if w.l == nil {
+		fn(nil)
+		return
+	}
+	w.l.AfterSynced(w.pos, fn)
+}
+
+// Add adds keys to the store's filter, logging those that change it
+// first, and sets bit i of bits (which must hold a bit per key, zeroed)
+// for each key that changed the filter, a test-and-set. It returns how
+// many did and, under FsyncAlways, what an acknowledgement waits for:
+// the log's end as it is after the add, which covers the records of any
+// concurrent add whose bits this one found set. keys may be slices of a
+// frame about to be reused: sc keeps no reference to them.
+func (s *Store) Add(keys [][]byte, bits []byte, sc *Scratch) (int, Wait) {
+	s.adds.RLock()
+	var fresh int
+	if s.f.Fingerprint().Layout == filter.Classic {
+		fresh = s.addKeys(keys, bits, sc)
+	} else {
+		fresh = s.addHashes(keys, bits, sc)
+	}
+	s.adds.RUnlock()
+	if s.l.Policy() != FsyncAlways {
+		return fresh, Wait{}
+	}
+	return fresh, Wait{s.l, s.l.End()}
+}
+
+// addHashes is Add for the blocked layout: each key is hashed once, and
+// its hash is its log record.
+func (s *Store) addHashes(keys [][]byte, bits []byte, sc *Scratch) int {
+	f := s.f
+	hs, missing := sc.hashes[:0], sc.missing[:0]
+	for _, key := range keys {
+		h := f.KeyHash(key)
+		hs = append(hs, h)
+		if !f.HasHash(h) {
+			missing = append(missing, h)
+		}
+	}
+	if len(missing) > 0 {
+		s.l.AppendHashes(missing)
+	}
+	fresh := 0
+	for i, h := range hs {
+		if f.AddHash(h) {
+			bits[i/8] |= 1 << (i % 8)
+			fresh++
+		}
+	}
+	sc.hashes, sc.missing = hs, missing
+	return fresh
+}
+
+// addKeys is Add for the classic layout, which places keys by their
+// bytes: the keys are logged.
+func (s *Store) addKeys(keys [][]byte, bits []byte, sc *Scratch) int {
+	f := s.f
+	missing := sc.keys[:0]
+	for _, key := range keys {
+		if !f.Has(key) {
+			missing = append(missing, key)
+		}
+	}
+	if len(missing) > 0 {
+		s.l.AppendKeys(missing)
+	}
+	fresh := 0
+	for i, key := range keys {
+		if f.Add(key) {
+			bits[i/8] |= 1 << (i % 8)
+			fresh++
+		}
+	}
+	clear(missing) // slices of the caller's frame
+	sc.keys = missing[:0]
+	return fresh
+}
+
+// Waits gathers, per log, the furthest position replies in hand wait
+// for: pipelined requests may add to several filters, each with its own
+// log. The zero value is ready.
+type Waits []Wait
+
+// Add makes the replies wait for w too.
+func (ws *Waits) Add(w Wait) {
+	if w.l == nil || w.pos == 0 {
+		return
+	}
+	for i := range *ws {
+		if (*ws)[i].l == w.l {
+			(*ws)[i].pos = max((*ws)[i].pos, w.pos)
+			return
+		}
+	}
+	*ws = append(*ws, w)
+}
+
+// Wait waits until every log is synced up to its position, and forgets
+// them. It is not bounded by a context: at shutdown the replies of adds
+// in hand still go out once the log has them, which takes one fsync (or
+// the log fails, and says so).
+func (ws *Waits) Wait() error {
+	var first error
+	for _, w := range *ws {
+		if err := w.Wait(context.Background()); err != nil && first == nil {
+			first = err
+		}
+	}
+	clear(*ws)
+	*ws = (*ws)[:0]
+	return first
+}
+
+// Len returns how many logs the replies wait for.
+func (ws Waits) Len() int { return len(ws) }
