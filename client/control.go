@@ -82,10 +82,11 @@ type Pong struct {
 	// write rows into its filter.
 	Authenticated bool
 	Build         string // the node's version, empty from older nodes
-	// OverCapacity reports a filter holding more keys than it was sized
-	// for; FPHigh one whose estimated false-positive rate is over twice
-	// its target. Either way, has answers true for more absent keys than
-	// the filter promised.
+	// OverCapacity reports the filter pinged (the node's own, or the one
+	// the client addresses) holding more keys than it was sized for;
+	// FPHigh one whose estimated false-positive rate is over twice its
+	// target. Either way, has answers true for more absent keys than the
+	// filter promised.
 	OverCapacity, FPHigh bool
 }
 
@@ -128,12 +129,27 @@ func (c *Client) request(frame []byte, id uint32, pad, seal bool) *request {
 		if seal {
 			size -= wire.SealedOverhead
 		}
-		frame, _ = wire.PadFrame(frame, 0, size) // only paddable requests come here
+		frame = padRequest(frame, size) // only paddable requests come here
 	}
 	if seal {
 		frame, _ = c.sealer.Seal(nil, frame) // a peer request is sealable
 	}
 	return &request{frame: frame, match: match{id: id}, reply: make(chan reply, 1)}
+}
+
+// padRequest pads a request to size bytes; a named frame's request is
+// padded inside it.
+func padRequest(frame []byte, size int) []byte {
+	if wire.Type(frame[0]) == wire.TypeNamed {
+		if n, err := wire.DecodeNamed(frame); err == nil {
+			inner, _ := wire.PadFrame(bytes.Clone(n.Inner), 0, size-wire.NamedOverhead(string(n.Name), n.Segment))
+			if out, err := wire.AppendNamedSegment(nil, string(n.Name), n.Segment, inner); err == nil {
+				return out
+			}
+		}
+	}
+	out, _ := wire.PadFrame(frame, 0, size)
+	return out
 }
 
 // overTCP sends r on a TCP connection of its own.
@@ -182,11 +198,19 @@ func badReply(err error) error {
 	return fmt.Errorf("%w: %w", ErrProtocol, err)
 }
 
-// Ping measures the round trip to the node and returns who it is.
+// Ping measures the round trip to the node and returns who it is, with
+// the fingerprint and alarms of the filter the client addresses.
 func (c *Client) Ping(ctx context.Context) (Pong, error) {
+	if err := c.checkFilter(); err != nil {
+		return Pong{}, err
+	}
 	began := time.Now()
 	b, err := c.ask(ctx, "ping", false, func(dst []byte, id uint32) ([]byte, error) {
-		return wire.AppendPing(dst, wire.Ping{Type: wire.TypePing, ReqID: id, Version: wire.ProtocolVersion})
+		p, err := wire.AppendPing(dst, wire.Ping{Type: wire.TypePing, ReqID: id, Version: wire.ProtocolVersion})
+		if err != nil {
+			return p, err
+		}
+		return c.named(p)
 	})
 	if err != nil {
 		return Pong{}, c.opErr("ping", err)

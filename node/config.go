@@ -227,19 +227,62 @@ func ClassicConfig() Config {
 	return c
 }
 
+// bad is a configuration error.
+func bad(format string, a ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrConfig}, a...)...)
+}
+
+// validate checks the configuration: its addresses, its bounds, its
+// sizing and keys, and with membership the cluster's settings.
 func (c Config) validate() error {
-	bad := func(format string, a ...any) error {
-		return fmt.Errorf("%w: "+format, append([]any{ErrConfig}, a...)...)
-	}
 	if c.Transport == nil {
-		_, port, err := net.SplitHostPort(c.Listen)
-		if err != nil {
-			return bad("listen address %q: %w", c.Listen, err)
-		}
-		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-			return bad("listen port %q is not a number from 0 to 65535", port)
+		if err := checkListen("listen", c.Listen); err != nil {
+			return err
 		}
 	}
+	if err := c.validateBounds(); err != nil {
+		return err
+	}
+	if err := c.sizing().Check(); err != nil {
+		return bad("the default filter: %w", err)
+	}
+	if c.RESPListen != "" {
+		if err := checkListen("RESP listen", c.RESPListen); err != nil {
+			return err
+		}
+	}
+	for _, p := range c.RESPPasswords {
+		if p == "" || strings.ContainsAny(p, "\r\n") {
+			return bad("a RESP password must be one line, not empty")
+		}
+	}
+	if len(c.ClusterKeys) > 0 {
+		if _, err := auth.NewKeyring(c.ClusterKeys); err != nil {
+			return bad("cluster keys: %w", err)
+		}
+	}
+	for _, p := range c.Peers {
+		if _, _, err := splitPeer(p); err != nil {
+			return bad("peer %q: %w", p, err)
+		}
+	}
+	return c.validateCluster()
+}
+
+// checkListen checks an address to bind, HOST:PORT with a port 0..65535.
+func checkListen(what, addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return bad("%s address %q: %w", what, addr, err)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return bad("%s port %q is not a number from 0 to 65535", what, port)
+	}
+	return nil
+}
+
+// validateBounds checks the profile, the intervals and every bound.
+func (c Config) validateBounds() error {
 	switch {
 	case c.Profile != ProfileDefault && c.Profile != ProfileClassic:
 		return bad("profile %q is neither %q nor %q", c.Profile, ProfileDefault, ProfileClassic)
@@ -268,31 +311,11 @@ func (c Config) validate() error {
 	case c.Fsync > store.FsyncNo:
 		return bad("fsync policy %v", c.Fsync)
 	}
-	if err := c.sizing().Check(); err != nil {
-		return bad("the default filter: %w", err)
-	}
-	if c.RESPListen != "" {
-		if _, port, err := net.SplitHostPort(c.RESPListen); err != nil {
-			return bad("RESP listen address %q: %w", c.RESPListen, err)
-		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-			return bad("RESP listen port %q is not a number from 0 to 65535", port)
-		}
-	}
-	for _, p := range c.RESPPasswords {
-		if p == "" || strings.ContainsAny(p, "\r\n") {
-			return bad("a RESP password must be one line, not empty")
-		}
-	}
-	if len(c.ClusterKeys) > 0 {
-		if _, err := auth.NewKeyring(c.ClusterKeys); err != nil {
-			return bad("cluster keys: %w", err)
-		}
-	}
-	for _, p := range c.Peers {
-		if _, _, err := splitPeer(p); err != nil {
-			return bad("peer %q: %w", p, err)
-		}
-	}
+	return nil
+}
+
+// validateCluster checks membership's settings, when it runs.
+func (c Config) validateCluster() error {
 	if !c.clustered() {
 		return nil
 	}
@@ -304,10 +327,10 @@ func (c Config) validate() error {
 			return bad("join address %q: %w", j, err)
 		}
 	}
-	if _, port, err := net.SplitHostPort(c.gossipListen()); err != nil {
-		return bad("gossip address %q: %w", c.gossipListen(), err)
-	} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-		return bad("gossip port %q is not a number from 0 to 65535", port)
+	if c.GossipTransport == nil {
+		if err := checkListen("gossip", c.gossipListen()); err != nil {
+			return err
+		}
 	}
 	if c.AntiEntropyInterval <= 0 || c.RejoinInterval <= 0 {
 		return bad("anti-entropy and rejoin intervals must be positive")

@@ -68,7 +68,6 @@ type worker struct {
 	buf     []byte
 	sealBuf []byte
 	out     gossip.Outbox
-	send    sendBufs
 	sc      store.Scratch
 	keys    [][]byte
 }

@@ -2,6 +2,8 @@ package node_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -209,4 +211,41 @@ func TestFsyncAlwaysNamedFilters(t *testing.T) {
 	for _, l := range []*store.Log{logOf(n, node.DefaultFilter), logOf(n, "one"), logOf(n, "two")} {
 		require.GreaterOrEqual(t, l.Synced(), l.End(), "every log on disk before the last answer")
 	}
+}
+
+// A data directory whose checkpoints were deleted (its FILTER kept) holds
+// less than it says: the start refuses, naming the missing file, unless
+// --repair, which says what it recovered, and the cluster refills the
+// rest.
+func TestMissingCheckpointsNeedRepair(t *testing.T) {
+	inBubble(t, func(t *testing.T, tn *testNet) {
+		dir := t.TempDir()
+		n1 := tn.member(node.DefaultConfig())
+		n2, stop := tn.memberAt(netAddr(2), durable(dir, store.FsyncEverySec), n1)
+		u := tn.station()
+		keys := makeKeys("kept", 50_000)
+		addKeys(t, u, n2, keys)
+		tn.until("n1 has them", 10*time.Second, func() bool { return hasAll(n1, keys) }, n1, n2)
+		stop() // a last checkpoint holds every key
+		ckpts, err := filepath.Glob(filepath.Join(dir, "filters", "default", "ckpt-*.ckpt"))
+		require.NoError(t, err)
+		for _, c := range ckpts {
+			require.NoError(t, os.Remove(c))
+		}
+
+		cfg := durable(dir, store.FsyncEverySec)
+		cfg.Transport = tn.endpoint(netAddr(2))
+		_, err = node.New(cfg)
+		require.ErrorIs(t, err, store.ErrMissing, "not a start with 0 of 50,000 keys")
+		assert.ErrorContains(t, err, ckpts[0])
+		require.NoError(t, cfg.Transport.Close())
+
+		var logs logBook
+		cfg = durable(dir, store.FsyncEverySec)
+		cfg.Repair, cfg.Logger = true, logs.logger()
+		again, _ := tn.memberAt(netAddr(2), cfg, n1)
+		assert.Equal(t, 1, logs.count("needed repair"), "it says so")
+		assert.Equal(t, 1, logs.count("rows_recovered=0"), "and what it recovered")
+		tn.until("refilled from the cluster", 10*time.Second, func() bool { return hasAll(again, keys) })
+	})
 }

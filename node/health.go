@@ -33,7 +33,7 @@ func (n *Node) Health() Health {
 	}
 	h := Health{Serving: true}
 	switch {
-	case len(n.cfg.Join) > 0 && n.repl.memberCount() == 0:
+	case len(n.cfg.Join) > 0 && n.repl.Members() == 0:
 		h.Why = "joining: no member of the cluster reached yet"
 	case len(n.cfg.Join) > 0 && !n.joinPulled.Load():
 		h.Why = "joining: the first pull from the cluster is not done"

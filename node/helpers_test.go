@@ -120,6 +120,13 @@ func (tn *testNet) nodeAt(addr netip.AddrPort, cfg node.Config) (*node.Node, fun
 	return tn.nodeOn(ep, cfg)
 }
 
+// endpoint opens addr on the network, for a node the test makes itself.
+func (tn *testNet) endpoint(addr netip.AddrPort) *memnet.Endpoint {
+	ep, err := tn.nw.Endpoint(addr)
+	require.NoError(tn.t, err)
+	return ep
+}
+
 // nodeWith runs a node on ep, which the test keeps to play the socket.
 func (tn *testNet) nodeWith(ep *memnet.Endpoint, cfg node.Config) *node.Node {
 	n, _ := tn.nodeOn(ep, cfg)

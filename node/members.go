@@ -62,10 +62,10 @@ func (n *Node) Members() []wire.Member {
 	}
 	ms := m.Members()
 	acked := map[netip.AddrPort]int{}
-	for _, p := range n.repl.peers() {
+	for _, p := range n.repl.Peers() {
 		acked[p.Addr] = p.AckedTicksAgo
 	}
-	data := n.repl.memberData()
+	data := n.repl.MemberData()
 	for i := range ms {
 		a, ok := data[string(ms[i].Name)]
 		if ago, synced := acked[a]; ok && synced && ago >= 0 {
@@ -109,7 +109,7 @@ func (h host) NotifyMsg(b []byte) {
 func (h host) MemberUp(m membership.Member) {
 	n := h.n
 	match := m.Meta.FP == n.def.Version().Def.FP
-	report, added := n.repl.memberUp(m.Name, m.Data, match)
+	report, added := n.repl.MemberUp(m.Name, m.Data, match)
 	if report {
 		n.meters.c.inc(MemberMismatch)
 		n.log.Warn("member has another default filter; syncing named filters only", "member", m.Name,
@@ -121,7 +121,7 @@ func (h host) MemberUp(m membership.Member) {
 }
 
 // MemberDown stops pushing to a member that failed or left.
-func (h host) MemberDown(m membership.Member, _ bool) { h.n.repl.memberDown(m.Name) }
+func (h host) MemberDown(m membership.Member, _ bool) { h.n.repl.MemberDown(m.Name) }
 
 // MergeState queues the catalog a member sent and starts comparing its
 // digests in the background: on join this is the bulk transfer that fills
@@ -132,7 +132,7 @@ func (h host) MergeState(from membership.Member, s wire.LocalState, join bool) {
 	if s.Catalog != nil { // from any member: the catalog is the cluster's
 		n.queueCatalog(s.Catalog)
 	}
-	rec, ok := n.repl.member(from.Name)
+	rec, ok := n.repl.Member(from.Name)
 	if !ok {
 		return
 	}
@@ -142,7 +142,7 @@ func (h host) MergeState(from membership.Member, s wire.LocalState, join bool) {
 		n.log.Debug("anti-entropy: a repair is running; this state waits for the next round", "member", from.Name)
 		return
 	}
-	st := repairState{member: from.Name, addr: rec.data, join: join, match: rec.match,
+	st := repairState{member: from.Name, addr: rec.Data, join: join, match: rec.Match,
 		digests: append([]byte(nil), s.Digests...), named: append([]byte(nil), s.Named...)}
 	if !n.life.spawn(func() {
 		defer func() { <-n.gates.repairing }()
@@ -150,97 +150,6 @@ func (h host) MergeState(from membership.Member, s wire.LocalState, join bool) {
 	}) {
 		<-n.gates.repairing // shutting down
 	}
-}
-
-// memberUp records a member: a push target of every named filter's
-// segments, and of the default filter's if match. It reports whether a
-// mismatch is new (to log once) and whether the default filter took it.
-func (r *replicator) memberUp(name string, data netip.AddrPort, match bool) (report, added bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	old, known := r.members[name]
-	if !known || old.data.Addr() != data.Addr() {
-		r.memberIP(data.Addr(), 1)
-		if known {
-			r.memberIP(old.data.Addr(), -1)
-		}
-	}
-	report = !match && !old.reported
-	r.members[name] = memberRec{data: data, match: match, reported: old.reported || report}
-	if known && old.data != data {
-		r.removeTarget(old.data, old.match)
-	}
-	if known && old.match && !match {
-		r.def.g.RemoveMember(old.data)
-	}
-	for _, ss := range r.seg {
-		if ss != r.def {
-			ss.g.AddMember(data)
-		}
-	}
-	return report, match && r.def.g.AddMember(data)
-}
-
-// memberDown forgets a member.
-func (r *replicator) memberDown(name string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	rec, ok := r.members[name]
-	if !ok {
-		return
-	}
-	r.removeTarget(rec.data, rec.match)
-	r.memberIP(rec.data.Addr(), -1)
-	delete(r.members, name)
-}
-
-// removeTarget stops pushing to data. Callers hold r.mu.
-func (r *replicator) removeTarget(data netip.AddrPort, match bool) {
-	for _, ss := range r.seg {
-		if ss != r.def || match {
-			ss.g.RemoveMember(data)
-		}
-	}
-}
-
-// memberIP counts the members at ip. Callers hold r.mu.
-func (r *replicator) memberIP(ip netip.Addr, delta int) {
-	if r.memberIPs[ip] += delta; r.memberIPs[ip] <= 0 {
-		delete(r.memberIPs, ip)
-	}
-}
-
-// isMemberIP reports whether a member is at ip.
-func (r *replicator) isMemberIP(ip netip.Addr) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.memberIPs[ip] > 0
-}
-
-// member returns what is known of a member.
-func (r *replicator) member(name string) (memberRec, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	m, ok := r.members[name]
-	return m, ok
-}
-
-// memberCount returns how many members are alive.
-func (r *replicator) memberCount() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.members)
-}
-
-// memberData returns each member's data address.
-func (r *replicator) memberData() map[string]netip.AddrPort {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make(map[string]netip.AddrPort, len(r.members))
-	for name, m := range r.members {
-		out[name] = m.data
-	}
-	return out
 }
 
 // appendDigests appends the digests of every segment's rows: the default

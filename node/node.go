@@ -22,6 +22,7 @@ import (
 	"github.com/rmbd/rmbd/internal/version"
 	"github.com/rmbd/rmbd/membership"
 	"github.com/rmbd/rmbd/registry"
+	"github.com/rmbd/rmbd/replicate"
 	"github.com/rmbd/rmbd/respserver"
 	"github.com/rmbd/rmbd/store"
 )
@@ -32,14 +33,14 @@ type Node struct {
 	log    *slog.Logger
 	name   []byte
 	tr     Transport
-	reg    *registry.Registry // every filter, the default included
-	def    *registry.Filter   // the default filter (reg.Default())
-	repl   *replicator        // gossip: peers, members, a round per segment
-	keys   *keys              // with a cluster key: sealing and opening; nil without
-	policy access.Policy      // who may do what
-	conns  *conns.Table       // TCP connections, binary and RESP
-	bufs   *bufpool.Pool      // stream buffers, under --max-buffer-bytes
-	shed   []*shed.Shedder    // per datagram reader: who floods it
+	reg    *registry.Registry    // every filter, the default included
+	def    *registry.Filter      // the default filter (reg.Default())
+	repl   *replicate.Replicator // gossip: peers, members, a round per segment
+	keys   *keys                 // with a cluster key: sealing and opening; nil without
+	policy access.Policy         // who may do what
+	conns  *conns.Table          // TCP connections, binary and RESP
+	bufs   *bufpool.Pool         // stream buffers, under --max-buffer-bytes
+	shed   []*shed.Shedder       // per datagram reader: who floods it
 	mem    atomic.Pointer[membership.Membership]
 	meters *meters            // counters and latency histograms
 	resp   *respserver.Server // nil without --resp-listen
@@ -136,7 +137,7 @@ func New(cfg Config) (*Node, error) {
 		return fail(err)
 	}
 	n.policy = access.Policy{Allow: cfg.Allow, AllowRead: cfg.AllowRead, AllowAdmin: cfg.AllowAdmin,
-		Keyed: n.keys != nil, Member: n.repl.isMemberIP}
+		Keyed: n.keys != nil, Member: n.repl.IsMemberIP}
 	n.conns = conns.New(conns.Config{Max: cfg.MaxConns, MaxPerSource: cfg.MaxConnsPerSource})
 	n.shed = shed.New(tr.Readers(), tr, log)
 	n.gates = gates{resolving: make(chan struct{}, 8), repairing: make(chan struct{}, 1),

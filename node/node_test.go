@@ -317,8 +317,10 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
-// Over real sockets: UDP and TCP on one port, replies from the listening
-// address, and a shutdown that ends idle connections gracefully.
+// Real sockets, the first of the package's three smoke tests: UDP and TCP
+// on one port, replies from the listening address, a connection closed
+// for a bad frame that drains rather than resets, and a shutdown that
+// ends idle connections gracefully.
 func TestRealSockets(t *testing.T) {
 	cfg := node.DefaultConfig()
 	cfg.Listen, cfg.UDPSockets, cfg.ShutdownTimeout = "127.0.0.1:0", 2, 10*time.Second
@@ -352,6 +354,28 @@ func TestRealSockets(t *testing.T) {
 	_, present, err := wire.DecodeClassicHasReply(reply)
 	require.NoError(t, err)
 	assert.True(t, present)
+
+	// A client that pipelines a request, then bytes that cannot be
+	// framed, then more, reads the answer to its request and then the end
+	// of the stream — not a reset that would take the answer with it.
+	for range 20 {
+		c, err := net.Dial("tcp", n.Addr().String())
+		require.NoError(t, err)
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		req, _ := wire.AppendBatch(nil, wire.TypeHasBatch, 7, 0, [][]byte{[]byte("k")})
+		req = append(req, 0xEE) // no such frame type
+		req = append(req, make([]byte, 256<<10)...)
+		go c.Write(req)
+		r := wire.NewFrameReader(c, 4096)
+		frame, err := r.Next()
+		require.NoError(t, err, "the answer before the close")
+		res, err := wire.DecodeResult(frame)
+		require.NoError(t, err)
+		require.Equal(t, uint32(7), res.ReqID)
+		_, err = r.Next()
+		require.ErrorIs(t, err, io.EOF)
+		c.Close()
+	}
 
 	stop() // with the connection still open, idle
 	assert.Zero(t, n.Stats().Count(node.ForcedShutdowns), "idle connections end without the timeout")

@@ -90,7 +90,7 @@ func (n *Node) addPeerAddr(a netip.AddrPort, trusted bool) peerOutcome {
 		n.log.Debug("ignoring peer request naming this node", "peer", a.String())
 		return peerOutcome{addr: a, code: wire.CodeRefused, why: a.String() + " is this node"}
 	}
-	st, count := n.repl.requestPeer(a, trusted)
+	st, count := n.repl.RequestPeer(a, trusted)
 	switch st {
 	case gossip.PeerKnown:
 		return peerOutcome{addr: a, state: wire.PeerKnown}

@@ -2,16 +2,15 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/rmbd/rmbd/access"
 	"github.com/rmbd/rmbd/filter"
 	"github.com/rmbd/rmbd/gossip"
+	"github.com/rmbd/rmbd/internal/pull"
 	"github.com/rmbd/rmbd/registry"
 	"github.com/rmbd/rmbd/wire"
 )
@@ -118,7 +117,11 @@ func (n *Node) pullRows(ctx context.Context, addr netip.AddrPort, seg *registry.
 		return 0, 0, err
 	}
 	go conn.Write(req) // small; the answer may be large, so read at once
-	return n.receivePull(f, wire.NewFrameReader(conn, 64<<10), pulls, func() { conn.SetDeadline(time.Now()) })
+	var open func([]byte) ([]byte, error)
+	if n.keys != nil {
+		open = n.openPulled
+	}
+	return pull.Receive(f, wire.NewFrameReader(conn, 64<<10), pulls, open, func() { conn.SetDeadline(time.Now()) })
 }
 
 // pullRequest returns the pull frames asking for runs of seg's rows,
@@ -147,146 +150,17 @@ func (n *Node) pullRequest(seg *registry.Segment, runs []filter.Run) ([]byte, in
 	return req, pulls, nil
 }
 
-// pulled is a frame of a pull's answer, read and checked, on its way to
-// be merged.
-type pulled struct {
-	frame []byte // the frame, opened if it came sealed
-	buf   []byte // the reader's memory it is in, to read into again (nil: a copy)
-	err   error
-}
-
-// receivePull reads the answer to pulls pull requests from fr and merges
-// it into f. Reading (and, with a key, checking each frame's tag) and
-// merging run on two goroutines, a frame apart, so that checking one
-// frame overlaps merging the one before: a pull moves at the speed of the
-// slower stage. unblock makes a read in progress fail.
-func (n *Node) receivePull(f *filter.Filter, fr *wire.FrameReader, pulls int, unblock func()) (rows, changed int, err error) {
-	frames := make(chan pulled, 1)
-	spare := make(chan []byte, 3) // a frame being read, one waiting, one merged
-	fr.Reuse(*pullBuffers.Get().(*[]byte))
-	for range cap(spare) - 1 {
-		spare <- *pullBuffers.Get().(*[]byte)
-	}
-	defer func() {
-		for range len(spare) {
-			b := <-spare
-			pullBuffers.Put(&b)
-		}
-	}()
-	quit, done := make(chan struct{}), make(chan struct{})
-	go n.readPulls(fr, pulls, frames, spare, quit, done)
-	defer func() {
-		close(quit)
-		unblock() // a read the reader is blocked in fails
-		<-done
-	}()
-	for p := range frames {
-		if p.err != nil {
-			return rows, changed, p.err
-		}
-		r, c, err := mergePulled(f, p.frame)
-		rows, changed = rows+r, changed+c
-		if err != nil {
-			return rows, changed, err
-		}
-		if p.buf != nil {
-			select {
-			case spare <- p.buf[:0]:
-			default:
-			}
-		}
-	}
-	return rows, changed, nil
-}
-
-// readPulls reads the frames of a pull's answer until pulls pull-dones,
-// an error, or quit.
-func (n *Node) readPulls(fr *wire.FrameReader, pulls int, frames chan<- pulled, spare <-chan []byte, quit, done chan struct{}) {
-	defer close(done)
-	defer close(frames)
-	for left := pulls; left > 0; {
-		p := n.readPulled(fr)
-		if p.buf != nil { // the reader gave its memory away with the frame
-			select {
-			case b := <-spare:
-				fr.Reuse(b)
-			default: // all in use: the next large frame gets new memory
-			}
-		}
-		if p.err == nil && wire.Type(p.frame[0]) == wire.TypePullDone {
-			left--
-		}
-		select {
-		case frames <- p:
-		case <-quit:
-			return
-		}
-		if p.err != nil {
-			return
-		}
-	}
-}
-
-// mergePulled merges one frame of a pull's answer.
-func mergePulled(f *filter.Filter, frame []byte) (rows, changed int, err error) {
-	switch wire.Type(frame[0]) {
-	case wire.TypeRowSync:
-		s, err := wire.DecodeRowSync(frame)
-		if err != nil {
-			return 0, 0, err
-		}
-		_, ch, err := gossip.MergeRowSync(f, s, nil)
-		return s.Runs.Rows(), ch, err
-	case wire.TypePullDone:
-		return 0, 0, nil
-	case wire.TypeError:
-		e, _ := wire.DecodeError(frame)
-		return 0, 0, &pullRefused{code: e.Code, msg: string(e.Msg)}
-	}
-	return 0, 0, fmt.Errorf("pull: unexpected %v frame", wire.Type(frame[0]))
-}
-
-// pullRefused is a pull the member answered with an error frame.
-type pullRefused struct {
-	code uint16
-	msg  string
-}
-
-func (e *pullRefused) Error() string { return "pull refused: " + e.msg }
-
-// busy reports whether err is a member's answer to try again soon.
-func busy(err error) bool {
-	var r *pullRefused
-	return errors.As(err, &r) && r.code == wire.CodeBusy
-}
-
-// pullBuffers hold frames of pulls' answers, large ones, between pulls.
-var pullBuffers = sync.Pool{New: func() any { b := make([]byte, 0, wire.MaxFrame); return &b }}
-
-// readPulled reads the next frame of a pull's answer and, with a key,
-// checks it: every frame of the answer must come sealed by a member.
-func (n *Node) readPulled(fr *wire.FrameReader) pulled {
-	frame, err := fr.Next()
-	if err != nil {
-		return pulled{err: err}
-	}
-	frame, handed := fr.Detach(frame)
-	p := pulled{frame: frame}
-	if handed {
-		p.buf = frame
-	}
-	if n.keys == nil {
-		return p
-	}
+// openPulled checks a frame of a pull's answer: with a key, every frame
+// must come sealed by a member.
+func (n *Node) openPulled(frame []byte) ([]byte, error) {
 	if wire.Type(frame[0]) != wire.TypeSealed {
 		n.meters.c.drop(Unauthenticated)
-		return pulled{err: fmt.Errorf("pull: an unsealed %v frame in the answer", wire.Type(frame[0]))}
+		return nil, fmt.Errorf("an unsealed %v frame in the answer", wire.Type(frame[0]))
 	}
 	s, err := n.open(frame)
 	if err != nil {
 		n.meters.c.drop(sealFailure(err))
-		return pulled{err: fmt.Errorf("pull: %w", err)}
+		return nil, err
 	}
-	p.frame = s.Inner
-	return p
+	return s.Inner, nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/rmbd/rmbd/filter"
 	"github.com/rmbd/rmbd/gossip"
+	"github.com/rmbd/rmbd/internal/pull"
 	"github.com/rmbd/rmbd/registry"
 	"github.com/rmbd/rmbd/wire"
 )
@@ -95,7 +96,7 @@ func (n *Node) repairDefault(st repairState) {
 		n.joinPulled.Store(true)
 	}
 	if st.join && empty && err == nil { // a new node filled from the cluster: the members have these rows
-		n.repl.assumeMembersHave(f.Advance())
+		n.repl.AssumeMembersHave(f.Advance())
 	}
 	n.logPull(st, seg, rows, changed, err)
 }
@@ -112,7 +113,7 @@ func (n *Node) pullRetrying(st repairState, seg *registry.Segment, runs []filter
 		if err == nil || n.life.ctx.Err() != nil {
 			return rows, changed, err
 		}
-		if busy(err) && busyLeft > 0 {
+		if pull.Busy(err) && busyLeft > 0 {
 			busyLeft--
 			attempt--
 			if !n.pause(busyBackoff) {

@@ -68,74 +68,63 @@ const (
 	numCounters
 )
 
-var counterNames = [numCounters]string{
-	"udp_frames", "tcp_frames", "tcp_conns", "tcp_refused_per_source", "tcp_evicted_idle",
-	"tcp_idle_timeouts", "tcp_frame_timeouts", "tcp_closed_no_memory", "adds", "adds_new",
-	"has_queries", "has_hits", "sync_frames_merged", "sync_rows_merged", "sync_rows_changed",
-	"peer_frames", "self_peers", "unresolved_peers", "send_errors",
-	"pulls_served", "anti_entropy_pulls", "anti_entropy_rows", "member_fingerprint_mismatch",
-	"member_bad_metadata", "member_bad_state", "anti_entropy_pulls_failed", "forced_shutdowns",
-	"challenges_sent", "peers_verified", "stray_challenge_answers", "udp_replies_cut", "pulls_busy", "dropped",
-	"bad_frames", "fingerprint_mismatch", "row_range", "unsupported",
-	"unauthenticated", "auth_failed", "replayed", "forbidden", "udp_shed", "udp_blocks",
-	"resp_conns", "resp_commands", "resp_errors", "resp_protocol_errors", "catalog_dropped",
-}
-
-var counterHelp = [numCounters]string{
-	"Datagrams received.",
-	"Frames received over TCP.",
-	"TCP connections accepted.",
-	"TCP connections refused: their source holds --max-conns-per-source.",
-	"TCP connections closed, idle longest, to let a new one in (--max-conns).",
-	"TCP connections closed: nothing sent for --idle-timeout.",
-	"TCP connections closed: a frame begun and not finished within --frame-timeout.",
-	"TCP connections closed: their frame needed memory past --max-buffer-bytes.",
-	"Keys added.",
-	"Keys that set at least one new bit.",
-	"Keys asked for.",
-	"Keys answered present.",
-	"Sync frames merged (classic and row sync).",
-	"Rows in them.",
-	"Rows that gained bits.",
-	"Peer requests.",
-	"Peer requests naming this node.",
-	"Peer hosts that did not resolve.",
-	"Replies and pushes the socket refused.",
-	"Pulls answered over TCP.",
-	"Pulls made to repair or fill the filter.",
-	"Rows those pulls changed.",
-	"Members seen with another fingerprint.",
-	"Member updates with unreadable metadata (another protocol version).",
-	"Push/pull states refused.",
-	"Anti-entropy pulls that failed.",
-	"Shutdowns that had to close connections.",
-	"Challenges sent to addresses named as peers.",
-	"Peers that answered their challenge.",
-	"Challenge answers nobody was sent, or wrong.",
-	"Replies larger than their request, not sent over UDP.",
-	"Pulls refused: too many served at once.",
-	"Frames dropped, for any reason below.",
-	"Did not decode.",
-	"Sync of another filter.",
-	"Sync of rows the filter lacks.",
-	"A frame type the node does not serve.",
-	"A node-to-node frame unsealed, to a node with a cluster key.",
-	"Sealed with a key the node lacks, or a tag that does not verify.",
-	"Sealed frames seen before, or too old.",
-	"Requests from addresses not allowed (--allow, --allow-read, --allow-admin).",
-	"Datagrams dropped unanswered, from a source over its share while the node was behind.",
-	"Times a flooding source was blocked: the kernel dropped its datagrams for a while.",
-	"RESP (Redis protocol) connections accepted.",
-	"RESP commands served.",
-	"RESP commands answered with an error.",
-	"RESP connections closed: bytes that are not a command, or past its limits.",
-	"Catalog changes from members dropped: the queue was full (the next push/pull brings them).",
+// counterInfo names each counter, as stats frames and metrics carry it,
+// and says what it counts.
+var counterInfo = [numCounters]struct{ name, help string }{
+	{"udp_frames", "Datagrams received."},
+	{"tcp_frames", "Frames received over TCP."},
+	{"tcp_conns", "TCP connections accepted."},
+	{"tcp_refused_per_source", "TCP connections refused: their source holds --max-conns-per-source."},
+	{"tcp_evicted_idle", "TCP connections closed, idle longest, to let a new one in (--max-conns)."},
+	{"tcp_idle_timeouts", "TCP connections closed: nothing sent for --idle-timeout."},
+	{"tcp_frame_timeouts", "TCP connections closed: a frame begun and not finished within --frame-timeout."},
+	{"tcp_closed_no_memory", "TCP connections closed: their frame needed memory past --max-buffer-bytes."},
+	{"adds", "Keys added."},
+	{"adds_new", "Keys that set at least one new bit."},
+	{"has_queries", "Keys asked for."},
+	{"has_hits", "Keys answered present."},
+	{"sync_frames_merged", "Sync frames merged (classic and row sync)."},
+	{"sync_rows_merged", "Rows in them."},
+	{"sync_rows_changed", "Rows that gained bits."},
+	{"peer_frames", "Peer requests."},
+	{"self_peers", "Peer requests naming this node."},
+	{"unresolved_peers", "Peer hosts that did not resolve."},
+	{"send_errors", "Replies and pushes the socket refused."},
+	{"pulls_served", "Pulls answered over TCP."},
+	{"anti_entropy_pulls", "Pulls made to repair or fill the filter."},
+	{"anti_entropy_rows", "Rows those pulls changed."},
+	{"member_fingerprint_mismatch", "Members seen with another fingerprint."},
+	{"member_bad_metadata", "Member updates with unreadable metadata (another protocol version)."},
+	{"member_bad_state", "Push/pull states refused."},
+	{"anti_entropy_pulls_failed", "Anti-entropy pulls that failed."},
+	{"forced_shutdowns", "Shutdowns that had to close connections."},
+	{"challenges_sent", "Challenges sent to addresses named as peers."},
+	{"peers_verified", "Peers that answered their challenge."},
+	{"stray_challenge_answers", "Challenge answers nobody was sent, or wrong."},
+	{"udp_replies_cut", "Replies larger than their request, not sent over UDP."},
+	{"pulls_busy", "Pulls refused: too many served at once."},
+	{"dropped", "Frames dropped, for any reason below."},
+	{"bad_frames", "Did not decode."},
+	{"fingerprint_mismatch", "Sync of another filter."},
+	{"row_range", "Sync of rows the filter lacks."},
+	{"unsupported", "A frame type the node does not serve."},
+	{"unauthenticated", "A node-to-node frame unsealed, to a node with a cluster key."},
+	{"auth_failed", "Sealed with a key the node lacks, or a tag that does not verify."},
+	{"replayed", "Sealed frames seen before, or too old."},
+	{"forbidden", "Requests from addresses not allowed (--allow, --allow-read, --allow-admin)."},
+	{"udp_shed", "Datagrams dropped unanswered, from a source over its share while the node was behind."},
+	{"udp_blocks", "Times a flooding source was blocked: the kernel dropped its datagrams for a while."},
+	{"resp_conns", "RESP (Redis protocol) connections accepted."},
+	{"resp_commands", "RESP commands served."},
+	{"resp_errors", "RESP commands answered with an error."},
+	{"resp_protocol_errors", "RESP connections closed: bytes that are not a command, or past its limits."},
+	{"catalog_dropped", "Catalog changes from members dropped: the queue was full (the next push/pull brings them)."},
 }
 
 // Help says what the counter counts, in a sentence.
 func (c Counter) Help() string {
 	if c >= 0 && c < numCounters {
-		return counterHelp[c]
+		return counterInfo[c].help
 	}
 	return ""
 }
@@ -143,7 +132,7 @@ func (c Counter) Help() string {
 // String returns the counter's name as stats frames carry it.
 func (c Counter) String() string {
 	if c >= 0 && c < numCounters {
-		return counterNames[c]
+		return counterInfo[c].name
 	}
 	return fmt.Sprintf("counter(%d)", int(c))
 }
@@ -325,8 +314,8 @@ func (n *Node) Stats() Stats {
 	for _, c := range n.meters.udp {
 		s.addShard(c)
 	}
-	gc := n.repl.counters()
-	s.Peers = len(n.repl.peers())
+	gc := n.repl.Counters()
+	s.Peers = len(n.repl.Peers())
 	s.Ticks, s.SyncSent, s.SyncBytesSent, s.SyncRowsSent, s.Pruned = gc.Ticks, gc.Frames, gc.Bytes, gc.Rows, gc.Pruned
 	s.Resent, s.Acks, s.StrayAcks, s.PeersEvicted = gc.Resent, gc.Acks, gc.StrayAcks, gc.Evicted
 	s.Counts[ChallengesSent] += gc.Challenges

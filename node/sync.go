@@ -85,7 +85,13 @@ func (n *Node) rowAck(q *request) reply {
 		return n.bad(q)
 	}
 	if !q.tcp {
-		n.repl.rowAck(q, a)
+		var vs registry.Versions // the default's first segment
+		if q.named {
+			if vs = n.reg.Lookup(q.name); vs == nil {
+				return reply{}
+			}
+		}
+		n.repl.RowAck(q.w.reader, q.from, vs, q.seg, a, &q.w.out)
 	}
 	return reply{}
 }
@@ -95,7 +101,7 @@ func (n *Node) classicAck(q *request) reply {
 		return n.bad(q)
 	}
 	if !q.tcp {
-		n.repl.classicAck(q.from)
+		n.repl.ClassicAck(q.from)
 	}
 	return reply{}
 }

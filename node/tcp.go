@@ -20,6 +20,18 @@ const (
 	connBusyBuf = 64 << 10
 )
 
+// stream is one connection being served.
+type stream struct {
+	n       *Node
+	cn      *conns.Conn
+	fr      *wire.FrameReader
+	bw      *conns.Writer
+	w       *worker
+	waits   store.Waits // what the replies in bw wait for (--fsync always)
+	framing bool        // the read deadline is the frame's, not the idle one
+	burst   time.Time   // when the first request of the replies in bw was read
+}
+
 // serveConn serves pipelined frames on one connection: it answers each in
 // order into a buffered writer and flushes whenever it has read
 // everything the client sent so far. Nothing written leaves before the
@@ -27,82 +39,89 @@ const (
 // pipelined before a flush shares one wait per log.
 func (n *Node) serveConn(cn *conns.Conn) {
 	defer n.conns.Release(cn)
-	c := cn.C
-	fr := wire.NewFrameReader(c, connReadBuf)
-	fr.Borrow(n.bufs, connBusyBuf)
-	defer fr.Close()
-	framing := false // the read deadline is the frame's, not the idle one
-	fr.OnWait(func() {
+	s := &stream{n: n, cn: cn, fr: wire.NewFrameReader(cn.C, connReadBuf), w: &worker{c: n.meters.c},
+		bw: conns.NewWriter(cn.C, n.bufs, n.cfg.FrameTimeout)}
+	s.fr.Borrow(n.bufs, connBusyBuf)
+	defer s.fr.Close()
+	defer s.bw.Release()
+	s.fr.OnWait(func() {
 		if n.life.ctx.Err() == nil { // shutting down: the deadline is now
-			framing = true
-			c.SetReadDeadline(time.Now().Add(n.cfg.FrameTimeout))
+			s.framing = true
+			cn.C.SetReadDeadline(time.Now().Add(n.cfg.FrameTimeout))
 		}
 	})
-	bw := conns.NewWriter(c, n.bufs, n.cfg.FrameTimeout)
-	defer bw.Release()
-	w := &worker{c: n.meters.c}
-	var waits store.Waits
-	flush := func() bool { return waits.Wait() == nil && bw.Flush() == nil }
-	var burst time.Time // when the first request of the replies waiting in bw was read
 	for {
-		if fr.Buffered() == 0 {
-			cn.Touch() // before the replies go: a client that has them finds it done
-			if !flush() || n.life.ctx.Err() != nil {
-				return
-			}
-			if !burst.IsZero() {
-				n.meters.timed(TCPLatency, burst)
-				burst = time.Time{}
-			}
-			fr.Release() // drained: give borrowed memory back while waiting
-			bw.Release()
-			if cap(w.buf) > 4096 {
-				w.buf = nil
-			}
-			framing = false
-			c.SetReadDeadline(time.Now().Add(n.cfg.IdleTimeout))
-			if n.life.ctx.Err() != nil { // shutdown may have set its deadline before this one
-				return
-			}
+		if s.fr.Buffered() == 0 && !s.drained() {
+			return
 		}
-		frame, err := fr.Next()
+		frame, err := s.fr.Next()
 		if err != nil {
-			n.streamFailed(err, framing)
+			n.streamFailed(err, s.framing)
 			var fe *wire.FrameError
-			if errors.As(err, &fe) && flush() {
-				conns.LingerClose(c) // the error frame reaches the client, not a reset
+			if errors.As(err, &fe) && s.flush() {
+				conns.LingerClose(cn.C) // the error frame reaches the client, not a reset
 			}
 			return // EOF, idle, a frame too slow or too large, or shutting down
 		}
 		n.meters.c.inc(TCPFrames)
-		if burst.IsZero() {
-			burst = time.Now()
+		if s.burst.IsZero() {
+			s.burst = time.Now()
 		}
-		q := request{frame: frame, from: cn.From, w: w, tcp: true}
-		r := n.dispatch(&q)
-		if r.pull != nil { // a stream of replies, written as it goes
-			if !flush() || r.pull(bw) != nil {
-				return
-			}
-			continue
-		}
-		waits.Add(r.wait)
-		if len(r.frame) > bw.Available() && waits.Wait() != nil { // writing it flushes what waits
-			return
-		}
-		if len(r.frame) > 0 {
-			if _, err := bw.Write(r.frame); err != nil {
-				return
-			}
-			w.buf = r.frame[:0]
-		}
-		if r.hangUp {
-			if flush() {
-				conns.LingerClose(c)
-			}
+		q := request{frame: frame, from: cn.From, w: s.w, tcp: true}
+		if !s.answer(n.dispatch(&q)) {
 			return
 		}
 	}
+}
+
+// flush sends the replies gathered, once what they wait for is on disk.
+func (s *stream) flush() bool { return s.waits.Wait() == nil && s.bw.Flush() == nil }
+
+// drained runs when the client's requests in hand are all read: the
+// replies go, borrowed memory goes back, and the idle deadline is set. It
+// reports whether to go on.
+func (s *stream) drained() bool {
+	n := s.n
+	s.cn.Touch() // before the replies go: a client that has them finds it done
+	if !s.flush() || n.life.ctx.Err() != nil {
+		return false
+	}
+	if !s.burst.IsZero() {
+		n.meters.timed(TCPLatency, s.burst)
+		s.burst = time.Time{}
+	}
+	s.fr.Release() // give borrowed memory back while waiting
+	s.bw.Release()
+	if cap(s.w.buf) > 4096 {
+		s.w.buf = nil
+	}
+	s.framing = false
+	s.cn.C.SetReadDeadline(time.Now().Add(n.cfg.IdleTimeout))
+	return n.life.ctx.Err() == nil // shutdown may have set its deadline before this one
+}
+
+// answer writes a reply, or streams a pull's; it reports whether to go on.
+func (s *stream) answer(r reply) bool {
+	if r.pull != nil { // a stream of replies, written as it goes
+		return s.flush() && r.pull(s.bw) == nil
+	}
+	s.waits.Add(r.wait)
+	if len(r.frame) > s.bw.Available() && s.waits.Wait() != nil { // writing it flushes what waits
+		return false
+	}
+	if len(r.frame) > 0 {
+		if _, err := s.bw.Write(r.frame); err != nil {
+			return false
+		}
+		s.w.buf = r.frame[:0]
+	}
+	if r.hangUp {
+		if s.flush() {
+			conns.LingerClose(s.cn.C)
+		}
+		return false
+	}
+	return true
 }
 
 // streamFailed counts why a stream's next frame could not be read.

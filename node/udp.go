@@ -36,7 +36,7 @@ func (n *Node) newPacketHandler() func(reader int, frame []byte, from netip.Addr
 			w.c.drop(UDPShed) // over its share while the reader is behind
 			return
 		}
-		if n.repl.answer(frame, from) {
+		if n.repl.Answer(frame, from) {
 			return
 		}
 		q := request{frame: frame, from: from, w: w}

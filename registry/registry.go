@@ -176,9 +176,10 @@ func (r *Registry) logRecovery(f *Filter, rec store.Recovery) {
 		r.log.Info("data directory loaded", "filter", f.name, "checkpoints", rec.Checkpoints, "rows", rec.Rows,
 			"log_segments", rec.Segments, "log_records", rec.Records, "log_keys", rec.Keys, "took", rec.Took.String())
 	}
-	if rec.Truncated > 0 || len(rec.Damaged) > 0 {
-		r.log.Warn("a filter's folder needed repair", "filter", f.name, "log_segments_cut", rec.Truncated,
-			"checkpoints_set_aside", rec.Damaged, "rows_recovered", rec.Rows, "keys_replayed", rec.Keys)
+	if rec.Truncated > 0 || len(rec.Damaged) > 0 || len(rec.Missing) > 0 {
+		r.log.Warn("a filter's folder needed repair: what is missing comes back from the cluster's members", "filter", f.name,
+			"log_segments_cut", rec.Truncated, "checkpoints_set_aside", rec.Damaged, "checkpoints_missing", rec.Missing,
+			"rows_recovered", rec.Rows, "keys_replayed", rec.Keys)
 	}
 }
 

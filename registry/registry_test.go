@@ -25,7 +25,7 @@ func testConfig() Config {
 	return Config{Node: "n1", Default: blocked(10_000, 0.01), MaxFilters: 16, TombstoneTTL: time.Hour}
 }
 
-func open(t *testing.T, cfg Config) *Registry {
+func open(t testing.TB, cfg Config) *Registry {
 	t.Helper()
 	r, err := Open(cfg)
 	require.NoError(t, err)

@@ -99,8 +99,11 @@ func New(cfg Config, b Backend) *Server {
 	return &Server{cfg: cfg, b: b, reg: b.Registry(), log: cfg.Logger, cmds: newCommandTable()}
 }
 
-// Addr is the address clients connect to.
+// Addr is the address clients connect to; invalid without a listener.
 func (s *Server) Addr() netip.AddrPort {
+	if s.cfg.Listener == nil {
+		return netip.AddrPort{}
+	}
 	a, _ := netip.ParseAddrPort(s.cfg.Listener.Addr().String())
 	return a
 }

@@ -16,7 +16,7 @@ var (
 	// asked for.
 	ErrMismatch = errors.New("store: the data directory was made with other flags")
 	// ErrMissing: a file the data directory says it holds is gone.
-	ErrMissing = errors.New("store: a file of the data directory is missing")
+	ErrMissing = errors.New("store: missing from the data directory")
 	// ErrLocked: another process uses the data directory.
 	ErrLocked = errors.New("store: data directory in use")
 )
@@ -30,9 +30,6 @@ type FileError struct {
 
 // Error renders e.g. "store: damaged file: checkpoint checksum: /d/x.ckpt at offset 54".
 func (e *FileError) Error() string {
-	if errors.Is(e.Err, ErrMissing) {
-		return fmt.Sprintf("%v: %s", e.Err, e.Path)
-	}
 	return fmt.Sprintf("%v at offset %d of %s", e.Err, e.Offset, e.Path)
 }
 

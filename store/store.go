@@ -352,10 +352,10 @@ func (s *Store) checkHeld(h holding, ckpts []uint64) ([]string, error) {
 	if len(missing) == 0 {
 		return nil, nil
 	}
-	path := filepath.Join(s.dir, missing[0])
 	if !s.opts.Repair {
-		return nil, &FileError{Path: path, Err: fmt.Errorf("%w: the folder's FILTER file says it holds checkpoints %d to %d, and %d of them are gone "+
-			"(start with --repair to keep what is left and let anti-entropy refill the rest)", ErrMissing, h.first, h.last, len(missing))}
+		return nil, fmt.Errorf("%w: %s (the folder's FILTER file says it holds checkpoints %d to %d, and %d of them are gone; "+
+			"start with --repair to keep what is left and let anti-entropy refill the rest)", ErrMissing,
+			filepath.Join(s.dir, missing[0]), h.first, h.last, len(missing))
 	}
 	s.log.Warn("checkpoints missing: starting with what is left; anti-entropy refills the rest from peers",
 		"dir", s.dir, "missing", missing)

@@ -244,11 +244,8 @@ func TestMissingCheckpointsRefused(t *testing.T) {
 
 	_, _, err = Open(dir, def, mk(), opts())
 	require.ErrorIs(t, err, ErrMissing)
-	var fe *FileError
-	require.ErrorAs(t, err, &fe)
-	assert.Equal(t, filepath.Join(s.Dir(), checkpointName(1)), fe.Path, "naming the first missing file")
+	assert.ErrorContains(t, err, "missing from the data directory: "+filepath.Join(s.Dir(), checkpointName(1)), "naming the first missing file")
 	assert.ErrorContains(t, err, "--repair")
-	assert.NotContains(t, err.Error(), "offset")
 
 	o := opts()
 	o.Repair = true

@@ -161,8 +161,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if o.layout != "blocked" && o.layout != "classic" {
 		return fail(fmt.Errorf("--layout %q is not blocked or classic", o.layout))
 	}
-	if o.filter != "" && cmd != "add" && cmd != "has" {
-		return fail(fmt.Errorf("-f names the filter of add and has; %s takes none", cmd))
+	if o.filter != "" && cmd != "add" && cmd != "has" && cmd != "ping" {
+		return fail(fmt.Errorf("-f names the filter of add, has and ping; %s takes none", cmd))
 	}
 
 	opts := []client.Option{client.WithTimeout(o.timeout)}
@@ -342,9 +342,9 @@ func confirmClassic(ctx context.Context, c *client.Client, last string) error {
 	return nil
 }
 
-// warnCapacity prints one line on stderr if the node reports its filter
-// past its capacity or its false-positive target. A failed ping says
-// nothing: the adds are done.
+// warnCapacity prints one line on stderr if the node reports the filter
+// added to (its own, or the one -f names) past its capacity or its
+// false-positive target. A failed ping says nothing: the adds are done.
 func warnCapacity(ctx context.Context, c *client.Client, o options, stderr io.Writer) {
 	p, err := c.Ping(ctx)
 	if err != nil {
@@ -352,8 +352,8 @@ func warnCapacity(ctx context.Context, c *client.Client, o options, stderr io.Wr
 	}
 	switch {
 	case p.OverCapacity:
-		fmt.Fprintf(stderr, "rmbd-cli: warning: %s's filter holds more keys than it was sized for: has answers true for more absent keys than it should (see the README, Sizing)\n", o.addr)
+		fmt.Fprintf(stderr, "rmbd-cli: warning: %s's filter %q holds more keys than it was sized for: has answers true for more absent keys than it should (see the README, Sizing)\n", o.addr, c.FilterName())
 	case p.FPHigh:
-		fmt.Fprintf(stderr, "rmbd-cli: warning: %s's filter answers true for absent keys over twice as often as it was sized for (see the README, Sizing)\n", o.addr)
+		fmt.Fprintf(stderr, "rmbd-cli: warning: %s's filter %q answers true for absent keys over twice as often as it was sized for (see the README, Sizing)\n", o.addr, c.FilterName())
 	}
 }

@@ -179,11 +179,68 @@ func TestAddWarnsOverCapacity(t *testing.T) {
 	require.Eventually(t, func() bool { return n.Stats().Alarms.OverCapacity }, 10*time.Second, 10*time.Millisecond)
 	code, _, errOut = cli(addr, "", "add", "one-more")
 	assert.Equal(t, 0, code, "the add is done; the warning is a warning")
-	assert.Contains(t, errOut, "warning: "+addr+"'s filter holds more keys than it was sized for")
+	assert.Contains(t, errOut, "warning: "+addr+"'s filter \"default\" holds more keys than it was sized for")
 	assert.Equal(t, 1, strings.Count(errOut, "\n"), "one line")
 	code, out, _ := cli(addr, "", "ping")
 	assert.Equal(t, 0, code)
 	assert.Contains(t, out, "OVER CAPACITY")
+}
+
+// The warning is about the filter added to: a named filter past its
+// capacity warns; a fresh one added to while the default is full does
+// not warn of the default's.
+func TestAddWarnsPerFilter(t *testing.T) {
+	cfg := node.DefaultConfig()
+	cfg.Capacity = 100
+	n := nodetest.Start(t, cfg)
+	addr := n.Addr().String()
+	code, _, errOut := cli(addr, "", "create", "tiny", "--capacity", "10")
+	require.Equal(t, 0, code, errOut)
+	code, _, errOut = cli(addr, "", "create", "fresh", "--capacity", "100000")
+	require.Equal(t, 0, code, errOut)
+	var in strings.Builder
+	for i := range 300 {
+		fmt.Fprintf(&in, "k%d\n", i)
+	}
+	for _, args := range [][]string{{"-f", "tiny", "add", "-"}, {"add", "-"}} {
+		code, _, errOut = cli(addr, in.String(), args...)
+		require.Equal(t, 0, code, errOut)
+	}
+	require.Eventually(t, func() bool {
+		st := n.Stats()
+		return st.Alarms.OverCapacity && len(st.Named) == 2 && st.Named[1].Alarms.OverCapacity
+	}, 10*time.Second, 10*time.Millisecond)
+	code, _, errOut = cli(addr, "", "-f", "tiny", "add", "one-more")
+	require.Equal(t, 0, code)
+	assert.Contains(t, errOut, "warning: "+addr+"'s filter \"tiny\" holds more keys than it was sized for")
+	code, _, errOut = cli(addr, "", "-f", "fresh", "add", "one-more")
+	require.Equal(t, 0, code)
+	assert.Empty(t, errOut, "a fresh filter does not warn of the default's")
+	code, out, _ := cli(addr, "", "-f", "tiny", "ping")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, out, "OVER CAPACITY")
+}
+
+// create's refusals are the node's own words: what only the node judges
+// (a sizing, a name) reaches it.
+func TestCreateRefusalsAreTheNodes(t *testing.T) {
+	addr := nodetest.Start(t, node.DefaultConfig()).Addr().String()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"create", "x", "--fp-rate", "1.5"}, "fp-rate must be strictly between 0 and 1"},
+		{[]string{"create", "x", "--capacity", "0"}, "capacity must be at least 1"},
+		{[]string{"create", ""}, "1 to 200 bytes of UTF-8, no control characters"},
+		{[]string{"create", "a\tb"}, "1 to 200 bytes of UTF-8, no control characters"},
+		{[]string{"create", "default"}, "neither created nor dropped"},
+	} {
+		code, _, errOut := cli(addr, "", c.args...)
+		assert.Equal(t, 2, code, "%q", c.args)
+		assert.Contains(t, errOut, c.want, "%q", c.args)
+		assert.NotContains(t, errOut, "wire:", "%q", c.args)
+		assert.Equal(t, 1, strings.Count(errOut, "\n"), "one line: %q", errOut)
+	}
 }
 
 func TestStatsWatch(t *testing.T) {
@@ -373,7 +430,7 @@ func TestNamedFilterCommands(t *testing.T) {
 	assert.Equal(t, 0, code)
 	code, _, errOut = cli(addr, "", "-f", "users", "list")
 	assert.Equal(t, 2, code)
-	assert.Contains(t, errOut, "-f names the filter of add and has")
+	assert.Contains(t, errOut, "-f names the filter of add, has and ping")
 
 	code, out, _ = cli(addr, "", "drop", "users")
 	require.Equal(t, 0, code)

@@ -15,6 +15,7 @@ import (
 	"github.com/rmbd/rmbd/internal/version"
 	"github.com/rmbd/rmbd/metrics"
 	"github.com/rmbd/rmbd/node"
+	"github.com/rmbd/rmbd/store"
 )
 
 func main() {
@@ -22,7 +23,10 @@ func main() {
 }
 
 // run is main with its world passed in; it returns the exit status: 0 after
-// a clean shutdown, 1 when the node cannot start, 2 on bad usage.
+// a clean shutdown; 2 when the start is refused for something the operator
+// fixes — a bad flag, or a data directory that holds another filter, is
+// locked by another node, is damaged or misses files (see --repair); 1
+// when the node fails otherwise (a port in use, a failure while running).
 func run(args []string, env environment, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "keygen" {
 		return keygen(args[1:], stdout, stderr)
@@ -59,7 +63,7 @@ func run(args []string, env environment, stdout, stderr io.Writer) int {
 		if msrv != nil {
 			msrv.Close()
 		}
-		if errors.Is(err, node.ErrConfig) {
+		if refused(err) {
 			return 2
 		}
 		return 1
@@ -105,14 +109,27 @@ func serveMetrics(ctx context.Context, n *node.Node, srv *metrics.Server, o *opt
 	return func() { cancel(); <-done }, nil
 }
 
+// refused reports whether a start failed on something the operator
+// fixes: a configuration, or the data directory's state.
+func refused(err error) bool {
+	for _, e := range []error{node.ErrConfig, store.ErrMismatch, store.ErrLocked, store.ErrDamaged, store.ErrMissing, store.ErrVersion} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
 // internalPrefix matches the package names Go errors carry ("node: ",
-// "filter: "): the user reads what went wrong, not where.
-var internalPrefix = regexp.MustCompile(`\b(node|filter|store|membership|auth|wire|gossip|sockets|bufpool|metrics): `)
+// "registry: ") where a message or a part of it begins: the user reads
+// what went wrong, not where. ("another filter: x" is not a prefix.)
+var internalPrefix = regexp.MustCompile(`(^|: |; )(node|filter|store|registry|membership|auth|wire|gossip|sockets|bufpool|metrics): `)
 
 // userMessage is err as one line for a person: without newlines, tabs or
 // package prefixes.
 func userMessage(err error) string {
-	s := internalPrefix.ReplaceAllString(err.Error(), "")
+	s := internalPrefix.ReplaceAllString(err.Error(), "$1")
+	s = internalPrefix.ReplaceAllString(s, "$1") // prefixes that followed the ones removed
 	s = strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
 	return strings.ReplaceAll(s, "invalid config: ", "invalid configuration: ")
 }

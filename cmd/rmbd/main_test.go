@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http/httptest"
@@ -21,6 +22,7 @@ import (
 	"github.com/rmbd/rmbd/internal/nodetest"
 	"github.com/rmbd/rmbd/metrics"
 	"github.com/rmbd/rmbd/node"
+	"github.com/rmbd/rmbd/store"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -348,4 +350,47 @@ func TestMakeHelpListsEveryTarget(t *testing.T) {
 		assert.Contains(t, rest, "## ", "target %s has no help text: make help omits it", name)
 	}
 	assert.Greater(t, targets, 10)
+}
+
+// A data directory the node cannot start on as the flags say is the
+// operator's to fix: exit status 2 and one line saying what is wrong and
+// where — another node's lock, another filter, a checkpoint gone.
+func TestDataDirRefusalsExit2(t *testing.T) {
+	dir := t.TempDir()
+	cfg := node.DefaultConfig()
+	cfg.Listen, cfg.DataDir = "127.0.0.1:0", dir
+	n, err := node.New(cfg)
+	require.NoError(t, err)
+	for i := range 50_000 {
+		n.Filter().Add(fmt.Appendf(nil, "k%d", i))
+	}
+	require.NoError(t, n.Registry().Close()) // a last checkpoint, as a stop writes
+	start := func(args ...string) (int, string) {
+		var stdout, stderr bytes.Buffer
+		code := run(append([]string{"127.0.0.1:0", "--data-dir", dir, "--log-level", "error"}, args...), env(nil), &stdout, &stderr)
+		assert.Equal(t, 1, strings.Count(stderr.String(), "\n"), "one line: %q", stderr.String())
+		return code, stderr.String()
+	}
+
+	d, err := store.OpenDir(dir) // another node holds it
+	require.NoError(t, err)
+	code, msg := start()
+	assert.Equal(t, 2, code)
+	assert.Contains(t, msg, "data directory in use")
+	require.NoError(t, d.Close())
+
+	code, msg = start("--capacity", "5000")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, msg, `the data directory was made with other flags: `+filepath.Join(dir, "filters", "default")+` holds "default", capacity 1000000 at fp-rate 0.01; the flags ask for "default", capacity 5000 at fp-rate 0.01`)
+
+	ckpts, err := filepath.Glob(filepath.Join(dir, "filters", "default", "ckpt-*.ckpt"))
+	require.NoError(t, err)
+	require.NotEmpty(t, ckpts)
+	for _, c := range ckpts {
+		require.NoError(t, os.Remove(c))
+	}
+	code, msg = start()
+	assert.Equal(t, 2, code, "not a silent start with 0 of 50,000 keys")
+	assert.Contains(t, msg, "missing from the data directory: "+ckpts[0])
+	assert.Contains(t, msg, "--repair")
 }

@@ -1,0 +1,134 @@
+package respserver
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/rmbd/rmbd/access"
+	"github.com/rmbd/rmbd/filter"
+	"github.com/rmbd/rmbd/internal/conns"
+	"github.com/rmbd/rmbd/registry"
+	"github.com/rmbd/rmbd/resp"
+)
+
+// testBackend is a node as the server sees it, over an in-memory
+// registry: what the server's own tests need, without a node.
+type testBackend struct{ reg *registry.Registry }
+
+func newTestBackend(tb testing.TB, maxMemory int64) *testBackend {
+	reg, err := registry.Open(registry.Config{Node: "test", Default: registry.Sizing{Layout: filter.Blocked, Capacity: 1000, FPRate: 0.01},
+		MaxFilters: 32, MaxMemory: maxMemory, MaxFilterBytes: 4 << 20, TombstoneTTL: time.Hour})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { reg.Close() })
+	return &testBackend{reg: reg}
+}
+
+func (b *testBackend) Registry() *registry.Registry { return b.reg }
+
+func (b *testBackend) FilterFor(name []byte) (*registry.Filter, error) {
+	if f := b.reg.Lookup(name).Winner(); f != nil {
+		return f, nil
+	}
+	return b.Create(string(name), registry.Sizing{Layout: filter.Blocked, Capacity: 1000, FPRate: 0.01})
+}
+
+func (b *testBackend) Create(name string, s registry.Sizing) (*registry.Filter, error) {
+	p, err := b.reg.Create(name, s)
+	if err != nil {
+		return nil, err
+	}
+	res := b.reg.Apply(p)
+	if res.Filter == nil {
+		return nil, res.Err
+	}
+	return res.Filter, nil
+}
+
+func (b *testBackend) Drop(name string) error {
+	p, err := b.reg.Drop(name)
+	if err != nil {
+		return err
+	}
+	return b.reg.Apply(p).Err
+}
+
+func (b *testBackend) Info() Info { return Info{Name: "test", Profile: "default"} }
+
+// testServer is a server of b's filters that is never started: commands
+// are run on it directly.
+func testServer(b Backend) *Server {
+	return New(Config{AutoCreate: true, Sizing: registry.Sizing{Layout: filter.Blocked, Capacity: 1000, FPRate: 0.01},
+		Policy: &access.Policy{}, Context: context.Background()}, b)
+}
+
+// FuzzRESPCommands: whatever bytes a client sends, cut wherever, every
+// command it makes is answered with one well-formed reply, and nothing
+// panics. Small limits bound what a created filter may take.
+func FuzzRESPCommands(f *testing.F) {
+	for _, s := range []string{
+		"*4\r\n$10\r\nBF.RESERVE\r\n$1\r\nf\r\n$4\r\n0.01\r\n$4\r\n1000\r\n",
+		"BF.ADD f a\r\nBF.MADD f a b c\r\nBF.EXISTS f a\r\nBF.MEXISTS f a z\r\n",
+		"BF.INSERT g CAPACITY 10 ERROR 0.1 NOCREATE ITEMS a b\r\nBF.INSERT g ITEMS x\r\n",
+		"BF.INFO f\r\nBF.INFO f ITEMS\r\nBF.CARD f\r\nBF.INFO nope\r\n",
+		"KEYS *\r\nSCAN 0 MATCH f* COUNT 1 TYPE MBbloom--\r\nDBSIZE\r\nTYPE f\r\nEXISTS f g\r\nDEL f g default\r\n",
+		"HELLO 3 SETNAME x\r\nCLIENT SETINFO LIB-NAME y\r\nCLIENT ID\r\nCLIENT GETNAME\r\nINFO bloom\r\nCOMMAND DOCS BF.ADD\r\nCOMMAND INFO x\r\n",
+		"PING\r\nECHO hi\r\nSELECT 0\r\nAUTH x\r\nQUIT\r\nNOPE a b\r\n",
+		"KEYS [a-\\\r\nKEYS \"[^]*\"\r\nSCAN 18446744073709551615\r\n",
+	} {
+		f.Add([]byte(s), uint16(7))
+	}
+	s := testServer(newTestBackend(f, 32<<20))
+	lim := resp.Limits{MaxArgs: 64, MaxBulk: 512, MaxInline: 1024, MaxCommand: 8192}
+	f.Fuzz(func(t *testing.T, in []byte, cut uint16) {
+		at := int(cut) % (len(in) + 1)
+		rd := resp.NewReader(io.MultiReader(bytes.NewReader(in[:at]), bytes.NewReader(in[at:])), 64, lim)
+		rc := &respConn{cn: &conns.Conn{From: loopback}, id: 1, proto: 2, authed: true}
+		for !rc.quit {
+			cmd, err := rd.Next()
+			if err != nil {
+				var pe *resp.ProtocolError
+				if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.As(err, &pe) {
+					t.Fatalf("reader: %v", err)
+				}
+				return
+			}
+			before := len(rc.out)
+			s.respCommand(rc, cmd.Args)
+			reply := rc.out[before:]
+			if len(reply) < 3 || !bytes.HasSuffix(reply, []byte("\r\n")) || bytes.IndexByte([]byte("+-:$*%_#,=~"), reply[0]) < 0 {
+				t.Fatalf("%q answered %q", cmd.Args, reply)
+			}
+			if len(rc.out) > 1<<20 {
+				rc.out = rc.out[:0]
+			}
+		}
+	})
+}
+
+// The server works on any Backend: a filter reserved, added to and
+// asked, without a node.
+func TestCommandsOnABackend(t *testing.T) {
+	s := testServer(newTestBackend(t, 0))
+	rc := &respConn{cn: &conns.Conn{From: loopback}, id: 1, proto: 3, authed: true}
+	for _, cmd := range []string{"BF.RESERVE f 0.01 100", "BF.MADD f a b", "BF.MEXISTS f a z", "BF.CARD f", "DBSIZE"} {
+		var args [][]byte
+		for _, a := range bytes.Fields([]byte(cmd)) {
+			args = append(args, a)
+		}
+		s.respCommand(rc, args)
+	}
+	want := "+OK\r\n*2\r\n#t\r\n#t\r\n*2\r\n#t\r\n#f\r\n:2\r\n:2\r\n"
+	if string(rc.out) != want {
+		t.Fatalf("answered %q, want %q", rc.out, want)
+	}
+}
+
+// loopback is where the tests' commands come from: an admin.
+var loopback = netip.MustParseAddrPort("127.0.0.1:5000")
