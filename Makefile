@@ -25,12 +25,12 @@ build: ## build every command into bin/
 run: ## start one node in the foreground with in-memory defaults
 	$(GO) run -ldflags='$(VFLAGS)' ./cmd/rmbd $(ADDR)
 
-test: vet race corruption fuzz ## vet, race-enabled tests, the file corruption test, a few seconds of every fuzz target
+test: vet race corruption ## vet, race-enabled tests (every fuzz target's corpus included), the file corruption test
 
 vet: ## go vet
 	$(GO) vet ./...
 
-race: ## every test, with the race detector
+race: ## every test, with the race detector (and every fuzz target's seed corpus)
 	$(GO) test -race -count=1 ./...
 
 corruption: ## 10,000 damaged copies of real data files: each detected or harmlessly repaired
@@ -39,7 +39,7 @@ corruption: ## 10,000 damaged copies of real data files: each detected or harmle
 # A run that ends with "context deadline exceeded" and writes no failing
 # input is Go's fuzzing coordinator racing its own -fuzztime deadline
 # (go.dev/issue/75804, fixed in Go 1.27), not a finding: it is run again.
-fuzz: ## run every fuzz target for FUZZTIME each
+fuzz: ## fuzz every target for FUZZTIME each (CI runs it after make test)
 	@grep -rl --include='*_test.go' '^func Fuzz' . | sort | while read -r f; do \
 		pkg=./$$(dirname "$${f#./}"); \
 		for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$$f"); do \

@@ -20,10 +20,13 @@
 //     acknowledged within AckTimeout ticks is sent again; rows in flight
 //     per peer (the window, window.go) and bytes per tick are bounded.
 //
-// Push targets are static peers (AddPeer: directed edges that first get
-// every row ever set, pruned when they stop acking) or cluster members
+// Push targets are static peers (RequestPeer: directed edges that get
+// nothing but a challenge until they answer it — Answer — then every row
+// ever set, pruned when they stop acking; challenge.go) or cluster members
 // (AddMember/RemoveMember: membership decides; a new member gets changes
-// from now on, a returning one resumes where it was). Anti-entropy
+// from now on, a returning one resumes where it was). A node keeps one
+// Gossip per segment of every filter it replicates. The Catalog of named
+// filters, a CRDT of creations and tombstones, is here too. Anti-entropy
 // (Digests, Differing, ServePull) repairs whatever pushes missed: nodes
 // compare checksums of blocks of rows and pull the blocks that differ.
 // MergeRowSync and MergeClassicSync are the receiving side.

@@ -70,6 +70,7 @@ type worker struct {
 	out     gossip.Outbox
 	sc      store.Scratch
 	keys    [][]byte
+	q       request // the frame in hand
 }
 
 // dispatch serves q by its frame's type.

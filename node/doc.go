@@ -1,21 +1,38 @@
-// Package node is the rmbd daemon: it binds UDP and TCP on one address,
-// answers add/has/sync/peer frames from the filter, and runs the gossip
-// ticker that pushes rows to peers.
+// Package node is the rmbd daemon: a thin shell that binds the sockets
+// (or runs on an in-memory network), serves frames from them, and ties
+// the packages that do the work together:
 //
-// A Node ties the pure packages together and is the only place that owns
-// tickers and a Transport (UDP and TCP sockets, or an in-memory network in
-// tests):
+//	registry/   every filter by name, the default one included: the
+//	            catalog, the memory budget, folders, restore at start
+//	replicate/  one replication path: a gossip round per segment, to
+//	            members and (the default filter) static peers
+//	respserver/ the Redis protocol, over the same filters and bounds
+//	access/     who may do what, for every protocol
+//	membership/ the cluster, through memberlist
 //
-//	datagram or stream → wire decode → dispatch → filter → reply
-//	ticker → gossip.Tick (under the gossip lock) → outbox → send (after it)
+// A frame from a datagram or a stream — sealed or not, named or not — is
+// served by one table from frame type to handler (dispatch.go); a handler
+// returns its reply as a value (a frame, what it waits for on disk, a
+// hang-up, or a stream answering a pull) and the datagram and stream
+// loops decide how it leaves:
 //
-// Every reply and every sync push leaves from the listening address, so a
+//	datagram or stream → dispatch → handler → registry → filter → reply
+//	ticker → replicate.Tick → gossip decides (under its lock) → sendOut (after it)
+//
+// Every reply and every push leaves from the listening address, so a
 // peer's acks come back to the address it was told about. Bad frames are
-// counted and dropped without a reply. Cluster membership (package
-// membership) reaches the node only through membership.Host. With
-// Config.DataDir the filter lives in a data directory (package store):
-// adds are logged before they are applied, and an acknowledged add under
-// --fsync always is answered once its record is on disk.
+// counted and dropped, or answered with an error frame when they are
+// requests. Memberlist's callbacks never wait: catalog changes are queued
+// for the catalog loop, repairs run in the background; creating and
+// dropping filters applies the registry's plans outside any lock a reader
+// or a callback waits on. With Config.DataDir every filter lives in the
+// data directory (package store): adds are logged before they are
+// applied, and an acknowledged add under --fsync always is answered once
+// its record is on disk.
+//
+// Time: a ticker runs the gossip rounds, unless Config.ManualTicks leaves
+// them to Node.Tick (tests and simulators, which also give
+// Config.Transport and Config.GossipTransport an in-memory network).
 //
 //	cfg := node.DefaultConfig()
 //	cfg.Listen = "127.0.0.1:8000"

@@ -47,23 +47,18 @@ func (n *Node) pull(q *request) reply {
 		}
 		return n.refuse(q, wire.CodeForbidden, "pull: this address may not ask (--allow-admin)")
 	}
-	var seg *registry.Segment
-	if q.named {
-		seg = n.reg.Lookup(q.name).SegmentFor(q.seg, p.FP)
-	} else {
-		seg = n.def.SegmentFor(0, p.FP)
-	}
+	seg := n.segmentFor(q, p.FP)
 	if seg == nil {
 		q.w.c.drop(FingerprintMismatch)
 		return n.refuse(q, wire.CodeFingerprint, fmt.Sprintf("no filter here has the rows of %v", p.FP))
 	}
-	sealed, from := q.sealed, q.from
-	return reply{pull: func(w io.Writer) error { return n.servePull(seg.Rows(), p, sealed, from, w) }}
+	sealed := q.sealed
+	return reply{pull: func(w io.Writer) error { return n.servePull(seg.Rows(), p, sealed, w) }}
 }
 
 // servePull writes the answer to pull p of f's rows to w: row syncs,
 // then pull done, each sealed when the pull came sealed.
-func (n *Node) servePull(f *filter.Filter, p wire.Pull, sealed bool, from netip.AddrPort, w io.Writer) error {
+func (n *Node) servePull(f *filter.Filter, p wire.Pull, sealed bool, w io.Writer) error {
 	defer n.meters.timed(PullServedLatency, time.Now())
 	var scratch []byte
 	write := func(f []byte) error {

@@ -39,12 +39,7 @@ func (n *Node) rowSync(q *request) reply {
 	if err != nil {
 		return n.bad(q)
 	}
-	var seg *registry.Segment
-	if q.named {
-		seg = n.reg.Lookup(q.name).SegmentFor(q.seg, s.FP)
-	} else {
-		seg = n.def.SegmentFor(0, s.FP)
-	}
+	seg := n.segmentFor(q, s.FP)
 	if seg == nil {
 		q.w.c.drop(FingerprintMismatch) // dropped, not made here (yet), or another filter
 		return reply{}
@@ -65,6 +60,15 @@ func (n *Node) rowSync(q *request) reply {
 		return reply{}
 	}
 	return reply{frame: out}
+}
+
+// segmentFor returns the segment q addresses (the default filter's first,
+// unless named) of the version whose rows have fingerprint fp, or nil.
+func (n *Node) segmentFor(q *request, fp filter.Fingerprint) *registry.Segment {
+	if q.named {
+		return n.reg.Lookup(q.name).SegmentFor(q.seg, fp)
+	}
+	return n.def.SegmentFor(0, fp)
 }
 
 func (n *Node) mergeFailed(q *request, err error) reply {

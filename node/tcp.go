@@ -67,8 +67,9 @@ func (n *Node) serveConn(cn *conns.Conn) {
 		if s.burst.IsZero() {
 			s.burst = time.Now()
 		}
-		q := request{frame: frame, from: cn.From, w: s.w, tcp: true}
-		if !s.answer(n.dispatch(&q)) {
+		q := &s.w.q
+		*q = request{frame: frame, from: cn.From, w: s.w, tcp: true}
+		if !s.answer(n.dispatch(q)) {
 			return
 		}
 	}

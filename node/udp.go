@@ -39,8 +39,9 @@ func (n *Node) newPacketHandler() func(reader int, frame []byte, from netip.Addr
 		if n.repl.Answer(frame, from) {
 			return
 		}
-		q := request{frame: frame, from: from, w: w}
-		r := n.dispatch(&q)
+		q := &w.q // the worker's: a request made here would be on the heap
+		*q = request{frame: frame, from: from, w: w}
+		r := n.dispatch(q)
 		out := r.frame
 		if len(out) > len(frame) {
 			out = n.tooLarge(w, out, frame, len(frame))

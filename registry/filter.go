@@ -23,10 +23,12 @@ type Filter struct {
 	folder  string // its folder's name in the data directory
 	segs    []*Segment
 
-	// mu is held for reading by each add and for writing by close, so
-	// that no add writes to a store that is closing.
+	// mu is held for reading by each add to a store and for writing by
+	// close, so that no add writes to a store that is closing. An add in
+	// memory only looks at closed: one that races a drop is lost with
+	// the filter, as it would be had it come just before.
 	mu     sync.RWMutex
-	closed bool
+	closed atomic.Bool
 
 	stats atomic.Pointer[Stats] // refreshed in the background (stats.go)
 	alarm alarmState
@@ -98,15 +100,18 @@ func (f *Filter) head() *Segment { return f.segs[len(f.segs)-1] }
 // ErrDropped if the filter was dropped meanwhile. keys may be slices of a
 // frame about to be reused.
 func (f *Filter) Add(keys [][]byte, bits []byte, sc *store.Scratch) (int, store.Wait, error) {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	if f.closed {
-		return 0, store.Wait{}, ErrDropped
-	}
 	s := f.head()
 	if s.st != nil {
+		f.mu.RLock()
+		defer f.mu.RUnlock()
+		if f.closed.Load() {
+			return 0, store.Wait{}, ErrDropped
+		}
 		n, w := s.st.Add(keys, bits, sc)
 		return n, w, nil
+	}
+	if f.closed.Load() {
+		return 0, store.Wait{}, ErrDropped
 	}
 	fresh := 0
 	for i, k := range keys { // in memory: the hot loop stays here
@@ -152,6 +157,15 @@ func (vs Versions) Has(key []byte) bool {
 	return false
 }
 
+// Only returns the rows of a name with one version of one segment — the
+// common case, whose hot loops then ask the rows directly — or nil.
+func (vs Versions) Only() *filter.Filter {
+	if len(vs) != 1 || len(vs[0].segs) != 1 {
+		return nil
+	}
+	return vs[0].segs[0].f
+}
+
 // SegmentFor returns the segment id of the version whose rows have
 // fingerprint fp, or nil.
 func (vs Versions) SegmentFor(id uint64, fp filter.Fingerprint) *Segment {
@@ -167,7 +181,7 @@ func (vs Versions) SegmentFor(id uint64, fp filter.Fingerprint) *Segment {
 // remove, deletes its folders.
 func (f *Filter) close(dir *store.Dir, remove bool) error {
 	f.mu.Lock()
-	f.closed = true
+	f.closed.Store(true)
 	f.mu.Unlock()
 	var errs []error
 	for _, s := range f.segs {

@@ -103,6 +103,9 @@ func (r *Registry) publishOpened(os []*opening, res *Result, errs *[]error) (lat
 			continue
 		}
 		r.open[o.f.folder] = o.f
+		if r.started {
+			o.f.start()
+		}
 		res.Opened = append(res.Opened, o.f)
 		r.log.Info("filter opened", "filter", o.f.name, "generation", o.f.version.Gen, "origin", o.f.version.Origin,
 			"capacity", o.f.version.Def.Capacity, "bytes", o.f.bytes)

@@ -20,6 +20,7 @@ type Registry struct {
 	cfg   Config
 	log   *slog.Logger
 	def   *Filter
+	defVs Versions              // def, as Lookup answers for it
 	table atomic.Pointer[table] // what readers see
 
 	// mu guards the catalog and what is open. It is never held across
@@ -65,6 +66,7 @@ func Open(cfg Config) (*Registry, error) {
 		return nil, fmt.Errorf("registry: the default filter: %w", err)
 	}
 	r.def = newFilter(DefaultName, gossip.Version{Gen: 1, Origin: cfg.Node, Def: def})
+	r.defVs = Versions{r.def}
 	if err := r.restore(); err != nil {
 		r.closeAll(false)
 		return nil, err
@@ -158,12 +160,6 @@ func (r *Registry) load(f *Filter) error {
 		}
 		seg.st = st
 		r.logRecovery(f, rec)
-		r.mu.Lock()
-		started := r.started
-		r.mu.Unlock()
-		if started {
-			st.Start()
-		}
 	}
 	f.segs = []*Segment{seg}
 	f.bytes = fl.SizeBytes()
@@ -184,16 +180,21 @@ func (r *Registry) logRecovery(f *Filter, rec store.Recovery) {
 }
 
 // Start makes every store checkpoint in the background, from now on and
-// for filters opened later.
+// for filters opened later (publishOpened starts theirs).
 func (r *Registry) Start() {
 	r.mu.Lock()
 	r.started = true
 	r.mu.Unlock()
 	for _, f := range r.All() {
-		for _, s := range f.segs {
-			if s.st != nil {
-				s.st.Start()
-			}
+		f.start()
+	}
+}
+
+// start makes f's stores checkpoint in the background (again: no-op).
+func (f *Filter) start() {
+	for _, s := range f.segs {
+		if s.st != nil {
+			s.st.Start()
 		}
 	}
 }
@@ -246,7 +247,7 @@ func (r *Registry) Default() *Filter { return r.def }
 
 // DefaultVersions returns the default filter as a name's versions, as
 // Lookup would.
-func (r *Registry) DefaultVersions() Versions { return r.table.Load().byName[DefaultName] }
+func (r *Registry) DefaultVersions() Versions { return r.defVs }
 
 // Lookup returns name's live versions on this node, the winner first;
 // none if it has no filter here. The hot path: one atomic load and one
@@ -292,7 +293,7 @@ func (r *Registry) Memory() (used uint64, limit int64) {
 // publish replaces the table readers see with what is open now. Callers
 // hold r.mu (or own r alone, at Open).
 func (r *Registry) publish() {
-	t := &table{byName: map[string]Versions{DefaultName: {r.def}}, all: []*Filter{r.def}}
+	t := &table{byName: map[string]Versions{DefaultName: r.defVs}, all: []*Filter{r.def}}
 	for _, name := range r.cat.Names() {
 		var vs Versions
 		for _, v := range r.cat.Live(name) {

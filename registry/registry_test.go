@@ -351,3 +351,12 @@ func TestAlarmsPerFilter(t *testing.T) {
 	r.RefreshStats()
 	assert.Equal(t, Alarms{}, classic.Stats().Alarms, "no stated capacity: no alarm")
 }
+
+func TestDoublings(t *testing.T) {
+	for _, c := range []struct {
+		v, limit float64
+		want     int
+	}{{0, 10, 0}, {10, 10, 0}, {10.5, 10, 1}, {19.9, 10, 1}, {20, 10, 2}, {40, 10, 3}, {5, 0, 0}} {
+		assert.Equal(t, c.want, doublings(c.v, c.limit), "%v over %v", c.v, c.limit)
+	}
+}

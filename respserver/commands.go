@@ -332,65 +332,26 @@ func (s *Server) respAddErr(rc *respConn, err error) {
 	s.respErr(rc, "ERR "+err.Error())
 }
 
+// insertOpts is what BF.INSERT's options ask for.
+type insertOpts struct {
+	sizing   registry.Sizing
+	create   bool
+	explicit bool // a sizing given: blocked, whatever the node's profile
+	items    int  // where the items begin
+}
+
+// bfInsert serves BF.INSERT key [CAPACITY c] [ERROR e] [NOCREATE]
+// [NONSCALING] ITEMS item...: it creates the filter unless NOCREATE,
+// then adds.
 func (s *Server) bfInsert(rc *respConn, args [][]byte) {
-	capacity, fpRate, create := s.cfg.Sizing.Capacity, s.cfg.Sizing.FPRate, s.cfg.AutoCreate
-	explicit := false
-	i := 2
-	for ; i < len(args); i++ {
-		opt := strings.ToUpper(string(args[i]))
-		if opt == "ITEMS" {
-			break
-		}
-		switch opt {
-		case "NOCREATE":
-			create = false
-		case "NONSCALING":
-		case "EXPANSION":
-			s.respErr(rc, errExpansion)
-			return
-		case "CAPACITY", "ERROR":
-			if i+1 == len(args) {
-				s.respErr(rc, "ERR wrong number of arguments for 'bf.insert' command")
-				return
-			}
-			i++
-			v := string(args[i])
-			if opt == "CAPACITY" {
-				c, err := strconv.ParseInt(v, 10, 64)
-				if err != nil {
-					s.respErr(rc, "Bad capacity")
-					return
-				}
-				if c < 1 {
-					s.respErr(rc, "Bad argument received")
-					return
-				}
-				capacity = uint64(c)
-			} else {
-				e, err := strconv.ParseFloat(v, 64)
-				if err != nil {
-					s.respErr(rc, "Bad error rate")
-					return
-				}
-				if !(e > 0 && e < 1) { // NaN too
-					s.respErr(rc, "Bad argument received")
-					return
-				}
-				fpRate = e
-			}
-			explicit = true
-		default:
-			s.respErr(rc, "Unknown argument received")
-			return
-		}
-	}
-	if i+1 >= len(args) {
-		s.respErr(rc, "ERR wrong number of arguments for 'bf.insert' command")
+	o, errMsg := s.insertOptions(args)
+	if errMsg != "" {
+		s.respErr(rc, errMsg)
 		return
 	}
 	name := args[1]
 	if len(s.reg.Lookup(name)) == 0 {
-		if !create {
+		if !o.create {
 			if s.cfg.AutoCreate {
 				s.respErr(rc, errNotFound)
 			} else {
@@ -398,11 +359,10 @@ func (s *Server) bfInsert(rc *respConn, args [][]byte) {
 			}
 			return
 		}
-		sz := registry.Sizing{Layout: filter.Blocked, Capacity: capacity, FPRate: fpRate}
-		if s.cfg.Sizing.Layout == filter.Classic && !explicit {
-			sz = registry.Sizing{Layout: filter.Classic}
+		if s.cfg.Sizing.Layout == filter.Classic && !o.explicit {
+			o.sizing = registry.Sizing{Layout: filter.Classic}
 		}
-		if _, err := s.b.Create(string(name), sz); err != nil {
+		if _, err := s.b.Create(string(name), o.sizing); err != nil {
 			s.respErr(rc, "ERR "+err.Error())
 			return
 		}
@@ -412,7 +372,67 @@ func (s *Server) bfInsert(rc *respConn, args [][]byte) {
 		s.respAddErr(rc, err)
 		return
 	}
-	s.respAdded(rc, f, args[i+1:], true)
+	s.respAdded(rc, f, args[o.items:], true)
+}
+
+// insertOptions reads BF.INSERT's options, or returns RedisBloom's error
+// for them.
+func (s *Server) insertOptions(args [][]byte) (insertOpts, string) {
+	o := insertOpts{sizing: registry.Sizing{Layout: filter.Blocked, Capacity: s.cfg.Sizing.Capacity, FPRate: s.cfg.Sizing.FPRate},
+		create: s.cfg.AutoCreate}
+	const arity = "ERR wrong number of arguments for 'bf.insert' command"
+	i := 2
+	for ; i < len(args); i++ {
+		opt := strings.ToUpper(string(args[i]))
+		switch {
+		case opt == "ITEMS":
+			if i+1 >= len(args) {
+				return o, arity
+			}
+			o.items = i + 1
+			return o, ""
+		case opt == "NOCREATE":
+			o.create = false
+		case opt == "NONSCALING":
+		case opt == "EXPANSION":
+			return o, errExpansion
+		case opt != "CAPACITY" && opt != "ERROR":
+			return o, "Unknown argument received"
+		case i+1 == len(args):
+			return o, arity
+		default:
+			i++
+			if msg := o.size(opt, string(args[i])); msg != "" {
+				return o, msg
+			}
+		}
+	}
+	return o, arity
+}
+
+// size takes a CAPACITY or ERROR option's value.
+func (o *insertOpts) size(opt, v string) string {
+	o.explicit = true
+	if opt == "CAPACITY" {
+		c, err := strconv.ParseInt(v, 10, 64)
+		switch {
+		case err != nil:
+			return "Bad capacity"
+		case c < 1:
+			return "Bad argument received"
+		}
+		o.sizing.Capacity = uint64(c)
+		return ""
+	}
+	e, err := strconv.ParseFloat(v, 64)
+	switch {
+	case err != nil:
+		return "Bad error rate"
+	case !(e > 0 && e < 1): // NaN too
+		return "Bad argument received"
+	}
+	o.sizing.FPRate = e
+	return ""
 }
 
 // bfExists serves BF.EXISTS and BF.MEXISTS: true for a key any live

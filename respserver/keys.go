@@ -1,6 +1,7 @@
 package respserver
 
 import (
+	"cmp"
 	"errors"
 	"slices"
 	"strconv"
@@ -95,61 +96,80 @@ func (s *Server) respKeys(rc *respConn, args [][]byte) {
 // a full iteration returns every filter that exists from its start to
 // its end, whatever is created or dropped meanwhile, once.
 func (s *Server) respScan(rc *respConn, args [][]byte) {
-	cursor, err := strconv.ParseUint(string(args[1]), 10, 64)
-	if err != nil {
-		s.respErr(rc, "ERR invalid cursor")
+	q, errMsg := scanArgs(args)
+	if errMsg != "" {
+		s.respErr(rc, errMsg)
 		return
 	}
-	var pattern []byte
-	count, typ := 10, ""
+	page, next := s.scanPage(q)
+	rc.out = resp.AppendArray(rc.out, 2)
+	rc.out = resp.AppendBulkString(rc.out, strconv.FormatUint(next, 10))
+	rc.out = resp.AppendArray(rc.out, len(page))
+	for _, name := range page {
+		rc.out = resp.AppendBulkString(rc.out, name)
+	}
+}
+
+// scan is what a SCAN asks for.
+type scan struct {
+	cursor  uint64
+	pattern []byte
+	count   int
+	typ     string
+}
+
+// scanArgs reads SCAN cursor [MATCH pattern] [COUNT count] [TYPE type],
+// or returns Redis's error for them.
+func scanArgs(args [][]byte) (scan, string) {
+	q := scan{count: 10}
+	var err error
+	if q.cursor, err = strconv.ParseUint(string(args[1]), 10, 64); err != nil {
+		return q, "ERR invalid cursor"
+	}
 	for i := 2; i < len(args); i += 2 {
 		if i+1 == len(args) {
-			s.respErr(rc, "ERR syntax error")
-			return
+			return q, "ERR syntax error"
 		}
 		switch strings.ToUpper(string(args[i])) {
 		case "MATCH":
-			pattern = args[i+1]
+			q.pattern = args[i+1]
 		case "COUNT":
 			c, err := strconv.Atoi(string(args[i+1]))
 			if err != nil {
-				s.respErr(rc, "ERR value is not an integer or out of range")
-				return
+				return q, "ERR value is not an integer or out of range"
 			}
 			if c < 1 {
-				s.respErr(rc, "ERR syntax error")
-				return
+				return q, "ERR syntax error"
 			}
-			count = c
+			q.count = c
 		case "TYPE":
-			typ = string(args[i+1])
+			q.typ = string(args[i+1])
 		default:
-			s.respErr(rc, "ERR syntax error")
-			return
+			return q, "ERR syntax error"
 		}
 	}
+	return q, ""
+}
+
+// scanPage returns the names of q's page that match, and the cursor to go
+// on from (0: done).
+func (s *Server) scanPage(q scan) ([]string, uint64) {
 	type hashed struct {
 		h    uint64
 		name string
 	}
 	var all []hashed
 	for _, name := range s.respNames() {
-		if h := xxh3.HashString(name); h >= cursor {
+		if h := xxh3.HashString(name); h >= q.cursor {
 			all = append(all, hashed{h, name})
 		}
 	}
 	slices.SortFunc(all, func(a, b hashed) int {
-		if a.h != b.h {
-			if a.h < b.h {
-				return -1
-			}
-			return 1
-		}
-		return strings.Compare(a.name, b.name)
+		return cmp.Or(cmp.Compare(a.h, b.h), strings.Compare(a.name, b.name))
 	})
 	// Names sharing a hash go in the same answer, so that the cursor
 	// passes all of them at once.
-	end := min(count, len(all))
+	end := min(q.count, len(all))
 	for end < len(all) && end > 0 && all[end].h == all[end-1].h {
 		end++
 	}
@@ -159,16 +179,11 @@ func (s *Server) respScan(rc *respConn, args [][]byte) {
 	}
 	var out []string
 	for _, e := range all[:end] {
-		if (pattern == nil || globMatch(pattern, []byte(e.name))) && (typ == "" || strings.EqualFold(typ, respType)) {
+		if (q.pattern == nil || globMatch(q.pattern, []byte(e.name))) && (q.typ == "" || strings.EqualFold(q.typ, respType)) {
 			out = append(out, e.name)
 		}
 	}
-	rc.out = resp.AppendArray(rc.out, 2)
-	rc.out = resp.AppendBulkString(rc.out, strconv.FormatUint(next, 10))
-	rc.out = resp.AppendArray(rc.out, len(out))
-	for _, name := range out {
-		rc.out = resp.AppendBulkString(rc.out, name)
-	}
+	return out, next
 }
 
 // globMatch reports whether s matches Redis's glob pattern p: * any run,

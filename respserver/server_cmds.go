@@ -133,7 +133,12 @@ func (s *Server) respHello(rc *respConn, args [][]byte) {
 		rc.name = string(name)
 	}
 	rc.proto = proto
-	b := resp.AppendMap(rc.out, proto, 7)
+	rc.out = appendHello(rc.out, proto, rc.id)
+}
+
+// appendHello appends HELLO's answer: what the server is.
+func appendHello(b []byte, proto int, id int64) []byte {
+	b = resp.AppendMap(b, proto, 7)
 	b = resp.AppendBulkString(b, "server")
 	b = resp.AppendBulkString(b, "rmbd")
 	b = resp.AppendBulkString(b, "version")
@@ -141,7 +146,7 @@ func (s *Server) respHello(rc *respConn, args [][]byte) {
 	b = resp.AppendBulkString(b, "proto")
 	b = resp.AppendInt(b, int64(proto))
 	b = resp.AppendBulkString(b, "id")
-	b = resp.AppendInt(b, rc.id)
+	b = resp.AppendInt(b, id)
 	b = resp.AppendBulkString(b, "mode")
 	b = resp.AppendBulkString(b, "standalone")
 	b = resp.AppendBulkString(b, "role")
@@ -152,8 +157,7 @@ func (s *Server) respHello(rc *respConn, args [][]byte) {
 	b = resp.AppendBulkString(b, "name")
 	b = resp.AppendBulkString(b, "bf")
 	b = resp.AppendBulkString(b, "ver")
-	b = resp.AppendInt(b, 0)
-	rc.out = b
+	return resp.AppendInt(b, 0)
 }
 
 const errClientName = "ERR Client names cannot contain spaces, newlines or special characters."

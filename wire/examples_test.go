@@ -77,6 +77,7 @@ func examples() []struct {
 		{"filters", must(AppendFilters(nil, 4, 0, []FilterDesc{{Name: []byte("users"), Gen: 1, Created: 1_767_225_600_000,
 			Origin: []byte("n1"), FP: exampleFP, Capacity: 1000, FPRate: 0.01, Keys: 2, FillPPM: 5859}}))},
 		{"named-has-batch", must(AppendNamed(nil, "users", must(AppendBatch(nil, TypeHasBatch, 3, 0, keys("k1")))))},
+		{"named-segment-row-ack", must(AppendNamedSegment(nil, "users", 3, must(AppendRowAck(nil, RowAck{Stamp: 9, Seq: 1, Rows: 20}))))},
 		{"members", must(AppendMembers(nil, 6, []Member{{Name: []byte("n1"), GossipAddr: []byte("10.0.0.1:7946"),
 			DataAddr: []byte("10.0.0.1:8000"), State: MemberAlive, FPMatch: true, FP: exampleFP, Age: 42, LastSync: 350}}))},
 	}
