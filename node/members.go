@@ -161,7 +161,7 @@ func (n *Node) appendDigests(dst []byte) []byte {
 	frames := 0
 	for _, f := range n.reg.All() {
 		for _, seg := range f.Segments() {
-			if f.IsDefault() && seg.ID() == 0 {
+			if seg.Unwrapped() {
 				continue
 			}
 			own = gossip.AppendDigests(own[:0], seg.Rows())
@@ -170,7 +170,7 @@ func (n *Node) appendDigests(dst []byte) []byte {
 				if err != nil || l > len(rest) {
 					break
 				}
-				if out, err := wire.AppendNamedSegment(dst, f.Name(), seg.ID(), rest[:l]); err == nil {
+				if out, err := seg.AppendFrame(dst, rest[:l]); err == nil {
 					dst = out
 				}
 				rest = rest[l:]

@@ -132,13 +132,10 @@ func (n *Node) pullRequest(seg *registry.Segment, runs []filter.Run) ([]byte, in
 		if one, err = wire.AppendPull(one[:0], fp, runs[:k]); err != nil {
 			return nil, 0, err
 		}
-		if f := seg.Filter(); !f.IsDefault() || seg.ID() != 0 {
-			if named, err = wire.AppendNamedSegment(named[:0], f.Name(), seg.ID(), one); err != nil {
-				return nil, 0, err
-			}
-			one = append(one[:0], named...)
+		if named, err = seg.AppendFrame(named[:0], one); err != nil {
+			return nil, 0, err
 		}
-		req = n.seal(req, one)
+		req = n.seal(req, named)
 		runs = runs[k:]
 		pulls++
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/rmbd/rmbd/filter"
 	"github.com/rmbd/rmbd/gossip"
 	"github.com/rmbd/rmbd/store"
+	"github.com/rmbd/rmbd/wire"
 )
 
 // ErrDropped reports an add to a filter dropped while it was added to:
@@ -53,6 +54,20 @@ func (s *Segment) Rows() *filter.Filter { return s.f }
 // Store returns the segment's store in the data directory; nil in
 // memory.
 func (s *Segment) Store() *store.Store { return s.st }
+
+// Unwrapped reports whether frames for the segment travel as they are:
+// the default filter's first segment, which classic and unwrapped frames
+// address. Every other segment's frames are wrapped in named frames.
+func (s *Segment) Unwrapped() bool { return s.id == 0 && s.of.IsDefault() }
+
+// AppendFrame appends inner, a whole frame, addressed to the segment:
+// as it is, or wrapped in a named frame.
+func (s *Segment) AppendFrame(dst, inner []byte) ([]byte, error) {
+	if s.Unwrapped() {
+		return append(dst, inner...), nil
+	}
+	return wire.AppendNamedSegment(dst, s.of.name, s.id, inner)
+}
 
 // Filter returns the filter the segment belongs to.
 func (s *Segment) Filter() *Filter { return s.of }

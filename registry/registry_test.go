@@ -11,6 +11,7 @@ import (
 	"github.com/rmbd/rmbd/filter"
 	"github.com/rmbd/rmbd/gossip"
 	"github.com/rmbd/rmbd/store"
+	"github.com/rmbd/rmbd/wire"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -78,9 +79,28 @@ func TestCreateLookupAddHas(t *testing.T) {
 	assert.Equal(t, []string{"users"}, r.Names())
 	assert.Equal(t, []*Filter{r.Default(), users}, r.All())
 
+	assert.Same(t, users.Segments()[0].Rows(), vs.Only(), "one version of one segment: its rows")
+	assert.Nil(t, Versions{}.Only())
+
+	ping, err := wire.AppendPing(nil, wire.Ping{Type: wire.TypePing, ReqID: 7})
+	require.NoError(t, err)
+	def := r.Default().Segments()[0]
+	assert.True(t, def.Unwrapped())
+	out, err := def.AppendFrame(nil, ping)
+	require.NoError(t, err)
+	assert.Equal(t, ping, out, "the default's first segment: as it is")
+	seg := users.Segments()[0]
+	assert.False(t, seg.Unwrapped())
+	out, err = seg.AppendFrame(nil, ping)
+	require.NoError(t, err)
+	named, err := wire.DecodeNamed(out)
+	require.NoError(t, err)
+	assert.Equal(t, "users", string(named.Name))
+	assert.Equal(t, ping, named.Inner)
+
 	again := create(t, r, "users", blocked(1000, 0.001))
 	assert.Same(t, users, again, "the same sizing again: the same filter")
-	_, err := r.Create("users", blocked(50, 0.1))
+	_, err = r.Create("users", blocked(50, 0.1))
 	require.ErrorIs(t, err, gossip.ErrExists)
 	assert.Contains(t, err.Error(), "capacity 1000")
 	assert.Contains(t, err.Error(), "capacity 50")
