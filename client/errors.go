@@ -47,7 +47,17 @@ type ServerError struct {
 // (forbidden): peer: this address may not ask (--allow-admin)".
 func (e *ServerError) Error() string {
 	if e.Msg == "" { // cut to fit the request's size (UDP)
+		if hint := codeHints[e.Code]; hint != "" {
+			return fmt.Sprintf("node refused (%s): %s", wire.CodeName(e.Code), hint)
+		}
 		return fmt.Sprintf("node refused (%s)", wire.CodeName(e.Code))
 	}
 	return fmt.Sprintf("node refused (%s): %s", wire.CodeName(e.Code), e.Msg)
+}
+
+// codeHints say what a code means when the node's own message did not
+// fit the reply (a small request over UDP).
+var codeHints = map[uint16]string{
+	wire.CodeProtected:  "it answers loopback alone: give it a cluster key or allow rules, or start it with --protected-mode=no",
+	wire.CodeUnwritable: "it cannot write its log to disk; acknowledged adds are refused until it can",
 }

@@ -101,6 +101,9 @@ type Config struct {
 	// keyring: the first encrypts, all decrypt; 32 bytes each): a node
 	// without them can neither join nor read nor forge gossip.
 	Keys [][]byte
+	// Allowed, when not empty, lists the only addresses members may
+	// have: a node in protected mode takes members on loopback alone.
+	Allowed []netip.Prefix
 }
 
 // label is the label on every memberlist packet: nodes of another
@@ -212,6 +215,10 @@ func New(cfg Config, host Host) (*Membership, error) {
 		}
 		mc.Keyring, mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = ring, true, true
 		m.keyring = ring
+	}
+	if len(cfg.Allowed) > 0 {
+		g := gate{self: cfg.Name, allowed: cfg.Allowed}
+		mc.Alive, mc.Merge = g, g
 	}
 	mc.Label = label
 	mc.PushPullInterval = cfg.PushPullInterval

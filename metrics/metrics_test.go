@@ -192,6 +192,45 @@ func TestHealthAndReadiness(t *testing.T) {
 	assert.Equal(t, http.StatusOK, code)
 }
 
+// Profiles are for admins, one at a time, for a bounded time: an open
+// --metrics-listen must not let anyone read the command line or keep the
+// node busy profiling.
+func TestPprofBounds(t *testing.T) {
+	src := &fake{health: node.Health{Serving: true, Ready: true}}
+	nobody, err := Handler(src, Options{Pprof: true, Admin: func(netip.Addr) bool { return false }})
+	require.NoError(t, err)
+	srv := httptest.NewServer(nobody)
+	defer srv.Close()
+	for _, path := range []string{"/debug/pprof/", "/debug/pprof/cmdline", "/debug/pprof/goroutine?debug=2", "/debug/pprof/profile?seconds=1"} {
+		code, body := get(t, srv.URL+path)
+		assert.Equal(t, http.StatusForbidden, code, path)
+		assert.Contains(t, body, "admins", path)
+	}
+
+	h, err := Handler(src, Options{Pprof: true}) // loopback: an admin
+	require.NoError(t, err)
+	psrv := httptest.NewServer(h)
+	defer psrv.Close()
+	code, body := get(t, psrv.URL+"/debug/pprof/profile?seconds=3600")
+	assert.Equal(t, http.StatusBadRequest, code)
+	assert.Contains(t, body, "0 to 30")
+
+	done := make(chan int, 1)
+	go func() {
+		code, _ := get(t, psrv.URL+"/debug/pprof/trace?seconds=2")
+		done <- code
+	}()
+	busy := false
+	for deadline := time.Now().Add(2 * time.Second); !busy && time.Now().Before(deadline); {
+		code, _ := get(t, psrv.URL+"/debug/pprof/cmdline")
+		busy = code == http.StatusTooManyRequests
+	}
+	assert.True(t, busy, "a second profile while one runs is refused")
+	assert.Equal(t, http.StatusOK, <-done)
+	code, _ = get(t, psrv.URL+"/debug/pprof/cmdline")
+	assert.Equal(t, http.StatusOK, code, "and served once it is done")
+}
+
 // Per-peer and per-member gauges carry their labels; a member never
 // synced has no last-sync series.
 func TestPeerAndMemberGauges(t *testing.T) {

@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
+	"net/netip"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,8 +18,11 @@ import (
 
 // Options shape the HTTP handler.
 type Options struct {
-	// Pprof serves Go's profiles under /debug/pprof/.
+	// Pprof serves Go's profiles under /debug/pprof/, to Admin's
+	// addresses alone, one at a time, for at most MaxProfileSeconds.
 	Pprof bool
+	// Admin reports whether an address may take profiles; nil: loopback.
+	Admin func(netip.Addr) bool
 	// Logger receives errors from serving scrapes; nil discards them.
 	Logger *slog.Logger
 }
@@ -29,7 +32,7 @@ type Options struct {
 //	/metrics        Prometheus text: the node's figures, Go's and the process's
 //	/healthz        200 while the node serves, 503 otherwise
 //	/readyz         200 once the node is ready (Source.Health), 503 with the reason before
-//	/debug/pprof/   Go's profiles, with Options.Pprof only
+//	/debug/pprof/   Go's profiles, with Options.Pprof only, for admins
 func Handler(src Source, o Options) (http.Handler, error) {
 	c, err := newCollector(src)
 	if err != nil {
@@ -54,11 +57,11 @@ func Handler(src Source, o Options) (http.Handler, error) {
 	mux.HandleFunc("GET /healthz", check(src, "ok", "not serving", func(h node.Health) bool { return h.Serving }))
 	mux.HandleFunc("GET /readyz", check(src, "ready", "not ready", func(h node.Health) bool { return h.Ready }))
 	if o.Pprof {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		admin := o.Admin
+		if admin == nil {
+			admin = netip.Addr.IsLoopback
+		}
+		mux.Handle("/debug/pprof/", pprofHandler(admin))
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {

@@ -137,22 +137,27 @@ func peerAnswer(dst []byte, id uint32, o peerOutcome) []byte {
 	return dst
 }
 
-// filterRequest serves a filter request: create, drop, info or list.
-// They change or describe the cluster's catalog: admin requests.
+// filterOps is who may make each filter request.
+var filterOps = map[uint8]access.Op{wire.FilterOpCreate: access.Create, wire.FilterOpDrop: access.Admin,
+	wire.FilterOpInfo: access.Read, wire.FilterOpList: access.Read}
+
+// filterRequest serves a filter request: create (admins, and clients
+// --auto-create names, held to their quota), drop (admins), info or list
+// (readers).
 func (n *Node) filterRequest(q *request) reply {
 	fq, err := wire.DecodeFilterRequest(q.frame)
 	if err != nil {
 		return n.bad(q)
 	}
-	if !n.may(q, access.Admin) {
-		return n.refuse(q, wire.CodeForbidden, "filters: this address may not ask (--allow-admin)")
+	if op := filterOps[fq.Op]; !n.may(q, op) {
+		return n.refuse(q, wire.CodeForbidden, "filters: this address may not ask ("+op.Flag()+")")
 	}
 	name := string(fq.Name)
 	var descs []wire.FilterDesc
 	var flags uint8
 	switch fq.Op {
 	case wire.FilterOpCreate:
-		f, err := n.createFilter(name, registry.Sizing{Layout: fq.Layout, Capacity: fq.Capacity, FPRate: fq.FPRate})
+		f, err := n.createFor(q.from.Addr(), q.sealed, name, registry.Sizing{Layout: fq.Layout, Capacity: fq.Capacity, FPRate: fq.FPRate})
 		if err != nil {
 			return n.refuse(q, wire.CodeRefused, err.Error())
 		}

@@ -25,19 +25,19 @@ const catalogQueue = 64
 // next push/pull.
 const maxBroadcast = 1000
 
-// createFilter creates name sized by s (or finds it so), and tells the
-// members.
-func (n *Node) createFilter(name string, s registry.Sizing) (*registry.Filter, error) {
+// create creates name sized by s (or finds it so), and tells the
+// members; created says whether it made a filter.
+func (n *Node) create(name string, s registry.Sizing) (f *registry.Filter, created bool, err error) {
 	p, err := n.reg.Create(name, s)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	res := n.reg.Apply(p)
 	n.broadcast(p.Broadcast)
 	if res.Filter == nil {
-		return nil, res.Err
+		return nil, false, res.Err
 	}
-	return res.Filter, nil
+	return res.Filter, p.Created(), nil
 }
 
 // dropFilter drops every version of name, everywhere.

@@ -81,13 +81,33 @@ type Config struct {
 	UDPSockets int
 	// MaxDatagram bounds the sync frames the node sends over UDP.
 	MaxDatagram int
+	// ProtectedMode: a node that listens beyond loopback (its own
+	// protocol, RESP or gossip) with no cluster key and no allow rule
+	// (Allow, AllowRead, AllowAdmin, AllowCreate) serves loopback alone,
+	// and tells anyone else how to configure it. On by default; off is a
+	// knowing choice to serve whoever can reach the node.
+	ProtectedMode bool
 	// AutoCreate makes an add to a named filter that does not exist
-	// create it, sized by Capacity and FPRate.
+	// create it, sized by AutoCreateCapacity and FPRate, when the client
+	// may create filters (admins, and AllowCreate).
 	AutoCreate bool
+	// AutoCreateCapacity is the capacity of a filter an add creates:
+	// small, as RedisBloom's (100), so that a name a client makes up
+	// costs little. Create larger filters explicitly.
+	AutoCreateCapacity uint64
+	// AllowCreate lists the clients that may create filters (by asking,
+	// or by adding with AutoCreate) besides admins. Each source is held
+	// to CreatesPerMinute and FiltersPerSource (0: no bound), and all of
+	// them together to half of MaxFilters and of MaxMemory, the rest kept
+	// for admins.
+	AllowCreate      []netip.Prefix
+	CreatesPerMinute int
+	FiltersPerSource int
 	// MaxFilters bounds the named filters (besides the default).
 	MaxFilters int
 	// MaxMemory bounds the memory every filter together may take; 0 is no
-	// bound. The default is half the machine's memory (or its cgroup's).
+	// bound. The default is a quarter of the machine's memory (or of its
+	// cgroup's), which leaves the machine usable.
 	MaxMemory int64
 	// TombstoneTTL is how long a dropped filter's tombstone is kept.
 	TombstoneTTL time.Duration
@@ -189,27 +209,32 @@ func (c Config) gossipListen() string {
 func DefaultConfig() Config {
 	fc := filter.DefaultConfig()
 	return Config{
-		Listen:            "127.0.0.1:8000",
-		Profile:           ProfileDefault,
-		Capacity:          fc.Capacity,
-		FPRate:            fc.FPRate,
-		MaxFilterBytes:    fc.MaxBytes,
-		SyncInterval:      200 * time.Millisecond,
-		PruneAfter:        10,
-		UDPSockets:        runtime.GOMAXPROCS(0),
-		MaxDatagram:       wire.MaxDatagram,
-		MaxPeers:          1024,
-		AutoCreate:        true,
-		MaxFilters:        1024,
-		MaxMemory:         sysmem.Half(),
-		TombstoneTTL:      24 * time.Hour,
-		MaxConns:          1024,
-		MaxConnsPerSource: 64,
-		IdleTimeout:       5 * time.Minute,
-		FrameTimeout:      10 * time.Second,
-		MaxBufferBytes:    64 << 20,
-		ShutdownTimeout:   800 * time.Millisecond,
-		LeaveTimeout:      500 * time.Millisecond,
+		Listen:         "127.0.0.1:8000",
+		Profile:        ProfileDefault,
+		Capacity:       fc.Capacity,
+		FPRate:         fc.FPRate,
+		MaxFilterBytes: fc.MaxBytes,
+		SyncInterval:   200 * time.Millisecond,
+		PruneAfter:     10,
+		UDPSockets:     runtime.GOMAXPROCS(0),
+		MaxDatagram:    wire.MaxDatagram,
+		MaxPeers:       1024,
+		ProtectedMode:  true,
+		AutoCreate:     true,
+		MaxFilters:     1024,
+		MaxMemory:      sysmem.Quarter(),
+
+		AutoCreateCapacity: 100,
+		CreatesPerMinute:   10,
+		FiltersPerSource:   16,
+		TombstoneTTL:       24 * time.Hour,
+		MaxConns:           1024,
+		MaxConnsPerSource:  64,
+		IdleTimeout:        5 * time.Minute,
+		FrameTimeout:       10 * time.Second,
+		MaxBufferBytes:     64 << 20,
+		ShutdownTimeout:    800 * time.Millisecond,
+		LeaveTimeout:       500 * time.Millisecond,
 
 		AntiEntropyInterval: 10 * time.Second,
 		RejoinInterval:      5 * time.Second,
@@ -294,6 +319,8 @@ func (c Config) validateBounds() error {
 		return bad("UDP sockets %d must be 1..64", c.UDPSockets)
 	case c.MaxDatagram < 512 || c.MaxDatagram > 65507:
 		return bad("max datagram %d must be 512..65507", c.MaxDatagram)
+	case c.AutoCreateCapacity < 1 || c.CreatesPerMinute < 0 || c.FiltersPerSource < 0:
+		return bad("auto-create capacity %d must be at least 1, creates per minute %d and filters per source %d not negative", c.AutoCreateCapacity, c.CreatesPerMinute, c.FiltersPerSource)
 	case c.MaxFilters < 0 || c.MaxMemory < 0 || c.TombstoneTTL <= 0:
 		return bad("max filters %d and max memory %d must not be negative, tombstone TTL %v must be positive", c.MaxFilters, c.MaxMemory, c.TombstoneTTL)
 	case c.MaxPeers < 1:

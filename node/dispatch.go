@@ -78,6 +78,9 @@ func (n *Node) dispatch(q *request) reply {
 	if len(q.frame) == 0 {
 		return n.bad(q)
 	}
+	if !n.policy.Open(q.from.Addr()) {
+		return n.protectedRefusal(q)
+	}
 	t := wire.Type(q.frame[0])
 	if n.keyed() && nodeFrame(t) && !q.sealed {
 		q.w.c.drop(Unauthenticated) // a node of this cluster would have sealed it
@@ -89,6 +92,16 @@ func (n *Node) dispatch(q *request) reply {
 		return reply{}
 	}
 	return h(n, q)
+}
+
+// protectedRefusal answers a request from beyond loopback to a node in
+// protected mode: how to configure the node, and a hang-up. Classic
+// frames, which have no error frame, get nothing.
+func (n *Node) protectedRefusal(q *request) reply {
+	q.w.c.drop(ProtectedRefused)
+	r := n.refuse(q, wire.CodeProtected, access.ProtectedMessage)
+	r.hangUp = true
+	return r
 }
 
 // bad counts a frame that did not decode; it gets no answer.

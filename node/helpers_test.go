@@ -31,6 +31,10 @@ type testNet struct {
 	nw       *memnet.Network
 	next     int // nodes on 10.0.0.next
 	stations int // stations on 127.0.1.x or 192.0.2.x
+	// protect leaves nodes in protected mode when their config asks for
+	// it; else it is turned off: the test's nodes listen on 10.0.0.x, and
+	// its clients are everywhere.
+	protect bool
 }
 
 func newNet(t *testing.T) *testNet { return &testNet{t: t, nw: memnet.New(1)} }
@@ -137,6 +141,7 @@ func (tn *testNet) nodeOn(ep *memnet.Endpoint, cfg node.Config) (*node.Node, fun
 	t := tn.t
 	t.Helper()
 	cfg.Transport, cfg.Resolver, cfg.ManualTicks = ep, resolver{}, true
+	cfg.ProtectedMode = cfg.ProtectedMode && tn.protect
 	n, err := node.New(cfg)
 	require.NoError(t, err)
 	return n, run(t, n)

@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"github.com/rmbd/rmbd/access"
 	"github.com/rmbd/rmbd/filter"
@@ -67,7 +68,7 @@ func (n *Node) batch(q *request) reply {
 	}
 	target := n.def
 	if q.named {
-		if target, err = n.filterFor(q.name); err != nil {
+		if target, err = n.filterFor(q.from.Addr(), q.sealed, q.name); err != nil {
 			return n.refuse(q, wire.CodeRefused, err.Error())
 		}
 	}
@@ -128,22 +129,27 @@ func (n *Node) hasBatch(q *request, b wire.Batch) reply {
 // errNoAutoCreate refuses an add to a filter that does not exist.
 var errNoAutoCreate = errors.New("create it first: --auto-create is off")
 
-// filterFor returns the filter that takes adds to name, creating it with
-// the node's sizing when AutoCreate allows.
-func (n *Node) filterFor(name []byte) (*registry.Filter, error) {
+// filterFor returns the filter that takes adds to name, creating it, for
+// a client at from that may create, when AutoCreate allows.
+func (n *Node) filterFor(from netip.Addr, sealed bool, name []byte) (*registry.Filter, error) {
 	if f := n.reg.Lookup(name).Winner(); f != nil {
 		return f, nil
 	}
 	if !n.cfg.AutoCreate {
 		return nil, fmt.Errorf("no filter %q (%w)", name, errNoAutoCreate)
 	}
-	return n.createFilter(string(name), n.autoSizing())
+	f, err := n.createFor(from, sealed, string(name), n.autoSizing())
+	if err != nil {
+		return nil, fmt.Errorf("no filter %q, and it was not created: %w", name, err)
+	}
+	return f, nil
 }
 
-// autoSizing is what an auto-created filter is: the node's own shape.
+// autoSizing is what an auto-created filter is: small (AutoCreateCapacity
+// at the node's FPRate), in the node's layout.
 func (n *Node) autoSizing() registry.Sizing {
 	if n.cfg.Profile == ProfileClassic {
 		return registry.Sizing{Layout: filter.Classic}
 	}
-	return registry.Sizing{Layout: filter.Blocked, Capacity: n.cfg.Capacity, FPRate: n.cfg.FPRate}
+	return registry.Sizing{Layout: filter.Blocked, Capacity: n.cfg.AutoCreateCapacity, FPRate: n.cfg.FPRate}
 }

@@ -34,6 +34,7 @@ func (n *Node) startMembership() error {
 		Logger:           n.log,
 		Keys:             keys,
 		Transport:        n.cfg.GossipTransport,
+		Allowed:          n.gossipAllowed(),
 	}, host{n})
 	if err != nil {
 		return err

@@ -110,15 +110,16 @@ func TestNamedFilters(t *testing.T) {
 	assert.Contains(t, string(e.Msg), "capacity 10000")
 	assert.Contains(t, string(e.Msg), "capacity 50")
 
-	// Auto-creation with the node's sizing; has on a name with no filter
-	// answers false.
+	// Auto-creation, small (--auto-create-capacity at the node's FP rate);
+	// has on a name with no filter answers false.
 	got, _ = namedBatch(t, u, n, "nobody", wire.TypeHasBatch, "x")
 	assert.Equal(t, []bool{false}, got)
 	_, e = namedBatch(t, u, n, "events", wire.TypeAddBatch, "e1")
 	require.Nil(t, e)
 	fs, _ = filterOp(t, u, n, wire.FilterRequest{Op: wire.FilterOpInfo, Name: []byte("events")})
 	require.Len(t, fs, 1)
-	assert.Equal(t, node.DefaultConfig().Capacity, fs[0].Capacity)
+	assert.Equal(t, node.DefaultConfig().AutoCreateCapacity, fs[0].Capacity)
+	assert.Equal(t, node.DefaultConfig().FPRate, fs[0].FPRate)
 
 	fs, _ = filterOp(t, u, n, wire.FilterRequest{Op: wire.FilterOpList})
 	var names []string

@@ -29,24 +29,25 @@ import (
 
 // Node is one rmbd daemon. Create it with New, serve with Run.
 type Node struct {
-	cfg    Config
-	log    *slog.Logger
-	name   []byte
-	tr     Transport
-	reg    *registry.Registry    // every filter, the default included
-	def    *registry.Filter      // the default filter (reg.Default())
-	repl   *replicate.Replicator // gossip: peers, members, a round per segment
-	keys   *keys                 // with a cluster key: sealing and opening; nil without
-	policy access.Policy         // who may do what
-	conns  *conns.Table          // TCP connections, binary and RESP
-	bufs   *bufpool.Pool         // stream buffers, under --max-buffer-bytes
-	shed   []*shed.Shedder       // per datagram reader: who floods it
-	mem    atomic.Pointer[membership.Membership]
-	meters *meters            // counters and latency histograms
-	resp   *respserver.Server // nil without --resp-listen
-	life   lifecycle
-	gates  gates
-	serve  dispatcher // the handler of each frame type
+	cfg      Config
+	log      *slog.Logger
+	name     []byte
+	tr       Transport
+	reg      *registry.Registry    // every filter, the default included
+	def      *registry.Filter      // the default filter (reg.Default())
+	repl     *replicate.Replicator // gossip: peers, members, a round per segment
+	keys     *keys                 // with a cluster key: sealing and opening; nil without
+	policy   access.Policy         // who may do what
+	creators *access.Creators      // what clients that are not admins created: their quotas
+	conns    *conns.Table          // TCP connections, binary and RESP
+	bufs     *bufpool.Pool         // stream buffers, under --max-buffer-bytes
+	shed     []*shed.Shedder       // per datagram reader: who floods it
+	mem      atomic.Pointer[membership.Membership]
+	meters   *meters            // counters and latency histograms
+	resp     *respserver.Server // nil without --resp-listen
+	life     lifecycle
+	gates    gates
+	serve    dispatcher // the handler of each frame type
 	// joinPulled: the first pull from the cluster is done (readiness).
 	joinPulled atomic.Bool
 }
@@ -136,8 +137,7 @@ func New(cfg Config) (*Node, error) {
 	if n.repl, err = newReplicator(n); err != nil {
 		return fail(err)
 	}
-	n.policy = access.Policy{Allow: cfg.Allow, AllowRead: cfg.AllowRead, AllowAdmin: cfg.AllowAdmin,
-		Keyed: n.keys != nil, Member: n.repl.IsMemberIP}
+	n.newPolicy()
 	n.conns = conns.New(conns.Config{Max: cfg.MaxConns, MaxPerSource: cfg.MaxConnsPerSource})
 	n.shed = shed.New(tr.Readers(), tr, log)
 	n.gates = gates{resolving: make(chan struct{}, 8), repairing: make(chan struct{}, 1),

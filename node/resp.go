@@ -42,10 +42,12 @@ type respBackend struct{ n *Node }
 
 func (b respBackend) Registry() *registry.Registry { return b.n.reg }
 
-func (b respBackend) FilterFor(name []byte) (*registry.Filter, error) { return b.n.filterFor(name) }
+func (b respBackend) FilterFor(name []byte, from netip.Addr) (*registry.Filter, error) {
+	return b.n.filterFor(from, false, name)
+}
 
-func (b respBackend) Create(name string, s registry.Sizing) (*registry.Filter, error) {
-	return b.n.createFilter(name, s)
+func (b respBackend) Create(name string, s registry.Sizing, from netip.Addr) (*registry.Filter, error) {
+	return b.n.createFor(from, false, name, s)
 }
 
 func (b respBackend) Drop(name string) error { return b.n.dropFilter(name) }
@@ -66,7 +68,7 @@ func (n *Node) addRESPStats(s *Stats) {
 	for c, v := range map[Counter]uint64{
 		RESPConns: rc.Conns, RESPCommands: rc.Commands, RESPErrors: rc.Errors, RESPProtocolErrors: rc.ProtocolErrors,
 		Adds: rc.Adds, AddsNew: rc.AddsNew, HasQueries: rc.HasQueries, HasHits: rc.HasHits,
-		Forbidden: rc.Forbidden, AuthFailed: rc.AuthFailed,
+		Forbidden: rc.Forbidden, AuthFailed: rc.AuthFailed, ProtectedRefused: rc.Protected,
 		TCPIdleTimeouts: rc.IdleTimeouts, TCPFrameTimeouts: rc.FrameTimeouts, TCPNoMemory: rc.NoMemory,
 	} {
 		s.Counts[c] += v

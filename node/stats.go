@@ -49,6 +49,7 @@ const (
 	StrayAnswers                       // challenge answers nobody was sent, or wrong
 	UDPRepliesCut                      // replies larger than their request, not sent over UDP
 	PullsBusy                          // pulls refused: too many served at once
+	CreatesOverQuota                   // creates refused: the client, not an admin, is over its quota
 	Dropped                            // frames dropped, for any reason below
 	BadFrames                          // did not decode
 	FingerprintMismatch                // sync of another filter
@@ -58,6 +59,7 @@ const (
 	AuthFailed                         // sealed with a key the node lacks, or a tag that does not verify
 	Replayed                           // sealed frames seen before, or too old
 	Forbidden                          // requests from addresses not allowed (--allow, --allow-read, --allow-admin)
+	ProtectedRefused                   // requests from beyond loopback to a node in protected mode
 	UDPShed                            // datagrams dropped unanswered, from a source over its share while the node was behind
 	UDPBlocked                         // times a flooding source was blocked: the kernel dropped its datagrams for a while
 	RESPConns                          // RESP (Redis protocol) connections accepted
@@ -103,6 +105,7 @@ var counterInfo = [numCounters]struct{ name, help string }{
 	{"stray_challenge_answers", "Challenge answers nobody was sent, or wrong."},
 	{"udp_replies_cut", "Replies larger than their request, not sent over UDP."},
 	{"pulls_busy", "Pulls refused: too many served at once."},
+	{"creates_over_quota", "Creates refused: the client, not an admin, is over its quota (--creates-per-minute, --filters-per-source)."},
 	{"dropped", "Frames dropped, for any reason below."},
 	{"bad_frames", "Did not decode."},
 	{"fingerprint_mismatch", "Sync of another filter."},
@@ -112,6 +115,7 @@ var counterInfo = [numCounters]struct{ name, help string }{
 	{"auth_failed", "Sealed with a key the node lacks, or a tag that does not verify."},
 	{"replayed", "Sealed frames seen before, or too old."},
 	{"forbidden", "Requests from addresses not allowed (--allow, --allow-read, --allow-admin)."},
+	{"protected_refused", "Requests from beyond loopback to a node in protected mode."},
 	{"udp_shed", "Datagrams dropped unanswered, from a source over its share while the node was behind."},
 	{"udp_blocks", "Times a flooding source was blocked: the kernel dropped its datagrams for a while."},
 	{"resp_conns", "RESP (Redis protocol) connections accepted."},

@@ -36,7 +36,7 @@ func (n *Node) newPacketHandler() func(reader int, frame []byte, from netip.Addr
 			w.c.drop(UDPShed) // over its share while the reader is behind
 			return
 		}
-		if n.repl.Answer(frame, from) {
+		if n.policy.Open(from.Addr()) && n.repl.Answer(frame, from) {
 			return
 		}
 		q := &w.q // the worker's: a request made here would be on the heap
@@ -65,15 +65,18 @@ func (n *Node) newPacketHandler() func(reader int, frame []byte, from netip.Addr
 // frame, if they do not fit: the code alone names the reason.
 func (n *Node) tooLarge(w *worker, out, frame []byte, budget int) []byte {
 	w.c.inc(UDPRepliesCut)
-	id, ok := reqID(frame)
-	if !ok {
-		return out[:0]
-	}
-	e := wire.ErrorFrame{ReqID: id, Code: wire.CodeUseTCP, Msg: []byte("pad the request or use TCP")}
-	if len(out) > 0 && wire.Type(out[0]) == wire.TypeError {
-		if orig, err := wire.DecodeError(out); err == nil {
-			e.Code, e.Msg = orig.Code, nil // a refusal, too long to give whole
+	e := wire.ErrorFrame{Code: wire.CodeUseTCP, Msg: []byte("pad the request or use TCP")}
+	if orig, err := wire.DecodeError(out); err == nil {
+		e.ReqID, e.Code, e.Msg = orig.ReqID, orig.Code, nil // a refusal, too long to give whole
+	} else {
+		if inner, ok := wire.NamedInner(frame); ok {
+			frame = inner
 		}
+		id, ok := reqID(frame)
+		if !ok {
+			return out[:0]
+		}
+		e.ReqID = id
 	}
 	b, _ := wire.AppendError(w.sealBuf[:0], e)
 	if len(b) > budget {

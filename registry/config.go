@@ -102,6 +102,16 @@ func (s Sizing) def(name string, gen uint64, maxBytes uint64) (gossip.CatalogDef
 	return gossip.CatalogDef{FP: fp, Capacity: s.Capacity, FPRate: s.FPRate}, nil
 }
 
+// SizeOf returns the memory a filter sized by s would take here, or why
+// s sizes no filter.
+func (r *Registry) SizeOf(s Sizing) (uint64, error) {
+	def, err := s.def("", 1, r.cfg.MaxFilterBytes)
+	if err != nil {
+		return 0, err
+	}
+	return def.FP.SizeBytes(), nil
+}
+
 func (c *Config) validate() error {
 	if c.Node == "" {
 		return errors.New("registry: no node name")

@@ -22,6 +22,10 @@ type Plan struct {
 	Broadcast []gossip.Entry
 }
 
+// Created reports whether the plan makes a filter (a Create's of a
+// name that had none), rather than finding one.
+func (p *Plan) Created() bool { return p.created }
+
 // merge adds q's steps to p.
 func (p *Plan) merge(q *Plan) {
 	p.open = append(p.open, q.open...)

@@ -63,7 +63,7 @@ func respTable() []*respCmd {
 	items := respArg{name: "item", typ: "string", multiple: true}
 	keys := respArg{name: "key", typ: "key", multiple: true}
 	return []*respCmd{
-		{name: "bf.reserve", arity: -4, flags: []string{"write", "denyoom"}, first: 1, last: 1, step: 1, group: "bf", access: access.Admin,
+		{name: "bf.reserve", arity: -4, flags: []string{"write", "denyoom"}, first: 1, last: 1, step: 1, group: "bf", access: access.Create,
 			summary: "Creates a filter of the given capacity and false positive rate; rmbd filters do not grow (NONSCALING)",
 			args: []respArg{key, {name: "error_rate", typ: "double"}, {name: "capacity", typ: "integer"},
 				{name: "nonscaling", typ: "pure-token", token: "NONSCALING", optional: true}},
@@ -255,7 +255,7 @@ func (s *Server) bfReserve(rc *respConn, args [][]byte) {
 		s.respErr(rc, "ERR item exists")
 		return
 	}
-	if _, err := s.b.Create(string(args[1]), registry.Sizing{Layout: filter.Blocked, Capacity: uint64(capacity), FPRate: fpRate}); err != nil {
+	if _, err := s.b.Create(string(args[1]), registry.Sizing{Layout: filter.Blocked, Capacity: uint64(capacity), FPRate: fpRate}, rc.cn.From.Addr()); err != nil {
 		s.respErr(rc, "ERR "+err.Error())
 		return
 	}
@@ -270,7 +270,7 @@ func (s *Server) addTarget(rc *respConn, name []byte) (*registry.Filter, error) 
 	if f := s.lookup(rc, name).Winner(); f != nil {
 		return f, nil
 	}
-	return s.b.FilterFor(name)
+	return s.b.FilterFor(name, rc.cn.From.Addr())
 }
 
 // respAdd adds keys to f and returns, per key, whether it changed the
@@ -362,7 +362,7 @@ func (s *Server) bfInsert(rc *respConn, args [][]byte) {
 		if s.cfg.Sizing.Layout == filter.Classic && !o.explicit {
 			o.sizing = registry.Sizing{Layout: filter.Classic}
 		}
-		if _, err := s.b.Create(string(name), o.sizing); err != nil {
+		if _, err := s.b.Create(string(name), o.sizing, rc.cn.From.Addr()); err != nil {
 			s.respErr(rc, "ERR "+err.Error())
 			return
 		}

@@ -98,6 +98,10 @@ func refresh(set, now time.Time, timeout time.Duration) bool {
 // serve serves one connection.
 func (s *Server) serve(cn *conns.Conn) {
 	defer s.cfg.Conns.Release(cn)
+	if !s.cfg.Policy.Open(cn.From.Addr()) {
+		s.refuseProtected(cn)
+		return
+	}
 	rc := &respConn{cn: cn, id: s.ids.Add(1), proto: 2, authed: len(s.cfg.Passwords) == 0}
 	lim := s.cfg.Limits
 	loosened := rc.authed // the full limits from the start, or once authenticated

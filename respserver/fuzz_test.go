@@ -32,14 +32,14 @@ func newTestBackend(tb testing.TB, maxMemory int64) *testBackend {
 
 func (b *testBackend) Registry() *registry.Registry { return b.reg }
 
-func (b *testBackend) FilterFor(name []byte) (*registry.Filter, error) {
+func (b *testBackend) FilterFor(name []byte, from netip.Addr) (*registry.Filter, error) {
 	if f := b.reg.Lookup(name).Winner(); f != nil {
 		return f, nil
 	}
-	return b.Create(string(name), registry.Sizing{Layout: filter.Blocked, Capacity: 1000, FPRate: 0.01})
+	return b.Create(string(name), registry.Sizing{Layout: filter.Blocked, Capacity: 1000, FPRate: 0.01}, from)
 }
 
-func (b *testBackend) Create(name string, s registry.Sizing) (*registry.Filter, error) {
+func (b *testBackend) Create(name string, s registry.Sizing, _ netip.Addr) (*registry.Filter, error) {
 	p, err := b.reg.Create(name, s)
 	if err != nil {
 		return nil, err

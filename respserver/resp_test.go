@@ -268,6 +268,7 @@ func TestRESPPipeline(t *testing.T) {
 	for _, proto := range []int{2, 3} {
 		rdb := redisClient(t, n, proto, "")
 		f := fmt.Sprint("pipe", proto)
+		require.NoError(t, rdb.BFReserve(ctx, f, 0.01, 10_000).Err(), "sized for the keys: an add would make a small one")
 		pipe := rdb.Pipeline()
 		var adds []*redis.BoolCmd
 		for i := range 1000 {

@@ -30,10 +30,12 @@ type Backend interface {
 	// Registry holds the node's filters: lookups and descriptions.
 	Registry() *registry.Registry
 	// FilterFor returns the filter adds to name go to, creating it as
-	// the node's --auto-create says.
-	FilterFor(name []byte) (*registry.Filter, error)
-	// Create creates a filter, everywhere in the cluster.
-	Create(name string, s registry.Sizing) (*registry.Filter, error)
+	// the node's --auto-create says for a client at from.
+	FilterFor(name []byte, from netip.Addr) (*registry.Filter, error)
+	// Create creates a filter, everywhere in the cluster, for a client at
+	// from: the backend decides whether it may, and holds it to its
+	// quota.
+	Create(name string, s registry.Sizing, from netip.Addr) (*registry.Filter, error)
 	// Drop drops a filter, everywhere in the cluster.
 	Drop(name string) error
 	// Info returns the node's figures for INFO.
@@ -136,6 +138,7 @@ const (
 	cIdleTimeouts
 	cFrameTimeouts
 	cNoMemory
+	cProtected
 	numCounters
 )
 
@@ -151,6 +154,7 @@ type Counts struct {
 	Adds, AddsNew, HasQueries, HasHits      uint64
 	Forbidden, AuthFailed                   uint64
 	IdleTimeouts, FrameTimeouts, NoMemory   uint64
+	Protected                               uint64 // connections refused: protected mode
 }
 
 // Counts returns what the server has done so far.
@@ -159,5 +163,5 @@ func (s *Server) Counts() Counts {
 	return Counts{Conns: v(cConns), Commands: v(cCommands), Errors: v(cErrors), ProtocolErrors: v(cProtocolErrors),
 		Adds: v(cAdds), AddsNew: v(cAddsNew), HasQueries: v(cHasQueries), HasHits: v(cHasHits),
 		Forbidden: v(cForbidden), AuthFailed: v(cAuthFailed),
-		IdleTimeouts: v(cIdleTimeouts), FrameTimeouts: v(cFrameTimeouts), NoMemory: v(cNoMemory)}
+		IdleTimeouts: v(cIdleTimeouts), FrameTimeouts: v(cFrameTimeouts), NoMemory: v(cNoMemory), Protected: v(cProtected)}
 }

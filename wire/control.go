@@ -200,11 +200,14 @@ const (
 	CodeUnsealed    uint16 = 8  // the node has a cluster key: this request must be sealed
 	CodeRefused     uint16 = 9  // the node will not do it (the message says why)
 	CodeBusy        uint16 = 10 // too many at once: try again later
+	CodeProtected   uint16 = 11 // protected mode: the node answers loopback alone until configured
+	CodeUnwritable  uint16 = 12 // the node cannot write its log: acknowledged adds are refused until it can
 )
 
 var codeNames = [...]string{CodeBadFrame: "bad frame", CodeFingerprint: "fingerprint mismatch", CodeTooLarge: "too large",
 	CodeUnavailable: "unavailable", CodeRowRange: "rows out of range", CodeForbidden: "forbidden", CodeUseTCP: "use TCP",
-	CodeUnsealed: "unsealed", CodeRefused: "refused", CodeBusy: "busy"}
+	CodeUnsealed: "unsealed", CodeRefused: "refused", CodeBusy: "busy", CodeProtected: "protected mode",
+	CodeUnwritable: "cannot write to disk"}
 
 // CodeName names an error code, e.g. "forbidden".
 func CodeName(code uint16) string {

@@ -87,9 +87,13 @@ func parseArgs(args []string, env environment) (*options, *pflag.FlagSet, error)
 	checkpoint := fs.Duration("checkpoint-interval", def.CheckpointInterval, "longest time between checkpoints of the filter to --data-dir")
 	repair := fs.Bool("repair", false, "start despite a damaged checkpoint, keeping every row that verifies")
 	fs.StringVar(&o.keyFile, "cluster-key-file", "", "file of cluster keys, one per line, the first signing (rmbd keygen makes one): authenticates every frame between nodes and encrypts gossip")
-	autoCreate := fs.Bool("auto-create", def.AutoCreate, "an add to a named filter that does not exist creates it, sized by --capacity and --fp-rate")
+	autoCreate := fs.String("auto-create", "admin", "who may create filters besides admins, by adding to a name that has none or by asking: admin (admins alone: loopback, members, --allow-admin), CIDRs or addresses (comma-separated; held to the quotas below), any, or off (no create by adding)")
+	autoCapacity := fs.Uint64("auto-create-capacity", def.AutoCreateCapacity, "capacity of a filter an add creates (at --fp-rate): small, so that a made-up name costs little")
+	createsPerMinute := fs.Int("creates-per-minute", def.CreatesPerMinute, "creates one source that is not an admin may make a minute (0: no bound)")
+	filtersPerSource := fs.Int("filters-per-source", def.FiltersPerSource, "filters one source that is not an admin may hold (0: no bound); all such sources together hold at most half of --max-filters and --max-memory")
 	maxFilters := fs.Int("max-filters", def.MaxFilters, "named filters the node may hold")
-	maxMemory := fs.String("max-memory", formatSize(def.MaxMemory), "memory every filter together may take (default: half the machine's or the cgroup's; 0: no bound); creating past it is refused")
+	maxMemory := fs.String("max-memory", formatSize(def.MaxMemory), "memory every filter together may take (default: a quarter of the machine's or the cgroup's; 0: no bound); creating past it is refused")
+	protected := fs.String("protected-mode", "yes", "yes: listening beyond loopback with no cluster key and no allow rule, answer loopback alone; no: serve whoever can reach the node")
 	tombstoneTTL := fs.Duration("tombstone-ttl", def.TombstoneTTL, "how long a dropped filter's tombstone is kept")
 	maxPeers := fs.Int("max-peers", def.MaxPeers, "push targets and members to sync with; when full, one that never answered or never acknowledged makes room, else a new peer is refused")
 	maxConns := fs.Int("max-conns", def.MaxConns, "TCP connections at once; past it the one idle longest is closed to let a new one in")
@@ -167,8 +171,15 @@ func parseArgs(args []string, env environment) (*options, *pflag.FlagSet, error)
 	o.cfg.UDPSockets = *udpSockets
 	o.cfg.MaxConns, o.cfg.MaxConnsPerSource, o.cfg.MaxPeers = *maxConns, *maxPerSource, *maxPeers
 	o.cfg.IdleTimeout, o.cfg.FrameTimeout = *idleTimeout, *frameTimeout
-	o.cfg.AutoCreate, o.cfg.MaxFilters, o.cfg.TombstoneTTL = *autoCreate, *maxFilters, *tombstoneTTL
+	o.cfg.MaxFilters, o.cfg.TombstoneTTL = *maxFilters, *tombstoneTTL
+	o.cfg.AutoCreateCapacity, o.cfg.CreatesPerMinute, o.cfg.FiltersPerSource = *autoCapacity, *createsPerMinute, *filtersPerSource
 	var err error
+	if o.cfg.AutoCreate, o.cfg.AllowCreate, err = parseAutoCreate(*autoCreate); err != nil {
+		return nil, fs, fmt.Errorf("%s: %w", src.name("auto-create"), err)
+	}
+	if o.cfg.ProtectedMode, err = parseYesNo(*protected); err != nil {
+		return nil, fs, fmt.Errorf("%s: %w", src.name("protected-mode"), err)
+	}
 	if o.cfg.MaxMemory, err = parseSize(*maxMemory); err != nil {
 		return nil, fs, fmt.Errorf("%s: %w", src.name("max-memory"), err)
 	}
@@ -247,6 +258,9 @@ func checkValues(o *options, fs *pflag.FlagSet, src sources) error {
 		{"idle-timeout", c.IdleTimeout <= 0, "positive, e.g. 5m"},
 		{"frame-timeout", c.FrameTimeout <= 0, "positive, e.g. 10s"},
 		{"max-filters", c.MaxFilters < 0, "0 or more"},
+		{"auto-create-capacity", c.AutoCreateCapacity < 1, "at least 1"},
+		{"creates-per-minute", c.CreatesPerMinute < 0, "0 or more"},
+		{"filters-per-source", c.FiltersPerSource < 0, "0 or more"},
 		{"tombstone-ttl", c.TombstoneTTL <= 0, "positive, e.g. 24h"},
 	} {
 		if v.bad {
@@ -304,6 +318,42 @@ func parsePrefixes(in []string) ([]netip.Prefix, error) {
 		out = append(out, p.Masked())
 	}
 	return out, nil
+}
+
+// parseAutoCreate reads --auto-create: admin (or yes, true), off (or no,
+// false), any, or CIDRs and addresses, comma-separated. It returns
+// whether adds create filters and who may create them besides admins.
+func parseAutoCreate(v string) (bool, []netip.Prefix, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "admin", "admins", "yes", "true", "on", "":
+		return true, nil, nil
+	case "off", "no", "false":
+		return false, nil, nil
+	case "any", "anyone":
+		return true, []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}, nil
+	}
+	var parts []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			parts = append(parts, p)
+		}
+	}
+	ps, err := parsePrefixes(parts)
+	if err != nil {
+		return false, nil, fmt.Errorf("%w; or admin, any or off", err)
+	}
+	return true, ps, nil
+}
+
+// parseYesNo reads yes or no (or true, false).
+func parseYesNo(v string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "yes", "true", "on", "1":
+		return true, nil
+	case "no", "false", "off", "0":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q is not yes or no", v)
 }
 
 func newLogger(level, format string, src sources) (*slog.Logger, error) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/signal"
 	"regexp"
@@ -92,12 +93,16 @@ func run(args []string, env environment, stdout, stderr io.Writer) int {
 // serveMetrics serves /metrics, /healthz and /readyz (and with --pprof
 // the profiles) until the returned func is called, after the node stops.
 func serveMetrics(ctx context.Context, n *node.Node, srv *metrics.Server, o *options) (stop func(), err error) {
-	h, err := metrics.Handler(n, metrics.Options{Pprof: o.pprof, Logger: o.cfg.Logger})
+	h, err := metrics.Handler(n, metrics.Options{Pprof: o.pprof, Admin: n.IsAdmin, Logger: o.cfg.Logger})
 	if err != nil {
 		srv.Close()
 		return nil, err
 	}
 	o.cfg.Logger.Info("metrics and health over HTTP", "addr", srv.Addr().String(), "pprof", o.pprof)
+	if a, err := netip.ParseAddrPort(srv.Addr().String()); err == nil && !a.Addr().Unmap().IsLoopback() {
+		o.cfg.Logger.Warn("metrics are public: anyone who can reach --metrics-listen reads the node's figures (filter names, peers, counts; never keys); "+
+			"bind it to loopback or a private address if they should not", "addr", srv.Addr().String())
+	}
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx)) // up until the node has stopped
 	done := make(chan struct{})
 	go func() {

@@ -88,6 +88,10 @@ func TestBadUsageExits2WithOneLine(t *testing.T) {
 		{[]string{"--resp-listen", "nohost"}, nil, `RESP listen address "nohost"`},
 		{[]string{"--resp-password-file", "/nonexistent/pw"}, nil, "--resp-password-file /nonexistent/pw: open /nonexistent/pw: no such file or directory"},
 		{nil, map[string]string{"RMBD_RESP_PASSWORD_FILE": "/nonexistent/pw"}, "RMBD_RESP_PASSWORD_FILE /nonexistent/pw: open"},
+		{[]string{"--auto-create", "everyone"}, nil, `--auto-create: "everyone" is not a CIDR (e.g. 10.0.0.0/8) or an address; or admin, any or off`},
+		{[]string{"--protected-mode", "maybe"}, nil, `--protected-mode: "maybe" is not yes or no`},
+		{[]string{"--auto-create-capacity", "0"}, nil, "--auto-create-capacity 0: must be at least 1"},
+		{[]string{"--creates-per-minute", "-1"}, nil, "--creates-per-minute -1: must be 0 or more"},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := run(tc.args, env(tc.env), &stdout, &stderr)
@@ -393,4 +397,36 @@ func TestDataDirRefusalsExit2(t *testing.T) {
 	assert.Equal(t, 2, code, "not a silent start with 0 of 50,000 keys")
 	assert.Contains(t, msg, "missing from the data directory: "+ckpts[0])
 	assert.Contains(t, msg, "--repair")
+}
+
+// Who may create, and protected mode, from flags and the environment.
+func TestCreateAndProtectionFlags(t *testing.T) {
+	o, _, err := parseArgs(nil, env(nil))
+	require.NoError(t, err)
+	assert.True(t, o.cfg.ProtectedMode)
+	assert.True(t, o.cfg.AutoCreate)
+	assert.Empty(t, o.cfg.AllowCreate, "admins alone")
+	assert.Equal(t, uint64(100), o.cfg.AutoCreateCapacity)
+
+	o, _, err = parseArgs([]string{"--auto-create", "10.0.0.0/8,192.0.2.7", "--protected-mode=no", "--auto-create-capacity", "1000",
+		"--creates-per-minute", "0", "--filters-per-source", "3"}, env(nil))
+	require.NoError(t, err)
+	assert.True(t, o.cfg.AutoCreate)
+	assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32")}, o.cfg.AllowCreate)
+	assert.False(t, o.cfg.ProtectedMode)
+	assert.Equal(t, uint64(1000), o.cfg.AutoCreateCapacity)
+	assert.Equal(t, 0, o.cfg.CreatesPerMinute)
+	assert.Equal(t, 3, o.cfg.FiltersPerSource)
+
+	o, _, err = parseArgs([]string{"--auto-create", "admin"}, env(map[string]string{"RMBD_PROTECTED_MODE": "no"}))
+	require.NoError(t, err)
+	assert.True(t, o.cfg.AutoCreate)
+	assert.Empty(t, o.cfg.AllowCreate)
+	assert.False(t, o.cfg.ProtectedMode)
+	o, _, err = parseArgs(nil, env(map[string]string{"RMBD_AUTO_CREATE": "any"}))
+	require.NoError(t, err)
+	assert.Len(t, o.cfg.AllowCreate, 2)
+	o, _, err = parseArgs([]string{"--auto-create=off"}, env(nil))
+	require.NoError(t, err)
+	assert.False(t, o.cfg.AutoCreate)
 }

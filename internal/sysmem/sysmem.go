@@ -26,9 +26,9 @@ func Total() int64 {
 	return total
 }
 
-// Half is half of Total, in whole MiB: the default bound on the memory
-// filters take.
-func Half() int64 { return Total() / 2 &^ (1<<20 - 1) }
+// Quarter is a quarter of Total, in whole MiB: the default bound on the
+// memory filters take, which leaves the machine usable.
+func Quarter() int64 { return Total() / 4 &^ (1<<20 - 1) }
 
 func read(path string) []byte {
 	b, _ := os.ReadFile(path)

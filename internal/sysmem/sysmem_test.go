@@ -24,5 +24,5 @@ func TestTotal(t *testing.T) {
 	}
 	total := Total()
 	assert.Positive(t, total)
-	assert.Equal(t, total/2&^(1<<20-1), Half())
+	assert.Equal(t, total/4&^(1<<20-1), Quarter())
 }

@@ -76,7 +76,9 @@ def main():
     expect_error(lambda: r.execute_command("GET", "k"), "unknown command 'GET'")
     expect_error(lambda: r.execute_command("BF.ADD", "py"), "wrong number of arguments for 'bf.add'")
 
-    # A pipeline of 1,000 adds and a transaction-free batch of checks.
+    # A pipeline of 1,000 adds and a transaction-free batch of checks, into
+    # a filter sized for them (an add would create a small one).
+    assert r.execute_command("BF.RESERVE", "pipe", 0.01, 10000)
     pipe = r.pipeline(transaction=False)
     for i in range(1000):
         pipe.execute_command("BF.ADD", "pipe", "k%d" % i)
