@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -20,7 +21,7 @@ func TestProtocolDocExample(t *testing.T) {
 	r := ring(t, k)
 	s := &Sealer{sender: 42}
 	s.ring.Store(r)
-	sealed, err := s.Seal(nil, ackFrame(t, 1))
+	sealed, err := s.Seal(nil, ackFrame(t, 1), 7, time.UnixMilli(1_700_000_000_000))
 	require.NoError(t, err)
 	var sb strings.Builder
 	for i := 0; i < len(sealed); i += 16 {
@@ -39,8 +40,8 @@ func TestProtocolDocExample(t *testing.T) {
 	got, err := hex.DecodeString(strings.Join(strings.Fields(string(m[1])), ""))
 	require.NoError(t, err)
 	assert.Equal(t, sealed, got, "the sealed example differs:\n%s", sb.String())
-	o := NewOpener(r)
-	opened, err := o.Open(got)
+	o := NewOpener(r, 7)
+	opened, err := o.Open(got, time.UnixMilli(1_700_000_000_000))
 	require.NoError(t, err)
 	assert.Equal(t, ackFrame(t, 1), opened.Inner)
 }

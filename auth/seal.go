@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/rmbd/rmbd/wire"
 )
@@ -17,11 +18,31 @@ var (
 	ErrUnknownKey = errors.New("auth: sealed with a key this node does not have")
 	ErrTag        = errors.New("auth: tag does not verify")
 	ErrReplay     = errors.New("auth: replayed or stale frame")
+	// ErrStale is the ErrReplay of a frame sealed too long ago, or by a
+	// clock too far ahead: replayed late, or the clocks are apart.
+	ErrStale = fmt.Errorf("%w (sealed too long ago, or by a clock too far ahead)", ErrReplay)
+	// ErrReceiver: the frame was sealed for another receiver — another
+	// node, this node before it restarted, or a sender that does not know
+	// it yet (receiver 0). Open returns the frame with it: its sender is
+	// owed a hint, sealed for it, that says who this node is.
+	ErrReceiver = errors.New("auth: sealed for another receiver")
+)
+
+// Freshness. A sealed frame carries its sender's clock; a receiver takes
+// it only while it is young, so that a frame recorded and replayed later
+// changes nothing, even after the receiver restarted and forgot the
+// sequences it saw.
+const (
+	// MaxAge is how old a frame may be when it is opened.
+	MaxAge = 30 * time.Second
+	// MaxSkew is how far apart the clocks of two members may be: a frame
+	// may seem this much newer than now, or MaxAge+MaxSkew old.
+	MaxSkew = 10 * time.Second
 )
 
 // Sealer seals the frames one node sends: under the keyring's signing
-// key, with the node's sender id and the next sequence number. It is safe
-// for concurrent use.
+// key, with the node's sender id, the next sequence number, the
+// receiver's id and the time. It is safe for concurrent use.
 type Sealer struct {
 	ring   atomic.Pointer[Keyring]
 	sender uint64
@@ -31,7 +52,9 @@ type Sealer struct {
 // NewSealer returns a sealer with a new random sender id.
 func NewSealer(r *Keyring) *Sealer {
 	var b [8]byte
-	rand.Read(b[:]) // never fails on the platforms Go supports
+	for binary.BigEndian.Uint64(b[:]) == 0 { // 0 means "receiver unknown"
+		rand.Read(b[:]) // never fails on the platforms Go supports
+	}
 	s := &Sealer{sender: binary.BigEndian.Uint64(b[:])}
 	s.ring.Store(r)
 	return s
@@ -40,18 +63,19 @@ func NewSealer(r *Keyring) *Sealer {
 // SetKeyring makes r the keyring from the next frame on.
 func (s *Sealer) SetKeyring(r *Keyring) { s.ring.Store(r) }
 
-// Sender returns the sealer's sender id.
+// Sender returns the sealer's sender id: the id other nodes seal for.
 func (s *Sealer) Sender() uint64 { return s.sender }
 
-// Seal appends frame, sealed, to dst. frame must be whole and of a type
-// that may be sealed.
-func (s *Sealer) Seal(dst, frame []byte) ([]byte, error) {
+// Seal appends frame, sealed for the receiver whose id is to (0 if
+// unknown: the receiver refuses it and says who it is) at now, to dst.
+// frame must be whole and of a type that may be sealed.
+func (s *Sealer) Seal(dst, frame []byte, to uint64, now time.Time) ([]byte, error) {
 	if len(frame) == 0 || !wire.Sealable(wire.Type(frame[0])) {
 		return dst, errors.New("auth: only frames between nodes are sealed")
 	}
 	k := s.ring.Load().signing()
 	seq := s.seq.Add(1)
-	dst, start := wire.AppendSealedHead(dst, k.id, s.sender, seq)
+	dst, start := wire.AppendSealedHead(dst, wire.SealedHead{KeyID: k.id, Sender: s.sender, Seq: seq, To: to, Time: now.UnixMilli()})
 	dst = append(dst, frame...)
 	dst, err := wire.FinishSealedLength(dst, start)
 	if err != nil {
@@ -64,12 +88,14 @@ func (s *Sealer) Seal(dst, frame []byte) ([]byte, error) {
 	return k.frames.Seal(dst, nonce[:], nil, dst[start:]), nil
 }
 
-// Opener checks sealed frames: the tag under any key of the keyring, and
-// each sender's sequence against a window of the ones seen, so that a
-// frame replayed or too old changes nothing. It is safe for concurrent
-// use.
+// Opener checks sealed frames: the tag under any key of the keyring, the
+// receiver (this node), the time, and each sender's sequence against a
+// window of the ones seen, so that a frame replayed — to this node, to
+// another, or after a restart — changes nothing. It is safe for
+// concurrent use.
 type Opener struct {
 	ring atomic.Pointer[Keyring]
+	self uint64 // the id frames for this node are sealed for
 
 	mu      sync.Mutex
 	senders map[uint64]*window
@@ -93,9 +119,10 @@ type window struct {
 	last uint64                  // opener clock when last seen
 }
 
-// NewOpener returns an opener with no sender known.
-func NewOpener(r *Keyring) *Opener {
-	o := &Opener{senders: map[uint64]*window{}}
+// NewOpener returns an opener of frames sealed for self (the node's own
+// Sealer's Sender), with no sender known.
+func NewOpener(r *Keyring, self uint64) *Opener {
+	o := &Opener{self: self, senders: map[uint64]*window{}}
 	o.ring.Store(r)
 	return o
 }
@@ -103,10 +130,13 @@ func NewOpener(r *Keyring) *Opener {
 // SetKeyring makes r the keyring from the next frame on.
 func (o *Opener) SetKeyring(r *Keyring) { o.ring.Store(r) }
 
-// Open checks a sealed frame and returns it, its inner frame ready to
-// serve. It fails on a frame that does not decode, a key it does not
-// have, a tag that does not verify, or a sequence already seen or too old.
-func (o *Opener) Open(frame []byte) (wire.Sealed, error) {
+// Open checks a sealed frame at now and returns it, its inner frame ready
+// to serve. It fails on a frame that does not decode, a key it does not
+// have, a tag that does not verify (those first: only a key holder's
+// frame is looked at further), then on a frame sealed for another
+// receiver (ErrReceiver, with the frame), too old or too new (ErrReplay),
+// or a sequence already seen or behind the window (ErrReplay).
+func (o *Opener) Open(frame []byte, now time.Time) (wire.Sealed, error) {
 	s, err := wire.DecodeSealed(frame)
 	if err != nil {
 		return wire.Sealed{}, err
@@ -120,6 +150,12 @@ func (o *Opener) Open(frame []byte) (wire.Sealed, error) {
 	binary.BigEndian.PutUint64(nonce[8:], s.Seq)
 	if _, err := k.frames.Open(nil, nonce[:], s.Tag, s.Covered); err != nil {
 		return wire.Sealed{}, ErrTag
+	}
+	if s.To != o.self {
+		return s, fmt.Errorf("%w: sealed for %016x by sender %016x", ErrReceiver, s.To, s.Sender)
+	}
+	if age := now.Sub(time.UnixMilli(s.Time)); age > MaxAge+MaxSkew || age < -MaxSkew {
+		return wire.Sealed{}, fmt.Errorf("%w: sealed %v ago by sender %016x (at most %v, clocks %v apart)", ErrStale, age.Round(time.Millisecond), s.Sender, MaxAge, MaxSkew)
 	}
 	if !o.fresh(s.Sender, s.Seq) {
 		return wire.Sealed{}, fmt.Errorf("%w: sender %016x sequence %d", ErrReplay, s.Sender, s.Seq)

@@ -21,7 +21,8 @@ type Client struct {
 	close  *sync.Once
 	sealer *auth.Sealer // nil without WithClusterKeys
 	opener *auth.Opener
-	filter string // "" or "default": the node's default filter
+	nodeID *atomic.Uint64 // the id requests are sealed for: 0 until the node's hint says it
+	filter string         // "" or "default": the node's default filter
 }
 
 // request is one frame awaiting its reply.
@@ -66,13 +67,14 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return nil, &OpError{"dial", addr, fmt.Errorf("client: bad address: %w", err)}
 	}
-	c := &Client{addr: addr, o: o, ids: new(atomic.Uint32), close: new(sync.Once)}
+	c := &Client{addr: addr, o: o, ids: new(atomic.Uint32), close: new(sync.Once), nodeID: new(atomic.Uint64)}
 	if len(o.keys) > 0 {
 		r, err := auth.NewKeyring(o.keys)
 		if err != nil {
 			return nil, &OpError{"dial", addr, err}
 		}
-		c.sealer, c.opener = auth.NewSealer(r), auth.NewOpener(r)
+		c.sealer = auth.NewSealer(r)
+		c.opener = auth.NewOpener(r, c.sealer.Sender())
 	}
 	var err error
 	if o.tcp {

@@ -118,7 +118,15 @@ func (c *Client) ask(ctx context.Context, op string, seal bool, encode func(dst 
 	if err != nil {
 		return nil, err
 	}
-	return c.open(b, seal)
+	out, err := c.open(b, seal)
+	if seal && errors.As(err, &se) && se.Code == wire.CodeReceiver {
+		// Sealed for the node before it was known: its hint named it.
+		if b, err = c.t.roundTrip(ctx, c.request(frame, id, !c.o.tcp, seal)); err != nil {
+			return nil, err
+		}
+		return c.open(b, seal)
+	}
+	return out, err
 }
 
 // request wraps frame for the transport: padded to a datagram, sealed.
@@ -132,7 +140,7 @@ func (c *Client) request(frame []byte, id uint32, pad, seal bool) *request {
 		frame = padRequest(frame, size) // only paddable requests come here
 	}
 	if seal {
-		frame, _ = c.sealer.Seal(nil, frame) // a peer request is sealable
+		frame, _ = c.sealer.Seal(nil, frame, c.nodeID.Load(), time.Now()) // a peer request is sealable
 	}
 	return &request{frame: frame, match: match{id: id}, reply: make(chan reply, 1)}
 }
@@ -175,7 +183,7 @@ func (c *Client) open(b []byte, sealed bool) ([]byte, error) {
 	if c.opener == nil {
 		return nil, fmt.Errorf("%w: a sealed answer, and no cluster key to open it", ErrProtocol)
 	}
-	s, err := c.opener.Open(b)
+	s, err := c.opener.Open(b, time.Now())
 	if err != nil {
 		return nil, badReply(err)
 	}
@@ -183,6 +191,9 @@ func (c *Client) open(b []byte, sealed bool) ([]byte, error) {
 		e, err := wire.DecodeError(s.Inner)
 		if err != nil {
 			return nil, badReply(err)
+		}
+		if e.Code == wire.CodeReceiver {
+			c.nodeID.Store(s.Sender) // a hint: the node's id
 		}
 		return nil, &ServerError{Code: e.Code, Msg: string(e.Msg)}
 	}

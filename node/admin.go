@@ -111,7 +111,7 @@ func (n *Node) peerRequest(q *request) reply {
 		return reply{frame: out}
 	}
 	// A host name over UDP: the reader goes on, the answer follows the lookup.
-	reader, sealed, from := q.w.reader, q.sealed, q.from
+	reader, sealed, from, peer := q.w.reader, q.sealed, q.from, q.peer
 	n.addPeer(string(p.Host), p.Port, false, func(o peerOutcome) {
 		out := peerAnswer(nil, p.ReqID, o)
 		if len(out) > budget(o) {
@@ -119,7 +119,7 @@ func (n *Node) peerRequest(q *request) reply {
 			return
 		}
 		if sealed {
-			out = n.seal(nil, out)
+			out = n.seal(nil, out, peer)
 		}
 		n.sendTo(reader, out, from)
 	})

@@ -3,6 +3,7 @@ package node_test
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -108,7 +109,7 @@ func flood(t *testing.T, tn *testNet, n *node.Node, member netip.AddrPort, key *
 	for _, d := range datagrams {
 		attacker.send(n.Addr(), d)
 		tn.nw.Send(member, n.Addr(), d) // a member's address, forged
-		sealed, err := other.Seal(nil, d)
+		sealed, err := other.Seal(nil, d, n.SealID(), time.Now())
 		require.NoError(t, err)
 		attacker.send(n.Addr(), sealed)
 		if key != nil { // the cluster's key id, a made-up tag
@@ -129,7 +130,11 @@ func flood(t *testing.T, tn *testNet, n *node.Node, member netip.AddrPort, key *
 	}()
 	go io.Copy(io.Discard, c) // acks, if any
 	tn.settle()
-	require.GreaterOrEqual(t, n.Stats().Count(node.TCPFrames), before+uint64(len(stream)), "the stream served")
+	want := uint64(len(stream))
+	if n.Protected() {
+		want = 1 // its first frame, refused: the node hangs up
+	}
+	require.GreaterOrEqual(t, n.Stats().Count(node.TCPFrames), before+want, "the stream served")
 	c.Close()
 }
 
@@ -155,7 +160,17 @@ func TestPoisoning(t *testing.T) {
 			inBubble(t, func(t *testing.T, tn *testNet) {
 				n := tn.node(profile)
 				flood(t, tn, n, tn.remote().addr, nil)
-				assert.Equal(t, 1000, falsePositives(n), "poisoned: without a key anyone may sync")
+				assert.Equal(t, 1000, falsePositives(n), "poisoned: without a key anyone may sync (--protected-mode=no)")
+			})
+		})
+		t.Run(string(profile.Profile)+"/no key, protected mode", func(t *testing.T) {
+			inBubble(t, func(t *testing.T, tn *testNet) {
+				tn.protect = true
+				n := tn.node(profile)
+				flood(t, tn, n, tn.remote().addr, nil)
+				assert.Zero(t, falsePositives(n), "a node open beyond loopback with no key takes nothing from beyond it")
+				assert.Zero(t, n.Stats().Count(node.SyncFramesMerged))
+				assert.Positive(t, n.Stats().Count(node.ProtectedRefused))
 			})
 		})
 		t.Run(string(profile.Profile)+"/key", func(t *testing.T) {
@@ -242,7 +257,7 @@ func frameZoo(t *testing.T, n *node.Node, target netip.AddrPort) map[string][]by
 		zoo["row sync"] = m(wire.AppendRowSync(nil, fp, 1, 1, []wire.RowRun{{First: 0, Rows: row}}))
 	}
 	for _, name := range []string{"classic peer", "peer request", "row ack", "classic ack"} {
-		s, start := wire.AppendSealedHead(nil, 1, 2, 3)
+		s, start := wire.AppendSealedHead(nil, wire.SealedHead{KeyID: 1, Sender: 2, Seq: 3})
 		s = append(s, zoo[name]...)
 		s, _ = wire.FinishSealedLength(s, start)
 		zoo["sealed "+name] = append(s, make([]byte, wire.TagSize)...)
@@ -344,7 +359,8 @@ func (tn *testNet) keyedWithPeer(k auth.Key) (*node.Node, *staticPeer) {
 func (tn *testNet) staticPeer(k auth.Key) *staticPeer {
 	t := tn.t
 	p := &staticPeer{station: tn.remote()}
-	p.sealer, p.opener = auth.NewSealer(mustRing(t, k)), auth.NewOpener(mustRing(t, k))
+	p.sealer = auth.NewSealer(mustRing(t, k))
+	p.opener = auth.NewOpener(mustRing(t, k), p.sealer.Sender())
 	p.answer = func(from netip.AddrPort, frame []byte) {
 		if p.silent {
 			return
@@ -354,14 +370,20 @@ func (tn *testNet) staticPeer(k auth.Key) *staticPeer {
 			p.send(from, reply)
 			return
 		}
-		s, err := p.opener.Open(frame)
+		s, err := p.opener.Open(frame, time.Now())
+		if errors.Is(err, auth.ErrReceiver) { // as a node does: a hint of its id
+			hint, _ := wire.AppendError(nil, wire.ErrorFrame{Code: wire.CodeReceiver})
+			sealed, _ := p.sealer.Seal(nil, hint, s.Sender, time.Now())
+			p.send(from, sealed)
+			return
+		}
 		if err != nil || s.InnerType() != wire.TypeRowSync {
 			return
 		}
 		rs, err := wire.DecodeRowSync(s.Inner)
 		require.NoError(t, err)
 		ack, _ := wire.AppendRowAck(nil, wire.RowAck{Stamp: rs.Stamp, Seq: rs.Seq, Rows: uint32(rs.Runs.Rows())})
-		sealed, _ := p.sealer.Seal(nil, ack)
+		sealed, _ := p.sealer.Seal(nil, ack, s.Sender, time.Now())
 		p.acks = append(p.acks, sealed)
 		p.send(from, sealed)
 	}
@@ -451,7 +473,8 @@ func testPulls(t *testing.T, tn *testNet) {
 		n.Filter().Add(key)
 	}
 	fp := n.Filter().Fingerprint()
-	sealer, opener := auth.NewSealer(mustRing(t, k)), auth.NewOpener(mustRing(t, k))
+	sealer := auth.NewSealer(mustRing(t, k))
+	opener := auth.NewOpener(mustRing(t, k), sealer.Sender())
 	ask := func(frame []byte) (reply []byte) {
 		c := tn.remote().dial(n.Addr())
 		go c.Write(frame)
@@ -460,7 +483,7 @@ func testPulls(t *testing.T, tn *testNet) {
 	}
 	refusal := func(reply []byte) uint16 {
 		if wire.Type(reply[0]) == wire.TypeSealed {
-			s, err := opener.Open(reply)
+			s, err := opener.Open(reply, time.Now())
 			require.NoError(t, err)
 			reply = s.Inner
 		}
@@ -477,7 +500,7 @@ func testPulls(t *testing.T, tn *testNet) {
 		overlapping[i] = filter.Run{First: 0, Count: n.Filter().Rows()}
 	}
 	req, _ := wire.AppendPull(nil, fp, overlapping)
-	sealed, _ := sealer.Seal(nil, req)
+	sealed, _ := sealer.Seal(nil, req, n.SealID(), time.Now())
 	reply := ask(sealed)
 	assert.Equal(t, wire.CodeRowRange, refusal(reply), "overlapping runs")
 	assert.Less(t, len(reply), len(sealed), "refused cheaply")
@@ -486,11 +509,11 @@ func testPulls(t *testing.T, tn *testNet) {
 	// Two pulls whose readers do not read hold both places; a third is busy.
 	for range 2 {
 		c := tn.remote().dial(n.Addr())
-		s, _ := sealer.Seal(nil, whole)
+		s, _ := sealer.Seal(nil, whole, n.SealID(), time.Now())
 		go c.Write(s)
 	}
 	tn.settle() // two pulls in progress, blocked on readers that do not read
-	s, _ := sealer.Seal(nil, whole)
+	s, _ := sealer.Seal(nil, whole, n.SealID(), time.Now())
 	assert.Equal(t, wire.CodeBusy, refusal(ask(s)))
 	assert.Equal(t, uint64(1), n.Stats().Count(node.PullsBusy))
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/rmbd/rmbd/auth"
 	"github.com/rmbd/rmbd/filter"
@@ -74,7 +75,7 @@ func benchRowSyncs(b *testing.B, rows, perFrame int, rowsNew, withKey bool) {
 		}
 		out := make([][]byte, len(plain))
 		for i, p := range plain {
-			out[i], _ = sealer.Seal(nil, p)
+			out[i], _ = sealer.Seal(nil, p, n.SealID(), time.Now())
 		}
 		return out
 	}

@@ -1,11 +1,13 @@
 package node
 
 import (
+	"errors"
 	"encoding/binary"
 	"io"
 	"net/netip"
 
 	"github.com/rmbd/rmbd/access"
+	"github.com/rmbd/rmbd/auth"
 	"github.com/rmbd/rmbd/gossip"
 	"github.com/rmbd/rmbd/registry"
 	"github.com/rmbd/rmbd/store"
@@ -24,6 +26,7 @@ type request struct {
 	w      *worker
 	tcp    bool
 	sealed bool   // came sealed with the cluster key: from a member
+	peer   uint64 // when sealed, its sender's id: the answer is sealed for it
 	named  bool   // addressed to a filter by name (else the default)
 	name   []byte // the filter's name, when named
 	seg    uint64 // the segment addressed, when named
@@ -52,7 +55,7 @@ func newDispatcher() dispatcher {
 		wire.TypeRowSync: (*Node).rowSync, wire.TypeRowAck: (*Node).rowAck, wire.TypePull: (*Node).pull,
 		wire.TypePing: (*Node).ping, wire.TypeStatsReq: (*Node).statsRequest, wire.TypeMembersReq: (*Node).membersRequest,
 		wire.TypePeerRequest: (*Node).peerRequest, wire.TypeFilterReq: (*Node).filterRequest,
-		wire.TypeSealed: (*Node).sealed, wire.TypeNamed: (*Node).named,
+		wire.TypeSealed: (*Node).sealed, wire.TypeNamed: (*Node).named, wire.TypeError: (*Node).errorFrame,
 	} {
 		d[t] = h
 	}
@@ -180,15 +183,37 @@ func (n *Node) sealed(q *request) reply {
 		return n.bad(q)
 	}
 	s, err := n.open(q.frame)
+	if errors.Is(err, auth.ErrReceiver) {
+		q.w.c.drop(WrongReceiver)
+		budget := len(q.frame) // a datagram's source may be forged
+		if q.tcp {
+			budget = wire.MaxFrame
+		}
+		return reply{frame: n.hint(q.w.buf[:0], s, budget)}
+	}
 	if err != nil {
 		q.w.c.drop(sealFailure(err))
+		n.clockWarning(q.from, err)
 		return n.sealRefused(q, err)
 	}
-	q.frame, q.sealed = s.Inner, true
+	if !q.tcp {
+		n.learnID(q.from, s.Sender) // nodes send datagrams from their data address
+	}
+	q.frame, q.sealed, q.peer = s.Inner, true, s.Sender
 	r := n.dispatch(q)
 	if len(r.frame) > 0 {
-		q.w.sealBuf = n.seal(q.w.sealBuf[:0], r.frame)
+		q.w.sealBuf = n.seal(q.w.sealBuf[:0], r.frame, s.Sender)
 		r.frame = append(r.frame[:0], q.w.sealBuf...) // replies are built in the worker's buffer
 	}
 	return r
+}
+
+// errorFrame takes an error frame a node sent this one: a sealed one (a
+// hint: opening it taught its sender's id) needs nothing more; others
+// are not served.
+func (n *Node) errorFrame(q *request) reply {
+	if !q.sealed {
+		q.w.c.drop(Unsupported)
+	}
+	return reply{}
 }

@@ -80,10 +80,10 @@ func (n *Node) Members() []wire.Member {
 // host is the node as membership.Host.
 type host struct{ n *Node }
 
-// Meta is this node's metadata: protocol version, default filter and data
-// port.
+// Meta is this node's metadata: protocol version, default filter, data
+// port and the id frames sealed for it carry.
 func (h host) Meta() wire.NodeMeta {
-	return wire.NodeMeta{Version: wire.ProtocolVersion, FP: h.n.def.Version().Def.FP, DataPort: h.n.Addr().Port()}
+	return wire.NodeMeta{Version: wire.ProtocolVersion, FP: h.n.def.Version().Def.FP, DataPort: h.n.Addr().Port(), SealID: h.n.SealID()}
 }
 
 // AppendState appends this node's name, the digests of every segment's
@@ -109,6 +109,7 @@ func (h host) NotifyMsg(b []byte) {
 // MemberUp makes a member a push target.
 func (h host) MemberUp(m membership.Member) {
 	n := h.n
+	n.learnID(m.Data, m.Meta.SealID)
 	match := m.Meta.FP == n.def.Version().Def.FP
 	report, added := n.repl.MemberUp(m.Name, m.Data, match)
 	if report {

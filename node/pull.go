@@ -52,18 +52,19 @@ func (n *Node) pull(q *request) reply {
 		q.w.c.drop(FingerprintMismatch)
 		return n.refuse(q, wire.CodeFingerprint, fmt.Sprintf("no filter here has the rows of %v", p.FP))
 	}
-	sealed := q.sealed
-	return reply{pull: func(w io.Writer) error { return n.servePull(seg.Rows(), p, sealed, w) }}
+	sealed, to := q.sealed, q.peer
+	return reply{pull: func(w io.Writer) error { return n.servePull(seg.Rows(), p, sealed, to, w) }}
 }
 
 // servePull writes the answer to pull p of f's rows to w: row syncs,
-// then pull done, each sealed when the pull came sealed.
-func (n *Node) servePull(f *filter.Filter, p wire.Pull, sealed bool, w io.Writer) error {
+// then pull done, each sealed for the puller (to) when the pull came
+// sealed.
+func (n *Node) servePull(f *filter.Filter, p wire.Pull, sealed bool, to uint64, w io.Writer) error {
 	defer n.meters.timed(PullServedLatency, time.Now())
 	var scratch []byte
 	write := func(f []byte) error {
 		if sealed {
-			scratch = n.seal(scratch[:0], f)
+			scratch = n.seal(scratch[:0], f, to)
 			f = scratch
 		}
 		_, err := w.Write(f)
@@ -107,22 +108,22 @@ func (n *Node) pullRows(ctx context.Context, addr netip.AddrPort, seg *registry.
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
 	defer stop()
 	f := seg.Rows()
-	req, pulls, err := n.pullRequest(seg, runs)
+	req, pulls, err := n.pullRequest(seg, runs, addr)
 	if err != nil {
 		return 0, 0, err
 	}
 	go conn.Write(req) // small; the answer may be large, so read at once
 	var open func([]byte) ([]byte, error)
 	if n.keys != nil {
-		open = n.openPulled
+		open = func(b []byte) ([]byte, error) { return n.openPulled(b, addr) }
 	}
 	return pull.Receive(f, wire.NewFrameReader(conn, 64<<10), pulls, open, func() { conn.SetDeadline(time.Now()) })
 }
 
 // pullRequest returns the pull frames asking for runs of seg's rows,
 // addressed to its filter and segment (but for the default's first) and
-// sealed, and how many they are.
-func (n *Node) pullRequest(seg *registry.Segment, runs []filter.Run) ([]byte, int, error) {
+// sealed for the node at to, and how many they are.
+func (n *Node) pullRequest(seg *registry.Segment, runs []filter.Run, to netip.AddrPort) ([]byte, int, error) {
 	fp := seg.Rows().Fingerprint()
 	var req, one, named []byte
 	pulls := 0
@@ -135,16 +136,18 @@ func (n *Node) pullRequest(seg *registry.Segment, runs []filter.Run) ([]byte, in
 		if named, err = seg.AppendFrame(named[:0], one); err != nil {
 			return nil, 0, err
 		}
-		req = n.seal(req, named)
+		req = n.sealFor(req, named, to)
 		runs = runs[k:]
 		pulls++
 	}
 	return req, pulls, nil
 }
 
-// openPulled checks a frame of a pull's answer: with a key, every frame
-// must come sealed by a member.
-func (n *Node) openPulled(frame []byte) ([]byte, error) {
+// openPulled checks a frame of a pull's answer from the node at from:
+// with a key, every frame must come sealed by a member, for this node.
+// Each tells the member's id (a hint, too: the pull is refused, and asked
+// again sealed for it).
+func (n *Node) openPulled(frame []byte, from netip.AddrPort) ([]byte, error) {
 	if wire.Type(frame[0]) != wire.TypeSealed {
 		n.meters.c.drop(Unauthenticated)
 		return nil, fmt.Errorf("an unsealed %v frame in the answer", wire.Type(frame[0]))
@@ -152,7 +155,9 @@ func (n *Node) openPulled(frame []byte) ([]byte, error) {
 	s, err := n.open(frame)
 	if err != nil {
 		n.meters.c.drop(sealFailure(err))
+		n.clockWarning(from, err)
 		return nil, err
 	}
+	n.learnID(from, s.Sender)
 	return s.Inner, nil
 }

@@ -47,7 +47,7 @@ func (n *Node) sendOut(reader int, out *gossip.Outbox, name string, seg uint64) 
 			b.wrap, frame = wrapped, wrapped
 		}
 		if n.keys != nil {
-			b.seal = n.seal(b.seal[:0], frame)
+			b.seal = n.sealFor(b.seal[:0], frame, to)
 			frame = b.seal
 		}
 		n.sendTo(reader, frame, to)

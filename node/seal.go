@@ -2,6 +2,10 @@ package node
 
 import (
 	"errors"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/rmbd/rmbd/auth"
 	"github.com/rmbd/rmbd/wire"
@@ -12,11 +16,25 @@ import (
 // refuses node-to-node frames that come unsealed. Clients' adds and has
 // need no key.
 
-// keys seal the frames the node sends and open the ones it gets.
+// keys seal the frames the node sends and open the ones it gets. A
+// sealed frame is for one receiver, named by its id (the id the receiver
+// seals with, new at every start): the node learns the ids of those it
+// sends to from members' metadata, from every frame a node sends it over
+// UDP (from its data address), and from the hints a node sends back when
+// a frame was sealed for an id it no longer has.
 type keys struct {
 	sealer *auth.Sealer
 	opener *auth.Opener
+
+	mu  sync.Mutex
+	ids map[netip.AddrPort]uint64 // receivers' ids, by data address
+
+	warned atomic.Int64 // when frames refused for their time were last logged (Unix ns)
 }
+
+// maxIDs bounds the receivers' ids known; past it, one is forgotten (its
+// next frame is refused, and the hint teaches it again).
+const maxIDs = 4096
 
 // newKeys returns the keys of a keyring, validated already; nil without.
 func newKeys(ks []auth.Key) *keys {
@@ -24,33 +42,113 @@ func newKeys(ks []auth.Key) *keys {
 		return nil
 	}
 	ring, _ := auth.NewKeyring(ks)
-	return &keys{sealer: auth.NewSealer(ring), opener: auth.NewOpener(ring)}
+	s := auth.NewSealer(ring)
+	return &keys{sealer: s, opener: auth.NewOpener(ring, s.Sender()), ids: map[netip.AddrPort]uint64{}}
+}
+
+// idOf returns the id of the node at a, 0 if unknown.
+func (k *keys) idOf(a netip.AddrPort) uint64 {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.ids[a]
+}
+
+// learn records id as the node at a's.
+func (k *keys) learn(a netip.AddrPort, id uint64) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.ids[a] == id {
+		return
+	}
+	if _, ok := k.ids[a]; !ok && len(k.ids) >= maxIDs {
+		for old := range k.ids { // any: a forgotten id is learned again
+			delete(k.ids, old)
+			break
+		}
+	}
+	k.ids[a] = id
 }
 
 // keyed reports whether the node has a cluster key.
 func (n *Node) keyed() bool { return n.keys != nil }
 
-// seal appends frame to dst, sealed when the node has a key.
-func (n *Node) seal(dst, frame []byte) []byte {
+// SealID is the id frames sealed for this node carry (new at every
+// start); 0 without a cluster key.
+func (n *Node) SealID() uint64 {
+	if n.keys == nil {
+		return 0
+	}
+	return n.keys.sealer.Sender()
+}
+
+// learnID records the id of the node at a, when the node has a key.
+func (n *Node) learnID(a netip.AddrPort, id uint64) {
+	if n.keys != nil && id != 0 {
+		n.keys.learn(a, id)
+	}
+}
+
+// seal appends frame to dst, sealed for the node whose id is to when the
+// node has a key.
+func (n *Node) seal(dst, frame []byte, to uint64) []byte {
 	if n.keys == nil {
 		return append(dst, frame...)
 	}
-	out, err := n.keys.sealer.Seal(dst, frame)
+	out, err := n.keys.sealer.Seal(dst, frame, to, time.Now())
 	if err != nil {
 		return dst // cannot happen: only sealable frames come here
 	}
 	return out
 }
 
+// sealFor appends frame to dst, sealed for the node at a.
+func (n *Node) sealFor(dst, frame []byte, a netip.AddrPort) []byte {
+	if n.keys == nil {
+		return append(dst, frame...)
+	}
+	return n.seal(dst, frame, n.keys.idOf(a))
+}
+
 // errNoKey: a sealed frame came to a node without a cluster key.
 var errNoKey = errors.New("node: a sealed frame, and no cluster key")
 
-// open checks a sealed frame.
+// open checks a sealed frame. On auth.ErrReceiver it returns the frame
+// too: its sender is owed a hint (hint).
 func (n *Node) open(frame []byte) (wire.Sealed, error) {
 	if n.keys == nil {
 		return wire.Sealed{}, errNoKey
 	}
-	return n.keys.opener.Open(frame)
+	return n.keys.opener.Open(frame, time.Now())
+}
+
+// hint is what a node sealed a frame for this node under another id is
+// sent: an error frame naming the request, if any, sealed by this node
+// for it — its sender field tells the node's id. Nil if it would be
+// larger than budget (the frame refused: a source may be forged).
+func (n *Node) hint(dst []byte, s wire.Sealed, budget int) []byte {
+	id, _ := reqID(s.Inner)
+	if inner, ok := wire.NamedInner(s.Inner); ok {
+		id, _ = reqID(inner)
+	}
+	e, _ := wire.AppendError(nil, wire.ErrorFrame{ReqID: id, Code: wire.CodeReceiver})
+	if len(e)+wire.SealedOverhead > budget {
+		return dst
+	}
+	return n.seal(dst, e, s.Sender)
+}
+
+// clockWarning logs, at most once a minute, a frame refused for its time:
+// a replay, or a sender whose clock is more than auth.MaxSkew apart.
+func (n *Node) clockWarning(from netip.AddrPort, err error) {
+	if !errors.Is(err, auth.ErrStale) {
+		return
+	}
+	now, last := time.Now().UnixNano(), n.keys.warned.Load()
+	if now-last < int64(time.Minute) || !n.keys.warned.CompareAndSwap(last, now) {
+		return
+	}
+	n.log.Warn("sealed frames refused for their time: replayed, or the sender's clock is more than "+auth.MaxSkew.String()+
+		" from this node's (keep members' clocks in step, e.g. with NTP)", "from", from.String(), "err", err)
 }
 
 // sealFailure is the counter for a frame that did not open.
@@ -60,6 +158,8 @@ func sealFailure(err error) Counter {
 		return Unsupported // sealed frames mean nothing without a key
 	case errors.Is(err, auth.ErrReplay):
 		return Replayed
+	case errors.Is(err, auth.ErrReceiver):
+		return WrongReceiver
 	case errors.Is(err, auth.ErrTag), errors.Is(err, auth.ErrUnknownKey):
 		return AuthFailed
 	}

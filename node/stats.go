@@ -58,6 +58,7 @@ const (
 	Unauthenticated                    // a node-to-node frame unsealed, to a node with a cluster key
 	AuthFailed                         // sealed with a key the node lacks, or a tag that does not verify
 	Replayed                           // sealed frames seen before, or too old
+	WrongReceiver                      // sealed frames for another node, or for this one before a restart (a hint goes back)
 	Forbidden                          // requests from addresses not allowed (--allow, --allow-read, --allow-admin)
 	ProtectedRefused                   // requests from beyond loopback to a node in protected mode
 	UDPShed                            // datagrams dropped unanswered, from a source over its share while the node was behind
@@ -114,6 +115,7 @@ var counterInfo = [numCounters]struct{ name, help string }{
 	{"unauthenticated", "A node-to-node frame unsealed, to a node with a cluster key."},
 	{"auth_failed", "Sealed with a key the node lacks, or a tag that does not verify."},
 	{"replayed", "Sealed frames seen before, or too old."},
+	{"wrong_receiver", "Sealed frames for another node, or for this one before a restart (a hint goes back)."},
 	{"forbidden", "Requests from addresses not allowed (--allow, --allow-read, --allow-admin)."},
 	{"protected_refused", "Requests from beyond loopback to a node in protected mode."},
 	{"udp_shed", "Datagrams dropped unanswered, from a source over its share while the node was behind."},

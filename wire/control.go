@@ -10,7 +10,7 @@ import (
 // Control frame limits.
 const (
 	// ProtocolVersion is the extended protocol version a node speaks.
-	ProtocolVersion = 1
+	ProtocolVersion = 2
 	// MaxNameLen bounds node names and addresses in ping and pong.
 	MaxNameLen = 255
 	// MaxStats is the most counters one stats frame carries.
@@ -202,12 +202,13 @@ const (
 	CodeBusy        uint16 = 10 // too many at once: try again later
 	CodeProtected   uint16 = 11 // protected mode: the node answers loopback alone until configured
 	CodeUnwritable  uint16 = 12 // the node cannot write its log: acknowledged adds are refused until it can
+	CodeReceiver    uint16 = 13 // sealed for another receiver: this hint, sealed by the node, names it
 )
 
 var codeNames = [...]string{CodeBadFrame: "bad frame", CodeFingerprint: "fingerprint mismatch", CodeTooLarge: "too large",
 	CodeUnavailable: "unavailable", CodeRowRange: "rows out of range", CodeForbidden: "forbidden", CodeUseTCP: "use TCP",
 	CodeUnsealed: "unsealed", CodeRefused: "refused", CodeBusy: "busy", CodeProtected: "protected mode",
-	CodeUnwritable: "cannot write to disk"}
+	CodeUnwritable: "cannot write to disk", CodeReceiver: "wrong receiver"}
 
 // CodeName names an error code, e.g. "forbidden".
 func CodeName(code uint16) string {

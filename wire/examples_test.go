@@ -121,7 +121,7 @@ func TestProtocolDocExamples(t *testing.T) {
 		all = append(all, example{ex.name, ex.frame, false})
 	}
 	all = append(all,
-		example{"node-meta", AppendNodeMeta(nil, NodeMeta{Version: ProtocolVersion, FP: exampleFP, DataPort: 8000}), true},
+		example{"node-meta", AppendNodeMeta(nil, NodeMeta{Version: ProtocolVersion, FP: exampleFP, DataPort: 8000, SealID: 42}), true},
 		example{"local-state", must(AppendDigest(must(AppendLocalStateHeader(nil, []byte("n1"))), exampleFP, 1024, 0, []uint64{0x1122334455667788})), true},
 	)
 	for _, ex := range all {

@@ -280,7 +280,7 @@ func FuzzSealed(f *testing.F) {
 	seed(f)
 	for _, ex := range examples() {
 		if Sealable(Type(ex.frame[0])) {
-			b, start := AppendSealedHead(nil, 1, 2, 3)
+			b, start := AppendSealedHead(nil, SealedHead{KeyID: 1, Sender: 2, Seq: 3, To: 4, Time: 1_700_000_000_000})
 			b, _ = FinishSealedLength(append(b, ex.frame...), start)
 			f.Add(append(b, make([]byte, TagSize)...))
 		}
@@ -296,7 +296,7 @@ func FuzzSealed(f *testing.F) {
 		if n, err := FrameLen(s.Inner); err != nil || n != len(s.Inner) {
 			t.Fatalf("the inner frame is not one whole frame: %v", err)
 		}
-		out, start := AppendSealedHead(nil, s.KeyID, s.Sender, s.Seq)
+		out, start := AppendSealedHead(nil, s.SealedHead)
 		out, err = FinishSealedLength(append(out, s.Inner...), start)
 		same(t, b, append(out, s.Tag...), err)
 	})

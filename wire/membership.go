@@ -27,6 +27,9 @@ type NodeMeta struct {
 	DataPort uint16
 	// Flags says what the member is doing (MetaLeaving).
 	Flags uint8
+	// SealID is the id frames sealed for the member carry (its sealer's
+	// sender id); 0 without a cluster key.
+	SealID uint64
 }
 
 // Node metadata flags.
@@ -38,14 +41,16 @@ const (
 )
 
 // NodeMetaSize is the size of encoded metadata of ProtocolVersion.
-const NodeMetaSize = 1 + filter.FingerprintSize + 2 + 1
+const NodeMetaSize = 1 + filter.FingerprintSize + 2 + 1 + 8
 
-// AppendNodeMeta appends m: version, fingerprint, data port, flags.
+// AppendNodeMeta appends m: version, fingerprint, data port, flags, seal
+// id.
 func AppendNodeMeta(dst []byte, m NodeMeta) []byte {
 	dst = append(dst, m.Version)
 	dst, _ = m.FP.AppendBinary(dst)
 	dst = binary.BigEndian.AppendUint16(dst, m.DataPort)
-	return append(dst, m.Flags)
+	dst = append(dst, m.Flags)
+	return binary.BigEndian.AppendUint64(dst, m.SealID)
 }
 
 // DecodeNodeMeta decodes a member's metadata. Metadata of another protocol
@@ -60,6 +65,7 @@ func DecodeNodeMeta(b []byte) (NodeMeta, error) {
 	r.check(m.DataPort == 0, 2, ErrValue)
 	m.Flags = r.U8()
 	r.check(m.Flags&^MetaLeaving != 0, 1, ErrValue)
+	m.SealID = r.U64()
 	if err := r.done(); err != nil {
 		return NodeMeta{}, err
 	}

@@ -32,7 +32,7 @@ func TestNodeMeta(t *testing.T) {
 	assert.ErrorIs(t, err, ErrValue, "port 0")
 	_, err = DecodeNodeMeta(nil)
 	assert.ErrorIs(t, err, ErrShort)
-	b[NodeMetaSize-1] = 0x80
+	b[NodeMetaSize-9] = 0x80 // the flags, before the seal id
 	_, err = DecodeNodeMeta(b)
 	assert.ErrorIs(t, err, ErrValue, "unknown flags")
 }

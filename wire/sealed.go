@@ -12,17 +12,25 @@ const (
 	TypeSealed Type = 0x20
 
 	// SealedOverhead is what sealing adds to a frame: header, key id,
-	// sender, sequence, tag.
-	SealedOverhead = HeaderSize + 4 + 8 + 8 + TagSize
+	// sender, sequence, receiver, time, tag.
+	SealedOverhead = HeaderSize + 4 + 8 + 8 + 8 + 8 + TagSize
 	// TagSize is the size of a sealed frame's tag.
 	TagSize = 16
 )
 
+// SealedHead is what a sealed frame says of itself before the frame it
+// carries; the tag covers it.
+type SealedHead struct {
+	KeyID  uint32 // which cluster key sealed it
+	Sender uint64 // the sender's id: random per sender process
+	Seq    uint64 // the sender's count of sealed frames, from 1: with Sender, never repeats
+	To     uint64 // the receiver's id (its Sender in what it seals); 0: unknown to the sender
+	Time   int64  // when it was sealed, by the sender's clock: Unix milliseconds
+}
+
 // Sealed is a decoded sealed frame.
 type Sealed struct {
-	KeyID    uint32 // which cluster key sealed it
-	Sender   uint64 // random per sender process: with Seq, never repeats
-	Seq      uint64 // the sender's count of sealed frames
+	SealedHead
 	Inner    []byte // the frame sealed, whole (sub-slice of the input)
 	Tag      []byte // TagSize bytes (sub-slice)
 	Covered  []byte // the bytes the tag covers: everything before it (sub-slice)
@@ -32,14 +40,16 @@ type Sealed struct {
 // InnerType returns the inner frame's type.
 func (s Sealed) InnerType() Type { return s.innerTyp }
 
-// AppendSealedHead appends a sealed frame's header, key id, sender and
-// sequence; the caller appends the inner frame, then calls EndSealed with
-// the tag over everything from start.
-func AppendSealedHead(dst []byte, keyID uint32, sender, seq uint64) (out []byte, start int) {
+// AppendSealedHead appends a sealed frame's header and h; the caller
+// appends the inner frame, then FinishSealedLength, then the tag over
+// everything from start.
+func AppendSealedHead(dst []byte, h SealedHead) (out []byte, start int) {
 	dst, start = beginExt(dst, TypeSealed)
-	dst = binary.BigEndian.AppendUint32(dst, keyID)
-	dst = binary.BigEndian.AppendUint64(dst, sender)
-	dst = binary.BigEndian.AppendUint64(dst, seq)
+	dst = binary.BigEndian.AppendUint32(dst, h.KeyID)
+	dst = binary.BigEndian.AppendUint64(dst, h.Sender)
+	dst = binary.BigEndian.AppendUint64(dst, h.Seq)
+	dst = binary.BigEndian.AppendUint64(dst, h.To)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(h.Time))
 	return dst, start
 }
 
@@ -59,7 +69,7 @@ func FinishSealedLength(dst []byte, start int) ([]byte, error) {
 // one whole frame of a type that may be sealed. It checks no tag.
 func DecodeSealed(b []byte) (Sealed, error) {
 	r := extReader(b, TypeSealed)
-	s := Sealed{KeyID: r.U32(), Sender: r.U64(), Seq: r.U64()}
+	s := Sealed{SealedHead: SealedHead{KeyID: r.U32(), Sender: r.U64(), Seq: r.U64(), To: r.U64(), Time: int64(r.U64())}}
 	start := r.Offset()
 	if r.Err() == nil && len(b)-start < TagSize+1 {
 		r.Fail(ErrShort)

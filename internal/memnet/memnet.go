@@ -54,6 +54,7 @@ type Network struct {
 	rng       *rand.Rand
 	faults    Faults
 	cut       func(from, to netip.AddrPort) bool
+	tap       func(from, to netip.AddrPort, frame []byte)
 	queue     []datagram
 	round     uint64
 	handlers  map[netip.AddrPort]Handler
@@ -116,6 +117,14 @@ func (n *Network) Partition(groups ...[]netip.AddrPort) {
 	})
 }
 
+// Tap calls f with a copy of every datagram sent from now on, as it is
+// sent (an eavesdropper, who may replay it later); nil stops.
+func (n *Network) Tap(f func(from, to netip.AddrPort, frame []byte)) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.tap = f
+}
+
 // Handle makes h the receiver of datagrams sent to addr; nil removes it.
 // An address has one receiver: a second is a bug in the test (it panics).
 func (n *Network) Handle(addr netip.AddrPort, h Handler) {
@@ -141,6 +150,9 @@ func (n *Network) Send(from, to netip.AddrPort, frame []byte) {
 	}
 	n.queue = append(n.queue, datagram{from, to, bytes.Clone(frame), due})
 	n.stats.Sent++
+	if n.tap != nil {
+		n.tap(from, to, bytes.Clone(frame))
+	}
 }
 
 // Pending returns the datagrams queued and not yet delivered.

@@ -128,3 +128,29 @@ func TestEndpoint(t *testing.T) {
 	assert.Equal(t, []string{"a"}, got, "no longer served")
 	require.NoError(t, e.Close())
 }
+
+// Tap sees every datagram sent, delivered or cut.
+func TestTap(t *testing.T) {
+	n := New(1)
+	a, b := netip.MustParseAddrPort("10.0.0.1:1"), netip.MustParseAddrPort("10.0.0.2:1")
+	got := 0
+	n.Handle(b, func(netip.AddrPort, []byte) { got++ })
+	var seen [][]byte
+	n.Tap(func(from, to netip.AddrPort, frame []byte) {
+		if from == a && to == b {
+			seen = append(seen, frame)
+		}
+	})
+	n.Cut(func(from, to netip.AddrPort) bool { return from == a })
+	n.Send(a, b, []byte("cut"))
+	n.Deliver()
+	n.Cut(nil)
+	n.Send(a, b, []byte("sent"))
+	n.Deliver()
+	n.Tap(nil)
+	n.Send(a, b, []byte("untapped"))
+	n.Deliver()
+	if len(seen) != 2 || string(seen[0]) != "cut" || string(seen[1]) != "sent" || got != 2 {
+		t.Fatalf("tapped %q, delivered %d", seen, got)
+	}
+}

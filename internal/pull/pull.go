@@ -24,10 +24,12 @@ type Refused struct {
 
 func (e *Refused) Error() string { return "pull refused: " + e.Msg }
 
-// Busy reports whether err is a member's answer to try again soon.
+// Busy reports whether err is a member's answer to try again soon: it
+// is serving other pulls, or the pull was sealed for an id it no longer
+// has (its answer taught the one it has now).
 func Busy(err error) bool {
 	var r *Refused
-	return errors.As(err, &r) && r.Code == wire.CodeBusy
+	return errors.As(err, &r) && (r.Code == wire.CodeBusy || r.Code == wire.CodeReceiver)
 }
 
 // pulled is a frame of a pull's answer, read and checked, on its way to

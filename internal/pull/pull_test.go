@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/rmbd/rmbd/auth"
 	"github.com/rmbd/rmbd/filter"
@@ -15,6 +16,9 @@ import (
 
 // answer is a pull's answer for rows of f's shape, each with one bit, in
 // frames of perFrame rows, sealed by sealer if not nil.
+// puller is the id the answers are sealed for.
+const puller = 7
+
 func answer(t testing.TB, fp filter.Fingerprint, rows, perFrame int, sealer *auth.Sealer) ([]byte, []byte) {
 	rb := wire.RowBytes(fp)
 	data := make([]byte, rows*rb)
@@ -28,7 +32,7 @@ func answer(t testing.TB, fp filter.Fingerprint, rows, perFrame int, sealer *aut
 			return
 		}
 		var err error
-		stream, err = sealer.Seal(stream, fr)
+		stream, err = sealer.Seal(stream, fr, puller, time.Now())
 		require.NoError(t, err)
 	}
 	for first := 0; first < rows; first += perFrame {
@@ -43,9 +47,9 @@ func answer(t testing.TB, fp filter.Fingerprint, rows, perFrame int, sealer *aut
 }
 
 func opener(ring *auth.Keyring) func([]byte) ([]byte, error) {
-	o := auth.NewOpener(ring)
+	o := auth.NewOpener(ring, puller)
 	return func(b []byte) ([]byte, error) {
-		s, err := o.Open(b)
+		s, err := o.Open(b, time.Now())
 		return s.Inner, err
 	}
 }
