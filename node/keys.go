@@ -8,6 +8,7 @@ import (
 	"github.com/rmbd/rmbd/access"
 	"github.com/rmbd/rmbd/filter"
 	"github.com/rmbd/rmbd/registry"
+	"github.com/rmbd/rmbd/store"
 	"github.com/rmbd/rmbd/wire"
 )
 
@@ -24,8 +25,8 @@ func (n *Node) classicAdd(q *request) reply {
 	}
 	var bit [1]byte
 	q.w.keys = append(q.w.keys[:0], key)
-	fresh, _, _ := n.def.Add(q.w.keys, bit[:], &q.w.sc) // classic adds are not acknowledged
-	clear(q.w.keys)                                     // a slice of a frame about to be reused
+	fresh, _ := n.def.AddUnacked(q.w.keys, bit[:], &q.w.sc) // classic adds are not acknowledged
+	clear(q.w.keys)                                         // a slice of a frame about to be reused
 	q.w.c.inc(Adds)
 	q.w.c.add(AddsNew, uint64(fresh))
 	return reply{}
@@ -81,7 +82,14 @@ func (n *Node) addBatch(q *request, f *registry.Filter, b wire.Batch) reply {
 	for key := range b.Keys.All() {
 		keys = append(keys, key)
 	}
-	fresh, wait, err := f.Add(keys, bits[:], &q.w.sc)
+	var fresh int
+	var wait store.Wait
+	var err error
+	if b.Flags&wire.FlagAck != 0 { // refused while the filter's disk fails
+		fresh, wait, err = f.Add(keys, bits[:], &q.w.sc)
+	} else {
+		fresh, err = f.AddUnacked(keys, bits[:], &q.w.sc)
+	}
 	clear(keys) // slices of a frame about to be reused
 	q.w.keys = keys[:0]
 	if err != nil {

@@ -34,7 +34,8 @@ type Config struct {
 	// TombstoneTTL is how long a dropped filter's tombstone is kept.
 	TombstoneTTL time.Duration
 	// Dir, when set, keeps the filters: a folder each and the catalog.
-	// The registry closes it.
+	// The registry closes it. Its file system is the filters' too:
+	// store.OpenDirFS opens one on another than the operating system's.
 	Dir *store.Dir
 	// Store tunes each filter's store (Dir only); zero is
 	// store.DefaultOptions.

@@ -20,6 +20,12 @@
 // them — holding no lock a reader or a memberlist callback waits on, and
 // then publishes what it opened.
 //
+// Adds come in two kinds: Filter.Add for adds the caller acknowledges,
+// refused while the filter's data directory cannot be written (a full
+// disk), and Filter.AddUnacked for the others, which go on in memory
+// meanwhile. Unwritable lists the filters refusing adds; each store
+// retries on its own (registry.Start) and takes them again once it can.
+//
 //	reg, err := registry.Open(cfg) // restores every filter the directory holds
 //	if err != nil { ... }
 //	defer reg.Close()

@@ -109,24 +109,47 @@ func (f *Filter) Bytes() uint64 { return f.bytes }
 // head is the segment adds go to.
 func (f *Filter) head() *Segment { return f.segs[len(f.segs)-1] }
 
-// Add adds keys to the filter and sets bit i of bits (a bit per key,
-// zeroed) for each key that changed it. It returns how many did and what
-// an acknowledgement waits for (a data directory under --fsync always);
-// ErrDropped if the filter was dropped meanwhile. keys may be slices of a
-// frame about to be reused.
+// Add adds keys the caller acknowledges to the filter and sets bit i of
+// bits (a bit per key, zeroed) for each key that changed it. It returns
+// how many did and what the acknowledgement waits for (a data directory
+// under --fsync always); ErrDropped if the filter was dropped meanwhile,
+// and, refused before anything is applied, the store's error (wrapping
+// store.ErrUnwritable) while the filter's data directory cannot be
+// written. keys may be slices of a frame about to be reused.
 func (f *Filter) Add(keys [][]byte, bits []byte, sc *store.Scratch) (int, store.Wait, error) {
 	s := f.head()
-	if s.st != nil {
-		f.mu.RLock()
-		defer f.mu.RUnlock()
-		if f.closed.Load() {
-			return 0, store.Wait{}, ErrDropped
-		}
-		n, w := s.st.Add(keys, bits, sc)
-		return n, w, nil
+	if s.st == nil {
+		n, err := f.addInMemory(s, keys, bits)
+		return n, store.Wait{}, err
 	}
+	f.mu.RLock()
+	defer f.mu.RUnlock()
 	if f.closed.Load() {
 		return 0, store.Wait{}, ErrDropped
+	}
+	return s.st.Add(keys, bits, sc)
+}
+
+// AddUnacked is Add for keys nobody is told were kept: never refused for
+// the disk's sake (a filter whose data directory cannot be written keeps
+// them in memory until it can); ErrDropped only.
+func (f *Filter) AddUnacked(keys [][]byte, bits []byte, sc *store.Scratch) (int, error) {
+	s := f.head()
+	if s.st == nil {
+		return f.addInMemory(s, keys, bits)
+	}
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.closed.Load() {
+		return 0, ErrDropped
+	}
+	return s.st.AddUnacked(keys, bits, sc), nil
+}
+
+// addInMemory adds to a segment without a store.
+func (f *Filter) addInMemory(s *Segment, keys [][]byte, bits []byte) (int, error) {
+	if f.closed.Load() {
+		return 0, ErrDropped
 	}
 	fresh := 0
 	for i, k := range keys { // in memory: the hot loop stays here
@@ -135,7 +158,22 @@ func (f *Filter) Add(keys [][]byte, bits []byte, sc *store.Scratch) (int, store.
 			fresh++
 		}
 	}
-	return fresh, store.Wait{}, nil
+	return fresh, nil
+}
+
+// Health returns nil while every segment of the filter takes adds to
+// keep, and the first failing store's error (wrapping
+// store.ErrUnwritable) otherwise. A filter in memory is always healthy.
+func (f *Filter) Health() error {
+	for _, s := range f.segs {
+		if s.st == nil {
+			continue
+		}
+		if err := s.st.Health(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Has reports whether key may have been added: whether any segment holds

@@ -1,15 +1,18 @@
 package registry
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/rmbd/rmbd/filter"
 	"github.com/rmbd/rmbd/gossip"
+	"github.com/rmbd/rmbd/internal/faultfs"
 	"github.com/rmbd/rmbd/store"
 	"github.com/rmbd/rmbd/wire"
 	"github.com/stretchr/testify/assert"
@@ -379,4 +382,80 @@ func TestDoublings(t *testing.T) {
 	}{{0, 10, 0}, {10, 10, 0}, {10.5, 10, 1}, {19.9, 10, 1}, {20, 10, 2}, {40, 10, 3}, {5, 0, 0}} {
 		assert.Equal(t, c.want, doublings(c.v, c.limit), "%v over %v", c.v, c.limit)
 	}
+}
+
+// A filter whose disk fills up refuses adds to keep, is listed by
+// Unwritable, takes the other adds, and recovers on its own once there is
+// room; a restart finds every add it took.
+func TestUnwritableFilters(t *testing.T) {
+	path := t.TempDir()
+	ffs := faultfs.New(nil)
+	cfg := testConfig()
+	cfg.Store = store.DefaultOptions()
+	cfg.Store.Fsync, cfg.Store.CheckpointInterval, cfg.Store.RetryInterval = store.FsyncAlways, time.Hour, time.Millisecond
+	d, err := store.OpenDirFS(ffs, path)
+	require.NoError(t, err)
+	cfg.Dir = d
+	r, err := Open(cfg)
+	require.NoError(t, err)
+	r.Start()
+	users := create(t, r, "users", blocked(5000, 0.01))
+	acked := func(key string) error { return addAcked(users, key) }
+	require.NoError(t, acked("a1"))
+	assert.Empty(t, r.Unwritable())
+
+	ffs.Inject(faultfs.Fault{Ops: faultfs.Full})
+	require.ErrorIs(t, acked("a2"), syscall.ENOSPC, "taken, then failed through its Wait")
+	require.ErrorIs(t, acked("refused"), store.ErrUnwritable, "refused")
+	un := r.Unwritable()
+	require.Len(t, un, 1, "the filter that failed, not the default")
+	assert.Equal(t, users, un[0].Filter)
+	assert.ErrorIs(t, un[0].Err, syscall.ENOSPC)
+	assert.ErrorIs(t, users.Health(), store.ErrUnwritable)
+	n, err := users.AddUnacked([][]byte{[]byte("a3")}, make([]byte, 1), &store.Scratch{})
+	require.NoError(t, err)
+	assert.Equal(t, 1, n, "adds nobody waits for go on")
+
+	st := users.Segments()[0].Store()
+	changed := st.HealthChanged()
+	ffs.Heal()
+	for len(r.Unwritable()) > 0 {
+		select {
+		case <-changed:
+			changed = st.HealthChanged()
+		case <-time.After(10 * time.Second):
+			t.Fatal("no recovery 10 s after space came back")
+		}
+	}
+	require.NoError(t, acked("a4"))
+	require.NoError(t, r.Close())
+
+	d, err = store.OpenDir(path)
+	require.NoError(t, err)
+	cfg.Dir = d
+	r = open(t, cfg)
+	again := r.Lookup([]byte("users")).Winner()
+	for _, k := range []string{"a1", "a2", "a3", "a4"} {
+		assert.True(t, again.Has([]byte(k)), k)
+	}
+}
+
+// addAcked adds key to f as an acknowledged add and waits for the disk.
+func addAcked(f *Filter, key string) error {
+	_, w, err := f.Add([][]byte{[]byte(key)}, make([]byte, 1), &store.Scratch{})
+	if err != nil {
+		return err
+	}
+	return w.Wait(context.Background())
+}
+
+// In memory, nothing is ever unwritable.
+func TestInMemoryAddsUnacked(t *testing.T) {
+	r := open(t, testConfig())
+	n, err := r.Default().AddUnacked([][]byte{[]byte("k")}, make([]byte, 1), &store.Scratch{})
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	assert.True(t, r.Default().Has([]byte("k")))
+	assert.NoError(t, r.Default().Health())
+	assert.Empty(t, r.Unwritable())
 }

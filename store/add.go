@@ -12,6 +12,8 @@ import (
 // only then set in the filter. A key already present is not logged: its
 // bits are on disk through an earlier record or a checkpoint, or came from
 // a peer. What an acknowledgement must wait for is returned as a Wait.
+// The caller says whether it acknowledges the adds (Add) or not
+// (AddUnacked): only the first are refused while the disk fails.
 
 // Scratch is the memory one adder (a goroutine serving requests) reuses
 // from add to add. The zero value is ready; it holds nothing between
@@ -49,26 +51,42 @@ func (w Wait) Then(fn func(error)) {
 	w.l.AfterSynced(w.pos, fn)
 }
 
-// Add adds keys to the store's filter, logging those that change it
-// first, and sets bit i of bits (which must hold a bit per key, zeroed)
-// for each key that changed the filter, a test-and-set. It returns how
-// many did and, under FsyncAlways, what an acknowledgement waits for:
-// the log's end as it is after the add, which covers the records of any
-// concurrent add whose bits this one found set. keys may be slices of a
-// frame about to be reused: sc keeps no reference to them.
-func (s *Store) Add(keys [][]byte, bits []byte, sc *Scratch) (int, Wait) {
-	s.adds.RLock()
-	var fresh int
-	if s.f.Fingerprint().Layout == filter.Classic {
-		fresh = s.addKeys(keys, bits, sc)
-	} else {
-		fresh = s.addHashes(keys, bits, sc)
+// Add adds keys the caller acknowledges as kept: to the store's filter,
+// logging those that change it first. It sets bit i of bits (which must
+// hold a bit per key, zeroed) for each key that changed the filter, a
+// test-and-set, and returns how many did and, under FsyncAlways, what the
+// acknowledgement waits for: the log's end as it is after the add, which
+// covers the records of any concurrent add whose bits this one found set.
+// While the store cannot write its data directory the add is refused
+// before it is applied, with the error Health returns (ErrUnwritable); a
+// failure after it was applied comes through the Wait. keys may be slices
+// of a frame about to be reused: sc keeps no reference to them.
+func (s *Store) Add(keys [][]byte, bits []byte, sc *Scratch) (int, Wait, error) {
+	if e := s.l.failure.Load(); e != nil {
+		return 0, Wait{}, *e
 	}
-	s.adds.RUnlock()
+	fresh := s.add(keys, bits, sc)
 	if s.l.Policy() != FsyncAlways {
-		return fresh, Wait{}
+		return fresh, Wait{}, nil
 	}
-	return fresh, Wait{s.l, s.l.End()}
+	return fresh, Wait{s.l, s.l.End()}, nil
+}
+
+// AddUnacked is Add for keys nobody is told were kept. It is never
+// refused: while the store cannot write its data directory the keys are
+// applied in memory, and the checkpoint that ends the failure writes them.
+func (s *Store) AddUnacked(keys [][]byte, bits []byte, sc *Scratch) int {
+	return s.add(keys, bits, sc)
+}
+
+// add logs and applies keys inside the add barrier.
+func (s *Store) add(keys [][]byte, bits []byte, sc *Scratch) int {
+	s.adds.RLock()
+	defer s.adds.RUnlock()
+	if s.f.Fingerprint().Layout == filter.Classic {
+		return s.addKeys(keys, bits, sc)
+	}
+	return s.addHashes(keys, bits, sc)
 }
 
 // addHashes is Add for the blocked layout: each key is hashed once, and

@@ -78,8 +78,8 @@ type ckptWriter struct {
 	err    error
 }
 
-func newCkptWriter(dir string, h ckptHeader) (*ckptWriter, error) {
-	t, err := createTemp(dir, checkpointName(h.seq))
+func newCkptWriter(fsys FS, dir string, h ckptHeader) (*ckptWriter, error) {
+	t, err := createTemp(fsys, dir, checkpointName(h.seq))
 	if err != nil {
 		return nil, err
 	}

@@ -58,7 +58,7 @@ func realImage(t testing.TB) (Definition, []byte, []byte) {
 func imageRows(t testing.TB, path string, def Definition, b []byte, adopt bool) (*filter.Filter, ckptRead, error) {
 	require.NoError(t, os.WriteFile(path, b, 0o644))
 	f, _ := filter.NewFromFingerprint(def.FP, 0)
-	r, err := loadImage(path, f, adopt)
+	r, err := loadImage(OSFS{}, path, f, adopt)
 	return f, r, err
 }
 

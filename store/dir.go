@@ -4,8 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -20,7 +20,8 @@ import (
 // Store. One process opens a directory at a time.
 type Dir struct {
 	path string
-	lock *os.File
+	fs   FS
+	lock io.Closer
 
 	mu     sync.Mutex
 	open   map[string]bool // filters with an open Store, by name
@@ -29,22 +30,30 @@ type Dir struct {
 
 // OpenDir opens the data directory path, creating it if missing, and
 // takes its lock (ErrLocked if another process holds it).
-func OpenDir(path string) (*Dir, error) {
-	if err := mkdirs(path, filepath.Join(path, filtersDir)); err != nil {
+func OpenDir(path string) (*Dir, error) { return OpenDirFS(nil, path) }
+
+// OpenDirFS is OpenDir in the file system fsys (nil: the operating
+// system's). Every filter opened from the Dir keeps its files there.
+func OpenDirFS(fsys FS, path string) (*Dir, error) {
+	fsys = orOS(fsys)
+	if err := mkdirs(fsys, path, filepath.Join(path, filtersDir)); err != nil {
 		return nil, err
 	}
-	lock, err := lockDir(filepath.Join(path, "LOCK"))
+	lock, err := fsys.Lock(filepath.Join(path, "LOCK"))
 	if err != nil {
 		return nil, err
 	}
 	for _, dir := range []string{path, filepath.Join(path, filtersDir)} {
-		if err := removeTemps(dir); err != nil { // a half-written catalog, a half-removed folder
+		if err := removeTemps(fsys, dir); err != nil { // a half-written catalog, a half-removed folder
 			lock.Close()
 			return nil, err
 		}
 	}
-	return &Dir{path: path, lock: lock, open: map[string]bool{}}, nil
+	return &Dir{path: path, fs: fsys, lock: lock, open: map[string]bool{}}, nil
 }
+
+// FS returns the file system the directory is in.
+func (d *Dir) FS() FS { return d.fs }
 
 // Open opens the folder of the filter def in d, creating what is missing,
 // and loads it into f (see the package-level Open). A filter is open once
@@ -79,7 +88,7 @@ func (d *Dir) release(name string) {
 // whose FILTER file does not read is an error naming it.
 func (d *Dir) Definitions() ([]Definition, error) {
 	root := filepath.Join(d.path, filtersDir)
-	ents, err := os.ReadDir(root)
+	ents, err := d.fs.ReadDir(root)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +97,7 @@ func (d *Dir) Definitions() ([]Definition, error) {
 		if !e.IsDir() || strings.HasPrefix(e.Name(), tempPrefix) {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(root, e.Name(), defFile))
+		b, err := readFile(d.fs, filepath.Join(root, e.Name(), defFile))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // created and never finished: nothing in it
 		}
@@ -117,16 +126,16 @@ func (d *Dir) Remove(name string) error {
 	root := filepath.Join(d.path, filtersDir)
 	folder := filepath.Join(root, FolderName(name))
 	gone := filepath.Join(root, tempPrefix+FolderName(name))
-	if err := os.Rename(folder, gone); err != nil {
+	if err := d.fs.Rename(folder, gone); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
 		return err
 	}
-	if err := syncDir(root); err != nil {
+	if err := d.fs.SyncDir(root); err != nil {
 		return err
 	}
-	return os.RemoveAll(gone)
+	return removeAll(d.fs, gone)
 }
 
 // The CATALOG file: what the node knows of the cluster's named filters,
@@ -145,13 +154,13 @@ func (d *Dir) WriteCatalog(payload []byte) error {
 	if len(payload) > MaxCatalogBytes {
 		return fmt.Errorf("store: catalog of %d bytes, at most %d", len(payload), MaxCatalogBytes)
 	}
-	return writeFile(d.path, catalogFile, encodeCatalogFile(payload))
+	return writeFile(d.fs, d.path, catalogFile, encodeCatalogFile(payload))
 }
 
 // ReadCatalog returns the payload of the CATALOG file; nil, nil if there
 // is none. A damaged file is an error (ErrDamaged).
 func (d *Dir) ReadCatalog() ([]byte, error) {
-	b, err := os.ReadFile(filepath.Join(d.path, catalogFile))
+	b, err := readFile(d.fs, filepath.Join(d.path, catalogFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

@@ -30,15 +30,29 @@
 // stops Open unless Options.Repair, which keeps every block that verifies.
 // docs/FORMAT.md gives every file byte by byte.
 //
+// A disk that fills up or fails a write is a state the store leaves on
+// its own (see Store.Health): adds the caller acknowledges (Add) are
+// refused with ErrUnwritable, naming the cause and the file, while adds
+// nobody waits for (AddUnacked) and reads go on in memory; the store
+// retries every Options.RetryInterval, and a checkpoint, which holds
+// every add applied meanwhile, ends the failure. Health and HealthChanged
+// report it.
+//
+// Every file operation goes through an FS (Options.FS, OpenDirFS): the
+// operating system's by default, or a test's that fails on request
+// (internal/faultfs) or simulates a disk.
+//
 // Open opens a directory for one filter; OpenDir opens it for several
 // (Dir.Open each), and keeps the catalog (Dir.WriteCatalog).
 //
 //	s, rec, err := store.Open(dir, def, f, store.DefaultOptions())
 //	if err != nil { ... }
-//	s.Start() // checkpoints in the background
+//	s.Start() // checkpoints and retries in the background
 //	var sc store.Scratch
-//	fresh, wait := s.Add(keys, bits, &sc) // logged, then applied
+//	fresh, wait, err := s.Add(keys, bits, &sc) // logged, then applied; refused while the disk fails
+//	if err != nil { ... } // errors.Is(err, store.ErrUnwritable)
 //	err = wait.Wait(ctx) // with FsyncAlways, before acknowledging
 //	...
+//	s.AddUnacked(keys, bits, &sc) // nobody waits: never refused
 //	err = s.Close() // a last checkpoint
 package store

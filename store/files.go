@@ -17,19 +17,22 @@ const tempPrefix = ".tmp-"
 // then fsynced, renamed into place and its directory fsynced, so that the
 // real name only ever names a complete file.
 type tempFile struct {
-	f         *os.File
+	fsys      FS
+	f         File
 	dir, name string
 }
 
-func createTemp(dir, name string) (*tempFile, error) {
-	f, err := os.OpenFile(filepath.Join(dir, tempPrefix+name), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+func createTemp(fsys FS, dir, name string) (*tempFile, error) {
+	f, err := fsys.OpenFile(filepath.Join(dir, tempPrefix+name), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	return &tempFile{f: f, dir: dir, name: name}, nil
+	return &tempFile{fsys: fsys, f: f, dir: dir, name: name}, nil
 }
 
 func (t *tempFile) Write(b []byte) (int, error) { return t.f.Write(b) }
+
+func (t *tempFile) tempPath() string { return filepath.Join(t.dir, tempPrefix+t.name) }
 
 // commit makes the file durable under its real name.
 func (t *tempFile) commit() error {
@@ -38,13 +41,13 @@ func (t *tempFile) commit() error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(t.f.Name(), filepath.Join(t.dir, t.name))
+		err = t.fsys.Rename(t.tempPath(), filepath.Join(t.dir, t.name))
 	}
 	if err == nil {
-		err = syncDir(t.dir)
+		err = t.fsys.SyncDir(t.dir)
 	}
 	if err != nil {
-		os.Remove(t.f.Name())
+		t.fsys.Remove(t.tempPath())
 		return fmt.Errorf("writing %s: %w", filepath.Join(t.dir, t.name), err)
 	}
 	return nil
@@ -53,46 +56,32 @@ func (t *tempFile) commit() error {
 // abort removes the unfinished file.
 func (t *tempFile) abort() {
 	t.f.Close()
-	os.Remove(t.f.Name())
+	t.fsys.Remove(t.tempPath())
 }
 
 // writeFile creates dir/name holding data, atomically and durably.
-func writeFile(dir, name string, data []byte) error {
-	t, err := createTemp(dir, name)
+func writeFile(fsys FS, dir, name string, data []byte) error {
+	t, err := createTemp(fsys, dir, name)
 	if err != nil {
 		return err
 	}
 	if _, err := t.Write(data); err != nil {
 		t.abort()
-		return err
+		return fmt.Errorf("writing %s: %w", filepath.Join(dir, name), err)
 	}
 	return t.commit()
 }
 
-// syncDir makes the names in dir durable: created, renamed and removed
-// files.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
 // removeTemps removes files a crash left half written.
-func removeTemps(dir string) error {
-	ents, err := os.ReadDir(dir)
+func removeTemps(fsys FS, dir string) error {
+	ents, err := fsys.ReadDir(dir)
 	if err != nil {
 		return err
 	}
 	var errs []error
 	for _, e := range ents {
 		if strings.HasPrefix(e.Name(), tempPrefix) { // a file, or a removed filter's folder
-			errs = append(errs, os.RemoveAll(filepath.Join(dir, e.Name())))
+			errs = append(errs, removeAll(fsys, filepath.Join(dir, e.Name())))
 		}
 	}
 	return errors.Join(errs...)

@@ -35,7 +35,7 @@ func formatExamples(t *testing.T) map[string][]byte {
 	require.NoError(t, err)
 	f.Advance()
 	dir := t.TempDir()
-	w, err := newCkptWriter(dir, ckptHeader{kind: ckptFull, fp: exampleFP, seq: 1, covers: 3})
+	w, err := newCkptWriter(OSFS{}, dir, ckptHeader{kind: ckptFull, fp: exampleFP, seq: 1, covers: 3})
 	require.NoError(t, err)
 	_, err = wire.FrameRows(f, 0, []filter.Run{{First: 0, Count: 4}}, ckptFrame, w.block)
 	require.NoError(t, err)

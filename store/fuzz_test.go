@@ -93,7 +93,7 @@ func FuzzImage(f *testing.F) {
 			t.Fatal(err)
 		}
 		fl, _ := filter.NewFromFingerprint(def.FP, 0)
-		if _, err := loadImage(path, fl, len(b)%2 == 0); err == nil && fl.Rows() != uint64(def.FP.Rows) {
+		if _, err := loadImage(OSFS{}, path, fl, len(b)%2 == 0); err == nil && fl.Rows() != uint64(def.FP.Rows) {
 			t.Fatal("an image changed the filter's shape")
 		}
 	})

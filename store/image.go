@@ -48,9 +48,9 @@ func imageBytes(fp filter.Fingerprint) int64 { return int64(fp.Rows) * int64(fp.
 
 // writeImage writes checkpoint h as the image of f: header, padding to
 // imageOffset, every row, a checksum per imageBlock bytes, the trailer.
-func writeImage(dir string, h ckptHeader, f *filter.Filter) (rows uint64, size int64, err error) {
+func writeImage(fsys FS, dir string, h ckptHeader, f *filter.Filter) (rows uint64, size int64, err error) {
 	h.kind = ckptImage
-	t, err := createTemp(dir, checkpointName(h.seq))
+	t, err := createTemp(fsys, dir, checkpointName(h.seq))
 	if err != nil {
 		return 0, 0, err
 	}
@@ -85,15 +85,14 @@ func writeImage(dir string, h ckptHeader, f *filter.Filter) (rows uint64, size i
 // as f's own words when adopt (f is empty) and the machine can map them,
 // by OR-ing them in otherwise. The blocks that do not verify are left out
 // (zero) and returned as damage.
-func loadImage(path string, f *filter.Filter, adopt bool) (ckptRead, error) {
+func loadImage(fsys FS, path string, f *filter.Filter, adopt bool) (ckptRead, error) {
 	fp := f.Fingerprint()
-	file, err := os.Open(path)
+	st, err := fsys.Stat(path)
 	if err != nil {
 		return ckptRead{}, err
 	}
-	st, err := file.Stat()
+	file, err := fsys.OpenFile(path, os.O_RDONLY, 0)
 	if err != nil {
-		file.Close()
 		return ckptRead{}, err
 	}
 	n := imageBytes(fp)
@@ -116,7 +115,7 @@ func loadImage(path string, f *filter.Filter, adopt bool) (ckptRead, error) {
 	if tr, ok := decodeTrailer(tail[len(tail)-ckptTrailerSize:]); !ok || tr.blocks != uint64(blocks) || tr.rows != f.Rows() {
 		res.damage = append(res.damage, int(st.Size()))
 	}
-	img, unmap, err := mapPrivate(path, imageOffset, int(n))
+	img, unmap, mapped, err := mapPrivate(fsys, path, imageOffset, int(n))
 	if err != nil {
 		return res, err
 	}
@@ -130,7 +129,7 @@ func loadImage(path string, f *filter.Filter, adopt bool) (ckptRead, error) {
 		res.blocks++
 		res.rows += uint64(len(block) / f.RowBytes())
 	}
-	if adopt && canMapPrivate && littleEndian() {
+	if adopt && mapped && littleEndian() {
 		words := unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(img))), n/8)
 		if err := f.Adopt(words, unmap); err == nil {
 			return res, nil

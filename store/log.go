@@ -62,7 +62,14 @@ const maxBuffered = 64 << 20
 // record bytes appended since the log was opened; Append returns the
 // position after its record, and the record is on disk once Synced
 // reaches it.
+//
+// When a segment cannot be written or fsynced (a full disk, an I/O
+// error) the log becomes unwritable (see Health): the writer drops what it
+// is given instead of writing it, waiters fail, and the store refuses adds
+// that must be kept until a checkpoint holds everything the log dropped
+// and the log writes to a fresh segment again.
 type Log struct {
+	fs     FS
 	dir    string
 	fp     filter.Fingerprint
 	policy FsyncPolicy
@@ -73,22 +80,29 @@ type Log struct {
 	buf      []byte     // appended, not yet taken by the writer
 	end      uint64     // position after the last record appended
 	rotation *Rotation  // pending: records before its mark stay in the old segment
+	resume   chan error // pending: a checkpoint asks to end a failure (logwriter.go)
 	closing  bool
 
-	kick chan struct{} // something to write, rotate or close
+	kick chan struct{} // something to write, rotate, resume or close
 	done chan struct{} // the writer has returned
 
 	// The writer's own.
-	f       *os.File
-	seq     uint64
-	written uint64
-	inSeg   uint64 // record bytes written to the current segment
-	spare   []byte
+	f        File // the segment being written; nil if none could be made
+	seq      uint64
+	written  uint64 // positions handed to segments: written, or dropped while broken
+	inSeg    uint64 // record bytes written to the current segment
+	broken   bool   // the current segment failed: nothing more goes to it
+	failedAt time.Time
+	spare    []byte
 
-	synced  atomic.Uint64
-	fsyncs  atomic.Uint64
-	bytes   atomic.Uint64 // bytes written to segments
+	synced   atomic.Uint64
+	fsyncs   atomic.Uint64
+	bytes    atomic.Uint64 // bytes written to segments
+	failures atomic.Uint64 // times the log became unwritable
+	// failure is why adds to keep are refused: an ErrUnwritable error,
+	// or ErrClosed. Nil while the log is healthy.
 	failure atomic.Pointer[error]
+	changed watch // fired when the log becomes unwritable or recovers
 
 	waitMu    sync.Mutex
 	waitCond  *sync.Cond
@@ -100,17 +114,23 @@ type callback struct {
 	fn  func(error)
 }
 
-// openLog starts a log whose first segment is seq.
-func openLog(dir string, fp filter.Fingerprint, seq uint64, policy FsyncPolicy, log *slog.Logger) (*Log, error) {
-	l := &Log{dir: dir, fp: fp, policy: policy, log: log, seq: seq,
+// openLog starts a log whose first segment is seq. A disk with no room
+// for that segment starts the log unwritable rather than failing: the
+// store's retries start a segment once there is room.
+func openLog(fsys FS, dir string, fp filter.Fingerprint, seq uint64, policy FsyncPolicy, log *slog.Logger) (*Log, error) {
+	l := &Log{fs: fsys, dir: dir, fp: fp, policy: policy, log: log, seq: seq,
 		kick: make(chan struct{}, 1), done: make(chan struct{})}
 	l.drained = sync.NewCond(&l.mu)
 	l.waitCond = sync.NewCond(&l.waitMu)
 	f, err := l.create(seq)
-	if err != nil {
+	switch {
+	case err == nil:
+		l.f = f
+	case noSpace(err):
+		l.failed(fmt.Errorf("starting log segment %s: %w", l.path(), err))
+	default:
 		return nil, err
 	}
-	l.f = f
 	go l.run()
 	return l, nil
 }
@@ -118,14 +138,17 @@ func openLog(dir string, fp filter.Fingerprint, seq uint64, policy FsyncPolicy, 
 // segmentName is the file name of log segment seq.
 func segmentName(seq uint64) string { return fmt.Sprintf("log-%016x.log", seq) }
 
+// path is the path of the segment being written.
+func (l *Log) path() string { return filepath.Join(l.dir, segmentName(l.seq)) }
+
 // create makes segment seq: its header written and durable under its
 // real name, open for appending.
-func (l *Log) create(seq uint64) (*os.File, error) {
+func (l *Log) create(seq uint64) (File, error) {
 	name := segmentName(seq)
-	if err := writeFile(l.dir, name, appendLogHeader(nil, l.fp, seq)); err != nil {
+	if err := writeFile(l.fs, l.dir, name, appendLogHeader(nil, l.fp, seq)); err != nil {
 		return nil, err
 	}
-	return os.OpenFile(filepath.Join(l.dir, name), os.O_WRONLY|os.O_APPEND, 0)
+	return l.fs.OpenFile(filepath.Join(l.dir, name), os.O_WRONLY|os.O_APPEND, 0)
 }
 
 // AppendHashes appends a record of key hashes (1 to wire.MaxBatchKeys)
@@ -150,11 +173,16 @@ func (l *Log) append(rec func([]byte) []byte) uint64 {
 	l.end += uint64(len(l.buf) - n)
 	end := l.end
 	l.mu.Unlock()
+	l.wake()
+	return end
+}
+
+// wake tells the writer there is something to do.
+func (l *Log) wake() {
 	select {
 	case l.kick <- struct{}{}:
 	default:
 	}
-	return end
 }
 
 // End returns the position after the last record appended.
@@ -176,7 +204,8 @@ func (l *Log) Bytes() uint64 { return l.bytes.Load() }
 // Policy returns the log's fsync policy.
 func (l *Log) Policy() FsyncPolicy { return l.policy }
 
-// err returns the write error the log stopped on, if any.
+// err returns why the log takes no adds to keep: ErrUnwritable, or
+// ErrClosed. Nil while healthy.
 func (l *Log) err() error {
 	if e := l.failure.Load(); e != nil {
 		return *e
@@ -221,6 +250,10 @@ func (l *Log) AfterSynced(pos uint64, fn func(error)) {
 		return
 	}
 	l.waitMu.Unlock()
+	if l.synced.Load() >= pos {
+		fn(nil)
+		return
+	}
 	fn(l.err())
 }
 
@@ -244,10 +277,7 @@ func (l *Log) Mark() *Rotation {
 	}
 	r := &Rotation{at: l.end, done: make(chan struct{})}
 	l.rotation = r
-	select {
-	case l.kick <- struct{}{}:
-	default:
-	}
+	l.wake()
 	return r
 }
 
@@ -258,143 +288,13 @@ func (r *Rotation) Wait() (uint64, error) {
 	return r.seq, r.err
 }
 
-// run is the writer: it writes what was appended, fsyncs as the policy
-// says, rotates segments and wakes waiters.
-func (l *Log) run() {
-	defer close(l.done)
-	var tick <-chan time.Time
-	if l.policy == FsyncEverySec {
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		tick = t.C
-	}
-	for {
-		select {
-		case <-l.kick:
-		case <-tick:
-			l.fsync(l.written)
-			continue
-		}
-		l.mu.Lock()
-		data, end, rot, closing := l.buf, l.end, l.rotation, l.closing
-		l.buf, l.spare = l.spare[:0], data
-		l.rotation = nil
-		l.drained.Broadcast()
-		l.mu.Unlock()
-
-		start := l.written
-		if rot != nil {
-			cut := int(min(max(rot.at, start)-start, uint64(len(data))))
-			l.write(data[:cut])
-			l.fsync(rot.at) // the old segment is whole on disk before the next begins
-			rot.seq = l.seq
-			rot.err = l.next()
-			close(rot.done)
-			data = data[cut:]
-		}
-		l.write(data)
-		if l.policy == FsyncAlways || closing {
-			l.fsync(end)
-		}
-		if closing {
-			l.f.Close()
-			if l.inSeg == 0 && l.err() == nil { // nothing in it: leave no file to replay
-				os.Remove(l.f.Name())
-				syncDir(l.dir)
-			}
-			l.fail(ErrClosed)
-			return
-		}
-	}
-}
-
-// write writes data to the current segment.
-func (l *Log) write(data []byte) {
-	if len(data) == 0 || l.err() != nil {
-		return
-	}
-	if _, err := l.f.Write(data); err != nil {
-		l.fail(fmt.Errorf("writing log segment %s: %w", l.f.Name(), err))
-		return
-	}
-	l.written += uint64(len(data))
-	l.inSeg += uint64(len(data))
-	l.bytes.Add(uint64(len(data)))
-}
-
-// fsync makes the records before pos durable, if they are not yet, and
-// wakes whoever waits for them.
-func (l *Log) fsync(pos uint64) {
-	pos = min(pos, l.written)
-	if pos <= l.synced.Load() || l.err() != nil {
-		return
-	}
-	if l.policy != FsyncNo {
-		if err := l.f.Sync(); err != nil {
-			l.fail(fmt.Errorf("fsync of log segment %s: %w", l.f.Name(), err))
-			return
-		}
-		l.fsyncs.Add(1)
-	}
-	l.waitMu.Lock()
-	l.synced.Store(pos)
-	var ready []callback
-	keep := l.callbacks[:0]
-	for _, c := range l.callbacks {
-		if c.pos <= pos {
-			ready = append(ready, c)
-		} else {
-			keep = append(keep, c)
-		}
-	}
-	l.callbacks = keep
-	l.waitCond.Broadcast()
-	l.waitMu.Unlock()
-	for _, c := range ready {
-		c.fn(nil)
-	}
-}
-
-// next closes the current segment and starts segment seq+1.
-func (l *Log) next() error {
-	f, err := l.create(l.seq + 1)
-	if err != nil {
-		l.fail(fmt.Errorf("starting log segment %d: %w", l.seq+1, err))
-		return err
-	}
-	l.f.Close()
-	l.f, l.seq, l.inSeg = f, l.seq+1, 0
-	return nil
-}
-
-// fail records the error the log stops on and fails every waiter.
-func (l *Log) fail(err error) {
-	if !l.failure.CompareAndSwap(nil, &err) {
-		return
-	}
-	if !errors.Is(err, ErrClosed) {
-		l.log.Error("the log of adds failed; acknowledged adds now fail", "err", err)
-	}
-	l.waitMu.Lock()
-	cbs := l.callbacks
-	l.callbacks = nil
-	l.waitCond.Broadcast()
-	l.waitMu.Unlock()
-	for _, c := range cbs {
-		c.fn(err)
-	}
-}
-
 // close writes and syncs what was appended and stops the writer.
 func (l *Log) close() error {
 	l.mu.Lock()
 	l.closing = true
 	l.drained.Broadcast()
 	l.mu.Unlock()
-	select {
-	case l.kick <- struct{}{}:
-	default:
-	}
+	l.wake()
 	<-l.done
 	if err := l.err(); !errors.Is(err, ErrClosed) {
 		return err

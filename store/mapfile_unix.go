@@ -8,9 +8,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// mapFile maps a file read-only: recovery reads checkpoints in place,
-// without a copy the size of the filter.
-func mapFile(path string) (data []byte, unmap func(), err error) {
+// Map maps a file read-only: recovery reads checkpoints in place, without
+// a copy the size of the filter.
+func (OSFS) Map(path string) (data []byte, unmap func(), err error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, err
@@ -31,14 +31,11 @@ func mapFile(path string) (data []byte, unmap func(), err error) {
 	return data, func() { unix.Munmap(data) }, nil
 }
 
-// canMapPrivate reports whether mapPrivate maps rather than reads.
-const canMapPrivate = true
-
-// mapPrivate maps n bytes of path from offset off (page aligned) copy on
+// MapPrivate maps n bytes of path from offset off (page aligned) copy on
 // write: the bytes come from the page cache without a copy, and a write
 // copies only the page it touches. The file must not change meanwhile:
 // checkpoints never do once written.
-func mapPrivate(path string, off int64, n int) ([]byte, func(), error) {
+func (OSFS) MapPrivate(path string, off int64, n int) ([]byte, func(), error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, err

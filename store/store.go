@@ -36,12 +36,23 @@ type Options struct {
 	CheckpointLogBytes uint64
 	// Logger receives warnings about what recovery found; nil discards.
 	Logger *slog.Logger
+	// RetryInterval is how often a store that cannot write its data
+	// directory tries again (see Store.Health); 0 is
+	// DefaultRetryInterval. It also paces the background checkpoints'
+	// checks.
+	RetryInterval time.Duration
+	// FS is the file system Open opens the data directory in; nil is the
+	// operating system's. (Dir.Open keeps a filter in its Dir's file
+	// system, whatever this says: see OpenDirFS.)
+	FS FS
 }
 
 // DefaultOptions: fsync every second, a checkpoint every minute or every
-// 64 MiB of log.
+// 64 MiB of log, a retry every half second while the disk fails, the
+// operating system's file system.
 func DefaultOptions() Options {
-	return Options{Fsync: FsyncEverySec, CheckpointInterval: time.Minute, CheckpointLogBytes: 64 << 20}
+	return Options{Fsync: FsyncEverySec, CheckpointInterval: time.Minute, CheckpointLogBytes: 64 << 20,
+		RetryInterval: DefaultRetryInterval}
 }
 
 // Recovery is what Open found and loaded.
@@ -60,6 +71,7 @@ type Recovery struct {
 // Store keeps one filter in its folder of a data directory. See the
 // package doc.
 type Store struct {
+	fs   FS
 	dir  string // the filter's folder
 	def  Definition
 	f    *filter.Filter
@@ -128,7 +140,7 @@ func FolderName(name string) string {
 // The Store holds the directory: Close closes both. (OpenDir, then
 // Dir.Open, opens several filters of one directory.)
 func Open(dir string, def Definition, f *filter.Filter, opts Options) (*Store, Recovery, error) {
-	d, err := OpenDir(dir)
+	d, err := OpenDirFS(opts.FS, dir)
 	if err != nil {
 		return nil, Recovery{}, err
 	}
@@ -148,8 +160,11 @@ func openStore(d *Dir, def Definition, f *filter.Filter, opts Options) (*Store, 
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.CheckpointInterval <= 0 || opts.CheckpointLogBytes == 0 {
-		return nil, Recovery{}, errors.New("store: checkpoint interval and log bytes must be positive")
+	if opts.CheckpointInterval <= 0 || opts.CheckpointLogBytes == 0 || opts.RetryInterval < 0 {
+		return nil, Recovery{}, errors.New("store: checkpoint interval and log bytes must be positive, retry interval not negative")
+	}
+	if opts.RetryInterval == 0 {
+		opts.RetryInterval = DefaultRetryInterval
 	}
 	if !validName(def.Name) {
 		return nil, Recovery{}, fmt.Errorf("store: filter name %q: 1 to %d bytes of UTF-8, no control characters", def.Name, MaxNameLen)
@@ -158,16 +173,16 @@ func openStore(d *Dir, def Definition, f *filter.Filter, opts Options) (*Store, 
 		return nil, Recovery{}, fmt.Errorf("store: filter %v is not the definition's %v", f.Fingerprint(), def.FP)
 	}
 	fdir := filepath.Join(dir, filtersDir, FolderName(def.Name))
-	if err := mkdirs(dir, fdir); err != nil {
+	if err := mkdirs(d.fs, dir, fdir); err != nil {
 		return nil, Recovery{}, err
 	}
-	s := &Store{dir: fdir, def: def, f: f, opts: opts, log: opts.Logger, data: d,
+	s := &Store{fs: d.fs, dir: fdir, def: def, f: f, opts: opts, log: opts.Logger, data: d,
 		stop: make(chan struct{}), done: make(chan struct{})}
 	rec, logSeq, err := s.recover()
 	if err != nil {
 		return nil, rec, err
 	}
-	if s.l, err = openLog(fdir, def.FP, logSeq, opts.Fsync, s.log); err != nil {
+	if s.l, err = openLog(s.fs, fdir, def.FP, logSeq, opts.Fsync, s.log); err != nil {
 		return nil, rec, err
 	}
 	if len(rec.Damaged) > 0 || len(rec.Missing) > 0 { // repaired: put what verified safely on disk, then set the damaged files aside
@@ -180,10 +195,10 @@ func openStore(d *Dir, def Definition, f *filter.Filter, opts Options) (*Store, 
 			return nil, rec, err
 		}
 		for _, name := range rec.Damaged {
-			os.Rename(filepath.Join(fdir, name), filepath.Join(fdir, name+".damaged"))
+			s.fs.Rename(filepath.Join(fdir, name), filepath.Join(fdir, name+".damaged"))
 		}
 		s.damaged = nil
-		syncDir(fdir)
+		s.fs.SyncDir(fdir)
 	}
 	s.lastCkpt = time.Now()
 	if rec.Segments > 0 { // a crash left a log: checkpoint it soon, or crashes would pile segments up
@@ -194,10 +209,10 @@ func openStore(d *Dir, def Definition, f *filter.Filter, opts Options) (*Store, 
 }
 
 // mkdirs creates the data directory and the filter's folder, durably.
-func mkdirs(dir, fdir string) error {
+func mkdirs(fsys FS, dir, fdir string) error {
 	for _, d := range []string{dir, filepath.Join(dir, filtersDir), fdir} {
-		if err := os.Mkdir(d, 0o755); err == nil {
-			if err := syncDir(filepath.Dir(d)); err != nil {
+		if err := fsys.Mkdir(d, 0o755); err == nil {
+			if err := fsys.SyncDir(filepath.Dir(d)); err != nil {
 				return err
 			}
 		} else if !errors.Is(err, fs.ErrExist) {
@@ -210,7 +225,7 @@ func mkdirs(dir, fdir string) error {
 // files lists the checkpoints and log segments in the filter's folder,
 // by sequence number.
 func (s *Store) files() (ckpts, logs []uint64, err error) {
-	ents, err := os.ReadDir(s.dir)
+	ents, err := s.fs.ReadDir(s.dir)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -243,7 +258,7 @@ func seqOf(name, prefix, suffix string) (uint64, bool) {
 // log segment, and returns the sequence number the next segment takes.
 func (s *Store) recover() (Recovery, uint64, error) {
 	var rec Recovery
-	if err := removeTemps(s.dir); err != nil {
+	if err := removeTemps(s.fs, s.dir); err != nil {
 		return rec, 0, err
 	}
 	ckpts, logs, err := s.files()
@@ -308,10 +323,10 @@ func (s *Store) recover() (Recovery, uint64, error) {
 // holds.
 func (s *Store) checkDefinition(haveData bool) (holding, error) {
 	path := filepath.Join(s.dir, defFile)
-	b, err := os.ReadFile(path)
+	b, err := readFile(s.fs, path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && !haveData:
-		return holding{}, writeFile(s.dir, defFile, encodeDefinition(s.def, holding{}))
+		return holding{}, writeFile(s.fs, s.dir, defFile, encodeDefinition(s.def, holding{}))
 	case errors.Is(err, fs.ErrNotExist) && !s.opts.Repair:
 		return holding{}, &FileError{Path: path, Err: damaged("missing, though the folder holds checkpoints or log segments (start with --repair to use them with the flags' definition)")}
 	case err != nil && !errors.Is(err, fs.ErrNotExist):
@@ -335,7 +350,7 @@ func (s *Store) checkDefinition(haveData bool) (holding, error) {
 		}
 		s.log.Warn("damaged FILTER file rewritten from the flags", "file", path, "err", derr)
 	}
-	return holding{}, writeFile(s.dir, defFile, encodeDefinition(s.def, holding{}))
+	return holding{}, writeFile(s.fs, s.dir, defFile, encodeDefinition(s.def, holding{}))
 }
 
 // checkHeld refuses a folder that lacks a checkpoint its FILTER file says
@@ -379,7 +394,7 @@ func (s *Store) loadOrder(ckpts []uint64) []uint64 {
 // kind reads the kind of checkpoint seq from its header; a header that
 // does not read says delta, and loading reports it.
 func (s *Store) kind(seq uint64) uint8 {
-	f, err := os.Open(filepath.Join(s.dir, checkpointName(seq)))
+	f, err := s.fs.OpenFile(filepath.Join(s.dir, checkpointName(seq)), os.O_RDONLY, 0)
 	if err != nil {
 		return ckptDelta
 	}
@@ -400,9 +415,9 @@ func (s *Store) kind(seq uint64) uint8 {
 func (s *Store) loadCheckpoint(seq uint64, adopt bool) (ckptRead, error) {
 	path := filepath.Join(s.dir, checkpointName(seq))
 	if s.kind(seq) == ckptImage && s.f.Fingerprint().Layout == filter.Blocked {
-		return loadImage(path, s.f, adopt)
+		return loadImage(s.fs, path, s.f, adopt)
 	}
-	b, unmap, err := mapFile(path)
+	b, unmap, err := mapFile(s.fs, path)
 	if err != nil {
 		return ckptRead{}, err
 	}
@@ -427,7 +442,7 @@ func (s *Store) loadCheckpoint(seq uint64, adopt bool) (ckptRead, error) {
 func (s *Store) countDeltas(ckpts []uint64, newestFull uint64, haveFull bool) {
 	s.fullBytes, s.deltas, s.deltaBytes = 0, 0, 0
 	for _, seq := range ckpts {
-		st, err := os.Stat(filepath.Join(s.dir, checkpointName(seq)))
+		st, err := s.fs.Stat(filepath.Join(s.dir, checkpointName(seq)))
 		if err != nil || haveFull && seq < newestFull {
 			continue
 		}
@@ -448,7 +463,7 @@ func (s *Store) countDeltas(ckpts []uint64, newestFull uint64, haveFull bool) {
 // a crash leaves).
 func (s *Store) replay(seq uint64, rec *Recovery) error {
 	path := filepath.Join(s.dir, segmentName(seq))
-	b, unmap, err := mapFile(path)
+	b, unmap, err := mapFile(s.fs, path)
 	if err != nil {
 		return err
 	}
@@ -457,7 +472,7 @@ func (s *Store) replay(seq uint64, rec *Recovery) error {
 	case herr != nil:
 		unmap()
 		s.log.Warn("log segment without a readable header set aside", "file", path, "offset", off, "err", herr)
-		return os.Rename(path, path+".damaged")
+		return s.fs.Rename(path, path+".damaged")
 	case fp != s.def.FP || hseq != seq:
 		unmap()
 		return &FileError{Path: path, Offset: 10, Err: fmt.Errorf("%w: a log of %v (segment %d), not %v", ErrMismatch, fp, hseq, s.def.FP)}
@@ -498,7 +513,10 @@ func (s *Store) replay(seq uint64, rec *Recovery) error {
 	rec.Truncated++
 	s.log.Warn("log segment truncated at the last good record", "file", path, "offset", off,
 		"bytes_dropped", size-off, "records_dropped", dropped, "reason", bad)
-	return truncate(path, int64(off))
+	if err := truncate(s.fs, path, int64(off)); err != nil { // tidiness only: no segment is appended to after a start
+		s.log.Warn("the torn tail could not be cut: it is read past again until a checkpoint deletes the segment", "file", path, "err", err)
+	}
+	return nil
 }
 
 // countRecords counts the records that still verify in b, past damage.
@@ -515,38 +533,21 @@ func countRecords(b []byte) int {
 	return n
 }
 
-func truncate(path string, size int64) error {
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		return err
-	}
-	err = f.Truncate(size)
-	if serr := f.Sync(); err == nil {
-		err = serr
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
 // Start runs checkpoints in the background: every CheckpointInterval
 // while anything changes, and early when the log grows past
-// CheckpointLogBytes.
+// CheckpointLogBytes; and, while the store cannot write its data
+// directory, a retry every RetryInterval (see Health). Close stops them.
 func (s *Store) Start() {
 	if s.started.Swap(true) {
 		return // started already
 	}
 	go func() {
 		defer close(s.done)
-		t := time.NewTicker(time.Second)
+		t := time.NewTicker(s.opts.RetryInterval)
 		defer t.Stop()
+		failing := false
 		for {
-			if s.due() {
-				if _, err := s.Checkpoint(); err != nil {
-					s.log.Error("checkpoint failed; the log keeps every add meanwhile", "err", err)
-				}
-			}
+			s.background(&failing)
 			select {
 			case <-s.stop:
 				return
@@ -589,23 +590,55 @@ func (s *Store) checkpoint(forceFull bool) (CheckpointInfo, error) {
 	defer s.ckptMu.Unlock()
 	began := time.Now()
 	full := forceFull || s.deltas >= maxDeltas || s.fullBytes > 0 && s.deltaBytes >= s.fullBytes
-	s.adds.Lock()
-	logPos := s.l.End()
-	gen := s.f.Advance()
-	idle := !full && logPos == s.ckptLogPos && s.f.LastChanged() <= s.since
-	var mark *Rotation
-	if !idle {
-		mark = s.l.Mark()
-	}
-	s.adds.Unlock()
-	if idle {
+	m := s.mark(full)
+	if m.rot == nil {
 		s.lastCkpt = time.Now()
 		return CheckpointInfo{}, nil
 	}
-	covers, err := mark.Wait()
+	covers, err := m.rot.Wait()
 	if err != nil {
 		return CheckpointInfo{}, err
 	}
+	info, err := s.writeCheckpoint(full, covers, m)
+	if err != nil {
+		return CheckpointInfo{}, err
+	}
+	info.Took = time.Since(began)
+	// Every add applied before the mark is on disk now, the ones whose
+	// records the log dropped included: a failing log may take adds to
+	// keep again (Health says whether it did).
+	s.l.resumeAfterCheckpoint()
+	return info, nil
+}
+
+// ckptMark is where a checkpoint begins: the log position and filter
+// generation it copies from, and the rotation of the log there (nil when
+// there is nothing to write).
+type ckptMark struct {
+	rot    *Rotation
+	logPos uint64
+	gen    uint64
+}
+
+// mark begins a checkpoint while no add is between logging and applying,
+// so that every record before the mark is in the rows it copies. Nothing
+// changed since the last checkpoint and a healthy log leave nothing to
+// write: no rotation.
+func (s *Store) mark(full bool) ckptMark {
+	s.adds.Lock()
+	defer s.adds.Unlock()
+	m := ckptMark{logPos: s.l.End(), gen: s.f.Advance()}
+	idle := !full && m.logPos == s.ckptLogPos && s.f.LastChanged() <= s.since && s.l.Health() == nil
+	if !idle {
+		m.rot = s.l.Mark()
+	}
+	return m
+}
+
+// writeCheckpoint writes the checkpoint m began, covering the log
+// segments up to covers, records it in the FILTER file and deletes what
+// it covers. A failure leaves every file it would have replaced.
+func (s *Store) writeCheckpoint(full bool, covers uint64, m ckptMark) (CheckpointInfo, error) {
 	since, kind := s.since, ckptDelta
 	if full {
 		since, kind = 0, ckptFull
@@ -614,15 +647,16 @@ func (s *Store) checkpoint(forceFull bool) (CheckpointInfo, error) {
 	h := ckptHeader{kind: kind, fp: s.def.FP, seq: seq, covers: covers}
 	var rows uint64
 	var size int64
+	var err error
 	if full && wantImage(s.f) {
-		rows, size, err = writeImage(s.dir, h, s.f)
+		rows, size, err = writeImage(s.fs, s.dir, h, s.f)
 	} else {
-		rows, size, err = writeBlocks(s.dir, h, s.f, since)
+		rows, size, err = writeBlocks(s.fs, s.dir, h, s.f, since)
 	}
 	if err != nil {
 		return CheckpointInfo{}, err
 	}
-	s.ckptSeq, s.since, s.ckptLogPos, s.lastCkpt = seq, gen, logPos, time.Now()
+	s.ckptSeq, s.since, s.ckptLogPos, s.lastCkpt = seq, m.gen, m.logPos, time.Now()
 	if full {
 		s.fullBytes, s.deltas, s.deltaBytes = size, 0, 0
 	} else {
@@ -636,18 +670,18 @@ func (s *Store) checkpoint(forceFull bool) (CheckpointInfo, error) {
 	if full || held.first == 0 {
 		held.first = seq
 	}
-	if err := writeFile(s.dir, defFile, encodeDefinition(s.def, held)); err != nil {
+	if err := writeFile(s.fs, s.dir, defFile, encodeDefinition(s.def, held)); err != nil {
 		return CheckpointInfo{}, err // the old files stay: nothing is lost
 	}
 	s.held = held
 	s.removeCovered(covers, seq, full)
-	return CheckpointInfo{Full: full, Rows: rows, Bytes: size, Took: time.Since(began)}, nil
+	return CheckpointInfo{Full: full, Rows: rows, Bytes: size}, nil
 }
 
 // writeBlocks writes checkpoint h as blocks of the rows of f changed
 // after generation since.
-func writeBlocks(dir string, h ckptHeader, f *filter.Filter, since uint64) (uint64, int64, error) {
-	w, err := newCkptWriter(dir, h)
+func writeBlocks(fsys FS, dir string, h ckptHeader, f *filter.Filter, since uint64) (uint64, int64, error) {
+	w, err := newCkptWriter(fsys, dir, h)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -687,26 +721,29 @@ func (s *Store) removeCovered(covers, seq uint64, full bool) {
 	}
 	for _, l := range logs {
 		if l <= covers {
-			os.Remove(filepath.Join(s.dir, segmentName(l)))
+			s.fs.Remove(filepath.Join(s.dir, segmentName(l)))
 		}
 	}
 	for _, c := range ckpts {
 		if full && c < seq && !s.damaged[checkpointName(c)] {
-			os.Remove(filepath.Join(s.dir, checkpointName(c)))
+			s.fs.Remove(filepath.Join(s.dir, checkpointName(c)))
 		}
 	}
-	syncDir(s.dir)
+	s.fs.SyncDir(s.dir)
 }
 
 // Stats are what the store has done.
 type Stats struct {
 	Fsyncs, LogBytes, Checkpoints, CheckpointBytes, CheckpointRows uint64
+	// Unwritable counts the times the store could not write its data
+	// directory and refused adds to keep (see Health).
+	Unwritable uint64
 }
 
 // Stats returns what the store has done so far.
 func (s *Store) Stats() Stats {
 	return Stats{Fsyncs: s.l.Fsyncs(), LogBytes: s.l.Bytes(), Checkpoints: s.checkpoints.Load(),
-		CheckpointBytes: s.ckptBytes.Load(), CheckpointRows: s.ckptRows.Load()}
+		CheckpointBytes: s.ckptBytes.Load(), CheckpointRows: s.ckptRows.Load(), Unwritable: s.l.Failures()}
 }
 
 // Close stops the checkpoints, writes a last one (so that the next start

@@ -57,9 +57,11 @@ func addFresh(s *Store, keys ...string) (int, Wait) {
 		for i, k := range keys[:n] {
 			raw[i] = []byte(k)
 		}
-		var f int
-		f, w = s.Add(raw, make([]byte, (n+7)/8), &sc)
-		fresh += f
+		f, wait, err := s.Add(raw, make([]byte, (n+7)/8), &sc)
+		if err != nil {
+			panic(err) // tests add to a healthy store
+		}
+		fresh, w = fresh+f, wait
 		keys = keys[n:]
 	}
 	return fresh, w
@@ -318,10 +320,11 @@ func TestClassicLogsKeys(t *testing.T) {
 	s, _, err := Open(dir, def, f, opts())
 	require.NoError(t, err)
 	bits := make([]byte, 1)
-	fresh, _ := s.Add([][]byte{[]byte("abc"), []byte("")}, bits, &Scratch{})
+	fresh, _, err := s.Add([][]byte{[]byte("abc"), []byte("")}, bits, &Scratch{})
+	require.NoError(t, err)
 	assert.Equal(t, 2, fresh)
 	assert.Equal(t, byte(0b11), bits[0], "each key changed the filter")
-	fresh, _ = s.Add([][]byte{[]byte("abc")}, make([]byte, 1), &Scratch{})
+	fresh = s.AddUnacked([][]byte{[]byte("abc")}, make([]byte, 1), &Scratch{})
 	assert.Zero(t, fresh, "present: not logged again")
 	crash(t, s)
 	f2 := filter.NewClassic()
@@ -434,4 +437,34 @@ func TestImageRoundTrip(t *testing.T) {
 	s3, f3, _ := open(t, dir, def, mk, opts())
 	defer s3.Close()
 	assert.True(t, bytes.Equal(rows(f2), rows(f3)))
+}
+
+// A write error is not the end of the log. The segment's file is closed
+// under the writer, as a failing disk takes it away: the waiting add
+// fails, and then the store's own retries start a fresh segment and take
+// adds to keep again. (The log's first error used to be final until a
+// restart.)
+func TestFailedWriteIsNotForever(t *testing.T) {
+	ctx := context.Background()
+	def, mk := blockedDef(t, 100_000)
+	o := opts()
+	o.Fsync, o.RetryInterval = FsyncAlways, time.Millisecond
+	s, f, _ := open(t, t.TempDir(), def, mk, o)
+	defer s.Close()
+	require.NoError(t, add(s, f, keyList("before", 100)...).Wait(ctx))
+	s.l.f.Close()
+	require.ErrorIs(t, add(s, f, keyList("during", 10)...).Wait(ctx), ErrUnwritable)
+
+	s.Start()
+	for changed := s.HealthChanged(); s.Health() != nil; changed = s.HealthChanged() {
+		select {
+		case <-changed:
+		case <-time.After(10 * time.Second):
+			t.Fatal("acknowledged adds still refused 10 s later")
+		}
+	}
+	require.NoError(t, add(s, f, keyList("after", 10)...).Wait(ctx))
+	for _, k := range keyList("during", 10) {
+		require.True(t, f.Has([]byte(k)))
+	}
 }
