@@ -42,6 +42,8 @@ var exports = map[string]export{
 	"checkpoints":           {"rmbd_checkpoints_total", counter, "Checkpoints of the filter written (--data-dir).", nil},
 	"checkpoint_bytes":      {"rmbd_checkpoint_written_bytes_total", counter, "Bytes of checkpoints written (--data-dir).", nil},
 	"checkpoint_rows":       {"rmbd_checkpoint_rows_total", counter, "Rows written in checkpoints (--data-dir).", nil},
+	"log_unwritable":        {"rmbd_log_unwritable_total", counter, "Times a filter's data directory became unwritable (a full disk, an I/O error): adds to keep were refused until it could be written again.", nil},
+	"unwritable_filters":    {"rmbd_unwritable_filters", gauge, "Filters whose data directory cannot be written now: they refuse adds to keep, and the node is not ready, until it can.", nil},
 	"cluster_authenticated": {"rmbd_cluster_authenticated", gauge, "1 if the node has a cluster key: its frames to other nodes are sealed.", nil},
 	"tcp_open_conns":        {"rmbd_tcp_open_connections", gauge, "TCP connections open now.", nil},
 	"udp_kernel_drops":      {"rmbd_udp_kernel_drops_total", counter, "Datagrams the kernel dropped on the node's UDP sockets: queue full, or source blocked.", nil},

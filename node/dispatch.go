@@ -1,8 +1,8 @@
 package node
 
 import (
-	"errors"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net/netip"
 

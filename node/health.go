@@ -1,6 +1,7 @@
 package node
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/rmbd/rmbd/registry"
@@ -37,10 +38,22 @@ func (n *Node) Health() Health {
 		h.Why = "joining: no member of the cluster reached yet"
 	case len(n.cfg.Join) > 0 && !n.joinPulled.Load():
 		h.Why = "joining: the first pull from the cluster is not done"
+	case n.unwritable() != "":
+		h.Why = n.unwritable()
 	default:
 		h.Ready = true
 	}
 	return h
+}
+
+// unwritable says which filter's data directory cannot be written, and
+// why; "" while every one can.
+func (n *Node) unwritable() string {
+	u := n.reg.Unwritable()
+	if len(u) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("cannot write the data directory (filter %s, %d in all): %v; acknowledged adds are refused until it can", u[0].Filter.Name(), len(u), u[0].Err)
 }
 
 // alarmsOf returns f's capacity alarms as of the last refresh.

@@ -92,6 +92,12 @@ func (n *Node) addBatch(q *request, f *registry.Filter, b wire.Batch) reply {
 	}
 	clear(keys) // slices of a frame about to be reused
 	q.w.keys = keys[:0]
+	if errors.Is(err, store.ErrUnwritable) {
+		q.w.c.add(AddsUnkept, uint64(len(keys)))
+		e := unkeptError(b.ReqID, f.Name(), err)
+		out, _ := wire.AppendError(q.w.buf[:0], e)
+		return reply{frame: out}
+	}
 	if err != nil {
 		return n.refuse(q, wire.CodeRefused, fmt.Sprintf("filter %s: %v", f.Name(), err))
 	}
@@ -132,6 +138,16 @@ func (n *Node) hasBatch(q *request, b wire.Batch) reply {
 	q.w.c.add(HasHits, uint64(yes))
 	out, _ := wire.AppendResult(q.w.buf[:0], wire.TypeHasResult, b.ReqID, i, bits[:wire.BitmapLen(i)])
 	return reply{frame: out}
+}
+
+// unkeptError is the answer to acknowledged adds the node cannot keep:
+// its data directory (filter's, if named) cannot be written (why).
+func unkeptError(id uint32, filter string, why error) wire.ErrorFrame {
+	msg := "not kept: " + why.Error() + "; acknowledged adds are refused until the node can write again (it retries on its own), unacknowledged adds and reads go on"
+	if filter != "" {
+		msg = "filter " + filter + ": " + msg
+	}
+	return wire.ErrorFrame{ReqID: id, Code: wire.CodeUnwritable, Msg: []byte(msg)}
 }
 
 // errNoAutoCreate refuses an add to a filter that does not exist.

@@ -27,6 +27,7 @@ const (
 	TCPNoMemory                        // TCP connections closed: their frame needed memory past --max-buffer-bytes
 	Adds                               // keys added
 	AddsNew                            // keys that set at least one new bit
+	AddsUnkept                         // keys of acknowledged adds refused: the data directory could not be written
 	HasQueries                         // keys asked for
 	HasHits                            // keys answered present
 	SyncFramesMerged                   // sync frames merged (classic and row sync)
@@ -84,6 +85,7 @@ var counterInfo = [numCounters]struct{ name, help string }{
 	{"tcp_closed_no_memory", "TCP connections closed: their frame needed memory past --max-buffer-bytes."},
 	{"adds", "Keys added."},
 	{"adds_new", "Keys that set at least one new bit."},
+	{"adds_unkept", "Keys of acknowledged adds refused: the data directory could not be written."},
 	{"has_queries", "Keys asked for."},
 	{"has_hits", "Keys answered present."},
 	{"sync_frames_merged", "Sync frames merged (classic and row sync)."},
@@ -181,8 +183,11 @@ type Stats struct {
 	// Filter.
 	FilterBytes, SetBits, TotalBits uint64
 	EstimatedKeys, EstimatedFPRate  float64
-	// Data directory (zero without one).
+	// Data directory (zero without one): every filter's together.
 	Store store.Stats
+	// Unwritable is the filters whose data directory cannot be written
+	// now: they refuse adds to keep until it can.
+	Unwritable int
 	// Authenticated: the node has a cluster key.
 	Authenticated bool
 	// Capacity and TargetFPRate are what the filter was sized for (zero
@@ -294,6 +299,8 @@ func (s Stats) WireStats() []wire.Stat {
 		wire.Stat{Name: "checkpoints", Value: s.Store.Checkpoints},
 		wire.Stat{Name: "checkpoint_bytes", Value: s.Store.CheckpointBytes},
 		wire.Stat{Name: "checkpoint_rows", Value: s.Store.CheckpointRows},
+		wire.Stat{Name: "log_unwritable", Value: s.Store.Unwritable},
+		wire.Stat{Name: "unwritable_filters", Value: uint64(s.Unwritable)},
 		wire.Stat{Name: "cluster_authenticated", Value: b2u(s.Authenticated)},
 		wire.Stat{Name: "tcp_open_conns", Value: uint64(s.OpenConns)},
 		wire.Stat{Name: "udp_kernel_drops", Value: s.UDPQueueDrops},
@@ -365,9 +372,11 @@ func (n *Node) addFilterStats(s *Stats) {
 				s.Store.Checkpoints += st.Checkpoints
 				s.Store.CheckpointBytes += st.CheckpointBytes
 				s.Store.CheckpointRows += st.CheckpointRows
+				s.Store.Unwritable += st.Unwritable
 			}
 		}
 	}
+	s.Unwritable = len(n.reg.Unwritable())
 	fs := n.reg.StatsNow(n.def)
 	s.FilterBytes, s.SetBits, s.TotalBits = n.def.Bytes(), fs.SetBits, fs.TotalBits
 	s.EstimatedKeys, s.EstimatedFPRate, s.Alarms = fs.EstimatedKeys, fs.EstimatedFPRate, fs.Alarms

@@ -75,8 +75,35 @@ func (n *Node) serveConn(cn *conns.Conn) {
 	}
 }
 
-// flush sends the replies gathered, once what they wait for is on disk.
-func (s *stream) flush() bool { return s.waits.Wait() == nil && s.bw.Flush() == nil }
+// flush sends the replies gathered, once what they wait for is on disk;
+// if the log failed meanwhile, the adds' results among them become error
+// frames saying the adds are not kept.
+func (s *stream) flush() bool {
+	if err := s.waits.Wait(); err != nil {
+		s.unkept(err)
+	}
+	return s.bw.Flush() == nil
+}
+
+// unkept rewrites the replies gathered: each add result an error frame
+// saying why its adds are not kept, every other reply as it was.
+func (s *stream) unkept(why error) {
+	pending := s.bw.Take()
+	for len(pending) > 0 {
+		l, err := wire.FrameLen(pending)
+		if err != nil || l > len(pending) {
+			return // cannot happen: the node wrote them
+		}
+		reply := pending[:l]
+		if wire.Type(reply[0]) == wire.TypeAddResult {
+			if r, err := wire.DecodeResult(reply); err == nil {
+				reply, _ = wire.AppendError(nil, unkeptError(r.ReqID, "", why))
+			}
+		}
+		s.bw.Write(reply)
+		pending = pending[l:]
+	}
+}
 
 // drained runs when the client's requests in hand are all read: the
 // replies go, borrowed memory goes back, and the idle deadline is set. It
@@ -107,7 +134,7 @@ func (s *stream) answer(r reply) bool {
 		return s.flush() && r.pull(s.bw) == nil
 	}
 	s.waits.Add(r.wait)
-	if len(r.frame) > s.bw.Available() && s.waits.Wait() != nil { // writing it flushes what waits
+	if len(r.frame) > s.bw.Available() && !s.flush() { // what waits goes first
 		return false
 	}
 	if len(r.frame) > 0 {

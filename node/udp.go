@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"net/netip"
 
 	"github.com/rmbd/rmbd/store"
@@ -97,8 +98,16 @@ func (n *Node) tooLarge(w *worker, out, frame []byte, budget int) []byte {
 func (n *Node) replyWhenSynced(reader int, out []byte, to netip.AddrPort, w store.Wait) {
 	w.Then(func(err error) {
 		if err != nil {
-			out, _ = wire.AppendError(out[:0], wire.ErrorFrame{ReqID: binary.BigEndian.Uint32(out[wire.HeaderSize:]),
-				Code: wire.CodeUnavailable, Msg: []byte("the add is not on disk: " + err.Error())})
+			e := unkeptError(binary.BigEndian.Uint32(out[wire.HeaderSize:]), "", err)
+			if !errors.Is(err, store.ErrUnwritable) {
+				e = wire.ErrorFrame{ReqID: e.ReqID, Code: wire.CodeUnavailable, Msg: []byte("the add is not on disk: " + err.Error())}
+			}
+			b, _ := wire.AppendError(nil, e)
+			if len(b) > len(out) {
+				e.Msg = nil // no larger than the reply it replaces
+				b, _ = wire.AppendError(nil, e)
+			}
+			out = b
 		}
 		n.sendTo(reader, out, to)
 	})

@@ -76,6 +76,17 @@ func (w *Writer) write(p []byte) error {
 	return w.err
 }
 
+// Take returns a copy of what is gathered and not yet written, and
+// forgets it: the caller writes again what it keeps of it.
+func (w *Writer) Take() []byte {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	out := append([]byte(nil), w.buf...)
+	w.buf = w.buf[:0]
+	return out
+}
+
 // Release gives the buffer back; what it held is dropped.
 func (w *Writer) Release() {
 	if w.buf != nil {
