@@ -259,6 +259,7 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
 // FuzzParseKeys feeds key files of any content: they parse into keys that
 // print back as lines of the file, or fail with ErrKey.
 func FuzzParseKeys(f *testing.F) {
