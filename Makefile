@@ -13,7 +13,7 @@ VFLAGS   := -X github.com/rmbd/rmbd/internal/version.Version=$(VERSION) -X githu
 
 CMDS := $(notdir $(wildcard cmd/*))
 
-.PHONY: help build run test vet race corruption fuzz bench lint clean docker e2e crash soak
+.PHONY: help build run test vet race corruption fuzz bench lint clean docker e2e crash soak diskfull
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -64,6 +64,10 @@ lint: ## gofmt and go vet
 
 crash: build ## kill -9 nodes under load (200 times per fsync policy, a cluster 10 times): no acknowledged add lost
 	$(GO) run ./bench/crash -rmbd bin/rmbd
+
+diskfull: build ## fill a 20 MiB tmpfs under a node's data directory mid-load, free it, kill -9: adds refused with an error, resumed within 2 s, none lost
+	@if [ "$$(id -u)" = 0 ]; then timeout 300 $(GO) run ./bench/diskfull -rmbd bin/rmbd; \
+	else timeout 300 unshare -Urm $(GO) run ./bench/diskfull -rmbd bin/rmbd; fi
 
 soak: build ## abuse a node (1,000 half frames, 2,000 idle connections, floods) while clients measure; SOAKFLAGS=-quick for 30 s
 	timeout 1200 $(GO) run ./bench/soak -rmbd bin/rmbd $(SOAKFLAGS)

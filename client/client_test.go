@@ -463,3 +463,38 @@ func TestNamedFilters(t *testing.T) {
 	c := dial(t, n.Addr().String(), WithClassic())
 	assert.ErrorContains(t, c.Filter("x").Add(context.Background(), "k"), "classic nodes hold one filter")
 }
+
+// With a cluster key, the requests an admin makes — filters, stats,
+// members — go sealed, so that a client holding the key is an admin
+// wherever it connects from; without one they go plain.
+func TestAdminRequestsGoSealed(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer pc.Close()
+	calls := map[string]func(c *Client){
+		"create":  func(c *Client) { c.CreateFilter(context.Background(), "f", 1000, 0.01) },
+		"drop":    func(c *Client) { c.DropFilter(context.Background(), "f") },
+		"stats":   func(c *Client) { c.Stats(context.Background()) },
+		"members": func(c *Client) { c.Members(context.Background()) },
+	}
+	for name, call := range calls {
+		t.Run(name, func(t *testing.T) {
+			// first is the type of the first datagram the call sends.
+			first := func(opts ...Option) wire.Type {
+				c := dial(t, pc.LocalAddr().String(), append(opts, WithTimeout(50*time.Millisecond))...)
+				go call(c)
+				buf := make([]byte, 65536)
+				pc.SetReadDeadline(time.Now().Add(10 * time.Second))
+				for {
+					n, _, err := pc.ReadFrom(buf)
+					require.NoError(t, err)
+					if n > 0 {
+						return wire.Type(buf[0])
+					}
+				}
+			}
+			assert.Equal(t, wire.TypeSealed, first(WithClusterKeys(newKey(t))))
+			assert.NotEqual(t, wire.TypeSealed, first())
+		})
+	}
+}

@@ -244,7 +244,7 @@ type Stat struct {
 
 // Stats returns the node's counters, in the order it sends them.
 func (c *Client) Stats(ctx context.Context) ([]Stat, error) {
-	b, err := c.ask(ctx, "stats", false, wire.AppendStatsRequest)
+	b, err := c.ask(ctx, "stats", true, wire.AppendStatsRequest)
 	if err != nil {
 		return nil, c.opErr("stats", err)
 	}
@@ -281,7 +281,7 @@ var memberStates = [...]string{wire.MemberAlive: "alive", wire.MemberSuspect: "s
 
 // Members lists the cluster as the node sees it (empty without membership).
 func (c *Client) Members(ctx context.Context) ([]Member, error) {
-	b, err := c.ask(ctx, "members", false, wire.AppendMembersRequest)
+	b, err := c.ask(ctx, "members", true, wire.AppendMembersRequest)
 	if err != nil {
 		return nil, c.opErr("members", err)
 	}

@@ -90,7 +90,7 @@ func infoOf(d wire.FilterDesc) FilterInfo {
 
 // filterOp sends one filter request and returns the filters it answers.
 func (c *Client) filterOp(ctx context.Context, op string, q wire.FilterRequest) ([]FilterInfo, bool, error) {
-	b, err := c.ask(ctx, op, false, func(dst []byte, id uint32) ([]byte, error) {
+	b, err := c.ask(ctx, op, true, func(dst []byte, id uint32) ([]byte, error) {
 		q.ReqID = id
 		return wire.AppendFilterRequest(dst, q)
 	})

@@ -50,7 +50,9 @@ func WithMaxDatagram(n int) Option { return func(o *options) { o.maxDatagram = n
 // WithWindow bounds the requests one call keeps in flight (default 64).
 func WithWindow(n int) Option { return func(o *options) { o.window = n } }
 
-// WithClusterKeys seals the requests only members may make (peer) with
-// the cluster's keys, the first signing, and opens the node's sealed
-// answers. Adds, has, ping, stats and members need no key.
+// WithClusterKeys seals the requests admins make (peer, filter requests,
+// stats, members) with the cluster's keys, the first signing, and opens
+// the node's sealed answers: a client holding the key is an admin
+// wherever it connects from. Adds, has and ping go plain; without a key
+// only peer needs one (from an admin address).
 func WithClusterKeys(keys ...auth.Key) Option { return func(o *options) { o.keys = keys } }

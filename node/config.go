@@ -156,6 +156,9 @@ type Config struct {
 	// DataDir, when set, makes the node durable: its filter lives in this
 	// directory (package store) and comes back after any stop.
 	DataDir string
+	// FS is the file system DataDir is in; nil is the operating system's.
+	// Tests put a failing or simulated disk here.
+	FS store.FS
 	// Fsync says when the log of adds reaches the disk (DataDir only).
 	Fsync store.FsyncPolicy
 	// CheckpointInterval is the longest time between checkpoints of the

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"syscall"
 
 	"github.com/rmbd/rmbd/access"
 	"github.com/rmbd/rmbd/filter"
@@ -93,7 +94,7 @@ func (n *Node) addBatch(q *request, f *registry.Filter, b wire.Batch) reply {
 	clear(keys) // slices of a frame about to be reused
 	q.w.keys = keys[:0]
 	if errors.Is(err, store.ErrUnwritable) {
-		q.w.c.add(AddsUnkept, uint64(len(keys)))
+		q.w.c.inc(AddsUnkept)
 		e := unkeptError(b.ReqID, f.Name(), err)
 		out, _ := wire.AppendError(q.w.buf[:0], e)
 		return reply{frame: out}
@@ -141,9 +142,16 @@ func (n *Node) hasBatch(q *request, b wire.Batch) reply {
 }
 
 // unkeptError is the answer to acknowledged adds the node cannot keep:
-// its data directory (filter's, if named) cannot be written (why).
+// its data directory (filter's, if named) cannot be written (why). The
+// cause comes first, short (e.g. "no space left on device"), so that it
+// survives the cut of a reply held to its request's size.
 func unkeptError(id uint32, filter string, why error) wire.ErrorFrame {
-	msg := "not kept: " + why.Error() + "; acknowledged adds are refused until the node can write again (it retries on its own), unacknowledged adds and reads go on"
+	cause := why.Error()
+	var errno syscall.Errno
+	if errors.As(why, &errno) {
+		cause = errno.Error()
+	}
+	msg := "not kept: " + cause + ": the data directory cannot be written; acknowledged adds are refused until it can (the node retries on its own), unacknowledged adds and reads go on"
 	if filter != "" {
 		msg = "filter " + filter + ": " + msg
 	}

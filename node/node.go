@@ -161,7 +161,7 @@ func (n *Node) openRegistry() (*registry.Registry, error) {
 	rc := registry.Config{Node: string(n.name), Default: cfg.sizing(), MaxFilterBytes: cfg.MaxFilterBytes,
 		MaxFilters: cfg.MaxFilters, MaxMemory: cfg.MaxMemory, TombstoneTTL: cfg.TombstoneTTL, Logger: n.log}
 	if cfg.DataDir != "" {
-		dir, err := store.OpenDir(cfg.DataDir)
+		dir, err := store.OpenDirFS(cfg.FS, cfg.DataDir)
 		if err != nil {
 			return nil, err
 		}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rmbd/rmbd/auth"
 	"github.com/rmbd/rmbd/node"
 	"github.com/rmbd/rmbd/wire"
 	"github.com/stretchr/testify/assert"
@@ -111,4 +112,44 @@ func TestCreateIsForAdmins(t *testing.T) {
 	_, e = filterOp(t, r, n, wire.FilterRequest{Op: wire.FilterOpDrop, Name: []byte("mine")})
 	require.NotNil(t, e)
 	assert.Equal(t, wire.CodeForbidden, e.Code, "dropping is an admin's")
+}
+
+// With a cluster key, a client that holds it is an admin wherever it
+// connects from: its sealed create, stats and drop are served, answered
+// sealed; the same requests plain from there are refused, and plain stats
+// still work (they are for anyone who may read).
+func TestKeyHolderIsAnAdmin(t *testing.T) {
+	tn := newNet(t)
+	k := testKey(t)
+	n := tn.node(keyed(node.DefaultConfig(), k))
+	sealer := auth.NewSealer(mustRing(t, k))
+	opener := auth.NewOpener(mustRing(t, k), sealer.Sender())
+	r := tn.remote()
+	ask := func(frame []byte, seal bool) []byte {
+		t.Helper()
+		frame, _ = wire.PadFrame(frame, 0, 16000) // room for the stats
+		if seal {
+			var err error
+			frame, err = sealer.Seal(nil, frame, n.SealID(), time.Now())
+			require.NoError(t, err)
+		}
+		reply := r.ask(n.Addr(), frame)
+		if seal {
+			s, err := opener.Open(reply, time.Now())
+			require.NoError(t, err, "answered sealed")
+			reply = s.Inner
+		}
+		return reply
+	}
+	req, _ := wire.AppendFilterRequest(nil, create("mine", 1_000_000, 0.01))
+	assert.Equal(t, wire.TypeError, wire.Type(ask(req, false)[0]), "plain, from afar: not an admin")
+	assert.Equal(t, wire.TypeFilters, wire.Type(ask(req, true)[0]), "sealed: an admin's create, large")
+	assert.Equal(t, []string{"mine"}, n.Registry().Names())
+
+	stats, _ := wire.AppendStatsRequest(nil, 3)
+	assert.Equal(t, wire.TypeStats, wire.Type(ask(stats, true)[0]))
+	drop, _ := wire.AppendFilterRequest(nil, wire.FilterRequest{ReqID: 4, Op: wire.FilterOpDrop, Name: []byte("mine")})
+	assert.Equal(t, wire.TypeError, wire.Type(ask(drop, false)[0]))
+	assert.Equal(t, wire.TypeFilters, wire.Type(ask(drop, true)[0]))
+	assert.Empty(t, n.Registry().Names())
 }

@@ -167,9 +167,11 @@ func sealFailure(err error) Counter {
 }
 
 // nodeFrame reports whether frames of type t go between nodes: with a
-// key they must come sealed. (A named frame is one if what it wraps is.)
+// key they must come sealed. (A named frame is one if what it wraps is;
+// admin requests may come sealed, from a client holding the key, or
+// plain.)
 func nodeFrame(t wire.Type) bool {
-	return wire.Sealable(t) && t != wire.TypeError && t != wire.TypePeerResult && t != wire.TypeNamed
+	return wire.Sealable(t) && !wire.AdminSealable(t) && t != wire.TypeError && t != wire.TypePeerResult && t != wire.TypeNamed
 }
 
 // SetClusterKeys replaces the cluster keys while the node runs, for a

@@ -27,7 +27,7 @@ const (
 	TCPNoMemory                        // TCP connections closed: their frame needed memory past --max-buffer-bytes
 	Adds                               // keys added
 	AddsNew                            // keys that set at least one new bit
-	AddsUnkept                         // keys of acknowledged adds refused: the data directory could not be written
+	AddsUnkept                         // acknowledged add requests refused: the data directory could not be written
 	HasQueries                         // keys asked for
 	HasHits                            // keys answered present
 	SyncFramesMerged                   // sync frames merged (classic and row sync)
@@ -85,7 +85,7 @@ var counterInfo = [numCounters]struct{ name, help string }{
 	{"tcp_closed_no_memory", "TCP connections closed: their frame needed memory past --max-buffer-bytes."},
 	{"adds", "Keys added."},
 	{"adds_new", "Keys that set at least one new bit."},
-	{"adds_unkept", "Keys of acknowledged adds refused: the data directory could not be written."},
+	{"adds_unkept", "Acknowledged add requests refused: the data directory could not be written."},
 	{"has_queries", "Keys asked for."},
 	{"has_hits", "Keys answered present."},
 	{"sync_frames_merged", "Sync frames merged (classic and row sync)."},

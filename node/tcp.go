@@ -75,11 +75,15 @@ func (n *Node) serveConn(cn *conns.Conn) {
 	}
 }
 
-// flush sends the replies gathered, once what they wait for is on disk;
-// if the log failed meanwhile, the adds' results among them become error
-// frames saying the adds are not kept.
+// flush sends the replies gathered, once what they wait for is on disk.
+// If the data directory could not be written meanwhile, the adds' results
+// among them become error frames saying the adds are not kept; on any
+// other failure (the node stopping) the connection closes unanswered.
 func (s *stream) flush() bool {
 	if err := s.waits.Wait(); err != nil {
+		if !errors.Is(err, store.ErrUnwritable) {
+			return false
+		}
 		s.unkept(err)
 	}
 	return s.bw.Flush() == nil
@@ -98,6 +102,7 @@ func (s *stream) unkept(why error) {
 		if wire.Type(reply[0]) == wire.TypeAddResult {
 			if r, err := wire.DecodeResult(reply); err == nil {
 				reply, _ = wire.AppendError(nil, unkeptError(r.ReqID, "", why))
+				s.n.meters.c.inc(AddsUnkept)
 			}
 		}
 		s.bw.Write(reply)

@@ -50,7 +50,7 @@ func (n *Node) newPacketHandler() func(reader int, frame []byte, from netip.Addr
 		switch {
 		case len(out) == 0:
 		case !r.wait.Synced():
-			n.replyWhenSynced(reader, bytes.Clone(out), from, r.wait)
+			n.replyWhenSynced(reader, bytes.Clone(out), len(frame), from, r.wait)
 		default:
 			n.sendTo(reader, out, from)
 		}
@@ -94,17 +94,20 @@ func (n *Node) tooLarge(w *worker, out, frame []byte, budget int) []byte {
 // replyWhenSynced sends the reply to an acknowledged add once its log
 // record is on disk (--fsync always), from the log's writer: the reader
 // goes on serving meanwhile, and adds that arrive meanwhile share the
-// next fsync. If the log fails, the client gets an error frame instead.
-func (n *Node) replyWhenSynced(reader int, out []byte, to netip.AddrPort, w store.Wait) {
+// next fsync. If the log fails, the client gets an error frame instead,
+// its message cut to keep it within budget (the request's size).
+func (n *Node) replyWhenSynced(reader int, out []byte, budget int, to netip.AddrPort, w store.Wait) {
 	w.Then(func(err error) {
 		if err != nil {
 			e := unkeptError(binary.BigEndian.Uint32(out[wire.HeaderSize:]), "", err)
-			if !errors.Is(err, store.ErrUnwritable) {
+			if errors.Is(err, store.ErrUnwritable) {
+				n.meters.c.inc(AddsUnkept)
+			} else {
 				e = wire.ErrorFrame{ReqID: e.ReqID, Code: wire.CodeUnavailable, Msg: []byte("the add is not on disk: " + err.Error())}
 			}
 			b, _ := wire.AppendError(nil, e)
-			if len(b) > len(out) {
-				e.Msg = nil // no larger than the reply it replaces
+			if over := len(b) - max(budget, len(out)); over > 0 {
+				e.Msg = e.Msg[:max(len(e.Msg)-over, 0)]
 				b, _ = wire.AppendError(nil, e)
 			}
 			out = b

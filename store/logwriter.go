@@ -205,7 +205,7 @@ func (l *Log) resumeWrites() error {
 		return err
 	}
 	l.failure.Store(nil)
-	l.log.Info("the log of adds is written again: adds to keep are taken", "dir", l.dir,
+	l.log.Warn("the log of adds is written again: adds to keep are taken", "dir", l.dir,
 		"unwritable_for", time.Since(l.failedAt).Round(time.Millisecond).String())
 	l.changed.fire()
 	l.fsync(l.written)

@@ -97,10 +97,23 @@ func DecodeSealed(b []byte) (Sealed, error) {
 }
 
 // Sealable reports whether a frame of type t may travel sealed: the
-// frames nodes send each other, never client requests or another seal.
+// frames nodes send each other, and the admin requests a client holding
+// the key seals (stats, members, filter requests) with their answers;
+// never adds, has, pings or another seal.
 func Sealable(t Type) bool {
 	switch t {
 	case TypeSync, TypePeer, TypeAck, TypeRowSync, TypeRowAck, TypePull, TypePullDone, TypeError, TypePeerRequest, TypePeerResult, TypeNamed:
+		return true
+	}
+	return AdminSealable(t)
+}
+
+// AdminSealable reports whether t is an admin request, or its answer,
+// that a client may seal to prove itself an admin, and may as well send
+// plain.
+func AdminSealable(t Type) bool {
+	switch t {
+	case TypeStatsReq, TypeStats, TypeMembersReq, TypeMembers, TypeFilterReq, TypeFilters:
 		return true
 	}
 	return false

@@ -40,7 +40,9 @@ Usage:
                                    creates it when the node allows (--auto-create)
 
 peer, with a node that has a cluster key, needs the key: --cluster-key-file
-(or RMBD_CLUSTER_KEY_FILE, or RMBD_CLUSTER_KEY holding the key itself).
+(or RMBD_CLUSTER_KEY_FILE, or RMBD_CLUSTER_KEY holding the key itself). With
+the key, create, drop, stats and members go sealed too: the node serves them
+as an admin's wherever rmbd-cli runs.
 
 has exits 0 when every key is present, 1 when any is absent, 2 on error.
 Every other command exits 0 on success and 2 on error. Keys read from stdin
@@ -106,7 +108,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	fs.BoolVar(&o.json, "json", false, "print JSON (one object per line for has)")
 	fs.BoolVar(&o.classic, "classic", false, "speak only classic frames, e.g. to the original Python rmbd")
 	fs.IntVar(&o.chunk, "chunk", 65536, "keys per request when reading stdin")
-	fs.StringVar(&o.keyFile, "cluster-key-file", getenv("RMBD_CLUSTER_KEY_FILE"), "the cluster's key file, to seal peer requests (environment: RMBD_CLUSTER_KEY_FILE)")
+	fs.StringVar(&o.keyFile, "cluster-key-file", getenv("RMBD_CLUSTER_KEY_FILE"), "the cluster's key file, to seal admin requests: peer, create, drop, stats, members (environment: RMBD_CLUSTER_KEY_FILE)")
 	fs.StringVarP(&o.filter, "filter", "f", getenv("RMBD_FILTER"), "the named filter add and has address (environment: RMBD_FILTER; default: the node's own)")
 	fs.Uint64Var(&o.capacity, "capacity", 1_000_000, "with create: keys the filter is sized for")
 	fs.Float64Var(&o.fpRate, "fp-rate", 0.01, "with create: false-positive rate wanted at capacity, in (0,1)")
