@@ -224,7 +224,7 @@ func TestFullDiskIsAState(t *testing.T) {
 	assert.Len(t, d.segments(), 1, "the segments the failure left were deleted by the checkpoint")
 
 	assert.Equal(t, 1, d.lines.count(slog.LevelError, ""), "one line when the log failed, none per add or retry")
-	assert.Equal(t, 1, d.lines.count(slog.LevelInfo, "written again"), "one when it recovered")
+	assert.Equal(t, 1, d.lines.count(slog.LevelWarn, "written again"), "one when it recovered")
 	assert.Equal(t, uint64(1), d.s.Stats().Unwritable)
 
 	want, keysBefore := d.rows(), d.f.Stats().EstimatedKeys
