@@ -110,23 +110,35 @@ func (c *Client) ask(ctx context.Context, op string, seal bool, encode func(dst 
 		return nil, err
 	}
 	seal = seal && c.sealer != nil
-	b, err := c.t.roundTrip(ctx, c.request(frame, id, !c.o.tcp, seal))
-	var se *ServerError
-	if !c.o.tcp && errors.As(err, &se) && se.Code == wire.CodeUseTCP {
-		b, err = c.overTCP(ctx, c.request(frame, id, false, seal))
+	udp, hinted := !c.o.tcp, false
+	for {
+		out, err := c.exchange(ctx, c.request(frame, id, udp, seal), udp, seal)
+		var se *ServerError
+		switch {
+		case udp && errors.As(err, &se) && se.Code == wire.CodeUseTCP:
+			udp = false // the answer is larger than the request may be
+		case seal && !hinted && errors.As(err, &se) && se.Code == wire.CodeReceiver:
+			hinted = true // sealed for the node before it was known: its hint named it
+		default:
+			return out, err
+		}
+	}
+}
+
+// exchange sends r over UDP or TCP (a connection of its own, unless the
+// client's is TCP) and returns the answer, opened if sealed.
+func (c *Client) exchange(ctx context.Context, r *request, udp, sealed bool) ([]byte, error) {
+	var b []byte
+	var err error
+	if udp || c.o.tcp {
+		b, err = c.t.roundTrip(ctx, r)
+	} else {
+		b, err = c.overTCP(ctx, r)
 	}
 	if err != nil {
 		return nil, err
 	}
-	out, err := c.open(b, seal)
-	if seal && errors.As(err, &se) && se.Code == wire.CodeReceiver {
-		// Sealed for the node before it was known: its hint named it.
-		if b, err = c.t.roundTrip(ctx, c.request(frame, id, !c.o.tcp, seal)); err != nil {
-			return nil, err
-		}
-		return c.open(b, seal)
-	}
-	return out, err
+	return c.open(b, sealed)
 }
 
 // request wraps frame for the transport: padded to a datagram, sealed.
