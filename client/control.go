@@ -5,10 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"time"
 
 	"github.com/rmbd/rmbd/filter"
+	"github.com/rmbd/rmbd/internal/hostport"
 	"github.com/rmbd/rmbd/wire"
 )
 
@@ -58,16 +58,12 @@ func (c *Client) Peer(ctx context.Context, hostport string) (PeerResult, error) 
 	return PeerResult{Addr: string(r.Addr), New: r.State == wire.PeerChallenged}, nil
 }
 
-func splitHostPort(hostport string) (string, uint16, error) {
-	host, port, err := net.SplitHostPort(hostport)
+func splitHostPort(s string) (string, uint16, error) {
+	host, port, err := hostport.Split(s)
 	if err != nil {
-		return "", 0, fmt.Errorf("client: bad address %q: %w", hostport, err)
+		return "", 0, fmt.Errorf("client: bad address %q: want HOST:PORT with a port 1..65535: %w", s, err)
 	}
-	p, err := net.LookupPort("udp", port)
-	if err != nil || p < 1 || p > 65535 || host == "" {
-		return "", 0, fmt.Errorf("client: bad address %q: want HOST:PORT with a port 1..65535", hostport)
-	}
-	return host, uint16(p), nil
+	return host, port, nil
 }
 
 // Pong is a node's answer to a ping.

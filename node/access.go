@@ -2,11 +2,11 @@ package node
 
 import (
 	"errors"
-	"net"
 	"net/netip"
 	"time"
 
 	"github.com/rmbd/rmbd/access"
+	"github.com/rmbd/rmbd/internal/hostport"
 	"github.com/rmbd/rmbd/registry"
 )
 
@@ -33,31 +33,11 @@ func (n *Node) newPolicy() {
 
 // openListeners lists the addresses the node listens on beyond loopback.
 func (n *Node) openListeners() []string {
-	var open []string
-	if a := n.tr.Addr().Addr(); !a.Unmap().IsLoopback() {
-		open = append(open, n.tr.Addr().String())
+	gossip := ""
+	if n.cfg.clustered() {
+		gossip = n.cfg.gossipListen()
 	}
-	if n.cfg.RESPListen != "" && !loopbackHost(n.cfg.RESPListen) {
-		open = append(open, n.cfg.RESPListen)
-	}
-	if n.cfg.clustered() && !loopbackHost(n.cfg.gossipListen()) {
-		open = append(open, n.cfg.gossipListen())
-	}
-	return open
-}
-
-// loopbackHost reports whether HOST:PORT binds loopback alone: a
-// loopback address or localhost (an empty host binds every interface).
-func loopbackHost(hostport string) bool {
-	host, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.Unmap().IsLoopback()
+	return hostport.Beyond(n.tr.Addr().String(), n.cfg.RESPListen, gossip)
 }
 
 // gossipAllowed is whom memberlist takes gossip from: loopback alone in

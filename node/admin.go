@@ -161,7 +161,7 @@ func (n *Node) filterRequest(q *request) reply {
 		if err != nil {
 			return n.refuse(q, wire.CodeRefused, err.Error())
 		}
-		descs = append(descs, n.describe(registry.Versions{f}))
+		descs = append(descs, n.reg.Describe(registry.Versions{f}))
 	case wire.FilterOpDrop:
 		if err := n.dropFilter(name); err != nil {
 			return n.refuse(q, wire.CodeRefused, err.Error())
@@ -171,44 +171,16 @@ func (n *Node) filterRequest(q *request) reply {
 		if len(vs) == 0 {
 			return n.refuse(q, wire.CodeRefused, "no filter "+name)
 		}
-		descs = append(descs, n.describe(vs))
+		descs = append(descs, n.reg.Describe(vs))
 	case wire.FilterOpList:
-		descs, flags = n.list(name)
+		var more bool
+		if descs, more = n.reg.List(name, wire.MaxFilterInfos); more {
+			flags = wire.FiltersMore
+		}
 	}
 	out, err := wire.AppendFilters(q.w.buf[:0], fq.ReqID, flags, descs)
 	if errors.Is(err, wire.ErrValue) {
 		return n.refuse(q, wire.CodeRefused, "a filter could not be described")
 	}
 	return reply{frame: out}
-}
-
-// list describes the filters after name, the default first, at most a
-// frame's worth.
-func (n *Node) list(after string) ([]wire.FilterDesc, uint8) {
-	var descs []wire.FilterDesc
-	for _, name := range append([]string{DefaultFilter}, n.reg.Names()...) {
-		if after != "" && name <= after {
-			continue
-		}
-		if len(descs) == wire.MaxFilterInfos {
-			return descs, wire.FiltersMore
-		}
-		if vs := n.reg.Lookup([]byte(name)); len(vs) > 0 {
-			descs = append(descs, n.describe(vs))
-		}
-	}
-	return descs, 0
-}
-
-// describe describes a filter by its winning version, as of the last
-// background refresh.
-func (n *Node) describe(vs registry.Versions) wire.FilterDesc {
-	f := vs.Winner()
-	v := f.Version()
-	d := wire.FilterDesc{Name: []byte(f.Name()), Conflicts: uint8(min(len(vs)-1, 255)), Gen: v.Gen, Created: v.Created,
-		Origin: []byte(v.Origin), FP: v.Def.FP, Capacity: v.Def.Capacity, FPRate: v.Def.FPRate}
-	if st := n.reg.StatsNow(f); st != nil {
-		d.Keys, d.FillPPM = uint64(st.EstimatedKeys), uint32(st.Fill*1e6)
-	}
-	return d
 }

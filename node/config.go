@@ -13,6 +13,7 @@ import (
 
 	"github.com/rmbd/rmbd/auth"
 	"github.com/rmbd/rmbd/filter"
+	"github.com/rmbd/rmbd/internal/hostport"
 	"github.com/rmbd/rmbd/internal/sysmem"
 	"github.com/rmbd/rmbd/membership"
 	"github.com/rmbd/rmbd/registry"
@@ -264,8 +265,8 @@ func bad(format string, a ...any) error {
 // sizing and keys, and with membership the cluster's settings.
 func (c Config) validate() error {
 	if c.Transport == nil {
-		if err := checkListen("listen", c.Listen); err != nil {
-			return err
+		if err := hostport.CheckListen("listen", c.Listen); err != nil {
+			return bad("%w", err)
 		}
 	}
 	if err := c.validateBounds(); err != nil {
@@ -275,8 +276,8 @@ func (c Config) validate() error {
 		return bad("the default filter: %w", err)
 	}
 	if c.RESPListen != "" {
-		if err := checkListen("RESP listen", c.RESPListen); err != nil {
-			return err
+		if err := hostport.CheckListen("RESP listen", c.RESPListen); err != nil {
+			return bad("%w", err)
 		}
 	}
 	for _, p := range c.RESPPasswords {
@@ -290,23 +291,11 @@ func (c Config) validate() error {
 		}
 	}
 	for _, p := range c.Peers {
-		if _, _, err := splitPeer(p); err != nil {
+		if _, _, err := hostport.Split(p); err != nil {
 			return bad("peer %q: %w", p, err)
 		}
 	}
 	return c.validateCluster()
-}
-
-// checkListen checks an address to bind, HOST:PORT with a port 0..65535.
-func checkListen(what, addr string) error {
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return bad("%s address %q: %w", what, addr, err)
-	}
-	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-		return bad("%s port %q is not a number from 0 to 65535", what, port)
-	}
-	return nil
 }
 
 // validateBounds checks the profile, the intervals and every bound.
@@ -353,35 +342,19 @@ func (c Config) validateCluster() error {
 		return bad("cluster membership (--join, --gossip-listen) needs the default profile; the classic profile syncs only with --peer")
 	}
 	for _, j := range c.Join {
-		if _, _, err := splitPeer(j); err != nil {
+		if _, _, err := hostport.Split(j); err != nil {
 			return bad("join address %q: %w", j, err)
 		}
 	}
 	if c.GossipTransport == nil {
-		if err := checkListen("gossip", c.gossipListen()); err != nil {
-			return err
+		if err := hostport.CheckListen("gossip", c.gossipListen()); err != nil {
+			return bad("%w", err)
 		}
 	}
 	if c.AntiEntropyInterval <= 0 || c.RejoinInterval <= 0 {
 		return bad("anti-entropy and rejoin intervals must be positive")
 	}
 	return nil
-}
-
-// splitPeer splits HOST:PORT with a port 1..65535.
-func splitPeer(hostport string) (string, uint16, error) {
-	host, port, err := net.SplitHostPort(hostport)
-	if err != nil {
-		return "", 0, err
-	}
-	p, err := strconv.ParseUint(port, 10, 16)
-	if err != nil || p == 0 {
-		return "", 0, fmt.Errorf("port %q is not a number from 1 to 65535", port)
-	}
-	if host == "" {
-		return "", 0, errors.New("missing host")
-	}
-	return host, uint16(p), nil
 }
 
 // DefaultFilter is the name of the filter the flags make.

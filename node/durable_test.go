@@ -225,7 +225,7 @@ func TestMissingCheckpointsNeedRepair(t *testing.T) {
 		u := tn.station()
 		keys := makeKeys("kept", 50_000)
 		addKeys(t, u, n2, keys)
-		tn.until("n1 has them", 10*time.Second, func() bool { return hasAll(n1, keys) }, n1, n2)
+		tn.until("n1 has them", 60*time.Second, func() bool { return hasAll(n1, keys) }, n1, n2)
 		stop() // a last checkpoint holds every key
 		ckpts, err := filepath.Glob(filepath.Join(dir, "filters", "default", "ckpt-*.ckpt"))
 		require.NoError(t, err)

@@ -17,6 +17,7 @@ import (
 	"github.com/rmbd/rmbd/filter"
 	"github.com/rmbd/rmbd/internal/bufpool"
 	"github.com/rmbd/rmbd/internal/conns"
+	"github.com/rmbd/rmbd/internal/hostport"
 	"github.com/rmbd/rmbd/internal/shed"
 	"github.com/rmbd/rmbd/internal/sockets"
 	"github.com/rmbd/rmbd/internal/version"
@@ -231,7 +232,7 @@ func (n *Node) Run(ctx context.Context) error {
 		n.life.spawn(n.syncLoop)
 	}
 	for _, p := range n.cfg.Peers {
-		host, port, _ := splitPeer(p) // validated
+		host, port, _ := hostport.Split(p) // validated
 		n.addPeer(host, port, true, nil)
 	}
 	if n.cfg.clustered() {

@@ -3,7 +3,6 @@ package node
 import (
 	"errors"
 	"net/netip"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,9 +24,7 @@ import (
 type keys struct {
 	sealer *auth.Sealer
 	opener *auth.Opener
-
-	mu  sync.Mutex
-	ids map[netip.AddrPort]uint64 // receivers' ids, by data address
+	ids    *auth.Receivers // receivers' ids, by data address
 
 	warned atomic.Int64 // when frames refused for their time were last logged (Unix ns)
 }
@@ -43,30 +40,7 @@ func newKeys(ks []auth.Key) *keys {
 	}
 	ring, _ := auth.NewKeyring(ks)
 	s := auth.NewSealer(ring)
-	return &keys{sealer: s, opener: auth.NewOpener(ring, s.Sender()), ids: map[netip.AddrPort]uint64{}}
-}
-
-// idOf returns the id of the node at a, 0 if unknown.
-func (k *keys) idOf(a netip.AddrPort) uint64 {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.ids[a]
-}
-
-// learn records id as the node at a's.
-func (k *keys) learn(a netip.AddrPort, id uint64) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.ids[a] == id {
-		return
-	}
-	if _, ok := k.ids[a]; !ok && len(k.ids) >= maxIDs {
-		for old := range k.ids { // any: a forgotten id is learned again
-			delete(k.ids, old)
-			break
-		}
-	}
-	k.ids[a] = id
+	return &keys{sealer: s, opener: auth.NewOpener(ring, s.Sender()), ids: auth.NewReceivers(maxIDs)}
 }
 
 // keyed reports whether the node has a cluster key.
@@ -83,8 +57,8 @@ func (n *Node) SealID() uint64 {
 
 // learnID records the id of the node at a, when the node has a key.
 func (n *Node) learnID(a netip.AddrPort, id uint64) {
-	if n.keys != nil && id != 0 {
-		n.keys.learn(a, id)
+	if n.keys != nil {
+		n.keys.ids.Learn(a, id)
 	}
 }
 
@@ -106,7 +80,7 @@ func (n *Node) sealFor(dst, frame []byte, a netip.AddrPort) []byte {
 	if n.keys == nil {
 		return append(dst, frame...)
 	}
-	return n.seal(dst, frame, n.keys.idOf(a))
+	return n.seal(dst, frame, n.keys.ids.ID(a))
 }
 
 // errNoKey: a sealed frame came to a node without a cluster key.

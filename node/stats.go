@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rmbd/rmbd/internal/bufpool"
+	"github.com/rmbd/rmbd/internal/latency"
 	"github.com/rmbd/rmbd/registry"
 	"github.com/rmbd/rmbd/store"
 	"github.com/rmbd/rmbd/wire"
@@ -227,7 +228,7 @@ type Alarms = registry.Alarms
 type meters struct {
 	c   *counters
 	udp []*counters
-	lat [numLatencies]histogram
+	lat [numLatencies]latency.Histogram
 }
 
 func newMeters() *meters { return &meters{c: new(counters)} }
@@ -241,7 +242,7 @@ func (m *meters) readers(n int) {
 }
 
 // timed observes the time since began in histogram l.
-func (m *meters) timed(l Latency, began time.Time) { m.lat[l].observe(time.Since(began)) }
+func (m *meters) timed(l Latency, began time.Time) { m.lat[l].Observe(time.Since(began)) }
 
 func b2u(b bool) uint64 {
 	if b {
@@ -355,7 +356,7 @@ func (n *Node) Stats() Stats {
 	s.Authenticated = n.keyed()
 	s.Health, s.SyncInterval = n.Health(), n.cfg.SyncInterval
 	for i := range s.Latency {
-		s.Latency[i] = n.meters.lat[i].snapshot()
+		s.Latency[i] = n.meters.lat[i].Snapshot()
 	}
 	return s
 }

@@ -459,3 +459,28 @@ func TestInMemoryAddsUnacked(t *testing.T) {
 	assert.NoError(t, r.Default().Health())
 	assert.Empty(t, r.Unwritable())
 }
+
+// List pages through the filters by name, the default first, and
+// Describe says what each was made as.
+func TestListAndDescribe(t *testing.T) {
+	r := open(t, testConfig())
+	for _, name := range []string{"b", "a", "c"} {
+		create(t, r, name, blocked(1000, 0.01))
+	}
+	names := func(ds []wire.FilterDesc) (out []string) {
+		for _, d := range ds {
+			out = append(out, string(d.Name))
+		}
+		return out
+	}
+	page, more := r.List("", 2)
+	assert.Equal(t, []string{DefaultName, "a"}, names(page))
+	assert.True(t, more)
+	page, more = r.List("a", 2)
+	assert.Equal(t, []string{"b", "c"}, names(page))
+	assert.False(t, more)
+	d := r.Describe(r.Lookup([]byte("b")))
+	assert.Equal(t, uint64(1000), d.Capacity)
+	assert.Equal(t, 0.01, d.FPRate)
+	assert.Zero(t, d.Conflicts)
+}
