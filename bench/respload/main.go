@@ -420,6 +420,12 @@ func pipelinedGuesses(addr string, n int) (int, error) {
 // passwords answered and the connections used.
 func guessLoop(addr string, d time.Duration) (guesses, conns int) {
 	end := time.Now().Add(d)
+	others := map[string]int{}
+	defer func() {
+		for l, n := range others {
+			fmt.Printf("auth: ×%d %s\n", n, l)
+		}
+	}()
 	var batch []byte
 	for i := range 100 {
 		batch = appendCommand(batch, "AUTH", "guess-"+strconv.Itoa(i))
@@ -444,6 +450,8 @@ func guessLoop(addr string, d time.Duration) (guesses, conns int) {
 				}
 				if strings.HasPrefix(line, "-WRONGPASS") {
 					guesses++
+				} else {
+					others[line]++
 				}
 			}
 			if got < 100 {
