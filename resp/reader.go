@@ -31,12 +31,19 @@ type Limits struct {
 	MaxInline int
 	// MaxCommand bounds a whole command as it arrives, framing included.
 	MaxCommand int
+	// PieceArgs and PieceBytes bound a piece of a long command (see
+	// Command.More): a piece ends after PieceArgs arguments, or after the
+	// argument that brings it to PieceBytes, when more are to come. Zero
+	// takes DefaultPieceArgs, DefaultPieceBytes.
+	PieceArgs, PieceBytes int
 }
 
 // DefaultLimits: a million arguments of up to 512 KiB, 64 KiB inline
-// lines, 64 MiB commands.
+// lines, 64 MiB commands, handed over in pieces of 1,024 arguments or
+// 256 KiB.
 func DefaultLimits() Limits {
-	return Limits{MaxArgs: 1 << 20, MaxBulk: 512 << 10, MaxInline: 64 << 10, MaxCommand: 64 << 20}
+	return Limits{MaxArgs: 1 << 20, MaxBulk: 512 << 10, MaxInline: 64 << 10, MaxCommand: 64 << 20,
+		PieceArgs: DefaultPieceArgs, PieceBytes: DefaultPieceBytes}
 }
 
 // ProtocolError is a command that cannot be framed: the stream cannot be
@@ -58,9 +65,14 @@ var ErrNoMemory = wire.ErrNoMemory
 const minBuffer = 512
 
 // Command is one command: its arguments, the name first. They are slices
-// of the Reader's buffer, valid until the next call to Next.
+// of the Reader's buffer, valid until the next call to Next or Rest.
 type Command struct {
 	Args [][]byte
+	// More is how many of the command's arguments are still to come: a
+	// command too long for one piece (PieceArgs, PieceBytes) is handed
+	// over in pieces, the first here and the others by Rest. 0 when Args
+	// is the whole command.
+	More int
 }
 
 // Reader cuts a byte stream into commands.
@@ -74,12 +86,16 @@ type Reader struct {
 
 	// The command being parsed, from buf[off:]: cur is how far it is
 	// parsed; want its arguments' count (-1 before its header);
-	// spans their offsets from off, two per argument.
+	// spans their offsets from off, two per argument. A command handed
+	// over in pieces: done is the arguments, taken the bytes, of the
+	// pieces before this one.
 	cur   int
 	want  int
 	spans []int
 	args  [][]byte
-	last  int // the bytes of the command last returned, skipped by the next call
+	last  int // the bytes of the command or piece last returned, skipped by the next call
+	done  int
+	taken int
 
 	mem    wire.Memory
 	busy   int  // the size to borrow when reads fill the buffer
@@ -125,6 +141,16 @@ func (rd *Reader) giveBack() {
 // commands it returns io.EOF; inside one io.ErrUnexpectedEOF; for bytes
 // that cannot be a command a *ProtocolError.
 func (rd *Reader) Next() (Command, error) {
+	for rd.inPieces() { // the rest of a command not taken is skipped
+		if _, err := rd.Rest(); err != nil {
+			return Command{}, err
+		}
+	}
+	return rd.next()
+}
+
+// next returns the next command, or piece of one.
+func (rd *Reader) next() (Command, error) {
 	rd.off += rd.last
 	rd.last = 0
 	for {
@@ -141,8 +167,8 @@ func (rd *Reader) Next() (Command, error) {
 	}
 }
 
-// command slices the parsed command out of the buffer and resets the
-// parse.
+// command slices the parsed command, or piece of one, out of the buffer
+// and resets the parse for what follows.
 func (rd *Reader) command() Command {
 	b := rd.buf[rd.off:]
 	args := rd.args[:0]
@@ -151,8 +177,15 @@ func (rd *Reader) command() Command {
 	}
 	rd.args = args
 	rd.last = rd.cur
-	rd.cur, rd.want, rd.spans = 0, -1, rd.spans[:0]
-	return Command{Args: args}
+	more := rd.want - rd.done - len(args)
+	if more > 0 {
+		rd.done += len(args)
+		rd.taken += rd.cur
+	} else {
+		rd.want, rd.done, rd.taken = -1, 0, 0
+	}
+	rd.cur, rd.spans = 0, rd.spans[:0]
+	return Command{Args: args, More: more}
 }
 
 // parse goes on parsing the command at buf[off:], from cur. It reports
@@ -160,7 +193,7 @@ func (rd *Reader) command() Command {
 func (rd *Reader) parse() (bool, error) {
 	b := rd.buf[rd.off:rd.end]
 	for {
-		if rd.want >= 0 && len(rd.spans) == 2*rd.want {
+		if rd.want >= 0 && rd.pieceDone() {
 			return true, nil
 		}
 		if rd.cur >= len(b) {
@@ -197,7 +230,7 @@ func (rd *Reader) parse() (bool, error) {
 			return false, protoErr("invalid bulk length (%d bytes; at most %d)", n, rd.lim.MaxBulk)
 		}
 		end := next + int(n) + 2
-		if end > rd.lim.MaxCommand {
+		if rd.taken+end > rd.lim.MaxCommand {
 			return false, protoErr("command too large (more than %d bytes)", rd.lim.MaxCommand)
 		}
 		if end > len(b) {
@@ -359,9 +392,8 @@ func unescape(c byte) byte {
 func (rd *Reader) fill() error {
 	if rd.off == rd.end {
 		rd.off, rd.end = 0, 0
-		if rd.mem != nil && &rd.buf[0] != &rd.own[0] && !rd.full {
-			rd.giveBack() // idle: hold only the own buffer
-			rd.buf = rd.own
+		if rd.want < 0 {
+			rd.idle()
 		}
 	}
 	held := rd.end - rd.off
@@ -382,7 +414,7 @@ func (rd *Reader) fill() error {
 		rd.off = 0
 	}
 	if rd.before != nil {
-		if err := rd.before(rd.end > rd.off); err != nil {
+		if err := rd.before(rd.end > rd.off || rd.want >= 0); err != nil {
 			return err
 		}
 	}
@@ -395,7 +427,7 @@ func (rd *Reader) fill() error {
 	if err == nil {
 		err = io.ErrNoProgress
 	}
-	if errors.Is(err, io.EOF) && rd.end > rd.off {
+	if errors.Is(err, io.EOF) && (rd.end > rd.off || rd.want >= 0) {
 		return io.ErrUnexpectedEOF
 	}
 	return err
@@ -418,4 +450,61 @@ func (rd *Reader) grow(size int) error {
 	rd.giveBack()
 	rd.buf, rd.full = b, false
 	return nil
+}
+
+// A command of many arguments is handed over in pieces, so that what a
+// connection holds of it is a piece, however long the command: its
+// buffer, and the slices of it that are the arguments. A piece's
+// arguments are slices of the buffer, as a whole command's are.
+const (
+	DefaultPieceArgs  = 1024
+	DefaultPieceBytes = 256 << 10
+)
+
+// keepArgs is how many arguments' worth of room the reader keeps between
+// commands; a long command's is dropped once it is served.
+const keepArgs = 64
+
+// Rest returns the next piece of the command Next returned with More > 0:
+// its next arguments, valid until the next call to Rest or Next, and in
+// More how many are still to come after them. Without a command in pieces
+// it returns an empty Command. Next skips the pieces not taken.
+func (rd *Reader) Rest() (Command, error) {
+	if !rd.inPieces() {
+		return Command{}, nil
+	}
+	return rd.next()
+}
+
+// inPieces reports whether a command is being handed over in pieces.
+func (rd *Reader) inPieces() bool { return rd.done > 0 }
+
+// pieceDone reports whether the arguments parsed complete the command, or
+// a piece of it.
+func (rd *Reader) pieceDone() bool {
+	n := len(rd.spans) / 2
+	if rd.done+n == rd.want {
+		return true
+	}
+	args, bytes := rd.lim.PieceArgs, rd.lim.PieceBytes
+	if args <= 0 {
+		args = DefaultPieceArgs
+	}
+	if bytes <= 0 {
+		bytes = DefaultPieceBytes
+	}
+	return n >= args || (n > 0 && rd.cur >= bytes)
+}
+
+// idle gives back, between commands, what the reader holds beyond its own
+// buffer: a borrowed buffer (unless the peer keeps it full), and the room
+// a long command's arguments took.
+func (rd *Reader) idle() {
+	if rd.mem != nil && &rd.buf[0] != &rd.own[0] && !rd.full {
+		rd.giveBack()
+		rd.buf = rd.own
+	}
+	if cap(rd.args) > keepArgs {
+		rd.args, rd.spans = nil, nil
+	}
 }

@@ -3,6 +3,7 @@ package resp
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -170,4 +171,56 @@ func TestReaderArgsAreSlices(t *testing.T) {
 		}
 	})
 	require.Less(t, allocs, 10.0, "allocations for 100 commands")
+}
+
+// TestReaderPieces: a command of 300,000 arguments, about 4 MB, is read
+// through a budget of 1 MiB: in pieces of at most PieceArgs arguments,
+// every argument as sent, the budget never passed, and every byte given
+// back. Pieces not taken are skipped.
+func TestReaderPieces(t *testing.T) {
+	const n = 300_000
+	in := AppendArray(nil, n+1)
+	in = AppendBulkString(in, "BF.MADD")
+	for i := range n {
+		in = AppendBulkString(in, fmt.Sprint("item-", i))
+	}
+	in = append(in, "*1\r\n$4\r\nPING\r\n"...)
+	require.Greater(t, len(in), 4<<20)
+	pool := bufpool.New(1<<20, 0)
+	rd := NewReader(iotest.HalfReader(bytes.NewReader(append(bytes.Clone(in), in...))), 2048, DefaultLimits())
+	rd.Borrow(pool, 64<<10)
+	cmd, err := rd.Next()
+	require.NoError(t, err)
+	require.Equal(t, "BF.MADD", string(cmd.Args[0]))
+	got, pieces := len(cmd.Args)-1, 1
+	for cmd.More > 0 {
+		require.Equal(t, n+1-got-1, cmd.More)
+		cmd, err = rd.Rest()
+		require.NoError(t, err)
+		require.LessOrEqual(t, len(cmd.Args), DefaultPieceArgs)
+		for _, a := range cmd.Args {
+			require.Equal(t, fmt.Sprint("item-", got), string(a))
+			got++
+		}
+		pieces++
+	}
+	require.Equal(t, n, got)
+	require.GreaterOrEqual(t, pieces, n/DefaultPieceArgs)
+	cmd, err = rd.Next()
+	require.NoError(t, err)
+	require.Equal(t, "PING", string(cmd.Args[0]))
+
+	cmd, err = rd.Next() // the command again, its pieces skipped
+	require.NoError(t, err)
+	require.Positive(t, cmd.More)
+	cmd, err = rd.Next()
+	require.NoError(t, err)
+	require.Equal(t, []byte("PING"), cmd.Args[0])
+	require.Zero(t, cmd.More)
+	_, err = rd.Next()
+	require.ErrorIs(t, err, io.EOF)
+	rd.Close()
+	require.LessOrEqual(t, pool.Stats().Peak, int64(1<<20))
+	require.Zero(t, pool.Stats().Refused)
+	require.Zero(t, pool.Stats().Lent)
 }

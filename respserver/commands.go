@@ -30,6 +30,9 @@ type respCmd struct {
 	args    []respArg
 	access  access.Op // who may run it
 	run     func(s *Server, rc *respConn, args [][]byte)
+	// long runs the command when it comes in pieces (resp.Command.More):
+	// nil for a command that takes no more than one piece.
+	long func(s *Server, rc *respConn, cmd resp.Command)
 }
 
 // respArg documents an argument (COMMAND DOCS, which redis-cli's hints
@@ -73,7 +76,7 @@ func respTable() []*respCmd {
 			run: (*Server).bfAdd},
 		{name: "bf.madd", arity: -3, flags: []string{"write", "denyoom", "fast"}, first: 1, last: 1, step: 1, group: "bf", access: access.Add,
 			summary: "Adds items, creating the filter if it does not exist (--auto-create)", args: []respArg{key, items},
-			run: (*Server).bfAdd},
+			run: (*Server).bfAdd, long: (*Server).bfAddLong},
 		{name: "bf.insert", arity: -4, flags: []string{"write", "denyoom"}, first: 1, last: 1, step: 1, group: "bf", access: access.Add,
 			summary: "Adds items, creating the filter with the given sizing unless NOCREATE",
 			args: []respArg{key, {name: "capacity", typ: "integer", token: "CAPACITY", optional: true},
@@ -81,11 +84,12 @@ func respTable() []*respCmd {
 				{name: "nocreate", typ: "pure-token", token: "NOCREATE", optional: true},
 				{name: "nonscaling", typ: "pure-token", token: "NONSCALING", optional: true},
 				{name: "items", typ: "pure-token", token: "ITEMS"}, items},
-			run: (*Server).bfInsert},
+			run: (*Server).bfInsert, long: (*Server).bfInsertLong},
 		{name: "bf.exists", arity: 3, flags: []string{"readonly", "fast"}, first: 1, last: 1, step: 1, group: "bf", access: access.Read,
 			summary: "Whether an item may be in the filter", args: []respArg{key, item}, run: (*Server).bfExists},
 		{name: "bf.mexists", arity: -3, flags: []string{"readonly", "fast"}, first: 1, last: 1, step: 1, group: "bf", access: access.Read,
-			summary: "Whether each item may be in the filter", args: []respArg{key, items}, run: (*Server).bfExists},
+			summary: "Whether each item may be in the filter", args: []respArg{key, items}, run: (*Server).bfExists,
+			long: (*Server).bfExistsLong},
 		{name: "bf.info", arity: -2, flags: []string{"readonly", "fast"}, first: 1, last: 1, step: 1, group: "bf", access: access.Read,
 			summary: "A filter's capacity, size, number of filters, items inserted (estimated) and expansion rate",
 			args: []respArg{key, {name: "single_value", typ: "oneof", optional: true, sub: []respArg{
@@ -101,7 +105,8 @@ func respTable() []*respCmd {
 		{name: "unlink", arity: -2, flags: []string{"write", "fast"}, first: 1, last: -1, step: 1, group: "generic", access: access.Admin,
 			summary: "Drops filters, everywhere in the cluster", args: []respArg{keys}, run: (*Server).respDel},
 		{name: "exists", arity: -2, flags: []string{"readonly", "fast"}, first: 1, last: -1, step: 1, group: "generic", access: access.Read,
-			summary: "How many of the keys name a filter", args: []respArg{keys}, run: (*Server).respExists},
+			summary: "How many of the keys name a filter", args: []respArg{keys}, run: (*Server).respExists,
+			long: (*Server).respExistsLong},
 		{name: "type", arity: 2, flags: []string{"readonly", "fast"}, first: 1, last: 1, step: 1, group: "generic", access: access.Read,
 			summary: "MBbloom-- for a filter, none otherwise", args: []respArg{key}, run: (*Server).respType},
 		{name: "scan", arity: -2, flags: []string{"readonly"}, group: "generic", access: access.Read,
@@ -142,8 +147,12 @@ func respTable() []*respCmd {
 	}
 }
 
-// respCommand runs one command and appends its reply to rc.out.
-func (s *Server) respCommand(rc *respConn, args [][]byte) {
+// respCommand runs one command and appends its reply to rc.out. A
+// command in pieces is run by its long form, which reads the pieces; one
+// without is refused, its pieces skipped by the reader.
+func (s *Server) respCommand(rc *respConn, cmd resp.Command) {
+	args := cmd.Args
+	total := len(args) + cmd.More
 	var up [24]byte
 	name := args[0]
 	if len(name) <= len(up) {
@@ -169,12 +178,18 @@ func (s *Server) respCommand(rc *respConn, args [][]byte) {
 	case !rc.authed && !c.has("noauth"):
 		s.respErr(rc, "NOAUTH Authentication required.")
 		return
-	case c.arity > 0 && len(args) != c.arity, c.arity < 0 && len(args) < -c.arity:
+	case c.arity > 0 && total != c.arity, c.arity < 0 && total < -c.arity:
 		s.respErr(rc, "ERR wrong number of arguments for '"+c.name+"' command")
 		return
 	case !s.cfg.Policy.Allows(c.access, rc.cn.From.Addr(), false):
 		s.c.inc(cForbidden)
 		s.respErr(rc, "NOPERM this address may not run '"+c.name+"' ("+c.access.Flag()+")")
+		return
+	case cmd.More > 0 && c.long == nil:
+		s.respErr(rc, s.tooLong(c.name))
+		return
+	case cmd.More > 0:
+		c.long(s, rc, cmd)
 		return
 	}
 	c.run(s, rc, args)
@@ -344,10 +359,19 @@ type insertOpts struct {
 // [NONSCALING] ITEMS item...: it creates the filter unless NOCREATE,
 // then adds.
 func (s *Server) bfInsert(rc *respConn, args [][]byte) {
-	o, errMsg := s.insertOptions(args)
+	if f, items := s.insertTarget(rc, args, len(args)); f != nil {
+		s.respAdded(rc, f, args[items:], true)
+	}
+}
+
+// insertTarget reads BF.INSERT's options from args, the first of total
+// arguments, and creates the filter they ask for: the filter to add to
+// and where the items begin in args, or nil with the error answered.
+func (s *Server) insertTarget(rc *respConn, args [][]byte, total int) (*registry.Filter, int) {
+	o, errMsg := s.insertOptions(args, total)
 	if errMsg != "" {
 		s.respErr(rc, errMsg)
-		return
+		return nil, 0
 	}
 	name := args[1]
 	if len(s.reg.Lookup(name)) == 0 {
@@ -357,27 +381,27 @@ func (s *Server) bfInsert(rc *respConn, args [][]byte) {
 			} else {
 				s.respErr(rc, errNotFound+" (--auto-create is off: BF.RESERVE the filter first)")
 			}
-			return
+			return nil, 0
 		}
 		if s.cfg.Sizing.Layout == filter.Classic && !o.explicit {
 			o.sizing = registry.Sizing{Layout: filter.Classic}
 		}
 		if _, err := s.b.Create(string(name), o.sizing, rc.cn.From.Addr()); err != nil {
 			s.respErr(rc, "ERR "+err.Error())
-			return
+			return nil, 0
 		}
 	}
 	f, err := s.addTarget(rc, name)
 	if err != nil {
 		s.respAddErr(rc, err)
-		return
+		return nil, 0
 	}
-	s.respAdded(rc, f, args[o.items:], true)
+	return f, o.items
 }
 
-// insertOptions reads BF.INSERT's options, or returns RedisBloom's error
-// for them.
-func (s *Server) insertOptions(args [][]byte) (insertOpts, string) {
+// insertOptions reads BF.INSERT's options from args, the first of total
+// arguments, or returns RedisBloom's error for them.
+func (s *Server) insertOptions(args [][]byte, total int) (insertOpts, string) {
 	o := insertOpts{sizing: registry.Sizing{Layout: filter.Blocked, Capacity: s.cfg.Sizing.Capacity, FPRate: s.cfg.Sizing.FPRate},
 		create: s.cfg.AutoCreate}
 	const arity = "ERR wrong number of arguments for 'bf.insert' command"
@@ -386,7 +410,7 @@ func (s *Server) insertOptions(args [][]byte) (insertOpts, string) {
 		opt := strings.ToUpper(string(args[i]))
 		switch {
 		case opt == "ITEMS":
-			if i+1 >= len(args) {
+			if i+1 >= total {
 				return o, arity
 			}
 			o.items = i + 1

@@ -20,8 +20,16 @@ import (
 // the idle and mid-command timeouts and the buffer budget.
 
 // respFlushAt is how many reply bytes gather before they are written even
-// with commands still to read.
-const respFlushAt = 64 << 10
+// with commands still to read. They gather in a buffer of respOutBuf
+// bytes borrowed from the buffer budget while there are replies to write
+// (a client's replies count against --max-buffer-bytes as its commands
+// do), given back once they are written and the client has no more
+// commands in hand; when the budget has none to lend, on the heap, at
+// most respFlushAt and a reply.
+const (
+	respFlushAt = 64 << 10
+	respOutBuf  = 2 * respFlushAt
+)
 
 // Reading buffers: a connection's own is small, so that a thousand idle
 // connections cost a few megabytes; a busy one borrows a larger one from
@@ -43,6 +51,11 @@ type respConn struct {
 	authed bool // no password is configured, or it gave one
 	name   string
 	out    []byte        // replies not yet written
+	outBuf []byte        // the buffer out was borrowed as, nil when none
+	err    error         // why a long command's pieces could not be read, or its reply written
+	hangUp bool          // quit, with the last word lingering (lingerClose)
+	fails  int           // AUTH failures
+	turn   bool          // it holds a long command's turn (long.go)
 	sc     store.Scratch // scratch for adds with a data directory
 	waits  store.Waits   // what out waits for (--fsync always)
 	bits   []byte        // scratch: which keys an add changed
@@ -111,17 +124,22 @@ func (s *Server) serve(cn *conns.Conn) {
 	rc.rd = resp.NewReader(cn.C, connReadBuf, lim)
 	rc.rd.Borrow(s.cfg.Buffers, connBusyBuf)
 	defer rc.rd.Close()
+	defer s.outRelease(rc)
 	defer s.respCount(rc)
 	midCommand := false
 	rc.rd.BeforeRead(func(begun bool) error { return s.beforeRead(rc, begun, &midCommand) })
 	for !rc.quit {
 		cmd, err := rc.rd.Next()
+		if err == nil {
+			s.outBorrow(rc)
+			rc.counts.commands++
+			s.respCommand(rc, cmd)
+			err = rc.err
+		}
 		if err != nil {
 			s.respFailed(rc, err, midCommand)
 			return
 		}
-		rc.counts.commands++
-		s.respCommand(rc, cmd.Args)
 		if rc.authed && !loosened {
 			loosened = true
 			rc.rd.SetLimits(s.cfg.Limits)
@@ -132,13 +150,41 @@ func (s *Server) serve(cn *conns.Conn) {
 			}
 		}
 	}
+	if rc.hangUp {
+		s.respLastWord(rc)
+		return
+	}
 	s.respFlush(rc)
+}
+
+// outBorrow gives rc.out a buffer from the budget, if it has none, for
+// the replies of the commands in hand.
+func (s *Server) outBorrow(rc *respConn) {
+	if rc.outBuf != nil {
+		return
+	}
+	if b, ok := s.cfg.Buffers.Get(respOutBuf); ok {
+		rc.outBuf = b
+		rc.out = append(b[:0], rc.out...)
+	}
+}
+
+// outRelease gives rc.out's buffer back, its replies written.
+func (s *Server) outRelease(rc *respConn) {
+	if rc.outBuf != nil {
+		s.cfg.Buffers.Put(rc.outBuf)
+		rc.outBuf, rc.out = nil, nil
+	}
+	if cap(rc.out) > respFlushAt {
+		rc.out = nil
+	}
 }
 
 // beforeRead runs before the reader waits for more bytes: the replies
 // gathered go, and the read deadline becomes the idle one between
 // commands, the command's once one has begun.
 func (s *Server) beforeRead(rc *respConn, begun bool, midCommand *bool) error {
+	s.turns.leave(rc) // a long command's turn is not held while it waits
 	if err := s.respFlush(rc); err != nil {
 		return err
 	}
@@ -151,9 +197,7 @@ func (s *Server) beforeRead(rc *respConn, begun bool, midCommand *bool) error {
 	case !begun:
 		*midCommand = false
 		rc.cn.Touch()
-		if cap(rc.out) > respFlushAt {
-			rc.out = nil
-		}
+		s.outRelease(rc)
 		rc.setReadDeadline(now, s.cfg.IdleTimeout)
 	case !*midCommand:
 		*midCommand = true
@@ -198,6 +242,9 @@ func (s *Server) respFlush(rc *respConn) error {
 	}
 	_, err := rc.cn.C.Write(rc.out)
 	rc.out = rc.out[:0]
+	if rc.outBuf != nil && cap(rc.out) != cap(rc.outBuf) { // grown on the heap past it: back to it
+		rc.out = rc.outBuf[:0]
+	}
 	return err
 }
 

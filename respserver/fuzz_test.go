@@ -11,6 +11,7 @@ import (
 
 	"github.com/rmbd/rmbd/access"
 	"github.com/rmbd/rmbd/filter"
+	"github.com/rmbd/rmbd/internal/bufpool"
 	"github.com/rmbd/rmbd/internal/conns"
 	"github.com/rmbd/rmbd/registry"
 	"github.com/rmbd/rmbd/resp"
@@ -65,12 +66,13 @@ func (b *testBackend) Info() Info { return Info{Name: "test", Profile: "default"
 // are run on it directly.
 func testServer(b Backend) *Server {
 	return New(Config{AutoCreate: true, Sizing: registry.Sizing{Layout: filter.Blocked, Capacity: 1000, FPRate: 0.01},
-		Policy: &access.Policy{}, Context: context.Background()}, b)
+		Policy: &access.Policy{}, Context: context.Background(), Buffers: bufpool.New(64<<20, 0)}, b)
 }
 
 // FuzzRESPCommands: whatever bytes a client sends, cut wherever, every
 // command it makes is answered with one well-formed reply, and nothing
-// panics. Small limits bound what a created filter may take.
+// panics. Small limits bound what a created filter may take; small pieces
+// make long commands of a few arguments.
 func FuzzRESPCommands(f *testing.F) {
 	for _, s := range []string{
 		"*4\r\n$10\r\nBF.RESERVE\r\n$1\r\nf\r\n$4\r\n0.01\r\n$4\r\n1000\r\n",
@@ -81,26 +83,36 @@ func FuzzRESPCommands(f *testing.F) {
 		"HELLO 3 SETNAME x\r\nCLIENT SETINFO LIB-NAME y\r\nCLIENT ID\r\nCLIENT GETNAME\r\nINFO bloom\r\nCOMMAND DOCS BF.ADD\r\nCOMMAND INFO x\r\n",
 		"PING\r\nECHO hi\r\nSELECT 0\r\nAUTH x\r\nQUIT\r\nNOPE a b\r\n",
 		"KEYS [a-\\\r\nKEYS \"[^]*\"\r\nSCAN 18446744073709551615\r\n",
+		"*8\r\n$7\r\nBF.MADD\r\n$1\r\nf\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\nd\r\n$1\r\ne\r\n$1\r\nf\r\n" +
+			"*6\r\n$10\r\nBF.MEXISTS\r\n$1\r\nf\r\n$1\r\na\r\n$1\r\nz\r\n$1\r\nc\r\n$1\r\nf\r\n",
+		"*8\r\n$9\r\nBF.INSERT\r\n$1\r\ng\r\n$8\r\nCAPACITY\r\n$2\r\n10\r\n$5\r\nITEMS\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n" +
+			"*6\r\n$6\r\nEXISTS\r\n$1\r\nf\r\n$1\r\ng\r\n$1\r\nh\r\n$1\r\nf\r\n$1\r\nf\r\n*6\r\n$3\r\nDEL\r\n$1\r\nq\r\n$1\r\nr\r\n$1\r\ns\r\n$1\r\nt\r\n$1\r\nu\r\n",
 	} {
 		f.Add([]byte(s), uint16(7))
 	}
 	s := testServer(newTestBackend(f, 32<<20))
-	lim := resp.Limits{MaxArgs: 64, MaxBulk: 512, MaxInline: 1024, MaxCommand: 8192}
+	lim := resp.Limits{MaxArgs: 64, MaxBulk: 512, MaxInline: 1024, MaxCommand: 8192, PieceArgs: 4, PieceBytes: 256}
 	f.Fuzz(func(t *testing.T, in []byte, cut uint16) {
 		at := int(cut) % (len(in) + 1)
 		rd := resp.NewReader(io.MultiReader(bytes.NewReader(in[:at]), bytes.NewReader(in[at:])), 64, lim)
-		rc := &respConn{cn: &conns.Conn{From: loopback}, id: 1, proto: 2, authed: true}
+		rc := &respConn{cn: &conns.Conn{From: loopback}, id: 1, proto: 2, authed: true, rd: rd}
 		for !rc.quit {
 			cmd, err := rd.Next()
+			before := len(rc.out)
+			if err == nil {
+				s.respCommand(rc, cmd)
+				err = rc.err
+			}
 			if err != nil {
 				var pe *resp.ProtocolError
 				if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.As(err, &pe) {
 					t.Fatalf("reader: %v", err)
 				}
+				if lent := s.cfg.Buffers.Stats().Lent; lent != 0 {
+					t.Fatalf("%d bytes still lent", lent)
+				}
 				return
 			}
-			before := len(rc.out)
-			s.respCommand(rc, cmd.Args)
 			reply := rc.out[before:]
 			if len(reply) < 3 || !bytes.HasSuffix(reply, []byte("\r\n")) || bytes.IndexByte([]byte("+-:$*%_#,=~"), reply[0]) < 0 {
 				t.Fatalf("%q answered %q", cmd.Args, reply)
@@ -122,7 +134,7 @@ func TestCommandsOnABackend(t *testing.T) {
 		for _, a := range bytes.Fields([]byte(cmd)) {
 			args = append(args, a)
 		}
-		s.respCommand(rc, args)
+		s.respCommand(rc, resp.Command{Args: args})
 	}
 	want := "+OK\r\n*2\r\n#t\r\n#t\r\n*2\r\n#t\r\n#f\r\n:2\r\n:2\r\n"
 	if string(rc.out) != want {

@@ -61,6 +61,9 @@ type Config struct {
 	Listener net.Listener
 	// Passwords, when not empty, make clients AUTH with one of them.
 	Passwords []string
+	// Auth bounds password guessing; zero fields take
+	// DefaultAuthLimits'.
+	Auth AuthLimits
 	// Limits bound one command once a client is authenticated.
 	Limits resp.Limits
 	// IdleTimeout closes a connection that sends nothing for this long;
@@ -87,18 +90,21 @@ type Config struct {
 
 // Server is the RESP listener.
 type Server struct {
-	cfg  Config
-	b    Backend
-	reg  *registry.Registry
-	log  *slog.Logger
-	ids  atomic.Int64 // numbers connections
-	c    counters
-	cmds commandTable
+	cfg   Config
+	b     Backend
+	reg   *registry.Registry
+	log   *slog.Logger
+	ids   atomic.Int64 // numbers connections
+	c     counters
+	cmds  commandTable
+	auth  *authThrottle
+	turns longTurns
 }
 
 // New returns a server of b's filters; it accepts nothing until Start.
 func New(cfg Config, b Backend) *Server {
-	return &Server{cfg: cfg, b: b, reg: b.Registry(), log: cfg.Logger, cmds: newCommandTable()}
+	return &Server{cfg: cfg, b: b, reg: b.Registry(), log: cfg.Logger, cmds: newCommandTable(),
+		auth: newAuthThrottle(cfg.Auth), turns: newLongTurns()}
 }
 
 // Addr is the address clients connect to; invalid without a listener.
@@ -139,6 +145,8 @@ const (
 	cFrameTimeouts
 	cNoMemory
 	cProtected
+	cAuthDelayed
+	cAuthRefused
 	numCounters
 )
 
@@ -152,7 +160,10 @@ func (c *counters) add(k counter, n uint64) { c.v[k].Add(n) }
 type Counts struct {
 	Conns, Commands, Errors, ProtocolErrors uint64
 	Adds, AddsNew, HasQueries, HasHits      uint64
-	Forbidden, AuthFailed                   uint64
+	Forbidden                               uint64
+	AuthFailed                              uint64 // wrong passwords (AUTH, HELLO AUTH): resp_auth_failures
+	AuthDelayed                             uint64 // AUTH attempts made to wait: their source failed before
+	AuthRefused                             uint64 // AUTH attempts refused unchecked: their source failed too often of late
 	IdleTimeouts, FrameTimeouts, NoMemory   uint64
 	Protected                               uint64 // connections refused: protected mode
 }
@@ -162,6 +173,6 @@ func (s *Server) Counts() Counts {
 	v := func(k counter) uint64 { return s.c.v[k].Load() }
 	return Counts{Conns: v(cConns), Commands: v(cCommands), Errors: v(cErrors), ProtocolErrors: v(cProtocolErrors),
 		Adds: v(cAdds), AddsNew: v(cAddsNew), HasQueries: v(cHasQueries), HasHits: v(cHasHits),
-		Forbidden: v(cForbidden), AuthFailed: v(cAuthFailed),
+		Forbidden: v(cForbidden), AuthFailed: v(cAuthFailed), AuthDelayed: v(cAuthDelayed), AuthRefused: v(cAuthRefused),
 		IdleTimeouts: v(cIdleTimeouts), FrameTimeouts: v(cFrameTimeouts), NoMemory: v(cNoMemory), Protected: v(cProtected)}
 }

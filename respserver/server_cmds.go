@@ -69,16 +69,53 @@ func (s *Server) respAuth(rc *respConn, args [][]byte) {
 const errNoPassword = "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"
 
 // login checks a user and password, answering the error if they are
-// wrong.
+// wrong. With passwords, every check goes through the throttle
+// (authlimit.go): it may wait, or be refused, and a connection that
+// fails AuthLimits.PerConn times is closed.
 func (s *Server) login(rc *respConn, user, pass []byte) bool {
-	if string(user) != "default" || (len(s.cfg.Passwords) > 0 && !s.respPassword(pass)) {
+	if len(s.cfg.Passwords) == 0 { // nothing to guess: the default user needs no password
+		if string(user) != "default" {
+			s.c.inc(cAuthFailed)
+			s.respErr(rc, errWrongPass)
+			return false
+		}
+		rc.authed = true
+		return true
+	}
+	from := rc.cn.From.Addr()
+	wait, ok := s.auth.admit(from)
+	if !ok {
+		s.c.inc(cAuthRefused)
+		s.respErr(rc, errAuthThrottled)
+		rc.quit, rc.hangUp = true, true
+		return false
+	}
+	if wait > 0 {
+		s.c.inc(cAuthDelayed)
+		if !s.auth.sleep(s.cfg.Context, wait) { // shutting down
+			s.auth.done(from, false)
+			rc.quit = true
+			return false
+		}
+	}
+	right := s.respPassword(pass) && string(user) == "default"
+	s.auth.done(from, !right)
+	if !right {
 		s.c.inc(cAuthFailed)
-		s.respErr(rc, "WRONGPASS invalid username-password pair or user is disabled.")
+		s.respErr(rc, errWrongPass)
+		if rc.fails++; rc.fails >= s.auth.lim.PerConn {
+			rc.quit, rc.hangUp = true, true
+		}
 		return false
 	}
 	rc.authed = true
 	return true
 }
+
+const (
+	errWrongPass     = "WRONGPASS invalid username-password pair or user is disabled."
+	errAuthThrottled = "ERR too many wrong passwords from this address of late: try again later"
+)
 
 // respHello serves HELLO [protover [AUTH username password] [SETNAME
 // clientname]].
