@@ -68,7 +68,8 @@ func (n *Node) addRESPStats(s *Stats) {
 	for c, v := range map[Counter]uint64{
 		RESPConns: rc.Conns, RESPCommands: rc.Commands, RESPErrors: rc.Errors, RESPProtocolErrors: rc.ProtocolErrors,
 		Adds: rc.Adds, AddsNew: rc.AddsNew, HasQueries: rc.HasQueries, HasHits: rc.HasHits,
-		Forbidden: rc.Forbidden, AuthFailed: rc.AuthFailed, ProtectedRefused: rc.Protected,
+		Forbidden: rc.Forbidden, ProtectedRefused: rc.Protected,
+		RESPAuthFailures: rc.AuthFailed, RESPAuthDelayed: rc.AuthDelayed, RESPAuthRefused: rc.AuthRefused,
 		TCPIdleTimeouts: rc.IdleTimeouts, TCPFrameTimeouts: rc.FrameTimeouts, TCPNoMemory: rc.NoMemory,
 	} {
 		s.Counts[c] += v

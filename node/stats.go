@@ -69,6 +69,9 @@ const (
 	RESPCommands                       // RESP commands served
 	RESPErrors                         // RESP commands answered with an error
 	RESPProtocolErrors                 // RESP connections closed: bytes that are not a command, or past its limits
+	RESPAuthFailures                   // RESP wrong passwords (AUTH, HELLO AUTH); the third on a connection closes it
+	RESPAuthDelayed                    // RESP AUTH attempts made to wait: their source gave wrong passwords before
+	RESPAuthRefused                    // RESP AUTH attempts refused unchecked: their source failed too often of late
 	CatalogDropped                     // catalog changes from members dropped: the queue was full (the next push/pull brings them)
 	numCounters
 )
@@ -127,6 +130,9 @@ var counterInfo = [numCounters]struct{ name, help string }{
 	{"resp_commands", "RESP commands served."},
 	{"resp_errors", "RESP commands answered with an error."},
 	{"resp_protocol_errors", "RESP connections closed: bytes that are not a command, or past its limits."},
+	{"resp_auth_failures", "RESP wrong passwords (AUTH, HELLO AUTH); the third on a connection closes it."},
+	{"resp_auth_delayed", "RESP AUTH attempts made to wait: their source gave wrong passwords before."},
+	{"resp_auth_refused", "RESP AUTH attempts refused unchecked: their source failed too often of late."},
 	{"catalog_dropped", "Catalog changes from members dropped: the queue was full (the next push/pull brings them)."},
 }
 

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/rmbd/rmbd/access"
 	"github.com/rmbd/rmbd/filter"
 	"github.com/rmbd/rmbd/registry"
 	"github.com/rmbd/rmbd/resp"
+	"github.com/rmbd/rmbd/store"
 )
 
 // The RESP commands: RedisBloom's argument order, replies and error
@@ -324,18 +326,58 @@ func (s *Server) respAdded(rc *respConn, f *registry.Filter, keys [][]byte, mult
 		s.respAddErr(rc, err)
 		return
 	}
-	if !multi {
+	start := len(rc.out)
+	if multi {
+		rc.out = resp.AppendArray(rc.out, len(keys))
+		for i := range keys {
+			rc.out = resp.AppendBool(rc.out, rc.proto, bits[i/8]&(1<<(i%8)) != 0)
+		}
+	} else {
 		rc.out = resp.AppendBool(rc.out, rc.proto, bits[0]&1 != 0)
-		return
 	}
-	rc.out = resp.AppendArray(rc.out, len(keys))
-	for i := range keys {
-		rc.out = resp.AppendBool(rc.out, rc.proto, bits[i/8]&(1<<(i%8)) != 0)
+	if rc.waits.Len() > 0 { // the reply waits for the disk (--fsync always)
+		rc.acks = append(rc.acks, [2]int{start, len(rc.out)})
 	}
 }
 
-// respAddErr answers an add that found no filter to add to.
+// misconf is the reply to adds the node cannot keep: its data directory
+// cannot be written (why), as Redis answers writes it cannot persist.
+func misconf(why error) string {
+	cause := why.Error()
+	var errno syscall.Errno
+	if errors.As(why, &errno) {
+		cause = errno.Error()
+	}
+	return "MISCONF the add is not kept: " + cause + ": the data directory cannot be written; " +
+		"adds are refused until it can (the node retries on its own), reads go on"
+}
+
+// unkept turns the replies gathered to adds that wait for the disk into
+// MISCONF errors: the log could not be written (why).
+func (s *Server) unkept(rc *respConn, why error) {
+	if len(rc.acks) == 0 {
+		return
+	}
+	msg := resp.AppendError(nil, misconf(why))
+	out := make([]byte, 0, len(rc.out))
+	last := 0
+	for _, a := range rc.acks {
+		out = append(append(out, rc.out[last:a[0]]...), msg...)
+		last = a[1]
+	}
+	out = append(out, rc.out[last:]...)
+	rc.out = append(rc.out[:0], out...)
+	s.c.add(cErrors, uint64(len(rc.acks)))
+	rc.acks = rc.acks[:0]
+}
+
+// respAddErr answers an add that found no filter to add to, or one it
+// cannot keep.
 func (s *Server) respAddErr(rc *respConn, err error) {
+	if errors.Is(err, store.ErrUnwritable) {
+		s.respErr(rc, misconf(err))
+		return
+	}
 	if errors.Is(err, registry.ErrDropped) {
 		s.respErr(rc, "ERR "+err.Error())
 		return

@@ -58,6 +58,7 @@ type respConn struct {
 	turn   bool          // it holds a long command's turn (long.go)
 	sc     store.Scratch // scratch for adds with a data directory
 	waits  store.Waits   // what out waits for (--fsync always)
+	acks   [][2]int      // where in out the replies to adds are (they wait for waits)
 	bits   []byte        // scratch: which keys an add changed
 	quit   bool
 	rd     *resp.Reader
@@ -230,7 +231,7 @@ func (s *Server) respCount(rc *respConn) {
 // respFlush writes the replies gathered, once the adds they acknowledge
 // are on disk (--fsync always).
 func (s *Server) respFlush(rc *respConn) error {
-	if err := rc.waits.Wait(); err != nil {
+	if err := s.respWait(rc); err != nil {
 		return err
 	}
 	if len(rc.out) == 0 {
@@ -245,6 +246,19 @@ func (s *Server) respFlush(rc *respConn) error {
 	if rc.outBuf != nil && cap(rc.out) != cap(rc.outBuf) { // grown on the heap past it: back to it
 		rc.out = rc.outBuf[:0]
 	}
+	return err
+}
+
+// respWait waits until the adds the replies gathered acknowledge are on
+// disk. If the data directory could not be written, their replies become
+// MISCONF errors; any other failure (the node stopping) is returned.
+func (s *Server) respWait(rc *respConn) error {
+	err := rc.waits.Wait()
+	if errors.Is(err, store.ErrUnwritable) {
+		s.unkept(rc, err)
+		err = nil
+	}
+	rc.acks = rc.acks[:0]
 	return err
 }
 

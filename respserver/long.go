@@ -1,11 +1,13 @@
 package respserver
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 
 	"github.com/rmbd/rmbd/registry"
 	"github.com/rmbd/rmbd/resp"
+	"github.com/rmbd/rmbd/store"
 )
 
 // Long commands. A command of more arguments than a piece holds
@@ -158,7 +160,18 @@ func (s *Server) respAddedLong(rc *respConn, f *registry.Filter, first [][]byte,
 	case addErr != nil:
 		s.respAddErr(rc, addErr)
 	default:
-		s.respBools(rc, res, n)
+		// The disk first: the reply goes out in slices, and a slice sent
+		// cannot be taken back.
+		err := rc.waits.Wait()
+		switch {
+		case errors.Is(err, store.ErrUnwritable):
+			s.unkept(rc, err)
+			s.respErr(rc, misconf(err))
+		case err != nil:
+			rc.err = err
+		default:
+			s.respBools(rc, res, n)
+		}
 	}
 }
 

@@ -314,7 +314,8 @@ func TestRESPPassword(t *testing.T) {
 	}
 	bad := redisClient(t, n, 3, "guess")
 	require.ErrorContains(t, bad.Ping(ctx).Err(), "WRONGPASS")
-	require.Positive(t, n.Stats().Counts[node.AuthFailed])
+	require.Positive(t, n.Stats().Counts[node.RESPAuthFailures])
+	assert.Zero(t, n.Stats().Counts[node.AuthFailed], "the cluster's sealed frames' count, not passwords")
 
 	// Before AUTH a command is held to a few short arguments.
 	c, err := net.Dial("tcp", n.RESPAddr().String())
