@@ -368,20 +368,12 @@ func (c Config) sizing() registry.Sizing {
 	return registry.Sizing{Layout: filter.Blocked, Capacity: c.Capacity, FPRate: c.FPRate}
 }
 
-// respLimits is cfg.RESPLimits with the defaults filled in.
+// respLimits is cfg.RESPLimits with the defaults filled in, a command
+// at most half the buffer budget.
 func (c Config) respLimits() resp.Limits {
-	l, d := c.RESPLimits, resp.DefaultLimits()
-	if l.MaxArgs <= 0 {
-		l.MaxArgs = d.MaxArgs
-	}
-	if l.MaxBulk <= 0 {
-		l.MaxBulk = d.MaxBulk
-	}
-	if l.MaxInline <= 0 {
-		l.MaxInline = d.MaxInline
-	}
-	if l.MaxCommand <= 0 {
-		l.MaxCommand = min(d.MaxCommand, int(c.MaxBufferBytes/2))
+	l := c.RESPLimits.OrDefaults()
+	if c.RESPLimits.MaxCommand <= 0 {
+		l.MaxCommand = min(l.MaxCommand, int(c.MaxBufferBytes/2))
 	}
 	return l
 }

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"encoding/binary"
 	"errors"
 	"io"
 	"net/netip"
@@ -125,7 +124,7 @@ func (n *Node) may(q *request, op access.Op) bool {
 // refuse answers q, an extended request, with an error frame; other
 // frames get no answer.
 func (n *Node) refuse(q *request, code uint16, msg string) reply {
-	id, ok := reqID(q.frame)
+	id, ok := wire.RequestID(q.frame)
 	if !ok {
 		return reply{}
 	}
@@ -142,20 +141,6 @@ func (n *Node) refuseClassic(q *request, msg string) reply {
 	}
 	b, _ := wire.AppendError(q.w.buf[:0], wire.ErrorFrame{Code: wire.CodeForbidden, Msg: []byte(msg)})
 	return reply{frame: b, hangUp: true}
-}
-
-// reqID returns the request id of an extended request, which every one
-// carries first; a pull has none, and is answered in its stream with 0.
-func reqID(frame []byte) (uint32, bool) {
-	switch wire.Type(frame[0]) {
-	case wire.TypePull:
-		return 0, true
-	case wire.TypeAddBatch, wire.TypeHasBatch, wire.TypePing, wire.TypeStatsReq, wire.TypeMembersReq, wire.TypePeerRequest, wire.TypeFilterReq:
-		if len(frame) >= wire.HeaderSize+4 {
-			return binary.BigEndian.Uint32(frame[wire.HeaderSize:]), true
-		}
-	}
-	return 0, false
 }
 
 // named serves a frame addressed to a filter by name (and segment): its

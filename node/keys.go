@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"syscall"
 
 	"github.com/rmbd/rmbd/access"
 	"github.com/rmbd/rmbd/filter"
@@ -146,12 +145,7 @@ func (n *Node) hasBatch(q *request, b wire.Batch) reply {
 // cause comes first, short (e.g. "no space left on device"), so that it
 // survives the cut of a reply held to its request's size.
 func unkeptError(id uint32, filter string, why error) wire.ErrorFrame {
-	cause := why.Error()
-	var errno syscall.Errno
-	if errors.As(why, &errno) {
-		cause = errno.Error()
-	}
-	msg := "not kept: " + cause + ": the data directory cannot be written; acknowledged adds are refused until it can (the node retries on its own), unacknowledged adds and reads go on"
+	msg := "not kept: " + store.Cause(why) + ": the data directory cannot be written; acknowledged adds are refused until it can (the node retries on its own), unacknowledged adds and reads go on"
 	if filter != "" {
 		msg = "filter " + filter + ": " + msg
 	}

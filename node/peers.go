@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rmbd/rmbd/gossip"
+	"github.com/rmbd/rmbd/internal/hostport"
 	"github.com/rmbd/rmbd/wire"
 )
 
@@ -51,7 +52,7 @@ func (n *Node) addPeer(host string, port uint16, trusted bool, done func(peerOut
 		ctx, cancel := context.WithTimeout(n.life.ctx, resolveTimeout)
 		defer cancel()
 		ips, err := n.cfg.Resolver.LookupNetIP(ctx, "ip", host)
-		ip, ok := n.pickAddr(ips)
+		ip, ok := hostport.Pick(ips, n.Addr().Addr().Is4())
 		if err != nil || !ok {
 			n.meters.c.inc(Unresolved)
 			n.log.Warn("peer host did not resolve", "host", host, "err", err)
@@ -63,23 +64,6 @@ func (n *Node) addPeer(host string, port uint16, trusted bool, done func(peerOut
 		<-n.gates.resolving // shutting down
 		done(peerOutcome{code: wire.CodeUnavailable, why: "shutting down"})
 	}
-}
-
-// pickAddr chooses the first address our UDP socket can reach: IPv4 for
-// an IPv4 socket, otherwise preferring IPv4 (as the original rmbd did).
-func (n *Node) pickAddr(ips []netip.Addr) (netip.Addr, bool) {
-	for _, ip := range ips {
-		if ip.Unmap().Is4() {
-			return ip.Unmap(), true
-		}
-	}
-	if n.Addr().Addr().Is4() {
-		return netip.Addr{}, false
-	}
-	if len(ips) > 0 {
-		return ips[0], true
-	}
-	return netip.Addr{}, false
 }
 
 // addPeerAddr makes a a push target of the default filter and

@@ -100,9 +100,9 @@ func (n *Node) open(frame []byte) (wire.Sealed, error) {
 // for it — its sender field tells the node's id. Nil if it would be
 // larger than budget (the frame refused: a source may be forged).
 func (n *Node) hint(dst []byte, s wire.Sealed, budget int) []byte {
-	id, _ := reqID(s.Inner)
+	id, _ := wire.RequestID(s.Inner)
 	if inner, ok := wire.NamedInner(s.Inner); ok {
-		id, _ = reqID(inner)
+		id, _ = wire.RequestID(inner)
 	}
 	e, _ := wire.AppendError(nil, wire.ErrorFrame{ReqID: id, Code: wire.CodeReceiver})
 	if len(e)+wire.SealedOverhead > budget {
@@ -176,7 +176,7 @@ func (n *Node) SetClusterKeys(ks []auth.Key) error {
 // get one (frames between nodes are dropped in silence), and not replays.
 func (n *Node) sealRefused(q *request, why error) reply {
 	s, err := wire.DecodeSealed(q.frame)
-	if err != nil || s.InnerType() != wire.TypePeerRequest || errors.Is(why, auth.ErrReplay) {
+	if t := s.InnerType(); err != nil || (t != wire.TypePeerRequest && !wire.AdminSealable(t)) || errors.Is(why, auth.ErrReplay) {
 		return reply{}
 	}
 	msg := "sealed with a key this node does not have (see --cluster-key-file)"

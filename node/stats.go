@@ -370,20 +370,7 @@ func (n *Node) Stats() Stats {
 // addFilterStats adds the filters' figures: the default filter's as the
 // node's own, and each named filter's.
 func (n *Node) addFilterStats(s *Stats) {
-	for _, f := range n.reg.All() {
-		for _, seg := range f.Segments() {
-			if seg.Store() != nil {
-				st := seg.Store().Stats()
-				s.Store.Fsyncs += st.Fsyncs
-				s.Store.LogBytes += st.LogBytes
-				s.Store.Checkpoints += st.Checkpoints
-				s.Store.CheckpointBytes += st.CheckpointBytes
-				s.Store.CheckpointRows += st.CheckpointRows
-				s.Store.Unwritable += st.Unwritable
-			}
-		}
-	}
-	s.Unwritable = len(n.reg.Unwritable())
+	s.Store, s.Unwritable = n.reg.StoreStats(), len(n.reg.Unwritable())
 	fs := n.reg.StatsNow(n.def)
 	s.FilterBytes, s.SetBits, s.TotalBits = n.def.Bytes(), fs.SetBits, fs.TotalBits
 	s.EstimatedKeys, s.EstimatedFPRate, s.Alarms = fs.EstimatedKeys, fs.EstimatedFPRate, fs.Alarms

@@ -73,7 +73,7 @@ func (n *Node) tooLarge(w *worker, out, frame []byte, budget int) []byte {
 		if inner, ok := wire.NamedInner(frame); ok {
 			frame = inner
 		}
-		id, ok := reqID(frame)
+		id, ok := wire.RequestID(frame)
 		if !ok {
 			return out[:0]
 		}

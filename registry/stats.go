@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rmbd/rmbd/filter"
+	"github.com/rmbd/rmbd/store"
 )
 
 // Statistics and capacity alarms, per filter. Reading a filter's
@@ -111,4 +112,18 @@ func doublings(v, limit float64) int {
 		return 0
 	}
 	return 1 + int(math.Floor(math.Log2(v/limit)))
+}
+
+// StoreStats returns what the data directories of every filter did
+// together (zero without a data directory).
+func (r *Registry) StoreStats() store.Stats {
+	var sum store.Stats
+	for _, f := range r.All() {
+		for _, seg := range f.Segments() {
+			if st := seg.Store(); st != nil {
+				sum = sum.Plus(st.Stats())
+			}
+		}
+	}
+	return sum
 }

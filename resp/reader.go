@@ -46,6 +46,19 @@ func DefaultLimits() Limits {
 		PieceArgs: DefaultPieceArgs, PieceBytes: DefaultPieceBytes}
 }
 
+// OrDefaults returns l with every field not above zero taken from
+// DefaultLimits.
+func (l Limits) OrDefaults() Limits {
+	d := DefaultLimits()
+	for _, f := range []struct{ v, d *int }{{&l.MaxArgs, &d.MaxArgs}, {&l.MaxBulk, &d.MaxBulk}, {&l.MaxInline, &d.MaxInline},
+		{&l.MaxCommand, &d.MaxCommand}, {&l.PieceArgs, &d.PieceArgs}, {&l.PieceBytes, &d.PieceBytes}} {
+		if *f.v <= 0 {
+			*f.v = *f.d
+		}
+	}
+	return l
+}
+
 // ProtocolError is a command that cannot be framed: the stream cannot be
 // resynchronised after it. Its message is Redis's ("Protocol error: ..."),
 // sent as an ERR reply before the connection closes.

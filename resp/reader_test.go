@@ -10,6 +10,7 @@ import (
 	"testing/iotest"
 
 	"github.com/rmbd/rmbd/internal/bufpool"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -223,4 +224,15 @@ func TestReaderPieces(t *testing.T) {
 	require.LessOrEqual(t, pool.Stats().Peak, int64(1<<20))
 	require.Zero(t, pool.Stats().Refused)
 	require.Zero(t, pool.Stats().Lent)
+}
+
+// OrDefaults fills what is not set and keeps what is.
+func TestLimitsOrDefaults(t *testing.T) {
+	d := DefaultLimits()
+	assert.Equal(t, d, Limits{}.OrDefaults())
+	l := Limits{MaxArgs: 10, MaxCommand: -1, PieceBytes: 4096}.OrDefaults()
+	assert.Equal(t, 10, l.MaxArgs)
+	assert.Equal(t, d.MaxCommand, l.MaxCommand)
+	assert.Equal(t, 4096, l.PieceBytes)
+	assert.Equal(t, d.PieceArgs, l.PieceArgs)
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/rmbd/rmbd/access"
 	"github.com/rmbd/rmbd/filter"
@@ -343,12 +342,7 @@ func (s *Server) respAdded(rc *respConn, f *registry.Filter, keys [][]byte, mult
 // misconf is the reply to adds the node cannot keep: its data directory
 // cannot be written (why), as Redis answers writes it cannot persist.
 func misconf(why error) string {
-	cause := why.Error()
-	var errno syscall.Errno
-	if errors.As(why, &errno) {
-		cause = errno.Error()
-	}
-	return "MISCONF the add is not kept: " + cause + ": the data directory cannot be written; " +
+	return "MISCONF the add is not kept: " + store.Cause(why) + ": the data directory cannot be written; " +
 		"adds are refused until it can (the node retries on its own), reads go on"
 }
 

@@ -37,6 +37,17 @@ import (
 // which names the file: errors.Is(err, syscall.ENOSPC) tells a full disk.
 var ErrUnwritable = errors.New("store: cannot write to the data directory")
 
+// Cause is what a client is told of why the store cannot write: the
+// system's word for it ("no space left on device") when err holds one,
+// else err whole (whose paths a client need not see, and may not fit).
+func Cause(err error) string {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return errno.Error()
+	}
+	return err.Error()
+}
+
 // DefaultRetryInterval is how often an unwritable store tries to write
 // again.
 const DefaultRetryInterval = 500 * time.Millisecond

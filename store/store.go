@@ -740,6 +740,13 @@ type Stats struct {
 	Unwritable uint64
 }
 
+// Plus returns the sum of s and o: what two stores did together.
+func (s Stats) Plus(o Stats) Stats {
+	return Stats{Fsyncs: s.Fsyncs + o.Fsyncs, LogBytes: s.LogBytes + o.LogBytes, Checkpoints: s.Checkpoints + o.Checkpoints,
+		CheckpointBytes: s.CheckpointBytes + o.CheckpointBytes, CheckpointRows: s.CheckpointRows + o.CheckpointRows,
+		Unwritable: s.Unwritable + o.Unwritable}
+}
+
 // Stats returns what the store has done so far.
 func (s *Store) Stats() Stats {
 	return Stats{Fsyncs: s.l.Fsyncs(), LogBytes: s.l.Bytes(), Checkpoints: s.checkpoints.Load(),

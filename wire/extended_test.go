@@ -394,3 +394,20 @@ func TestMembersAndPullDone(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, uint32(9), pd.Rows)
 }
+
+// RequestID reads the id every extended request carries first, and
+// nothing from other frames.
+func TestRequestID(t *testing.T) {
+	b, _ := AppendBatch(nil, TypeHasBatch, 77, 0, [][]byte{[]byte("k")})
+	id, ok := RequestID(b)
+	assert.True(t, ok)
+	assert.Equal(t, uint32(77), id)
+	s, _ := AppendStatsRequest(nil, 9)
+	id, ok = RequestID(s)
+	assert.True(t, ok)
+	assert.Equal(t, uint32(9), id)
+	for _, f := range [][]byte{nil, b[:HeaderSize+2], {byte(TypeSync), 0, 0, 0, 0}} {
+		_, ok = RequestID(f)
+		assert.False(t, ok)
+	}
+}

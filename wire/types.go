@@ -140,3 +140,21 @@ func endExt(dst []byte, start int) ([]byte, error) {
 	binary.BigEndian.PutUint32(dst[start+1:], uint32(n))
 	return dst, nil
 }
+
+// RequestID returns the request id of an extended request, which every
+// one carries first (a pull has none: 0, answered in its stream); ok is
+// false for frames that are not requests, or too short to hold one.
+func RequestID(frame []byte) (id uint32, ok bool) {
+	if len(frame) == 0 {
+		return 0, false
+	}
+	switch Type(frame[0]) {
+	case TypePull:
+		return 0, true
+	case TypeAddBatch, TypeHasBatch, TypePing, TypeStatsReq, TypeMembersReq, TypePeerRequest, TypeFilterReq:
+		if len(frame) >= HeaderSize+4 {
+			return binary.BigEndian.Uint32(frame[HeaderSize:]), true
+		}
+	}
+	return 0, false
+}

@@ -66,3 +66,18 @@ func Beyond(addrs ...string) []string {
 	}
 	return out
 }
+
+// Pick chooses the address to send to among ips: the first IPv4 one (an
+// IPv6 socket reaches those too, and the original rmbd preferred them),
+// else, unless only IPv4 will do (v4only: an IPv4 socket), the first.
+func Pick(ips []netip.Addr, v4only bool) (netip.Addr, bool) {
+	for _, ip := range ips {
+		if ip.Unmap().Is4() {
+			return ip.Unmap(), true
+		}
+	}
+	if v4only || len(ips) == 0 {
+		return netip.Addr{}, false
+	}
+	return ips[0], true
+}

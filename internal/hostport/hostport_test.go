@@ -1,6 +1,7 @@
 package hostport
 
 import (
+	"net/netip"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -32,4 +33,19 @@ func TestLoopbackAndBeyond(t *testing.T) {
 	}
 	assert.Equal(t, []string{"0.0.0.0:8000", ":6379"}, Beyond("127.0.0.1:7946", "0.0.0.0:8000", "", ":6379"))
 	assert.Empty(t, Beyond("127.0.0.1:8000", ""))
+}
+
+func TestPick(t *testing.T) {
+	v6, v4, mapped := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("::ffff:192.0.2.2")
+	ip, ok := Pick([]netip.Addr{v6, v4}, false)
+	assert.True(t, ok)
+	assert.Equal(t, v4, ip, "IPv4 first")
+	ip, _ = Pick([]netip.Addr{mapped}, true)
+	assert.Equal(t, netip.MustParseAddr("192.0.2.2"), ip, "unmapped")
+	ip, _ = Pick([]netip.Addr{v6}, false)
+	assert.Equal(t, v6, ip)
+	_, ok = Pick([]netip.Addr{v6}, true)
+	assert.False(t, ok, "an IPv4 socket cannot reach it")
+	_, ok = Pick(nil, false)
+	assert.False(t, ok)
 }
