@@ -83,23 +83,15 @@ func newFilter(name string, v gossip.Version) *Filter {
 // restore loads the default filter and, with a data directory, the
 // catalog and every live version it names.
 func (r *Registry) restore() error {
-	dir := r.cfg.Dir
-	if dir != nil {
-		b, err := dir.ReadCatalog()
+	if r.cfg.Dir != nil {
+		aside, err := r.readCatalog()
 		if err != nil {
 			return err
 		}
-		if b != nil {
-			entries, err := gossip.DecodeCatalog(b)
-			if err != nil {
-				return fmt.Errorf("the catalog of named filters: %w", err)
+		if !aside {
+			if err := r.removeUnnamed(); err != nil {
+				return err
 			}
-			for _, e := range entries {
-				r.cat.Restore(e)
-			}
-		}
-		if err := r.removeUnnamed(); err != nil {
-			return err
 		}
 	}
 	if err := r.load(r.def); err != nil {
@@ -119,6 +111,36 @@ func (r *Registry) restore() error {
 	return nil
 }
 
+// readCatalog restores the catalog from the data directory. A damaged
+// one refuses the start, unless repairing: then it is set aside (aside is
+// true) and every folder is kept — the catalog comes back from the
+// cluster's members, and each version it names opens its folder (folder
+// names follow from the version) with the rows it held. Folders of
+// versions dropped meanwhile go at the next start.
+func (r *Registry) readCatalog() (aside bool, err error) {
+	dir := r.cfg.Dir
+	b, err := dir.ReadCatalog()
+	switch {
+	case errors.Is(err, store.ErrDamaged) && r.cfg.Store.Repair:
+		r.log.Warn("damaged catalog of named filters set aside: it comes back from the cluster's members, "+
+			"and each filter's folder is kept for it", "err", err)
+		return true, dir.SetCatalogAside()
+	case errors.Is(err, store.ErrDamaged):
+		return false, fmt.Errorf("%w (start with --repair to set it aside: the cluster's members have the catalog, "+
+			"and the named filters' folders are kept for it)", err)
+	case err != nil || b == nil:
+		return false, err
+	}
+	entries, err := gossip.DecodeCatalog(b)
+	if err != nil {
+		return false, fmt.Errorf("the catalog of named filters: %w", err)
+	}
+	for _, e := range entries {
+		r.cat.Restore(e)
+	}
+	return false, nil
+}
+
 // removeUnnamed removes the folders no live version names: the node
 // stopped between writing the catalog of a drop and removing them.
 func (r *Registry) removeUnnamed() error {
@@ -128,14 +150,17 @@ func (r *Registry) removeUnnamed() error {
 			want[versionFolder(name, v.ID())] = true
 		}
 	}
-	defs, err := r.cfg.Dir.Definitions()
+	// The folders are listed by name alone: one whose FILTER file is
+	// damaged is the store's to refuse (or, with --repair, rewrite) when
+	// its filter opens, or goes here if no filter is left to open it.
+	folders, err := r.cfg.Dir.Folders()
 	if err != nil {
 		return err
 	}
-	for _, d := range defs {
-		if !want[filterFolder(d.Name)] {
-			r.log.Info("removing the folder of a dropped filter", "folder", d.Name)
-			if err := r.cfg.Dir.Remove(d.Name); err != nil {
+	for _, folder := range folders {
+		if !want[filterFolder(folder)] {
+			r.log.Info("removing the folder of a dropped filter", "folder", folder)
+			if err := r.cfg.Dir.Remove(folder); err != nil {
 				return err
 			}
 		}

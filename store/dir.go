@@ -114,6 +114,23 @@ func (d *Dir) Definitions() ([]Definition, error) {
 	return out, nil
 }
 
+// Folders lists the folders d holds, by folder name, reading none of
+// them: a folder whose FILTER file is damaged is listed too (opening it
+// says what is wrong, and --repair rewrites the file).
+func (d *Dir) Folders() ([]string, error) {
+	ents, err := d.fs.ReadDir(filepath.Join(d.path, filtersDir))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		if e.IsDir() && !strings.HasPrefix(e.Name(), tempPrefix) {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
+}
+
 // Remove deletes the folder of the filter name, which must not be open:
 // renamed first to a temporary name, so that a crash halfway leaves
 // nothing OpenDir does not remove.
@@ -172,6 +189,17 @@ func (d *Dir) ReadCatalog() ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(d.path, catalogFile), err)
 	}
 	return payload, nil
+}
+
+// SetCatalogAside renames a damaged CATALOG file to CATALOG.damaged
+// (replacing an earlier one), so that the node starts without it and
+// learns the catalog again from the cluster's members.
+func (d *Dir) SetCatalogAside() error {
+	path := filepath.Join(d.path, catalogFile)
+	if err := d.fs.Rename(path, path+".damaged"); err != nil {
+		return err
+	}
+	return d.fs.SyncDir(d.path)
 }
 
 // encodeCatalogFile: magic, version:uint16, payload length:uint32,
