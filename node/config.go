@@ -190,6 +190,9 @@ type Config struct {
 	RESPLimits resp.Limits
 	// Logger receives the node's logs; nil discards them.
 	Logger *slog.Logger
+	// Now is the wall clock the catalog stamps creations and drops with
+	// and ages tombstones by; nil is time.Now. Simulations skew it.
+	Now func() time.Time
 }
 
 // DefaultGossipPort is memberlist's port when GossipListen gives none.

@@ -107,6 +107,9 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Resolver == nil {
 		cfg.Resolver = net.DefaultResolver
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	n := &Node{cfg: cfg, log: log, meters: newMeters(), bufs: bufpool.New(cfg.MaxBufferBytes, cfg.MaxBufferBytes/16)}
 	var undo []func() error
 	fail := func(err error) (*Node, error) {
@@ -160,7 +163,7 @@ func New(cfg Config) (*Node, error) {
 func (n *Node) openRegistry() (*registry.Registry, error) {
 	cfg := n.cfg
 	rc := registry.Config{Node: string(n.name), Default: cfg.sizing(), MaxFilterBytes: cfg.MaxFilterBytes,
-		MaxFilters: cfg.MaxFilters, MaxMemory: cfg.MaxMemory, TombstoneTTL: cfg.TombstoneTTL, Logger: n.log}
+		MaxFilters: cfg.MaxFilters, MaxMemory: cfg.MaxMemory, TombstoneTTL: cfg.TombstoneTTL, Now: cfg.Now, Logger: n.log}
 	if cfg.DataDir != "" {
 		dir, err := store.OpenDirFS(cfg.FS, cfg.DataDir)
 		if err != nil {

@@ -68,7 +68,7 @@ func (n *Node) seal(dst, frame []byte, to uint64) []byte {
 	if n.keys == nil {
 		return append(dst, frame...)
 	}
-	out, err := n.keys.sealer.Seal(dst, frame, to, time.Now())
+	out, err := n.keys.sealer.Seal(dst, frame, to, n.cfg.Now())
 	if err != nil {
 		return dst // cannot happen: only sealable frames come here
 	}
@@ -92,7 +92,7 @@ func (n *Node) open(frame []byte) (wire.Sealed, error) {
 	if n.keys == nil {
 		return wire.Sealed{}, errNoKey
 	}
-	return n.keys.opener.Open(frame, time.Now())
+	return n.keys.opener.Open(frame, n.cfg.Now())
 }
 
 // hint is what a node sealed a frame for this node under another id is
