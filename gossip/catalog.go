@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rmbd/rmbd/filter"
+	"github.com/rmbd/rmbd/internal/mutate"
 	"github.com/zeebo/xxh3"
 )
 
@@ -260,6 +261,9 @@ func (e *Entry) sort() {
 func (c *Catalog) Merge(in Entry, now time.Time) (refused int) {
 	if len(in.Versions) == 0 && len(in.Drops) == 0 && in.Floor == 0 {
 		return 0
+	}
+	if mutate.IgnoreTombstones {
+		in.Drops, in.Floor = nil, 0
 	}
 	e := c.entry(in.Name)
 	horizon := now.Add(-c.ttl).UnixMilli()

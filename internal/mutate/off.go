@@ -1,0 +1,14 @@
+//go:build !simmutate
+
+package mutate
+
+// The bugs, off: constants, so that a normal build holds none of them.
+const (
+	// AckUnsynced acknowledges an add under --fsync always without
+	// waiting for its log record to be fsynced, and the log is fsynced
+	// only when a checkpoint rotates it.
+	AckUnsynced = false
+	// IgnoreTombstones makes the catalog merge ignore the drops a member
+	// sends: a dropped filter lives on where the drop was not made.
+	IgnoreTombstones = false
+)

@@ -1,0 +1,15 @@
+//go:build simmutate
+
+package mutate
+
+// The bugs, switchable: a test sets one before it starts any node, and
+// clears it after every node stopped.
+var (
+	// AckUnsynced acknowledges an add under --fsync always without
+	// waiting for its log record to be fsynced, and the log is fsynced
+	// only when a checkpoint rotates it.
+	AckUnsynced bool
+	// IgnoreTombstones makes the catalog merge ignore the drops a member
+	// sends: a dropped filter lives on where the drop was not made.
+	IgnoreTombstones bool
+)
