@@ -5,6 +5,7 @@ BENCH    ?= .
 ADDR     ?= 127.0.0.1:8000
 IMAGE    ?= rmbd:dev
 SOAKFLAGS ?=
+SEEDS    ?= 200
 # What --version and ping print: the git description and revision (the Go
 # toolchain records them too, unless GOFLAGS has -buildvcs=false).
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
@@ -13,7 +14,7 @@ VFLAGS   := -X github.com/rmbd/rmbd/internal/version.Version=$(VERSION) -X githu
 
 CMDS := $(notdir $(wildcard cmd/*))
 
-.PHONY: help build run test vet race corruption fuzz bench lint clean docker e2e crash soak diskfull
+.PHONY: help build run test vet race corruption fuzz bench lint clean docker e2e crash soak diskfull sim sim-mutants
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -54,6 +55,13 @@ fuzz: ## fuzz every target for FUZZTIME each (CI runs it after make test)
 			done; \
 		done; \
 	done
+
+sim: ## SEEDS (200) seeded cluster histories under faults, every invariant checked; a failure prints its seed, a replay command and the history shrunk
+	$(GO) test -count=1 -timeout 4h -run 'TestSim$$|TestRegressions' ./sim -sim.seeds=$(SEEDS) -sim.tally
+
+sim-mutants: ## with each deliberate bug of internal/mutate built in, a history among 200 seeds fails
+	@out=$$(mktemp); $(GO) test -count=1 -tags simmutate -run 'TestMutationsAreFound' -v ./sim >$$out 2>&1; rc=$$?; \
+		grep -E '^(--- |ok|FAIL|PASS)|found by|no history|panic' $$out; rm -f $$out; exit $$rc
 
 bench: ## run the benchmarks (BENCH=regexp to pick)
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem ./...

@@ -1,0 +1,46 @@
+// Package sim is rmbd's deterministic simulator: whole clusters of the
+// real node — registry, gossip, catalog, store — run in one process on
+// the in-memory network (internal/memnet, memberlist's transport
+// included), on simulated disks (internal/simdisk) and on the fake clock
+// of a testing/synctest bubble, through seeded histories of requests and
+// faults, and every promise rmbd makes is checked of each history.
+//
+// One seed draws the whole history (NewPlan): 3 to 9 members, each with
+// --fsync always or everysec, keyed or not; a workload of acknowledged
+// and unacknowledged adds, has requests, and creates and drops of named
+// filters, sent as the client sends them; and up to eight faults:
+// partitions (two sides, one member isolated, one deaf), datagrams lost,
+// duplicated, reordered and delayed, kill -9 and restart (what was not
+// fsynced lost, the last write maybe torn), a member paused past
+// memberlist's suspicion timeout, clock steps within MaxSkew, a bit flip
+// on a stopped member's disk, a member joining with another default
+// sizing, and a cluster key rotation.
+//
+// Run checks, during the history and after every fault heals:
+//
+//   - read your writes: a member answers present every key it
+//     acknowledged, unless it was allowed to lose it;
+//   - lost = 0: every key acknowledged is present on every replica after
+//     the heal, except those an everysec member acknowledged within its
+//     flush interval before a crash, and those whose only copy was on a
+//     corrupted disk (both counted and reported);
+//   - convergence: within convergeWithin of the heal, every member holds
+//     the same catalog and every replica of every filter is bitwise equal;
+//   - tombstones: a dropped filter is gone everywhere, never lives again
+//     where its drop was seen, and a created one is everywhere;
+//   - the false-positive rate of every filter is at most 1.25 × its
+//     target (the workload never puts more keys in a filter than its
+//     capacity);
+//   - bounds: filter memory, peers and connection buffers stay under
+//     their limits.
+//
+// A failing history is shrunk (Shrink) to the fewest faults that still
+// fail, and replays from its seed:
+//
+//	go test ./sim -run 'TestSim$' -sim.seed=N [-sim.keep=0,3] -v
+//
+// The seed decides every request, fault and its moment, and every choice
+// of the network and the disks; memberlist's own random choices and the
+// order goroutines run in within a tick are not the seed's, so a replay
+// runs the same history, not always the same interleaving of it.
+package sim

@@ -1,0 +1,291 @@
+package sim
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing/synctest"
+	"time"
+
+	"github.com/rmbd/rmbd/auth"
+	"github.com/rmbd/rmbd/internal/memnet"
+	"github.com/rmbd/rmbd/store"
+)
+
+// Running a history: the plan's requests and faults happen on ticks of
+// the bubble's fake clock; after each tick the network delivers until
+// quiet. When the plan ends every fault heals, and the cluster is given
+// convergeWithin to converge before the final checks.
+
+// convergeWithin is how long after the last fault heals every replica
+// must be equal: a rejoin (members that lost each other find each other
+// again) and two anti-entropy swaps.
+const convergeWithin = rejoinInterval + 2*antiEntropyInterval
+
+// Report is what one history did and what it broke.
+type Report struct {
+	Plan Plan
+	// Failures are the invariants broken, each saying how; none is a pass.
+	Failures []string
+	// Acked is the keys whose adds were acknowledged; Stable those every
+	// replica holds at the end; Unsynced those an everysec member lost in
+	// a crash within its flush interval of acknowledging them (allowed);
+	// Corrupted those whose only copy was on a disk a fault corrupted
+	// (allowed); Dropped those added to filters later dropped.
+	Acked, Stable, Unsynced, Corrupted, Dropped int
+	// Asked is the has requests checked during the history.
+	Asked int
+	// Converged is how long after the heal the replicas became equal.
+	Converged time.Duration
+	// Refused is the starts refused after a corruption (expected: a
+	// damaged checkpoint is not started from without --repair).
+	Refused int
+	// Logs holds the members' last warnings, for a failed history.
+	Logs string
+}
+
+// Failed reports whether any invariant broke.
+func (r *Report) Failed() bool { return len(r.Failures) > 0 }
+
+// failf records a broken invariant.
+func (r *Report) failf(format string, a ...any) {
+	if len(r.Failures) < 20 {
+		r.Failures = append(r.Failures, fmt.Sprintf(format, a...))
+	}
+}
+
+// action is one thing that happens at a moment of the history.
+type action struct {
+	at time.Duration
+	do func()
+}
+
+// Run runs the history p and checks it. It must be called inside a
+// testing/synctest bubble: the members' timers run on its fake clock.
+func Run(p Plan) *Report {
+	r := &Report{Plan: p}
+	c := newCluster(p)
+	h := newHistory(c, r)
+	rng := rand.New(rand.NewPCG(p.Seed, 0x71c4))
+	for _, m := range c.members {
+		if err := c.boot(m, false); err != nil {
+			r.failf("n%d would not start: %v", m.i, err)
+			return r
+		}
+	}
+	acts := h.actions()
+	acts = append(acts, c.faultActions()...)
+	slices.SortStableFunc(acts, func(a, b action) int { return int(a.at - b.at) })
+
+	// Time is the bubble's: a step is a tick, unless a restart waited
+	// for a killed member's goroutines to wind down.
+	steps := 0
+	for c.elapsed() < p.Length {
+		c.killDying()
+		for len(acts) > 0 && acts[0].at <= c.elapsed() {
+			acts[0].do()
+			acts = acts[1:]
+		}
+		c.step(steps, rng)
+		if steps%ticksPerSecond == 0 {
+			h.checkDuring()
+		}
+		steps++
+		time.Sleep(tick)
+	}
+	for _, a := range acts { // the heals of faults cut short by the end
+		a.do()
+	}
+	c.heal()
+	healed := c.elapsed()
+	for ; ; steps++ {
+		c.step(steps, rng)
+		if steps%ticksPerSecond == 0 {
+			h.checkDuring()
+			if c.converged() == "" {
+				r.Converged = c.elapsed() - healed
+				break
+			}
+		}
+		if c.elapsed()-healed > convergeWithin {
+			r.failf("convergence: not within %v of the heal: %s", convergeWithin, c.converged())
+			break
+		}
+		time.Sleep(tick)
+	}
+	h.checkEnd()
+	r.Failures = append(r.Failures, c.failures...)
+	r.Refused = c.refused
+	if r.Failed() {
+		for _, m := range c.members {
+			r.Logs += fmt.Sprintf("--- n%d\n%s", m.i, m.logs)
+		}
+	}
+	c.stop()
+	// Memberlist's shutdown leaves probes waiting out their timers: the
+	// bubble's clock runs them out before the bubble ends.
+	time.Sleep(30 * time.Second)
+	return r
+}
+
+// ticksPerSecond and ticksPerSync count steps.
+const (
+	ticksPerSecond = int(time.Second / tick)
+	ticksPerSync   = int(syncInterval / tick)
+)
+
+// step ticks the live members every sync interval, in an order the seed
+// draws, and delivers until the network is quiet.
+func (c *cluster) step(steps int, rng *rand.Rand) {
+	if steps%ticksPerSync == 0 {
+		for _, i := range rng.Perm(len(c.members)) {
+			if m := c.members[i]; m.up() {
+				m.n.Tick()
+			}
+		}
+	}
+	c.settle()
+}
+
+// settle lets every goroutine of the bubble run until all wait, and
+// delivers the datagrams they sent, until nothing moves.
+func (c *cluster) settle() {
+	for {
+		synctest.Wait()
+		if c.nw.Deliver() == 0 {
+			return
+		}
+	}
+}
+
+// heal ends every fault: partitions, lossy links, members down.
+func (c *cluster) heal() {
+	for _, m := range c.members {
+		if m.dying {
+			c.kill(m, m.tear)
+		}
+	}
+	c.nw.SetFaults(memnet.Faults{})
+	c.links.set(func() {
+		clear(c.links.side)
+		clear(c.links.alone)
+		clear(c.links.deaf)
+	})
+	for _, m := range c.members {
+		if m.paused {
+			c.resume(m)
+		}
+		if m.n == nil {
+			c.restart(m, false)
+		}
+	}
+}
+
+func (c *cluster) pause(m *member) {
+	if m.n == nil || m.paused {
+		return
+	}
+	m.paused = true
+	c.links.set(func() { c.links.down[m.addr.Addr()] = true })
+}
+
+func (c *cluster) resume(m *member) {
+	if !m.paused {
+		return
+	}
+	m.paused = false
+	c.links.set(func() { delete(c.links.down, m.addr.Addr()) })
+}
+
+// faultActions turns the plan's faults into what happens when.
+func (c *cluster) faultActions() []action {
+	var acts []action
+	later := func(at time.Duration, do func()) { acts = append(acts, action{at, do}) }
+	rotations := 0
+	for _, f := range c.plan.Faults {
+		m := c.members[f.Node]
+		switch f.Kind {
+		case Halves:
+			later(f.At, func() {
+				c.links.set(func() {
+					for _, o := range c.members {
+						c.links.side[o.addr.Addr()] = 2
+					}
+					for _, i := range f.Side {
+						c.links.side[c.members[i].addr.Addr()] = 1
+					}
+				})
+			})
+			later(f.At+f.Dur, func() { c.links.set(func() { clear(c.links.side) }) })
+		case Isolate:
+			later(f.At, func() { c.links.set(func() { c.links.alone[m.addr.Addr()] = true }) })
+			later(f.At+f.Dur, func() { c.links.set(func() { delete(c.links.alone, m.addr.Addr()) }) })
+		case OneWay:
+			later(f.At, func() { c.links.set(func() { c.links.deaf[m.addr.Addr()] = true }) })
+			later(f.At+f.Dur, func() { c.links.set(func() { delete(c.links.deaf, m.addr.Addr()) }) })
+		case Lossy:
+			later(f.At, func() { c.nw.SetFaults(f.Net) })
+			later(f.At+f.Dur, func() { c.nw.SetFaults(memnet.Faults{}) })
+		case Crash:
+			later(f.At, func() { c.cutPower(m, f.After, f.Tear) })
+			later(f.At+f.Dur, func() { c.kill(m, f.Tear); c.restart(m, false) })
+		case Corrupt:
+			later(f.At, func() { c.kill(m, false) })
+			later(f.At+f.Dur, func() { c.corruptAndRestart(m, f.File) })
+		case Pause:
+			later(f.At, func() { c.pause(m) })
+			later(f.At+f.Dur, func() { c.resume(m) })
+		case ClockStep:
+			later(f.At, func() {
+				off := time.Duration(m.offset.Load()) + f.Step
+				m.offset.Store(int64(min(MaxSkew, max(-MaxSkew, off))))
+			})
+		case Joiner:
+			later(f.At, func() {
+				j := c.add(store.FsyncAlways, 2*DefaultCapacity)
+				c.restart(j, false)
+			})
+		case Rotate:
+			rotations++
+			acts = append(acts, c.rotation(f, keyFrom(c.plan.Seed, rotations))...)
+		}
+	}
+	return acts
+}
+
+// rotation replaces the cluster key as an operator does, member by
+// member a tick apart: every member verifies with the new key, then
+// signs with it, then forgets the old one.
+func (c *cluster) rotation(f Fault, next auth.Key) []action {
+	var acts []action
+	phases := []struct {
+		at   time.Duration
+		keys func(old auth.Key) []auth.Key
+	}{
+		{f.At, func(old auth.Key) []auth.Key { return []auth.Key{old, next} }},
+		{f.At + f.Dur/2, func(old auth.Key) []auth.Key { return []auth.Key{next, old} }},
+		{f.At + f.Dur, func(auth.Key) []auth.Key { return []auth.Key{next} }},
+	}
+	old := keyFrom(c.plan.Seed, 0)
+	if len(c.keys) > 0 {
+		old = c.keys[0]
+	}
+	for _, ph := range phases {
+		keys := ph.keys(old)
+		// Slot i is whoever is the i'th member when the moment comes:
+		// members that joined since are rotated too.
+		for i := range maxMembers {
+			acts = append(acts, action{ph.at + time.Duration(i)*tick, func() {
+				if i < len(c.members) && c.members[i].n != nil {
+					if err := c.members[i].n.SetClusterKeys(keys); err != nil {
+						c.failures = append(c.failures, fmt.Sprintf("n%d: rotating keys: %v", i, err))
+					}
+				}
+				if i == 0 {
+					c.keys = keys // members (re)started from now on
+				}
+			}})
+		}
+	}
+	return acts
+}

@@ -1,0 +1,116 @@
+package sim_test
+
+import (
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+
+	"github.com/rmbd/rmbd/sim"
+)
+
+var (
+	seeds  = flag.Int("sim.seeds", 3, "how many seeded histories TestSim runs (make sim: 200)")
+	first  = flag.Uint64("sim.first", 1, "the first seed TestSim runs")
+	only   = flag.Uint64("sim.seed", 0, "run this seed alone (a replay)")
+	keep   = flag.String("sim.keep", "", "with -sim.seed: keep only these faults, by index (a shrunk replay), e.g. 0,3")
+	shrink = flag.Bool("sim.shrink", true, "shrink a failing history to the fewest faults that still fail")
+	tally  = flag.Bool("sim.tally", false, "print what the histories exercised and found (make sim)")
+)
+
+// run runs plan p in a bubble of its own.
+func run(t *testing.T, p sim.Plan) *sim.Report {
+	var r *sim.Report
+	synctest.Test(t, func(t *testing.T) { r = sim.Run(p) })
+	return r
+}
+
+// TestSim runs seeded histories of a cluster under faults and checks
+// every invariant in each (package doc). A failure prints the seed, the
+// command that replays it, and the history shrunk to the fewest faults
+// that still fail.
+func TestSim(t *testing.T) {
+	var sum sim.Tally
+	var mu sync.Mutex
+	t.Run("seeds", func(t *testing.T) {
+		for _, seed := range seedList() {
+			t.Run(strconv.FormatUint(seed, 10), func(t *testing.T) {
+				t.Parallel()
+				p := plan(seed)
+				r := run(t, p)
+				mu.Lock()
+				sum.Add(r)
+				mu.Unlock()
+				if r.Failed() {
+					report(t, p, r)
+				}
+			})
+		}
+	})
+	t.Log(sum.String())
+	if *tally {
+		fmt.Print(sum.String())
+	}
+}
+
+func seedList() []uint64 {
+	if *only != 0 {
+		return []uint64{*only}
+	}
+	var s []uint64
+	for i := range *seeds {
+		s = append(s, *first+uint64(i))
+	}
+	return s
+}
+
+// plan is the seed's plan, with only the faults -sim.keep names.
+func plan(seed uint64) sim.Plan {
+	p := sim.NewPlan(seed)
+	if *only == 0 || *keep == "" {
+		return p
+	}
+	var idx []int
+	for _, f := range strings.Split(*keep, ",") {
+		if i, err := strconv.Atoi(f); err == nil {
+			idx = append(idx, i)
+		}
+	}
+	return p.Keep(idx)
+}
+
+// report fails t with the history, what broke, and how to replay it,
+// shrunk when it can be.
+func report(t *testing.T, p sim.Plan, r *sim.Report) {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s", p)
+	for _, f := range r.Failures {
+		fmt.Fprintf(&b, "FAIL %s\n", f)
+	}
+	fmt.Fprintf(&b, "replay: go test ./sim -run 'TestSim$' -sim.seed=%d%s -v\n", p.Seed, keepFlag(p, *keep))
+	if *shrink && *keep == "" && len(p.Faults) > 0 {
+		kept := sim.Shrink(p, func(q sim.Plan) bool { return run(t, q).Failed() })
+		fmt.Fprintf(&b, "shrunk to %d of %d faults:\n%sreplay: go test ./sim -run 'TestSim$' -sim.seed=%d -sim.keep=%s -v\n",
+			len(kept), len(p.Faults), p.Keep(kept), p.Seed, joinInts(kept))
+	}
+	t.Errorf("%s\nlast warnings of each member:\n%s", b.String(), r.Logs)
+}
+
+func keepFlag(p sim.Plan, keep string) string {
+	if keep == "" {
+		return ""
+	}
+	return " -sim.keep=" + keep
+}
+
+func joinInts(xs []int) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = strconv.Itoa(x)
+	}
+	return strings.Join(s, ",")
+}

@@ -1,0 +1,57 @@
+package sim
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Tally sums the reports of many histories: what they exercised and
+// what they found.
+type Tally struct {
+	Histories, Failed                           int
+	Faults                                      [numFaultKinds]int
+	Requests                                    int
+	Acked, Stable, Unsynced, Corrupted, Dropped int
+	Asked, Refused                              int
+	// Converged is the longest any history took to converge after its heal.
+	Converged time.Duration
+	// Simulated is the fake time every history ran for together.
+	Simulated time.Duration
+}
+
+// Add counts r.
+func (t *Tally) Add(r *Report) {
+	t.Histories++
+	if r.Failed() {
+		t.Failed++
+	}
+	for _, f := range r.Plan.Faults {
+		t.Faults[f.Kind]++
+	}
+	t.Requests += len(r.Plan.Ops)
+	t.Acked += r.Acked
+	t.Stable += r.Stable
+	t.Unsynced += r.Unsynced
+	t.Corrupted += r.Corrupted
+	t.Dropped += r.Dropped
+	t.Asked += r.Asked
+	t.Refused += r.Refused
+	t.Converged = max(t.Converged, r.Converged)
+	t.Simulated += r.Plan.Length + r.Converged
+}
+
+// String says what the histories did, on a few lines.
+func (t *Tally) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d histories, %d failed, %v simulated\n", t.Histories, t.Failed, t.Simulated.Round(time.Second))
+	fmt.Fprintf(&b, "faults:")
+	for k, n := range t.Faults {
+		fmt.Fprintf(&b, " %v %d", FaultKind(k), n)
+	}
+	fmt.Fprintf(&b, "\n%d requests; keys acknowledged %d: stable %d, lost 0 allowed: unsynced (everysec crash) %d, "+
+		"only copy corrupted %d, filter dropped %d\n", t.Requests, t.Acked, t.Stable, t.Unsynced, t.Corrupted, t.Dropped)
+	fmt.Fprintf(&b, "has requests checked %d; starts refused on a corrupted disk %d; slowest convergence %v after the heal\n",
+		t.Asked, t.Refused, t.Converged)
+	return b.String()
+}
