@@ -87,7 +87,12 @@ func decodeDefinition(b []byte) (Definition, holding, int, error) {
 	r := newReader(b)
 	r.Check(string(r.Bytes(len(defMagic))) != defMagic, damaged("not a FILTER file"))
 	v := r.U16()
-	r.Check(v != defVersion && v != defVersionV1, ErrVersion)
+	// An unknown version whose file does not verify as a whole (the last
+	// 8 bytes an xxh3 of the rest, as every version has it) is a flipped
+	// bit, not a newer rmbd's file.
+	unknown := v != defVersion && v != defVersionV1
+	r.Check(unknown && len(b) >= 8 && binary.BigEndian.Uint64(b[len(b)-8:]) != xxh3.Hash(b[:len(b)-8]), damaged("version"))
+	r.Check(unknown, ErrVersion)
 	fp, err := filter.DecodeFingerprint(r.Bytes(filter.FingerprintSize))
 	r.Check(err != nil, damaged("fingerprint"))
 	d := Definition{FP: fp, Capacity: r.U64(), FPRate: math.Float64frombits(r.U64())}

@@ -211,20 +211,22 @@ func encodeCatalogFile(payload []byte) []byte {
 	return binary.BigEndian.AppendUint64(b, xxh3.Hash(b))
 }
 
+// The checksum is verified before the version: a version that reads
+// unknown because a bit flipped is damage (which --repair sets aside),
+// not a file of a newer rmbd (which it must not touch).
 func decodeCatalogFile(b []byte) ([]byte, error) {
 	head := len(catalogMagic) + 2 + 4
 	switch {
 	case len(b) < head+8 || string(b[:len(catalogMagic)]) != catalogMagic:
 		return nil, damaged("not a CATALOG file")
+	case binary.BigEndian.Uint64(b[len(b)-8:]) != xxh3.Hash(b[:len(b)-8]):
+		return nil, damaged("checksum")
 	case binary.BigEndian.Uint16(b[len(catalogMagic):]) != catalogVersion:
 		return nil, ErrVersion
 	}
 	n := binary.BigEndian.Uint32(b[len(catalogMagic)+2:])
 	if uint64(n) != uint64(len(b)-head-8) {
 		return nil, damaged("catalog length")
-	}
-	if binary.BigEndian.Uint64(b[len(b)-8:]) != xxh3.Hash(b[:len(b)-8]) {
-		return nil, damaged("checksum")
 	}
 	return b[head : len(b)-8 : len(b)-8], nil
 }

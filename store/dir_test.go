@@ -119,7 +119,7 @@ func TestCatalogFile(t *testing.T) {
 		bad := bytes.Clone(b)
 		bad[i] ^= 0x10
 		_, err := decodeCatalogFile(bad)
-		assert.Error(t, err, "byte %d flipped", i)
+		assert.ErrorIs(t, err, ErrDamaged, "byte %d flipped: damage, which --repair sets aside (the version's bytes too)", i)
 	}
 	for cut := range len(b) {
 		_, err := decodeCatalogFile(b[:cut])

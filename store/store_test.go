@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/rmbd/rmbd/filter"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/zeebo/xxh3"
 )
 
 func blockedDef(t testing.TB, capacity uint64) (Definition, func() *filter.Filter) {
@@ -467,4 +469,25 @@ func TestFailedWriteIsNotForever(t *testing.T) {
 	for _, k := range keyList("during", 10) {
 		require.True(t, f.Has([]byte(k)))
 	}
+}
+
+// A bit flipped anywhere in a FILTER file is damage — the version's bytes
+// too, which a file that does not verify cannot vouch for — so that
+// --repair rewrites it; a file that verifies with a version this build
+// does not know is a newer rmbd's, and refused as such. (Found by the
+// simulator on the CATALOG file, which had the same fault.)
+func TestDefinitionVersionFlipIsDamage(t *testing.T) {
+	def, _ := blockedDef(t, 1000)
+	b := encodeDefinition(def, holding{first: 1, last: 2})
+	for i := range b {
+		bad := bytes.Clone(b)
+		bad[i] ^= 0x04
+		_, _, _, err := decodeDefinition(bad)
+		assert.ErrorIs(t, err, ErrDamaged, "byte %d flipped", i)
+	}
+	newer := bytes.Clone(b)
+	newer[len(defMagic)+1] = 9
+	newer = binary.BigEndian.AppendUint64(newer[:len(newer)-8], xxh3.Hash(newer[:len(newer)-8]))
+	_, _, _, err := decodeDefinition(newer)
+	assert.ErrorIs(t, err, ErrVersion)
 }
