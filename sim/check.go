@@ -120,6 +120,7 @@ func filters(m *member) map[string][]byte {
 // checkEnd classifies every acknowledged add, then checks the catalog
 // and each filter's false-positive rate.
 func (h *history) checkEnd() {
+	h.r.DropsLost = len(h.dropLost) + len(h.createLost)
 	h.checkAdds()
 	h.checkCatalog()
 	h.checkFPRate()
@@ -137,8 +138,12 @@ func (h *history) checkAdds() {
 	byFilter := map[string][][]byte{}
 	for _, a := range h.acks {
 		h.r.Acked += len(a.keys)
-		if h.dropped[a.filter] {
+		switch {
+		case h.dropped[a.filter]:
 			h.r.Dropped += len(a.keys)
+			continue
+		case h.createLost[a.filter]:
+			h.r.Corrupted += len(a.keys)
 			continue
 		}
 		byFilter[a.filter] = append(byFilter[a.filter], a.keys...)
@@ -177,7 +182,7 @@ func (h *history) checkAdds() {
 	}
 	h.cl.onAnswer = h.answered
 	for _, a := range h.acks {
-		if h.dropped[a.filter] {
+		if h.dropped[a.filter] || h.createLost[a.filter] {
 			continue
 		}
 		m := h.c.members[a.node]
@@ -202,12 +207,15 @@ func (h *history) checkAdds() {
 func (h *history) checkCatalog() {
 	for _, m := range h.c.live() {
 		for name := range h.dropOK {
+			if h.dropLost[name] {
+				continue
+			}
 			if vs := versions(m, name); len(vs) > 0 {
 				h.r.failf("drop: n%d still holds %q (%d versions) after its drop was acknowledged", m.i, name, len(vs))
 			}
 		}
 		for name := range h.created {
-			if !h.dropped[name] && len(versions(m, name)) == 0 {
+			if !h.dropped[name] && !h.createLost[name] && len(versions(m, name)) == 0 {
 				h.r.failf("create: n%d lacks %q, created and never dropped", m.i, name)
 			}
 		}
@@ -232,7 +240,12 @@ func (h *history) checkFPRate() {
 				hits++
 			}
 		}
-		if rate := float64(hits) / fpProbes; rate > maxFPRatio*target {
+		rate := float64(hits) / fpProbes
+		if est := f.ReadStats().EstimatedKeys; est >= 0.5*float64(f.Version().Def.Capacity) {
+			h.r.Full++
+			h.r.FPRatio = max(h.r.FPRatio, rate/target)
+		}
+		if rate > maxFPRatio*target {
 			h.r.failf("fp rate: %q on n%d answers %.4f of absent keys present, over %.2f × its target %.4f (~%.0f keys)",
 				f.Name(), m.i, rate, maxFPRatio, target, f.ReadStats().EstimatedKeys)
 		}

@@ -120,8 +120,10 @@ type cluster struct {
 	start   time.Time
 	// failures the cluster itself saw: a member that would not start.
 	failures []string
-	// corrupt is told before a member's disk is corrupted.
+	// corrupt is told when a member that is to be corrupted stops, and
+	// flipped which of its files a bit flipped in.
 	corrupt func(*member)
+	flipped func(m *member, path string)
 	// restarted is told of a member restarted after a crash, before it
 	// can reach any other member: what it holds is its disk's alone.
 	restarted func(*member)
@@ -281,15 +283,21 @@ func (c *cluster) restart(m *member, repair bool) {
 // corruptAndRestart flips a bit of one of m's files while it is down,
 // then starts it: a damaged checkpoint must be refused (and is counted),
 // then taken with --repair, which keeps every row that verifies.
-func (c *cluster) corruptAndRestart(m *member, file string) {
+func (c *cluster) corruptAndRestart(m *member, file string, offset int64) {
 	if m.n != nil {
 		return
 	}
 	m.reap()
-	c.corrupt(m)
-	if _, _, ok := m.disk.Corrupt(func(p string) bool { return file == "" || path.Base(p) == file }); !ok && file != "" {
+	p, ok := file, true
+	if offset > 0 {
+		ok = m.disk.CorruptFile(file, offset) == nil
+	} else {
+		p, _, ok = m.disk.Corrupt(func(p string) bool { return file == "" || path.Base(p) == file })
+	}
+	if !ok && file != "" {
 		c.failures = append(c.failures, fmt.Sprintf("n%d has no file %s to corrupt", m.i, file))
 	}
+	c.flipped(m, p)
 	if err := c.boot(m, false); err != nil {
 		c.refused++
 		if err := c.boot(m, true); err != nil {

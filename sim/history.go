@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 	"math/rand/v2"
+	"path"
 	"time"
 
 	"github.com/rmbd/rmbd/registry"
@@ -44,16 +45,28 @@ type history struct {
 	// been seen to have dropped: no version at or below it may live there
 	// again.
 	floors map[int]map[string]uint64
-	// corrupted is when each member's disk was last corrupted.
+	// corrupted is when each member to be corrupted last stopped.
 	corrupted map[int]time.Duration
+	// dropBy is the member that acknowledged each drop; riskyDrops the
+	// drops a member to be corrupted acknowledged and no other member had
+	// heard of when it stopped; dropLost those lost with its CATALOG.
+	dropBy     map[string]int
+	riskyDrops map[int][]string
+	dropLost   map[string]bool
+	// The same for creates.
+	createBy     map[string]int
+	riskyCreates map[int][]string
+	createLost   map[string]bool
 }
 
 func newHistory(c *cluster, r *Report) *history {
 	h := &history{c: c, r: r, rng: rand.New(rand.NewPCG(c.plan.Seed, 0xa5)), created: map[string]bool{},
 		dropped: map[string]bool{}, dropOK: map[string]bool{}, atRisk: map[string]bool{},
-		floors: map[int]map[string]uint64{}, corrupted: map[int]time.Duration{}}
+		floors: map[int]map[string]uint64{}, corrupted: map[int]time.Duration{}, dropBy: map[string]int{},
+		riskyDrops: map[int][]string{}, dropLost: map[string]bool{}, createBy: map[string]int{},
+		riskyCreates: map[int][]string{}, createLost: map[string]bool{}}
 	h.cl = newClient(c, h.answered)
-	c.corrupt = h.corrupt
+	c.corrupt, c.flipped = h.corrupt, h.flipped
 	c.restarted = h.restarted
 	return h
 }
@@ -161,12 +174,14 @@ func (h *history) answered(q *request) {
 			}
 		}
 	case OpCreate:
-		if q.err == nil {
+		if q.err == nil && !h.created[q.op.Filter] {
 			h.created[q.op.Filter] = true
+			h.createBy[q.op.Filter] = q.op.Node
 		}
 	case OpDrop:
-		if q.err == nil {
+		if q.err == nil && !h.dropOK[q.op.Filter] {
 			h.dropOK[q.op.Filter] = true
+			h.dropBy[q.op.Filter] = q.op.Node
 		}
 	}
 }
@@ -192,9 +207,9 @@ func (h *history) restarted(m *member) {
 	}
 }
 
-// corrupt is told that m's disk is about to be corrupted, while m is
-// down: the keys it acknowledged that no other member holds now may be
-// lost with it.
+// corrupt is told that m stopped and its disk is to be corrupted: the
+// keys it acknowledged that no other member holds now, and the drops it
+// acknowledged that no other member has heard of, may be lost with it.
 func (h *history) corrupt(m *member) {
 	h.corrupted[m.i] = h.c.elapsed()
 	for _, a := range h.acks {
@@ -207,6 +222,58 @@ func (h *history) corrupt(m *member) {
 			}
 		}
 	}
+	h.riskyDrops[m.i], h.riskyCreates[m.i] = nil, nil
+	for name := range h.dropOK {
+		if h.dropBy[name] == m.i && !h.droppedElsewhere(m, name) {
+			h.riskyDrops[m.i] = append(h.riskyDrops[m.i], name)
+		}
+	}
+	for name := range h.created {
+		if h.createBy[name] == m.i && !h.knownElsewhere(m, name) {
+			h.riskyCreates[m.i] = append(h.riskyCreates[m.i], name)
+		}
+	}
+}
+
+// flipped is told which of m's files a bit flipped in. A damaged CATALOG
+// is set aside by --repair: the drops only m knew are lost, and m knows
+// no drop until the members tell it again.
+func (h *history) flipped(m *member, file string) {
+	if path.Base(file) == "CATALOG" {
+		for _, name := range h.riskyDrops[m.i] {
+			h.dropLost[name] = true
+		}
+		for _, name := range h.riskyCreates[m.i] {
+			h.createLost[name] = true
+		}
+		h.floors[m.i] = nil
+	}
+	h.riskyDrops[m.i], h.riskyCreates[m.i] = nil, nil
+}
+
+// knownElsewhere reports whether a member other than m knows of name.
+func (h *history) knownElsewhere(m *member, name string) bool {
+	for _, o := range h.c.members {
+		if o != m && o.n != nil {
+			if e := o.n.Registry().Entry(name); e.Floor > 0 || len(e.Drops) > 0 || len(e.Versions) > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// droppedElsewhere reports whether a member other than m holds a
+// tombstone of name.
+func (h *history) droppedElsewhere(m *member, name string) bool {
+	for _, o := range h.c.members {
+		if o != m && o.n != nil {
+			if e := o.n.Registry().Entry(name); e.Floor > 0 || len(e.Drops) > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (h *history) heldElsewhere(m *member, name string, key []byte) bool {

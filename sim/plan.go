@@ -97,6 +97,9 @@ type Fault struct {
 	// File, for Corrupt, names the file whose bit flips (its base name:
 	// CATALOG, FILTER, ...); empty is any file, drawn by the disk.
 	File string
+	// Offset, with File the path of a file on the member's disk, is the
+	// byte a bit flips in (regression cases spell out the damage).
+	Offset int64
 }
 
 func (f Fault) String() string {
@@ -185,8 +188,18 @@ func workload(rng *rand.Rand, p Plan) []Op {
 	for i := range 1 + rng.IntN(4) {
 		names = append(names, &named{name: fmt.Sprintf("f%d", i), capacity: uint64(200 + rng.IntN(1800))})
 	}
+	// Half the histories fill one named filter to 80–100 % of its
+	// capacity soon after it is created, so that its false-positive rate
+	// is measured where it counts.
+	var fill *named
+	var fillKeys uint64
+	if rng.IntN(2) == 0 {
+		fill = names[rng.IntN(len(names))]
+		fillKeys = fill.capacity * uint64(80+rng.IntN(21)) / 100
+		fill.keys = fillKeys
+	}
 	defKeys := uint64(0)
-	var ops []Op
+	var ops, burst []Op
 	for t := time.Second; t < p.Length-time.Second; t += time.Duration(1+rng.IntN(6)) * tick {
 		op := Op{At: t, Node: rng.IntN(p.Nodes)}
 		switch r := rng.IntN(100); {
@@ -194,6 +207,9 @@ func workload(rng *rand.Rand, p Plan) []Op {
 			f := names[rng.IntN(len(names))]
 			if f.dropped {
 				continue
+			}
+			if f == fill && !f.created {
+				burst = fillOps(rng, p, f.name, t+time.Second, fillKeys)
 			}
 			op.Kind, op.Filter, op.Capacity, f.created = OpCreate, f.name, f.capacity, true
 		case r < 10:
@@ -225,8 +241,27 @@ func workload(rng *rand.Rand, p Plan) []Op {
 		}
 		ops = append(ops, op)
 	}
+	ops = append(ops, burst...)
+	slices.SortStableFunc(ops, func(a, b Op) int { return int(a.At - b.At) })
 	return ops
 }
+
+// fillOps adds keys unacknowledged to the filter name, from one member,
+// in batches of fillBatch a tick apart from at.
+func fillOps(rng *rand.Rand, p Plan, name string, at time.Duration, keys uint64) []Op {
+	var ops []Op
+	node := rng.IntN(p.Nodes)
+	for ; keys > 0; at += tick {
+		n := min(keys, fillBatch)
+		ops = append(ops, Op{At: at, Kind: OpAddNoAck, Node: node, Filter: name, Keys: int(n)})
+		keys -= n
+	}
+	return ops
+}
+
+// fillBatch is the keys of one add that fills a filter: a batch well
+// within a datagram.
+const fillBatch = 64
 
 // faults draws what goes wrong: up to eight faults, none before the
 // cluster formed, each over before the plan ends.

@@ -24,6 +24,11 @@ var regressions = []struct {
 	// --repair or not (with --repair it is now set aside, the folders
 	// kept, and the catalog learned again from the members).
 	{"damaged CATALOG", 77, sim.Fault{Kind: sim.Corrupt, Node: 1, At: 14 * time.Second, Dur: time.Second, File: "CATALOG"}},
+	// A bit flipped in the CATALOG's version read as a file of a newer
+	// rmbd, which --repair must not touch, so the member stayed down
+	// (the checksum is now verified first: it is damage).
+	{"CATALOG version flipped", 103, sim.Fault{Kind: sim.Corrupt, Node: 2, At: 14 * time.Second, Dur: time.Second,
+		File: "/data/CATALOG", Offset: 9}},
 }
 
 func TestRegressions(t *testing.T) {

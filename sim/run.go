@@ -33,8 +33,16 @@ type Report struct {
 	// Corrupted those whose only copy was on a disk a fault corrupted
 	// (allowed); Dropped those added to filters later dropped.
 	Acked, Stable, Unsynced, Corrupted, Dropped int
+	// DropsLost is the drops and creates acknowledged by a member whose
+	// CATALOG a bit flip then damaged before any other member had heard
+	// of them (allowed: the only copy was lost).
+	DropsLost int
 	// Asked is the has requests checked during the history.
 	Asked int
+	// Full is the filters checked for false positives while at least half
+	// full; FPRatio the highest ratio of measured to target rate among them.
+	Full    int
+	FPRatio float64
 	// Converged is how long after the heal the replicas became equal.
 	Converged time.Duration
 	// Refused is the starts refused after a corruption (expected: a
@@ -230,8 +238,8 @@ func (c *cluster) faultActions() []action {
 			later(f.At, func() { c.cutPower(m, f.After, f.Tear) })
 			later(f.At+f.Dur, func() { c.kill(m, f.Tear); c.restart(m, false) })
 		case Corrupt:
-			later(f.At, func() { c.kill(m, false) })
-			later(f.At+f.Dur, func() { c.corruptAndRestart(m, f.File) })
+			later(f.At, func() { c.kill(m, false); c.corrupt(m) })
+			later(f.At+f.Dur, func() { c.corruptAndRestart(m, f.File, f.Offset) })
 		case Pause:
 			later(f.At, func() { c.pause(m) })
 			later(f.At+f.Dur, func() { c.resume(m) })

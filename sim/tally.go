@@ -13,7 +13,11 @@ type Tally struct {
 	Faults                                      [numFaultKinds]int
 	Requests                                    int
 	Acked, Stable, Unsynced, Corrupted, Dropped int
-	Asked, Refused                              int
+	Asked, Refused, DropsLost                   int
+	// Full is the filters measured at least half full; FPRatio the
+	// highest measured ÷ target false-positive rate among them.
+	Full    int
+	FPRatio float64
 	// Converged is the longest any history took to converge after its heal.
 	Converged time.Duration
 	// Simulated is the fake time every history ran for together.
@@ -37,6 +41,9 @@ func (t *Tally) Add(r *Report) {
 	t.Dropped += r.Dropped
 	t.Asked += r.Asked
 	t.Refused += r.Refused
+	t.DropsLost += r.DropsLost
+	t.Full += r.Full
+	t.FPRatio = max(t.FPRatio, r.FPRatio)
 	t.Converged = max(t.Converged, r.Converged)
 	t.Simulated += r.Plan.Length + r.Converged
 }
@@ -51,7 +58,8 @@ func (t *Tally) String() string {
 	}
 	fmt.Fprintf(&b, "\n%d requests; keys acknowledged %d: stable %d, lost 0 allowed: unsynced (everysec crash) %d, "+
 		"only copy corrupted %d, filter dropped %d\n", t.Requests, t.Acked, t.Stable, t.Unsynced, t.Corrupted, t.Dropped)
-	fmt.Fprintf(&b, "has requests checked %d; starts refused on a corrupted disk %d; slowest convergence %v after the heal\n",
-		t.Asked, t.Refused, t.Converged)
+	fmt.Fprintf(&b, "has requests checked %d; starts refused on a corrupted disk %d; drops and creates whose only copy was a corrupted CATALOG %d; "+
+		"slowest convergence %v after the heal\n", t.Asked, t.Refused, t.DropsLost, t.Converged)
+	fmt.Fprintf(&b, "filters measured at least half full %d: false-positive rate at most %.2f × target\n", t.Full, t.FPRatio)
 	return b.String()
 }
