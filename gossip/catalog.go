@@ -31,10 +31,12 @@ import (
 // Tombstones are kept for TTL, then forgotten, but for the highest
 // generation ever dropped (Entry.Floor, a few bytes a name, kept for
 // good): a name re-created after that is a new generation still, and no
-// version at or below the floor ever lives again. A version this node
-// does not know that was created longer than TTL ago is refused too: it
-// can only be one dropped and forgotten, or one from a member away for
-// longer than TTL, and either way taking it would bring dropped keys back.
+// version at or below the floor ever lives again; members swap floors
+// with the rest. Any other version is taken however old it is: a member
+// away for longer than TTL, or one that joins later, must get every
+// filter that lives. (The one thing a member away longer than TTL can
+// bring back is a conflict's loser dropped alone: it comes back a loser,
+// answerable until dropped again.)
 //
 // Rows follow versions: a node gives each version's filter a seed drawn
 // from its name and generation (FilterSeed), so rows of a dropped
@@ -102,7 +104,6 @@ type Catalog struct {
 var (
 	ErrExists   = errors.New("a filter of that name exists with another definition")
 	ErrNotFound = errors.New("no filter of that name")
-	ErrTooOld   = errors.New("a version older than the tombstone TTL that this node never knew")
 )
 
 // NewCatalog returns an empty catalog keeping tombstones for ttl.
@@ -253,11 +254,11 @@ func (e *Entry) sort() {
 	e.Drops = slices.CompactFunc(e.Drops, func(a, b Tombstone) bool { return a.Gen == b.Gen && a.Version == b.Version })
 }
 
-// Merge folds another node's entry for a name into c. Versions this
-// node does not know that were created longer than the TTL ago are
-// refused (counted in the returned number), as are versions a tombstone
-// covers. Merge is commutative, associative and idempotent over what it
-// keeps.
+// Merge folds another node's entry for a name into c. Versions at or
+// below the name's floor are refused (counted in the returned number),
+// and versions a tombstone covers dropped; every other version is taken,
+// however old. Merge is commutative, associative and idempotent over what
+// it keeps.
 func (c *Catalog) Merge(in Entry, now time.Time) (refused int) {
 	if len(in.Versions) == 0 && len(in.Drops) == 0 && in.Floor == 0 {
 		return 0
@@ -266,12 +267,10 @@ func (c *Catalog) Merge(in Entry, now time.Time) (refused int) {
 		in.Drops, in.Floor = nil, 0
 	}
 	e := c.entry(in.Name)
-	horizon := now.Add(-c.ttl).UnixMilli()
 	e.Floor = max(e.Floor, in.Floor)
 	e.Drops = append(e.Drops, in.Drops...)
 	for _, v := range in.Versions {
-		known := slices.ContainsFunc(e.Versions, func(w Version) bool { return w.ID() == v.ID() })
-		if !known && v.Created < horizon {
+		if v.Gen <= e.Floor {
 			refused++
 			continue
 		}

@@ -254,3 +254,32 @@ func ids(vs []Version) []ID {
 	}
 	return out
 }
+
+// A member that was away, or joins, longer than the TTL after a filter
+// was created takes it: it lives, and every member must hold it. (The
+// simulator found members refusing such filters for good, their catalogs
+// never converging: a node added to a cluster a day after its filters
+// were made never got them.)
+func TestLateMemberTakesOldFilters(t *testing.T) {
+	ttl := 24 * time.Hour
+	a, late := NewCatalog(ttl), NewCatalog(ttl)
+	v, err := a.Create("long-lived", def(t, 1000, 0.01), "a", epoch)
+	require.NoError(t, err)
+	for _, e := range a.Entries() {
+		assert.Zero(t, late.Merge(e, epoch.Add(ttl+time.Hour)))
+	}
+	assert.Equal(t, []ID{v.ID()}, ids(late.Answering("long-lived")))
+	assert.Equal(t, a.Entries(), late.Entries())
+
+	// Another old version of the same generation, unknown here, is taken
+	// too (a member that made the filter again while it had lost its
+	// catalog): the earliest still wins, and both sides agree.
+	rival := late.Entries()[0]
+	rival.Versions = []Version{rival.Versions[0]}
+	rival.Versions[0].Created += 1000
+	rival.Versions[0].Origin = "z"
+	assert.Zero(t, late.Merge(rival, epoch.Add(ttl+2*time.Hour)))
+	assert.Equal(t, []ID{v.ID(), rival.Versions[0].ID()}, ids(late.Answering("long-lived")))
+	assert.Zero(t, a.Merge(rival, epoch.Add(ttl+2*time.Hour)))
+	assert.Equal(t, a.Entries(), late.Entries())
+}
