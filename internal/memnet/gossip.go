@@ -189,14 +189,14 @@ func (t *GossipTransport) receive(from netip.AddrPort, frame []byte) {
 }
 
 // gossipPacket hands a packet from → to to to's transport unless there is
-// none, the link from → to is cut or the Drop fault takes it. The random
-// draw is made only when Drop is set, so that gossip leaves the replay of
-// a run's datagram faults as it was.
+// none, the link from → to is cut or the Drop fault takes it, drawn from
+// a generator of its own: memberlist's goroutines send in no set order,
+// and the datagrams' fates must follow the seed alone.
 func (n *Network) gossipPacket(from, to netip.AddrPort, frame []byte) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	h, ok := n.handlers[gossipKey(to)]
-	if !ok || n.cut != nil && n.cut(from, to) || n.faults.Drop > 0 && n.rng.Float64() < n.faults.Drop {
+	if !ok || n.cut != nil && n.cut(from, to) || n.faults.Drop > 0 && n.gossipRng.Float64() < n.faults.Drop {
 		return
 	}
 	h(from, frame)

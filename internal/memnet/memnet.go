@@ -52,6 +52,10 @@ type Stats struct {
 type Network struct {
 	mu        sync.Mutex
 	rng       *rand.Rand
+	// gossipRng draws the fates of gossip packets, which memberlist's
+	// goroutines send in no set order: apart from rng, so that the
+	// datagrams' fates still follow the seed alone.
+	gossipRng *rand.Rand
 	faults    Faults
 	cut       func(from, to netip.AddrPort) bool
 	tap       func(from, to netip.AddrPort, frame []byte)
@@ -76,7 +80,7 @@ const maxDeliveries = 10_000_000
 
 // New returns an empty network whose faults are drawn from seed.
 func New(seed uint64) *Network {
-	return &Network{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+	return &Network{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), gossipRng: rand.New(rand.NewPCG(seed, 0x90551b)),
 		handlers: map[netip.AddrPort]Handler{}, listeners: map[netip.AddrPort]*listener{}}
 }
 
