@@ -61,11 +61,12 @@ func (cl *client) send(r *request) error {
 		inner, err = wire.AppendBatch(nil, wire.TypeAddBatch, id, flags, r.keys)
 	case OpHas:
 		inner, err = wire.AppendBatch(nil, wire.TypeHasBatch, id, 0, r.keys)
-	case OpCreate:
+	case OpCreate: // padded, as the client pads them: the answer is larger than the request
 		inner, err = wire.AppendFilterRequest(nil, wire.FilterRequest{ReqID: id, Op: wire.FilterOpCreate,
-			Name: []byte(r.op.Filter), Layout: filter.Blocked, Capacity: r.op.Capacity, FPRate: FPRate})
+			Name: []byte(r.op.Filter), Layout: filter.Blocked, Capacity: r.op.Capacity, FPRate: FPRate, Pad: wire.MaxDatagram})
 	case OpDrop:
-		inner, err = wire.AppendFilterRequest(nil, wire.FilterRequest{ReqID: id, Op: wire.FilterOpDrop, Name: []byte(r.op.Filter)})
+		inner, err = wire.AppendFilterRequest(nil, wire.FilterRequest{ReqID: id, Op: wire.FilterOpDrop,
+			Name: []byte(r.op.Filter), Pad: wire.MaxDatagram})
 	}
 	if err != nil {
 		return err

@@ -124,9 +124,13 @@ type cluster struct {
 	// flipped which of its files a bit flipped in.
 	corrupt func(*member)
 	flipped func(m *member, path string)
+	// killed is told of a member killed, as it dies.
+	killed func(*member)
 	// restarted is told of a member restarted after a crash, before it
 	// can reach any other member: what it holds is its disk's alone.
 	restarted func(*member)
+	// active are the partitions and lossy spells in force, by index.
+	active map[int]Fault
 	// refused counts starts refused on a corrupted disk.
 	refused int
 }
@@ -135,7 +139,7 @@ func newCluster(p Plan) *cluster {
 	c := &cluster{plan: p, nw: memnet.New(p.Seed),
 		links: &links{side: map[netip.Addr]int{}, down: map[netip.Addr]bool{}, alone: map[netip.Addr]bool{}, boot: map[netip.Addr]bool{},
 			deaf: map[netip.Addr]bool{}},
-		start: time.Now()}
+		start: time.Now(), active: map[int]Fault{}}
 	c.nw.Cut(c.links.cut)
 	if p.Keyed {
 		c.keys = []auth.Key{keyFrom(p.Seed, 0)}
@@ -161,7 +165,8 @@ func (c *cluster) add(fsync store.FsyncPolicy, capacity uint64) *member {
 	i := len(c.members)
 	m := &member{i: i, addr: memberAddr(i), disk: simdisk.New(c.plan.Seed*1000 + uint64(i)), fsync: fsync,
 		capacity: capacity, logs: newLogRing(64)}
-	m.offset.Store(int64(time.Duration(int64(c.plan.Seed*7919+uint64(i)*104729)%int64(2*time.Second)) - time.Second))
+	// Clocks start up to a second either side of true time.
+	m.offset.Store(int64(time.Duration((c.plan.Seed*7919+uint64(i)*104729)%2001)*time.Millisecond - time.Second))
 	c.members = append(c.members, m)
 	return m
 }
@@ -179,6 +184,9 @@ func (c *cluster) boot(m *member, repair bool) error {
 	cfg.MaxMemory, cfg.MaxBufferBytes, cfg.MaxPeers = maxMemory, maxBufferBytes, maxPeers
 	cfg.ProtectedMode, cfg.AutoCreate, cfg.ManualTicks = false, false, true
 	cfg.ClusterKeys = c.keys
+	if c.plan.TombstoneTTL > 0 {
+		cfg.TombstoneTTL = c.plan.TombstoneTTL
+	}
 	cfg.Now = m.now
 	cfg.Resolver = noDNS{}
 	cfg.Logger = slog.New(slog.NewTextHandler(m.logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -225,6 +233,7 @@ func (c *cluster) kill(m *member, tear bool) {
 		return
 	}
 	m.crashes = append(m.crashes, c.elapsed())
+	c.killed(m)
 	c.links.set(func() { c.links.down[m.addr.Addr()] = true })
 	if !m.disk.Crashed() {
 		m.disk.Crash(tear)

@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path"
+	"slices"
 	"time"
 
 	"github.com/rmbd/rmbd/registry"
 	"github.com/rmbd/rmbd/store"
+	"github.com/rmbd/rmbd/wire"
 )
 
 // The history: what the client asked and was answered, and the checks
@@ -47,6 +49,9 @@ type history struct {
 	floors map[int]map[string]uint64
 	// corrupted is when each member to be corrupted last stopped.
 	corrupted map[int]time.Duration
+	// unsynced are keys an everysec member acknowledged within its flush
+	// interval before it crashed, which no other member held then.
+	unsynced map[string]bool
 	// dropBy is the member that acknowledged each drop; riskyDrops the
 	// drops a member to be corrupted acknowledged and no other member had
 	// heard of when it stopped; dropLost those lost with its CATALOG.
@@ -57,16 +62,18 @@ type history struct {
 	createBy     map[string]int
 	riskyCreates map[int][]string
 	createLost   map[string]bool
+	// catalogAside marks the members whose CATALOG a bit flip damaged.
+	catalogAside map[int]bool
 }
 
 func newHistory(c *cluster, r *Report) *history {
 	h := &history{c: c, r: r, rng: rand.New(rand.NewPCG(c.plan.Seed, 0xa5)), created: map[string]bool{},
 		dropped: map[string]bool{}, dropOK: map[string]bool{}, atRisk: map[string]bool{},
-		floors: map[int]map[string]uint64{}, corrupted: map[int]time.Duration{}, dropBy: map[string]int{},
+		floors: map[int]map[string]uint64{}, corrupted: map[int]time.Duration{}, unsynced: map[string]bool{}, dropBy: map[string]int{},
 		riskyDrops: map[int][]string{}, dropLost: map[string]bool{}, createBy: map[string]int{},
-		riskyCreates: map[int][]string{}, createLost: map[string]bool{}}
+		riskyCreates: map[int][]string{}, createLost: map[string]bool{}, catalogAside: map[int]bool{}}
 	h.cl = newClient(c, h.answered)
-	c.corrupt, c.flipped = h.corrupt, h.flipped
+	c.corrupt, c.flipped, c.killed = h.corrupt, h.flipped, h.killed
 	c.restarted = h.restarted
 	return h
 }
@@ -116,7 +123,7 @@ func (h *history) askable(i int) (name string, keys [][]byte) {
 		return "", nil
 	}
 	name = ok[h.rng.IntN(len(ok))].filter
-	for _, a := range ok {
+	for _, a := range slices.Backward(ok) { // the newest first: the riskiest
 		if a.filter != name {
 			continue
 		}
@@ -149,6 +156,13 @@ func (h *history) answered(q *request) {
 	if q.other != "" {
 		h.r.failf("n%d answered %v with %s", q.op.Node, q.op.Kind, q.other)
 		return
+	}
+	h.r.Answers[q.op.Kind]++
+	if q.err != nil {
+		h.r.Errors[q.err.Code]++
+		if !expectedCodes[q.err.Code] {
+			h.r.failf("client: n%d answered %v of %q with error %d %q", q.op.Node, q.op.Kind, q.op.Filter, q.err.Code, q.err.Msg)
+		}
 	}
 	switch q.op.Kind {
 	case OpAdd:
@@ -186,6 +200,26 @@ func (h *history) answered(q *request) {
 	}
 }
 
+// killed is told that m crashed: under everysec, the keys it
+// acknowledged within its flush interval that no other member holds may
+// be lost.
+func (h *history) killed(m *member) {
+	if m.fsync == store.FsyncAlways {
+		return
+	}
+	now := h.c.elapsed()
+	for _, a := range h.acks {
+		if a.node != m.i || now-a.at > flushWindow || h.dropped[a.filter] {
+			continue
+		}
+		for _, k := range a.keys {
+			if !h.heldElsewhere(m, a.filter, k) {
+				h.unsynced[string(k)] = true
+			}
+		}
+	}
+}
+
 // restarted checks a member back from a crash before it hears from any
 // other: every key it acknowledged and logged (its add changed the
 // filter) is there, from its disk alone — under --fsync always all of
@@ -205,7 +239,32 @@ func (h *history) restarted(m *member) {
 			}
 		}
 	}
+	// The catalog is written before a create or drop is answered.
+	reg := m.n.Registry()
+	for name, by := range h.createBy {
+		if e := reg.Entry(name); by == m.i && !h.createLost[name] && !h.lostCatalog(m) && len(e.Versions) == 0 && len(e.Drops) == 0 && e.Floor == 0 {
+			h.r.failf("durability: n%d restarted at %v without %q, whose create it acknowledged", m.i, h.c.elapsed(), name)
+		}
+	}
+	for name, by := range h.dropBy {
+		if e := reg.Entry(name); by == m.i && !h.dropLost[name] && !h.lostCatalog(m) && len(e.Drops) == 0 && e.Floor == 0 {
+			h.r.failf("durability: n%d restarted at %v without the tombstone of %q, whose drop it acknowledged", m.i, h.c.elapsed(), name)
+		}
+	}
+	// What it had only heard of may be gone with the crash (a catalog
+	// merged from a member is written after): it learns it again.
+	h.floors[m.i] = nil
 }
+
+// lostCatalog reports whether m's CATALOG was set aside after a bit flip.
+func (h *history) lostCatalog(m *member) bool { return h.catalogAside[m.i] }
+
+// expectedCodes are the errors a fault or the workload explains: a
+// filter not (yet, or any longer) on the member, a disk that died, a node
+// too busy or shutting down. Any other is the simulator's client or the
+// node at fault.
+var expectedCodes = map[uint16]bool{wire.CodeRefused: true, wire.CodeUnwritable: true, wire.CodeBusy: true,
+	wire.CodeUnavailable: true}
 
 // corrupt is told that m stopped and its disk is to be corrupted: the
 // keys it acknowledged that no other member holds now, and the drops it
@@ -247,6 +306,7 @@ func (h *history) flipped(m *member, file string) {
 			h.createLost[name] = true
 		}
 		h.floors[m.i] = nil
+		h.catalogAside[m.i] = true
 	}
 	h.riskyDrops[m.i], h.riskyCreates[m.i] = nil, nil
 }

@@ -30,6 +30,10 @@ type Plan struct {
 	Faults []Fault
 	// Length is when the workload and faults end and everything heals.
 	Length time.Duration
+	// TombstoneTTL is how long the members keep a drop's tombstone:
+	// short enough that members cut off or down for longer come back
+	// after their peers forgot it (the generation floor must do).
+	TombstoneTTL time.Duration
 }
 
 // OpKind is a kind of client request.
@@ -42,6 +46,7 @@ const (
 	OpHas                    // ask for keys acknowledged earlier
 	OpCreate                 // create a named filter
 	OpDrop                   // drop a named filter
+	numOpKinds
 )
 
 var opNames = [...]string{"add", "add-noack", "has", "create", "drop"}
@@ -161,6 +166,7 @@ func NewPlan(seed uint64) Plan {
 	}
 	p.Ops = workload(rng, p)
 	p.Faults = faults(rng, p)
+	p.TombstoneTTL = time.Duration(4+rng.IntN(27)) * time.Second
 	return p
 }
 
@@ -306,6 +312,23 @@ func faults(rng *rand.Rand, p Plan) []Fault {
 	return fs
 }
 
+// quiet returns when the last fault heals or the last request is sent,
+// whichever is later: from then on the replicas must converge.
+func (p Plan) quiet() time.Duration {
+	var q time.Duration
+	for _, f := range p.Faults {
+		end := f.At + f.Dur
+		if f.Kind == Rotate {
+			end += maxMembers * tick // the last member's turn
+		}
+		q = max(q, end)
+	}
+	for _, op := range p.Ops {
+		q = max(q, op.At)
+	}
+	return q
+}
+
 // Without returns the plan with the faults whose indexes keep reports
 // false left out: the same workload, fewer faults.
 func (p Plan) Without(drop func(i int) bool) Plan {
@@ -327,7 +350,8 @@ func (p Plan) Keep(idx []int) Plan {
 // String describes the plan on a few lines.
 func (p Plan) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "seed %d: %d members, fsync %v, keyed %v, %v, %d requests\n", p.Seed, p.Nodes, p.Fsync, p.Keyed, p.Length, len(p.Ops))
+	fmt.Fprintf(&b, "seed %d: %d members, fsync %v, keyed %v, %v, tombstones kept %v, %d requests\n", p.Seed, p.Nodes, p.Fsync, p.Keyed,
+		p.Length, p.TombstoneTTL, len(p.Ops))
 	for i, f := range p.Faults {
 		fmt.Fprintf(&b, "  fault %d: %v\n", i, f)
 	}

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"testing/synctest"
@@ -17,9 +18,9 @@ import (
 // quiet. When the plan ends every fault heals, and the cluster is given
 // convergeWithin to converge before the final checks.
 
-// convergeWithin is how long after the last fault heals every replica
-// must be equal: a rejoin (members that lost each other find each other
-// again) and two anti-entropy swaps.
+// convergeWithin is how long after the last fault heals (or the last
+// request, if later) every replica must be equal: a rejoin (members that
+// lost each other find each other again) and two anti-entropy swaps.
 const convergeWithin = rejoinInterval + 2*antiEntropyInterval
 
 // Report is what one history did and what it broke.
@@ -39,11 +40,16 @@ type Report struct {
 	DropsLost int
 	// Asked is the has requests checked during the history.
 	Asked int
+	// Answers counts the requests answered, by kind; Errors the error
+	// answers, by code.
+	Answers map[OpKind]int
+	Errors  map[uint16]int
 	// Full is the filters checked for false positives while at least half
 	// full; FPRatio the highest ratio of measured to target rate among them.
 	Full    int
 	FPRatio float64
-	// Converged is how long after the heal the replicas became equal.
+	// Converged is how long after the last fault's heal or request the
+	// replicas became equal.
 	Converged time.Duration
 	// Refused is the starts refused after a corruption (expected: a
 	// damaged checkpoint is not started from without --repair).
@@ -71,7 +77,7 @@ type action struct {
 // Run runs the history p and checks it. It must be called inside a
 // testing/synctest bubble: the members' timers run on its fake clock.
 func Run(p Plan) *Report {
-	r := &Report{Plan: p}
+	r := &Report{Plan: p, Answers: map[OpKind]int{}, Errors: map[uint16]int{}}
 	c := newCluster(p)
 	h := newHistory(c, r)
 	rng := rand.New(rand.NewPCG(p.Seed, 0x71c4))
@@ -105,18 +111,18 @@ func Run(p Plan) *Report {
 		a.do()
 	}
 	c.heal()
-	healed := c.elapsed()
+	quiet := p.quiet()
 	for ; ; steps++ {
 		c.step(steps, rng)
 		if steps%ticksPerSecond == 0 {
 			h.checkDuring()
-			if c.converged() == "" {
-				r.Converged = c.elapsed() - healed
-				break
-			}
 		}
-		if c.elapsed()-healed > convergeWithin {
-			r.failf("convergence: not within %v of the heal: %s", convergeWithin, c.converged())
+		if c.converged() == "" {
+			r.Converged = c.elapsed() - quiet
+			break
+		}
+		if c.elapsed()-quiet > convergeWithin {
+			r.failf("convergence: not within %v of the last fault's heal or request: %s", convergeWithin, c.converged())
 			break
 		}
 		time.Sleep(tick)
@@ -173,12 +179,8 @@ func (c *cluster) heal() {
 			c.kill(m, m.tear)
 		}
 	}
-	c.nw.SetFaults(memnet.Faults{})
-	c.links.set(func() {
-		clear(c.links.side)
-		clear(c.links.alone)
-		clear(c.links.deaf)
-	})
+	clear(c.active)
+	c.rebuild()
 	for _, m := range c.members {
 		if m.paused {
 			c.resume(m)
@@ -210,30 +212,12 @@ func (c *cluster) faultActions() []action {
 	var acts []action
 	later := func(at time.Duration, do func()) { acts = append(acts, action{at, do}) }
 	rotations := 0
-	for _, f := range c.plan.Faults {
+	for i, f := range c.plan.Faults {
 		m := c.members[f.Node]
 		switch f.Kind {
-		case Halves:
-			later(f.At, func() {
-				c.links.set(func() {
-					for _, o := range c.members {
-						c.links.side[o.addr.Addr()] = 2
-					}
-					for _, i := range f.Side {
-						c.links.side[c.members[i].addr.Addr()] = 1
-					}
-				})
-			})
-			later(f.At+f.Dur, func() { c.links.set(func() { clear(c.links.side) }) })
-		case Isolate:
-			later(f.At, func() { c.links.set(func() { c.links.alone[m.addr.Addr()] = true }) })
-			later(f.At+f.Dur, func() { c.links.set(func() { delete(c.links.alone, m.addr.Addr()) }) })
-		case OneWay:
-			later(f.At, func() { c.links.set(func() { c.links.deaf[m.addr.Addr()] = true }) })
-			later(f.At+f.Dur, func() { c.links.set(func() { delete(c.links.deaf, m.addr.Addr()) }) })
-		case Lossy:
-			later(f.At, func() { c.nw.SetFaults(f.Net) })
-			later(f.At+f.Dur, func() { c.nw.SetFaults(memnet.Faults{}) })
+		case Halves, Isolate, OneWay, Lossy:
+			later(f.At, func() { c.active[i] = f; c.rebuild() })
+			later(f.At+f.Dur, func() { delete(c.active, i); c.rebuild() })
 		case Crash:
 			later(f.At, func() { c.cutPower(m, f.After, f.Tear) })
 			later(f.At+f.Dur, func() { c.kill(m, f.Tear); c.restart(m, false) })
@@ -259,6 +243,36 @@ func (c *cluster) faultActions() []action {
 		}
 	}
 	return acts
+}
+
+// rebuild sets the network's cuts and faults from the faults active now,
+// so that one that heals leaves another that overlaps it in force.
+func (c *cluster) rebuild() {
+	var net memnet.Faults
+	c.links.set(func() {
+		clear(c.links.side)
+		clear(c.links.alone)
+		clear(c.links.deaf)
+		for _, i := range slices.Sorted(maps.Keys(c.active)) {
+			f := c.active[i]
+			switch f.Kind {
+			case Halves:
+				for _, o := range c.members {
+					c.links.side[o.addr.Addr()] = 2
+				}
+				for _, j := range f.Side {
+					c.links.side[c.members[j].addr.Addr()] = 1
+				}
+			case Isolate:
+				c.links.alone[c.members[f.Node].addr.Addr()] = true
+			case OneWay:
+				c.links.deaf[c.members[f.Node].addr.Addr()] = true
+			case Lossy:
+				net = f.Net
+			}
+		}
+	})
+	c.nw.SetFaults(net)
 }
 
 // rotation replaces the cluster key as an operator does, member by

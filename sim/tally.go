@@ -18,10 +18,14 @@ type Tally struct {
 	// highest measured ÷ target false-positive rate among them.
 	Full    int
 	FPRatio float64
-	// Converged is the longest any history took to converge after its heal.
+	// Converged is the longest any history took to converge after its
+	// last fault healed or its last request.
 	Converged time.Duration
 	// Simulated is the fake time every history ran for together.
 	Simulated time.Duration
+	// Answers and Errors sum the reports'.
+	Answers [numOpKinds]int
+	Errors  map[uint16]int
 }
 
 // Add counts r.
@@ -43,9 +47,18 @@ func (t *Tally) Add(r *Report) {
 	t.Refused += r.Refused
 	t.DropsLost += r.DropsLost
 	t.Full += r.Full
+	for k, n := range r.Answers {
+		t.Answers[k] += n
+	}
+	if t.Errors == nil {
+		t.Errors = map[uint16]int{}
+	}
+	for code, n := range r.Errors {
+		t.Errors[code] += n
+	}
 	t.FPRatio = max(t.FPRatio, r.FPRatio)
 	t.Converged = max(t.Converged, r.Converged)
-	t.Simulated += r.Plan.Length + r.Converged
+	t.Simulated += max(r.Plan.Length, r.Plan.quiet()+r.Converged)
 }
 
 // String says what the histories did, on a few lines.
@@ -59,7 +72,14 @@ func (t *Tally) String() string {
 	fmt.Fprintf(&b, "\n%d requests; keys acknowledged %d: stable %d, lost 0 allowed: unsynced (everysec crash) %d, "+
 		"only copy corrupted %d, filter dropped %d\n", t.Requests, t.Acked, t.Stable, t.Unsynced, t.Corrupted, t.Dropped)
 	fmt.Fprintf(&b, "has requests checked %d; starts refused on a corrupted disk %d; drops and creates whose only copy was a corrupted CATALOG %d; "+
-		"slowest convergence %v after the heal\n", t.Asked, t.Refused, t.DropsLost, t.Converged)
+		"slowest convergence %v after the last fault or request\n", t.Asked, t.Refused, t.DropsLost, t.Converged)
+	fmt.Fprintf(&b, "answered:")
+	for k, n := range t.Answers {
+		if OpKind(k) != OpAddNoAck { // never answered
+			fmt.Fprintf(&b, " %v %d", OpKind(k), n)
+		}
+	}
+	fmt.Fprintf(&b, "; error answers by code %v\n", t.Errors)
 	fmt.Fprintf(&b, "filters measured at least half full %d: false-positive rate at most %.2f × target\n", t.Full, t.FPRatio)
 	return b.String()
 }
