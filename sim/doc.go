@@ -24,10 +24,16 @@
 //     the heal, except those an everysec member acknowledged within its
 //     flush interval before a crash, and those whose only copy was on a
 //     corrupted disk (both counted and reported);
-//   - convergence: within convergeWithin of the heal, every member holds
-//     the same catalog and every replica of every filter is bitwise equal;
+//   - durability: a member restarted after a crash holds, from its disk
+//     alone, every key it acknowledged and logged (under everysec, but
+//     those within its flush interval), and every create and drop it
+//     acknowledged;
+//   - convergence: within convergeWithin of the last fault's heal or the
+//     last request, every member holds the same catalog and every replica
+//     of every filter is bitwise equal;
 //   - tombstones: a dropped filter is gone everywhere, never lives again
 //     where its drop was seen, and a created one is everywhere;
+//   - answers: no error answer a fault does not explain;
 //   - the false-positive rate of every filter is at most 1.25 × its
 //     target (the workload never puts more keys in a filter than its
 //     capacity);
