@@ -485,6 +485,17 @@ func TestListAndDescribe(t *testing.T) {
 	assert.Zero(t, d.Conflicts)
 }
 
+// openAt opens a registry on the data directory path.
+func openAt(t *testing.T, path string, repair bool) (*Registry, error) {
+	d, err := store.OpenDir(path)
+	require.NoError(t, err)
+	c := testConfig()
+	c.Store = store.DefaultOptions()
+	c.Store.Repair = repair
+	c.Dir = d
+	return Open(c)
+}
+
 // A damaged FILTER file (a bit flipped on disk) refuses the start,
 // naming the file and --repair; with --repair the file is rewritten from
 // the catalog's definition (the flags' for the default) and every key
@@ -492,15 +503,7 @@ func TestListAndDescribe(t *testing.T) {
 // listing the folders read every FILTER file first.)
 func TestDamagedFilterFileNeedsRepair(t *testing.T) {
 	path := t.TempDir()
-	reopen := func(repair bool) (*Registry, error) {
-		d, err := store.OpenDir(path)
-		require.NoError(t, err)
-		c := testConfig()
-		c.Store = store.DefaultOptions()
-		c.Store.Repair = repair
-		c.Dir = d
-		return Open(c)
-	}
+	reopen := func(repair bool) (*Registry, error) { return openAt(t, path, repair) }
 	r, err := reopen(false)
 	require.NoError(t, err)
 	r.Start()
@@ -538,15 +541,7 @@ func TestDamagedFilterFileNeedsRepair(t *testing.T) {
 // for good, even with --repair.)
 func TestDamagedCatalogNeedsRepair(t *testing.T) {
 	path := t.TempDir()
-	reopen := func(repair bool) (*Registry, error) {
-		d, err := store.OpenDir(path)
-		require.NoError(t, err)
-		c := testConfig()
-		c.Store = store.DefaultOptions()
-		c.Store.Repair = repair
-		c.Dir = d
-		return Open(c)
-	}
+	reopen := func(repair bool) (*Registry, error) { return openAt(t, path, repair) }
 	r, err := reopen(false)
 	require.NoError(t, err)
 	r.Start()
