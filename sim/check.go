@@ -192,7 +192,7 @@ func (h *history) checkAdds() {
 				h.r.Stable++
 			case h.atRisk[string(k)]:
 				h.r.Corrupted++
-			case h.unsynced[string(k)]:
+			case !h.kept(m, a):
 				h.r.Unsynced++
 			default:
 				h.r.failf("lost: %s acknowledged by n%d (fsync %v) at %v into %q is missing after the heal",

@@ -124,8 +124,6 @@ type cluster struct {
 	// flipped which of its files a bit flipped in.
 	corrupt func(*member)
 	flipped func(m *member, path string)
-	// killed is told of a member killed, as it dies.
-	killed func(*member)
 	// restarted is told of a member restarted after a crash, before it
 	// can reach any other member: what it holds is its disk's alone.
 	restarted func(*member)
@@ -233,7 +231,6 @@ func (c *cluster) kill(m *member, tear bool) {
 		return
 	}
 	m.crashes = append(m.crashes, c.elapsed())
-	c.killed(m)
 	c.links.set(func() { c.links.down[m.addr.Addr()] = true })
 	if !m.disk.Crashed() {
 		m.disk.Crash(tear)

@@ -15,6 +15,6 @@ func ExampleNewPlan() {
 	fmt.Println(strings.SplitN(p.String(), "\n", 2)[0])
 	fmt.Println(len(p.Keep([]int{0}).Faults), "fault kept:", p.Faults[0])
 	// Output:
-	// seed 42: 3 members, fsync [everysec everysec always], keyed true, 17s, tombstones kept 23s, 83 requests
+	// seed 42: 3 members, fsync [everysec everysec always], keyed true, 17s, tombstones kept 23s, 108 requests
 	// 1 fault kept: joiner@4.65s
 }
