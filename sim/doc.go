@@ -37,8 +37,8 @@
 //   - the false-positive rate of every filter is at most 1.25 × its
 //     target (the workload never puts more keys in a filter than its
 //     capacity);
-//   - bounds: filter memory, peers and connection buffers stay under
-//     their limits.
+//   - bounds: filter memory and connection buffers stay under their
+//     limits, and no member has more peers than there are other members.
 //
 // A failing history is shrunk (Shrink) to the fewest faults that still
 // fail, and replays from its seed:
