@@ -57,7 +57,8 @@ fuzz: ## fuzz every target for FUZZTIME each (CI runs it after make test)
 	done
 
 sim: ## SEEDS (200) seeded cluster histories under faults, every invariant checked; a failure prints its seed, a replay command and the history shrunk
-	$(GO) test -count=1 -timeout 4h -run 'TestSim$$|TestRegressions' ./sim -sim.seeds=$(SEEDS) -sim.tally
+	@out=$$(mktemp); $(GO) test -count=1 -timeout 4h -run 'TestSim$$|TestRegressions' -v ./sim -sim.seeds=$(SEEDS) -sim.tally >$$out 2>&1; rc=$$?; \
+		grep -v -E '^ *(=== (RUN|PAUSE|CONT|NAME)|--- (PASS|SKIP))' $$out; rm -f $$out; exit $$rc
 
 sim-mutants: ## with each deliberate bug of internal/mutate built in, a history among 200 seeds fails
 	@out=$$(mktemp); $(GO) test -count=1 -tags simmutate -run 'TestMutationsAreFound' -v ./sim >$$out 2>&1; rc=$$?; \

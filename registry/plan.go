@@ -68,6 +68,7 @@ func (r *Registry) Apply(p *Plan) Result {
 		close(o.done)
 	}
 	late := r.publishOpened(p.open, &res, &errs)
+	r.fold(res.Opened)
 	for _, f := range append(p.close, late...) {
 		if err := f.close(r.cfg.Dir, true); err != nil {
 			errs = append(errs, fmt.Errorf("filter %q: %w", f.name, err))

@@ -72,6 +72,7 @@ func Open(cfg Config) (*Registry, error) {
 		return nil, err
 	}
 	r.publish()
+	r.fold(r.All())
 	return r, nil
 }
 

@@ -570,3 +570,26 @@ func TestDamagedCatalogNeedsRepair(t *testing.T) {
 	require.NoError(t, r.Apply(r.Merge(member)).Err)
 	assert.True(t, r.Lookup([]byte("one")).Has([]byte("k1")), "the folder kept its rows for the catalog's return")
 }
+
+// Two members that created the same name with the same sizing while
+// apart hold one filter: once each knows both versions, the keys either
+// added answer on both, in the version that takes adds, which is the one
+// rows are exchanged for. (Found by the simulator: keys a member added to
+// its own version while cut off never reached the others.)
+func TestSameSizingVersionsFold(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	ca, cb := testConfig(), testConfig()
+	ca.Now = func() time.Time { return t0 }
+	cb.Node, cb.Now = "n2", func() time.Time { return t0.Add(time.Second) }
+	a, b := open(t, ca), open(t, cb)
+	add(t, create(t, a, "x", blocked(1000, 0.01)), "from-a")
+	add(t, create(t, b, "x", blocked(1000, 0.01)), "from-b")
+
+	require.NoError(t, b.Apply(b.Merge(a.Entries())).Err)
+	vs := b.Lookup([]byte("x"))
+	require.Len(t, vs, 2, "both versions live")
+	first := vs.Winner()
+	assert.Equal(t, "n1", first.Version().Origin, "the earlier takes adds")
+	assert.True(t, first.Has([]byte("from-b")), "b's keys folded into the version rows go by")
+	assert.Same(t, first.Segments()[0], vs.SegmentFor(0, first.Version().Def.FP))
+}

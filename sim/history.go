@@ -248,16 +248,7 @@ var expectedCodes = map[uint16]bool{wire.CodeRefused: true, wire.CodeUnwritable:
 // acknowledged that no other member has heard of, may be lost with it.
 func (h *history) corrupt(m *member) {
 	h.corrupted[m.i] = h.c.elapsed()
-	for _, a := range h.acks {
-		if a.node != m.i || h.dropped[a.filter] {
-			continue
-		}
-		for _, k := range a.keys {
-			if !h.heldElsewhere(m, a.filter, k) {
-				h.atRisk[string(k)] = true
-			}
-		}
-	}
+	h.markAtRisk(m)
 	h.riskyDrops[m.i], h.riskyCreates[m.i] = nil, nil
 	for name := range h.dropOK {
 		if h.dropBy[name] == m.i && !h.droppedElsewhere(m, name) {
@@ -275,6 +266,10 @@ func (h *history) corrupt(m *member) {
 // is set aside by --repair: the drops only m knew are lost, and m knows
 // no drop until the members tell it again.
 func (h *history) flipped(m *member, file string) {
+	// Keys whose other holders went down (or were corrupted) since m
+	// stopped are at risk too: the flipped bit may have hit their last
+	// copy on a disk.
+	h.markAtRisk(m)
 	if path.Base(file) == "CATALOG" {
 		for _, name := range h.riskyDrops[m.i] {
 			h.dropLost[name] = true
@@ -298,6 +293,21 @@ func (h *history) knownElsewhere(m *member, name string) bool {
 		}
 	}
 	return false
+}
+
+// markAtRisk marks the keys m acknowledged that no other member up now
+// holds: their only copy may be on m's disk, which is to be corrupted.
+func (h *history) markAtRisk(m *member) {
+	for _, a := range h.acks {
+		if a.node != m.i || h.dropped[a.filter] {
+			continue
+		}
+		for _, k := range a.keys {
+			if !h.heldElsewhere(m, a.filter, k) {
+				h.atRisk[string(k)] = true
+			}
+		}
+	}
 }
 
 // droppedElsewhere reports whether a member other than m holds a

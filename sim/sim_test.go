@@ -50,9 +50,10 @@ func TestSim(t *testing.T) {
 			})
 		}
 	})
-	t.Log(sum.String())
 	if *tally {
 		fmt.Print(sum.String())
+	} else {
+		t.Log(sum.String())
 	}
 }
 

@@ -50,8 +50,8 @@ type Stats struct {
 // Network is the in-memory network. It is safe for concurrent use; Deliver
 // calls handlers one at a time.
 type Network struct {
-	mu        sync.Mutex
-	rng       *rand.Rand
+	mu  sync.Mutex
+	rng *rand.Rand
 	// gossipRng draws the fates of gossip packets, which memberlist's
 	// goroutines send in no set order: apart from rng, so that the
 	// datagrams' fates still follow the seed alone.
