@@ -133,6 +133,11 @@ func (h *history) askable(i int) (name string, keys [][]byte) {
 	return name, keys
 }
 
+// crashedSince reports whether m crashed at or after t.
+func crashedSince(m *member, t time.Duration) bool {
+	return len(m.crashes) > 0 && m.crashes[len(m.crashes)-1] >= t
+}
+
 // kept reports whether member m must have kept add a across its crashes:
 // always under --fsync always; under everysec, unless it crashed within
 // its flush interval after acknowledging.
@@ -174,6 +179,9 @@ func (h *history) answered(q *request) {
 		}
 	case OpHas:
 		h.r.Asked++
+		if crashedSince(h.c.members[q.op.Node], q.sentAt) {
+			return // the request waited out a restart: it asked a member that may have lost them
+		}
 		if q.err != nil {
 			h.r.failf("read your writes: n%d answered has of keys it acknowledged with error %d %q", q.op.Node, q.err.Code, q.err.Msg)
 			return
