@@ -109,6 +109,9 @@ type Reader struct {
 	last  int // the bytes of the command or piece last returned, skipped by the next call
 	done  int
 	taken int
+	// rest holds the spans of an inline command's arguments not yet
+	// handed over: its line is parsed whole, and handed over in pieces.
+	rest []int
 
 	mem    wire.Memory
 	busy   int  // the size to borrow when reads fill the buffer
@@ -184,6 +187,21 @@ func (rd *Reader) next() (Command, error) {
 // and resets the parse for what follows.
 func (rd *Reader) command() Command {
 	b := rd.buf[rd.off:]
+	if max := rd.pieceArgs(); len(rd.spans) > 2*max { // an inline line longer than a piece
+		rd.rest = append(rd.rest[:0], rd.spans[2*max:]...)
+		rd.spans = rd.spans[:2*max]
+	}
+	if len(rd.rest) > 0 {
+		args := rd.args[:0]
+		for i := 0; i < len(rd.spans); i += 2 {
+			args = append(args, b[rd.spans[i]:rd.spans[i+1]:rd.spans[i+1]])
+		}
+		rd.args = args
+		rd.done += len(args)
+		rd.spans = append(rd.spans[:0], rd.rest...) // the next piece, over the same line
+		rd.rest = rd.rest[:0]
+		return Command{Args: args, More: rd.want - rd.done}
+	}
 	args := rd.args[:0]
 	for i := 0; i < len(rd.spans); i += 2 {
 		args = append(args, b[rd.spans[i]:rd.spans[i+1]:rd.spans[i+1]])
@@ -499,14 +517,19 @@ func (rd *Reader) pieceDone() bool {
 	if rd.done+n == rd.want {
 		return true
 	}
-	args, bytes := rd.lim.PieceArgs, rd.lim.PieceBytes
-	if args <= 0 {
-		args = DefaultPieceArgs
-	}
+	args, bytes := rd.pieceArgs(), rd.lim.PieceBytes
 	if bytes <= 0 {
 		bytes = DefaultPieceBytes
 	}
 	return n >= args || (n > 0 && rd.cur >= bytes)
+}
+
+// pieceArgs is the most arguments a piece holds.
+func (rd *Reader) pieceArgs() int {
+	if rd.lim.PieceArgs <= 0 {
+		return DefaultPieceArgs
+	}
+	return rd.lim.PieceArgs
 }
 
 // idle gives back, between commands, what the reader holds beyond its own

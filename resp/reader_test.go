@@ -236,3 +236,31 @@ func TestLimitsOrDefaults(t *testing.T) {
 	assert.Equal(t, 4096, l.PieceBytes)
 	assert.Equal(t, d.PieceArgs, l.PieceArgs)
 }
+
+// An inline command longer than a piece is handed over in pieces, as an
+// array is: no piece holds more than PieceArgs arguments. (Found by the
+// fuzzer: it came whole, past the bound.)
+func TestInlineInPieces(t *testing.T) {
+	lim := DefaultLimits()
+	lim.PieceArgs = 2
+	rd := NewReader(strings.NewReader("a b c d e\nPING\n"), 64, lim)
+	cmd, err := rd.Next()
+	require.NoError(t, err)
+	var got [][]string
+	for {
+		var piece []string
+		for _, a := range cmd.Args {
+			piece = append(piece, string(a))
+		}
+		got = append(got, piece)
+		if cmd.More == 0 {
+			break
+		}
+		cmd, err = rd.Rest()
+		require.NoError(t, err)
+	}
+	assert.Equal(t, [][]string{{"a", "b"}, {"c", "d"}, {"e"}}, got)
+	cmd, err = rd.Next()
+	require.NoError(t, err)
+	assert.Equal(t, "PING", string(cmd.Args[0]))
+}
