@@ -104,11 +104,15 @@ func (m *Membership) up(n *memberlist.Node) {
 	}
 	m.mu.Lock()
 	r.since = m.now()
-	if old, ok := m.members[n.Name]; ok && old.state == wire.MemberAlive {
+	old, known := m.members[n.Name]
+	if known && old.state == wire.MemberAlive {
 		r.since = old.since // an update, not a change of state
 	}
 	m.members[n.Name] = r
 	m.mu.Unlock()
+	if known && r.readable && (old.state != wire.MemberAlive || old.Meta.SealID != meta.SealID) {
+		m.swapSoon(r.Gossip) // back from a failure, or restarted
+	}
 	switch {
 	case !r.readable:
 		m.badMeta.Add(1)

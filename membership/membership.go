@@ -1,8 +1,9 @@
 // Package membership ties a node to a cluster through
 // hashicorp/memberlist. It finds the other members and their data
 // addresses, tells the node when members come and go, carries the node's
-// anti-entropy state in memberlist's push/pull, and re-joins seeds and
-// failed members so that partitions heal on their own.
+// anti-entropy state in memberlist's push/pull, re-joins seeds and failed
+// members so that partitions heal on their own, and swaps state at once
+// with a member back from a failure or a restart.
 //
 // It talks to the node only through Host, a small interface a test can
 // fake; the node never sees memberlist.
@@ -47,7 +48,8 @@ type Host interface {
 	// MemberDown reports a member that failed, or left when left is true.
 	MemberDown(m Member, left bool)
 	// MergeState hands over the state a member sent in a push/pull; join
-	// is true while this node joins. s is only valid during the call.
+	// is true for a join's (this node's, or a swap with a member back).
+	// s is only valid during the call.
 	MergeState(from Member, s wire.LocalState, join bool)
 	// NotifyMsg hands over a message a member broadcast (Broadcast). b is
 	// only valid during the call; it comes from a member of the cluster
@@ -162,6 +164,7 @@ type Membership struct {
 
 	started           time.Time // this member's own age
 	broadcasts        *memberlist.TransmitLimitedQueue
+	swaps             chan string // gossip addresses of members back, to swap state with now
 	badMeta, badState atomic.Uint64
 	leaving           atomic.Bool
 	left              sync.Once
@@ -189,7 +192,8 @@ func New(cfg Config, host Host) (*Membership, error) {
 	if cfg.Resolver == nil {
 		cfg.Resolver = net.DefaultResolver
 	}
-	m := &Membership{cfg: cfg, host: host, log: cfg.Logger, members: map[string]*record{}}
+	m := &Membership{cfg: cfg, host: host, log: cfg.Logger, members: map[string]*record{},
+		swaps: make(chan string, maxSwapsQueued)}
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = cfg.Name
 	if cfg.Transport != nil {

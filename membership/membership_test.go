@@ -17,6 +17,7 @@ var testFP = filter.Fingerprint{Layout: filter.Blocked, Hash: filter.XXH3, K: 7,
 
 // fakeHost records what membership tells it, on channels a test waits on.
 type fakeHost struct {
+	mu    sync.Mutex
 	meta  wire.NodeMeta
 	state []byte // a local state to send
 
@@ -36,7 +37,11 @@ func newHost(port uint16, name string) *fakeHost {
 	}
 }
 
-func (h *fakeHost) Meta() wire.NodeMeta            { return h.meta }
+func (h *fakeHost) Meta() wire.NodeMeta {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.meta
+}
 func (h *fakeHost) AppendState(dst []byte) []byte  { return append(dst, h.state...) }
 func (h *fakeHost) MemberUp(m Member)              { h.ups <- m }
 func (h *fakeHost) MemberDown(_ Member, left bool) { h.downs <- left }
@@ -120,6 +125,27 @@ func TestMembersComeAndGo(t *testing.T) {
 		states = append(states, m.State)
 	}
 	assert.Equal(t, []uint8{wire.MemberAlive, wire.MemberLeft}, states)
+}
+
+// A member that comes back restarted (its metadata carries a new seal id)
+// is swapped state with at once, not at a push/pull that may come only
+// much later: it may have lost rows the others believe it holds.
+func TestRestartedMemberIsSwappedStateWith(t *testing.T) {
+	var mn mockNet
+	ha, hb := newHost(8001, "a"), newHost(8002, "b")
+	a := mn.start(t, "a", ha) // push/pull every hour: only joins and swaps swap
+	b := mn.start(t, "b", hb, a.Addr())
+	recv(t, ha.ups, "a sees b")
+	assert.Equal(t, "a:a", recv(t, hb.states, "the join's push/pull reaches b"))
+	assert.Equal(t, "b:b", recv(t, ha.states, "and a"))
+
+	hb.mu.Lock()
+	hb.meta.SealID++ // as a restart makes it
+	hb.mu.Unlock()
+	require.NoError(t, b.ml.UpdateNode(time.Second))
+	assert.Equal(t, "b", recv(t, ha.ups, "a sees b's new metadata").Name)
+	assert.Equal(t, "b:b", recv(t, ha.states, "a swaps state with b, restarted"))
+	assert.Equal(t, "a:a", recv(t, hb.states, "and b merges a's"))
 }
 
 func TestUnknownVersionIsRefusedAndCounted(t *testing.T) {

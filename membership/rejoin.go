@@ -20,6 +20,9 @@ func (m *Membership) rejoinLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case g := <-m.swaps:
+			m.swap(g)
+			continue
 		case <-t.C:
 		}
 		if targets := m.rejoinTargets(ctx); len(targets) > 0 {
@@ -30,6 +33,32 @@ func (m *Membership) rejoinLoop(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// maxSwapsQueued bounds the members back waiting for a swap of state; one
+// that finds the queue full waits for the regular push/pull instead.
+const maxSwapsQueued = 64
+
+// swapSoon asks the rejoin loop to swap state with the member at gossip
+// address g now, rather than at a random push/pull to come: a member back
+// from a partition or a restart may lack rows the others believe it has
+// (merged rows are durable only at a checkpoint), and they may lack rows
+// it took while away. Each side pulls what the other's digests say
+// differs. It never waits: memberlist calls it under its lock.
+func (m *Membership) swapSoon(g string) {
+	select {
+	case m.swaps <- g:
+	default:
+	}
+}
+
+// swap pushes and pulls state with the member at gossip address g.
+func (m *Membership) swap(g string) {
+	if _, err := m.ml.Join([]string{g}); err != nil {
+		m.log.Debug("state swap with a member back failed; the next push/pull repairs", "gossip", g, "err", oneLine(err))
+		return
+	}
+	m.log.Debug("swapped state with a member back", "gossip", g)
 }
 
 // rejoinTargets lists the seeds and failed members not alive now, and

@@ -122,7 +122,9 @@ func Run(p Plan) *Report {
 			break
 		}
 		if c.elapsed()-quiet > convergeWithin {
-			r.failf("convergence: not within %v of the last fault's heal or request: %s", convergeWithin, c.converged())
+			what := c.converged()
+			r.failf("convergence: not within %v of the last fault's heal or request: %s; %s",
+				convergeWithin, what, c.convergeLate(steps, rng, quiet))
 			break
 		}
 		time.Sleep(tick)
@@ -140,6 +142,23 @@ func Run(p Plan) *Report {
 	// bubble's clock runs them out before the bubble ends.
 	time.Sleep(30 * time.Second)
 	return r
+}
+
+// lateFor is how long a history that missed convergeWithin is run on, to
+// tell a slow convergence from one that never comes.
+const lateFor = 60 * time.Second
+
+// convergeLate runs the healed cluster on for up to lateFor and says
+// when, if ever, the replicas became equal.
+func (c *cluster) convergeLate(steps int, rng *rand.Rand, quiet time.Duration) string {
+	for end := c.elapsed() + lateFor; c.elapsed() < end; steps++ {
+		time.Sleep(tick)
+		c.step(steps, rng)
+		if c.converged() == "" {
+			return fmt.Sprintf("equal %v after the last fault's heal or request", c.elapsed()-quiet)
+		}
+	}
+	return fmt.Sprintf("still not %v after it: %s", c.elapsed()-quiet, c.converged())
 }
 
 // ticksPerSecond and ticksPerSync count steps.

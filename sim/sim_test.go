@@ -98,7 +98,8 @@ func report(t *testing.T, p sim.Plan, r *sim.Report) {
 		fmt.Fprintf(&b, "shrunk to %d of %d faults:\n%sreplay: go test ./sim -run 'TestSim$' -sim.seed=%d -sim.keep=%s -v\n",
 			len(kept), len(p.Faults), p.Keep(kept), p.Seed, joinInts(kept))
 	}
-	t.Errorf("%s\nlast warnings of each member:\n%s", b.String(), r.Logs)
+	// What broke comes last too: a CI log keeps only its tail.
+	t.Errorf("%s\nlast warnings of each member:\n%s\n%s", b.String(), r.Logs, b.String())
 }
 
 func keepFlag(p sim.Plan, keep string) string {

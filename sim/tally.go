@@ -21,6 +21,11 @@ type Tally struct {
 	// Converged is the longest any history took to converge after its
 	// last fault healed or its last request.
 	Converged time.Duration
+	// SlowestSeed is the seed of the history that took Converged.
+	SlowestSeed uint64
+	// Slow counts the histories that took more than two thirds of
+	// convergeWithin: how close the bound is to being missed.
+	Slow int
 	// Simulated is the fake time every history ran for together.
 	Simulated time.Duration
 	// Answers and Errors sum the reports'.
@@ -57,7 +62,12 @@ func (t *Tally) Add(r *Report) {
 		t.Errors[code] += n
 	}
 	t.FPRatio = max(t.FPRatio, r.FPRatio)
-	t.Converged = max(t.Converged, r.Converged)
+	if r.Converged > t.Converged {
+		t.Converged, t.SlowestSeed = r.Converged, r.Plan.Seed
+	}
+	if r.Converged > convergeWithin*2/3 {
+		t.Slow++
+	}
 	t.Simulated += max(r.Plan.Length, r.Plan.quiet()+r.Converged)
 }
 
@@ -72,7 +82,7 @@ func (t *Tally) String() string {
 	fmt.Fprintf(&b, "\n%d requests; keys acknowledged %d: stable %d, lost 0 allowed: unsynced (everysec crash) %d, "+
 		"only copy corrupted %d, filter dropped %d\n", t.Requests, t.Acked, t.Stable, t.Unsynced, t.Corrupted, t.Dropped)
 	fmt.Fprintf(&b, "has requests checked %d; starts refused on a corrupted disk %d; drops and creates whose only copy was a corrupted CATALOG %d; "+
-		"slowest convergence %v after the last fault or request\n", t.Asked, t.Refused, t.DropsLost, t.Converged)
+		"slowest convergence %v after the last fault or request (seed %d; over %v: %d)\n", t.Asked, t.Refused, t.DropsLost, t.Converged, t.SlowestSeed, convergeWithin*2/3, t.Slow)
 	fmt.Fprintf(&b, "answered:")
 	for k, n := range t.Answers {
 		if OpKind(k) != OpAddNoAck { // never answered
