@@ -41,7 +41,7 @@ func (f *Filter) MergeRows(fp Fingerprint, first uint64, data []byte, changed []
 			ch = f.mergeRow(r, data[i*rb:(i+1)*rb])
 		}
 		if ch {
-			f.markDirty(r)
+			f.markChanged(r, false)
 			changed = append(changed, r)
 		}
 	}

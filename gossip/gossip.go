@@ -21,6 +21,10 @@ type Source interface {
 	ChangedRuns(since uint64) iter.Seq[filter.Run]
 	ChangedRunsFrom(since, from uint64) iter.Seq[filter.Run]
 	CopyRows(dst []byte, first, count uint64) ([]byte, error)
+	// LastOriginated and OriginatedSince tell the rows this node
+	// originated (filter/origin.go): what it pushes to members.
+	LastOriginated() uint64
+	OriginatedSince(since uint64, dst []uint32) ([]uint32, bool)
 }
 
 // Counters are what a Gossip has done so far.
@@ -78,12 +82,13 @@ type Gossip struct {
 	peers    map[netip.AddrPort]*peer
 	order    []netip.AddrPort // insertion order: deterministic rounds
 	departed map[netip.AddrPort]uint64
-	rng      *rand.Rand // peer choice: seeded, so that tests replay
-	tokens   *rand.Rand // round tokens: unpredictable (ChaCha8, seeded by crypto/rand)
-	tick     uint64     // ticks so far
-	budget   int        // bytes left this tick
-	unacked  int        // bytes left this tick for static peers that never acked
-	row      []byte     // row scratch
+	rng      *rand.Rand          // peer choice: seeded, so that tests replay
+	tokens   *rand.Rand          // round tokens: unpredictable (ChaCha8, seeded by crypto/rand)
+	tick     uint64              // ticks so far
+	budget   int                 // bytes left this tick
+	unacked  int                 // bytes left this tick for static peers that never acked
+	row      []byte              // row scratch
+	origins  map[uint64][]uint32 // this tick's origin lists, by the since they answer
 	c        Counters
 	// challenges sent to static peers not yet verified (challenge.go)
 	challenges map[netip.AddrPort]*challenge
@@ -107,6 +112,7 @@ type peer struct {
 	// delta
 	ackedGen uint64
 	round    *round
+	fill     bool // a new member that gets every set row once (FillMembers)
 }
 
 // New returns a Gossip pushing src's rows.
@@ -158,11 +164,16 @@ func (g *Gossip) Verify(addr netip.AddrPort) bool {
 // on, the past reaching it by bulk transfer and anti-entropy.
 func (g *Gossip) AddMember(addr netip.AddrPort) bool {
 	acked, ok := g.departed[addr]
-	if !ok && !g.cfg.FillMembers {
+	fill := !ok && g.cfg.FillMembers
+	if !ok && !fill {
 		acked = g.src.LastChanged()
 	}
 	delete(g.departed, addr)
-	return g.add(addr, Member, acked)
+	added := g.add(addr, Member, acked)
+	if added && fill {
+		g.peers[addr].fill = true
+	}
+	return added
 }
 
 // Members are verified by membership: memberlist probes them (and, with a
@@ -333,6 +344,12 @@ func (g *Gossip) prune(p *peer) bool {
 func (g *Gossip) IsPeer(addr netip.AddrPort) bool {
 	_, ok := g.peers[addr]
 	return ok
+}
+
+// IsMember reports whether addr is a push target as a cluster member.
+func (g *Gossip) IsMember(addr netip.AddrPort) bool {
+	p, ok := g.peers[addr]
+	return ok && p.kind == Member
 }
 
 // IsVerified reports whether addr is a push target that answered a

@@ -97,7 +97,7 @@ func (nw *network) receive(n *tnode, from netip.AddrPort, frame []byte) {
 	case wire.TypeRowSync:
 		s, err := wire.DecodeRowSync(frame)
 		require.NoError(nw.t, err)
-		if ack, _, err := MergeRowSync(n.f, s, nil); err == nil {
+		if ack, _, err := MergeRowSync(n.f, s, nil, !n.g.IsMember(from)); err == nil {
 			reply(ack)
 		}
 	case wire.TypeRowAck:
@@ -165,7 +165,7 @@ func (nw *network) antiEntropy() {
 			_, err = ServePull(remote.f, p, wire.MaxFrame, func(frame []byte) error {
 				s, err := wire.DecodeRowSync(frame)
 				require.NoError(nw.t, err)
-				_, _, err = MergeRowSync(local.f, s, nil)
+				_, _, err = MergeRowSync(local.f, s, nil, false)
 				return err
 			})
 			require.NoError(nw.t, err)

@@ -19,6 +19,12 @@ func (r *Replicator) MemberUp(name string, data netip.AddrPort, match bool) (rep
 			r.memberIP(old.Data.Addr(), -1)
 		}
 	}
+	if !known || old.Data != data {
+		r.memberAddr(data, 1)
+		if known {
+			r.memberAddr(old.Data, -1)
+		}
+	}
 	report = !match && !old.reported
 	r.members[name] = Member{Data: data, Match: match, reported: old.reported || report}
 	if known && old.Data != data {
@@ -45,6 +51,7 @@ func (r *Replicator) MemberDown(name string) {
 	}
 	r.removeTarget(m.Data, m.Match)
 	r.memberIP(m.Data.Addr(), -1)
+	r.memberAddr(m.Data, -1)
 	delete(r.members, name)
 }
 
@@ -62,6 +69,20 @@ func (r *Replicator) memberIP(ip netip.Addr, delta int) {
 	if r.memberIPs[ip] += delta; r.memberIPs[ip] <= 0 {
 		delete(r.memberIPs, ip)
 	}
+}
+
+// memberAddr counts the members whose data address is a. Callers hold r.mu.
+func (r *Replicator) memberAddr(a netip.AddrPort, delta int) {
+	if r.memberAddrs[a] += delta; r.memberAddrs[a] <= 0 {
+		delete(r.memberAddrs, a)
+	}
+}
+
+// IsMember reports whether a member's data address is a.
+func (r *Replicator) IsMember(a netip.AddrPort) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.memberAddrs[a] > 0
 }
 
 // IsMemberIP reports whether a member is at ip.

@@ -63,9 +63,12 @@ type Replicator struct {
 	// requests from them are allowed when there is no key to prove it).
 	members   map[string]Member
 	memberIPs map[netip.Addr]int
-	turn      int             // where the next tick's rotation starts
-	retired   gossip.Counters // counts of segments gone, so that totals never fall
-	out       gossip.Outbox   // the ticker's own
+	// memberAddrs counts members by data address: rows from one are not
+	// this node's to push on (gossip.MergeRowSync).
+	memberAddrs map[netip.AddrPort]int
+	turn        int             // where the next tick's rotation starts
+	retired     gossip.Counters // counts of segments gone, so that totals never fall
+	out         gossip.Outbox   // the ticker's own
 }
 
 // segSync is one segment's replication.
@@ -95,7 +98,8 @@ func New(cfg Config) (*Replicator, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	r := &Replicator{cfg: cfg, log: cfg.Logger, seg: map[*registry.Segment]*segSync{},
-		members: map[string]Member{}, memberIPs: map[netip.Addr]int{}}
+		members: map[string]Member{}, memberIPs: map[netip.Addr]int{},
+		memberAddrs: map[netip.AddrPort]int{}}
 	seg := cfg.Registry.Default().Segments()[0]
 	g, err := gossip.New(r.config(cfg.Gossip, "", seg), seg.Rows())
 	if err != nil {

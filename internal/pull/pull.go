@@ -141,7 +141,7 @@ func merge(f *filter.Filter, frame []byte) (rows, changed int, err error) {
 		if err != nil {
 			return 0, 0, err
 		}
-		_, ch, err := gossip.MergeRowSync(f, s, nil)
+		_, ch, err := gossip.MergeRowSync(f, s, nil, false)
 		return s.Runs.Rows(), ch, err
 	case wire.TypePullDone:
 		return 0, 0, nil
