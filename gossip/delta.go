@@ -53,6 +53,9 @@ func (g *Gossip) tickDelta(gen uint64, out *Outbox) {
 		if p.round != nil || !p.verified {
 			continue
 		}
+		if p.fill && p.ackedGen >= last {
+			p.fill = false // nothing was ever set: nothing to fill it with
+		}
 		member := p.kind == Member && !p.fill // one to fill gets every set row, as a static peer
 		switch {
 		case member && p.ackedGen >= lastOrigin:
@@ -153,6 +156,9 @@ func (g *Gossip) pushRound(p *peer, out *Outbox) {
 // pushRuns packs runs into frames to p until they run out (done) or the
 // limits stop it, in which case next is the first row not sent.
 func (g *Gossip) pushRuns(p *peer, runs func(func(filter.Run) bool), resend bool, out *Outbox) (next uint64, done bool) {
+	if p.sparse {
+		return g.pushSparse(p, runs, resend, out)
+	}
 	r := p.round
 	rb := uint64(g.src.RowBytes())
 	var w wire.RowSyncWriter

@@ -113,6 +113,7 @@ type peer struct {
 	ackedGen uint64
 	round    *round
 	fill     bool // a new member that gets every set row once (FillMembers)
+	sparse   bool // a member that takes sparse row syncs
 }
 
 // New returns a Gossip pushing src's rows.
@@ -344,6 +345,15 @@ func (g *Gossip) prune(p *peer) bool {
 func (g *Gossip) IsPeer(addr netip.AddrPort) bool {
 	_, ok := g.peers[addr]
 	return ok
+}
+
+// SetSparse says whether the member at addr takes sparse row syncs: its
+// rows then go as the positions of their set bits, which for a filter
+// well under its capacity is a fraction of the bytes.
+func (g *Gossip) SetSparse(addr netip.AddrPort, on bool) {
+	if p, ok := g.peers[addr]; ok && p.kind == Member {
+		p.sparse = on
+	}
 }
 
 // IsMember reports whether addr is a push target as a cluster member.

@@ -94,7 +94,7 @@ func (nw *network) receive(n *tnode, from netip.AddrPort, frame []byte) {
 		}
 	}
 	switch wire.Type(frame[0]) {
-	case wire.TypeRowSync:
+	case wire.TypeRowSync, wire.TypeSparseSync:
 		s, err := wire.DecodeRowSync(frame)
 		require.NoError(nw.t, err)
 		if ack, _, err := MergeRowSync(n.f, s, nil, !n.g.IsMember(from)); err == nil {
@@ -139,6 +139,17 @@ func (nw *network) joinAll() {
 			if a != b {
 				nw.nodes[a].g.AddMember(b)
 			}
+		}
+	}
+}
+
+// joinAllSparse makes every node a cluster member of every other, each
+// taking sparse row syncs.
+func (nw *network) joinAllSparse() {
+	nw.joinAll()
+	for _, a := range nw.order {
+		for _, b := range nw.order {
+			nw.nodes[a].g.SetSparse(b, true)
 		}
 	}
 }

@@ -9,7 +9,7 @@ import "net/netip"
 // MemberUp records a member alive at data. It reports whether a mismatch
 // of default filters is new (to log once) and whether the default filter
 // took the member as a push target.
-func (r *Replicator) MemberUp(name string, data netip.AddrPort, match bool) (report, added bool) {
+func (r *Replicator) MemberUp(name string, data netip.AddrPort, match, sparse bool) (report, added bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	old, known := r.members[name]
@@ -26,7 +26,7 @@ func (r *Replicator) MemberUp(name string, data netip.AddrPort, match bool) (rep
 		}
 	}
 	report = !match && !old.reported
-	r.members[name] = Member{Data: data, Match: match, reported: old.reported || report}
+	r.members[name] = Member{Data: data, Match: match, Sparse: sparse, reported: old.reported || report}
 	if known && old.Data != data {
 		r.removeTarget(old.Data, old.Match)
 	}
@@ -36,9 +36,15 @@ func (r *Replicator) MemberUp(name string, data netip.AddrPort, match bool) (rep
 	for _, ss := range r.seg {
 		if ss != r.def {
 			ss.g.AddMember(data)
+			ss.g.SetSparse(data, sparse)
 		}
 	}
-	return report, match && r.def.g.AddMember(data)
+	if !match {
+		return report, false
+	}
+	added = r.def.g.AddMember(data)
+	r.def.g.SetSparse(data, sparse)
+	return report, added
 }
 
 // MemberDown forgets a member that failed or left.

@@ -13,7 +13,7 @@
 // Outbox is made for: no socket write happens under the lock.
 //
 //	r, err := replicate.New(cfg) // cfg.Send addresses, seals and sends an Outbox
-//	r.MemberUp(name, addr, sameDefault)
+//	r.MemberUp(name, addr, sameDefault, takesSparse)
 //	r.Tick() // every sync interval
 package replicate
 
@@ -82,6 +82,7 @@ type segSync struct {
 type Member struct {
 	Data     netip.AddrPort
 	Match    bool // the same default filter: it syncs that one too
+	Sparse   bool // it takes sparse row syncs
 	reported bool // a mismatch already logged
 }
 
@@ -164,6 +165,7 @@ func (r *Replicator) newSegSync(f *registry.Filter, seg *registry.Segment) *segS
 	ss := &segSync{seg: seg, g: g, name: f.Name()}
 	for _, m := range r.members {
 		g.AddMember(m.Data)
+		g.SetSparse(m.Data, m.Sparse)
 	}
 	r.seg[seg] = ss
 	return ss

@@ -63,12 +63,12 @@ func TestEveryFilterToEveryMember(t *testing.T) {
 	same, other := netip.MustParseAddrPort("10.0.0.2:8000"), netip.MustParseAddrPort("10.0.0.3:8000")
 	users := create(t, reg, "users")
 	addKeys(t, users, "alice")
-	_, added := r.MemberUp("same", same, true)
+	_, added := r.MemberUp("same", same, true, true)
 	assert.True(t, added)
-	report, added := r.MemberUp("other", other, false)
+	report, added := r.MemberUp("other", other, false, true)
 	assert.True(t, report, "a mismatch to log")
 	assert.False(t, added, "not a target of the default filter")
-	_, _ = r.MemberUp("other", other, false)
+	_, _ = r.MemberUp("other", other, false, true)
 	assert.Equal(t, 2, r.Members())
 	assert.True(t, r.IsMemberIP(other.Addr()))
 
@@ -109,7 +109,7 @@ func TestTickBudget(t *testing.T) {
 		}
 		addKeys(t, f, keys...)
 	}
-	r.MemberUp("m", netip.MustParseAddrPort("10.0.0.2:8000"), true)
+	r.MemberUp("m", netip.MustParseAddrPort("10.0.0.2:8000"), true, false) // whole rows: a window is 64 KiB
 	r.Tick()
 	assert.Less(t, len(got), 8, "not every filter in one tick")
 	first := len(got)
