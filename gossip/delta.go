@@ -95,15 +95,21 @@ func (g *Gossip) originatedSince(since uint64) []uint32 {
 	return rows
 }
 
+// maxBackoff is how many times a member's ack timeout doubles, at most.
+const maxBackoff = 4
+
 // resendLate sends again the frames of p's round whose acks are overdue
 // and reports whether any were, counting a missed round. A member that
 // keeps missing acks (alive to membership, deaf on its data port) is
-// waited for twice as long after each miss, up to 64 timeouts.
+// waited for twice as long after each miss, up to 16 timeouts (maxBackoff):
+// longer, and a member back from a pause or a partition would wait that
+// long for what it missed (anti-entropy brings it sooner, and the resends
+// then go for nothing).
 func (g *Gossip) resendLate(p *peer, out *Outbox) bool {
 	r := p.round
 	timeout := uint64(g.cfg.AckTimeout)
 	if p.kind == Member {
-		timeout <<= min(p.missed, 6)
+		timeout <<= min(p.missed, maxBackoff)
 	}
 	if !r.w.anyLate(g.tick, timeout) {
 		return false

@@ -184,6 +184,7 @@ func (g *Gossip) add(addr netip.AddrPort, kind Kind, acked uint64) bool {
 	if p, ok := g.peers[addr]; ok {
 		if kind == Member {
 			p.kind, p.verified = Member, true // membership outranks a peer frame
+			p.missed = 0                      // alive, maybe restarted: late frames go again at once
 		}
 		return false
 	}
