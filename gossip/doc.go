@@ -27,8 +27,8 @@
 // Push targets are static peers (RequestPeer: directed edges that get
 // nothing but a challenge until they answer it — Answer — then every row
 // ever set, pruned when they stop acking; challenge.go) or cluster members
-// (AddMember/RemoveMember: membership decides; a new member gets changes
-// from now on, a returning one resumes where it was). A node keeps one
+// (AddMember/RemoveMember: membership decides; a new or returning member
+// gets changes from now on, what it missed coming by anti-entropy). A node keeps one
 // Gossip per segment of every filter it replicates. The Catalog of named
 // filters, a CRDT of creations and tombstones, is here too. Anti-entropy
 // (Digests, Differing, ServePull) repairs whatever pushes missed: nodes
