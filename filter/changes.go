@@ -103,6 +103,17 @@ func (f *Filter) TrackingBytes() uint64 {
 	return 8 * uint64(len(f.marks)+len(f.dirty)+len(f.blockStamps))
 }
 
+// noteLoaded records rows set without being marked (LoadRows, Adopt):
+// the filter changed though no generation stamped it, and LastChanged,
+// at least 1 from now on, tells it from a filter never written.
+// ChangedRuns(0) finds such rows.
+func (f *Filter) noteLoaded() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.gen = max(f.gen, 1)
+	f.lastChanged = max(f.lastChanged, 1)
+}
+
 // Generation returns the current generation: the stamp Advance last gave.
 func (f *Filter) Generation() uint64 {
 	f.mu.Lock()

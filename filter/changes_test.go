@@ -208,3 +208,21 @@ func TestOriginLogIsBounded(t *testing.T) {
 	assert.False(t, ok, "a generation past the bound alone is not kept")
 	assert.Zero(t, f.originLog.rows)
 }
+
+// Rows loaded from disk were stamped by no generation, yet the filter has
+// changed: LastChanged says so (a member to fill gets them), and
+// ChangedRuns(0) finds them.
+func TestLoadedRowsCountAsChanged(t *testing.T) {
+	src := newBlocked(t, 20_000, 0.01)
+	src.Add([]byte("x"))
+	rows, err := src.CopyRows(nil, 0, src.Rows())
+	require.NoError(t, err)
+	f := newBlocked(t, 20_000, 0.01)
+	assert.Zero(t, f.LastChanged(), "never written")
+	require.NoError(t, f.LoadRows(f.Fingerprint(), 0, rows))
+	assert.Equal(t, uint64(1), f.LastChanged())
+	assert.Len(t, slices.Collect(f.ChangedRuns(0)), 1)
+	g := f.Advance()
+	assert.Empty(t, slices.Collect(f.ChangedRuns(g-1)), "stamped by no generation")
+	assert.Equal(t, uint64(1), f.LastChanged())
+}

@@ -184,6 +184,7 @@ func (f *Filter) Adopt(words []uint64, release func()) error {
 	}
 	f.mem.swap(release)
 	f.words = words
+	f.noteLoaded()
 	return nil
 }
 

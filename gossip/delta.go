@@ -53,8 +53,8 @@ func (g *Gossip) tickDelta(gen uint64, out *Outbox) {
 		if p.round != nil || !p.verified {
 			continue
 		}
-		if p.fill && p.ackedGen >= last {
-			p.fill = false // nothing was ever set: nothing to fill it with
+		if p.fill && last == 0 {
+			p.fill = false // nothing was ever set, nor loaded: nothing to fill it with
 		}
 		member := p.kind == Member && !p.fill // one to fill gets every set row, as a static peer
 		switch {

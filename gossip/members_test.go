@@ -279,3 +279,19 @@ func TestReplicationBytes(t *testing.T) {
 		})
 	}
 }
+
+// A member to fill gets every row of a filter loaded from disk, though no
+// generation stamped them.
+func TestFillMemberGetsLoadedRows(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.FillMembers = true
+	nw := newNetwork(t, 2, cfg, blocked(t))
+	a, b := nw.node(0), nw.node(1)
+	src := blocked(t)()
+	src.Add([]byte("from disk"))
+	rows, err := src.CopyRows(nil, 0, src.Rows())
+	require.NoError(t, err)
+	require.NoError(t, a.f.LoadRows(src.Fingerprint(), 0, rows))
+	nw.joinAll()
+	nw.roundsUntil(3, func() bool { return b.f.Has([]byte("from disk")) })
+}

@@ -28,15 +28,12 @@ func (g *Gossip) pushSparse(p *peer, runs func(func(filter.Run) bool), resend bo
 	}
 	for run := range runs {
 		for row := run.First; row < run.First+run.Count; {
-			if curRows >= g.cfg.MaxInflightRows-r.w.rows || !g.room(p) {
+			if (curRows >= g.cfg.MaxInflightRows-r.w.rows || !g.room(p)) && (!resend || unproven(p)) {
 				if open {
 					flush()
 				}
-				if !resend || unproven(p) {
-					return row, false
-				}
-				// A resend is owed to a peer that acks: send it even past the limits.
-			}
+				return row, false
+			} // a resend is owed to a peer that acks: it goes even past the limits
 			if !open {
 				start = len(out.buf)
 				w.Begin(out.buf, g.fp, r.token, r.w.next)

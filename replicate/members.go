@@ -1,6 +1,9 @@
 package replicate
 
-import "net/netip"
+import (
+	"maps"
+	"net/netip"
+)
 
 // Members. Every member is a push target of every named filter's
 // segments, and of the default filter's first segment when its default
@@ -77,18 +80,24 @@ func (r *Replicator) memberIP(ip netip.Addr, delta int) {
 	}
 }
 
-// memberAddr counts the members whose data address is a. Callers hold r.mu.
+// memberAddr counts the members whose data address is a, in a new map
+// (IsMember reads the old one meanwhile). Callers hold r.mu.
 func (r *Replicator) memberAddr(a netip.AddrPort, delta int) {
-	if r.memberAddrs[a] += delta; r.memberAddrs[a] <= 0 {
-		delete(r.memberAddrs, a)
+	m := map[netip.AddrPort]int{}
+	if old := r.memberAddrs.Load(); old != nil {
+		m = maps.Clone(*old)
 	}
+	if m[a] += delta; m[a] <= 0 {
+		delete(m, a)
+	}
+	r.memberAddrs.Store(&m)
 }
 
-// IsMember reports whether a member's data address is a.
+// IsMember reports whether a member's data address is a. It takes no
+// lock: every row sync received asks, while a tick holds r.mu.
 func (r *Replicator) IsMember(a netip.AddrPort) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.memberAddrs[a] > 0
+	m := r.memberAddrs.Load()
+	return m != nil && (*m)[a] > 0
 }
 
 // IsMemberIP reports whether a member is at ip.

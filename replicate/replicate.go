@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 
 	"github.com/rmbd/rmbd/gossip"
 	"github.com/rmbd/rmbd/registry"
@@ -64,8 +65,8 @@ type Replicator struct {
 	members   map[string]Member
 	memberIPs map[netip.Addr]int
 	// memberAddrs counts members by data address: rows from one are not
-	// this node's to push on (gossip.MergeRowSync).
-	memberAddrs map[netip.AddrPort]int
+	// this node's to push on (gossip.MergeRowSync). Copied on write.
+	memberAddrs atomic.Pointer[map[netip.AddrPort]int]
 	turn        int             // where the next tick's rotation starts
 	retired     gossip.Counters // counts of segments gone, so that totals never fall
 	out         gossip.Outbox   // the ticker's own
@@ -99,8 +100,7 @@ func New(cfg Config) (*Replicator, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	r := &Replicator{cfg: cfg, log: cfg.Logger, seg: map[*registry.Segment]*segSync{},
-		members: map[string]Member{}, memberIPs: map[netip.Addr]int{},
-		memberAddrs: map[netip.AddrPort]int{}}
+		members: map[string]Member{}, memberIPs: map[netip.Addr]int{}}
 	seg := cfg.Registry.Default().Segments()[0]
 	g, err := gossip.New(r.config(cfg.Gossip, "", seg), seg.Rows())
 	if err != nil {

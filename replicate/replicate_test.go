@@ -116,3 +116,18 @@ func TestTickBudget(t *testing.T) {
 	r.Tick()
 	assert.Greater(t, len(got), first, "the others next")
 }
+
+// IsMember knows members by their data address, as they come, move and go.
+func TestIsMember(t *testing.T) {
+	_, r, _ := setup(t)
+	a, moved := netip.MustParseAddrPort("10.0.0.2:8000"), netip.MustParseAddrPort("10.0.0.2:8001")
+	assert.False(t, r.IsMember(a))
+	r.MemberUp("m", a, true, true)
+	assert.True(t, r.IsMember(a))
+	assert.False(t, r.IsMember(moved), "another port of the same host is not the member")
+	r.MemberUp("m", moved, true, true)
+	assert.False(t, r.IsMember(a))
+	assert.True(t, r.IsMember(moved))
+	r.MemberDown("m")
+	assert.False(t, r.IsMember(moved))
+}

@@ -129,13 +129,15 @@ func decodeSparseSync(b []byte) (RowSync, error) {
 	for i := 0; i < n && r.Err() == nil; i++ {
 		at := r.Offset()
 		gap := r.Uvarint()
-		if i == 0 {
+		switch {
+		case i == 0 && gap <= 1<<32-1:
 			row = gap
-		} else {
+		case i > 0 && gap < 1<<32-1-row: // row + gap + 1 fits 32 bits, and never wraps
 			row += gap + 1
-		}
-		if row > 1<<32-1 {
+		default:
 			r.FailAt(at, ErrValue)
+		}
+		if r.Err() != nil {
 			break
 		}
 		at = r.Offset()
