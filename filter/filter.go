@@ -51,18 +51,16 @@ type Filter struct {
 	words []uint64
 	mem   *memory // how to give the words back
 
-	// Change tracking (changes.go): marks has 4 bits per row, 16 to a
-	// word, set (atomically) when a bit of the row flips; dirty one bit
-	// per block of 64 rows, set after a mark.
-	marks []uint64
+	// dirty has one bit per row, set (atomically) when a bit of the row
+	// flips; Advance moves it into stamps.
 	dirty []uint64
 
 	// mu guards gen and the stamps; see changes.go.
 	mu          sync.Mutex
 	gen         uint64
 	lastChanged uint64   // the last generation that stamped a row
-	blockStamps []uint64 // per block of 64 rows: the generation of its last change
-	originLog   originLog
+	stamps      []uint64 // per row: generation of its last change, 0 = never
+	blockStamps []uint64 // per 64 rows: max of their stamps
 }
 
 // New returns an empty filter shaped by cfg.
@@ -137,8 +135,8 @@ func newFilter(fp Fingerprint) *Filter {
 		seed:        fp.Seed,
 		words:       words,
 		mem:         &memory{release: release},
-		marks:       newMarks(rows),
-		dirty:       make([]uint64, (blocks+63)/64),
+		dirty:       make([]uint64, blocks),
+		stamps:      make([]uint64, rows),
 		blockStamps: make([]uint64, blocks),
 	}
 	// Words mapped from the OS are not the garbage collector's: give them
@@ -184,7 +182,6 @@ func (f *Filter) Adopt(words []uint64, release func()) error {
 	}
 	f.mem.swap(release)
 	f.words = words
-	f.noteLoaded()
 	return nil
 }
 
@@ -247,7 +244,7 @@ func (f *Filter) AddHash(h uint64) bool {
 			atomic.OrUint64(&row[w], m)
 		}
 	}
-	f.markChanged(r, true)
+	f.markDirty(r)
 	return true
 }
 
@@ -297,7 +294,7 @@ func (f *Filter) addClassic(key []byte) bool {
 		m := uint64(1) << (c % 64)
 		if atomic.LoadUint64(w)&m == 0 {
 			atomic.OrUint64(w, m)
-			f.markChanged(r, true)
+			f.markDirty(r)
 			changed = true
 		}
 	}

@@ -1,6 +1,0 @@
-//go:build race
-
-package node_test
-
-// raceEnabled: the race detector slows the long in-bubble tests tenfold.
-const raceEnabled = true
