@@ -6,6 +6,10 @@ import (
 	"time"
 )
 
+// slowAfter is two thirds of convergeWithin: a history slower than it
+// counts as slow in the tally.
+const slowAfter = convergeWithin * 2 / 3
+
 // Tally sums the reports of many histories: what they exercised and
 // what they found.
 type Tally struct {
@@ -23,8 +27,8 @@ type Tally struct {
 	Converged time.Duration
 	// SlowestSeed is the seed of the history that took Converged.
 	SlowestSeed uint64
-	// Slow counts the histories that took more than two thirds of
-	// convergeWithin: how close the bound is to being missed.
+	// Slow counts the histories that took more than slowAfter: how close
+	// the bound is to being missed.
 	Slow int
 	// Simulated is the fake time every history ran for together.
 	Simulated time.Duration
@@ -65,7 +69,7 @@ func (t *Tally) Add(r *Report) {
 	if r.Converged > t.Converged {
 		t.Converged, t.SlowestSeed = r.Converged, r.Plan.Seed
 	}
-	if r.Converged > convergeWithin*2/3 {
+	if r.Converged > slowAfter {
 		t.Slow++
 	}
 	t.Simulated += max(r.Plan.Length, r.Plan.quiet()+r.Converged)
@@ -82,7 +86,7 @@ func (t *Tally) String() string {
 	fmt.Fprintf(&b, "\n%d requests; keys acknowledged %d: stable %d, lost 0 allowed: unsynced (everysec crash) %d, "+
 		"only copy corrupted %d, filter dropped %d\n", t.Requests, t.Acked, t.Stable, t.Unsynced, t.Corrupted, t.Dropped)
 	fmt.Fprintf(&b, "has requests checked %d; starts refused on a corrupted disk %d; drops and creates whose only copy was a corrupted CATALOG %d; "+
-		"slowest convergence %v after the last fault or request (seed %d; over %v: %d)\n", t.Asked, t.Refused, t.DropsLost, t.Converged, t.SlowestSeed, convergeWithin*2/3, t.Slow)
+		"slowest convergence %v after the last fault or request (seed %d; over %v: %d)\n", t.Asked, t.Refused, t.DropsLost, t.Converged, t.SlowestSeed, slowAfter, t.Slow)
 	fmt.Fprintf(&b, "answered:")
 	for k, n := range t.Answers {
 		if OpKind(k) != OpAddNoAck { // never answered
