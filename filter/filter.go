@@ -51,16 +51,18 @@ type Filter struct {
 	words []uint64
 	mem   *memory // how to give the words back
 
-	// dirty has one bit per row, set (atomically) when a bit of the row
-	// flips; Advance moves it into stamps.
+	// Change tracking (changes.go): marks has 4 bits per row, 16 to a
+	// word, set (atomically) when a bit of the row flips; dirty one bit
+	// per block of 64 rows, set after a mark.
+	marks []uint64
 	dirty []uint64
 
 	// mu guards gen and the stamps; see changes.go.
 	mu          sync.Mutex
 	gen         uint64
 	lastChanged uint64   // the last generation that stamped a row
-	stamps      []uint64 // per row: generation of its last change, 0 = never
-	blockStamps []uint64 // per 64 rows: max of their stamps
+	blockStamps []uint64 // per block of 64 rows: the generation of its last change
+	originLog   originLog
 }
 
 // New returns an empty filter shaped by cfg.
@@ -135,8 +137,8 @@ func newFilter(fp Fingerprint) *Filter {
 		seed:        fp.Seed,
 		words:       words,
 		mem:         &memory{release: release},
-		dirty:       make([]uint64, blocks),
-		stamps:      make([]uint64, rows),
+		marks:       newMarks(rows),
+		dirty:       make([]uint64, (blocks+63)/64),
 		blockStamps: make([]uint64, blocks),
 	}
 	// Words mapped from the OS are not the garbage collector's: give them
@@ -182,6 +184,7 @@ func (f *Filter) Adopt(words []uint64, release func()) error {
 	}
 	f.mem.swap(release)
 	f.words = words
+	f.noteLoaded()
 	return nil
 }
 
@@ -244,7 +247,7 @@ func (f *Filter) AddHash(h uint64) bool {
 			atomic.OrUint64(&row[w], m)
 		}
 	}
-	f.markDirty(r)
+	f.markChanged(r, true)
 	return true
 }
 
@@ -294,7 +297,7 @@ func (f *Filter) addClassic(key []byte) bool {
 		m := uint64(1) << (c % 64)
 		if atomic.LoadUint64(w)&m == 0 {
 			atomic.OrUint64(w, m)
-			f.markDirty(r)
+			f.markChanged(r, true)
 			changed = true
 		}
 	}

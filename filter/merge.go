@@ -41,7 +41,7 @@ func (f *Filter) MergeRows(fp Fingerprint, first uint64, data []byte, changed []
 			ch = f.mergeRow(r, data[i*rb:(i+1)*rb])
 		}
 		if ch {
-			f.markDirty(r)
+			f.markChanged(r, false)
 			changed = append(changed, r)
 		}
 	}
@@ -117,6 +117,7 @@ func (f *Filter) LoadRows(fp Fingerprint, first uint64, data []byte) error {
 	if first > f.rows || n > f.rows-first {
 		return fmt.Errorf("%w: rows %d..%d of %d", ErrRowRange, first, first+n, f.rows)
 	}
+	f.noteLoaded()
 	if rb%8 != 0 { // classic rows: a few bytes, the slow way will do
 		for i := range n {
 			f.mergeRow(first+i, data[i*rb:(i+1)*rb])

@@ -29,7 +29,7 @@ func pullAll(t *testing.T, local, remote *filter.Filter, runs []filter.Run, maxF
 			require.LessOrEqual(t, len(frame), maxFrame)
 			s, err := wire.DecodeRowSync(frame)
 			require.NoError(t, err, "the receiver refuses a frame")
-			_, _, err = MergeRowSync(local, s, nil)
+			_, _, err = MergeRowSync(local, s, nil, false)
 			return err
 		})
 		require.NoError(t, err)

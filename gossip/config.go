@@ -18,8 +18,9 @@ type Config struct {
 	// PruneAfter removes a static peer after this many rounds without an
 	// ack. Members are never pruned here: membership decides.
 	PruneAfter int
-	// Fanout is how many peers with news start a new round each tick; the
-	// rest wait their turn (delta mode).
+	// Fanout is how many static peers with news start a new round each
+	// tick; the rest wait their turn (delta mode). Members with news all
+	// start one.
 	Fanout int
 	// AckTimeout is how many ticks a frame waits for its ack before it is
 	// sent again (delta mode).

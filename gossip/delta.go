@@ -19,6 +19,9 @@ type round struct {
 	cursor uint64 // rows below cursor have been sent
 	sent   bool   // every row of the round has been sent once
 	w      window // frames in flight
+	// rows, for a member's round, lists the rows this node originated
+	// since since (shared, never written); nil: every row changed since.
+	rows []uint32
 }
 
 // tickDelta continues every round in progress, then starts rounds to up to
@@ -35,34 +38,78 @@ func (g *Gossip) tickDelta(gen uint64, out *Outbox) {
 		g.pushRound(p, out)
 		g.maybeDone(p)
 	}
-	// Start rounds to up to Fanout peers with news, walking the peers from
-	// a random place: nodes then spread what they learn to different peers.
-	last := g.src.LastChanged()
+	// Start rounds: to every member this node has originated rows for
+	// since it caught up, and to up to Fanout static peers with news,
+	// walking the peers from a random place: nodes then spread what they
+	// learn to different static peers.
+	last, lastOrigin := g.src.LastChanged(), g.src.LastOriginated()
+	clear(g.origins)
 	started, from := 0, 0
 	if len(g.order) > 0 {
 		from = g.rng.IntN(len(g.order))
 	}
-	for i := 0; i < len(g.order) && started < g.cfg.Fanout && g.budget > 0; i++ {
+	for i := 0; i < len(g.order) && g.budget > 0; i++ {
 		p := g.peers[g.order[(from+i)%len(g.order)]]
-		if p.round != nil || p.ackedGen >= last || !p.verified {
+		if p.round != nil || !p.verified {
 			continue
 		}
+		if p.fill && last == 0 {
+			p.fill = false // nothing was ever set, nor loaded: nothing to fill it with
+		}
+		member := p.kind == Member && !p.fill // one to fill gets every set row, as a static peer
+		switch {
+		case member && p.ackedGen >= lastOrigin:
+			continue
+		case !member && (p.ackedGen >= last || started >= g.cfg.Fanout):
+			continue
+		case !member:
+			started++
+		}
 		p.round = &round{gen: gen, since: p.ackedGen, token: g.tokens.Uint64() | 1}
+		if member {
+			p.round.rows = g.originatedSince(p.ackedGen)
+		}
 		g.pushRound(p, out)
 		g.maybeDone(p)
-		started++
 	}
 }
+
+// originatedSince returns the rows this node originated since since, or
+// nil when its log does not reach back that far (the round then sends
+// every row changed since: never too little). Rounds started in one tick
+// share the list.
+func (g *Gossip) originatedSince(since uint64) []uint32 {
+	if rows, ok := g.origins[since]; ok {
+		return rows
+	}
+	rows, ok := g.src.OriginatedSince(since, nil)
+	if !ok {
+		rows = nil
+	} else if rows == nil {
+		rows = []uint32{}
+	}
+	if g.origins == nil {
+		g.origins = map[uint64][]uint32{}
+	}
+	g.origins[since] = rows
+	return rows
+}
+
+// maxBackoff is how many times a member's ack timeout doubles, at most.
+const maxBackoff = 4
 
 // resendLate sends again the frames of p's round whose acks are overdue
 // and reports whether any were, counting a missed round. A member that
 // keeps missing acks (alive to membership, deaf on its data port) is
-// waited for twice as long after each miss, up to 64 timeouts.
+// waited for twice as long after each miss, up to 16 timeouts (maxBackoff):
+// longer, and a member back from a pause or a partition would wait that
+// long for what it missed (anti-entropy brings it sooner, and the resends
+// then go for nothing).
 func (g *Gossip) resendLate(p *peer, out *Outbox) bool {
 	r := p.round
 	timeout := uint64(g.cfg.AckTimeout)
 	if p.kind == Member {
-		timeout <<= min(p.missed, 6)
+		timeout <<= min(p.missed, maxBackoff)
 	}
 	if !r.w.anyLate(g.tick, timeout) {
 		return false
@@ -90,6 +137,10 @@ func (g *Gossip) pushRound(p *peer, out *Outbox) {
 	}
 	cursor := r.cursor
 	runs := func(yield func(filter.Run) bool) {
+		if r.rows != nil {
+			listedRuns(r.rows, cursor, yield)
+			return
+		}
 		for run := range g.src.ChangedRuns(r.since) {
 			if end := run.First + run.Count; end <= cursor {
 				continue
@@ -111,6 +162,9 @@ func (g *Gossip) pushRound(p *peer, out *Outbox) {
 // pushRuns packs runs into frames to p until they run out (done) or the
 // limits stop it, in which case next is the first row not sent.
 func (g *Gossip) pushRuns(p *peer, runs func(func(filter.Run) bool), resend bool, out *Outbox) (next uint64, done bool) {
+	if p.sparse {
+		return g.pushSparse(p, runs, resend, out)
+	}
 	r := p.round
 	rb := uint64(g.src.RowBytes())
 	var w wire.RowSyncWriter
@@ -174,7 +228,7 @@ func (g *Gossip) pushRuns(p *peer, runs func(func(filter.Run) bool), resend bool
 // the peer then holds every row as of the round's generation.
 func (g *Gossip) maybeDone(p *peer) {
 	if r := p.round; r != nil && r.sent && r.w.empty() {
-		p.ackedGen, p.round = r.gen, nil
+		p.ackedGen, p.round, p.fill = r.gen, nil, false
 	}
 }
 
@@ -200,4 +254,23 @@ func (g *Gossip) RowAck(from netip.AddrPort, a wire.RowAck, out *Outbox) {
 		g.pushRound(p, out)
 	}
 	g.maybeDone(p)
+}
+
+// listedRuns yields the runs of the sorted rows from row from on.
+func listedRuns(rows []uint32, from uint64, yield func(filter.Run) bool) {
+	i, _ := slices.BinarySearch(rows, uint32(min(from, 1<<32-1)))
+	var run filter.Run
+	for _, r := range rows[i:] {
+		if run.Count > 0 && run.First+run.Count == uint64(r) {
+			run.Count++
+			continue
+		}
+		if run.Count > 0 && !yield(run) {
+			return
+		}
+		run = filter.Run{First: uint64(r), Count: 1}
+	}
+	if run.Count > 0 {
+		yield(run)
+	}
 }

@@ -14,17 +14,21 @@
 //   - delta (the default profile): each peer gets only the rows changed
 //     since it last acknowledged them, found through the filter's change
 //     stamps and packed into row sync frames of at most MaxFrame bytes.
-//     Each tick starts rounds to at most Fanout peers with news, chosen
-//     from a random place in the peer list; rows a node merges from a peer
-//     change its filter and so spread onward, epidemically. A frame not
-//     acknowledged within AckTimeout ticks is sent again; rows in flight
-//     per peer (the window, window.go) and bytes per tick are bounded.
+//     A member gets only what this node originated (its own adds, and rows
+//     from outside the cluster: filter/origin.go), every member with news
+//     a round each tick: it hears rows merged from another member from
+//     that member, so each row reaches each member about once. Static
+//     peers get every change — rows a node merges spread onward to them —
+//     at most Fanout of them starting a round each tick, chosen from a
+//     random place in the peer list. A frame not acknowledged within
+//     AckTimeout ticks is sent again; rows in flight per peer (the window,
+//     window.go) and bytes per tick are bounded.
 //
 // Push targets are static peers (RequestPeer: directed edges that get
 // nothing but a challenge until they answer it — Answer — then every row
 // ever set, pruned when they stop acking; challenge.go) or cluster members
-// (AddMember/RemoveMember: membership decides; a new member gets changes
-// from now on, a returning one resumes where it was). A node keeps one
+// (AddMember/RemoveMember: membership decides; a new or returning member
+// gets changes from now on, what it missed coming by anti-entropy). A node keeps one
 // Gossip per segment of every filter it replicates. The Catalog of named
 // filters, a CRDT of creations and tombstones, is here too. Anti-entropy
 // (Digests, Differing, ServePull) repairs whatever pushes missed: nodes

@@ -21,6 +21,10 @@ type Source interface {
 	ChangedRuns(since uint64) iter.Seq[filter.Run]
 	ChangedRunsFrom(since, from uint64) iter.Seq[filter.Run]
 	CopyRows(dst []byte, first, count uint64) ([]byte, error)
+	// LastOriginated and OriginatedSince tell the rows this node
+	// originated (filter/origin.go): what it pushes to members.
+	LastOriginated() uint64
+	OriginatedSince(since uint64, dst []uint32) ([]uint32, bool)
 }
 
 // Counters are what a Gossip has done so far.
@@ -76,14 +80,15 @@ type Gossip struct {
 	src      Source
 	fp       filter.Fingerprint
 	peers    map[netip.AddrPort]*peer
-	order    []netip.AddrPort // insertion order: deterministic rounds
-	departed map[netip.AddrPort]uint64
-	rng      *rand.Rand // peer choice: seeded, so that tests replay
-	tokens   *rand.Rand // round tokens: unpredictable (ChaCha8, seeded by crypto/rand)
-	tick     uint64     // ticks so far
-	budget   int        // bytes left this tick
-	unacked  int        // bytes left this tick for static peers that never acked
-	row      []byte     // row scratch
+	order    []netip.AddrPort            // insertion order: deterministic rounds
+	departed map[netip.AddrPort]struct{} // members that failed or left
+	rng      *rand.Rand                  // peer choice: seeded, so that tests replay
+	tokens   *rand.Rand                  // round tokens: unpredictable (ChaCha8, seeded by crypto/rand)
+	tick     uint64                      // ticks so far
+	budget   int                         // bytes left this tick
+	unacked  int                         // bytes left this tick for static peers that never acked
+	row      []byte                      // row scratch
+	origins  map[uint64][]uint32         // this tick's origin lists, by the since they answer
 	c        Counters
 	// challenges sent to static peers not yet verified (challenge.go)
 	challenges map[netip.AddrPort]*challenge
@@ -107,6 +112,8 @@ type peer struct {
 	// delta
 	ackedGen uint64
 	round    *round
+	fill     bool // a new member that gets every set row once (FillMembers)
+	sparse   bool // a member that takes sparse row syncs
 }
 
 // New returns a Gossip pushing src's rows.
@@ -118,7 +125,7 @@ func New(cfg Config, src Source) (*Gossip, error) {
 	if cfg.Classic && fp.Layout != filter.Classic {
 		return nil, fmt.Errorf("%w: classic sync needs a classic filter, not %v", ErrConfig, fp)
 	}
-	return &Gossip{cfg: cfg, src: src, fp: fp, peers: map[netip.AddrPort]*peer{}, departed: map[netip.AddrPort]uint64{},
+	return &Gossip{cfg: cfg, src: src, fp: fp, peers: map[netip.AddrPort]*peer{}, departed: map[netip.AddrPort]struct{}{},
 		challenges: map[netip.AddrPort]*challenge{},
 		rng:        rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)), tokens: newTokens()}, nil
 }
@@ -153,16 +160,25 @@ func (g *Gossip) Verify(addr netip.AddrPort) bool {
 	return true
 }
 
-// AddMember adds a cluster member as a push target. A member seen before
-// resumes from what it had acknowledged; a new one gets changes from now
-// on, the past reaching it by bulk transfer and anti-entropy.
+// AddMember adds a cluster member as a push target. It gets changes from
+// now on, the past reaching it by bulk transfer and anti-entropy — a
+// member back from a failure too: membership swaps state with it as it
+// returns, and each side pulls what differs, which moves each missing row
+// once where pushing what it missed would move most of them again. (With
+// FillMembers a member never seen before gets every set row instead.)
 func (g *Gossip) AddMember(addr netip.AddrPort) bool {
-	acked, ok := g.departed[addr]
-	if !ok && !g.cfg.FillMembers {
+	_, seen := g.departed[addr]
+	fill := !seen && g.cfg.FillMembers
+	acked := uint64(0)
+	if !fill {
 		acked = g.src.LastChanged()
 	}
 	delete(g.departed, addr)
-	return g.add(addr, Member, acked)
+	added := g.add(addr, Member, acked)
+	if added && fill {
+		g.peers[addr].fill = true
+	}
+	return added
 }
 
 // Members are verified by membership: memberlist probes them (and, with a
@@ -172,6 +188,7 @@ func (g *Gossip) add(addr netip.AddrPort, kind Kind, acked uint64) bool {
 	if p, ok := g.peers[addr]; ok {
 		if kind == Member {
 			p.kind, p.verified = Member, true // membership outranks a peer frame
+			p.missed = 0                      // alive, maybe restarted: late frames go again at once
 		}
 		return false
 	}
@@ -224,15 +241,14 @@ func (g *Gossip) AssumeMembersHave(gen uint64) {
 	}
 }
 
-// RemoveMember drops a member that failed or left, remembering what it had
-// acknowledged for when it returns.
+// RemoveMember drops a member that failed or left, remembering that it
+// was one (it is not filled again when it returns).
 func (g *Gossip) RemoveMember(addr netip.AddrPort) bool {
-	p, ok := g.peers[addr]
-	if !ok {
+	if _, ok := g.peers[addr]; !ok {
 		return false
 	}
 	if len(g.departed) < g.cfg.MaxPeers {
-		g.departed[addr] = p.ackedGen
+		g.departed[addr] = struct{}{}
 	}
 	return g.RemovePeer(addr)
 }
@@ -333,6 +349,21 @@ func (g *Gossip) prune(p *peer) bool {
 func (g *Gossip) IsPeer(addr netip.AddrPort) bool {
 	_, ok := g.peers[addr]
 	return ok
+}
+
+// SetSparse says whether the member at addr takes sparse row syncs: its
+// rows then go as the positions of their set bits, which for a filter
+// well under its capacity is a fraction of the bytes.
+func (g *Gossip) SetSparse(addr netip.AddrPort, on bool) {
+	if p, ok := g.peers[addr]; ok && p.kind == Member {
+		p.sparse = on
+	}
+}
+
+// IsMember reports whether addr is a push target as a cluster member.
+func (g *Gossip) IsMember(addr netip.AddrPort) bool {
+	p, ok := g.peers[addr]
+	return ok && p.kind == Member
 }
 
 // IsVerified reports whether addr is a push target that answered a

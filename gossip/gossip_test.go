@@ -267,14 +267,14 @@ func TestMergeRefusals(t *testing.T) {
 	other, _ := filter.New(filter.Config{Layout: filter.Blocked, Capacity: 50_000, FPRate: 0.01, Seed: 1})
 	frame, _ := wire.AppendRowSync(nil, other.Fingerprint(), 1, 0, []wire.RowRun{{First: 0, Rows: make([]byte, 64)}})
 	s, _ := wire.DecodeRowSync(frame)
-	_, _, err := MergeRowSync(f, s, nil)
+	_, _, err := MergeRowSync(f, s, nil, false)
 	assert.ErrorIs(t, err, filter.ErrFingerprint)
 
 	row := make([]byte, 64)
 	row[0] = 1
 	frame, _ = wire.AppendRowSync(nil, f.Fingerprint(), 1, 0, []wire.RowRun{{First: 0, Rows: row}, {First: uint32(f.Rows()), Rows: row}})
 	s, _ = wire.DecodeRowSync(frame)
-	ack, _, err := MergeRowSync(f, s, nil)
+	ack, _, err := MergeRowSync(f, s, nil, false)
 	assert.ErrorIs(t, err, ErrRows)
 	assert.Empty(t, ack)
 	assert.Zero(t, f.Stats().SetBits, "a refused frame merges nothing, not even its valid runs")

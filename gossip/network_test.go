@@ -94,10 +94,10 @@ func (nw *network) receive(n *tnode, from netip.AddrPort, frame []byte) {
 		}
 	}
 	switch wire.Type(frame[0]) {
-	case wire.TypeRowSync:
+	case wire.TypeRowSync, wire.TypeSparseSync:
 		s, err := wire.DecodeRowSync(frame)
 		require.NoError(nw.t, err)
-		if ack, _, err := MergeRowSync(n.f, s, nil); err == nil {
+		if ack, _, err := MergeRowSync(n.f, s, nil, !n.g.IsMember(from)); err == nil {
 			reply(ack)
 		}
 	case wire.TypeRowAck:
@@ -143,6 +143,17 @@ func (nw *network) joinAll() {
 	}
 }
 
+// joinAllSparse makes every node a cluster member of every other, each
+// taking sparse row syncs.
+func (nw *network) joinAllSparse() {
+	nw.joinAll()
+	for _, a := range nw.order {
+		for _, b := range nw.order {
+			nw.nodes[a].g.SetSparse(b, true)
+		}
+	}
+}
+
 // antiEntropy has every node compare digests with every other it can reach
 // and pull the rows that differ, as the node does over memberlist's
 // push/pull and TCP.
@@ -165,7 +176,7 @@ func (nw *network) antiEntropy() {
 			_, err = ServePull(remote.f, p, wire.MaxFrame, func(frame []byte) error {
 				s, err := wire.DecodeRowSync(frame)
 				require.NoError(nw.t, err)
-				_, _, err = MergeRowSync(local.f, s, nil)
+				_, _, err = MergeRowSync(local.f, s, nil, false)
 				return err
 			})
 			require.NoError(nw.t, err)

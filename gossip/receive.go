@@ -14,8 +14,10 @@ var ErrRows = errors.New("gossip: rows out of range")
 // MergeRowSync ORs the rows of s into f and appends the row ack to send
 // back to ackBuf. It checks the fingerprint and every run's range before
 // merging anything, so a refused frame changes nothing and gets no ack.
-// It returns the number of rows that gained bits.
-func MergeRowSync(f *filter.Filter, s wire.RowSync, ackBuf []byte) (ack []byte, changed int, err error) {
+// It returns the number of rows that gained bits. Rows from outside the
+// cluster (origin: a static peer's, not a member's) are this node's to
+// push to its members (filter.Originate).
+func MergeRowSync(f *filter.Filter, s wire.RowSync, ackBuf []byte, origin bool) (ack []byte, changed int, err error) {
 	if s.FP != f.Fingerprint() {
 		return ackBuf, 0, fmt.Errorf("%w: have %v, got %v", filter.ErrFingerprint, f.Fingerprint(), s.FP)
 	}
@@ -31,6 +33,9 @@ func MergeRowSync(f *filter.Filter, s wire.RowSync, ackBuf []byte) (ack []byte, 
 		if err != nil {
 			return ackBuf, changed, err // cannot happen: checked above
 		}
+		if origin {
+			f.Originate(ch)
+		}
 		changed += len(ch)
 	}
 	ack, err = wire.AppendRowAck(ackBuf, wire.RowAck{Stamp: s.Stamp, Seq: s.Seq, Rows: uint32(s.Runs.Rows())})
@@ -38,7 +43,8 @@ func MergeRowSync(f *filter.Filter, s wire.RowSync, ackBuf []byte) (ack []byte, 
 }
 
 // MergeClassicSync ORs a classic sync row into f, which must be a classic
-// filter, and appends the one-byte ack to ackBuf.
+// filter, and appends the one-byte ack to ackBuf. Classic peers are never
+// members: what they bring is this node's to push to its members.
 func MergeClassicSync(f *filter.Filter, s wire.ClassicSync, ackBuf []byte) (ack []byte, changed bool, err error) {
 	fp := f.Fingerprint()
 	if fp.Layout != filter.Classic {
@@ -53,5 +59,6 @@ func MergeClassicSync(f *filter.Filter, s wire.ClassicSync, ackBuf []byte) (ack 
 	if err != nil {
 		return ackBuf, false, err
 	}
+	f.Originate(ch)
 	return wire.AppendClassicAck(ackBuf), len(ch) > 0, nil
 }

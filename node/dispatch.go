@@ -51,7 +51,7 @@ func newDispatcher() dispatcher {
 		wire.TypeAdd: (*Node).classicAdd, wire.TypeHas: (*Node).classicHas,
 		wire.TypeSync: (*Node).classicSync, wire.TypePeer: (*Node).classicPeer, wire.TypeAck: (*Node).classicAck,
 		wire.TypeAddBatch: (*Node).batch, wire.TypeHasBatch: (*Node).batch,
-		wire.TypeRowSync: (*Node).rowSync, wire.TypeRowAck: (*Node).rowAck, wire.TypePull: (*Node).pull,
+		wire.TypeRowSync: (*Node).rowSync, wire.TypeSparseSync: (*Node).rowSync, wire.TypeRowAck: (*Node).rowAck, wire.TypePull: (*Node).pull,
 		wire.TypePing: (*Node).ping, wire.TypeStatsReq: (*Node).statsRequest, wire.TypeMembersReq: (*Node).membersRequest,
 		wire.TypePeerRequest: (*Node).peerRequest, wire.TypeFilterReq: (*Node).filterRequest,
 		wire.TypeSealed: (*Node).sealed, wire.TypeNamed: (*Node).named, wire.TypeError: (*Node).errorFrame,

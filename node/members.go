@@ -83,7 +83,7 @@ type host struct{ n *Node }
 // Meta is this node's metadata: protocol version, default filter, data
 // port and the id frames sealed for it carry.
 func (h host) Meta() wire.NodeMeta {
-	return wire.NodeMeta{Version: wire.ProtocolVersion, FP: h.n.def.Version().Def.FP, DataPort: h.n.Addr().Port(), SealID: h.n.SealID()}
+	return wire.NodeMeta{Version: wire.ProtocolVersion, FP: h.n.def.Version().Def.FP, DataPort: h.n.Addr().Port(), SealID: h.n.SealID(), Flags: wire.MetaSparseRows}
 }
 
 // AppendState appends this node's name, the digests of every segment's
@@ -111,7 +111,7 @@ func (h host) MemberUp(m membership.Member) {
 	n := h.n
 	n.learnID(m.Data, m.Meta.SealID)
 	match := m.Meta.FP == n.def.Version().Def.FP
-	report, added := n.repl.MemberUp(m.Name, m.Data, match)
+	report, added := n.repl.MemberUp(m.Name, m.Data, match, m.Meta.Flags&wire.MetaSparseRows != 0)
 	if report {
 		n.meters.c.inc(MemberMismatch)
 		n.log.Warn("member has another default filter; syncing named filters only", "member", m.Name,

@@ -281,7 +281,14 @@ func TestManyFiltersIdleAndOneAdd(t *testing.T) {
 			}
 			return sent() - before, frames() - fbefore
 		}
-		name := fmt.Sprint("f", filters/2)
+		// One more filter, as empty as the default (rows travel as the
+		// positions of their bits: a full filter's rows cost more).
+		name := "fresh"
+		_, e := filterOp(t, u, a, create(name, cfg.Capacity, cfg.FPRate))
+		require.Nil(t, e)
+		tn.until("the fresh filter on every member", 10*time.Second, func() bool {
+			return b.Registry().Lookup([]byte(name)) != nil && c.Registry().Lookup([]byte(name)) != nil
+		}, ns...)
 		key := []byte("one more")
 		named, nframes := one(func() { a.Registry().Lookup([]byte(name)).Winner().Segments()[0].Rows().Add(key) }, func() bool {
 			return namedHasAll(b, name, []string{string(key)}) && namedHasAll(c, name, []string{string(key)})

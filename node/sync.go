@@ -44,7 +44,7 @@ func (n *Node) rowSync(q *request) reply {
 		q.w.c.drop(FingerprintMismatch) // dropped, not made here (yet), or another filter
 		return reply{}
 	}
-	ack, changed, err := gossip.MergeRowSync(seg.Rows(), s, q.w.sealBuf[:0])
+	ack, changed, err := gossip.MergeRowSync(seg.Rows(), s, q.w.sealBuf[:0], !n.repl.IsMember(q.from))
 	q.w.sealBuf = ack
 	if err != nil {
 		return n.mergeFailed(q, err)

@@ -1,6 +1,9 @@
 package replicate
 
-import "net/netip"
+import (
+	"maps"
+	"net/netip"
+)
 
 // Members. Every member is a push target of every named filter's
 // segments, and of the default filter's first segment when its default
@@ -9,7 +12,7 @@ import "net/netip"
 // MemberUp records a member alive at data. It reports whether a mismatch
 // of default filters is new (to log once) and whether the default filter
 // took the member as a push target.
-func (r *Replicator) MemberUp(name string, data netip.AddrPort, match bool) (report, added bool) {
+func (r *Replicator) MemberUp(name string, data netip.AddrPort, match, sparse bool) (report, added bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	old, known := r.members[name]
@@ -19,8 +22,14 @@ func (r *Replicator) MemberUp(name string, data netip.AddrPort, match bool) (rep
 			r.memberIP(old.Data.Addr(), -1)
 		}
 	}
+	if !known || old.Data != data {
+		r.memberAddr(data, 1)
+		if known {
+			r.memberAddr(old.Data, -1)
+		}
+	}
 	report = !match && !old.reported
-	r.members[name] = Member{Data: data, Match: match, reported: old.reported || report}
+	r.members[name] = Member{Data: data, Match: match, Sparse: sparse, reported: old.reported || report}
 	if known && old.Data != data {
 		r.removeTarget(old.Data, old.Match)
 	}
@@ -30,9 +39,15 @@ func (r *Replicator) MemberUp(name string, data netip.AddrPort, match bool) (rep
 	for _, ss := range r.seg {
 		if ss != r.def {
 			ss.g.AddMember(data)
+			ss.g.SetSparse(data, sparse)
 		}
 	}
-	return report, match && r.def.g.AddMember(data)
+	if !match {
+		return report, false
+	}
+	added = r.def.g.AddMember(data)
+	r.def.g.SetSparse(data, sparse)
+	return report, added
 }
 
 // MemberDown forgets a member that failed or left.
@@ -45,6 +60,7 @@ func (r *Replicator) MemberDown(name string) {
 	}
 	r.removeTarget(m.Data, m.Match)
 	r.memberIP(m.Data.Addr(), -1)
+	r.memberAddr(m.Data, -1)
 	delete(r.members, name)
 }
 
@@ -62,6 +78,26 @@ func (r *Replicator) memberIP(ip netip.Addr, delta int) {
 	if r.memberIPs[ip] += delta; r.memberIPs[ip] <= 0 {
 		delete(r.memberIPs, ip)
 	}
+}
+
+// memberAddr counts the members whose data address is a, in a new map
+// (IsMember reads the old one meanwhile). Callers hold r.mu.
+func (r *Replicator) memberAddr(a netip.AddrPort, delta int) {
+	m := map[netip.AddrPort]int{}
+	if old := r.memberAddrs.Load(); old != nil {
+		m = maps.Clone(*old)
+	}
+	if m[a] += delta; m[a] <= 0 {
+		delete(m, a)
+	}
+	r.memberAddrs.Store(&m)
+}
+
+// IsMember reports whether a member's data address is a. It takes no
+// lock: every row sync received asks, while a tick holds r.mu.
+func (r *Replicator) IsMember(a netip.AddrPort) bool {
+	m := r.memberAddrs.Load()
+	return m != nil && (*m)[a] > 0
 }
 
 // IsMemberIP reports whether a member is at ip.

@@ -13,7 +13,7 @@
 // Outbox is made for: no socket write happens under the lock.
 //
 //	r, err := replicate.New(cfg) // cfg.Send addresses, seals and sends an Outbox
-//	r.MemberUp(name, addr, sameDefault)
+//	r.MemberUp(name, addr, sameDefault, takesSparse)
 //	r.Tick() // every sync interval
 package replicate
 
@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 
 	"github.com/rmbd/rmbd/gossip"
 	"github.com/rmbd/rmbd/registry"
@@ -63,9 +64,12 @@ type Replicator struct {
 	// requests from them are allowed when there is no key to prove it).
 	members   map[string]Member
 	memberIPs map[netip.Addr]int
-	turn      int             // where the next tick's rotation starts
-	retired   gossip.Counters // counts of segments gone, so that totals never fall
-	out       gossip.Outbox   // the ticker's own
+	// memberAddrs counts members by data address: rows from one are not
+	// this node's to push on (gossip.MergeRowSync). Copied on write.
+	memberAddrs atomic.Pointer[map[netip.AddrPort]int]
+	turn        int             // where the next tick's rotation starts
+	retired     gossip.Counters // counts of segments gone, so that totals never fall
+	out         gossip.Outbox   // the ticker's own
 }
 
 // segSync is one segment's replication.
@@ -79,6 +83,7 @@ type segSync struct {
 type Member struct {
 	Data     netip.AddrPort
 	Match    bool // the same default filter: it syncs that one too
+	Sparse   bool // it takes sparse row syncs
 	reported bool // a mismatch already logged
 }
 
@@ -160,6 +165,7 @@ func (r *Replicator) newSegSync(f *registry.Filter, seg *registry.Segment) *segS
 	ss := &segSync{seg: seg, g: g, name: f.Name()}
 	for _, m := range r.members {
 		g.AddMember(m.Data)
+		g.SetSparse(m.Data, m.Sparse)
 	}
 	r.seg[seg] = ss
 	return ss

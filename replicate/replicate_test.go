@@ -63,12 +63,12 @@ func TestEveryFilterToEveryMember(t *testing.T) {
 	same, other := netip.MustParseAddrPort("10.0.0.2:8000"), netip.MustParseAddrPort("10.0.0.3:8000")
 	users := create(t, reg, "users")
 	addKeys(t, users, "alice")
-	_, added := r.MemberUp("same", same, true)
+	_, added := r.MemberUp("same", same, true, true)
 	assert.True(t, added)
-	report, added := r.MemberUp("other", other, false)
+	report, added := r.MemberUp("other", other, false, true)
 	assert.True(t, report, "a mismatch to log")
 	assert.False(t, added, "not a target of the default filter")
-	_, _ = r.MemberUp("other", other, false)
+	_, _ = r.MemberUp("other", other, false, true)
 	assert.Equal(t, 2, r.Members())
 	assert.True(t, r.IsMemberIP(other.Addr()))
 
@@ -109,10 +109,25 @@ func TestTickBudget(t *testing.T) {
 		}
 		addKeys(t, f, keys...)
 	}
-	r.MemberUp("m", netip.MustParseAddrPort("10.0.0.2:8000"), true)
+	r.MemberUp("m", netip.MustParseAddrPort("10.0.0.2:8000"), true, false) // whole rows: a window is 64 KiB
 	r.Tick()
 	assert.Less(t, len(got), 8, "not every filter in one tick")
 	first := len(got)
 	r.Tick()
 	assert.Greater(t, len(got), first, "the others next")
+}
+
+// IsMember knows members by their data address, as they come, move and go.
+func TestIsMember(t *testing.T) {
+	_, r, _ := setup(t)
+	a, moved := netip.MustParseAddrPort("10.0.0.2:8000"), netip.MustParseAddrPort("10.0.0.2:8001")
+	assert.False(t, r.IsMember(a))
+	r.MemberUp("m", a, true, true)
+	assert.True(t, r.IsMember(a))
+	assert.False(t, r.IsMember(moved), "another port of the same host is not the member")
+	r.MemberUp("m", moved, true, true)
+	assert.False(t, r.IsMember(a))
+	assert.True(t, r.IsMember(moved))
+	r.MemberDown("m")
+	assert.False(t, r.IsMember(moved))
 }

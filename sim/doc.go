@@ -31,6 +31,8 @@
 //   - convergence: within convergeWithin of the last fault's heal or the
 //     last request, every member holds the same catalog and every replica
 //     of every filter is bitwise equal;
+//   - quiet when idle: once converged, and once the rounds in flight are
+//     done (settleFor), the cluster sends no row bytes for idleFor;
 //   - tombstones: a dropped filter is gone everywhere, never lives again
 //     where its drop was seen, and a created one is everywhere;
 //   - answers: no error answer a fault does not explain;

@@ -119,6 +119,7 @@ func Run(p Plan) *Report {
 		}
 		if c.converged() == "" {
 			r.Converged = c.elapsed() - quiet
+			c.checkIdle(steps, rng, r)
 			break
 		}
 		if c.elapsed()-quiet > convergeWithin {
@@ -142,6 +143,47 @@ func Run(p Plan) *Report {
 	// bubble's clock runs them out before the bubble ends.
 	time.Sleep(30 * time.Second)
 	return r
+}
+
+// settleFor is how long a converged cluster may still finish rounds in
+// flight (acks lost before the heal are waited for — up to 16 sync
+// intervals for a member that missed several — then resent); idleFor
+// how long after that it must send no row at all.
+const (
+	settleFor = 16*syncInterval + 2*time.Second
+	idleFor   = 5 * time.Second
+)
+
+// checkIdle runs the converged cluster on with no request and no fault:
+// once the rounds in flight are done it sends no row bytes — an idle
+// cluster is quiet, whatever happened before.
+func (c *cluster) checkIdle(steps int, rng *rand.Rand, r *Report) {
+	run := func(d time.Duration) {
+		for end := c.elapsed() + d; c.elapsed() < end; steps++ {
+			time.Sleep(tick)
+			c.step(steps, rng)
+		}
+	}
+	sent := func() (bytes uint64) {
+		for _, m := range c.live() {
+			bytes += m.n.Stats().SyncBytesSent
+		}
+		return bytes
+	}
+	run(settleFor)
+	before := sent()
+	run(idleFor)
+	if d := sent() - before; d > 0 {
+		var pending []string
+		for _, m := range c.live() {
+			for _, p := range m.n.Peers() {
+				if p.Pending {
+					pending = append(pending, fmt.Sprintf("n%d→%v (missed %d, in flight %d)", m.i, p.Addr, p.Missed, p.Inflight))
+				}
+			}
+		}
+		r.failf("idle: converged, the cluster sent %d row bytes in %v with nothing new; rounds still open: %v", d, idleFor, pending)
+	}
 }
 
 // lateFor is how long a history that missed convergeWithin is run on, to

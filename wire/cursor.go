@@ -66,6 +66,27 @@ func (c *Cursor) U8() uint8 {
 	return c.buf[c.pos-1]
 }
 
+// Uvarint reads an unsigned varint as encoding/binary writes it, in its
+// shortest form: a longer one, or one past 64 bits, fails with ErrValue.
+// 0 once failed.
+func (c *Cursor) Uvarint() uint64 {
+	if c.first != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(c.buf[c.pos:])
+	switch {
+	case n == 0:
+		c.pos = len(c.buf)
+		c.failShort()
+		return 0
+	case n < 0 || n > 1 && c.buf[c.pos+n-1] == 0:
+		c.Fail(ErrValue)
+		return 0
+	}
+	c.pos += n
+	return v
+}
+
 // U16 reads a big-endian uint16; 0 once failed.
 func (c *Cursor) U16() uint16 {
 	if c.first != nil || len(c.buf)-c.pos < 2 {

@@ -59,6 +59,7 @@ func examples() []struct {
 		{"has-result", must(AppendResult(nil, TypeHasResult, 2, 3, []byte{0b101}))},
 		{"add-result", must(AppendResult(nil, TypeAddResult, 1, 2, []byte{0b10}))},
 		{"row-sync", must(AppendRowSync(nil, exampleFP, 7, 1, []RowRun{{First: 2, Rows: row}}))},
+		{"sparse-sync", must(AppendSparseSync(nil, exampleFP, 7, 1, []RowRun{{First: 2, Rows: row}, {First: 9, Rows: bytes.Repeat([]byte{0xff}, 64)}}))},
 		{"row-ack", must(AppendRowAck(nil, RowAck{Stamp: 7, Seq: 1, Rows: 1}))},
 		{"digest", must(AppendDigest(nil, exampleFP, 64, 0, []uint64{0x1122334455667788, 0}))},
 		{"pull", must(AppendPull(nil, exampleFP, []filter.Run{{First: 0, Count: 64}, {First: 128, Count: 1}}))},

@@ -25,7 +25,8 @@ type NodeMeta struct {
 	// DataPort is the port of its data address; the host is its gossip
 	// address's.
 	DataPort uint16
-	// Flags says what the member is doing (MetaLeaving).
+	// Flags says what the member is doing (MetaLeaving) and what it takes
+	// (MetaSparseRows).
 	Flags uint8
 	// SealID is the id frames sealed for the member carry (its sealer's
 	// sender id); 0 without a cluster key.
@@ -38,6 +39,8 @@ const (
 	// memberlist reports a member that left like one that failed; the
 	// flag, sent just before leaving, tells them apart.
 	MetaLeaving uint8 = 1 << 0
+	// MetaSparseRows: the member takes sparse row syncs (TypeSparseSync).
+	MetaSparseRows uint8 = 1 << 1
 )
 
 // NodeMetaSize is the size of encoded metadata of ProtocolVersion.
@@ -64,7 +67,7 @@ func DecodeNodeMeta(b []byte) (NodeMeta, error) {
 	m.DataPort = r.U16()
 	r.check(m.DataPort == 0, 2, ErrValue)
 	m.Flags = r.U8()
-	r.check(m.Flags&^MetaLeaving != 0, 1, ErrValue)
+	r.check(m.Flags&^(MetaLeaving|MetaSparseRows) != 0, 1, ErrValue)
 	m.SealID = r.U64()
 	if err := r.done(); err != nil {
 		return NodeMeta{}, err

@@ -48,7 +48,7 @@ func ValidFilterName[S ~string | ~[]byte](name S) bool {
 // filter: the frames about one filter's keys or rows.
 func Nameable(t Type) bool {
 	switch t {
-	case TypeAddBatch, TypeHasBatch, TypeHasResult, TypeAddResult, TypeRowSync, TypeRowAck,
+	case TypeAddBatch, TypeHasBatch, TypeHasResult, TypeAddResult, TypeRowSync, TypeSparseSync, TypeRowAck,
 		TypeDigest, TypePull, TypePullDone, TypeError, TypePing:
 		return true
 	}

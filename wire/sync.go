@@ -25,13 +25,15 @@ type RowSync struct {
 	Runs  RowRuns
 }
 
-// RowRuns is a validated list of runs inside a row sync frame.
+// RowRuns is a validated list of runs inside a row sync frame, or of
+// rows inside a sparse row sync frame (sparse.go).
 type RowRuns struct {
-	n, rb int
-	raw   []byte
+	n, rb  int
+	raw    []byte
+	sparse bool
 }
 
-// Len returns the number of runs.
+// Len returns the number of runs (a sparse frame's rows are runs of one).
 func (r RowRuns) Len() int { return r.n }
 
 // Rows returns the total number of rows in all runs.
@@ -39,13 +41,21 @@ func (r RowRuns) Rows() int {
 	if r.rb == 0 {
 		return 0
 	}
+	if r.sparse {
+		return r.n
+	}
 	return (len(r.raw) - r.n*RunHeaderSize) / r.rb
 }
 
 // All yields each run's first row and its rows (a sub-slice of the frame,
-// RowBytes(fp) bytes per row).
+// RowBytes(fp) bytes per row; for a sparse frame, each row alone, in a
+// buffer reused from row to row).
 func (r RowRuns) All() func(yield func(first uint32, rows []byte) bool) {
 	return func(yield func(uint32, []byte) bool) {
+		if r.sparse {
+			r.sparseRows(yield)
+			return
+		}
 		b := r.raw
 		for range r.n {
 			first := binary.BigEndian.Uint32(b)
@@ -142,9 +152,13 @@ func (r *reader) fingerprint() filter.Fingerprint {
 	return fp
 }
 
-// DecodeRowSync decodes a row sync frame. It checks the frame's shape; the
-// receiver's filter checks the fingerprint and row range when merging.
+// DecodeRowSync decodes a row sync frame, or a sparse row sync frame. It
+// checks the frame's shape; the receiver's filter checks the fingerprint
+// and row range when merging.
 func DecodeRowSync(b []byte) (RowSync, error) {
+	if len(b) > 0 && Type(b[0]) == TypeSparseSync {
+		return decodeSparseSync(b)
+	}
 	r := extReader(b, TypeRowSync)
 	s := RowSync{FP: r.fingerprint()}
 	rb := RowBytes(s.FP)

@@ -42,8 +42,9 @@ const (
 	TypeFilterReq   Type = 0x24 // create, drop, describe or list named filters (filters.go)
 	TypeFilters     Type = 0x25 // describes named filters, answering a filter request
 	TypeCatalog     Type = 0x26 // catalog entries, between members (named.go)
+	TypeSparseSync  Type = 0x27 // rows as the positions of their set bits (sparse.go), acknowledged as a RowSync
 
-	lastType = TypeCatalog
+	lastType = TypeSparseSync
 )
 
 var typeNames = map[Type]string{
@@ -55,6 +56,7 @@ var typeNames = map[Type]string{
 	TypePullDone: "pull done", TypeMembersReq: "members request", TypeMembers: "members",
 	TypeNodeMeta: "node metadata", TypeLocalState: "local state",
 	TypeSealed: "sealed", TypePeerRequest: "peer request", TypePeerResult: "peer result", TypeNamed: "named", TypeFilterReq: "filter request", TypeFilters: "filters", TypeCatalog: "catalog",
+	TypeSparseSync: "sparse row sync",
 }
 
 // String names the frame type.
