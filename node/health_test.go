@@ -120,3 +120,33 @@ func TestReadyAfterTheFirstPull(t *testing.T) {
 		}
 	})
 }
+
+// A node that joins members holding different rows — after a whole
+// cluster restarted, each may alone hold the rows it logged — is ready
+// only once it compared every one's state it got while joining: a state
+// that came while a pull ran must wait its turn, not be dropped.
+func TestReadyAfterEveryJoinStateCompared(t *testing.T) {
+	inBubble(t, func(t *testing.T, tn *testNet) {
+		const keys = 20_000
+		var seeds []*node.Node
+		for s := range 3 { // three one-member clusters, each with keys of its own
+			n := tn.member(node.DefaultConfig())
+			for i := range keys {
+				n.Filter().Add(fmt.Appendf(nil, "s%d-k%d", s, i))
+			}
+			n.Filter().Advance() // history, not news: no round pushes it
+			seeds = append(seeds, n)
+		}
+		c := tn.member(node.DefaultConfig(), seeds...)
+		tn.until("c ready", 10*time.Second, func() bool { return c.Health().Ready })
+		for s := range seeds {
+			missing := 0
+			for i := range keys {
+				if !c.Filter().Has(fmt.Appendf(nil, "s%d-k%d", s, i)) {
+					missing++
+				}
+			}
+			assert.Zero(t, missing, "ready, and missing keys of seed %d", s)
+		}
+	})
+}

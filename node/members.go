@@ -125,10 +125,11 @@ func (h host) MemberUp(m membership.Member) {
 // MemberDown stops pushing to a member that failed or left.
 func (h host) MemberDown(m membership.Member, _ bool) { h.n.repl.MemberDown(m.Name) }
 
-// MergeState queues the catalog a member sent and starts comparing its
-// digests in the background: on join this is the bulk transfer that fills
-// a new node. One comparison runs at a time; a state that comes while one
-// runs is dropped (the next push/pull comes soon).
+// MergeState queues the catalog a member sent and its digests, compared
+// in the background: on join this is the bulk transfer that fills a new
+// node. One comparison runs at a time; a member's newer state replaces
+// one of its own still waiting, never another member's (after the whole
+// cluster restarted, one member may alone hold some rows).
 func (h host) MergeState(from membership.Member, s wire.LocalState, join bool) {
 	n := h.n
 	if s.Catalog != nil { // from any member: the catalog is the cluster's
@@ -138,19 +139,23 @@ func (h host) MergeState(from membership.Member, s wire.LocalState, join bool) {
 	if !ok {
 		return
 	}
-	select {
-	case n.gates.repairing <- struct{}{}:
-	default:
-		n.log.Debug("anti-entropy: a repair is running; this state waits for the next round", "member", from.Name)
-		return
-	}
 	st := repairState{member: from.Name, addr: rec.Data, join: join, match: rec.Match,
 		digests: append([]byte(nil), s.Digests...), named: append([]byte(nil), s.Named...)}
-	if !n.life.spawn(func() {
-		defer func() { <-n.gates.repairing }()
-		n.repair(st)
-	}) {
-		<-n.gates.repairing // shutting down
+	if n.repairs.Put(from.Name, st) && !n.life.spawn(n.repairQueued) {
+		n.repairs.Stop() // shutting down
+	}
+}
+
+// repairQueued compares the members' states queued, one at a time, until
+// none waits or the node stops. A joining node is ready once one pull
+// filled it and no other member's state waits: every seed reached at the
+// join is compared first, each of which may alone hold some rows.
+func (n *Node) repairQueued() {
+	filled := false
+	for _, st, ok := n.repairs.Next(); ok && n.life.ctx.Err() == nil; _, st, ok = n.repairs.Next() {
+		if filled = n.repair(st) || filled; filled && n.repairs.Len() == 0 {
+			n.joinPulled.Store(true)
+		}
 	}
 }
 
@@ -167,15 +172,13 @@ func (n *Node) appendDigests(dst []byte) []byte {
 				continue
 			}
 			own = gossip.AppendDigests(own[:0], seg.Rows())
-			for rest := own; len(rest) > 0 && frames < wire.MaxLocalStateNamed; frames++ {
-				l, err := wire.FrameLen(rest)
-				if err != nil || l > len(rest) {
+			for frame := range wire.Frames(own) {
+				if frames++; frames > wire.MaxLocalStateNamed {
 					break
 				}
-				if out, err := seg.AppendFrame(dst, rest[:l]); err == nil {
+				if out, err := seg.AppendFrame(dst, frame); err == nil {
 					dst = out
 				}
-				rest = rest[l:]
 			}
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/rmbd/rmbd/internal/bufpool"
 	"github.com/rmbd/rmbd/internal/conns"
 	"github.com/rmbd/rmbd/internal/hostport"
+	"github.com/rmbd/rmbd/internal/latest"
 	"github.com/rmbd/rmbd/internal/shed"
 	"github.com/rmbd/rmbd/internal/sockets"
 	"github.com/rmbd/rmbd/internal/version"
@@ -31,27 +32,27 @@ import (
 
 // Node is one rmbd daemon. Create it with New, serve with Run.
 type Node struct {
-	cfg      Config
-	log      *slog.Logger
-	name     []byte
-	tr       Transport
-	reg      *registry.Registry    // every filter, the default included
-	def      *registry.Filter      // the default filter (reg.Default())
-	repl     *replicate.Replicator // gossip: peers, members, a round per segment
-	keys     *keys                 // with a cluster key: sealing and opening; nil without
-	policy   access.Policy         // who may do what
-	creators *access.Creators      // what clients that are not admins created: their quotas
-	conns    *conns.Table          // TCP connections, binary and RESP
-	bufs     *bufpool.Pool         // stream buffers, under --max-buffer-bytes
-	shed     []*shed.Shedder       // per datagram reader: who floods it
-	mem      atomic.Pointer[membership.Membership]
-	meters   *meters            // counters and latency histograms
-	resp     *respserver.Server // nil without --resp-listen
-	life     lifecycle
-	gates    gates
-	serve    dispatcher // the handler of each frame type
-	// joinPulled: the first pull from the cluster is done (readiness).
-	joinPulled atomic.Bool
+	cfg        Config
+	log        *slog.Logger
+	name       []byte
+	tr         Transport
+	reg        *registry.Registry    // every filter, the default included
+	def        *registry.Filter      // the default filter (reg.Default())
+	repl       *replicate.Replicator // gossip: peers, members, a round per segment
+	keys       *keys                 // with a cluster key: sealing and opening; nil without
+	policy     access.Policy         // who may do what
+	creators   *access.Creators      // what clients that are not admins created: their quotas
+	conns      *conns.Table          // TCP connections, binary and RESP
+	bufs       *bufpool.Pool         // stream buffers, under --max-buffer-bytes
+	shed       []*shed.Shedder       // per datagram reader: who floods it
+	mem        atomic.Pointer[membership.Membership]
+	meters     *meters            // counters and latency histograms
+	resp       *respserver.Server // nil without --resp-listen
+	life       lifecycle
+	gates      gates
+	serve      dispatcher                         // the handler of each frame type
+	repairs    *latest.Queue[string, repairState] // members' states to compare, one at a time
+	joinPulled atomic.Bool                        // filled from the cluster at the join (readiness)
 }
 
 // lifecycle is what starting and stopping a node needs. Goroutines
@@ -85,11 +86,9 @@ func (l *lifecycle) spawn(f func()) bool {
 	return true
 }
 
-// gates bound background work: host lookups, anti-entropy pulls made and
-// served, and the catalog changes members send.
+// gates bound background work: host lookups, pulls served, catalog changes.
 type gates struct {
 	resolving chan struct{} // host lookups for peer requests in flight
-	repairing chan struct{} // one anti-entropy round at a time
 	pulling   chan struct{} // pulls served at once
 	catalog   chan []byte   // catalog entries from members, to merge (catalog.go)
 }
@@ -143,8 +142,8 @@ func New(cfg Config) (*Node, error) {
 	n.newPolicy()
 	n.conns = conns.New(conns.Config{Max: cfg.MaxConns, MaxPerSource: cfg.MaxConnsPerSource})
 	n.shed = shed.New(tr.Readers(), tr, log)
-	n.gates = gates{resolving: make(chan struct{}, 8), repairing: make(chan struct{}, 1),
-		pulling: make(chan struct{}, maxPullsServed), catalog: make(chan []byte, catalogQueue)}
+	n.gates = gates{resolving: make(chan struct{}, 8), pulling: make(chan struct{}, maxPullsServed), catalog: make(chan []byte, catalogQueue)}
+	n.repairs = latest.New[string, repairState](cfg.MaxPeers)
 	n.serve = newDispatcher()
 	ctx, cancel := context.WithCancel(context.Background())
 	n.life = lifecycle{ctx: ctx, cancel: cancel, ready: make(chan struct{})}

@@ -43,18 +43,16 @@ const (
 
 // repair compares a member's digests with this node's segments and pulls
 // the rows that differ: the default filter's first (the join's fill),
-// then every other segment's.
-func (n *Node) repair(st repairState) {
+// then every other segment's. It reports whether the default filter is
+// now as full as the member's.
+func (n *Node) repair(st repairState) (filled bool) {
 	if st.match {
-		n.repairDefault(st)
+		filled = n.repairDefault(st)
 	}
-	for rest := st.named; len(rest) > 0 && n.life.ctx.Err() == nil; {
-		l, err := wire.FrameLen(rest)
-		if err != nil || l > len(rest) {
-			return // checked by the decoder: cannot happen
+	for frame := range wire.Frames(st.named) {
+		if n.life.ctx.Err() != nil {
+			return filled
 		}
-		frame := rest[:l]
-		rest = rest[l:]
 		nd, err := wire.DecodeNamed(frame)
 		if err != nil {
 			continue
@@ -74,31 +72,29 @@ func (n *Node) repair(st repairState) {
 		rows, changed, err := n.pullRetrying(st, seg, runs)
 		n.logPull(st, seg, rows, changed, err)
 	}
+	return filled
 }
 
-// repairDefault pulls the default filter's rows that differ; the first
-// pull done makes a joining node ready.
-func (n *Node) repairDefault(st repairState) {
+// repairDefault pulls the default filter's rows that differ, and reports
+// whether it did so without error.
+func (n *Node) repairDefault(st repairState) bool {
 	seg := n.def.Segments()[0]
 	f := seg.Rows()
 	runs, err := gossip.Differing(f, st.digests)
 	if err != nil {
 		n.log.Debug("anti-entropy: digests refused", "member", st.member, "err", err)
-		return
+		return false
 	}
 	if len(runs) == 0 {
-		n.joinPulled.Store(true) // nothing to pull: as full as the member
-		return
+		return true // nothing to pull: as full as the member
 	}
 	empty := f.LastChanged() == 0 && f.Generation() <= 1
 	rows, changed, err := n.pullRetrying(st, seg, runs)
-	if err == nil {
-		n.joinPulled.Store(true)
-	}
 	if st.join && empty && err == nil { // a new node filled from the cluster: the members have these rows
 		n.repl.AssumeMembersHave(f.Advance())
 	}
 	n.logPull(st, seg, rows, changed, err)
+	return err == nil
 }
 
 // pullRetrying pulls runs of seg from the member, trying again after a

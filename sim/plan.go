@@ -79,11 +79,12 @@ const (
 	Corrupt                    // a member dies; a bit of one of its files flips; it restarts with --repair
 	Joiner                     // a member with another default sizing joins
 	Rotate                     // the cluster key is rotated, member by member
+	CrashAll                   // every member dies at once (kill -9) and all restart after Dur
 	numFaultKinds
 )
 
 var faultNames = [...]string{"halves", "isolate", "one-way", "lossy", "crash", "pause", "clock-step", "corrupt",
-	"joiner", "rotate"}
+	"joiner", "rotate", "crash-all"}
 
 func (k FaultKind) String() string { return faultNames[k] }
 
@@ -95,7 +96,7 @@ type Fault struct {
 	Side    []int         // Halves: the members of one side
 	Net     memnet.Faults // Lossy
 	Step    time.Duration // ClockStep: how far the clock jumps
-	Tear    bool          // Crash: the last unsynced write may be torn
+	Tear    bool          // Crash, CrashAll: the last unsynced write may be torn
 	// After is how many more calls the member makes to its disk before
 	// the power cut (Crash): it lands wherever the member then is.
 	After int
@@ -116,7 +117,7 @@ func (f Fault) String() string {
 		s += fmt.Sprintf(" drop=%.2f dup=%.2f reorder=%v delay=%d", f.Net.Drop, f.Net.Duplicate, f.Net.Reorder, f.Net.MaxDelay)
 	case ClockStep:
 		s += fmt.Sprintf(" n%d %+v", f.Node, f.Step)
-	case Joiner, Rotate:
+	case Joiner, Rotate, CrashAll:
 	default:
 		s += fmt.Sprintf(" n%d", f.Node)
 	}
@@ -292,6 +293,8 @@ func faults(rng *rand.Rand, p Plan) []Fault {
 				Reorder: rng.IntN(2) == 0, MaxDelay: rng.IntN(4)}
 		case Crash:
 			f.Tear, f.After = rng.IntN(2) == 0, rng.IntN(6)
+		case CrashAll:
+			f.Tear = rng.IntN(2) == 0
 		case Pause:
 			// Memberlist suspects a member after ~4 missed probe
 			// rounds at these sizes, then declares it dead.

@@ -282,6 +282,17 @@ func (c *cluster) faultActions() []action {
 		case Crash:
 			later(f.At, func() { c.cutPower(m, f.After, f.Tear) })
 			later(f.At+f.Dur, func() { c.kill(m, f.Tear); c.restart(m, false) })
+		case CrashAll:
+			later(f.At, func() {
+				for _, m := range c.members {
+					c.kill(m, f.Tear)
+				}
+			})
+			later(f.At+f.Dur, func() {
+				for _, m := range c.members {
+					c.restart(m, false)
+				}
+			})
 		case Corrupt:
 			later(f.At, func() { c.kill(m, false); c.corrupt(m) })
 			later(f.At+f.Dur, func() { c.corruptAndRestart(m, f.File, f.Offset) })

@@ -274,3 +274,22 @@ func TestFrameReaderBorrows(t *testing.T) {
 	fr.Release()
 	assert.Zero(t, mem.Stats().Lent, "drained: given back")
 }
+
+func TestFrames(t *testing.T) {
+	all, frames := stream(t)
+	require.Equal(t, frames, collect(Frames(all)), "every frame, whole, in order")
+	assert.Len(t, collect(Frames(all[:len(all)-1])), len(frames)-1, "stops before a frame cut short")
+	assert.Empty(t, collect(Frames(append([]byte{0xff}, all...))), "a byte that begins no frame: nothing")
+	for f := range Frames(all) {
+		_ = append(f, 0xff) // capacity ends with the frame: the next is left alone
+		break
+	}
+	require.Equal(t, frames, collect(Frames(all)))
+}
+
+func collect(seq func(func([]byte) bool)) (out [][]byte) {
+	for f := range seq {
+		out = append(out, f)
+	}
+	return out
+}

@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/binary"
 	"fmt"
+	"iter"
 )
 
 // Type is a frame's first byte. Values are append-only: never renumber.
@@ -82,6 +83,20 @@ const (
 	// MaxDatagram is the default largest UDP payload senders produce.
 	MaxDatagram = 1400
 )
+
+// Frames yields the whole frames b holds one after another, stopping at
+// the first that is short or does not decode its length.
+func Frames(b []byte) iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		for len(b) > 0 {
+			l, err := FrameLen(b)
+			if err != nil || l > len(b) || !yield(b[:l:l]) {
+				return
+			}
+			b = b[l:]
+		}
+	}
+}
 
 // FrameLen returns the length of the frame that b starts with. It needs one
 // byte for classic frames and HeaderSize bytes for extended ones; with fewer
