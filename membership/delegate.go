@@ -27,8 +27,11 @@ func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
 func (d *delegate) LocalState(bool) []byte { return d.host.AppendState(nil) }
 
 // MergeRemoteState hands a member's state to the host. States that do
-// not decode, or come from a member not alive with readable metadata, are
-// counted and dropped.
+// not decode, or come from a member never seen with readable metadata, are
+// counted and dropped. A member this node holds dead is taken: its
+// push/pull shows it is back, before the news that it is alive (it must
+// refute its death first) — and a member back after the whole cluster
+// restarted may alone hold some rows.
 func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 	m := (*Membership)(d)
 	s, err := wire.DecodeLocalState(buf)
@@ -39,7 +42,7 @@ func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 	}
 	m.mu.Lock()
 	r, ok := m.members[string(s.Name)]
-	ok = ok && r.readable && r.state == wire.MemberAlive
+	ok = ok && r.readable
 	var from Member
 	if ok {
 		from = r.Member
@@ -47,7 +50,7 @@ func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 	m.mu.Unlock()
 	if !ok {
 		m.badState.Add(1)
-		m.log.Debug("push/pull state from a member not known alive", "member", string(s.Name))
+		m.log.Debug("push/pull state from a member never seen", "member", string(s.Name))
 		return
 	}
 	m.host.MergeState(from, s, join)
@@ -110,8 +113,9 @@ func (m *Membership) up(n *memberlist.Node) {
 	}
 	m.members[n.Name] = r
 	m.mu.Unlock()
-	if known && r.readable && (old.state != wire.MemberAlive || old.Meta.SealID != meta.SealID) {
-		m.swapSoon(r.Gossip) // back from a failure, or restarted
+	back := known && (old.state != wire.MemberAlive || old.Meta.SealID != meta.SealID) // from a failure, or restarted
+	if r.readable && (back || !known && m.cfg.SwapNew && m.now().Sub(m.started) < swapNewFor) {
+		m.swapSoon(r.Gossip)
 	}
 	switch {
 	case !r.readable:

@@ -106,7 +106,18 @@ type Config struct {
 	// Allowed, when not empty, lists the only addresses members may
 	// have: a node in protected mode takes members on loopback alone.
 	Allowed []netip.Prefix
+	// SwapNew: for swapNewFor after start, state is swapped with every
+	// member first seen, not only with those back from a failure or a
+	// restart. For a node restarted holding rows the others may lack (the
+	// whole cluster restarted): it must meet each member, and a member
+	// may learn of it second-hand, never joining it. A node that starts
+	// empty is filled by its join.
+	SwapNew bool
 }
+
+// swapNewFor is how long after start a member with SwapNew swaps state
+// with every member it first sees.
+const swapNewFor = time.Minute
 
 // label is the label on every memberlist packet: nodes of another
 // program on the same port are refused.

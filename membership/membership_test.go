@@ -2,6 +2,7 @@ package membership
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -84,13 +85,20 @@ func (m *mockNet) reserve(names ...string) {
 }
 
 func (m *mockNet) start(t *testing.T, name string, h Host, join ...string) *Membership {
+	return m.startWith(t, name, h, func(*Config) {}, join...)
+}
+
+// startWith is start with the config changed by edit.
+func (m *mockNet) startWith(t *testing.T, name string, h Host, edit func(*Config), join ...string) *Membership {
 	m.mu.Lock()
 	tr := m.reserved[name]
 	if tr == nil {
 		tr = m.n.NewTransport(name)
 	}
 	m.mu.Unlock()
-	mem, err := New(Config{Name: name, Join: join, PushPullInterval: time.Hour, RejoinInterval: time.Hour, Transport: tr}, h)
+	cfg := Config{Name: name, Join: join, PushPullInterval: time.Hour, RejoinInterval: time.Hour, Transport: tr}
+	edit(&cfg)
+	mem, err := New(cfg, h)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -193,4 +201,56 @@ func TestBroadcast(t *testing.T) {
 	a.Broadcast([]byte("hello"))
 	assert.Equal(t, "hello", recv(t, hb.msgs, "b hears it"))
 	assert.Equal(t, "hello", recv(t, hc.msgs, "c hears it"))
+}
+
+// A member this node holds dead that pushes its state is back: the state
+// is taken, not dropped while the news that it is alive is on its way
+// (after the whole cluster restarted it may alone hold some rows).
+func TestStateOfAMemberHeldDeadIsTaken(t *testing.T) {
+	var mn mockNet
+	ha, hb := newHost(8001, "a"), newHost(8002, "b")
+	a := mn.start(t, "a", ha) // push/pull every hour: only joins and swaps swap
+	b := mn.start(t, "b", hb, a.Addr())
+	recv(t, ha.ups, "a sees b")
+	recv(t, ha.states, "the join's push/pull reaches a")
+	recv(t, hb.states, "and b")
+	for _, n := range a.ml.Members() {
+		if n.Name == "b" {
+			(*events)(a).NotifyLeave(n) // the failure detector's verdict, before b refutes it
+		}
+	}
+	assert.False(t, recv(t, ha.downs, "a holds b dead"))
+	_, err := b.ml.Join([]string{a.Addr()})
+	require.NoError(t, err)
+	assert.Equal(t, "b:b", recv(t, ha.states, "a takes b's state"))
+	assert.Zero(t, a.Counters().BadState)
+}
+
+// A member restarted holding rows (SwapNew) swaps state with every member
+// it first sees, also one it learns of second-hand and never joins: after
+// the whole cluster restarted, each may alone hold some rows. One that
+// starts empty does not (its join fills it).
+func TestSwapNew(t *testing.T) {
+	for _, swapNew := range []bool{true, false} {
+		t.Run(fmt.Sprint(swapNew), func(t *testing.T) {
+			var mn mockNet
+			ha, hb, hc := newHost(8001, "a"), newHost(8002, "b"), newHost(8003, "c")
+			b := mn.start(t, "b", hb)
+			c := mn.start(t, "c", hc, b.Addr())
+			recv(t, hb.states, "c's join reaches b")
+			recv(t, hc.states, "and c")
+			mn.startWith(t, "a", ha, func(cfg *Config) { cfg.SwapNew = swapNew }, c.Addr()) // a learns of b from c
+			assert.Equal(t, "c:c", recv(t, ha.states, "a's join: c's state"))
+			assert.Equal(t, "a:a", recv(t, hc.states, "a's join: a's state at c"))
+			if !swapNew {
+				select {
+				case s := <-hb.states:
+					t.Fatalf("b got a state (%s) from a member that starts empty", s)
+				case <-time.After(300 * time.Millisecond):
+				}
+				return
+			}
+			assert.Equal(t, "a:a", recv(t, hb.states, "a swaps state with b, first seen"))
+		})
+	}
 }

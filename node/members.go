@@ -35,6 +35,7 @@ func (n *Node) startMembership() error {
 		Keys:             keys,
 		Transport:        n.cfg.GossipTransport,
 		Allowed:          n.gossipAllowed(),
+		SwapNew:          n.reg.HoldsRows(),
 	}, host{n})
 	if err != nil {
 		return err
@@ -135,11 +136,7 @@ func (h host) MergeState(from membership.Member, s wire.LocalState, join bool) {
 	if s.Catalog != nil { // from any member: the catalog is the cluster's
 		n.queueCatalog(s.Catalog)
 	}
-	rec, ok := n.repl.Member(from.Name)
-	if !ok {
-		return
-	}
-	st := repairState{member: from.Name, addr: rec.Data, join: join, match: rec.Match,
+	st := repairState{member: from.Name, addr: from.Data, join: join, match: from.Meta.FP == n.def.Version().Def.FP,
 		digests: append([]byte(nil), s.Digests...), named: append([]byte(nil), s.Named...)}
 	if n.repairs.Put(from.Name, st) && !n.life.spawn(n.repairQueued) {
 		n.repairs.Stop() // shutting down

@@ -291,6 +291,19 @@ func (r *Registry) Snapshot() any { return r.table.Load() }
 // name, creation and origin.
 func (r *Registry) All() []*Filter { return r.table.Load().all }
 
+// HoldsRows reports whether any segment holds rows: loaded from disk, or
+// added or merged since.
+func (r *Registry) HoldsRows() bool {
+	for _, f := range r.All() {
+		for _, seg := range f.Segments() {
+			if seg.Rows().LastChanged() > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Names returns the named filters' names, sorted (the default is not
 // among them).
 func (r *Registry) Names() []string { return r.table.Load().names }

@@ -10,6 +10,9 @@ import (
 // counts as slow in the tally.
 const slowAfter = convergeWithin * 2 / 3
 
+// maxSlowSeeds is how many slow histories the tally names.
+const maxSlowSeeds = 10
+
 // Tally sums the reports of many histories: what they exercised and
 // what they found.
 type Tally struct {
@@ -28,8 +31,11 @@ type Tally struct {
 	// SlowestSeed is the seed of the history that took Converged.
 	SlowestSeed uint64
 	// Slow counts the histories that took more than slowAfter: how close
-	// the bound is to being missed.
-	Slow int
+	// the bound is to being missed; SlowSeeds names the first few, and
+	// SlowFaults counts the faults they had, by kind.
+	Slow       int
+	SlowSeeds  []uint64
+	SlowFaults [numFaultKinds]int
 	// Simulated is the fake time every history ran for together.
 	Simulated time.Duration
 	// Answers and Errors sum the reports'.
@@ -71,6 +77,12 @@ func (t *Tally) Add(r *Report) {
 	}
 	if r.Converged > slowAfter {
 		t.Slow++
+		if len(t.SlowSeeds) < maxSlowSeeds {
+			t.SlowSeeds = append(t.SlowSeeds, r.Plan.Seed)
+		}
+		for _, f := range r.Plan.Faults {
+			t.SlowFaults[f.Kind]++
+		}
 	}
 	t.Simulated += max(r.Plan.Length, r.Plan.quiet()+r.Converged)
 }
@@ -87,6 +99,15 @@ func (t *Tally) String() string {
 		"only copy corrupted %d, filter dropped %d\n", t.Requests, t.Acked, t.Stable, t.Unsynced, t.Corrupted, t.Dropped)
 	fmt.Fprintf(&b, "has requests checked %d; starts refused on a corrupted disk %d; drops and creates whose only copy was a corrupted CATALOG %d; "+
 		"slowest convergence %v after the last fault or request (seed %d; over %v: %d)\n", t.Asked, t.Refused, t.DropsLost, t.Converged, t.SlowestSeed, slowAfter, t.Slow)
+	if t.Slow > 0 {
+		fmt.Fprintf(&b, "slow histories: seeds %v; their faults:", t.SlowSeeds)
+		for k, n := range t.SlowFaults {
+			if n > 0 {
+				fmt.Fprintf(&b, " %v %d", FaultKind(k), n)
+			}
+		}
+		b.WriteByte('\n')
+	}
 	fmt.Fprintf(&b, "answered:")
 	for k, n := range t.Answers {
 		if OpKind(k) != OpAddNoAck { // never answered
