@@ -120,8 +120,8 @@ type cluster struct {
 	start   time.Time
 	// failures the cluster itself saw: a member that would not start.
 	failures []string
-	// corrupt is told when a bit is about to flip on a stopped member's
-	// disk, and flipped which of its files it flipped in.
+	// corrupt is told when a member that is to be corrupted stops, and
+	// again as the bit flips; flipped which of its files it flipped in.
 	corrupt func(*member)
 	flipped func(m *member, path string)
 	// restarted is told of a member restarted after a crash, before it
@@ -294,7 +294,7 @@ func (c *cluster) corruptAndRestart(m *member, file string, offset int64) {
 		return
 	}
 	m.reap()
-	c.corrupt(m) // now: another fault may have restarted it since it stopped
+	c.corrupt(m) // again: another fault may have restarted it since it stopped
 	p, ok := file, true
 	if offset > 0 {
 		ok = m.disk.CorruptFile(file, offset) == nil

@@ -46,7 +46,7 @@ var regressions = []struct {
 	// A member stopped to be corrupted, restarted by a crash meanwhile
 	// and down again when the bit flipped: keys it acknowledged between
 	// were taken as safe on its disk (the simulator now dates a
-	// corruption from the flip, not from the stop).
+	// corruption from the flip too, not only from the stop).
 	{"flip after a restart between", 4235, []sim.Fault{
 		{Kind: sim.Corrupt, Node: 2, At: 13 * time.Second, Dur: 8400 * time.Millisecond},
 		{Kind: sim.Crash, Node: 2, At: 14050 * time.Millisecond, Dur: 2850 * time.Millisecond, After: 2, Tear: true},

@@ -294,7 +294,7 @@ func (c *cluster) faultActions() []action {
 				}
 			})
 		case Corrupt:
-			later(f.At, func() { c.kill(m, false) })
+			later(f.At, func() { c.kill(m, false); c.corrupt(m) })
 			later(f.At+f.Dur, func() { c.corruptAndRestart(m, f.File, f.Offset) })
 		case Pause:
 			later(f.At, func() { c.pause(m) })
