@@ -11,7 +11,8 @@
 // filters, sent as the client sends them; and up to eight faults:
 // partitions (two sides, one member isolated, one deaf), datagrams lost,
 // duplicated, reordered and delayed, kill -9 and restart (what was not
-// fsynced lost, the last write maybe torn), a member paused past
+// fsynced lost, the last write maybe torn) of one member or of every
+// member at once, a member paused past
 // memberlist's suspicion timeout, clock steps within MaxSkew, a bit flip
 // on a stopped member's disk, a member joining with another default
 // sizing, and a cluster key rotation.
