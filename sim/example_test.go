@@ -16,5 +16,5 @@ func ExampleNewPlan() {
 	fmt.Println(len(p.Keep([]int{0}).Faults), "fault kept:", p.Faults[0])
 	// Output:
 	// seed 42: 3 members, fsync [everysec everysec always], keyed true, 17s, tombstones kept 23s, 108 requests
-	// 1 fault kept: joiner@4.65s
+	// 1 fault kept: lossy@4.65s drop=0.00 dup=0.00 reorder=false delay=0 for 5.9s
 }
