@@ -116,14 +116,7 @@ func AppendSparseSync(dst []byte, fp filter.Fingerprint, stamp uint64, seq uint3
 // rows ascending, positions ascending and inside the row, whole rows of
 // RowBytes, nothing left over.
 func decodeSparseSync(b []byte) (RowSync, error) {
-	r := extReader(b, TypeSparseSync)
-	s := RowSync{FP: r.fingerprint()}
-	rb := RowBytes(s.FP)
-	r.check(rb == 0 || s.FP.RowBits%8 != 0, filter.FingerprintSize-4, ErrValue) // at W
-	s.Stamp, s.Seq = r.U64(), r.U32()
-	n := int(r.U16())
-	r.check(n == 0, 2, ErrValue)
-	r.check(n > MaxSparseRows, 2, ErrTooLarge)
+	r, s, rb, n := rowSyncHead(b, TypeSparseSync, MaxSparseRows)
 	start := r.Offset()
 	row := uint64(0)
 	for i := 0; i < n && r.Err() == nil; i++ {

@@ -152,6 +152,22 @@ func (r *reader) fingerprint() filter.Fingerprint {
 	return fp
 }
 
+// rowSyncHead reads what row sync frames of both kinds begin with: the
+// fingerprint (rows of whole bytes), stamp, sequence and entry count
+// (1..most). It returns the reader there, the frame so far, the row size
+// and the count.
+func rowSyncHead(b []byte, t Type, most int) (r reader, s RowSync, rb, n int) {
+	r = extReader(b, t)
+	s = RowSync{FP: r.fingerprint()}
+	rb = RowBytes(s.FP)
+	r.check(rb == 0 || s.FP.RowBits%8 != 0, filter.FingerprintSize-4, ErrValue) // at W
+	s.Stamp, s.Seq = r.U64(), r.U32()
+	n = int(r.U16())
+	r.check(n == 0, 2, ErrValue)
+	r.check(n > most, 2, ErrTooLarge)
+	return r, s, rb, n
+}
+
 // DecodeRowSync decodes a row sync frame, or a sparse row sync frame. It
 // checks the frame's shape; the receiver's filter checks the fingerprint
 // and row range when merging.
@@ -159,14 +175,7 @@ func DecodeRowSync(b []byte) (RowSync, error) {
 	if len(b) > 0 && Type(b[0]) == TypeSparseSync {
 		return decodeSparseSync(b)
 	}
-	r := extReader(b, TypeRowSync)
-	s := RowSync{FP: r.fingerprint()}
-	rb := RowBytes(s.FP)
-	r.check(rb == 0 || s.FP.RowBits%8 != 0, filter.FingerprintSize-4, ErrValue) // at W
-	s.Stamp, s.Seq = r.U64(), r.U32()
-	n := int(r.U16())
-	r.check(n == 0, 2, ErrValue)
-	r.check(n > MaxSyncRuns, 2, ErrTooLarge)
+	r, s, rb, n := rowSyncHead(b, TypeRowSync, MaxSyncRuns)
 	start := r.Offset()
 	for i := 0; i < n && r.Err() == nil; i++ {
 		r.U32()
