@@ -67,31 +67,38 @@ func (f *Filter) mark(r uint64) uint64 {
 // markChanged marks row changed since the last Advance — originated here
 // when origin is true — then sets its block's dirty bit.
 func (f *Filter) markChanged(row uint64, origin bool) {
-	w, shift := &f.marks[row/16], row%16*4
+	f.markRows(row/16, 1<<(row%16), origin)
+}
+
+// markRows is markChanged for the rows of marks word i whose bits are set
+// in rows (bit j: row 16i + j): one read-modify-write of the word for up
+// to 16 rows, so that a bulk merge pays one per 1 KiB, not one per row.
+func (f *Filter) markRows(i uint64, rows uint16, origin bool) {
+	w := &f.marks[i]
 	if origin {
-		if m := uint64(markOriginDirty) << shift; atomic.LoadUint64(w)&m != m {
+		var m uint64
+		for b := rows; b != 0; b &= b - 1 {
+			m |= markOriginDirty << (bits.TrailingZeros16(b) * 4)
+		}
+		if atomic.LoadUint64(w)&m != m {
 			atomic.OrUint64(w, m)
 		}
 	} else {
 		for {
 			old := atomic.LoadUint64(w)
-			m := old >> shift & 15
-			if m >= markDirty {
-				break
+			nw := old
+			for b := rows; b != 0; b &= b - 1 {
+				shift := bits.TrailingZeros16(b) * 4
+				if nw>>shift&15 < markDirty { // old or aged: dirty now
+					nw = nw&^(15<<shift) | markDirty<<shift
+				}
 			}
-			if m == markOld {
-				// One OR, no retry: should the row have changed meanwhile
-				// (marked and stamped), the OR marks it originated —
-				// pushed once more than needed, never lost.
-				atomic.OrUint64(w, markDirty<<shift)
-				break
-			}
-			if atomic.CompareAndSwapUint64(w, old, old&^(15<<shift)|markDirty<<shift) {
+			if nw == old || atomic.CompareAndSwapUint64(w, old, nw) {
 				break
 			}
 		}
 	}
-	d, m := &f.dirty[row/4096], uint64(1)<<(row/64%64)
+	d, m := &f.dirty[i/256], uint64(1)<<(i/4%64)
 	if atomic.LoadUint64(d)&m == 0 {
 		atomic.OrUint64(d, m)
 	}

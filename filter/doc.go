@@ -13,17 +13,21 @@
 // merge by bitwise OR, which is commutative, associative and idempotent, so
 // replicas converge whatever order merges arrive in.
 //
-// Every method is safe to call from many goroutines at once. Add, Has,
-// MergeRows, CopyRows and Stats read and write each word of the filter
-// with sync/atomic, without a lock; change tracking (Advance,
+// Every method is safe to call from many goroutines at once. Has,
+// CopyRows and Stats read each word of the filter with sync/atomic,
+// without a lock. Add and MergeRows write words under the lock of their
+// stripe of 256 rows, with plain loads and stores: one lock covers a key's
+// bits or up to 16 merged rows, where an atomic OR per word cost a locked
+// instruction per 8 bytes (write.go). Change tracking (Advance,
 // ChangedRuns, Generation, LastChanged) takes a mutex of its own, so the
 // gossip ticker and anti-entropy pulls served from TCP goroutines may use
 // it together.
 //
 // The bits are a plain slice of words rather than a bitset.BitSet: each
-// word is read and written atomically, rows are aligned to cache lines,
-// and a row is located by arithmetic on its index, none of which a BitSet
-// offers; its methods are not safe against concurrent writers. Sets of
+// word is read atomically and written under a lock, rows are aligned to
+// cache lines, and a row is located by arithmetic on its index, none of
+// which a BitSet offers; its methods are not safe against concurrent
+// writers. Sets of
 // rows that replication works with (blocks that differ, rows to pull) are
 // BitSets.
 //

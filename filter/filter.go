@@ -46,10 +46,12 @@ type Filter struct {
 	k    int
 	seed uint64
 	// words hold the bits, 64-byte aligned so that a blocked row is one
-	// cache line, and only ever touched with sync/atomic (see the package
-	// doc for why they are not a bitset.BitSet).
-	words []uint64
-	mem   *memory // how to give the words back
+	// cache line (see the package doc for why they are not a
+	// bitset.BitSet); written under stripes' locks, read atomically
+	// (write.go).
+	words   []uint64
+	mem     *memory // how to give the words back
+	stripes []sync.Mutex
 
 	// Change tracking (changes.go): marks has 4 bits per row, 16 to a
 	// word, set (atomically) when a bit of the row flips; dirty one bit
@@ -137,6 +139,7 @@ func newFilter(fp Fingerprint) *Filter {
 		seed:        fp.Seed,
 		words:       words,
 		mem:         &memory{release: release},
+		stripes:     newStripes(rows),
 		marks:       newMarks(rows),
 		dirty:       make([]uint64, (blocks+63)/64),
 		blockStamps: make([]uint64, blocks),
@@ -242,13 +245,14 @@ func (f *Filter) AddHash(h uint64) bool {
 	if missing(row, &masks) == 0 {
 		return false
 	}
-	for w, m := range masks {
-		if m&^atomic.LoadUint64(&row[w]) != 0 {
-			atomic.OrUint64(&row[w], m)
-		}
+	mu := f.stripe(r)
+	mu.Lock()
+	changed := orMasks(row, &masks)
+	mu.Unlock()
+	if changed {
+		f.markChanged(r, true)
 	}
-	f.markChanged(r, true)
-	return true
+	return changed
 }
 
 // HasHash is Has for a blocked filter, given the key's KeyHash.
@@ -290,18 +294,20 @@ func missing(row *[8]uint64, masks *[8]uint64) uint64 {
 }
 
 func (f *Filter) addClassic(key []byte) bool {
-	changed := false
+	var changed uint16
+	mu := f.stripe(0) // the classic rows fit one stripe
+	mu.Lock()
 	for r := range uint64(ClassicRows) {
 		c := uint64(ClassicColumn(key, int(r)))
-		w := &f.words[r*f.wpr+c/64]
-		m := uint64(1) << (c % 64)
-		if atomic.LoadUint64(w)&m == 0 {
-			atomic.OrUint64(w, m)
-			f.markChanged(r, true)
-			changed = true
+		if orWord(&f.words[r*f.wpr+c/64], 1<<(c%64)) {
+			changed |= 1 << r
 		}
 	}
-	return changed
+	mu.Unlock()
+	if changed != 0 {
+		f.markRows(0, changed, true)
+	}
+	return changed != 0
 }
 
 func (f *Filter) hasClassic(key []byte) bool {

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
+	"sync"
 	"sync/atomic"
 )
 
@@ -32,49 +34,62 @@ func (f *Filter) MergeRows(fp Fingerprint, first uint64, data []byte, changed []
 	if first > f.rows || n > f.rows-first {
 		return changed, fmt.Errorf("%w: rows %d..%d of %d", ErrRowRange, first, first+n, f.rows)
 	}
-	for i := range n {
+	for i := uint64(0); i < n; {
 		r := first + i
-		var ch bool
-		if rb == 64 {
-			ch = f.mergeLine(r, (*[64]byte)(data[i*64:]))
-		} else {
-			ch = f.mergeRow(r, data[i*rb:(i+1)*rb])
+		g := min(16-r%16, n-i) // the rows up to the end of r's word of marks
+		ch := f.mergeGroup(r, data[i*rb:(i+g)*rb])
+		if ch != 0 {
+			f.markRows(r/16, ch, false)
+			for b := ch; b != 0; b &= b - 1 {
+				changed = append(changed, r&^15+uint64(bits.TrailingZeros16(b)))
+			}
 		}
-		if ch {
-			f.markChanged(r, false)
-			changed = append(changed, r)
-		}
+		i += g
 	}
 	return changed, nil
 }
 
-// mergeLine is mergeRow for a 512-bit row. Most merged rows bring nothing
-// new (resends, anti-entropy), so it first checks the whole line without a
-// branch per word and writes only when some bit is missing.
-func (f *Filter) mergeLine(r uint64, src *[64]byte) bool {
-	row := (*[8]uint64)(f.words[r*8 : r*8+8])
-	le := binary.LittleEndian
-	v := [8]uint64{
-		le.Uint64(src[0:]), le.Uint64(src[8:]), le.Uint64(src[16:]), le.Uint64(src[24:]),
-		le.Uint64(src[32:]), le.Uint64(src[40:]), le.Uint64(src[48:]), le.Uint64(src[56:]),
+// mergeGroup ORs rows into the filter from row first, all of one word of
+// marks, and returns which of them gained a bit (bit j: row first&^15 + j).
+func (f *Filter) mergeGroup(first uint64, data []byte) uint16 {
+	rb := uint64(f.RowBytes())
+	n := uint64(len(data)) / rb
+	var ch uint16
+	if rb != 64 { // classic rows: a few bytes, the slow way will do
+		mu := f.stripe(first)
+		mu.Lock()
+		for i := range n {
+			if f.orRow(first+i, data[i*rb:(i+1)*rb]) {
+				ch |= 1 << ((first + i) % 16)
+			}
+		}
+		mu.Unlock()
+		return ch
 	}
-	missing := v[0]&^atomic.LoadUint64(&row[0]) | v[1]&^atomic.LoadUint64(&row[1]) |
-		v[2]&^atomic.LoadUint64(&row[2]) | v[3]&^atomic.LoadUint64(&row[3]) |
-		v[4]&^atomic.LoadUint64(&row[4]) | v[5]&^atomic.LoadUint64(&row[5]) |
-		v[6]&^atomic.LoadUint64(&row[6]) | v[7]&^atomic.LoadUint64(&row[7])
-	if missing == 0 {
-		return false
-	}
-	for w := range v {
-		if v[w]&^atomic.LoadUint64(&row[w]) != 0 {
-			atomic.OrUint64(&row[w], v[w])
+	var mu *sync.Mutex // taken at the first row that brings a bit
+	for i := range n {
+		r := first + i
+		row, src := (*[8]uint64)(f.words[r*8:r*8+8]), (*[64]byte)(data[i*64:])
+		if mu == nil {
+			if !lineMissing(row, src) {
+				continue
+			}
+			mu = f.stripe(first)
+			mu.Lock()
+		}
+		if orLine(row, src) {
+			ch |= 1 << (r % 16)
 		}
 	}
-	return true
+	if mu != nil {
+		mu.Unlock()
+	}
+	return ch
 }
 
-// mergeRow ORs one encoded row into row r and reports whether it changed.
-func (f *Filter) mergeRow(r uint64, src []byte) bool {
+// orRow ORs one encoded row into row r and reports whether it changed.
+// The caller holds the row's stripe lock.
+func (f *Filter) orRow(r uint64, src []byte) bool {
 	row := f.words[r*f.wpr : (r+1)*f.wpr]
 	changed := false
 	for w := range row {
@@ -88,11 +103,7 @@ func (f *Filter) mergeRow(r uint64, src []byte) bool {
 			v = binary.LittleEndian.Uint64(tail[:])
 			src = nil
 		}
-		if v == 0 {
-			continue
-		}
-		if cur := atomic.LoadUint64(&row[w]); cur|v != cur {
-			atomic.OrUint64(&row[w], v)
+		if v != 0 && orWord(&row[w], v) {
 			changed = true
 		}
 	}
@@ -120,7 +131,7 @@ func (f *Filter) LoadRows(fp Fingerprint, first uint64, data []byte) error {
 	f.noteLoaded()
 	if rb%8 != 0 { // classic rows: a few bytes, the slow way will do
 		for i := range n {
-			f.mergeRow(first+i, data[i*rb:(i+1)*rb])
+			f.orRow(first+i, data[i*rb:(i+1)*rb])
 		}
 		return nil
 	}

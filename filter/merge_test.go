@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -305,4 +306,72 @@ func TestHashVariants(t *testing.T) {
 	assert.True(t, f.Has([]byte("k")), "AddHash(KeyHash(k)) is Add(k)")
 	assert.False(t, f.Add([]byte("k")))
 	assert.True(t, f.HasHash(f.KeyHash([]byte("k"))))
+}
+
+// TestConcurrentWritersLoseNoBit runs adders and bulk mergers against one
+// filter at once, every one of them writing the same stripes. Writes are
+// read-modify-writes: if two of them ever interleaved on a word, a bit
+// would be lost and the filter would differ from the OR of what was
+// written. Classic filters, whose rows all share one stripe, too.
+func TestConcurrentWritersLoseNoBit(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		new  func() *Filter
+	}{
+		{"blocked", func() *Filter { return newBlocked(t, 20_000, 0.01) }},
+		{"classic", NewClassic},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dst, want := tc.new(), tc.new()
+			const writers, keys = 4, 3000
+			srcs := make([][]byte, writers)
+			for w := range writers {
+				s := tc.new()
+				for i := range keys {
+					s.Add(key(fmt.Sprint("m", w), i))
+					want.Add(key(fmt.Sprint("m", w), i))
+					want.Add(key(fmt.Sprint("a", w), i))
+				}
+				srcs[w] = all(t, s)
+			}
+			var wg sync.WaitGroup
+			for w := range writers {
+				wg.Go(func() {
+					for i := range keys {
+						dst.Add(key(fmt.Sprint("a", w), i))
+					}
+				})
+				wg.Go(func() {
+					rb, rows := uint64(dst.RowBytes()), dst.Rows()
+					for first := uint64(0); first < rows; first += 37 { // runs across stripes and words of marks
+						n := min(37, rows-first)
+						if _, err := dst.MergeRows(dst.Fingerprint(), first, srcs[w][first*rb:(first+n)*rb], nil); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			require.Equal(t, all(t, want), all(t, dst), "every bit written is held")
+			g := dst.Advance()
+			var rows uint64
+			for run := range dst.ChangedRuns(0) {
+				rows += run.Count
+			}
+			assert.NotZero(t, g)
+			assert.Equal(t, nonEmptyRows(dst), rows, "every changed row is stamped")
+		})
+	}
+}
+
+// nonEmptyRows counts the rows of f with a bit set.
+func nonEmptyRows(f *Filter) uint64 {
+	var n uint64
+	for r := range f.Rows() {
+		if f.rowSet(r) {
+			n++
+		}
+	}
+	return n
 }
