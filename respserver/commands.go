@@ -34,6 +34,9 @@ type respCmd struct {
 	// long runs the command when it comes in pieces (resp.Command.More):
 	// nil for a command that takes no more than one piece.
 	long func(s *Server, rc *respConn, cmd resp.Command)
+	// control: the command runs at once inside a transaction, never
+	// queued (MULTI, EXEC, DISCARD, WATCH).
+	control bool
 }
 
 // respArg documents an argument (COMMAND DOCS, which redis-cli's hints
@@ -142,6 +145,16 @@ func respTable() []*respCmd {
 		{name: "info", arity: -1, flags: []string{}, group: "server", access: access.Read,
 			summary: "The server, clients, stats, keyspace and bloom sections",
 			args:    []respArg{{name: "section", typ: "string", optional: true, multiple: true}}, run: (*Server).respInfo},
+		{name: "multi", arity: 1, flags: []string{"noscript", "loading", "stale", "fast", "allow_busy"}, group: "transactions",
+			summary: "Starts a transaction: the commands that follow are queued until EXEC", run: (*Server).respMulti, control: true},
+		{name: "exec", arity: 1, flags: []string{"noscript", "loading", "stale", "skip_slowlog"}, group: "transactions",
+			summary: "Runs the queued commands, no other client's between them, and answers their replies", run: (*Server).respExec, control: true},
+		{name: "discard", arity: 1, flags: []string{"noscript", "loading", "stale", "fast", "allow_busy"}, group: "transactions",
+			summary: "Forgets the queued commands", run: (*Server).respDiscard, control: true},
+		{name: "watch", arity: -2, flags: []string{"noscript", "loading", "stale", "fast", "allow_busy"}, first: 1, last: -1, step: 1, group: "transactions",
+			summary: "Not supported: every add anywhere in the cluster changes a filter", args: []respArg{keys}, run: (*Server).respWatch, control: true},
+		{name: "unwatch", arity: 1, flags: []string{"noscript", "loading", "stale", "fast", "allow_busy"}, group: "transactions",
+			summary: "OK: nothing is watched", run: (*Server).respUnwatch},
 		{name: "command", arity: -1, flags: []string{}, group: "server", summary: "Describes the commands: COMMAND, COMMAND COUNT, COMMAND INFO, COMMAND DOCS",
 			args: []respArg{{name: "subcommand", typ: "string", optional: true}, {name: "command-name", typ: "string", optional: true, multiple: true}},
 			run:  (*Server).respCommandCmd},
@@ -153,7 +166,6 @@ func respTable() []*respCmd {
 // without is refused, its pieces skipped by the reader.
 func (s *Server) respCommand(rc *respConn, cmd resp.Command) {
 	args := cmd.Args
-	total := len(args) + cmd.More
 	var up [24]byte
 	name := args[0]
 	if len(name) <= len(up) {
@@ -172,28 +184,43 @@ func (s *Server) respCommand(rc *respConn, cmd resp.Command) {
 			rc.lastCmd, rc.lastLen = c, copy(rc.lastName[:], name)
 		}
 	}
+	msg := s.refusal(rc, c, cmd)
 	switch {
-	case c == nil:
-		s.respErr(rc, unknownCommand(args))
-		return
-	case !rc.authed && !c.has("noauth"):
-		s.respErr(rc, "NOAUTH Authentication required.")
-		return
-	case c.arity > 0 && total != c.arity, c.arity < 0 && total < -c.arity:
-		s.respErr(rc, "ERR wrong number of arguments for '"+c.name+"' command")
-		return
-	case !s.cfg.Policy.Allows(c.access, rc.cn.From.Addr(), false):
-		s.c.inc(cForbidden)
-		s.respErr(rc, "NOPERM this address may not run '"+c.name+"' ("+c.access.Flag()+")")
-		return
-	case cmd.More > 0 && c.long == nil:
-		s.respErr(rc, s.tooLong(c.name))
-		return
+	case rc.tx.on && (c == nil || !c.control):
+		if msg != "" {
+			s.txRefuse(rc, msg)
+			return
+		}
+		s.queue(rc, args)
+	case msg != "":
+		s.respErr(rc, msg)
 	case cmd.More > 0:
 		c.long(s, rc, cmd)
-		return
+	default:
+		c.run(s, rc, args)
 	}
-	c.run(s, rc, args)
+}
+
+// refusal returns the error for a command c that may not run as it came,
+// or "".
+func (s *Server) refusal(rc *respConn, c *respCmd, cmd resp.Command) string {
+	total := len(cmd.Args) + cmd.More
+	switch {
+	case c == nil:
+		return unknownCommand(cmd.Args)
+	case !rc.authed && !c.has("noauth"):
+		return "NOAUTH Authentication required."
+	case c.arity > 0 && total != c.arity, c.arity < 0 && total < -c.arity:
+		return "ERR wrong number of arguments for '" + c.name + "' command"
+	case !s.cfg.Policy.Allows(c.access, rc.cn.From.Addr(), false):
+		s.c.inc(cForbidden)
+		return "NOPERM this address may not run '" + c.name + "' (" + c.access.Flag() + ")"
+	case cmd.More > 0 && c.long == nil:
+		return s.tooLong(c.name)
+	case cmd.More > 0 && rc.tx.on:
+		return "ERR '" + c.name + "' in pieces (more than " + strconv.Itoa(len(cmd.Args)) + " arguments) cannot be queued in a transaction: send it outside MULTI"
+	}
+	return ""
 }
 
 func (c *respCmd) has(flag string) bool {

@@ -56,6 +56,8 @@ type respConn struct {
 	hangUp bool          // quit, with the last word lingering (lingerClose)
 	fails  int           // AUTH failures
 	turn   bool          // it holds a long command's turn (long.go)
+	gated  bool          // it holds the gate for reading (multi.go)
+	tx     txState       // its transaction, after MULTI
 	sc     store.Scratch // scratch for adds with a data directory
 	waits  store.Waits   // what out waits for (--fsync always)
 	acks   [][2]int      // where in out the replies to adds are (they wait for waits)
@@ -127,6 +129,8 @@ func (s *Server) serve(cn *conns.Conn) {
 	defer rc.rd.Close()
 	defer s.outRelease(rc)
 	defer s.respCount(rc)
+	defer s.txEnd(rc)
+	defer s.ungate(rc)
 	midCommand := false
 	rc.rd.BeforeRead(func(begun bool) error { return s.beforeRead(rc, begun, &midCommand) })
 	for !rc.quit {
@@ -134,6 +138,7 @@ func (s *Server) serve(cn *conns.Conn) {
 		if err == nil {
 			s.outBorrow(rc)
 			rc.counts.commands++
+			s.enter(rc)
 			s.respCommand(rc, cmd)
 			err = rc.err
 		}
@@ -185,6 +190,7 @@ func (s *Server) outRelease(rc *respConn) {
 // gathered go, and the read deadline becomes the idle one between
 // commands, the command's once one has begun.
 func (s *Server) beforeRead(rc *respConn, begun bool, midCommand *bool) error {
+	s.ungate(rc)
 	s.turns.leave(rc) // a long command's turn is not held while it waits
 	if err := s.respFlush(rc); err != nil {
 		return err
@@ -231,6 +237,7 @@ func (s *Server) respCount(rc *respConn) {
 // respFlush writes the replies gathered, once the adds they acknowledge
 // are on disk (--fsync always).
 func (s *Server) respFlush(rc *respConn) error {
+	s.ungate(rc) // no client waits on another's write
 	if err := s.respWait(rc); err != nil {
 		return err
 	}

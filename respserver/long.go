@@ -82,7 +82,7 @@ func (s *Server) tooLong(name string) string {
 // holding a turn. A piece that cannot be read ends it, false, the error
 // in rc.err for serve.
 func (s *Server) eachPiece(rc *respConn, first [][]byte, more int, f func(items [][]byte)) bool {
-	s.turns.take(rc)
+	s.takeTurn(rc)
 	defer s.turns.leave(rc)
 	items := first
 	for {
@@ -92,9 +92,10 @@ func (s *Server) eachPiece(rc *respConn, first [][]byte, more int, f func(items 
 		if more == 0 {
 			return true
 		}
+		s.ungate(rc)
 		s.turns.pass(rc)
 		p, err := rc.rd.Rest() // lets go of the turn before it waits (beforeRead)
-		s.turns.take(rc)
+		s.takeTurn(rc)
 		if err != nil {
 			rc.err = err
 			return false
@@ -223,7 +224,7 @@ func (s *Server) respExistsLong(rc *respConn, cmd resp.Command) {
 func (s *Server) respBools(rc *respConn, bits []byte, n int) {
 	rc.out = resp.AppendArray(rc.out, n)
 	for i := 0; i < n; {
-		s.turns.take(rc)
+		s.takeTurn(rc)
 		for ; i < n && len(rc.out) < respFlushAt; i++ {
 			rc.out = resp.AppendBool(rc.out, rc.proto, bits[i/8]&(1<<(i%8)) != 0)
 		}

@@ -295,6 +295,70 @@ func TestRESPPipeline(t *testing.T) {
 	}
 }
 
+// go-redis's TxPipeline: MULTI, the commands, EXEC; each command's reply
+// or error its own. A command refused while queuing discards them all.
+func TestRESPTransaction(t *testing.T) {
+	n := startRESP(t, node.DefaultConfig())
+	ctx := context.Background()
+	for _, proto := range []int{2, 3} {
+		rdb := redisClient(t, n, proto, "")
+		f := fmt.Sprint("tx", proto)
+		pipe := rdb.TxPipeline()
+		add := pipe.BFAdd(ctx, f, "a")
+		madd := pipe.BFMAdd(ctx, f, "a", "b")
+		has := pipe.BFMExists(ctx, f, "a", "b", "c")
+		again := pipe.BFReserve(ctx, f, 0.01, 100)
+		_, err := pipe.Exec(ctx)
+		require.ErrorContains(t, err, "item exists")
+		require.True(t, add.Val())
+		require.Equal(t, []bool{false, true}, madd.Val())
+		require.Equal(t, []bool{true, true, false}, has.Val())
+		require.ErrorContains(t, again.Err(), "item exists")
+
+		pipe = rdb.TxPipeline()
+		pipe.BFAdd(ctx, f, "never")
+		pipe.Do(ctx, "NOPE")
+		_, err = pipe.Exec(ctx)
+		require.ErrorContains(t, err, "EXECABORT")
+		require.False(t, rdb.BFExists(ctx, f, "never").Val(), "nothing of a discarded transaction runs")
+	}
+}
+
+// No other client's command runs between a transaction's: a client that
+// asks for a transaction's first and last key while it runs sees both
+// or neither, never the first alone.
+func TestRESPTransactionIsolated(t *testing.T) {
+	n := startRESP(t, node.DefaultConfig())
+	ctx := context.Background()
+	rdb := redisClient(t, n, 2, "")
+	const keys = 5000
+	require.NoError(t, rdb.BFReserve(ctx, "iso", 0.001, 4*keys).Err())
+	done := make(chan error, 1)
+	go func() {
+		pipe := rdb.TxPipeline()
+		for i := range keys {
+			pipe.BFAdd(ctx, "iso", fmt.Sprint("k", i))
+		}
+		_, err := pipe.Exec(ctx)
+		done <- err
+	}()
+	asker := redisClient(t, n, 2, "")
+	for polls := 0; ; polls++ {
+		got, err := asker.BFMExists(ctx, "iso", "k0", fmt.Sprint("k", keys-1)).Result()
+		require.NoError(t, err)
+		require.False(t, got[0] && !got[1], "the transaction's first add seen without its last, after %d polls", polls)
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+			got, err := asker.BFMExists(ctx, "iso", "k0", fmt.Sprint("k", keys-1)).Result()
+			require.NoError(t, err)
+			require.Equal(t, []bool{true, true}, got)
+			return
+		default:
+		}
+	}
+}
+
 func TestRESPPassword(t *testing.T) {
 	cfg := node.DefaultConfig()
 	cfg.RESPPasswords = []string{"old-secret", "s3cret"}

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -99,6 +100,9 @@ type Server struct {
 	cmds  commandTable
 	auth  *authThrottle
 	turns longTurns
+	// gate is held for reading by every connection running commands, for
+	// writing by EXEC (multi.go).
+	gate sync.RWMutex
 }
 
 // New returns a server of b's filters; it accepts nothing until Start.

@@ -87,6 +87,24 @@ def main():
     assert sum(out[:1000]) > 990, sum(out[:1000])
     assert abs(out[1000] - 1000) < 30, out[1000]
 
+    # The default pipeline wraps its commands in MULTI/EXEC: all of them
+    # run, in order, and an error is one command's, not the transaction's.
+    pipe = r.pipeline()
+    pipe.execute_command("BF.ADD", "tx", "a")
+    pipe.execute_command("BF.MADD", "tx", "a", "b")
+    pipe.execute_command("BF.MEXISTS", "tx", "a", "b", "c")
+    pipe.execute_command("BF.RESERVE", "tx", 0.01, 100)
+    out = pipe.execute(raise_on_error=False)
+    assert out[:3] == [1, [0, 1], [1, 1, 0]], out
+    assert isinstance(out[3], redis.ResponseError) and "item exists" in str(out[3]), out
+    # A command refused while queuing discards the whole transaction.
+    pipe = r.pipeline()
+    pipe.execute_command("BF.ADD", "tx", "never")
+    pipe.execute_command("BF.ADD", "tx")
+    expect_error(pipe.execute, "wrong number of arguments")
+    assert bf.exists("tx", "never") == 0
+    expect_error(lambda: r.execute_command("WATCH", "tx"), "WATCH is not supported")
+
     # The cluster: an add on one member is found on every other.
     if len(ports) > 1:
         others = [redis.Redis(port=p, decode_responses=True) for p in ports[1:]]
