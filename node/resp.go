@@ -57,6 +57,7 @@ func (b respBackend) Info() respserver.Info {
 	s := n.Stats()
 	c := s.Counts
 	return respserver.Info{Listen: n.Addr().String(), Name: n.Name(), Profile: string(n.cfg.Profile),
+		RESPListen: n.RESPAddr().String(), DataDir: n.cfg.DataDir != "", Fsync: n.cfg.Fsync.String(),
 		Started: n.life.started, OpenConns: s.OpenConns, MaxConns: n.cfg.MaxConns, MaxConnsPerSource: n.cfg.MaxConnsPerSource,
 		ConnsReceived: c[RESPConns] + c[TCPConns], Rejected: c[TCPRefusedPerSource], Evicted: c[TCPEvicted],
 		Adds: c[Adds], AddsNew: c[AddsNew], Asked: c[HasQueries], Found: c[HasHits]}

@@ -184,3 +184,34 @@ func b2i(b bool) int {
 	}
 	return 0
 }
+
+// What Redis users' tools ask: CONFIG GET of the common keys, CONFIG SET
+// refused, INFO's redis_version and memory, CLIENT HELP, and the expiry
+// commands refused with the reason.
+func TestRedisHabits(t *testing.T) {
+	s := testServer(newTestBackend(t, 64<<20))
+	rc := &respConn{cn: &conns.Conn{From: loopback}, id: 1, proto: 2, authed: true}
+	require.Equal(t, "*4\r\n$4\r\nsave\r\n$0\r\n\r\n$10\r\nappendonly\r\n$2\r\nno\r\n", runInline(s, rc, "CONFIG GET save appendonly"))
+	require.Equal(t, "*2\r\n$9\r\nmaxmemory\r\n$8\r\n67108864\r\n", runInline(s, rc, "CONFIG GET MAXMEMORY"))
+	require.Equal(t, "*4\r\n$9\r\nmaxmemory\r\n$8\r\n67108864\r\n$16\r\nmaxmemory-policy\r\n$10\r\nnoeviction\r\n", runInline(s, rc, "CONFIG GET maxmem*"))
+	require.Equal(t, "*0\r\n", runInline(s, rc, "CONFIG GET nope"))
+	require.Contains(t, runInline(s, rc, "CONFIG SET maxmemory 1"), "-ERR CONFIG SET is not supported: rmbd's settings are its flags")
+	require.Contains(t, runInline(s, rc, "CONFIG HELP"), "GET <pattern>")
+	require.Contains(t, runInline(s, rc, "CLIENT HELP"), "SETNAME <name>")
+	require.NotContains(t, runInline(s, rc, "CLIENT HELP"), "LIST", "no subcommand the server does not have")
+
+	info := runInline(s, rc, "INFO")
+	require.Contains(t, info, "redis_version:"+RedisVersion+"\r\n")
+	require.Contains(t, info, "rmbd_version:")
+	require.Contains(t, info, "# Memory\r\nused_memory:")
+	require.Contains(t, info, "maxmemory:67108864\r\n")
+	require.Regexp(t, `used_memory_filters:[1-9][0-9]*\r\n`, info, "the default filter's bytes")
+	mem := runInline(s, rc, "INFO memory")
+	require.Contains(t, mem, "# Memory\r\nused_memory:")
+	require.NotContains(t, mem, "# Stats")
+
+	for _, cmd := range []string{"EXPIRE f 10", "PEXPIRE f 10 NX", "EXPIREAT f 1", "TTL f", "PTTL f", "PERSIST f", "EXPIRETIME f"} {
+		require.Contains(t, runInline(s, rc, cmd), "-ERR rmbd filters do not expire", cmd)
+		require.Contains(t, runInline(s, rc, cmd), "windowed filter", cmd)
+	}
+}

@@ -165,3 +165,14 @@ func TestRedisPy(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 	require.Equal(t, "ok\n", string(out))
 }
+
+// redis-benchmark reads CONFIG GET save and appendonly first; a server
+// that cannot answer gets a warning on every run.
+func TestRedisBenchmarkFindsItsConfig(t *testing.T) {
+	bench := tool(t, "redis-benchmark")
+	n := startRESP(t, node.DefaultConfig())
+	out, err := exec.Command(bench, "-h", "127.0.0.1", "-p", fmt.Sprint(n.RESPAddr().Port()), "-n", "100", "-q", "-t", "ping").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), "requests per second")
+	require.NotContains(t, string(out), "WARNING")
+}

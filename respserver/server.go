@@ -46,6 +46,9 @@ type Backend interface {
 // Info is what INFO tells of the node beside the server's own counts.
 type Info struct {
 	Listen, Name, Profile string
+	RESPListen            string // where RESP clients connect
+	DataDir               bool   // the node keeps its filters in a data directory
+	Fsync                 string // when its log reaches the disk, as --fsync says
 	Started               time.Time
 	OpenConns             int
 	MaxConns              int

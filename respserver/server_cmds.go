@@ -212,7 +212,7 @@ func validClientName(b []byte) bool {
 // respClient serves CLIENT SETNAME, GETNAME, SETINFO and ID.
 func (s *Server) respClient(rc *respConn, args [][]byte) {
 	sub := strings.ToUpper(string(args[1]))
-	arity := map[string]int{"SETNAME": 3, "GETNAME": 2, "SETINFO": 4, "ID": 2}
+	arity := map[string]int{"SETNAME": 3, "GETNAME": 2, "SETINFO": 4, "ID": 2, "HELP": 2}
 	want, known := arity[sub]
 	switch {
 	case !known:
@@ -250,14 +250,22 @@ func (s *Server) respClient(rc *respConn, args [][]byte) {
 
 	case "ID":
 		rc.out = resp.AppendInt(rc.out, rc.id)
+	case "HELP":
+		s.respHelp(rc, "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+			"GETNAME", "    Return the name of the current connection.",
+			"ID", "    Return the ID of the current connection.",
+			"SETINFO <option> <value>", "    Set client meta attr. Options are:",
+			"    * LIB-NAME: the client lib name.", "    * LIB-VER: the client lib version.",
+			"SETNAME <name>", "    Assign the name <name> to the current connection.",
+			"HELP", "    Print this help.")
 	}
 }
 
-// respInfo serves INFO [section ...]: server, clients, stats, keyspace
-// and bloom, all of them by default ("all", "everything" and "default"
+// respInfo serves INFO [section ...]: server, clients, memory, stats,
+// keyspace and bloom, all of them by default ("all", "everything" and "default"
 // say the same).
 func (s *Server) respInfo(rc *respConn, args [][]byte) {
-	sections := []string{"server", "clients", "stats", "keyspace", "bloom"}
+	sections := []string{"server", "clients", "memory", "stats", "keyspace", "bloom"}
 	want := map[string]bool{}
 	for _, a := range args[1:] {
 		sec := strings.ToLower(string(a))
@@ -290,6 +298,7 @@ func (s *Server) infoSection(b *strings.Builder, section string) {
 	switch section {
 	case "server":
 		b.WriteString("# Server\r\n")
+		line("redis_version", RedisVersion) // the Redis whose commands rmbd follows
 		line("rmbd_version", version.String())
 		line("redis_mode", "standalone")
 		line("process_id", os.Getpid())
@@ -308,6 +317,9 @@ func (s *Server) infoSection(b *strings.Builder, section string) {
 		line("connected_clients", st.OpenConns)
 		line("maxclients", st.MaxConns)
 		line("max_clients_per_source", st.MaxConnsPerSource)
+	case "memory":
+		b.WriteString("# Memory\r\n")
+		s.memoryInfo(line)
 	case "stats":
 		b.WriteString("# Stats\r\n")
 		line("total_connections_received", st.ConnsReceived)
