@@ -35,8 +35,9 @@ type respCmd struct {
 	// nil for a command that takes no more than one piece.
 	long func(s *Server, rc *respConn, cmd resp.Command)
 	// control: the command runs at once inside a transaction, never
-	// queued (MULTI, EXEC, DISCARD, WATCH).
-	control bool
+	// queued (MULTI, EXEC, DISCARD, WATCH, QUIT); noMulti: it is refused
+	// there (multi.go).
+	control, noMulti bool
 }
 
 // respArg documents an argument (COMMAND DOCS, which redis-cli's hints
@@ -113,12 +114,12 @@ func respTable() []*respCmd {
 			long: (*Server).respExistsLong},
 		{name: "type", arity: 2, flags: []string{"readonly", "fast"}, first: 1, last: 1, step: 1, group: "generic", access: access.Read,
 			summary: "MBbloom-- for a filter, none otherwise", args: []respArg{key}, run: (*Server).respType},
-		{name: "scan", arity: -2, flags: []string{"readonly"}, group: "generic", access: access.Read,
+		{name: "scan", noMulti: true, arity: -2, flags: []string{"readonly"}, group: "generic", access: access.Read,
 			summary: "Iterates over the filters' names",
 			args: []respArg{{name: "cursor", typ: "integer"}, {name: "pattern", typ: "pattern", token: "MATCH", optional: true},
 				{name: "count", typ: "integer", token: "COUNT", optional: true}, {name: "type", typ: "string", token: "TYPE", optional: true}},
 			run: (*Server).respScan},
-		{name: "keys", arity: 2, flags: []string{"readonly"}, group: "generic", access: access.Read,
+		{name: "keys", noMulti: true, arity: 2, flags: []string{"readonly"}, group: "generic", access: access.Read,
 			summary: "The filters' names that match a pattern", args: []respArg{{name: "pattern", typ: "pattern"}}, run: (*Server).respKeys},
 		{name: "expire", arity: -3, flags: []string{"fast"}, first: 1, last: 1, step: 1, group: "generic", access: access.Read,
 			summary: "Refused: filters do not expire", args: []respArg{key}, run: (*Server).respNoExpiry},
@@ -138,7 +139,7 @@ func respTable() []*respCmd {
 			summary: "Refused: filters do not expire", args: []respArg{key}, run: (*Server).respNoExpiry},
 		{name: "pexpiretime", arity: 2, flags: []string{"fast"}, first: 1, last: 1, step: 1, group: "generic", access: access.Read,
 			summary: "Refused: filters do not expire", args: []respArg{key}, run: (*Server).respNoExpiry},
-		{name: "config", arity: -2, flags: []string{"admin", "noscript", "loading", "stale"}, group: "server", access: access.Read,
+		{name: "config", noMulti: true, arity: -2, flags: []string{"admin", "noscript", "loading", "stale"}, group: "server", access: access.Read,
 			summary: "GET answers the common keys from the node's flags; SET is refused",
 			args:    []respArg{{name: "subcommand", typ: "string"}, {name: "parameter", typ: "string", optional: true, multiple: true}},
 			run:     (*Server).respConfig},
@@ -149,22 +150,23 @@ func respTable() []*respCmd {
 			args: []respArg{{name: "message", typ: "string", optional: true}}, run: (*Server).respPing},
 		{name: "echo", arity: 2, flags: []string{"fast"}, group: "connection", summary: "The message",
 			args: []respArg{{name: "message", typ: "string"}}, run: (*Server).respEcho},
-		{name: "hello", arity: -1, flags: []string{"noauth", "fast"}, group: "connection",
+		{name: "hello", noMulti: true, arity: -1, flags: []string{"noauth", "fast"}, group: "connection",
 			summary: "Chooses the protocol (2 or 3), authenticates, names the connection; answers what the server is",
 			args: []respArg{{name: "arguments", typ: "block", optional: true, sub: []respArg{
 				{name: "protover", typ: "integer"},
 				{name: "username-password", typ: "block", token: "AUTH", optional: true, sub: []respArg{{name: "username", typ: "string"}, {name: "password", typ: "string"}}},
 				{name: "clientname", typ: "string", token: "SETNAME", optional: true}}}},
 			run: (*Server).respHello},
-		{name: "auth", arity: -2, flags: []string{"noauth", "fast"}, group: "connection", summary: "Authenticates the connection (--resp-password-file)",
+		{name: "auth", noMulti: true, arity: -2, flags: []string{"noauth", "fast"}, group: "connection", summary: "Authenticates the connection (--resp-password-file)",
 			args: []respArg{{name: "username", typ: "string", optional: true}, {name: "password", typ: "string"}}, run: (*Server).respAuth},
 		{name: "select", arity: 2, flags: []string{"fast"}, group: "connection", summary: "Database 0, the only one",
 			args: []respArg{{name: "index", typ: "integer"}}, run: (*Server).respSelect},
 		{name: "client", arity: -2, flags: []string{}, group: "connection", summary: "SETNAME, GETNAME, SETINFO, ID, HELP",
 			args: []respArg{{name: "subcommand", typ: "string"}, {name: "arg", typ: "string", optional: true, multiple: true}},
 			run:  (*Server).respClient},
-		{name: "quit", arity: -1, flags: []string{"noauth", "fast"}, group: "connection", summary: "Closes the connection", run: (*Server).respQuit},
-		{name: "info", arity: -1, flags: []string{}, group: "server", access: access.Read,
+		{name: "quit", arity: -1, flags: []string{"noauth", "fast"}, group: "connection", summary: "Closes the connection", run: (*Server).respQuit,
+			control: true},
+		{name: "info", noMulti: true, arity: -1, flags: []string{}, group: "server", access: access.Read,
 			summary: "The server, clients, memory, stats, keyspace and bloom sections",
 			args:    []respArg{{name: "section", typ: "string", optional: true, multiple: true}}, run: (*Server).respInfo},
 		{name: "multi", arity: 1, flags: []string{"noscript", "loading", "stale", "fast", "allow_busy"}, group: "transactions",
@@ -177,7 +179,7 @@ func respTable() []*respCmd {
 			summary: "Not supported: every add anywhere in the cluster changes a filter", args: []respArg{keys}, run: (*Server).respWatch, control: true},
 		{name: "unwatch", arity: 1, flags: []string{"noscript", "loading", "stale", "fast", "allow_busy"}, group: "transactions",
 			summary: "OK: nothing is watched", run: (*Server).respUnwatch},
-		{name: "command", arity: -1, flags: []string{}, group: "server", summary: "Describes the commands: COMMAND, COMMAND COUNT, COMMAND INFO, COMMAND DOCS",
+		{name: "command", noMulti: true, arity: -1, flags: []string{}, group: "server", summary: "Describes the commands: COMMAND, COMMAND COUNT, COMMAND INFO, COMMAND DOCS",
 			args: []respArg{{name: "subcommand", typ: "string", optional: true}, {name: "command-name", typ: "string", optional: true, multiple: true}},
 			run:  (*Server).respCommandCmd},
 	}
@@ -208,11 +210,11 @@ func (s *Server) respCommand(rc *respConn, cmd resp.Command) {
 	}
 	msg := s.refusal(rc, c, cmd)
 	switch {
-	case rc.tx.on && (c == nil || !c.control):
-		if msg != "" {
-			s.txRefuse(rc, msg)
-			return
-		}
+	case rc.tx.on && msg != "":
+		s.txRefuse(rc, msg)
+	case rc.tx.on && c.noMulti:
+		s.txRefuse(rc, "ERR Command not allowed inside a transaction")
+	case rc.tx.on && !c.control:
 		s.queue(rc, args)
 	case msg != "":
 		s.respErr(rc, msg)
@@ -320,7 +322,10 @@ func (s *Server) bfReserve(rc *respConn, args [][]byte) {
 		s.respErr(rc, "ERR item exists")
 		return
 	}
-	if _, err := s.b.Create(string(args[1]), registry.Sizing{Layout: filter.Blocked, Capacity: uint64(capacity), FPRate: fpRate}, rc.cn.From.Addr()); err != nil {
+	s.outside(rc, func() {
+		_, err = s.b.Create(string(args[1]), registry.Sizing{Layout: filter.Blocked, Capacity: uint64(capacity), FPRate: fpRate}, rc.cn.From.Addr())
+	})
+	if err != nil {
 		s.respErr(rc, "ERR "+err.Error())
 		return
 	}
@@ -335,7 +340,10 @@ func (s *Server) addTarget(rc *respConn, name []byte) (*registry.Filter, error) 
 	if f := s.lookup(rc, name).Winner(); f != nil {
 		return f, nil
 	}
-	return s.b.FilterFor(name, rc.cn.From.Addr())
+	var f *registry.Filter
+	var err error
+	s.outside(rc, func() { f, err = s.b.FilterFor(name, rc.cn.From.Addr()) }) // it may create the filter
+	return f, err
 }
 
 // respAdd adds keys to f and returns, per key, whether it changed the
@@ -471,7 +479,9 @@ func (s *Server) insertTarget(rc *respConn, args [][]byte, total int) (*registry
 		if s.cfg.Sizing.Layout == filter.Classic && !o.explicit {
 			o.sizing = registry.Sizing{Layout: filter.Classic}
 		}
-		if _, err := s.b.Create(string(name), o.sizing, rc.cn.From.Addr()); err != nil {
+		var err error
+		s.outside(rc, func() { _, err = s.b.Create(string(name), o.sizing, rc.cn.From.Addr()) })
+		if err != nil {
 			s.respErr(rc, "ERR "+err.Error())
 			return nil, 0
 		}

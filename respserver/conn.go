@@ -25,7 +25,8 @@ import (
 // (a client's replies count against --max-buffer-bytes as its commands
 // do), given back once they are written and the client has no more
 // commands in hand; when the budget has none to lend, on the heap, at
-// most respFlushAt and a reply.
+// most respFlushAt and a reply — an EXEC's reply being one (multi.go
+// bounds it).
 const (
 	respFlushAt = 64 << 10
 	respOutBuf  = 2 * respFlushAt
@@ -45,25 +46,26 @@ var respPreAuth = resp.Limits{MaxArgs: 10, MaxBulk: 16 << 10, MaxInline: 16 << 1
 
 // respConn is one RESP client.
 type respConn struct {
-	cn     *conns.Conn
-	id     int64
-	proto  int  // 2 or 3 (HELLO)
-	authed bool // no password is configured, or it gave one
-	name   string
-	out    []byte        // replies not yet written
-	outBuf []byte        // the buffer out was borrowed as, nil when none
-	err    error         // why a long command's pieces could not be read, or its reply written
-	hangUp bool          // quit, with the last word lingering (lingerClose)
-	fails  int           // AUTH failures
-	turn   bool          // it holds a long command's turn (long.go)
-	gated  bool          // it holds the gate for reading (multi.go)
-	tx     txState       // its transaction, after MULTI
-	sc     store.Scratch // scratch for adds with a data directory
-	waits  store.Waits   // what out waits for (--fsync always)
-	acks   [][2]int      // where in out the replies to adds are (they wait for waits)
-	bits   []byte        // scratch: which keys an add changed
-	quit   bool
-	rd     *resp.Reader
+	cn      *conns.Conn
+	id      int64
+	proto   int  // 2 or 3 (HELLO)
+	authed  bool // no password is configured, or it gave one
+	name    string
+	out     []byte        // replies not yet written
+	outBuf  []byte        // the buffer out was borrowed as, nil when none
+	err     error         // why a long command's pieces could not be read, or its reply written
+	hangUp  bool          // quit, with the last word lingering (lingerClose)
+	fails   int           // AUTH failures
+	turn    bool          // it holds a long command's turn (long.go)
+	gated   bool          // it holds the gate for reading (multi.go)
+	execing bool          // it runs EXEC, holding the gate for writing
+	tx      txState       // its transaction, after MULTI
+	sc      store.Scratch // scratch for adds with a data directory
+	waits   store.Waits   // what out waits for (--fsync always)
+	acks    [][2]int      // where in out the replies to adds are (they wait for waits)
+	bits    []byte        // scratch: which keys an add changed
+	quit    bool
+	rd      *resp.Reader
 	// The last command run and filter looked up, for the next command,
 	// which is most often the same; and counts not yet added to the
 	// server's (once per read, and at the end: the counters are shared by

@@ -43,7 +43,9 @@ func (s *Server) respDel(rc *respConn, args [][]byte) {
 		if len(s.reg.Lookup(k)) == 0 {
 			continue
 		}
-		if err := s.b.Drop(string(k)); err != nil {
+		var err error
+		s.outside(rc, func() { err = s.b.Drop(string(k)) })
+		if err != nil {
 			errs = append(errs, err)
 			continue
 		}

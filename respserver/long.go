@@ -163,6 +163,7 @@ func (s *Server) respAddedLong(rc *respConn, f *registry.Filter, first [][]byte,
 	default:
 		// The disk first: the reply goes out in slices, and a slice sent
 		// cannot be taken back.
+		s.ungate(rc) // no client waits on another's disk
 		err := rc.waits.Wait()
 		switch {
 		case errors.Is(err, store.ErrUnwritable):

@@ -28,8 +28,16 @@ import (
 // The queue is kept in one buffer borrowed from the buffer budget
 // (--max-buffer-bytes) and bounded by the longest command a client may
 // send (Limits.MaxCommand): a queued transaction costs what its commands
-// would. Commands sent in pieces (a BF.MADD of more than Limits.PieceArgs
-// items) are not queued.
+// would, each at least queuedCost, so that EXEC's reply, held whole, is
+// bounded alike. Commands sent in pieces (a BF.MADD of more than
+// Limits.PieceArgs items) are not queued, nor those whose replies are not
+// bounded by their arguments (KEYS, SCAN, COMMAND, INFO, CONFIG) or that
+// may wait on a throttle (AUTH, HELLO): Redis's "Command not allowed
+// inside a transaction", which dooms it. QUIT runs at once.
+//
+// Within EXEC every command runs holding the gate for writing: a
+// BF.RESERVE, an auto-creating add or a DEL in a transaction holds every
+// RESP client while its filter's folder is made or removed.
 
 // txState is a connection's transaction: on after MULTI until EXEC or
 // DISCARD.
@@ -37,12 +45,14 @@ type txState struct {
 	on      bool
 	aborted bool   // a command was refused while queuing
 	n       int    // commands queued
+	cost    int    // what they count for against the bound (queuedCost)
 	buf     []byte // the commands: per command its argument count, then each argument's length and bytes (uvarints)
 }
 
-// enter takes the gate for reading for rc's commands, unless it holds it.
+// enter takes the gate for reading for rc's commands, unless it holds it
+// (or holds it for writing, running EXEC).
 func (s *Server) enter(rc *respConn) {
-	if !rc.gated {
+	if !rc.gated && !rc.execing {
 		s.gate.RLock()
 		rc.gated = true
 	}
@@ -56,14 +66,23 @@ func (s *Server) ungate(rc *respConn) {
 	}
 }
 
-// takeTurn takes a long command's turn holding the gate, letting go of
-// the gate while it waits.
+// takeTurn takes a long command's turn, unless rc holds it, and the gate,
+// letting go of the gate while it waits for the turn.
 func (s *Server) takeTurn(rc *respConn) {
-	if rc.turn {
-		return
+	if !rc.turn {
+		s.ungate(rc)
+		s.turns.take(rc)
 	}
+	s.enter(rc)
+}
+
+// outside runs f, which may wait (on the disk, on a filter another
+// request opens, on a throttle), without the gate, and takes it again
+// after: a slow step never holds EXEC, and every client behind it, up.
+// Within EXEC, which holds the gate for writing, f runs holding it.
+func (s *Server) outside(rc *respConn, f func()) {
 	s.ungate(rc)
-	s.turns.take(rc)
+	f()
 	s.enter(rc)
 }
 
@@ -109,7 +128,11 @@ func (s *Server) respExec(rc *respConn, _ [][]byte) {
 	}
 	s.ungate(rc)
 	s.gate.Lock()
-	defer s.gate.Unlock()
+	rc.execing = true
+	defer func() {
+		rc.execing = false
+		s.gate.Unlock()
+	}()
 	rc.out = resp.AppendArray(rc.out, tx.n)
 	var args [][]byte
 	for b := tx.buf; len(b) > 0; {
@@ -127,6 +150,12 @@ func (s *Server) txRefuse(rc *respConn, msg string) {
 	s.respErr(rc, msg)
 }
 
+// queuedCost is the least a queued command counts for against the
+// queue's bound: about the largest reply a command allowed in a
+// transaction gives without items to answer (BF.INFO's, HELLO's), so that
+// EXEC's reply is bounded by the queue's bound too.
+const queuedCost = 256
+
 // queue queues a command checked to run, or refuses it.
 func (s *Server) queue(rc *respConn, args [][]byte) {
 	tx := &rc.tx
@@ -135,7 +164,7 @@ func (s *Server) queue(rc *respConn, args [][]byte) {
 		size += binary.MaxVarintLen64 + len(a)
 	}
 	need := len(tx.buf) + size
-	if lim := s.cfg.Limits.OrDefaults().MaxCommand; need > lim {
+	if lim := s.cfg.Limits.OrDefaults().MaxCommand; tx.cost+max(size, queuedCost) > lim {
 		s.txRefuse(rc, fmt.Sprintf("ERR transaction too long: its commands may take %d bytes in all (the longest command a client may send)", lim))
 		return
 	}
@@ -156,6 +185,7 @@ func (s *Server) queue(rc *respConn, args [][]byte) {
 		tx.buf = append(tx.buf, a...)
 	}
 	tx.n++
+	tx.cost += max(size, queuedCost)
 	rc.out = append(rc.out, "+QUEUED\r\n"...)
 }
 

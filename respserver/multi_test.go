@@ -2,9 +2,11 @@ package respserver
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rmbd/rmbd/internal/bufpool"
 	"github.com/rmbd/rmbd/internal/conns"
@@ -214,4 +216,69 @@ func TestRedisHabits(t *testing.T) {
 		require.Contains(t, runInline(s, rc, cmd), "-ERR rmbd filters do not expire", cmd)
 		require.Contains(t, runInline(s, rc, cmd), "windowed filter", cmd)
 	}
+}
+
+// No connection holds the gate while it waits — on a password throttle,
+// on a filter's folder being made — so that a pending EXEC, and every
+// client behind it, never waits on one.
+func TestNoWaitHoldsTheGate(t *testing.T) {
+	s := testServer(newTestBackend(t, 0))
+	s.cfg.Passwords = []string{"right"}
+	var free []bool
+	s.auth.sleep = func(context.Context, time.Duration) bool {
+		ok := s.gate.TryLock() // what EXEC takes: free unless someone holds it
+		if ok {
+			s.gate.Unlock()
+		}
+		free = append(free, ok)
+		return true
+	}
+	for range 6 { // past the free attempts: throttled
+		rc := &respConn{cn: &conns.Conn{From: loopback}, id: 1, proto: 2}
+		s.enter(rc)
+		runInline(s, rc, "AUTH wrong")
+		require.True(t, rc.gated, "the gate taken again after the wait")
+		s.ungate(rc)
+	}
+	require.NotEmpty(t, free, "a wait happened")
+	require.NotContains(t, free, false, "no wait held the gate")
+}
+
+// Inside a transaction, commands whose replies are not bounded by their
+// arguments, or that may wait on a throttle, are refused and doom it, as
+// a wrong-arity EXEC does; QUIT runs at once.
+func TestTransactionRefusals(t *testing.T) {
+	for _, cmd := range []string{"KEYS *", "SCAN 0", "COMMAND", "INFO", "CONFIG GET *", "AUTH x", "HELLO 3", "EXEC x"} {
+		s := testServer(newTestBackend(t, 0))
+		rc := &respConn{cn: &conns.Conn{From: loopback}, id: 1, proto: 2, authed: true}
+		out := runInline(s, rc, "MULTI", "BF.ADD f a", cmd, "EXEC", "BF.EXISTS f a")
+		require.Contains(t, out, "-EXECABORT", cmd)
+		require.True(t, strings.HasSuffix(out, ":0\r\n"), "%s: nothing ran: %q", cmd, out)
+	}
+	s := testServer(newTestBackend(t, 0))
+	rc := &respConn{cn: &conns.Conn{From: loopback}, id: 1, proto: 2, authed: true}
+	require.Equal(t, "+OK\r\n+QUEUED\r\n+OK\r\n", runInline(s, rc, "MULTI", "BF.ADD f a", "QUIT"))
+	require.True(t, rc.quit)
+}
+
+// Every queued command counts for at least queuedCost, so that EXEC's
+// reply, held whole, stays within about the queue's bound.
+func TestTransactionReplyIsBounded(t *testing.T) {
+	s := testServer(newTestBackend(t, 0))
+	s.cfg.Limits = resp.Limits{MaxCommand: 64 << 10}
+	rc := &respConn{cn: &conns.Conn{From: loopback}, id: 1, proto: 2, authed: true}
+	runInline(s, rc, "BF.RESERVE f 0.01 100", "MULTI")
+	queued := 0
+	for runInline(s, rc, "BF.INFO f") == "+QUEUED\r\n" {
+		queued++
+	}
+	require.Less(t, queued, (64<<10)/queuedCost+1)
+	rc.out = rc.out[:0]
+	runInline(s, rc, "DISCARD", "MULTI")
+	for range queued {
+		runInline(s, rc, "BF.INFO f")
+	}
+	rc.out = rc.out[:0]
+	out := runInline(s, rc, "EXEC")
+	require.Less(t, len(out), 64<<10, "the reply within the queue's bound")
 }

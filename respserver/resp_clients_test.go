@@ -171,7 +171,7 @@ func TestRedisPy(t *testing.T) {
 func TestRedisBenchmarkFindsItsConfig(t *testing.T) {
 	bench := tool(t, "redis-benchmark")
 	n := startRESP(t, node.DefaultConfig())
-	out, err := exec.Command(bench, "-h", "127.0.0.1", "-p", fmt.Sprint(n.RESPAddr().Port()), "-n", "100", "-q", "-t", "ping").CombinedOutput()
+	out, err := exec.Command(bench, "-h", "127.0.0.1", "-p", fmt.Sprint(n.RESPAddr().Port()), "-n", "100", "-c", "10", "-q", "-t", "ping").CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	require.Contains(t, string(out), "requests per second")
 	require.NotContains(t, string(out), "WARNING")

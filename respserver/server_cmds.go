@@ -92,7 +92,9 @@ func (s *Server) login(rc *respConn, user, pass []byte) bool {
 	}
 	if wait > 0 {
 		s.c.inc(cAuthDelayed)
-		if !s.auth.sleep(s.cfg.Context, wait) { // shutting down
+		var woke bool
+		s.outside(rc, func() { woke = s.auth.sleep(s.cfg.Context, wait) })
+		if !woke { // shutting down
 			s.auth.done(from, false)
 			rc.quit = true
 			return false
