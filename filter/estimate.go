@@ -65,3 +65,32 @@ func rowKeys(frac, w, perKey float64) float64 {
 	}
 	return math.Log1p(-frac) / (perKey * math.Log1p(-1/w))
 }
+
+// BitsAt returns how many bits a blocked filter is expected to have set
+// once n distinct keys are in it: a row holds Poisson(n/rows) keys, each
+// setting K bits of its 512 drawn uniformly. A filter's fill is checked
+// against it (SetBits ≥ BitsAt(capacity): as full as it was sized to be)
+// where estimating keys row by row would read all of it. 0 for the
+// classic layout, which is never full.
+func (f *Filter) BitsAt(n uint64) uint64 {
+	if f.fp.Layout == Classic || f.rows == 0 {
+		return 0
+	}
+	w := float64(f.fp.RowBits)
+	perKey := 1 - math.Pow(1-1/w, float64(f.k)) // the chance a key sets a given bit of its row
+	lambda := float64(n) / float64(f.rows)
+	return uint64(float64(f.rows) * w * (1 - math.Exp(-lambda*perKey)))
+}
+
+// KeysAt is BitsAt's inverse: the distinct keys a blocked filter with
+// bits set is estimated to hold (+Inf when every bit is set); 0 for the
+// classic layout.
+func (f *Filter) KeysAt(bits uint64) float64 {
+	if f.fp.Layout == Classic || f.rows == 0 {
+		return 0
+	}
+	w := float64(f.fp.RowBits)
+	m := float64(f.rows) * w
+	perKey := 1 - math.Pow(1-1/w, float64(f.k))
+	return -float64(f.rows) / perKey * math.Log1p(-float64(bits)/m)
+}

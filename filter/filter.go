@@ -52,6 +52,9 @@ type Filter struct {
 	words   []uint64
 	mem     *memory // how to give the words back
 	stripes []sync.Mutex
+	// With counting (CountBits), setBits is how many bits are set.
+	counting bool
+	setBits  atomic.Uint64
 
 	// Change tracking (changes.go): marks has 4 bits per row, 16 to a
 	// word, set (atomically) when a bit of the row flips; dirty one bit
@@ -187,6 +190,7 @@ func (f *Filter) Adopt(words []uint64, release func()) error {
 	}
 	f.mem.swap(release)
 	f.words = words
+	f.counting = false // CountBits again once adopted
 	f.noteLoaded()
 	return nil
 }
@@ -247,12 +251,14 @@ func (f *Filter) AddHash(h uint64) bool {
 	}
 	mu := f.stripe(r)
 	mu.Lock()
-	changed := orMasks(row, &masks)
+	n := orMasks(row, &masks, f.counting)
 	mu.Unlock()
-	if changed {
-		f.markChanged(r, true)
+	if n == 0 {
+		return false
 	}
-	return changed
+	f.counted(n)
+	f.markChanged(r, true)
+	return true
 }
 
 // HasHash is Has for a blocked filter, given the key's KeyHash.
@@ -295,16 +301,19 @@ func missing(row *[8]uint64, masks *[8]uint64) uint64 {
 
 func (f *Filter) addClassic(key []byte) bool {
 	var changed uint16
+	n := 0
 	mu := f.stripe(0) // the classic rows fit one stripe
 	mu.Lock()
 	for r := range uint64(ClassicRows) {
 		c := uint64(ClassicColumn(key, int(r)))
-		if orWord(&f.words[r*f.wpr+c/64], 1<<(c%64)) {
+		if orWord(&f.words[r*f.wpr+c/64], 1<<(c%64)) > 0 {
 			changed |= 1 << r
+			n++
 		}
 	}
 	mu.Unlock()
 	if changed != 0 {
+		f.counted(n)
 		f.markRows(0, changed, true)
 	}
 	return changed != 0

@@ -202,3 +202,19 @@ func mustNew(t *testing.T, cfg Config) *Filter {
 	}
 	return f
 }
+
+// BitsAt predicts the bits set at n keys closely enough that a fill
+// checked against it agrees with the keys estimated row by row.
+func TestBitsAt(t *testing.T) {
+	for _, n := range []uint64{1000, 100_000} {
+		f := newBlocked(t, n, 0.01)
+		for i := range int(n) {
+			f.Add(key("b", i))
+		}
+		st := f.Stats()
+		want := float64(f.BitsAt(n))
+		assert.InEpsilon(t, want, float64(st.SetBits), 0.02, "n=%d", n)
+		assert.InEpsilon(t, float64(n), st.EstimatedKeys, 0.03, "n=%d", n)
+	}
+	assert.Zero(t, NewClassic().BitsAt(10))
+}

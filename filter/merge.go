@@ -55,15 +55,18 @@ func (f *Filter) mergeGroup(first uint64, data []byte) uint16 {
 	rb := uint64(f.RowBytes())
 	n := uint64(len(data)) / rb
 	var ch uint16
+	set := 0
 	if rb != 64 { // classic rows: a few bytes, the slow way will do
 		mu := f.stripe(first)
 		mu.Lock()
 		for i := range n {
-			if f.orRow(first+i, data[i*rb:(i+1)*rb]) {
+			if k := f.orRow(first+i, data[i*rb:(i+1)*rb]); k > 0 {
 				ch |= 1 << ((first + i) % 16)
+				set += k
 			}
 		}
 		mu.Unlock()
+		f.counted(set)
 		return ch
 	}
 	var mu *sync.Mutex // taken at the first row that brings a bit
@@ -77,21 +80,23 @@ func (f *Filter) mergeGroup(first uint64, data []byte) uint16 {
 			mu = f.stripe(first)
 			mu.Lock()
 		}
-		if orLine(row, src) {
+		if k := orLine(row, src, f.counting); k > 0 {
 			ch |= 1 << (r % 16)
+			set += k
 		}
 	}
 	if mu != nil {
 		mu.Unlock()
 	}
+	f.counted(set)
 	return ch
 }
 
-// orRow ORs one encoded row into row r and reports whether it changed.
-// The caller holds the row's stripe lock.
-func (f *Filter) orRow(r uint64, src []byte) bool {
+// orRow ORs one encoded row into row r and returns how many bits were
+// new. The caller holds the row's stripe lock.
+func (f *Filter) orRow(r uint64, src []byte) int {
 	row := f.words[r*f.wpr : (r+1)*f.wpr]
-	changed := false
+	changed := 0
 	for w := range row {
 		var v uint64
 		if len(src) >= 8 {
@@ -103,8 +108,8 @@ func (f *Filter) orRow(r uint64, src []byte) bool {
 			v = binary.LittleEndian.Uint64(tail[:])
 			src = nil
 		}
-		if v != 0 && orWord(&row[w], v) {
-			changed = true
+		if v != 0 {
+			changed += orWord(&row[w], v)
 		}
 	}
 	return changed
@@ -129,7 +134,8 @@ func (f *Filter) LoadRows(fp Fingerprint, first uint64, data []byte) error {
 		return fmt.Errorf("%w: rows %d..%d of %d", ErrRowRange, first, first+n, f.rows)
 	}
 	f.noteLoaded()
-	if rb%8 != 0 { // classic rows: a few bytes, the slow way will do
+	f.counting = false // CountBits again once loaded
+	if rb%8 != 0 {     // classic rows: a few bytes, the slow way will do
 		for i := range n {
 			f.orRow(first+i, data[i*rb:(i+1)*rb])
 		}

@@ -323,6 +323,7 @@ func TestConcurrentWritersLoseNoBit(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dst, want := tc.new(), tc.new()
+			dst.CountBits()
 			const writers, keys = 4, 3000
 			srcs := make([][]byte, writers)
 			for w := range writers {
@@ -354,6 +355,7 @@ func TestConcurrentWritersLoseNoBit(t *testing.T) {
 			}
 			wg.Wait()
 			require.Equal(t, all(t, want), all(t, dst), "every bit written is held")
+			require.Equal(t, dst.scanBits(), dst.SetBits(), "every bit set is counted once")
 			g := dst.Advance()
 			var rows uint64
 			for run := range dst.ChangedRuns(0) {
@@ -374,4 +376,34 @@ func nonEmptyRows(f *Filter) uint64 {
 		}
 	}
 	return n
+}
+
+// SetBits counts bits as they are set once CountBits is on, and by a scan
+// of every word otherwise; loading rows turns counting off until asked
+// again.
+func TestSetBits(t *testing.T) {
+	f := newBlocked(t, 10_000, 0.01)
+	for i := range 500 {
+		f.Add(key("s", i))
+	}
+	scanned := f.SetBits()
+	require.NotZero(t, scanned)
+	f.CountBits()
+	require.Equal(t, scanned, f.SetBits())
+	other := filled(t, 3, 2000)
+	other.CountBits()
+	for i := range 500 {
+		f.Add(key("t", i))
+	}
+	_, err := f.MergeRows(other.Fingerprint(), 0, all(t, other), nil)
+	require.Error(t, err, "another sizing")
+	g := newBlocked(t, 5000, 0.01)
+	g.CountBits()
+	mergeAll(t, g, other)
+	require.Equal(t, other.SetBits(), g.SetBits())
+	require.Equal(t, f.scanBits(), f.SetBits())
+
+	require.NoError(t, f.LoadRows(f.Fingerprint(), 0, all(t, newBlocked(t, 10_000, 0.01))))
+	require.False(t, f.counting)
+	require.Equal(t, f.scanBits(), f.SetBits())
 }

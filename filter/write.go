@@ -2,6 +2,7 @@ package filter
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"sync"
 	"sync/atomic"
 )
@@ -37,27 +38,33 @@ func newStripes(rows uint64) []sync.Mutex {
 // stripe returns the lock of row r.
 func (f *Filter) stripe(r uint64) *sync.Mutex { return &f.stripes[r/stripeRows] }
 
-// orMasks ORs masks into the 512-bit row and reports whether a bit was
-// new. The caller holds the row's stripe lock.
+// orMasks ORs masks into the 512-bit row and returns how many bits were
+// new — counted when count is true, else 1 for any. The caller holds the
+// row's stripe lock.
 //
 //go:norace
-func orMasks(row *[8]uint64, v *[8]uint64) bool {
+func orMasks(row *[8]uint64, v *[8]uint64, count bool) int {
 	if v[0]&^row[0]|v[1]&^row[1]|v[2]&^row[2]|v[3]&^row[3]|
 		v[4]&^row[4]|v[5]&^row[5]|v[6]&^row[6]|v[7]&^row[7] == 0 {
-		return false
+		return 0
+	}
+	n := 1
+	if count {
+		n = newBits(row, *v)
 	}
 	for w := range v {
 		row[w] |= v[w]
 	}
-	return true
+	return n
 }
 
-// orLine ORs a 512-bit row in MergeRows form into row and reports whether
-// a bit was new; when none is, it writes nothing, so that a page mapped
-// from disk stays clean. The caller holds the row's stripe lock.
+// orLine ORs a 512-bit row in MergeRows form into row and returns how
+// many bits were new (as orMasks does); when none is, it writes nothing,
+// so that a page mapped from disk stays clean. The caller holds the row's
+// stripe lock.
 //
 //go:norace
-func orLine(row *[8]uint64, src *[64]byte) bool {
+func orLine(row *[8]uint64, src *[64]byte, count bool) int {
 	le := binary.LittleEndian
 	v := [8]uint64{
 		le.Uint64(src[0:]), le.Uint64(src[8:]), le.Uint64(src[16:]), le.Uint64(src[24:]),
@@ -65,12 +72,26 @@ func orLine(row *[8]uint64, src *[64]byte) bool {
 	}
 	if v[0]&^row[0]|v[1]&^row[1]|v[2]&^row[2]|v[3]&^row[3]|
 		v[4]&^row[4]|v[5]&^row[5]|v[6]&^row[6]|v[7]&^row[7] == 0 {
-		return false
+		return 0
+	}
+	n := 1
+	if count {
+		n = newBits(row, v)
 	}
 	for w := range v {
 		row[w] |= v[w]
 	}
-	return true
+	return n
+}
+
+// newBits counts the bits of v row lacks.
+//
+//go:norace
+func newBits(row *[8]uint64, v [8]uint64) int {
+	return bits.OnesCount64(v[0]&^row[0]) + bits.OnesCount64(v[1]&^row[1]) +
+		bits.OnesCount64(v[2]&^row[2]) + bits.OnesCount64(v[3]&^row[3]) +
+		bits.OnesCount64(v[4]&^row[4]) + bits.OnesCount64(v[5]&^row[5]) +
+		bits.OnesCount64(v[6]&^row[6]) + bits.OnesCount64(v[7]&^row[7])
 }
 
 // lineMissing reports whether a 512-bit row in MergeRows form holds a bit
@@ -84,14 +105,50 @@ func lineMissing(row *[8]uint64, src *[64]byte) bool {
 		le.Uint64(src[48:])&^atomic.LoadUint64(&row[6])|le.Uint64(src[56:])&^atomic.LoadUint64(&row[7]) != 0
 }
 
-// orWord ORs v into *w and reports whether a bit was new. The caller
+// orWord ORs v into *w and returns how many bits were new. The caller
 // holds the word's stripe lock.
 //
 //go:norace
-func orWord(w *uint64, v uint64) bool {
-	if v&^*w == 0 {
-		return false
+func orWord(w *uint64, v uint64) int {
+	n := bits.OnesCount64(v &^ *w)
+	if n > 0 {
+		*w |= v
 	}
-	*w |= v
-	return true
+	return n
+}
+
+// counted adds n bits set to the filter's count, when it keeps one
+// (CountBits).
+func (f *Filter) counted(n int) {
+	if f.counting && n > 0 {
+		f.setBits.Add(uint64(n))
+	}
+}
+
+// CountBits makes the filter count its set bits as they are set, from
+// what it holds now, so that SetBits costs a load: for filters whose
+// fill decides something on every add (a stage that grows). Each write
+// then costs an atomic add on one shared word. Call it before the filter
+// is shared.
+func (f *Filter) CountBits() {
+	f.setBits.Store(f.scanBits())
+	f.counting = true
+}
+
+// SetBits returns how many bits are set: the count CountBits keeps, or
+// a count of every word without it.
+func (f *Filter) SetBits() uint64 {
+	if f.counting {
+		return f.setBits.Load()
+	}
+	return f.scanBits()
+}
+
+// scanBits counts the set bits of every word.
+func (f *Filter) scanBits() uint64 {
+	var n uint64
+	for i := range f.words {
+		n += uint64(bits.OnesCount64(atomic.LoadUint64(&f.words[i])))
+	}
+	return n
 }
