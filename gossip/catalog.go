@@ -49,8 +49,11 @@ import (
 // rows can merge.
 type CatalogDef struct {
 	FP       filter.Fingerprint
-	Capacity uint64  // keys it was sized for (0 for classic)
-	FPRate   float64 // false-positive rate at capacity (0 for classic)
+	Capacity uint64  // keys it was sized for (0 for classic); a growing filter's first stage's
+	FPRate   float64 // false-positive rate at capacity (0 for classic); a growing filter's over all its stages
+	// Expansion is how much larger each stage of a growing filter is
+	// than the one before (stages.go); 0 for a filter that does not grow.
+	Expansion uint32
 }
 
 // Version is one creation of a named filter.

@@ -13,7 +13,11 @@ import (
 // The catalog's bytes: what nodes swap (inside memberlist's push/pull
 // state) and what the data directory keeps. Big-endian throughout.
 //
-//	catalog   count:uint16, then count entries
+//	catalog   count:uint16, then count entries; with count's top bit
+//	          set (grows), each version ends in expansion:uint16
+//	          (1..MaxExpansion, 0 for a filter that does not grow). A
+//	          catalog without growing filters leaves the bit clear, as
+//	          nodes that know no growing filter wrote it.
 //	entry     name (length:uint8 1..200, wire.ValidFilterName), floor:uint64,
 //	          versions:uint8, then each version,
 //	          drops:uint8, then each drop
@@ -39,17 +43,37 @@ func AppendCatalog(dst []byte, entries []Entry) ([]byte, error) {
 		return dst, fmt.Errorf("%w: %d entries, at most %d", ErrCatalog, len(entries), MaxCatalogEntries)
 	}
 	start := len(dst)
-	dst = binary.BigEndian.AppendUint16(dst, uint16(len(entries)))
+	count, grows := uint16(len(entries)), anyGrows(entries)
+	if grows {
+		count |= growsBit
+	}
+	dst = binary.BigEndian.AppendUint16(dst, count)
 	for _, e := range entries {
 		var err error
-		if dst, err = appendEntry(dst, e); err != nil {
+		if dst, err = appendEntry(dst, e, grows); err != nil {
 			return dst[:start], err
 		}
 	}
 	return dst, nil
 }
 
-func appendEntry(dst []byte, e Entry) ([]byte, error) {
+// anyGrows reports whether some version of entries grows.
+func anyGrows(entries []Entry) bool {
+	for _, e := range entries {
+		for _, v := range e.Versions {
+			if v.Def.Grows() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// growsBit, set in a catalog's count, says its versions carry an
+// expansion.
+const growsBit = 1 << 15
+
+func appendEntry(dst []byte, e Entry, grows bool) ([]byte, error) {
 	switch {
 	case !wire.ValidFilterName(e.Name):
 		return dst, fmt.Errorf("%w: filter name %q", ErrCatalog, e.Name)
@@ -70,6 +94,12 @@ func appendEntry(dst []byte, e Entry) ([]byte, error) {
 		dst, _ = v.Def.FP.AppendBinary(dst)
 		dst = binary.BigEndian.AppendUint64(dst, v.Def.Capacity)
 		dst = binary.BigEndian.AppendUint64(dst, math.Float64bits(v.Def.FPRate))
+		if grows {
+			if v.Def.Expansion > MaxExpansion {
+				return dst, fmt.Errorf("%w: expansion %d, at most %d", ErrCatalog, v.Def.Expansion, MaxExpansion)
+			}
+			dst = binary.BigEndian.AppendUint16(dst, uint16(v.Def.Expansion))
+		}
 	}
 	dst = append(dst, byte(len(e.Drops)))
 	for _, t := range e.Drops {
@@ -133,20 +163,24 @@ func (r *catReader) str(what string) string { return string(r.bytes(r.u8(what), 
 // range fails the whole message.
 func DecodeCatalog(b []byte) ([]Entry, error) {
 	r := catReader{wire.NewCursor(b, ErrCatalog)}
-	n := 0
+	n, grows := 0, false
 	if h := r.bytes(2, "entry count"); h != nil {
 		n = int(binary.BigEndian.Uint16(h))
+		n, grows = n&^growsBit, n&growsBit != 0
 	}
 	if n > MaxCatalogEntries {
 		r.fail("too many entries")
 	}
 	var out []Entry
 	for i := 0; i < n && r.Err() == nil; i++ {
-		e := r.entry()
+		e := r.entry(grows)
 		out = append(out, e)
 	}
 	if r.Err() == nil && r.Left() != 0 {
 		r.fail("trailing bytes")
+	}
+	if r.Err() == nil && grows && !anyGrows(out) {
+		r.fail("growing catalog without a growing filter") // one encoding
 	}
 	if r.Err() != nil {
 		return nil, r.Err()
@@ -154,7 +188,7 @@ func DecodeCatalog(b []byte) ([]Entry, error) {
 	return out, nil
 }
 
-func (r *catReader) entry() Entry {
+func (r *catReader) entry(grows bool) Entry {
 	e := Entry{Name: r.str("name")}
 	if r.Err() == nil && !wire.ValidFilterName(e.Name) {
 		r.fail("filter name")
@@ -171,8 +205,17 @@ func (r *catReader) entry() Entry {
 			r.fail("fingerprint")
 		}
 		v.Def = CatalogDef{FP: fp, Capacity: r.u64("capacity"), FPRate: math.Float64frombits(r.u64("fp rate"))}
+		if grows {
+			if b := r.bytes(2, "expansion"); b != nil {
+				v.Def.Expansion = uint32(binary.BigEndian.Uint16(b))
+			}
+		}
 		if r.Err() == nil && (v.Gen == 0 || !(v.Def.FPRate >= 0 && v.Def.FPRate < 1)) {
 			r.fail("version")
+		}
+		if r.Err() == nil && v.Def.Grows() && (v.Def.Expansion > MaxExpansion || fp.Layout != filter.Blocked ||
+			v.Def.Capacity == 0 || v.Def.FPRate == 0) {
+			r.fail("growing version")
 		}
 		e.Versions = append(e.Versions, v)
 	}

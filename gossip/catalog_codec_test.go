@@ -136,6 +136,8 @@ func FuzzCatalog(f *testing.F) {
 	f.Add(b)
 	f.Add([]byte{0, 0})
 	f.Add([]byte{0, 1, 1, 'a', 0, 0})
+	g, _ := AppendCatalog(nil, growingCatalog(f))
+	f.Add(g)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		es, err := DecodeCatalog(b)
 		if err != nil {
@@ -154,4 +156,80 @@ func FuzzCatalog(f *testing.F) {
 			c.Drop(name, epoch)
 		}
 	})
+}
+
+// growingCatalog is a catalog with a growing filter beside a fixed one.
+func growingCatalog(t testing.TB) []Entry {
+	c := NewCatalog(time.Hour)
+	fixed := CatalogDef{FP: exampleDef.FP, Capacity: 1000, FPRate: 0.01}
+	grows := fixed
+	grows.FP.Seed, grows.Expansion = GrowingSeed(0, 2), 2
+	_, err := c.Create("fixed", fixed, "node-1", epoch)
+	require.NoError(t, err)
+	_, err = c.Create("grows", grows, "node-1", epoch)
+	require.NoError(t, err)
+	return c.Entries()
+}
+
+// A catalog with a growing filter says so in its count's top bit and
+// carries each version's expansion; one without is written as before
+// growing filters were, so that members that know none still read it.
+func TestGrowingCatalogBytes(t *testing.T) {
+	in := growingCatalog(t)
+	b, err := AppendCatalog(nil, in)
+	require.NoError(t, err)
+	require.Equal(t, byte(0x80), b[0]&0x80)
+	out, err := DecodeCatalog(b)
+	require.NoError(t, err)
+	assert.Equal(t, in, out)
+
+	old, err := AppendCatalog(nil, sampleCatalog(t))
+	require.NoError(t, err)
+	require.Zero(t, old[0]&0x80, "no growing filter: the format of before")
+
+	flagged := append([]byte{}, old...)
+	flagged[0] |= 0x80
+	_, err = DecodeCatalog(flagged)
+	require.ErrorIs(t, err, ErrCatalog, "the flag without a growing filter: not the one encoding (and the lengths are off)")
+
+	bad := in
+	bad[1].Versions[0].Def.Expansion = MaxExpansion + 1
+	_, err = AppendCatalog(nil, bad)
+	require.ErrorIs(t, err, ErrCatalog)
+}
+
+// Stages are a pure function of the definition: capacity × expansion^i,
+// rate × (1−T)·T^i, a seed drawn from stage 0's; pinned, since members
+// must size them alike.
+func TestStages(t *testing.T) {
+	d := CatalogDef{Capacity: 10_000, FPRate: 0.01, Expansion: 2}
+	fp0, err := filter.BlockedFingerprint(filter.Config{Layout: filter.Blocked, Capacity: 10_000, FPRate: d.StageRate(0), Seed: 7})
+	require.NoError(t, err)
+	d.FP = fp0
+	s0, err := d.Stage(0, 0)
+	require.NoError(t, err)
+	require.Equal(t, d, s0)
+	var total uint64
+	var rate float64
+	for i := range uint64(10) {
+		s, err := d.Stage(i, 0)
+		require.NoError(t, err)
+		require.Equal(t, uint64(10_000)<<i, s.Capacity)
+		require.Equal(t, StageSeed(7, i), s.FP.Seed)
+		total += s.FP.SizeBytes()
+		rate += d.StageRate(i)
+	}
+	assert.Less(t, rate, d.FPRate, "the stages' rates add up to less than the filter's")
+	assert.Less(t, total, uint64(32_000_000), "10 stages (10.2M keys) in under 32 MB")
+	s1, _ := d.Stage(1, 0)
+	assert.Equal(t, "blocked/xxh3-64 R=559 W=512 k=9 seed=0xf086c6c799ec7e76", s1.FP.String(), "pinned: members size stages alike")
+
+	_, err = d.Stage(MaxStages, 0)
+	require.ErrorIs(t, err, filter.ErrTooLarge)
+	_, err = d.Stage(9, 1<<20)
+	require.ErrorIs(t, err, filter.ErrTooLarge, "a stage over the bytes a filter may have")
+	_, err = CatalogDef{Capacity: 1 << 39, FPRate: 0.01, Expansion: 4}.Stage(1, 0)
+	require.ErrorIs(t, err, filter.ErrTooLarge, "a capacity past filter.MaxCapacity")
+	_, err = CatalogDef{Capacity: 10, FPRate: 0.01}.Stage(1, 0)
+	require.Error(t, err, "a fixed filter has no stages")
 }
