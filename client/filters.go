@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/rmbd/rmbd/filter"
@@ -108,12 +109,39 @@ func (c *Client) filterOp(ctx context.Context, op string, q wire.FilterRequest) 
 	return out, fs.Flags&wire.FiltersMore != 0, nil
 }
 
-// CreateFilter creates the named filter for capacity keys at fpRate, or
-// finds it made with that sizing already; made with another sizing, the
-// node refuses (a *ServerError naming both).
+// CreateFilter creates the named filter for capacity keys at fpRate,
+// growing as the node's --expansion says, or finds it made with that
+// sizing already; made with another sizing, the node refuses (a
+// *ServerError naming both).
 func (c *Client) CreateFilter(ctx context.Context, name string, capacity uint64, fpRate float64) (FilterInfo, error) {
+	return c.CreateGrowingFilter(ctx, name, capacity, fpRate, DefaultExpansion)
+}
+
+// Expansions CreateGrowingFilter takes besides 1 to 32768.
+const (
+	// DefaultExpansion asks for the node's --expansion.
+	DefaultExpansion = -1
+	// NonScaling asks for a filter that does not grow: adds are refused
+	// once it holds capacity keys.
+	NonScaling = 0
+)
+
+// CreateGrowingFilter is CreateFilter for a filter that grows by
+// expansion: once it holds capacity keys it opens a stage expansion
+// times larger, and so on, the false-positive rate of them all staying
+// under fpRate. NonScaling makes one that does not grow,
+// DefaultExpansion one as the node's --expansion says.
+func (c *Client) CreateGrowingFilter(ctx context.Context, name string, capacity uint64, fpRate float64, expansion int) (FilterInfo, error) {
+	var growth uint32
+	switch {
+	case expansion == DefaultExpansion:
+	case expansion < 0 || expansion >= math.MaxUint32:
+		return FilterInfo{}, c.opErr("create", fmt.Errorf("expansion %d: it is 0 (does not grow) or more", expansion))
+	default:
+		growth = uint32(expansion) + 1
+	}
 	return c.oneFilter(ctx, "create", wire.FilterRequest{Op: wire.FilterOpCreate, Name: []byte(name),
-		Layout: filter.Blocked, Capacity: capacity, FPRate: fpRate})
+		Layout: filter.Blocked, Capacity: capacity, FPRate: fpRate, Growth: growth})
 }
 
 // oneFilter sends a filter request answered by one filter's description.

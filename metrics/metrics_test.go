@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/rmbd/rmbd/client"
+	"github.com/rmbd/rmbd/filter"
 	"github.com/rmbd/rmbd/gossip"
 	"github.com/rmbd/rmbd/internal/nodetest"
 	"github.com/rmbd/rmbd/node"
@@ -345,7 +346,8 @@ func TestReadyzOnRealNodes(t *testing.T) {
 }
 
 // Alarms are per filter: a named filter sized for 10 holding 300 keys
-// says so in its own series, and the default's stays 0.
+// (merged from a member: adds past 10 are refused) says so in its own
+// series, and the default's stays 0.
 func TestNamedFilterAlarms(t *testing.T) {
 	n := nodetest.Start(t, node.DefaultConfig())
 	h, err := Handler(n, Options{})
@@ -354,13 +356,18 @@ func TestNamedFilterAlarms(t *testing.T) {
 	defer srv.Close()
 	ctx := context.Background()
 	c := dial(t, n)
-	_, err = c.CreateFilter(ctx, "tiny", 10, 0.01)
+	_, err = c.CreateGrowingFilter(ctx, "tiny", 10, 0.01, client.NonScaling)
 	require.NoError(t, err)
-	var keys []string
+	rows := n.Registry().Lookup([]byte("tiny")).Winner().Segments()[0].Rows()
+	src, err := filter.NewFromFingerprint(rows.Fingerprint(), 0)
+	require.NoError(t, err)
 	for i := range 300 {
-		keys = append(keys, fmt.Sprint("k", i))
+		src.Add(fmt.Appendf(nil, "k%d", i))
 	}
-	require.NoError(t, c.Filter("tiny").Add(ctx, keys...))
+	b, err := src.CopyRows(nil, 0, src.Rows())
+	require.NoError(t, err)
+	_, err = rows.MergeRows(rows.Fingerprint(), 0, b, nil)
+	require.NoError(t, err)
 	waitFor(t, "the alarm", func() bool { // the statistics refresh about once a second
 		st := n.Stats().Named
 		return len(st) == 1 && st[0].Alarms.OverCapacity

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rmbd/rmbd/auth"
 	"github.com/rmbd/rmbd/filter"
+	"github.com/rmbd/rmbd/gossip"
 	"github.com/rmbd/rmbd/internal/hostport"
 	"github.com/rmbd/rmbd/internal/sysmem"
 	"github.com/rmbd/rmbd/membership"
@@ -96,6 +97,12 @@ type Config struct {
 	// small, as RedisBloom's (100), so that a name a client makes up
 	// costs little. Create larger filters explicitly.
 	AutoCreateCapacity uint64
+	// Expansion is the expansion of the named filters made without one
+	// (BF.RESERVE, BF.INSERT and rmbd-cli create without it, and filters
+	// an add creates): each stage of a growing filter Expansion times
+	// the one before; 0 makes them not grow (NONSCALING). RedisBloom's
+	// default, 2.
+	Expansion uint32
 	// AllowCreate lists the clients that may create filters (by asking,
 	// or by adding with AutoCreate) besides admins. Each source is held
 	// to CreatesPerMinute and FiltersPerSource (0: no bound), and all of
@@ -232,6 +239,7 @@ func DefaultConfig() Config {
 		MaxMemory:      sysmem.Quarter(),
 
 		AutoCreateCapacity: 100,
+		Expansion:          2,
 		CreatesPerMinute:   10,
 		FiltersPerSource:   16,
 		TombstoneTTL:       24 * time.Hour,
@@ -314,6 +322,8 @@ func (c Config) validateBounds() error {
 		return bad("UDP sockets %d must be 1..64", c.UDPSockets)
 	case c.MaxDatagram < 512 || c.MaxDatagram > 65507:
 		return bad("max datagram %d must be 512..65507", c.MaxDatagram)
+	case c.Expansion > gossip.MaxExpansion:
+		return bad("expansion %d is over %d", c.Expansion, gossip.MaxExpansion)
 	case c.AutoCreateCapacity < 1 || c.CreatesPerMinute < 0 || c.FiltersPerSource < 0:
 		return bad("auto-create capacity %d must be at least 1, creates per minute %d and filters per source %d not negative", c.AutoCreateCapacity, c.CreatesPerMinute, c.FiltersPerSource)
 	case c.MaxFilters < 0 || c.MaxMemory < 0 || c.TombstoneTTL <= 0:

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rmbd/rmbd/filter"
 	"github.com/rmbd/rmbd/node"
 	"github.com/rmbd/rmbd/wire"
 	"github.com/stretchr/testify/assert"
@@ -59,18 +60,20 @@ func TestCapacityAlarms(t *testing.T) {
 }
 
 // Alarms are per filter: a named filter sized for 10 holding 300 keys
-// warns, in the logs, its stats and a pong for it; a fresh named filter's
-// pong does not carry the full default filter's alarm.
+// (merged from a member: adds past 10 are refused) warns, in the logs, its
+// stats and a pong for it; a fresh named filter's pong does not carry the
+// full default filter's alarm.
 func TestCapacityAlarmsPerFilter(t *testing.T) {
 	inBubble(t, func(t *testing.T, tn *testNet) {
 		var logs logBook
 		cfg := node.DefaultConfig()
 		cfg.Capacity, cfg.Logger = 1000, logs.logger()
 		n, u := tn.node(cfg), tn.station()
-		_, e := filterOp(t, u, n, create("tiny", 10, 0.01))
+		q := create("tiny", 10, 0.01)
+		q.Growth = 1 // does not grow
+		_, e := filterOp(t, u, n, q)
 		require.Nil(t, e)
-		_, e = namedBatch(t, u, n, "tiny", wire.TypeAddBatch, makeKeyStrings("t", 300)...)
-		require.Nil(t, e)
+		overfill(t, n, "tiny", makeKeyStrings("t", 300))
 		tn.refresh()
 		assert.Equal(t, alarmFlags, ping(t, u, n, "tiny").Flags&alarmFlags, "the filter's own alarms")
 		assert.Zero(t, ping(t, u, n, "").Flags&alarmFlags, "the default is fine")
@@ -149,4 +152,20 @@ func TestReadyAfterEveryJoinStateCompared(t *testing.T) {
 			assert.Zero(t, missing, "ready, and missing keys of seed %d", s)
 		}
 	})
+}
+
+// overfill merges into name's first segment on n the rows of keys, as a
+// member's rows would come: past what the filter may take by adds.
+func overfill(t *testing.T, n *node.Node, name string, keys []string) {
+	t.Helper()
+	rows := n.Registry().Lookup([]byte(name)).Winner().Segments()[0].Rows()
+	src, err := filter.NewFromFingerprint(rows.Fingerprint(), 0)
+	require.NoError(t, err)
+	for _, k := range keys {
+		src.Add([]byte(k))
+	}
+	b, err := src.CopyRows(nil, 0, src.Rows())
+	require.NoError(t, err)
+	_, err = rows.MergeRows(rows.Fingerprint(), 0, b, nil)
+	require.NoError(t, err)
 }

@@ -172,10 +172,10 @@ func (n *Node) filterFor(from netip.Addr, sealed bool, name []byte) (*registry.F
 }
 
 // autoSizing is what an auto-created filter is: small (AutoCreateCapacity
-// at the node's FPRate), in the node's layout.
+// at the node's FPRate), growing by Expansion, in the node's layout.
 func (n *Node) autoSizing() registry.Sizing {
 	if n.cfg.Profile == ProfileClassic {
 		return registry.Sizing{Layout: filter.Classic}
 	}
-	return registry.Sizing{Layout: filter.Blocked, Capacity: n.cfg.AutoCreateCapacity, FPRate: n.cfg.FPRate}
+	return registry.Sizing{Layout: filter.Blocked, Capacity: n.cfg.AutoCreateCapacity, FPRate: n.cfg.FPRate, Expansion: n.cfg.Expansion}
 }

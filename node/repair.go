@@ -61,7 +61,7 @@ func (n *Node) repair(st repairState) (filled bool) {
 		if err != nil {
 			continue
 		}
-		seg := n.reg.Lookup(nd.Name).SegmentFor(nd.Segment, d.FP)
+		seg := n.reg.Lookup(nd.Name).SegmentOrStage(nd.Segment, d.FP)
 		if seg == nil {
 			continue // not made here (yet), or dropped
 		}

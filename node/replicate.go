@@ -71,6 +71,7 @@ func (n *Node) sendTo(reader int, frame []byte, to netip.AddrPort) {
 // calls it every SyncInterval.
 func (n *Node) Tick() {
 	defer n.meters.timed(SyncRoundLatency, time.Now())
+	n.reg.Tick(n.repl.Members() + 1) // growing filters: what the members add
 	n.repl.Tick()
 }
 

@@ -383,7 +383,7 @@ func (n *Node) addFilterStats(s *Stats) {
 		}
 		w := vs.Winner()
 		d := w.Version().Def
-		ns := NamedStats{Name: name, Capacity: d.Capacity, FPRate: d.FPRate, Bytes: w.Bytes(), Versions: len(vs)}
+		ns := NamedStats{Name: name, Capacity: w.Capacity(), FPRate: d.FPRate, Bytes: w.Bytes(), Versions: len(vs)}
 		if st := w.Stats(); st != nil {
 			ns.EstimatedKeys, ns.Fill, ns.Alarms = st.EstimatedKeys, st.Fill, st.Alarms
 		}

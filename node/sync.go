@@ -66,7 +66,7 @@ func (n *Node) rowSync(q *request) reply {
 // unless named) of the version whose rows have fingerprint fp, or nil.
 func (n *Node) segmentFor(q *request, fp filter.Fingerprint) *registry.Segment {
 	if q.named {
-		return n.reg.Lookup(q.name).SegmentFor(q.seg, fp)
+		return n.reg.Lookup(q.name).SegmentOrStage(q.seg, fp) // a stage a member opened first opens here
 	}
 	return n.def.SegmentFor(0, fp)
 }

@@ -144,7 +144,7 @@ func (r *Registry) reconcile(name string) *Plan {
 	for folder, f := range r.open {
 		if f.name == name && !live[folder] {
 			delete(r.open, folder)
-			r.bytes -= f.bytes
+			r.bytes -= f.Bytes()
 			p.close = append(p.close, f)
 			closed = true
 		}

@@ -54,6 +54,12 @@ type Sizing struct {
 	Layout   filter.Layout
 	Capacity uint64
 	FPRate   float64
+	// Expansion, when not 0, makes a growing filter (grow.go): Capacity
+	// and FPRate size its first stage, each stage after it Expansion
+	// times the one before, and the false-positive rate of them all
+	// stays under FPRate. 0: the filter holds Capacity keys at most
+	// (NONSCALING).
+	Expansion uint32
 }
 
 // Errors of sizing, as a client reads them.
@@ -61,11 +67,14 @@ var (
 	ErrFPRate   = errors.New("fp-rate must be strictly between 0 and 1")
 	ErrCapacity = errors.New("capacity must be at least 1")
 	ErrLayout   = errors.New("layout must be blocked or classic")
+	ErrGrowth   = fmt.Errorf("expansion must be 1 to %d, and only blocked filters grow", gossip.MaxExpansion)
 )
 
 // Check refuses a sizing no filter can have, saying why.
 func (s Sizing) Check() error {
 	switch {
+	case s.Layout == filter.Classic && s.Expansion > 0:
+		return ErrGrowth
 	case s.Layout == filter.Classic:
 		return nil
 	case s.Layout != filter.Blocked:
@@ -74,6 +83,8 @@ func (s Sizing) Check() error {
 		return ErrFPRate
 	case s.Capacity < 1:
 		return ErrCapacity
+	case s.Expansion > gossip.MaxExpansion:
+		return ErrGrowth
 	}
 	return nil
 }
@@ -95,12 +106,18 @@ func (s Sizing) def(name string, gen uint64, maxBytes uint64) (gossip.CatalogDef
 		fp.Seed = seed
 		return gossip.CatalogDef{FP: fp}, nil
 	}
-	fp, err := filter.BlockedFingerprint(filter.Config{Layout: filter.Blocked, Capacity: s.Capacity, FPRate: s.FPRate,
+	d := gossip.CatalogDef{Capacity: s.Capacity, FPRate: s.FPRate, Expansion: s.Expansion}
+	rate := s.FPRate
+	if d.Grows() { // its first stage's share of the rate, and a seed of its own
+		rate, seed = d.StageRate(0), gossip.GrowingSeed(seed, s.Expansion)
+	}
+	fp, err := filter.BlockedFingerprint(filter.Config{Layout: filter.Blocked, Capacity: s.Capacity, FPRate: rate,
 		Seed: seed, MaxBytes: maxBytes})
 	if err != nil {
 		return gossip.CatalogDef{}, err
 	}
-	return gossip.CatalogDef{FP: fp, Capacity: s.Capacity, FPRate: s.FPRate}, nil
+	d.FP = fp
+	return d, nil
 }
 
 // SizeOf returns the memory a filter sized by s would take here, or why

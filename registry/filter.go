@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -22,7 +23,12 @@ type Filter struct {
 	name    string
 	version gossip.Version
 	folder  string // its folder's name in the data directory
-	segs    []*Segment
+	// segs are its segments, oldest first: one, or a growing filter's
+	// stages, to which grow adds (grow.go).
+	segs   atomic.Pointer[[]*Segment]
+	reg    *Registry  // what it grows in
+	growMu sync.Mutex // one grow at a time
+	growth growState
 
 	// mu is held for reading by each add to a store and for writing by
 	// close, so that no add writes to a store that is closing. An add in
@@ -33,16 +39,21 @@ type Filter struct {
 
 	stats atomic.Pointer[Stats] // refreshed in the background (stats.go)
 	alarm alarmState
-	bytes uint64
+	bytes atomic.Uint64
 }
 
 // Segment is one part of a filter: a row-oriented filter with its own
 // identity within the filter, change tracking, files and sync state.
 type Segment struct {
-	id uint64
-	f  *filter.Filter
-	st *store.Store // nil in memory
-	of *Filter
+	id  uint64
+	def gossip.CatalogDef // its sizing: the filter's, or its stage's
+	f   *filter.Filter
+	st  *store.Store // nil in memory
+	of  *Filter
+	// fullAt is the bits set at which the segment holds the keys it was
+	// sized for (0: the default filter, never full).
+	fullAt uint64
+	byRows bool // opened for a member's rows (grow.go)
 }
 
 // ID returns the segment's number within its filter (0 for the first).
@@ -82,11 +93,16 @@ func (f *Filter) Version() gossip.Version { return f.version }
 func (f *Filter) IsDefault() bool { return f.name == DefaultName }
 
 // Segments returns the filter's segments, oldest first.
-func (f *Filter) Segments() []*Segment { return f.segs }
+func (f *Filter) Segments() []*Segment {
+	if p := f.segs.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
 
 // Segment returns segment id, or nil.
 func (f *Filter) Segment(id uint64) *Segment {
-	for _, s := range f.segs {
+	for _, s := range f.Segments() {
 		if s.id == id {
 			return s
 		}
@@ -104,10 +120,13 @@ func (f *Filter) SegmentFor(id uint64, fp filter.Fingerprint) *Segment {
 }
 
 // Bytes returns the memory the filter's bits take.
-func (f *Filter) Bytes() uint64 { return f.bytes }
+func (f *Filter) Bytes() uint64 { return f.bytes.Load() }
 
 // head is the segment adds go to.
-func (f *Filter) head() *Segment { return f.segs[len(f.segs)-1] }
+func (f *Filter) head() *Segment {
+	segs := f.Segments()
+	return segs[len(segs)-1]
+}
 
 // Add adds keys the caller acknowledges to the filter and sets bit i of
 // bits (a bit per key, zeroed) for each key that changed it. It returns
@@ -115,9 +134,67 @@ func (f *Filter) head() *Segment { return f.segs[len(f.segs)-1] }
 // under --fsync always); ErrDropped if the filter was dropped meanwhile,
 // and, refused before anything is applied, the store's error (wrapping
 // store.ErrUnwritable) while the filter's data directory cannot be
-// written. keys may be slices of a frame about to be reused.
+// written; ErrFull when the filter holds what it was sized for and may
+// not grow — the keys before it added, as after any error a client
+// retries. keys may be slices of a frame about to be reused.
 func (f *Filter) Add(keys [][]byte, bits []byte, sc *store.Scratch) (int, store.Wait, error) {
-	s := f.head()
+	return f.add(keys, bits, sc, true)
+}
+
+// AddUnacked is Add for keys nobody is told were kept: never refused for
+// the disk's sake (a filter whose data directory cannot be written keeps
+// them in memory until it can); ErrDropped and ErrFull only.
+func (f *Filter) AddUnacked(keys [][]byte, bits []byte, sc *store.Scratch) (int, error) {
+	n, _, err := f.add(keys, bits, sc, false)
+	return n, err
+}
+
+// add adds keys to the stage that takes them, a chunk at a time (chunk),
+// so that a large batch does not overfill a growing filter's stage:
+// between chunks it looks again whether the stage is full. Where a batch
+// spans two stages' stores, the first's adds are on disk before the
+// second's wait is returned.
+func (f *Filter) add(keys [][]byte, bits []byte, sc *store.Scratch, acked bool) (int, store.Wait, error) {
+	fresh := 0
+	var wait store.Wait
+	var last *Segment
+	for len(keys) > 0 {
+		s, err := f.target()
+		if err != nil {
+			return fresh, wait, err
+		}
+		if last != nil && s != last && !wait.Synced() {
+			if err := wait.Wait(context.Background()); err != nil {
+				return fresh, store.Wait{}, err
+			}
+		}
+		n := s.chunk(len(keys))
+		if s.fullAt != 0 {
+			f.growth.own.Add(uint64(n))
+		}
+		got, w, err := f.addTo(s, keys[:n], bits, sc, acked)
+		fresh += got
+		if err != nil {
+			return fresh, wait, err
+		}
+		wait, last = w, s
+		keys, bits = keys[n:], bits[n/8:]
+	}
+	return fresh, wait, nil
+}
+
+// chunk is how many of n keys go into s before the next look at whether
+// it is full: all of them into a segment that never is, else a sixteenth
+// of its capacity, whole bytes of bits (8 keys) at least.
+func (s *Segment) chunk(n int) int {
+	if s.fullAt == 0 {
+		return n
+	}
+	return min(n, max(8, int(min(s.def.Capacity/16, uint64(n)))&^7))
+}
+
+// addTo adds keys to segment s of f.
+func (f *Filter) addTo(s *Segment, keys [][]byte, bits []byte, sc *store.Scratch, acked bool) (int, store.Wait, error) {
 	if s.st == nil {
 		n, err := f.addInMemory(s, keys, bits)
 		return n, store.Wait{}, err
@@ -127,23 +204,10 @@ func (f *Filter) Add(keys [][]byte, bits []byte, sc *store.Scratch) (int, store.
 	if f.closed.Load() {
 		return 0, store.Wait{}, ErrDropped
 	}
+	if !acked {
+		return s.st.AddUnacked(keys, bits, sc), store.Wait{}, nil
+	}
 	return s.st.Add(keys, bits, sc)
-}
-
-// AddUnacked is Add for keys nobody is told were kept: never refused for
-// the disk's sake (a filter whose data directory cannot be written keeps
-// them in memory until it can); ErrDropped only.
-func (f *Filter) AddUnacked(keys [][]byte, bits []byte, sc *store.Scratch) (int, error) {
-	s := f.head()
-	if s.st == nil {
-		return f.addInMemory(s, keys, bits)
-	}
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	if f.closed.Load() {
-		return 0, ErrDropped
-	}
-	return s.st.AddUnacked(keys, bits, sc), nil
 }
 
 // addInMemory adds to a segment without a store.
@@ -165,7 +229,7 @@ func (f *Filter) addInMemory(s *Segment, keys [][]byte, bits []byte) (int, error
 // keep, and the first failing store's error (wrapping
 // store.ErrUnwritable) otherwise. A filter in memory is always healthy.
 func (f *Filter) Health() error {
-	for _, s := range f.segs {
+	for _, s := range f.Segments() {
 		if s.st == nil {
 			continue
 		}
@@ -179,7 +243,7 @@ func (f *Filter) Health() error {
 // Has reports whether key may have been added: whether any segment holds
 // it.
 func (f *Filter) Has(key []byte) bool {
-	for _, s := range f.segs {
+	for _, s := range f.Segments() {
 		if s.f.Has(key) {
 			return true
 		}
@@ -213,10 +277,13 @@ func (vs Versions) Has(key []byte) bool {
 // Only returns the rows of a name with one version of one segment — the
 // common case, whose hot loops then ask the rows directly — or nil.
 func (vs Versions) Only() *filter.Filter {
-	if len(vs) != 1 || len(vs[0].segs) != 1 {
+	if len(vs) != 1 {
 		return nil
 	}
-	return vs[0].segs[0].f
+	if segs := vs[0].Segments(); len(segs) == 1 {
+		return segs[0].f
+	}
+	return nil
 }
 
 // SegmentFor returns the segment id of the version whose rows have
@@ -237,7 +304,7 @@ func (f *Filter) close(dir *store.Dir, remove bool) error {
 	f.closed.Store(true)
 	f.mu.Unlock()
 	var errs []error
-	for _, s := range f.segs {
+	for _, s := range f.Segments() {
 		if s.st == nil {
 			continue
 		}

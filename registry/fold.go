@@ -26,8 +26,8 @@ func (r *Registry) fold(fs []*Filter) {
 
 // foldInto ORs src's rows into dst, segment by segment.
 func foldInto(dst, src *Filter) {
-	for i, s := range src.segs {
-		if i >= len(dst.segs) {
+	for i, s := range src.Segments() {
+		if i >= len(dst.Segments()) {
 			return
 		}
 		rows := s.Rows()
@@ -35,6 +35,6 @@ func foldInto(dst, src *Filter) {
 		if err != nil {
 			continue // cannot happen: a whole filter's own rows
 		}
-		dst.segs[i].Rows().MergeRows(rows.Fingerprint(), 0, b, nil)
+		dst.Segments()[i].Rows().MergeRows(rows.Fingerprint(), 0, b, nil)
 	}
 }

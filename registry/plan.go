@@ -103,17 +103,18 @@ func (r *Registry) publishOpened(os []*opening, res *Result, errs *[]error) (lat
 			continue
 		}
 		if !r.live(o.f) || r.closed { // dropped while it loaded
-			r.bytes -= o.f.bytes
+			r.bytes -= o.f.version.Def.FP.SizeBytes() // what reconcile took
 			late = append(late, o.f)
 			continue
 		}
 		r.open[o.f.folder] = o.f
+		r.bytes += o.f.Bytes() - o.f.version.Def.FP.SizeBytes() // the stages its folders held
 		if r.started {
 			o.f.start()
 		}
 		res.Opened = append(res.Opened, o.f)
 		r.log.Info("filter opened", "filter", o.f.name, "generation", o.f.version.Gen, "origin", o.f.version.Origin,
-			"capacity", o.f.version.Def.Capacity, "bytes", o.f.bytes)
+			"capacity", o.f.version.Def.Capacity, "bytes", o.f.Bytes())
 	}
 	r.publish()
 	return late

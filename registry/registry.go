@@ -10,7 +10,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/rmbd/rmbd/filter"
 	"github.com/rmbd/rmbd/gossip"
 	"github.com/rmbd/rmbd/store"
 )
@@ -31,6 +30,8 @@ type Registry struct {
 	open    map[string]*Filter  // named versions loaded, by folder
 	pending map[string]*opening // named versions an Apply is loading, by folder
 	bytes   uint64              // memory of the default, open and pending filters
+	tickMu  sync.Mutex          // one Tick at a time (grow.go)
+	others  atomic.Uint64       // the cluster's members besides this node, as Tick last heard
 	started bool                // stores checkpoint in the background
 	closed  bool
 
@@ -98,7 +99,7 @@ func (r *Registry) restore() error {
 	if err := r.load(r.def); err != nil {
 		return err
 	}
-	r.bytes += r.def.bytes
+	r.bytes += r.def.Bytes()
 	for _, name := range r.cat.Names() {
 		for _, v := range r.cat.Live(name) {
 			f := newFilter(name, v)
@@ -106,7 +107,7 @@ func (r *Registry) restore() error {
 				return fmt.Errorf("filter %q: %w", name, err)
 			}
 			r.open[f.folder] = f
-			r.bytes += f.bytes
+			r.bytes += f.Bytes()
 		}
 	}
 	return nil
@@ -172,24 +173,46 @@ func (r *Registry) removeUnnamed() error {
 // load makes f's segments, from its folders if there is a data
 // directory. It does file I/O: never call it holding r.mu.
 func (r *Registry) load(f *Filter) error {
+	f.reg = r
 	def := f.version.Def
-	fl, err := filter.NewFromFingerprint(def.FP, r.cfg.MaxFilterBytes)
+	seg, err := r.openSegment(f, 0, def)
 	if err != nil {
 		return err
 	}
-	seg := &Segment{id: 0, f: fl, of: f}
-	if dir := r.cfg.Dir; dir != nil {
-		sd := store.Definition{Name: segmentFolder(f.folder, seg.id), FP: def.FP, Capacity: def.Capacity, FPRate: def.FPRate, Segment: seg.id}
-		st, rec, err := dir.Open(sd, fl, r.cfg.Store)
+	segs := []*Segment{seg}
+	size := def.FP.SizeBytes()
+	if def.Grows() && r.cfg.Dir != nil { // the stages it had grown
+		folders, err := r.cfg.Dir.Folders()
 		if err != nil {
-			return err
+			return errors.Join(err, closeSegments(segs))
 		}
-		seg.st = st
-		r.logRecovery(f, rec)
+		for id := uint64(1); slices.Contains(folders, segmentFolder(f.folder, id)); id++ {
+			sdef, err := def.Stage(id, r.cfg.MaxFilterBytes)
+			if err == nil {
+				seg, err = r.openSegment(f, id, sdef)
+			}
+			if err != nil {
+				return errors.Join(fmt.Errorf("stage %d: %w", id, err), closeSegments(segs))
+			}
+			segs = append(segs, seg)
+			size += sdef.FP.SizeBytes()
+		}
 	}
-	f.segs = []*Segment{seg}
-	f.bytes = fl.SizeBytes()
+	f.segs.Store(&segs)
+	f.bytes.Store(size)
 	return nil
+}
+
+// closeSegments closes the stores of segments opened by a load that
+// failed.
+func closeSegments(segs []*Segment) error {
+	var errs []error
+	for _, s := range segs {
+		if s.st != nil {
+			errs = append(errs, s.st.Close())
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // logRecovery says what loading a filter's folder found.
@@ -218,7 +241,7 @@ func (r *Registry) Start() {
 
 // start makes f's stores checkpoint in the background (again: no-op).
 func (f *Filter) start() {
-	for _, s := range f.segs {
+	for _, s := range f.Segments() {
 		if s.st != nil {
 			s.st.Start()
 		}
@@ -242,7 +265,7 @@ func (r *Registry) closeAll(logErrs bool) error {
 	var errs []error
 	fs := append([]*Filter{r.def}, r.openFilters()...)
 	for _, f := range fs {
-		if len(f.segs) == 0 {
+		if len(f.Segments()) == 0 {
 			continue
 		}
 		if err := f.close(r.cfg.Dir, false); err != nil {

@@ -355,13 +355,23 @@ func TestTombstonesExpire(t *testing.T) {
 }
 
 // Alarms are per filter: a named filter sized for 10 holding 300 keys
-// alarms; the default, nearly empty, does not.
+// (merged from elsewhere: it refuses adds past 10) alarms; the default,
+// nearly empty, does not.
 func TestAlarmsPerFilter(t *testing.T) {
 	r := open(t, testConfig())
 	tiny := create(t, r, "tiny", blocked(10, 0.01))
+	rows := tiny.Segments()[0].Rows()
+	other, err := filter.NewFromFingerprint(rows.Fingerprint(), 0)
+	require.NoError(t, err)
 	for i := range 300 {
-		add(t, tiny, fmt.Sprint("k", i))
+		other.Add([]byte(fmt.Sprint("k", i)))
 	}
+	b, err := other.CopyRows(nil, 0, other.Rows())
+	require.NoError(t, err)
+	_, err = rows.MergeRows(rows.Fingerprint(), 0, b, nil)
+	require.NoError(t, err)
+	_, _, err = tiny.Add([][]byte{[]byte("more")}, make([]byte, 1), &store.Scratch{})
+	require.ErrorIs(t, err, ErrFull)
 	add(t, r.Default(), "one")
 	r.RefreshStats()
 	assert.Equal(t, Alarms{OverCapacity: true, FPHigh: true}, tiny.Stats().Alarms)

@@ -43,7 +43,7 @@ type alarmState struct {
 func (f *Filter) ReadStats() filter.Stats {
 	var s filter.Stats
 	miss := 1.0 // the chance no segment answers a never-added key
-	for _, seg := range f.segs {
+	for _, seg := range f.Segments() {
 		st := seg.f.Stats()
 		s.SetBits += st.SetBits
 		s.TotalBits += st.TotalBits
@@ -76,7 +76,10 @@ func (r *Registry) refresh(f *Filter, now time.Time) {
 		f.stats.Store(st)
 		return
 	}
-	keys, fp := doublings(st.EstimatedKeys, float64(def.Capacity)), doublings(st.EstimatedFPRate, 2*def.FPRate)
+	// A growing filter's capacity is its stages': it is over it only
+	// when it cannot grow.
+	capacity := f.Capacity()
+	keys, fp := doublings(st.EstimatedKeys, float64(capacity)), doublings(st.EstimatedFPRate, 2*def.FPRate)
 	st.Alarms = Alarms{OverCapacity: keys > 0, FPHigh: fp > 0}
 	f.stats.Store(st)
 	a := &f.alarm
@@ -84,13 +87,13 @@ func (r *Registry) refresh(f *Filter, now time.Time) {
 	defer a.mu.Unlock()
 	if keys > a.keysLevel {
 		r.log.Warn("a filter holds more keys than it was sized for: false positives rise; give a new filter a larger capacity",
-			"filter", f.name, "estimated_keys", uint64(st.EstimatedKeys), "capacity", def.Capacity,
+			"filter", f.name, "estimated_keys", uint64(st.EstimatedKeys), "capacity", capacity,
 			"estimated_fp_rate", st.EstimatedFPRate, "target_fp_rate", def.FPRate)
 	}
 	if fp > a.fpLevel {
 		r.log.Warn("a filter's false-positive rate is past twice its target",
 			"filter", f.name, "estimated_fp_rate", st.EstimatedFPRate, "target_fp_rate", def.FPRate,
-			"estimated_keys", uint64(st.EstimatedKeys), "capacity", def.Capacity)
+			"estimated_keys", uint64(st.EstimatedKeys), "capacity", capacity)
 	}
 	a.keysLevel, a.fpLevel = max(a.keysLevel, keys), max(a.fpLevel, fp)
 }

@@ -2,11 +2,13 @@ package respserver
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/rmbd/rmbd/access"
 	"github.com/rmbd/rmbd/filter"
+	"github.com/rmbd/rmbd/gossip"
 	"github.com/rmbd/rmbd/registry"
 	"github.com/rmbd/rmbd/resp"
 	"github.com/rmbd/rmbd/store"
@@ -307,23 +309,36 @@ func (s *Server) bfReserve(rc *respConn, args [][]byte) {
 		s.respErr(rc, "ERR (capacity should be larger than 0)")
 		return
 	}
-	for _, a := range args[4:] {
-		switch strings.ToUpper(string(a)) {
+	sizing := registry.Sizing{Layout: filter.Blocked, Capacity: uint64(capacity), FPRate: fpRate, Expansion: s.cfg.Sizing.Expansion}
+	var g growth
+	for i := 4; i < len(args); i++ {
+		switch strings.ToUpper(string(args[i])) {
 		case "NONSCALING":
+			g.nonScaling = true
 		case "EXPANSION":
-			s.respErr(rc, errExpansion)
-			return
+			if i++; i == len(args) {
+				s.respErr(rc, "ERR wrong number of arguments for 'bf.reserve' command")
+				return
+			}
+			if msg := g.expansion(args[i]); msg != "" {
+				s.respErr(rc, msg)
+				return
+			}
 		default:
-			s.respErr(rc, "ERR unknown argument '"+string(truncate(a, 64))+"' (BF.RESERVE key error_rate capacity [NONSCALING])")
+			s.respErr(rc, "ERR unknown argument '"+string(truncate(args[i], 64))+"' (BF.RESERVE key error_rate capacity [EXPANSION expansion] [NONSCALING])")
 			return
 		}
+	}
+	if msg := g.apply(&sizing); msg != "" {
+		s.respErr(rc, msg)
+		return
 	}
 	if len(s.reg.Lookup(args[1])) > 0 {
 		s.respErr(rc, "ERR item exists")
 		return
 	}
 	s.outside(rc, func() {
-		_, err = s.b.Create(string(args[1]), registry.Sizing{Layout: filter.Blocked, Capacity: uint64(capacity), FPRate: fpRate}, rc.cn.From.Addr())
+		_, err = s.b.Create(string(args[1]), sizing, rc.cn.From.Addr())
 	})
 	if err != nil {
 		s.respErr(rc, "ERR "+err.Error())
@@ -332,8 +347,39 @@ func (s *Server) bfReserve(rc *respConn, args [][]byte) {
 	respOK(rc)
 }
 
-// errExpansion refuses EXPANSION: rmbd filters keep their size.
-const errExpansion = "ERR rmbd filters do not grow: EXPANSION is not supported (reserve the capacity you need; NONSCALING is accepted)"
+// growth is the EXPANSION and NONSCALING options of BF.RESERVE and
+// BF.INSERT.
+type growth struct {
+	nonScaling bool
+	x          uint32
+	set        bool
+}
+
+// expansion reads EXPANSION's value, or returns RedisBloom's error.
+func (g *growth) expansion(v []byte) string {
+	x, err := strconv.ParseInt(string(v), 10, 64)
+	if err != nil || x < 1 {
+		return "ERR bad expansion"
+	}
+	if x > gossip.MaxExpansion {
+		return fmt.Sprintf("ERR expansion is at most %d", gossip.MaxExpansion)
+	}
+	g.x, g.set = uint32(x), true
+	return ""
+}
+
+// apply sets s's expansion as the options say (unset: the node's).
+func (g growth) apply(s *registry.Sizing) string {
+	switch {
+	case g.nonScaling && g.set:
+		return "ERR Nonscaling filters cannot expand"
+	case g.nonScaling:
+		s.Expansion = 0
+	case g.set:
+		s.Expansion = g.x
+	}
+	return ""
+}
 
 // addTarget returns the filter adds to name go to.
 func (s *Server) addTarget(rc *respConn, name []byte) (*registry.Filter, error) {
@@ -429,7 +475,11 @@ func (s *Server) respAddErr(rc *respConn, err error) {
 		s.respErr(rc, misconf(err))
 		return
 	}
-	if errors.Is(err, registry.ErrDropped) {
+	if errors.Is(err, registry.ErrNonScaling) {
+		s.respErr(rc, "ERR "+registry.ErrNonScaling.Error()) // RedisBloom's words
+		return
+	}
+	if errors.Is(err, registry.ErrDropped) || errors.Is(err, registry.ErrFull) {
 		s.respErr(rc, "ERR "+err.Error())
 		return
 	}
@@ -497,8 +547,9 @@ func (s *Server) insertTarget(rc *respConn, args [][]byte, total int) (*registry
 // insertOptions reads BF.INSERT's options from args, the first of total
 // arguments, or returns RedisBloom's error for them.
 func (s *Server) insertOptions(args [][]byte, total int) (insertOpts, string) {
-	o := insertOpts{sizing: registry.Sizing{Layout: filter.Blocked, Capacity: s.cfg.Sizing.Capacity, FPRate: s.cfg.Sizing.FPRate},
-		create: s.cfg.AutoCreate}
+	o := insertOpts{sizing: registry.Sizing{Layout: filter.Blocked, Capacity: s.cfg.Sizing.Capacity, FPRate: s.cfg.Sizing.FPRate,
+		Expansion: s.cfg.Sizing.Expansion}, create: s.cfg.AutoCreate}
+	var g growth
 	const arity = "ERR wrong number of arguments for 'bf.insert' command"
 	i := 2
 	for ; i < len(args); i++ {
@@ -509,12 +560,22 @@ func (s *Server) insertOptions(args [][]byte, total int) (insertOpts, string) {
 				return o, arity
 			}
 			o.items = i + 1
+			if msg := g.apply(&o.sizing); msg != "" {
+				return o, msg
+			}
+			o.explicit = o.explicit || g.set || g.nonScaling
 			return o, ""
 		case opt == "NOCREATE":
 			o.create = false
 		case opt == "NONSCALING":
+			g.nonScaling = true
 		case opt == "EXPANSION":
-			return o, errExpansion
+			if i++; i == len(args) {
+				return o, arity
+			}
+			if msg := g.expansion(args[i]); msg != "" {
+				return o, msg
+			}
 		case opt != "CAPACITY" && opt != "ERROR":
 			return o, "Unknown argument received"
 		case i+1 == len(args):
@@ -589,7 +650,8 @@ func (s *Server) respFilter(name []byte, fresh bool) (desc filterDesc, ok bool) 
 	if f == nil {
 		return desc, false
 	}
-	desc = filterDesc{versions: len(vs), capacity: f.Version().Def.Capacity, bytes: f.Bytes()}
+	desc = filterDesc{versions: len(vs), stages: len(f.Segments()), capacity: f.Capacity(), bytes: f.Bytes(),
+		expansion: f.Version().Def.Expansion}
 	if fresh && f.Bytes() <= freshStatsBytes {
 		desc.keys = uint64(f.ReadStats().EstimatedKeys)
 	} else {
@@ -601,7 +663,8 @@ func (s *Server) respFilter(name []byte, fresh bool) (desc filterDesc, ok bool) 
 // filterDesc is what BF.INFO says of a filter.
 type filterDesc struct {
 	capacity, bytes, keys uint64
-	versions              int
+	versions, stages      int
+	expansion             uint32
 }
 
 func (s *Server) bfInfo(rc *respConn, args [][]byte) {
@@ -620,11 +683,11 @@ func (s *Server) bfInfo(rc *respConn, args [][]byte) {
 	}{
 		{"Capacity", "CAPACITY", int64(d.capacity)},
 		{"Size", "SIZE", int64(d.bytes)},
-		{"Number of filters", "FILTERS", int64(d.versions)},
+		{"Number of filters", "FILTERS", int64(d.stages)},
 		{"Number of items inserted", "ITEMS", int64(d.keys)},
-		// rmbd filters do not grow. RedisBloom answers null for a
-		// NONSCALING filter, which go-redis cannot read: 0 says the same.
-		{"Expansion rate", "EXPANSION", 0},
+		// RedisBloom answers null for a NONSCALING filter, which go-redis
+		// cannot read: 0 says the same.
+		{"Expansion rate", "EXPANSION", int64(d.expansion)},
 	}
 	value := func(v int64) { rc.out = resp.AppendInt(rc.out, v) }
 	if len(args) == 3 {

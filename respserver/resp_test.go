@@ -61,8 +61,11 @@ func TestRESPBloomCommands(t *testing.T) {
 			require.NoError(t, rdb.BFReserve(ctx, f, 0.01, 1000).Err())
 			require.EqualError(t, rdb.BFReserve(ctx, f, 0.01, 1000).Err(), "ERR item exists")
 			require.NoError(t, rdb.BFReserveNonScaling(ctx, f+"-ns", 0.001, 5000).Err())
-			err := rdb.BFReserveExpansion(ctx, f+"-x", 0.01, 1000, 4).Err()
-			require.ErrorContains(t, err, "do not grow: EXPANSION is not supported")
+			require.NoError(t, rdb.BFReserveExpansion(ctx, f+"-x", 0.01, 1000, 4).Err())
+			require.Equal(t, int64(4), rdb.BFInfoExpansion(ctx, f+"-x").Val().ExpansionRate)
+			require.Zero(t, rdb.BFInfoExpansion(ctx, f+"-ns").Val().ExpansionRate, "NONSCALING")
+			require.EqualError(t, rdb.Do(ctx, "BF.RESERVE", f+"-y", 0.01, 10, "EXPANSION", 0).Err(), "ERR bad expansion")
+			require.EqualError(t, rdb.Do(ctx, "BF.RESERVE", f+"-y", 0.01, 10, "EXPANSION", 2, "NONSCALING").Err(), "ERR Nonscaling filters cannot expand")
 			require.EqualError(t, rdb.Do(ctx, "BF.RESERVE", f+"-y", "x", 10).Err(), "ERR bad error rate")
 			require.EqualError(t, rdb.Do(ctx, "BF.RESERVE", f+"-y", 1.5, 10).Err(), "ERR (0 < error rate range < 1) ")
 			require.EqualError(t, rdb.Do(ctx, "BF.RESERVE", f+"-y", "nan", 10).Err(), "ERR (0 < error rate range < 1) ")
@@ -100,7 +103,9 @@ func TestRESPBloomCommands(t *testing.T) {
 			require.Zero(t, rdb.Exists(ctx, f+"-none").Val())
 			require.EqualError(t, rdb.Do(ctx, "BF.INSERT", f, "ITEMS").Err(), "ERR wrong number of arguments for 'bf.insert' command")
 			require.EqualError(t, rdb.Do(ctx, "BF.INSERT", f, "BOGUS", "ITEMS", "a").Err(), "Unknown argument received")
-			require.ErrorContains(t, rdb.Do(ctx, "BF.INSERT", f, "EXPANSION", "2", "ITEMS", "a").Err(), "EXPANSION is not supported")
+			require.NoError(t, rdb.Do(ctx, "BF.INSERT", f+"-gx", "EXPANSION", "3", "ITEMS", "a").Err())
+			require.Equal(t, int64(3), rdb.BFInfoExpansion(ctx, f+"-gx").Val().ExpansionRate)
+			require.EqualError(t, rdb.Do(ctx, "BF.INSERT", f+"-gy", "NONSCALING", "EXPANSION", "3", "ITEMS", "a").Err(), "ERR Nonscaling filters cannot expand")
 
 			// BF.INFO, whole and field by field; BF.CARD.
 			info, err = rdb.BFInfo(ctx, f).Result()
@@ -109,7 +114,7 @@ func TestRESPBloomCommands(t *testing.T) {
 			assert.Positive(t, info.Size)
 			assert.Equal(t, int64(1), info.Filters)
 			assert.Equal(t, int64(3), info.ItemsInserted)
-			assert.Zero(t, info.ExpansionRate, "filters do not grow")
+			assert.Equal(t, int64(2), info.ExpansionRate, "the node's --expansion")
 			require.Equal(t, int64(1000), rdb.BFInfoCapacity(ctx, f).Val().Capacity)
 			require.Equal(t, info.Size, rdb.BFInfoSize(ctx, f).Val().Size)
 			require.Equal(t, int64(1), rdb.BFInfoFilters(ctx, f).Val().Filters)
@@ -477,4 +482,38 @@ func TestRESPCluster(t *testing.T) {
 	for _, r := range []*redis.Client{rb, rc} {
 		waitFor(t, "the drop everywhere", func() bool { return r.Exists(ctx, "users").Val() == 0 })
 	}
+}
+
+// A filter reserved for 100 keys grows as RedisBloom's do (expansion 2
+// unless told): every key stays, BF.INFO counts its stages and their
+// capacity; a NONSCALING one refuses adds once full, in RedisBloom's
+// words.
+func TestRESPGrowingFilter(t *testing.T) {
+	n := startRESP(t, node.DefaultConfig())
+	ctx := context.Background()
+	rdb := redisClient(t, n, 3, "")
+	require.NoError(t, rdb.BFReserve(ctx, "g", 0.01, 100).Err())
+	var keys []any
+	for i := range 3000 {
+		keys = append(keys, fmt.Sprint("k", i))
+	}
+	for i := 0; i < len(keys); i += 500 {
+		require.NoError(t, rdb.BFMAdd(ctx, "g", keys[i:i+500]...).Err())
+	}
+	info, err := rdb.BFInfo(ctx, "g").Result()
+	require.NoError(t, err)
+	assert.Equal(t, int64(5), info.Filters, "100+200+400+800 < 3,000 ≤ 100+…+1,600")
+	assert.Equal(t, int64(3100), info.Capacity)
+	assert.Equal(t, int64(2), info.ExpansionRate)
+	assert.InEpsilon(t, 3000, info.ItemsInserted, 0.05)
+	has, err := rdb.BFMExists(ctx, "g", keys...).Result()
+	require.NoError(t, err)
+	require.NotContains(t, has, false)
+
+	require.NoError(t, rdb.BFReserveNonScaling(ctx, "ns", 0.01, 100).Err())
+	err = nil
+	for i := 0; err == nil && i < 10; i++ {
+		err = rdb.BFMAdd(ctx, "ns", keys[i*100:(i+1)*100]...).Err()
+	}
+	require.EqualError(t, err, "ERR non scaling filter is full")
 }

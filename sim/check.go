@@ -230,6 +230,10 @@ func (h *history) checkFPRate() {
 	}
 	m := live[0]
 	for _, f := range m.n.Registry().All() {
+		if n := len(f.Segments()); n > 1 {
+			h.r.Grown++
+			h.r.Stages = max(h.r.Stages, n)
+		}
 		target := f.Version().Def.FPRate
 		if target == 0 {
 			continue

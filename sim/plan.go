@@ -199,14 +199,20 @@ func workload(rng *rand.Rand, p Plan) []Op {
 		// the worst of 2,000 full filters was 1.19 ×.
 		names = append(names, &named{name: fmt.Sprintf("f%d", i), capacity: uint64(1000 + rng.IntN(3000))})
 	}
-	// Half the histories fill one named filter to 80–100 % of its
-	// capacity soon after it is created, so that its false-positive rate
-	// is measured where it counts.
+	// Half the histories fill one named filter soon after it is
+	// created, so that its false-positive rate is measured where it
+	// counts: to 80–100 % of its capacity, or, half of those, to 1.5–4
+	// times it, so that it grows stages (filters grow by the node's
+	// --expansion, 2) while members restart, part and heal.
 	var fill *named
 	var fillKeys uint64
 	if rng.IntN(2) == 0 {
 		fill = names[rng.IntN(len(names))]
-		fillKeys = fill.capacity * uint64(80+rng.IntN(21)) / 100
+		pct := 80 + rng.IntN(21)
+		if rng.IntN(2) == 0 {
+			pct = 150 + rng.IntN(251)
+		}
+		fillKeys = fill.capacity * uint64(pct) / 100
 		fill.keys = fillKeys
 	}
 	defKeys := uint64(0)

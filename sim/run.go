@@ -48,6 +48,10 @@ type Report struct {
 	// full; FPRatio the highest ratio of measured to target rate among them.
 	Full    int
 	FPRatio float64
+	// Grown is the filters grown past their first stage (identical on
+	// every member, as every filter's rows are); Stages the most stages
+	// one had.
+	Grown, Stages int
 	// Converged is how long after the last fault's heal or request the
 	// replicas became equal.
 	Converged time.Duration

@@ -25,6 +25,9 @@ type Tally struct {
 	// highest measured ÷ target false-positive rate among them.
 	Full    int
 	FPRatio float64
+	// Grown is the filters that grew stages; Stages the most stages one
+	// had.
+	Grown, Stages int
 	// Converged is the longest any history took to converge after its
 	// last fault healed or its last request.
 	Converged time.Duration
@@ -62,6 +65,8 @@ func (t *Tally) Add(r *Report) {
 	t.Refused += r.Refused
 	t.DropsLost += r.DropsLost
 	t.Full += r.Full
+	t.Grown += r.Grown
+	t.Stages = max(t.Stages, r.Stages)
 	for k, n := range r.Answers {
 		t.Answers[k] += n
 	}
@@ -115,6 +120,7 @@ func (t *Tally) String() string {
 		}
 	}
 	fmt.Fprintf(&b, "; error answers by code %v\n", t.Errors)
-	fmt.Fprintf(&b, "filters measured at least half full %d: false-positive rate at most %.2f × target\n", t.Full, t.FPRatio)
+	fmt.Fprintf(&b, "filters measured at least half full %d: false-positive rate at most %.2f × target; grown past their first stage %d, to %d stages at most\n",
+		t.Full, t.FPRatio, t.Grown, t.Stages)
 	return b.String()
 }

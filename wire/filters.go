@@ -13,7 +13,10 @@ import (
 //	filter request  0x24: request id:uint32, op:uint8, name (length:uint8,
 //	                bytes: a filter's name; for list, the name to list after,
 //	                maybe empty), with create: layout:uint8, capacity:uint64,
-//	                fp rate:float64; then optional zero padding
+//	                fp rate:float64, then optionally growth:uint32 (0: the
+//	                node's --expansion, 1: the filter does not grow, n ≥ 2:
+//	                it grows by n − 1; absent from earlier clients' frames,
+//	                which read as 0); then optional zero padding
 //	filters         0x25: request id:uint32, flags:uint8 (bit 0: more to
 //	                list), count:uint16, then each filter (FilterInfo)
 
@@ -40,7 +43,10 @@ type FilterRequest struct {
 	Layout   filter.Layout // create only
 	Capacity uint64        // create only
 	FPRate   float64       // create only
-	Pad      int           // zero bytes after, to this frame size in all (encode only)
+	// Growth (create only): 0 asks for the node's --expansion, 1 for a
+	// filter that does not grow (NONSCALING), n ≥ 2 for expansion n − 1.
+	Growth uint32
+	Pad    int // zero bytes after, to this frame size in all (encode only)
 }
 
 // AppendFilterRequest appends a filter request.
@@ -56,6 +62,9 @@ func AppendFilterRequest(dst []byte, q FilterRequest) ([]byte, error) {
 		dst = append(dst, byte(q.Layout))
 		dst = binary.BigEndian.AppendUint64(dst, q.Capacity)
 		dst = binary.BigEndian.AppendUint64(dst, math.Float64bits(q.FPRate))
+		if q.Growth != 0 {
+			dst = binary.BigEndian.AppendUint32(dst, q.Growth)
+		}
 	}
 	dst, err := endExt(dst, start)
 	if err != nil || q.Pad == 0 {
@@ -82,6 +91,9 @@ func DecodeFilterRequest(b []byte) (FilterRequest, error) {
 	r.check(r.Err() == nil && !validFilterOp(q.Op, q.Name), 1+len(q.Name), ErrValue)
 	if r.Err() == nil && q.Op == FilterOpCreate {
 		q.Layout, q.Capacity, q.FPRate = filter.Layout(r.U8()), r.U64(), math.Float64frombits(r.U64())
+		if r.Err() == nil && r.Left() >= 4 { // zero padding reads as 0 too
+			q.Growth = r.U32()
+		}
 	}
 	r.padding()
 	if err := r.done(); err != nil {

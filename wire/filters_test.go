@@ -13,6 +13,8 @@ func TestFilterRequestRoundTrip(t *testing.T) {
 	for _, q := range []FilterRequest{
 		{ReqID: 1, Op: FilterOpCreate, Name: []byte("users"), Layout: filter.Blocked, Capacity: 10_000, FPRate: 0.001},
 		{ReqID: 2, Op: FilterOpCreate, Name: []byte("old"), Layout: filter.Classic},
+		{ReqID: 7, Op: FilterOpCreate, Name: []byte("grows"), Layout: filter.Blocked, Capacity: 100, FPRate: 0.01, Growth: 3},
+		{ReqID: 8, Op: FilterOpCreate, Name: []byte("fixed"), Layout: filter.Blocked, Capacity: 100, FPRate: 0.01, Growth: 1},
 		{ReqID: 3, Op: FilterOpDrop, Name: []byte("users")},
 		{ReqID: 4, Op: FilterOpInfo, Name: []byte("users")},
 		{ReqID: 5, Op: FilterOpList},
@@ -32,6 +34,21 @@ func TestFilterRequestRoundTrip(t *testing.T) {
 		q.Pad = 0
 		assert.Equal(t, q, got)
 	}
+}
+
+// A create from a client that knows no growth ends at its rate (or
+// pads with zeros): it reads as Growth 0, the node's --expansion.
+func TestFilterRequestWithoutGrowth(t *testing.T) {
+	q := FilterRequest{ReqID: 1, Op: FilterOpCreate, Name: []byte("users"), Layout: filter.Blocked, Capacity: 10, FPRate: 0.01, Growth: 5}
+	b, err := AppendFilterRequest(nil, q)
+	require.NoError(t, err)
+	q.Growth = 0
+	old, err := AppendFilterRequest(nil, q)
+	require.NoError(t, err)
+	assert.Len(t, old, len(b)-4, "without it, the frame of before")
+	got, err := DecodeFilterRequest(old)
+	require.NoError(t, err)
+	assert.Zero(t, got.Growth)
 }
 
 func TestFilterRequestRefused(t *testing.T) {

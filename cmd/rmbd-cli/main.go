@@ -31,7 +31,7 @@ Usage:
   rmbd-cli [flags] stats           the node's counters (docs/STATS.md says what each counts)
   rmbd-cli [flags] stats --watch 1s  a live view: adds, has and sync per second, fill, keys, peers
   rmbd-cli [flags] members         the cluster as the node sees it: state, for how long, last sync
-  rmbd-cli [flags] create NAME [--capacity N] [--fp-rate P] [--layout classic]   create a named filter
+  rmbd-cli [flags] create NAME [--capacity N] [--fp-rate P] [--expansion X] [--layout classic]   create a named filter
   rmbd-cli [flags] list            the node's filters: sizing, estimated keys, fill
   rmbd-cli [flags] info NAME       one filter
   rmbd-cli [flags] drop NAME       drop a named filter and its keys
@@ -65,21 +65,22 @@ const (
 )
 
 type options struct {
-	addr     string
-	tcp      bool
-	classic  bool
-	timeout  time.Duration
-	json     bool
-	chunk    int
-	keyFile  string
-	help     bool
-	version  bool
-	filter   string
-	layout   string
-	capacity uint64
-	fpRate   float64
-	watch    time.Duration
-	addrEnv  bool // --addr came from RMBD_ADDR
+	addr      string
+	tcp       bool
+	classic   bool
+	timeout   time.Duration
+	json      bool
+	chunk     int
+	keyFile   string
+	help      bool
+	version   bool
+	filter    string
+	layout    string
+	capacity  uint64
+	fpRate    float64
+	expansion int
+	watch     time.Duration
+	addrEnv   bool // --addr came from RMBD_ADDR
 }
 
 func main() {
@@ -112,6 +113,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	fs.StringVarP(&o.filter, "filter", "f", getenv("RMBD_FILTER"), "the named filter add and has address (environment: RMBD_FILTER; default: the node's own)")
 	fs.Uint64Var(&o.capacity, "capacity", 1_000_000, "with create: keys the filter is sized for")
 	fs.Float64Var(&o.fpRate, "fp-rate", 0.01, "with create: false-positive rate wanted at capacity, in (0,1)")
+	fs.IntVar(&o.expansion, "expansion", client.DefaultExpansion, "with create: once full, the filter opens a stage this many times larger (its false-positive rate stays under --fp-rate); 0: it does not grow and refuses adds once full; unset: the node's --expansion (2 unless set)")
 	fs.StringVar(&o.layout, "layout", "blocked", "with create: blocked (sized by --capacity and --fp-rate) or classic (the original rmbd's 5×400 bits)")
 	fs.DurationVar(&o.watch, "watch", 0, "with stats: show the figures again every this long, until interrupted")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
@@ -157,8 +159,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			"peer": "one HOST:PORT", "ping": "no arguments", "stats": "no arguments", "members": "no arguments",
 			"create": "one filter NAME", "list": "no arguments", "info": "one filter NAME", "drop": "one filter NAME"}[cmd]))
 	}
-	if (fs.Changed("capacity") || fs.Changed("fp-rate") || fs.Changed("layout")) && cmd != "create" {
-		return fail(fmt.Errorf("--capacity, --fp-rate and --layout go with create, not %s", cmd))
+	if (fs.Changed("capacity") || fs.Changed("fp-rate") || fs.Changed("layout") || fs.Changed("expansion")) && cmd != "create" {
+		return fail(fmt.Errorf("--capacity, --fp-rate, --expansion and --layout go with create, not %s", cmd))
 	}
 	if o.layout != "blocked" && o.layout != "classic" {
 		return fail(fmt.Errorf("--layout %q is not blocked or classic", o.layout))
@@ -202,7 +204,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		if o.layout == "classic" {
 			f, err = c.CreateClassicFilter(ctx, rest[0])
 		} else {
-			f, err = c.CreateFilter(ctx, rest[0], o.capacity, o.fpRate)
+			f, err = c.CreateGrowingFilter(ctx, rest[0], o.capacity, o.fpRate, o.expansion)
 		}
 		if err == nil {
 			out.filters("created", []client.FilterInfo{f})

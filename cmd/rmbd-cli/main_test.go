@@ -186,9 +186,11 @@ func TestAddWarnsOverCapacity(t *testing.T) {
 	assert.Contains(t, out, "OVER CAPACITY")
 }
 
-// The warning is about the filter added to: a named filter past its
-// capacity warns; a fresh one added to while the default is full does
-// not warn of the default's.
+// The warning is about the filter added to: the default past its
+// capacity warns; a growing named filter holding 30 times its first
+// capacity does not (it grew); a fresh one added to while the default is
+// full does not warn of the default's. A filter made not to grow refuses
+// adds once full, saying so.
 func TestAddWarnsPerFilter(t *testing.T) {
 	cfg := node.DefaultConfig()
 	cfg.Capacity = 100
@@ -208,17 +210,26 @@ func TestAddWarnsPerFilter(t *testing.T) {
 	}
 	require.Eventually(t, func() bool {
 		st := n.Stats()
-		return st.Alarms.OverCapacity && len(st.Named) == 2 && st.Named[1].Alarms.OverCapacity
+		return st.Alarms.OverCapacity && len(st.Named) == 2 && st.Named[1].EstimatedKeys > 250
 	}, 10*time.Second, 10*time.Millisecond)
-	code, _, errOut = cli(addr, "", "-f", "tiny", "add", "one-more")
+	assert.False(t, n.Stats().Named[1].Alarms.OverCapacity, "tiny grew")
+	code, _, errOut = cli(addr, "", "add", "one-more")
 	require.Equal(t, 0, code)
-	assert.Contains(t, errOut, "warning: "+addr+"'s filter \"tiny\" holds more keys than it was sized for")
-	code, _, errOut = cli(addr, "", "-f", "fresh", "add", "one-more")
-	require.Equal(t, 0, code)
-	assert.Empty(t, errOut, "a fresh filter does not warn of the default's")
-	code, out, _ := cli(addr, "", "-f", "tiny", "ping")
+	assert.Contains(t, errOut, "warning: "+addr+"'s filter \"default\" holds more keys than it was sized for")
+	for _, f := range []string{"tiny", "fresh"} {
+		code, _, errOut = cli(addr, "", "-f", f, "add", "one-more")
+		require.Equal(t, 0, code)
+		assert.Empty(t, errOut, "%s does not warn", f)
+	}
+	code, out, _ := cli(addr, "", "ping")
 	assert.Equal(t, 0, code)
 	assert.Contains(t, out, "OVER CAPACITY")
+
+	code, _, errOut = cli(addr, "", "create", "fixed", "--capacity", "10", "--expansion", "0")
+	require.Equal(t, 0, code, errOut)
+	code, _, errOut = cli(addr, in.String(), "-f", "fixed", "add", "-")
+	assert.NotZero(t, code)
+	assert.Contains(t, errOut, "non scaling filter is full")
 }
 
 // create's refusals are the node's own words: what only the node judges

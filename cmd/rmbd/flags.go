@@ -88,11 +88,13 @@ func parseArgs(args []string, env environment) (*options, *pflag.FlagSet, error)
 	repair := fs.Bool("repair", false, "start despite damaged files: keep every row that verifies, rewrite a damaged FILTER file from the flags or the catalog, set a damaged CATALOG aside (members have it)")
 	fs.StringVar(&o.keyFile, "cluster-key-file", "", "file of cluster keys, one per line, the first signing (rmbd keygen makes one): authenticates every frame between nodes and encrypts gossip")
 	autoCreate := fs.String("auto-create", "admin", "who may create filters besides admins, by adding to a name that has none or by asking: admin (admins alone: loopback, members, --allow-admin), CIDRs or addresses (comma-separated; held to the quotas below), any, or off (no create by adding)")
-	autoCapacity := fs.Uint64("auto-create-capacity", def.AutoCreateCapacity, "capacity of a filter an add creates (at --fp-rate): small, so that a made-up name costs little")
+	autoCapacity := fs.Uint64("auto-create-capacity", def.AutoCreateCapacity, "capacity of a filter an add creates (at --fp-rate): small, so that a made-up name costs little; it grows by --expansion")
+	expansion := fs.Uint32("expansion", def.Expansion, "expansion of named filters made without one (BF.RESERVE, BF.INSERT, rmbd-cli create, and filters an add creates): a full filter opens a stage this many times larger; 0: they do not grow (NONSCALING) and refuse adds once full")
 	createsPerMinute := fs.Int("creates-per-minute", def.CreatesPerMinute, "creates one source that is not an admin may make a minute (0: no bound)")
 	filtersPerSource := fs.Int("filters-per-source", def.FiltersPerSource, "filters one source that is not an admin may hold (0: no bound); all such sources together hold at most half of --max-filters and --max-memory")
 	maxFilters := fs.Int("max-filters", def.MaxFilters, "named filters the node may hold")
 	maxMemory := fs.String("max-memory", formatSize(def.MaxMemory), "memory every filter together may take (default: a quarter of the machine's or the cgroup's; 0: no bound); creating past it is refused")
+	maxFilter := fs.String("max-filter-bytes", formatSize(int64(def.MaxFilterBytes)), "memory one filter may take, all its stages together: a filter sized past it is refused, a growing one stops growing there (and refuses adds once full)")
 	protected := fs.String("protected-mode", "yes", "yes: listening beyond loopback with no cluster key and no allow rule, answer loopback alone; no: serve whoever can reach the node")
 	tombstoneTTL := fs.Duration("tombstone-ttl", def.TombstoneTTL, "how long a dropped filter's tombstone is kept")
 	maxPeers := fs.Int("max-peers", def.MaxPeers, "push targets and members to sync with; when full, one that never answered or never acknowledged makes room, else a new peer is refused")
@@ -173,6 +175,7 @@ func parseArgs(args []string, env environment) (*options, *pflag.FlagSet, error)
 	o.cfg.IdleTimeout, o.cfg.FrameTimeout = *idleTimeout, *frameTimeout
 	o.cfg.MaxFilters, o.cfg.TombstoneTTL = *maxFilters, *tombstoneTTL
 	o.cfg.AutoCreateCapacity, o.cfg.CreatesPerMinute, o.cfg.FiltersPerSource = *autoCapacity, *createsPerMinute, *filtersPerSource
+	o.cfg.Expansion = *expansion
 	var err error
 	if o.cfg.AutoCreate, o.cfg.AllowCreate, err = parseAutoCreate(*autoCreate); err != nil {
 		return nil, fs, fmt.Errorf("%s: %w", src.name("auto-create"), err)
@@ -183,6 +186,11 @@ func parseArgs(args []string, env environment) (*options, *pflag.FlagSet, error)
 	if o.cfg.MaxMemory, err = parseSize(*maxMemory); err != nil {
 		return nil, fs, fmt.Errorf("%s: %w", src.name("max-memory"), err)
 	}
+	mf, err := parseSize(*maxFilter)
+	if err != nil || mf == 0 {
+		return nil, fs, fmt.Errorf("%s: %q is not a size of at least 1 byte (e.g. 4GiB)", src.name("max-filter-bytes"), *maxFilter)
+	}
+	o.cfg.MaxFilterBytes = uint64(mf)
 	if o.cfg.MaxBufferBytes, err = parseSize(*maxBuffer); err != nil {
 		return nil, fs, fmt.Errorf("%s: %w", src.name("max-buffer-bytes"), err)
 	}

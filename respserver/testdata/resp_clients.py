@@ -39,7 +39,8 @@ def main():
     assert r.echo("hi") == "hi"
     assert bf.create("py", 0.01, 1000) == b"OK" or True
     expect_error(lambda: bf.create("py", 0.01, 1000), "item exists")
-    expect_error(lambda: bf.create("py-x", 0.01, 1000, expansion=2), "EXPANSION is not supported")
+    assert bf.create("py-x", 0.01, 1000, expansion=4)
+    assert bf.info("py-x").expansionRate == 4
     assert bf.create("py-ns", 0.001, 500, noScale=True)
     assert bf.add("py", "apple") == 1
     assert bf.add("py", "apple") == 0
@@ -50,15 +51,15 @@ def main():
     assert bf.insert("py-ins", ["a", "b"], capacity=300, error=0.001) == [1, 1]
     expect_error(lambda: bf.insert("py-none", ["a"], noCreate=True), "not found")
     info = bf.info("py")
-    assert (info.capacity, info.filterNum, info.insertedNum, info.expansionRate) == (1000, 1, 3, 0), vars(info)
+    assert (info.capacity, info.filterNum, info.insertedNum, info.expansionRate) == (1000, 1, 3, 2), vars(info)
     assert info.size > 0
     assert bf.info("py-ins").capacity == 300
     assert r.execute_command("BF.CARD", "py") == 3
 
     # The key space.
-    assert sorted(r.keys("py*")) == ["py", "py-ins", "py-ns"]
-    assert sorted(r.scan_iter(match="py*", count=1)) == ["py", "py-ins", "py-ns"]
-    assert r.dbsize() == 4
+    assert sorted(r.keys("py*")) == ["py", "py-ins", "py-ns", "py-x"]
+    assert sorted(r.scan_iter(match="py*", count=1)) == ["py", "py-ins", "py-ns", "py-x"]
+    assert r.dbsize() == 5
     assert r.exists("py", "nope", "py-ns") == 2
     assert r.type("py") == "MBbloom--"
     assert r.delete("py-ns", "nope") == 1
@@ -70,7 +71,7 @@ def main():
     assert r.client_id() > 0
     assert r.execute_command("SELECT", 0)
     expect_error(lambda: r.execute_command("SELECT", 3), "DB index is out of range")
-    assert r.info("keyspace") == {"db0": {"keys": 3, "expires": 0, "avg_ttl": 0}}
+    assert r.info("keyspace") == {"db0": {"keys": 4, "expires": 0, "avg_ttl": 0}}
     assert "rmbd_version" in r.info("server")
     assert r.command_count() > 20
     expect_error(lambda: r.execute_command("GET", "k"), "unknown command 'GET'")

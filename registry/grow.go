@@ -1,0 +1,260 @@
+package registry
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync/atomic"
+
+	"github.com/rmbd/rmbd/filter"
+	"github.com/rmbd/rmbd/gossip"
+	"github.com/rmbd/rmbd/store"
+)
+
+// Growing filters (gossip/stages.go): a filter defined with an expansion
+// is a list of stages, one segment each. Adds go to the newest; when it
+// holds the keys it was sized for — judged from its bits set, which every
+// member's adds and merges set alike — the next add opens the next stage.
+// A member that gets rows of a stage it has not opened yet (another
+// member opened it first) opens it then: every stage's sizing follows
+// from the catalog's definition, so both open the same filter. A stage
+// takes memory from --max-memory and its filter's --max-filter-bytes, and
+// a filter grows to gossip.MaxStages stages at most; past any of them, or
+// full without an expansion (NONSCALING), the filter refuses adds with
+// ErrFull.
+
+// ErrFull refuses adds to a filter that holds what it was sized for and
+// may not grow; ErrNonScaling, beside it, says it was made not to grow.
+var (
+	ErrFull       = errors.New("filter is full")
+	ErrNonScaling = errors.New("non scaling filter is full")
+)
+
+// Members add to a growing filter at once, each seeing the others' adds
+// only once their rows come (a gossip round later): judged on its own
+// view, a stage small beside what the cluster adds in a round would be
+// overfilled many times over, and its false-positive rate with it. So a
+// member opens the next stage once its view of the newest, plus what it
+// expects the others added to it unseen, reaches its capacity: what they
+// added in the last round (Tick measures it: the stage's keys estimated
+// from its bits, less this node's own adds), or what this node added
+// since, once for each other member, whichever is more — others idle a
+// round ago may not be now. A stage so opened early holds a little less
+// than it could: at most what the cluster adds in a round.
+
+// growState is what a growing filter's node knows of the others' adds.
+type growState struct {
+	own    atomic.Uint64 // keys this node added to the newest stage since the last Tick
+	unseen atomic.Uint64 // keys the others added in the last round
+	// Tick's own, under Registry.tickMu:
+	lastHead *Segment
+	lastKeys float64
+}
+
+// Tick measures, for every growing filter, what the other members added
+// to its newest stage since the last Tick; members is the size of the
+// cluster, this node included. The node calls it every gossip round.
+func (r *Registry) Tick(members int) {
+	r.tickMu.Lock()
+	defer r.tickMu.Unlock()
+	r.others.Store(uint64(max(members-1, 0)))
+	for _, f := range r.All() {
+		if !f.version.Def.Grows() {
+			continue
+		}
+		g := &f.growth
+		head := f.head()
+		keys := head.keys()
+		own := float64(g.own.Swap(0))
+		if head == g.lastHead {
+			g.unseen.Store(uint64(max(keys-g.lastKeys-own, 0)))
+		}
+		g.lastHead, g.lastKeys = head, keys
+	}
+}
+
+// keys estimates the keys in s from its bits set.
+func (s *Segment) keys() float64 { return s.f.KeysAt(s.f.SetBits()) }
+
+// full reports whether s, the newest stage, is to be followed by the
+// next before more adds: it holds its capacity, with what the others
+// added unseen.
+func (f *Filter) full(s *Segment) bool {
+	bits := s.f.SetBits()
+	if bits >= s.fullAt {
+		return true
+	}
+	g := &f.growth
+	unseen := max(g.unseen.Load(), f.reg.others.Load()*g.own.Load())
+	return unseen > 0 && s.f.KeysAt(bits)+float64(unseen) >= float64(s.def.Capacity)
+}
+
+// target returns the segment adds go to: the newest, or the one it opens
+// when the newest is full; ErrFull when it is full and may not grow.
+func (f *Filter) target() (*Segment, error) {
+	for {
+		s := f.head()
+		if s.fullAt == 0 || !f.version.Def.Grows() && s.f.SetBits() < s.fullAt ||
+			f.version.Def.Grows() && !f.full(s) {
+			return s, nil
+		}
+		if !f.version.Def.Grows() {
+			return nil, fmt.Errorf("%w (%w): it was made not to grow (NONSCALING) and holds the %d keys it was sized for", ErrFull, ErrNonScaling, s.def.Capacity)
+		}
+		if _, err := f.grow(s.id+1, false); err != nil {
+			if s.f.SetBits() < s.fullAt { // full only by what others may add: take it
+				return s, nil
+			}
+			return nil, fmt.Errorf("%w: it cannot grow past %d stages: %v", ErrFull, s.id+1, err)
+		}
+		f.growth.own.Store(0) // a new newest stage
+	}
+}
+
+// grow opens f's stages up to id, and returns stage id; byRows says a
+// member's rows of stage id asked for it.
+func (f *Filter) grow(id uint64, byRows bool) (*Segment, error) {
+	r := f.reg
+	f.growMu.Lock()
+	defer f.growMu.Unlock()
+	for {
+		segs := f.Segments()
+		if uint64(len(segs)) > id {
+			return segs[id], nil
+		}
+		next := uint64(len(segs))
+		def, err := f.version.Def.Stage(next, 0) // its bytes are checked below, against what the filter holds
+		if err != nil {
+			return nil, err
+		}
+		size := def.FP.SizeBytes()
+		if most := r.cfg.MaxFilterBytes; most > 0 && f.Bytes()+size > most {
+			return nil, fmt.Errorf("stage %d (%d bytes) would take it past --max-filter-bytes (%d bytes; %d in use)", next, size, most, f.Bytes())
+		}
+		if err := r.reserve(size); err != nil {
+			return nil, err
+		}
+		_, err = f.openStage(next, def, byRows)
+		if err != nil {
+			r.unreserve(size)
+			return nil, err
+		}
+		r.log.Info("filter grew a stage", "filter", f.name, "stage", next, "capacity", def.Capacity, "bytes", size,
+			"filter_bytes", f.Bytes(), "by_members_rows", byRows)
+	}
+}
+
+// openStage opens stage id of f and publishes it, unless f was dropped
+// meanwhile. Callers hold f.growMu.
+func (f *Filter) openStage(id uint64, def gossip.CatalogDef, byRows bool) (*Segment, error) {
+	f.mu.RLock() // a close waits until it is published, and then closes it too
+	defer f.mu.RUnlock()
+	if f.closed.Load() {
+		return nil, ErrDropped
+	}
+	seg, err := f.reg.openSegment(f, id, def)
+	if err != nil {
+		return nil, err
+	}
+	seg.byRows = byRows
+	segs := append(slices.Clone(f.Segments()), seg)
+	f.segs.Store(&segs)
+	f.bytes.Add(def.FP.SizeBytes())
+	if seg.st != nil && f.reg.isStarted() {
+		seg.st.Start()
+	}
+	return seg, nil
+}
+
+// openSegment makes segment id of f, sized by def, loading its folder
+// with a data directory. Named blocked filters count their bits (fullAt).
+func (r *Registry) openSegment(f *Filter, id uint64, def gossip.CatalogDef) (*Segment, error) {
+	fl, err := filter.NewFromFingerprint(def.FP, r.cfg.MaxFilterBytes)
+	if err != nil {
+		return nil, err
+	}
+	seg := &Segment{id: id, def: def, f: fl, of: f}
+	if dir := r.cfg.Dir; dir != nil {
+		sd := store.Definition{Name: segmentFolder(f.folder, id), FP: def.FP, Capacity: def.Capacity, FPRate: def.FPRate, Segment: id}
+		st, rec, err := dir.Open(sd, fl, r.cfg.Store)
+		if err != nil {
+			return nil, err
+		}
+		seg.st = st
+		r.logRecovery(f, rec)
+	}
+	if !f.IsDefault() && def.FP.Layout == filter.Blocked {
+		fl.CountBits()
+		seg.fullAt = fl.BitsAt(def.Capacity)
+	}
+	return seg, nil
+}
+
+// SegmentOrStage is SegmentFor, but for rows of a growing version's
+// stage not opened here yet (a member opened it first), which it opens:
+// their fingerprint must be the stage's.
+func (vs Versions) SegmentOrStage(id uint64, fp filter.Fingerprint) *Segment {
+	if s := vs.SegmentFor(id, fp); s != nil {
+		return s
+	}
+	for _, f := range vs {
+		if !f.version.Def.Grows() || id == 0 || id >= gossip.MaxStages || uint64(len(f.Segments())) > id {
+			continue
+		}
+		def, err := f.version.Def.Stage(id, f.reg.cfg.MaxFilterBytes)
+		if err != nil || def.FP != fp {
+			continue
+		}
+		s, err := f.grow(id, true)
+		if err != nil {
+			f.reg.log.Warn("a member's stage of a growing filter cannot be opened here", "filter", f.name, "stage", id, "err", err)
+			continue
+		}
+		return s
+	}
+	return nil
+}
+
+// reserve takes size bytes of --max-memory for a stage.
+func (r *Registry) reserve(size uint64) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return errClosed
+	}
+	if err := r.roomFor(size); err != nil {
+		return err
+	}
+	r.bytes += size
+	return nil
+}
+
+// unreserve gives back what reserve took.
+func (r *Registry) unreserve(size uint64) {
+	r.mu.Lock()
+	r.bytes -= size
+	r.mu.Unlock()
+}
+
+// isStarted reports whether Start ran: stores opened from now on
+// checkpoint in the background at once.
+func (r *Registry) isStarted() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.started
+}
+
+// Capacity returns the keys f holds before it must grow again: the
+// capacities of its stages.
+func (f *Filter) Capacity() uint64 {
+	var c uint64
+	for _, s := range f.Segments() {
+		c += s.def.Capacity
+	}
+	return c
+}
+
+// OpenedByRows reports whether the segment is a stage this node opened
+// for a member's rows of it, rather than because its own view of the
+// stage before was full.
+func (s *Segment) OpenedByRows() bool { return s.byRows }
