@@ -54,6 +54,10 @@ type CatalogDef struct {
 	// Expansion is how much larger each stage of a growing filter is
 	// than the one before (stages.go); 0 for a filter that does not grow.
 	Expansion uint32
+	// NonScaling marks a filter made not to grow, which refuses adds once
+	// full; one that does not grow without it was made before filters
+	// grew, and takes adds past its capacity (and alarms).
+	NonScaling bool
 }
 
 // Version is one creation of a named filter.

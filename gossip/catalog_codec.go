@@ -15,9 +15,10 @@ import (
 //
 //	catalog   count:uint16, then count entries; with count's top bit
 //	          set (grows), each version ends in expansion:uint16
-//	          (1..MaxExpansion, 0 for a filter that does not grow). A
-//	          catalog without growing filters leaves the bit clear, as
-//	          nodes that know no growing filter wrote it.
+//	          (1..MaxExpansion: it grows; 0xffff: it does not, NONSCALING;
+//	          0: a filter made before filters grew). A catalog without
+//	          growing or NONSCALING filters leaves the bit clear, as nodes
+//	          that know no growing filter wrote it.
 //	entry     name (length:uint8 1..200, wire.ValidFilterName), floor:uint64,
 //	          versions:uint8, then each version,
 //	          drops:uint8, then each drop
@@ -57,17 +58,21 @@ func AppendCatalog(dst []byte, entries []Entry) ([]byte, error) {
 	return dst, nil
 }
 
-// anyGrows reports whether some version of entries grows.
+// anyGrows reports whether some version of entries grows or is
+// NONSCALING: whether the catalog needs the expansion field.
 func anyGrows(entries []Entry) bool {
 	for _, e := range entries {
 		for _, v := range e.Versions {
-			if v.Def.Grows() {
+			if v.Def.Grows() || v.Def.NonScaling {
 				return true
 			}
 		}
 	}
 	return false
 }
+
+// nonScalingMark is the expansion field of a NONSCALING version.
+const nonScalingMark = 0xffff
 
 // growsBit, set in a catalog's count, says its versions carry an
 // expansion.
@@ -95,10 +100,14 @@ func appendEntry(dst []byte, e Entry, grows bool) ([]byte, error) {
 		dst = binary.BigEndian.AppendUint64(dst, v.Def.Capacity)
 		dst = binary.BigEndian.AppendUint64(dst, math.Float64bits(v.Def.FPRate))
 		if grows {
-			if v.Def.Expansion > MaxExpansion {
-				return dst, fmt.Errorf("%w: expansion %d, at most %d", ErrCatalog, v.Def.Expansion, MaxExpansion)
+			x := uint16(v.Def.Expansion)
+			switch {
+			case v.Def.Expansion > MaxExpansion, v.Def.NonScaling && v.Def.Expansion != 0:
+				return dst, fmt.Errorf("%w: expansion %d (NONSCALING %v), at most %d", ErrCatalog, v.Def.Expansion, v.Def.NonScaling, MaxExpansion)
+			case v.Def.NonScaling:
+				x = nonScalingMark
 			}
-			dst = binary.BigEndian.AppendUint16(dst, uint16(v.Def.Expansion))
+			dst = binary.BigEndian.AppendUint16(dst, x)
 		}
 	}
 	dst = append(dst, byte(len(e.Drops)))
@@ -207,7 +216,12 @@ func (r *catReader) entry(grows bool) Entry {
 		v.Def = CatalogDef{FP: fp, Capacity: r.u64("capacity"), FPRate: math.Float64frombits(r.u64("fp rate"))}
 		if grows {
 			if b := r.bytes(2, "expansion"); b != nil {
-				v.Def.Expansion = uint32(binary.BigEndian.Uint16(b))
+				switch x := binary.BigEndian.Uint16(b); x {
+				case nonScalingMark:
+					v.Def.NonScaling = true
+				default:
+					v.Def.Expansion = uint32(x)
+				}
 			}
 		}
 		if r.Err() == nil && (v.Gen == 0 || !(v.Def.FPRate >= 0 && v.Def.FPRate < 1)) {

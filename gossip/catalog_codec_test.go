@@ -168,6 +168,9 @@ func growingCatalog(t testing.TB) []Entry {
 	require.NoError(t, err)
 	_, err = c.Create("grows", grows, "node-1", epoch)
 	require.NoError(t, err)
+	fixed.NonScaling = true
+	_, err = c.Create("nonscaling", fixed, "node-1", epoch)
+	require.NoError(t, err)
 	return c.Entries()
 }
 
@@ -191,6 +194,9 @@ func TestGrowingCatalogBytes(t *testing.T) {
 	flagged[0] |= 0x80
 	_, err = DecodeCatalog(flagged)
 	require.ErrorIs(t, err, ErrCatalog, "the flag without a growing filter: not the one encoding (and the lengths are off)")
+
+	assert.True(t, out[2].Versions[0].Def.NonScaling)
+	assert.False(t, out[0].Versions[0].Def.NonScaling, "a filter of before")
 
 	bad := in
 	bad[1].Versions[0].Def.Expansion = MaxExpansion + 1

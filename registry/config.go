@@ -57,8 +57,9 @@ type Sizing struct {
 	// Expansion, when not 0, makes a growing filter (grow.go): Capacity
 	// and FPRate size its first stage, each stage after it Expansion
 	// times the one before, and the false-positive rate of them all
-	// stays under FPRate. 0: the filter holds Capacity keys at most
-	// (NONSCALING).
+	// stays under FPRate. 0: a named filter holds Capacity keys at most
+	// and refuses adds past them (NONSCALING); the default takes them
+	// (and alarms).
 	Expansion uint32
 }
 
@@ -106,7 +107,8 @@ func (s Sizing) def(name string, gen uint64, maxBytes uint64) (gossip.CatalogDef
 		fp.Seed = seed
 		return gossip.CatalogDef{FP: fp}, nil
 	}
-	d := gossip.CatalogDef{Capacity: s.Capacity, FPRate: s.FPRate, Expansion: s.Expansion}
+	d := gossip.CatalogDef{Capacity: s.Capacity, FPRate: s.FPRate, Expansion: s.Expansion,
+		NonScaling: s.Expansion == 0 && name != DefaultName}
 	rate := s.FPRate
 	if d.Grows() { // its first stage's share of the rate, and a seed of its own
 		rate, seed = d.StageRate(0), gossip.GrowingSeed(seed, s.Expansion)

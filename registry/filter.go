@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"context"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -151,36 +150,76 @@ func (f *Filter) AddUnacked(keys [][]byte, bits []byte, sc *store.Scratch) (int,
 
 // add adds keys to the stage that takes them, a chunk at a time (chunk),
 // so that a large batch does not overfill a growing filter's stage:
-// between chunks it looks again whether the stage is full. Where a batch
-// spans two stages' stores, the first's adds are on disk before the
-// second's wait is returned.
+// between chunks it looks again whether the stage is full. A batch that
+// spans two stages' stores waits for both (store.Wait.After).
 func (f *Filter) add(keys [][]byte, bits []byte, sc *store.Scratch, acked bool) (int, store.Wait, error) {
 	fresh := 0
 	var wait store.Wait
-	var last *Segment
 	for len(keys) > 0 {
 		s, err := f.target()
 		if err != nil {
 			return fresh, wait, err
 		}
-		if last != nil && s != last && !wait.Synced() {
-			if err := wait.Wait(context.Background()); err != nil {
-				return fresh, store.Wait{}, err
-			}
-		}
 		n := s.chunk(len(keys))
 		if s.fullAt != 0 {
 			f.growth.own.Add(uint64(n))
 		}
-		got, w, err := f.addTo(s, keys[:n], bits, sc, acked)
+		var got int
+		var w store.Wait
+		if s.id > 0 {
+			got, w, err = f.addNew(s, keys[:n], bits, sc, acked)
+		} else {
+			got, w, err = f.addTo(s, keys[:n], bits, sc, acked)
+		}
 		fresh += got
 		if err != nil {
 			return fresh, wait, err
 		}
-		wait, last = w, s
+		wait = w.After(wait)
 		keys, bits = keys[n:], bits[n/8:]
 	}
 	return fresh, wait, nil
+}
+
+// addNew adds to stage s the keys no older stage holds, as RedisBloom
+// does: a key an older stage answers for is not new, and takes no room
+// in the newest. bits holds a bit per key of keys.
+func (f *Filter) addNew(s *Segment, keys [][]byte, bits []byte, sc *store.Scratch, acked bool) (int, store.Wait, error) {
+	older := f.Segments()[:s.id]
+	var pos []int // of the keys to add, when some are held already
+	for i, k := range keys {
+		held := false
+		for _, o := range older {
+			if o.f.Has(k) {
+				held = true
+				break
+			}
+		}
+		switch {
+		case held && pos == nil:
+			pos = make([]int, i, len(keys))
+			for j := range pos {
+				pos[j] = j
+			}
+		case !held && pos != nil:
+			pos = append(pos, i)
+		}
+	}
+	if pos == nil {
+		return f.addTo(s, keys, bits, sc, acked)
+	}
+	some := make([][]byte, len(pos))
+	for j, i := range pos {
+		some[j] = keys[i]
+	}
+	own := make([]byte, (len(pos)+7)/8)
+	got, w, err := f.addTo(s, some, own, sc, acked)
+	for j, i := range pos {
+		if own[j/8]&(1<<(j%8)) != 0 {
+			bits[i/8] |= 1 << (i % 8)
+		}
+	}
+	return got, w, err
 }
 
 // chunk is how many of n keys go into s before the next look at whether

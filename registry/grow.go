@@ -90,25 +90,34 @@ func (f *Filter) full(s *Segment) bool {
 }
 
 // target returns the segment adds go to: the newest, or the one it opens
-// when the newest is full; ErrFull when it is full and may not grow.
+// when the newest is full (one stage a call: what was measured of the
+// others' adds was of the stage before); ErrFull when it is full and may
+// not grow.
 func (f *Filter) target() (*Segment, error) {
-	for {
-		s := f.head()
-		if s.fullAt == 0 || !f.version.Def.Grows() && s.f.SetBits() < s.fullAt ||
-			f.version.Def.Grows() && !f.full(s) {
-			return s, nil
-		}
-		if !f.version.Def.Grows() {
+	s := f.head()
+	switch {
+	case s.fullAt == 0:
+		return s, nil
+	case !f.version.Def.Grows():
+		if f.version.Def.NonScaling && s.f.SetBits() >= s.fullAt {
 			return nil, fmt.Errorf("%w (%w): it was made not to grow (NONSCALING) and holds the %d keys it was sized for", ErrFull, ErrNonScaling, s.def.Capacity)
 		}
-		if _, err := f.grow(s.id+1, false); err != nil {
-			if s.f.SetBits() < s.fullAt { // full only by what others may add: take it
-				return s, nil
-			}
-			return nil, fmt.Errorf("%w: it cannot grow past %d stages: %v", ErrFull, s.id+1, err)
-		}
-		f.growth.own.Store(0) // a new newest stage
+		return s, nil // a filter from before filters grew takes adds past its capacity, and alarms
+	case !f.full(s):
+		return s, nil
 	}
+	next, err := f.grow(s.id+1, false)
+	switch {
+	case errors.Is(err, ErrDropped):
+		return nil, err
+	case err != nil && s.f.SetBits() < s.fullAt: // full only by what others may add: take it
+		return s, nil
+	case err != nil:
+		return nil, fmt.Errorf("%w: it cannot grow past %d stages: %w", ErrFull, s.id+1, err)
+	}
+	f.growth.own.Store(0) // a new newest stage: nothing measured of it yet
+	f.growth.unseen.Store(0)
+	return next, nil
 }
 
 // grow opens f's stages up to id, and returns stage id; byRows says a
@@ -131,12 +140,12 @@ func (f *Filter) grow(id uint64, byRows bool) (*Segment, error) {
 		if most := r.cfg.MaxFilterBytes; most > 0 && f.Bytes()+size > most {
 			return nil, fmt.Errorf("stage %d (%d bytes) would take it past --max-filter-bytes (%d bytes; %d in use)", next, size, most, f.Bytes())
 		}
-		if err := r.reserve(size); err != nil {
+		if err := r.reserve(f, size); err != nil {
 			return nil, err
 		}
 		_, err = f.openStage(next, def, byRows)
 		if err != nil {
-			r.unreserve(size)
+			r.unreserve(f, size)
 			return nil, err
 		}
 		r.log.Info("filter grew a stage", "filter", f.name, "stage", next, "capacity", def.Capacity, "bytes", size,
@@ -152,24 +161,24 @@ func (f *Filter) openStage(id uint64, def gossip.CatalogDef, byRows bool) (*Segm
 	if f.closed.Load() {
 		return nil, ErrDropped
 	}
-	seg, err := f.reg.openSegment(f, id, def)
+	seg, err := f.reg.openSegment(f, id, def, f.reg.cfg.MaxFilterBytes)
 	if err != nil {
 		return nil, err
 	}
 	seg.byRows = byRows
 	segs := append(slices.Clone(f.Segments()), seg)
-	f.segs.Store(&segs)
-	f.bytes.Add(def.FP.SizeBytes())
+	f.segs.Store(&segs) // its bytes were counted by reserve
 	if seg.st != nil && f.reg.isStarted() {
 		seg.st.Start()
 	}
 	return seg, nil
 }
 
-// openSegment makes segment id of f, sized by def, loading its folder
-// with a data directory. Named blocked filters count their bits (fullAt).
-func (r *Registry) openSegment(f *Filter, id uint64, def gossip.CatalogDef) (*Segment, error) {
-	fl, err := filter.NewFromFingerprint(def.FP, r.cfg.MaxFilterBytes)
+// openSegment makes segment id of f, sized by def (refused past maxBytes,
+// unless 0), loading its folder with a data directory. Named blocked
+// filters count their bits (fullAt).
+func (r *Registry) openSegment(f *Filter, id uint64, def gossip.CatalogDef, maxBytes uint64) (*Segment, error) {
+	fl, err := filter.NewFromFingerprint(def.FP, maxBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -191,15 +200,19 @@ func (r *Registry) openSegment(f *Filter, id uint64, def gossip.CatalogDef) (*Se
 }
 
 // SegmentOrStage is SegmentFor, but for rows of a growing version's
-// stage not opened here yet (a member opened it first), which it opens:
-// their fingerprint must be the stage's.
+// next stage, not opened here yet (a member opened it first), which it
+// opens: their fingerprint must be the stage's. A frame never opens more
+// than one stage (a member opens stages early when others add fast, so
+// how full the newest is here says nothing); --max-filter-bytes and
+// --max-memory bound them all.
 func (vs Versions) SegmentOrStage(id uint64, fp filter.Fingerprint) *Segment {
 	if s := vs.SegmentFor(id, fp); s != nil {
 		return s
 	}
 	for _, f := range vs {
-		if !f.version.Def.Grows() || id == 0 || id >= gossip.MaxStages || uint64(len(f.Segments())) > id {
-			continue
+		segs := f.Segments()
+		if !f.version.Def.Grows() || id != uint64(len(segs)) || id >= gossip.MaxStages {
+			continue // only the next stage: the rest follow, each in turn
 		}
 		def, err := f.version.Def.Stage(id, f.reg.cfg.MaxFilterBytes)
 		if err != nil || def.FP != fp {
@@ -215,26 +228,40 @@ func (vs Versions) SegmentOrStage(id uint64, fp filter.Fingerprint) *Segment {
 	return nil
 }
 
-// reserve takes size bytes of --max-memory for a stage.
-func (r *Registry) reserve(size uint64) error {
+// reserve takes size bytes of --max-memory for a stage of f, counting
+// them as f's at once: a drop that comes meanwhile gives them back with
+// the rest of f's (reconcile), or refuses them here.
+func (r *Registry) reserve(f *Filter, size uint64) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.closed {
+	switch {
+	case r.closed:
 		return errClosed
+	case !r.listed(f):
+		return ErrDropped
 	}
 	if err := r.roomFor(size); err != nil {
 		return err
 	}
 	r.bytes += size
+	f.bytes.Add(size)
 	return nil
 }
 
-// unreserve gives back what reserve took.
-func (r *Registry) unreserve(size uint64) {
+// unreserve gives back what reserve took for a stage that did not open:
+// from r's count too, unless a drop took f's whole count out already.
+func (r *Registry) unreserve(f *Filter, size uint64) {
 	r.mu.Lock()
-	r.bytes -= size
-	r.mu.Unlock()
+	defer r.mu.Unlock()
+	f.bytes.Add(-size)
+	if r.listed(f) {
+		r.bytes -= size
+	}
 }
+
+// listed reports whether f is in the table: the default, or a version
+// open. Callers hold r.mu.
+func (r *Registry) listed(f *Filter) bool { return f == r.def || r.open[f.folder] == f }
 
 // isStarted reports whether Start ran: stores opened from now on
 // checkpoint in the background at once.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -175,21 +176,25 @@ func (r *Registry) removeUnnamed() error {
 func (r *Registry) load(f *Filter) error {
 	f.reg = r
 	def := f.version.Def
-	seg, err := r.openSegment(f, 0, def)
+	seg, err := r.openSegment(f, 0, def, r.cfg.MaxFilterBytes)
 	if err != nil {
 		return err
 	}
 	segs := []*Segment{seg}
 	size := def.FP.SizeBytes()
 	if def.Grows() && r.cfg.Dir != nil { // the stages it had grown
-		folders, err := r.cfg.Dir.Folders()
+		last, missing, err := r.stageFolders(f)
 		if err != nil {
 			return errors.Join(err, closeSegments(segs))
 		}
-		for id := uint64(1); slices.Contains(folders, segmentFolder(f.folder, id)); id++ {
-			sdef, err := def.Stage(id, r.cfg.MaxFilterBytes)
+		if len(missing) > 0 && !r.cfg.Store.Repair {
+			return errors.Join(fmt.Errorf("%w: the folders of stages %v of %d are missing (start with --repair to open them empty: "+
+				"their rows come back from the cluster's members)", store.ErrDamaged, missing, last), closeSegments(segs))
+		}
+		for id := uint64(1); id <= last; id++ {
+			sdef, err := def.Stage(id, 0) // grown under another --max-filter-bytes, maybe: it stays
 			if err == nil {
-				seg, err = r.openSegment(f, id, sdef)
+				seg, err = r.openSegment(f, id, sdef, 0)
 			}
 			if err != nil {
 				return errors.Join(fmt.Errorf("stage %d: %w", id, err), closeSegments(segs))
@@ -197,10 +202,40 @@ func (r *Registry) load(f *Filter) error {
 			segs = append(segs, seg)
 			size += sdef.FP.SizeBytes()
 		}
+		if len(missing) > 0 {
+			r.log.Warn("a growing filter's stage folders were missing, opened empty: their rows come back from the cluster's members",
+				"filter", f.name, "stages", missing)
+		}
 	}
 	f.segs.Store(&segs)
 	f.bytes.Store(size)
 	return nil
+}
+
+// stageFolders returns the highest stage of f whose folder the data
+// directory holds, and the stages below it whose folders are missing.
+func (r *Registry) stageFolders(f *Filter) (last uint64, missing []uint64, err error) {
+	folders, err := r.cfg.Dir.Folders()
+	if err != nil {
+		return 0, nil, err
+	}
+	have := map[uint64]bool{}
+	for _, name := range folders {
+		rest, ok := strings.CutPrefix(name, f.folder+"@")
+		if !ok {
+			continue
+		}
+		if id, err := strconv.ParseUint(rest, 16, 64); err == nil && id > 0 && id < gossip.MaxStages && segmentFolder(f.folder, id) == name {
+			have[id] = true
+			last = max(last, id)
+		}
+	}
+	for id := uint64(1); id < last; id++ {
+		if !have[id] {
+			missing = append(missing, id)
+		}
+	}
+	return last, missing, nil
 }
 
 // closeSegments closes the stores of segments opened by a load that

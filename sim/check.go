@@ -89,8 +89,9 @@ func replicas(m *member) map[string]uint64 {
 // and fingerprint (versions of a name created apart with the same
 // sizing are one filter, their rows OR-merged, and a member merges rows
 // into whichever of them it finds first, so their union is what must be
-// equal), or the default filter's fingerprint (members of another
-// default sizing hold another default filter).
+// equal — stage by stage, the version adds go to holding more stages
+// than the others), or the default filter's fingerprint (members of
+// another default sizing hold another default filter).
 func filters(m *member) map[string][]byte {
 	out := map[string][]byte{}
 	for _, f := range m.n.Registry().All() {
@@ -107,8 +108,11 @@ func filters(m *member) map[string][]byte {
 			}
 			all = append(all, b...)
 		}
-		if prev, ok := out[key]; ok && len(prev) == len(all) {
-			for i := range all {
+		if prev, ok := out[key]; ok { // the union: a growing version may hold more stages than another
+			if len(prev) > len(all) {
+				all, prev = prev, all
+			}
+			for i := range prev {
 				all[i] |= prev[i]
 			}
 		}

@@ -25,26 +25,63 @@ type Scratch struct {
 }
 
 // Wait is what an acknowledgement of adds waits for: a position in a
-// filter's log. The zero Wait waits for nothing.
+// filter's log, and maybe, before it, a Wait of another log (After). The
+// zero Wait waits for nothing.
 type Wait struct {
-	l   *Log
-	pos uint64
+	l    *Log
+	pos  uint64
+	prev *Wait
+}
+
+// After returns a Wait for both prev and w: a batch whose adds went to
+// two stores (a growing filter's stages) is on disk once both are.
+func (w Wait) After(prev Wait) Wait {
+	switch {
+	case prev.l == nil && prev.prev == nil:
+		return w
+	case w.l == nil && w.prev == nil:
+		return prev
+	case prev.l == w.l && prev.prev == nil:
+		w.pos = max(w.pos, prev.pos)
+		return w
+	}
+	w.prev = &prev
+	return w
 }
 
 // Synced reports whether the adds are on disk already (or need not be).
-func (w Wait) Synced() bool { return w.l == nil || w.l.Synced() >= w.pos }
+func (w Wait) Synced() bool {
+	return (w.prev == nil || w.prev.Synced()) && (w.l == nil || w.l.Synced() >= w.pos)
+}
 
-// Wait blocks until the adds are on disk, the log fails or ctx ends.
+// Wait blocks until the adds are on disk, a log fails or ctx ends.
 func (w Wait) Wait(ctx context.Context) error {
+	if w.prev != nil {
+		if err := w.prev.Wait(ctx); err != nil {
+			return err
+		}
+	}
 	if w.l == nil {
 		return nil
 	}
 	return w.l.WaitSynced(ctx, w.pos)
 }
 
-// Then calls fn, on the log's writer, once the adds are on disk (at once
-// if they are), or with the error the log failed on. fn must not block.
+// Then calls fn, on a log's writer, once the adds are on disk (at once
+// if they are), or with the error a log failed on. fn must not block.
 func (w Wait) Then(fn func(error)) {
+	if w.prev != nil {
+		own := w
+		own.prev = nil
+		w.prev.Then(func(err error) {
+			if err != nil {
+				fn(err)
+				return
+			}
+			own.Then(fn)
+		})
+		return
+	}
 	if w.l == nil {
 		fn(nil)
 		return
@@ -70,7 +107,7 @@ func (s *Store) Add(keys [][]byte, bits []byte, sc *Scratch) (int, Wait, error) 
 	if s.l.Policy() != FsyncAlways || bug.AckUnsynced {
 		return fresh, Wait{}, nil
 	}
-	return fresh, Wait{s.l, s.l.End()}, nil
+	return fresh, Wait{l: s.l, pos: s.l.End()}, nil
 }
 
 // AddUnacked is Add for keys nobody is told were kept. It is never
@@ -148,6 +185,10 @@ type Waits []Wait
 
 // Add makes the replies wait for w too.
 func (ws *Waits) Add(w Wait) {
+	if w.prev != nil {
+		ws.Add(*w.prev)
+		w.prev = nil
+	}
 	if w.l == nil || w.pos == 0 {
 		return
 	}

@@ -126,6 +126,7 @@ func TestFiltersRoundTrip(t *testing.T) {
 func FuzzFilterRequest(f *testing.F) {
 	f.Add(must(AppendFilterRequest(nil, FilterRequest{ReqID: 1, Op: FilterOpCreate, Name: []byte("users"), Layout: filter.Blocked, Capacity: 9, FPRate: 0.01})))
 	f.Add(must(AppendFilterRequest(nil, FilterRequest{ReqID: 1, Op: FilterOpList, Pad: 64})))
+	f.Add(must(AppendFilterRequest(nil, FilterRequest{ReqID: 2, Op: FilterOpCreate, Name: []byte("grows"), Layout: filter.Blocked, Capacity: 9, FPRate: 0.01, Growth: 3, Pad: 80})))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		q, err := DecodeFilterRequest(b)
 		if err != nil {
