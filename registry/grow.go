@@ -91,8 +91,8 @@ func (f *Filter) full(s *Segment) bool {
 
 // target returns the segment adds go to: the newest, or the one it opens
 // when the newest is full (one stage a call: what was measured of the
-// others' adds was of the stage before); ErrFull when it is full and may
-// not grow.
+// others' adds was of the stage before, and openStage forgets it);
+// ErrFull when it is full and may not grow.
 func (f *Filter) target() (*Segment, error) {
 	s := f.head()
 	switch {
@@ -115,8 +115,6 @@ func (f *Filter) target() (*Segment, error) {
 	case err != nil:
 		return nil, fmt.Errorf("%w: it cannot grow past %d stages: %w", ErrFull, s.id+1, err)
 	}
-	f.growth.own.Store(0) // a new newest stage: nothing measured of it yet
-	f.growth.unseen.Store(0)
 	return next, nil
 }
 
@@ -168,6 +166,8 @@ func (f *Filter) openStage(id uint64, def gossip.CatalogDef, byRows bool) (*Segm
 	seg.byRows = byRows
 	segs := append(slices.Clone(f.Segments()), seg)
 	f.segs.Store(&segs) // its bytes were counted by reserve
+	f.growth.own.Store(0) // a new newest stage, here or by a member's rows: nothing measured of it yet
+	f.growth.unseen.Store(0)
 	if seg.st != nil && f.reg.isStarted() {
 		seg.st.Start()
 	}
