@@ -69,6 +69,7 @@ type mockNet struct {
 	mu       sync.Mutex
 	n        memberlist.MockNetwork
 	reserved map[string]*memberlist.MockTransport
+	running  bool // a member started: no transport may be made now
 }
 
 // reserve makes the transports of names before any member runs: the mock
@@ -93,8 +94,13 @@ func (m *mockNet) startWith(t *testing.T, name string, h Host, edit func(*Config
 	m.mu.Lock()
 	tr := m.reserved[name]
 	if tr == nil {
+		if m.running {
+			m.mu.Unlock()
+			t.Fatalf("member %s: reserve every member's transport before the first starts", name)
+		}
 		tr = m.n.NewTransport(name)
 	}
+	m.running = true
 	m.mu.Unlock()
 	cfg := Config{Name: name, Join: join, PushPullInterval: time.Hour, RejoinInterval: time.Hour, Transport: tr}
 	edit(&cfg)
@@ -110,6 +116,7 @@ func (m *mockNet) startWith(t *testing.T, name string, h Host, edit func(*Config
 func TestMembersComeAndGo(t *testing.T) {
 	var mn mockNet
 	ha, hb := newHost(8001, "a"), newHost(8002, "b")
+	mn.reserve("a", "b")
 	a := mn.start(t, "a", ha)
 	b := mn.start(t, "b", hb, a.Addr())
 
@@ -141,6 +148,7 @@ func TestMembersComeAndGo(t *testing.T) {
 func TestRestartedMemberIsSwappedStateWith(t *testing.T) {
 	var mn mockNet
 	ha, hb := newHost(8001, "a"), newHost(8002, "b")
+	mn.reserve("a", "b")
 	a := mn.start(t, "a", ha) // push/pull every hour: only joins and swaps swap
 	b := mn.start(t, "b", hb, a.Addr())
 	recv(t, ha.ups, "a sees b")
@@ -159,6 +167,7 @@ func TestRestartedMemberIsSwappedStateWith(t *testing.T) {
 func TestUnknownVersionIsRefusedAndCounted(t *testing.T) {
 	var mn mockNet
 	ha, hb := newHost(8001, "a"), newHost(8002, "b")
+	mn.reserve("a", "b")
 	hb.meta.Version = wire.ProtocolVersion + 1
 	hb.state[0] = wire.ProtocolVersion + 1
 	a := mn.start(t, "a", ha)
@@ -209,6 +218,7 @@ func TestBroadcast(t *testing.T) {
 func TestStateOfAMemberHeldDeadIsTaken(t *testing.T) {
 	var mn mockNet
 	ha, hb := newHost(8001, "a"), newHost(8002, "b")
+	mn.reserve("a", "b")
 	a := mn.start(t, "a", ha) // push/pull every hour: only joins and swaps swap
 	b := mn.start(t, "b", hb, a.Addr())
 	recv(t, ha.ups, "a sees b")
@@ -234,6 +244,7 @@ func TestSwapNew(t *testing.T) {
 	for _, swapNew := range []bool{true, false} {
 		t.Run(fmt.Sprint(swapNew), func(t *testing.T) {
 			var mn mockNet
+			mn.reserve("a", "b", "c") // a starts while b and c send
 			ha, hb, hc := newHost(8001, "a"), newHost(8002, "b"), newHost(8003, "c")
 			b := mn.start(t, "b", hb)
 			c := mn.start(t, "c", hc, b.Addr())
