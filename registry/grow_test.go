@@ -231,14 +231,21 @@ func TestLargeBatchFillsStagesInTurn(t *testing.T) {
 	}
 }
 
-// A stage folder missing from between others refuses the start, naming
-// the stages; with --repair they open empty and the rest keep their keys.
-func TestMissingStageFolder(t *testing.T) {
+// grownOnDisk is a registry in a data directory with a filter "g" of
+// capacity 500 grown to hold keys k-0 … k-7999.
+func grownOnDisk(t *testing.T) (string, *Registry, *Filter) {
 	dir := t.TempDir()
 	r, err := openAt(t, dir, false)
 	require.NoError(t, err)
 	f := create(t, r, "g", growing(500, 0.01, 2))
 	addMany(t, f, "k", 8000)
+	return dir, r, f
+}
+
+// A stage folder missing from between others refuses the start, naming
+// the stages; with --repair they open empty and the rest keep their keys.
+func TestMissingStageFolder(t *testing.T) {
+	dir, r, f := grownOnDisk(t)
 	stages := len(f.Segments())
 	require.GreaterOrEqual(t, stages, 4)
 	keysOf := func(s *Segment) (in []int) {
@@ -254,7 +261,7 @@ func TestMissingStageFolder(t *testing.T) {
 	require.NoError(t, r.Close())
 	require.NoError(t, os.RemoveAll(filepath.Join(dir, "filters", folder)))
 
-	_, err = openAt(t, dir, false)
+	_, err := openAt(t, dir, false)
 	require.ErrorIs(t, err, store.ErrDamaged)
 	require.ErrorContains(t, err, "stages [1]")
 
@@ -272,11 +279,7 @@ func TestMissingStageFolder(t *testing.T) {
 // A filter grown past a --max-filter-bytes lowered since keeps its stages
 // at the next start, and grows no more.
 func TestRestoreUnderALowerBound(t *testing.T) {
-	dir := t.TempDir()
-	r, err := openAt(t, dir, false)
-	require.NoError(t, err)
-	f := create(t, r, "g", growing(500, 0.01, 2))
-	addMany(t, f, "k", 8000)
+	dir, r, f := grownOnDisk(t)
 	stages, bytes := len(f.Segments()), f.Bytes()
 	require.NoError(t, r.Close())
 
