@@ -165,7 +165,7 @@ func (f *Filter) openStage(id uint64, def gossip.CatalogDef, byRows bool) (*Segm
 	}
 	seg.byRows = byRows
 	segs := append(slices.Clone(f.Segments()), seg)
-	f.segs.Store(&segs) // its bytes were counted by reserve
+	f.segs.Store(&segs)   // its bytes were counted by reserve
 	f.growth.own.Store(0) // a new newest stage, here or by a member's rows: nothing measured of it yet
 	f.growth.unseen.Store(0)
 	if seg.st != nil && f.reg.isStarted() {
