@@ -85,6 +85,13 @@ func (m *mockNet) reserve(names ...string) {
 	}
 }
 
+// pair starts members a and b, b joining a.
+func (m *mockNet) pair(t *testing.T, ha, hb Host) (a, b *Membership) {
+	m.reserve("a", "b")
+	a = m.start(t, "a", ha)
+	return a, m.start(t, "b", hb, a.Addr())
+}
+
 func (m *mockNet) start(t *testing.T, name string, h Host, join ...string) *Membership {
 	return m.startWith(t, name, h, func(*Config) {}, join...)
 }
@@ -116,9 +123,7 @@ func (m *mockNet) startWith(t *testing.T, name string, h Host, edit func(*Config
 func TestMembersComeAndGo(t *testing.T) {
 	var mn mockNet
 	ha, hb := newHost(8001, "a"), newHost(8002, "b")
-	mn.reserve("a", "b")
-	a := mn.start(t, "a", ha)
-	b := mn.start(t, "b", hb, a.Addr())
+	a, b := mn.pair(t, ha, hb)
 
 	up := recv(t, hb.ups, "b sees a")
 	assert.Equal(t, "a", up.Name)
@@ -148,9 +153,7 @@ func TestMembersComeAndGo(t *testing.T) {
 func TestRestartedMemberIsSwappedStateWith(t *testing.T) {
 	var mn mockNet
 	ha, hb := newHost(8001, "a"), newHost(8002, "b")
-	mn.reserve("a", "b")
-	a := mn.start(t, "a", ha) // push/pull every hour: only joins and swaps swap
-	b := mn.start(t, "b", hb, a.Addr())
+	_, b := mn.pair(t, ha, hb) // push/pull every hour: only joins and swaps swap
 	recv(t, ha.ups, "a sees b")
 	assert.Equal(t, "a:a", recv(t, hb.states, "the join's push/pull reaches b"))
 	assert.Equal(t, "b:b", recv(t, ha.states, "and a"))
@@ -218,9 +221,7 @@ func TestBroadcast(t *testing.T) {
 func TestStateOfAMemberHeldDeadIsTaken(t *testing.T) {
 	var mn mockNet
 	ha, hb := newHost(8001, "a"), newHost(8002, "b")
-	mn.reserve("a", "b")
-	a := mn.start(t, "a", ha) // push/pull every hour: only joins and swaps swap
-	b := mn.start(t, "b", hb, a.Addr())
+	a, b := mn.pair(t, ha, hb) // push/pull every hour: only joins and swaps swap
 	recv(t, ha.ups, "a sees b")
 	recv(t, ha.states, "the join's push/pull reaches a")
 	recv(t, hb.states, "and b")

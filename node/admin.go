@@ -5,7 +5,6 @@ import (
 	"net/netip"
 
 	"github.com/rmbd/rmbd/access"
-	"github.com/rmbd/rmbd/filter"
 	"github.com/rmbd/rmbd/internal/version"
 	"github.com/rmbd/rmbd/registry"
 	"github.com/rmbd/rmbd/wire"
@@ -158,7 +157,7 @@ func (n *Node) filterRequest(q *request) reply {
 	var flags uint8
 	switch fq.Op {
 	case wire.FilterOpCreate:
-		f, err := n.createFor(q.from.Addr(), q.sealed, name, n.sizingOf(fq))
+		f, err := n.createFor(q.from.Addr(), q.sealed, name, registry.Asked(fq.Layout, fq.Capacity, fq.FPRate, fq.Growth, n.cfg.Expansion))
 		if err != nil {
 			return n.refuse(q, wire.CodeRefused, err.Error())
 		}
@@ -184,17 +183,4 @@ func (n *Node) filterRequest(q *request) reply {
 		return n.refuse(q, wire.CodeRefused, "a filter could not be described")
 	}
 	return reply{frame: out}
-}
-
-// sizingOf is the sizing a create asks for: its growth, or the node's
-// --expansion (for blocked filters: classic ones never grow).
-func (n *Node) sizingOf(fq wire.FilterRequest) registry.Sizing {
-	s := registry.Sizing{Layout: fq.Layout, Capacity: fq.Capacity, FPRate: fq.FPRate}
-	switch {
-	case fq.Growth > 0:
-		s.Expansion = fq.Growth - 1 // beyond gossip.MaxExpansion: refused, saying so
-	case fq.Layout == filter.Blocked:
-		s.Expansion = n.cfg.Expansion
-	}
-	return s
 }

@@ -97,11 +97,8 @@ type Config struct {
 	// small, as RedisBloom's (100), so that a name a client makes up
 	// costs little. Create larger filters explicitly.
 	AutoCreateCapacity uint64
-	// Expansion is the expansion of the named filters made without one
-	// (BF.RESERVE, BF.INSERT and rmbd-cli create without it, and filters
-	// an add creates): each stage of a growing filter Expansion times
-	// the one before; 0 makes them not grow (NONSCALING). RedisBloom's
-	// default, 2.
+	// Expansion is the named filters' made without one (registry.Sizing;
+	// RedisBloom's default, 2); 0: they do not grow (NONSCALING).
 	Expansion uint32
 	// AllowCreate lists the clients that may create filters (by asking,
 	// or by adding with AutoCreate) besides admins. Each source is held

@@ -6,7 +6,6 @@ import (
 	"net/netip"
 
 	"github.com/rmbd/rmbd/access"
-	"github.com/rmbd/rmbd/filter"
 	"github.com/rmbd/rmbd/registry"
 	"github.com/rmbd/rmbd/store"
 	"github.com/rmbd/rmbd/wire"
@@ -174,8 +173,5 @@ func (n *Node) filterFor(from netip.Addr, sealed bool, name []byte) (*registry.F
 // autoSizing is what an auto-created filter is: small (AutoCreateCapacity
 // at the node's FPRate), growing by Expansion, in the node's layout.
 func (n *Node) autoSizing() registry.Sizing {
-	if n.cfg.Profile == ProfileClassic {
-		return registry.Sizing{Layout: filter.Classic}
-	}
-	return registry.Sizing{Layout: filter.Blocked, Capacity: n.cfg.AutoCreateCapacity, FPRate: n.cfg.FPRate, Expansion: n.cfg.Expansion}
+	return registry.Asked(n.cfg.sizing().Layout, n.cfg.AutoCreateCapacity, n.cfg.FPRate, 0, n.cfg.Expansion)
 }

@@ -63,6 +63,21 @@ type Sizing struct {
 	Expansion uint32
 }
 
+// Asked is the sizing a create asks for: growth as a filter request
+// carries it (0: expansion, the node's; 1: none, NONSCALING; n ≥ 2:
+// expansion n − 1, refused past gossip.MaxExpansion by Check). Classic
+// filters never grow.
+func Asked(layout filter.Layout, capacity uint64, rate float64, growth, expansion uint32) Sizing {
+	s := Sizing{Layout: layout, Capacity: capacity, FPRate: rate, Expansion: expansion}
+	switch {
+	case layout == filter.Classic:
+		return Sizing{Layout: filter.Classic}
+	case growth > 0:
+		s.Expansion = growth - 1
+	}
+	return s
+}
+
 // Errors of sizing, as a client reads them.
 var (
 	ErrFPRate   = errors.New("fp-rate must be strictly between 0 and 1")
