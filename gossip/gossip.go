@@ -181,6 +181,16 @@ func (g *Gossip) AddMember(addr netip.AddrPort) bool {
 	return added
 }
 
+// AddKnownMember adds a member that was one before this node began to
+// replicate the filter: it gets the rows this node originated, all of
+// them, but not, as a new member with FillMembers would, every set row —
+// rows this node got from the cluster (pushed, pulled) it has already,
+// and anti-entropy repairs the rest.
+func (g *Gossip) AddKnownMember(addr netip.AddrPort) bool {
+	delete(g.departed, addr)
+	return g.add(addr, Member, 0)
+}
+
 // Members are verified by membership: memberlist probes them (and, with a
 // cluster key, authenticates them).
 

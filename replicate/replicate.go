@@ -152,8 +152,9 @@ func (r *Replicator) segments(all []*registry.Filter) []*segSync {
 	return out
 }
 
-// newSegSync starts replicating seg of f, a named filter's (a new member
-// gets every row of it once). Callers hold r.mu.
+// newSegSync starts replicating seg of f, a named filter's: the members
+// there are now get the rows this node originated; a member that joins
+// later gets every row once. Callers hold r.mu.
 func (r *Replicator) newSegSync(f *registry.Filter, seg *registry.Segment) *segSync {
 	cfg := gossip.DefaultConfig()
 	cfg.FillMembers = true
@@ -164,7 +165,7 @@ func (r *Replicator) newSegSync(f *registry.Filter, seg *registry.Segment) *segS
 	}
 	ss := &segSync{seg: seg, g: g, name: f.Name()}
 	for _, m := range r.members {
-		g.AddMember(m.Data)
+		g.AddKnownMember(m.Data)
 		g.SetSparse(m.Data, m.Sparse)
 	}
 	r.seg[seg] = ss

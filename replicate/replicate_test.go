@@ -131,3 +131,43 @@ func TestIsMember(t *testing.T) {
 	r.MemberDown("m")
 	assert.False(t, r.IsMember(moved))
 }
+
+// A filter this node begins to replicate while it already holds rows
+// from the cluster (pulled before its first tick) pushes them to none of
+// the members there were: they sent them. A member that joins later is
+// filled with every row; the rows this node originates go to all.
+func TestRowsFromTheClusterGoBackToNone(t *testing.T) {
+	reg, r, got := setup(t)
+	a, b, late := netip.MustParseAddrPort("10.0.0.2:8000"), netip.MustParseAddrPort("10.0.0.3:8000"), netip.MustParseAddrPort("10.0.0.4:8000")
+	r.MemberUp("a", a, true, true)
+	r.MemberUp("b", b, true, true)
+	r.Tick()
+	f := create(t, reg, "pulled")
+	rows := f.Segments()[0].Rows()
+	row := make([]byte, rows.RowBytes())
+	row[0] = 1
+	changed, err := rows.MergeRows(rows.Fingerprint(), 3, row, nil)
+	require.NoError(t, err)
+	require.Len(t, changed, 1)
+	clear(got)
+	for range 5 {
+		r.Tick()
+	}
+	assert.Empty(t, got["pulled"], "rows the members sent go back to none of them")
+
+	r.MemberUp("late", late, true, true)
+	r.Tick()
+	assert.Equal(t, []netip.AddrPort{late}, got["pulled"], "a member that joins later is filled")
+
+	clear(got)
+	addKeys(t, f, "mine")
+	r.Tick()
+	assert.ElementsMatch(t, strs([]netip.AddrPort{a, b, late}), strs(got["pulled"]), "what this node originates goes to every member")
+}
+
+func strs(as []netip.AddrPort) (s []string) {
+	for _, a := range as {
+		s = append(s, a.String())
+	}
+	return s
+}
