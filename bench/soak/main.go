@@ -3,7 +3,7 @@
 // measure what they still get (make soak):
 //
 //	go run ./bench/soak -rmbd bin/rmbd              # the full run, a few minutes
-//	go run ./bench/soak -rmbd bin/rmbd -quick       # about 30 s, as CI runs it
+//	go run ./bench/soak -rmbd bin/rmbd -quick       # about 45 s, as CI runs it
 //
 // The attackers run as a process of their own, on a core of their own
 // (the last; the node and the clients keep the others) and at the lowest
@@ -44,7 +44,7 @@ type phases struct {
 func main() {
 	rmbd := flag.String("rmbd", "bin/rmbd", "the rmbd binary to run")
 	port := flag.Int("port", 18900, "loopback port for the node")
-	quick := flag.Bool("quick", false, "a short run (about 30 s), as CI runs it")
+	quick := flag.Bool("quick", false, "a short run (about 45 s), as CI runs it")
 	attackNice := flag.Int("attacker-nice", 19, "CPU priority (nice) of the attacking process")
 	probeNice := flag.Int("client-nice", -10, "CPU priority (nice) of the well-behaved clients (this process), if allowed")
 	attack := flag.String("attack", "", "(internal) run as the attacking process: the abuse to run")
@@ -63,7 +63,7 @@ func main() {
 	ph := phases{baseline: 5 * time.Second, abuse: 25 * time.Second, settle: 30 * time.Second}
 	var extra []string
 	if *quick { // a frame timeout that fires within the short abuses
-		ph = phases{baseline: time.Second, abuse: 3 * time.Second, settle: 5 * time.Second}
+		ph = phases{baseline: time.Second, abuse: 5 * time.Second, settle: 5 * time.Second}
 		extra = []string{"--frame-timeout", "1s"}
 	}
 	pinDefenders() // the node started next inherits it, and sizes itself to it

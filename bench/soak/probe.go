@@ -25,6 +25,8 @@ type result struct {
 	lat        []time.Duration
 	dials      int // TCP: connections made
 	dialFails  int // TCP: connections refused or timed out
+	// lostAt is when each lost UDP request was sent, from the start.
+	lostAt []time.Duration
 }
 
 func (r result) lossRate() float64 {
@@ -84,6 +86,7 @@ func probeUDP(ctx context.Context, addr string) result {
 	}()
 	tick := time.NewTicker(probeEvery)
 	defer tick.Stop()
+	start := time.Now()
 	for id := uint32(1); ctx.Err() == nil; id++ {
 		mu.Lock()
 		sentAt[id] = time.Now()
@@ -101,6 +104,10 @@ func probeUDP(ctx context.Context, addr string) result {
 	mu.Lock()
 	defer mu.Unlock()
 	res.lost = res.sent - len(res.lat)
+	for _, at := range sentAt {
+		res.lostAt = append(res.lostAt, at.Sub(start))
+	}
+	slices.Sort(res.lostAt)
 	return res
 }
 

@@ -177,6 +177,9 @@ func (s *soak) report(proto string, base, got result) {
 	if got.dials > 0 {
 		fmt.Printf("; %d connections, %d failed", got.dials, got.dialFails)
 	}
+	if len(got.lostAt) > 0 {
+		fmt.Printf("; lost at %v", got.lostAt)
+	}
 	fmt.Println()
 }
 
