@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -61,6 +62,11 @@ type Sizing struct {
 	// and refuses adds past them (NONSCALING); the default takes them
 	// (and alarms).
 	Expansion uint32
+	// Seed, when not 0, is the hash seed of the filter's rows (a growing
+	// filter's first stage): a filter loaded from a dump keeps the seed
+	// it was dumped with, so that its rows fit. 0: a seed of the filter's
+	// own, from its name and generation.
+	Seed uint64
 }
 
 // Asked is the sizing a create asks for: growth as a filter request
@@ -119,7 +125,7 @@ func (s Sizing) def(name string, gen uint64, maxBytes uint64) (gossip.CatalogDef
 	}
 	if s.Layout == filter.Classic {
 		fp := filter.NewClassic().Fingerprint()
-		fp.Seed = seed
+		fp.Seed = cmp.Or(s.Seed, seed)
 		return gossip.CatalogDef{FP: fp}, nil
 	}
 	d := gossip.CatalogDef{Capacity: s.Capacity, FPRate: s.FPRate, Expansion: s.Expansion,
@@ -128,6 +134,7 @@ func (s Sizing) def(name string, gen uint64, maxBytes uint64) (gossip.CatalogDef
 	if d.Grows() { // its first stage's share of the rate, and a seed of its own
 		rate, seed = d.StageRate(0), gossip.GrowingSeed(seed, s.Expansion)
 	}
+	seed = cmp.Or(s.Seed, seed)
 	fp, err := filter.BlockedFingerprint(filter.Config{Layout: filter.Blocked, Capacity: s.Capacity, FPRate: rate,
 		Seed: seed, MaxBytes: maxBytes})
 	if err != nil {
@@ -167,4 +174,14 @@ func (c *Config) validate() error {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return nil
+}
+
+// DefOf returns the definition this node gives a filter it creates now
+// with sizing s, whose Seed must be set: what a dump's definition is
+// checked against before a filter is made to load it.
+func (r *Registry) DefOf(s Sizing) (gossip.CatalogDef, error) {
+	if s.Seed == 0 {
+		return gossip.CatalogDef{}, errors.New("registry: a definition made from a sizing needs its seed")
+	}
+	return s.def("", 1, r.cfg.MaxFilterBytes)
 }
