@@ -202,6 +202,12 @@ func identify(b []byte, classic bool) (match, error, bool) {
 	case wire.TypeFilters:
 		f, err := wire.DecodeFilters(b)
 		return match{id: f.ReqID}, nil, err == nil
+	case wire.TypeDumpChunk:
+		d, err := wire.DecodeDumpChunk(b)
+		return match{id: d.ReqID}, nil, err == nil
+	case wire.TypeLoaded:
+		l, err := wire.DecodeLoaded(b)
+		return match{id: l.ReqID}, nil, err == nil
 	case wire.TypeSealed:
 		// Matched by the inner frame's request id; the caller checks the
 		// tag (Client.open).

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/rmbd/rmbd/dump"
 	"github.com/rmbd/rmbd/registry"
 	"github.com/rmbd/rmbd/respserver"
 )
@@ -51,6 +52,10 @@ func (b respBackend) Create(name string, s registry.Sizing, from netip.Addr) (*r
 }
 
 func (b respBackend) Drop(name string) error { return b.n.dropFilter(name) }
+
+func (b respBackend) LoadChunk(name string, chunk []byte, from netip.Addr) (dump.Loaded, error) {
+	return b.n.loadChunk(from, false, name, chunk)
+}
 
 func (b respBackend) Info() respserver.Info {
 	n := b.n

@@ -74,8 +74,9 @@ func respTable() []*respCmd {
 	keys := respArg{name: "key", typ: "key", multiple: true}
 	return []*respCmd{
 		{name: "bf.reserve", arity: -4, flags: []string{"write", "denyoom"}, first: 1, last: 1, step: 1, group: "bf", access: access.Create,
-			summary: "Creates a filter of the given capacity and false positive rate; rmbd filters do not grow (NONSCALING)",
+			summary: "Creates a filter of the given capacity and false positive rate that grows by EXPANSION (the node's --expansion unless told), or not at all (NONSCALING)",
 			args: []respArg{key, {name: "error_rate", typ: "double"}, {name: "capacity", typ: "integer"},
+				{name: "expansion", typ: "integer", token: "EXPANSION", optional: true},
 				{name: "nonscaling", typ: "pure-token", token: "NONSCALING", optional: true}},
 			run: (*Server).bfReserve},
 		{name: "bf.add", arity: 3, flags: []string{"write", "denyoom", "fast"}, first: 1, last: 1, step: 1, group: "bf", access: access.Add,
@@ -88,6 +89,7 @@ func respTable() []*respCmd {
 			summary: "Adds items, creating the filter with the given sizing unless NOCREATE",
 			args: []respArg{key, {name: "capacity", typ: "integer", token: "CAPACITY", optional: true},
 				{name: "error", typ: "double", token: "ERROR", optional: true},
+				{name: "expansion", typ: "integer", token: "EXPANSION", optional: true},
 				{name: "nocreate", typ: "pure-token", token: "NOCREATE", optional: true},
 				{name: "nonscaling", typ: "pure-token", token: "NONSCALING", optional: true},
 				{name: "items", typ: "pure-token", token: "ITEMS"}, items},
@@ -104,6 +106,12 @@ func respTable() []*respCmd {
 				{name: "filters", typ: "pure-token", token: "FILTERS"}, {name: "items", typ: "pure-token", token: "ITEMS"},
 				{name: "expansion", typ: "pure-token", token: "EXPANSION"}}}},
 			run: (*Server).bfInfo},
+		{name: "bf.scandump", arity: 3, flags: []string{"readonly"}, first: 1, last: 1, step: 1, group: "bf", access: access.Read,
+			summary: "Begins or goes on with a dump of a filter: the next iterator and a chunk of rmbd's dump format, [0, \"\"] at the end",
+			args:    []respArg{key, {name: "iterator", typ: "integer"}}, run: (*Server).bfScanDump},
+		{name: "bf.loadchunk", arity: 4, flags: []string{"write", "denyoom"}, first: 1, last: 1, step: 1, group: "bf", access: access.Create,
+			summary: "Loads a chunk BF.SCANDUMP gave, in order: the first makes the filter as it was dumped",
+			args:    []respArg{key, {name: "iterator", typ: "integer"}, {name: "data", typ: "string"}}, run: (*Server).bfLoadChunk},
 		{name: "bf.card", arity: 2, flags: []string{"readonly", "fast"}, first: 1, last: 1, step: 1, group: "bf", access: access.Read,
 			summary: "The number of items in a filter, estimated from its bits", args: []respArg{key}, run: (*Server).bfCard},
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rmbd/rmbd/access"
+	"github.com/rmbd/rmbd/dump"
 	"github.com/rmbd/rmbd/filter"
 	"github.com/rmbd/rmbd/internal/bufpool"
 	"github.com/rmbd/rmbd/internal/conns"
@@ -58,6 +59,10 @@ func (b *testBackend) Drop(name string) error {
 		return err
 	}
 	return b.reg.Apply(p).Err
+}
+
+func (b *testBackend) LoadChunk(name string, chunk []byte, from netip.Addr) (dump.Loaded, error) {
+	return dump.Load(b.reg, func(name string, s registry.Sizing) (*registry.Filter, error) { return b.Create(name, s, from) }, name, chunk)
 }
 
 func (b *testBackend) Info() Info { return Info{Name: "test", Profile: "default"} }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/rmbd/rmbd/access"
+	"github.com/rmbd/rmbd/dump"
 	"github.com/rmbd/rmbd/internal/bufpool"
 	"github.com/rmbd/rmbd/internal/conns"
 	"github.com/rmbd/rmbd/registry"
@@ -39,6 +40,11 @@ type Backend interface {
 	Create(name string, s registry.Sizing, from netip.Addr) (*registry.Filter, error)
 	// Drop drops a filter, everywhere in the cluster.
 	Drop(name string) error
+	// LoadChunk loads a dump's chunk into the filter called name (a
+	// header may create it) for a client at from: as dump.Load, held to
+	// the client's access and quotas, and durable as the node's --fsync
+	// says before it returns.
+	LoadChunk(name string, chunk []byte, from netip.Addr) (dump.Loaded, error)
 	// Info returns the node's figures for INFO.
 	Info() Info
 }

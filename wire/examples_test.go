@@ -26,6 +26,10 @@ func must(b []byte, err error) []byte {
 }
 
 // examples builds every frame documented in docs/PROTOCOL.md.
+// exampleChunk stands for a dump's chunk (package dump makes them; to
+// the protocol they are bytes): its head, and no more.
+var exampleChunk = []byte{'R', 'M', 'B', 'C', 1, 2, 0, 0, 0x01, 0x3e}
+
 func examples() []struct {
 	name  string
 	frame []byte
@@ -77,6 +81,10 @@ func examples() []struct {
 			Layout: filter.Blocked, Capacity: 1000, FPRate: 0.01}))},
 		{"filters", must(AppendFilters(nil, 4, 0, []FilterDesc{{Name: []byte("users"), Gen: 1, Created: 1_767_225_600_000,
 			Origin: []byte("n1"), FP: exampleFP, Capacity: 1000, FPRate: 0.01, Keys: 2, FillPPM: 5859}}))},
+		{"dump-request", must(AppendDumpRequest(nil, DumpRequest{ReqID: 8, Name: []byte("users"), Iterator: 1 << 32}))},
+		{"dump-chunk", must(AppendDumpChunk(nil, DumpChunk{ReqID: 8, Iterator: 1<<32 | 4096, Chunk: exampleChunk}))},
+		{"load-request", must(AppendLoadRequest(nil, LoadRequest{ReqID: 9, Name: []byte("copy"), Chunk: exampleChunk}))},
+		{"loaded", must(AppendLoaded(nil, Loaded{ReqID: 9, Rows: 1, Changed: 1}))},
 		{"named-has-batch", must(AppendNamed(nil, "users", must(AppendBatch(nil, TypeHasBatch, 3, 0, keys("k1")))))},
 		{"named-segment-row-ack", must(AppendNamedSegment(nil, "users", 3, must(AppendRowAck(nil, RowAck{Stamp: 9, Seq: 1, Rows: 20}))))},
 		{"members", must(AppendMembers(nil, 6, []Member{{Name: []byte("n1"), GossipAddr: []byte("10.0.0.1:7946"),

@@ -281,6 +281,29 @@ func FuzzPeerRequest(f *testing.F) {
 	})
 }
 
+func FuzzDump(f *testing.F) {
+	seed(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if q, err := DecodeDumpRequest(b); err == nil {
+			q.Pad = len(b)
+			out, err := AppendDumpRequest(nil, q)
+			same(t, b, out, err)
+		}
+		if c, err := DecodeDumpChunk(b); err == nil {
+			out, err := AppendDumpChunk(nil, c)
+			same(t, b, out, err)
+		}
+		if q, err := DecodeLoadRequest(b); err == nil {
+			out, err := AppendLoadRequest(nil, q)
+			same(t, b, out, err)
+		}
+		if l, err := DecodeLoaded(b); err == nil {
+			out, err := AppendLoaded(nil, l)
+			same(t, b, out, err)
+		}
+	})
+}
+
 func FuzzSealed(f *testing.F) {
 	seed(f)
 	for _, ex := range examples() {

@@ -44,8 +44,12 @@ const (
 	TypeFilters     Type = 0x25 // describes named filters, answering a filter request
 	TypeCatalog     Type = 0x26 // catalog entries, between members (named.go)
 	TypeSparseSync  Type = 0x27 // rows as the positions of their set bits (sparse.go), acknowledged as a RowSync
+	TypeDumpReq     Type = 0x28 // asks for a chunk of a filter's dump (dump.go)
+	TypeDumpChunk   Type = 0x29 // a chunk of a dump, answering a dump request
+	TypeLoadReq     Type = 0x2a // loads a chunk of a dump into a filter
+	TypeLoaded      Type = 0x2b // answers a load request that was taken
 
-	lastType = TypeSparseSync
+	lastType = TypeLoaded
 )
 
 var typeNames = map[Type]string{
@@ -57,7 +61,7 @@ var typeNames = map[Type]string{
 	TypePullDone: "pull done", TypeMembersReq: "members request", TypeMembers: "members",
 	TypeNodeMeta: "node metadata", TypeLocalState: "local state",
 	TypeSealed: "sealed", TypePeerRequest: "peer request", TypePeerResult: "peer result", TypeNamed: "named", TypeFilterReq: "filter request", TypeFilters: "filters", TypeCatalog: "catalog",
-	TypeSparseSync: "sparse row sync",
+	TypeSparseSync: "sparse row sync", TypeDumpReq: "dump request", TypeDumpChunk: "dump chunk", TypeLoadReq: "load request", TypeLoaded: "loaded",
 }
 
 // String names the frame type.
@@ -168,7 +172,7 @@ func RequestID(frame []byte) (id uint32, ok bool) {
 	switch Type(frame[0]) {
 	case TypePull:
 		return 0, true
-	case TypeAddBatch, TypeHasBatch, TypePing, TypeStatsReq, TypeMembersReq, TypePeerRequest, TypeFilterReq:
+	case TypeAddBatch, TypeHasBatch, TypePing, TypeStatsReq, TypeMembersReq, TypePeerRequest, TypeFilterReq, TypeDumpReq, TypeLoadReq:
 		if len(frame) >= HeaderSize+4 {
 			return binary.BigEndian.Uint32(frame[HeaderSize:]), true
 		}

@@ -1,0 +1,81 @@
+package node
+
+import (
+	"net/netip"
+
+	"github.com/rmbd/rmbd/access"
+	"github.com/rmbd/rmbd/dump"
+	"github.com/rmbd/rmbd/registry"
+	"github.com/rmbd/rmbd/store"
+	"github.com/rmbd/rmbd/wire"
+)
+
+// Dumps and loads (package dump): the binary protocol's dump and load
+// requests, and BF.LOADCHUNK's loads (respBackend).
+
+// loadChunk loads chunk into name for a client at from, a header making
+// the filter as createFor does (access, quotas); with --fsync always the
+// rows it changed are on disk before it returns.
+func (n *Node) loadChunk(from netip.Addr, sealed bool, name string, chunk []byte) (dump.Loaded, error) {
+	create := func(name string, s registry.Sizing) (*registry.Filter, error) {
+		return n.createFor(from, sealed, name, s)
+	}
+	l, err := dump.Load(n.reg, create, name, chunk)
+	if err == nil && l.Changed > 0 && n.cfg.Fsync == store.FsyncAlways && l.Segment.Store() != nil {
+		_, err = l.Segment.Store().Checkpoint()
+	}
+	return l, err
+}
+
+// dumpRequest answers a chunk of a filter's dump, over TCP only: a chunk
+// is larger than a datagram.
+func (n *Node) dumpRequest(q *request) reply {
+	dq, err := wire.DecodeDumpRequest(q.frame)
+	switch {
+	case err != nil:
+		return n.bad(q)
+	case !n.may(q, access.Read):
+		return n.refuse(q, wire.CodeForbidden, "dump: this address may not ask ("+access.Read.Flag()+")")
+	case !q.tcp:
+		return n.refuse(q, wire.CodeUseTCP, "a dump's chunks are larger than a datagram: use TCP")
+	}
+	f := n.reg.Lookup(filterName(dq.Name)).Winner()
+	if f == nil {
+		return n.refuse(q, wire.CodeRefused, "no filter "+string(dq.Name))
+	}
+	next, chunk, err := dump.Scan(f, dq.Iterator, nil)
+	if err != nil {
+		return n.refuse(q, wire.CodeRefused, err.Error())
+	}
+	out, _ := wire.AppendDumpChunk(q.w.buf[:0], wire.DumpChunk{ReqID: dq.ReqID, Iterator: next, Chunk: chunk})
+	return reply{frame: out}
+}
+
+// loadRequest loads a chunk of a dump (who may create filters may load).
+func (n *Node) loadRequest(q *request) reply {
+	lq, err := wire.DecodeLoadRequest(q.frame)
+	switch {
+	case err != nil:
+		return n.bad(q)
+	case !n.may(q, access.Create):
+		return n.refuse(q, wire.CodeForbidden, "load: this address may not ask ("+access.Create.Flag()+")")
+	}
+	l, err := n.loadChunk(q.from.Addr(), q.sealed, string(filterName(lq.Name)), lq.Chunk)
+	if err != nil {
+		return n.refuse(q, wire.CodeRefused, err.Error())
+	}
+	a := wire.Loaded{ReqID: lq.ReqID, Rows: uint32(l.Rows), Changed: uint32(l.Changed)}
+	if l.Created {
+		a.Flags |= wire.LoadedCreated
+	}
+	out, _ := wire.AppendLoaded(q.w.buf[:0], a)
+	return reply{frame: out}
+}
+
+// filterName is the filter a request names: the default for none.
+func filterName(name []byte) []byte {
+	if len(name) == 0 {
+		return []byte(registry.DefaultName)
+	}
+	return name
+}

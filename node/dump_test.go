@@ -1,0 +1,72 @@
+package node_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/rmbd/rmbd/node"
+	"github.com/rmbd/rmbd/wire"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// A growing filter dumped over a stream from one member and loaded into
+// another name on the same cluster: the loaded filter reaches every
+// member, every key in it. A dump asked over UDP is told to use TCP.
+func TestLoadedFilterReplicates(t *testing.T) {
+	inBubble(t, func(t *testing.T, tn *testNet) {
+		ns := tn.cluster3(node.DefaultConfig())
+		a, b, c := ns[0], ns[1], ns[2]
+		u := tn.station()
+		q := create("src", 200, 0.01)
+		q.Growth = 3 // expansion 2
+		_, e := filterOp(t, u, a, q)
+		require.Nil(t, e)
+		var keys []string
+		for i := range 1000 {
+			keys = append(keys, fmt.Sprint("k", i))
+		}
+		got, e := namedBatch(t, u, a, "src", wire.TypeAddBatch, keys...)
+		require.Nil(t, e)
+		require.Len(t, got, len(keys))
+
+		req, err := wire.AppendDumpRequest(nil, wire.DumpRequest{ReqID: 1, Name: []byte("src"), Pad: 1400})
+		require.NoError(t, err)
+		ef, err := wire.DecodeError(u.ask(a.Addr(), req))
+		require.NoError(t, err)
+		assert.Equal(t, wire.CodeUseTCP, ef.Code)
+
+		conn := u.dial(a.Addr())
+		fr := wire.NewFrameReader(conn, 1<<16)
+		roundTrip := func(frame []byte) []byte {
+			go conn.Write(frame)
+			tn.settle()
+			reply, err := fr.Next()
+			require.NoError(t, err)
+			return append([]byte(nil), reply...)
+		}
+		var chunks [][]byte
+		for it := uint64(0); ; {
+			req, err := wire.AppendDumpRequest(nil, wire.DumpRequest{ReqID: 2, Name: []byte("src"), Iterator: it})
+			require.NoError(t, err)
+			d, err := wire.DecodeDumpChunk(roundTrip(req))
+			require.NoError(t, err)
+			if d.Iterator == 0 {
+				break
+			}
+			chunks, it = append(chunks, d.Chunk), d.Iterator
+		}
+		require.Greater(t, len(a.Registry().Lookup([]byte("src")).Winner().Segments()), 1, "grown")
+		for i, ch := range chunks {
+			req, err := wire.AppendLoadRequest(nil, wire.LoadRequest{ReqID: 3, Name: []byte("copy"), Chunk: ch})
+			require.NoError(t, err)
+			l, err := wire.DecodeLoaded(roundTrip(req))
+			require.NoError(t, err, "chunk %d", i)
+			assert.Equal(t, i == 0, l.Flags&wire.LoadedCreated != 0)
+		}
+		tn.until("the loaded filter on every member", 20*time.Second, func() bool {
+			return namedHasAll(a, "copy", keys) && namedHasAll(b, "copy", keys) && namedHasAll(c, "copy", keys)
+		}, ns...)
+	})
+}
