@@ -35,13 +35,16 @@ Usage:
   rmbd-cli [flags] list            the node's filters: sizing, estimated keys, fill
   rmbd-cli [flags] info NAME       one filter
   rmbd-cli [flags] drop NAME       drop a named filter and its keys
+  rmbd-cli [flags] dump NAME > FILE  copy a filter out (a progress bar on stderr for large ones)
+  rmbd-cli [flags] load NAME < FILE  load a dump into NAME, made as the dumped filter was if it
+                                   does not exist (any node, any cluster; loading twice is harmless)
   rmbd-cli -f NAME add|has ...     add to or ask the named filter NAME (environment:
                                    RMBD_FILTER); an add to a name with no filter
                                    creates it when the node allows (--auto-create)
 
 peer, with a node that has a cluster key, needs the key: --cluster-key-file
 (or RMBD_CLUSTER_KEY_FILE, or RMBD_CLUSTER_KEY holding the key itself). With
-the key, create, drop, stats and members go sealed too: the node serves them
+the key, create, drop, dump, load, stats and members go sealed too: the node serves them
 as an admin's wherever rmbd-cli runs.
 
 has exits 0 when every key is present, 1 when any is absent, 2 on error.
@@ -138,7 +141,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return exitOK
 	}
 	if fs.NArg() == 0 {
-		return fail(errors.New("no command: add, has, peer, ping, stats, members, create, list, info or drop (see rmbd-cli --help)"))
+		return fail(errors.New("no command: add, has, peer, ping, stats, members, create, list, info, drop, dump or load (see rmbd-cli --help)"))
 	}
 	if o.timeout <= 0 || o.chunk < 1 || o.watch < 0 {
 		return fail(errors.New("--timeout, --chunk and --watch must be positive"))
@@ -148,16 +151,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return fail(fmt.Errorf("--watch goes with stats, not %s", cmd))
 	}
 	need := map[string][2]int{"add": {1, -1}, "has": {1, -1}, "peer": {1, 1}, "ping": {0, 0}, "stats": {0, 0}, "members": {0, 0},
-		"create": {1, 1}, "list": {0, 0}, "info": {1, 1}, "drop": {1, 1}}
+		"create": {1, 1}, "list": {0, 0}, "info": {1, 1}, "drop": {1, 1}, "dump": {1, 1}, "load": {1, 1}}
 	n, ok := need[cmd]
 	if !ok {
-		return fail(fmt.Errorf("unknown command %q: add, has, peer, ping, stats, members, create, list, info or drop", cmd))
+		return fail(fmt.Errorf("unknown command %q: add, has, peer, ping, stats, members, create, list, info, drop, dump or load", cmd))
 	}
 	if len(rest) < n[0] || n[1] >= 0 && len(rest) > n[1] {
 		return fail(fmt.Errorf("%s takes %s", cmd, map[string]string{
 			"add": "keys, or - to read them from stdin", "has": "keys, or - to read them from stdin",
 			"peer": "one HOST:PORT", "ping": "no arguments", "stats": "no arguments", "members": "no arguments",
-			"create": "one filter NAME", "list": "no arguments", "info": "one filter NAME", "drop": "one filter NAME"}[cmd]))
+			"create": "one filter NAME", "list": "no arguments", "info": "one filter NAME", "drop": "one filter NAME",
+			"dump": "one filter NAME (and writes to stdout)", "load": "one filter NAME (and reads stdin)"}[cmd]))
 	}
 	if (fs.Changed("capacity") || fs.Changed("fp-rate") || fs.Changed("layout") || fs.Changed("expansion")) && cmd != "create" {
 		return fail(fmt.Errorf("--capacity, --fp-rate, --expansion and --layout go with create, not %s", cmd))
@@ -223,6 +227,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		if err = c.DropFilter(ctx, rest[0]); err == nil {
 			out.dropped(rest[0])
 		}
+	case "dump":
+		err = dumpFilter(ctx, c, rest[0], stdout, stderr)
+	case "load":
+		err = loadFilter(ctx, c, rest[0], stdin, stderr)
 	case "add", "has":
 		if len(rest) == 1 && rest[0] == "-" {
 			code, err = streamKeys(ctx, c, cmd, stdin, out, o, stderr)

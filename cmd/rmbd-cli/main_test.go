@@ -450,3 +450,39 @@ func TestNamedFilterCommands(t *testing.T) {
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errOut, "no filter users")
 }
+
+// dump NAME > FILE, then load OTHER < FILE on another node: every key
+// there; a damaged file is refused with the reason, exit 2.
+func TestDumpLoad(t *testing.T) {
+	src := nodetest.Start(t, node.DefaultConfig()).Addr().String()
+	dst := nodetest.Start(t, node.DefaultConfig()).Addr().String()
+	code, _, errOut := cli(src, "", "create", "users", "--capacity", "1000", "--expansion", "2")
+	require.Equal(t, 0, code, errOut)
+	keys := make([]string, 5000)
+	for i := range keys {
+		keys[i] = fmt.Sprint("user-", i)
+	}
+	code, _, errOut = cli(src, strings.Join(keys, "\n")+"\n", "-f", "users", "add", "-")
+	require.Equal(t, 0, code, errOut)
+	code, file, errOut := cli(src, "", "dump", "users")
+	require.Equal(t, 0, code, errOut)
+	assert.True(t, strings.HasPrefix(file, "RMBC"), "a dump's first chunk")
+
+	code, _, errOut = cli(dst, file, "load", "copy")
+	require.Equal(t, 0, code, errOut)
+	code, out, errOut := cli(dst, strings.Join(keys, "\n")+"\n", "-f", "copy", "has", "-")
+	require.Equal(t, 0, code, errOut)
+	assert.NotContains(t, out, "false")
+
+	damaged := []byte(file)
+	damaged[len(damaged)-3] ^= 1
+	code, _, errOut = cli(dst, string(damaged), "load", "again")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "checksum mismatch")
+	code, _, errOut = cli(dst, "", "dump", "nothing")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "no filter nothing")
+	code, _, errOut = cli(dst, "", "load")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "load takes one filter NAME")
+}
