@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/rmbd/rmbd/node"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/rmbd/rmbd/client"
+	"github.com/rmbd/rmbd/node"
 	"github.com/stretchr/testify/require"
 )
 
@@ -178,4 +180,87 @@ func TestRedisBenchmarkFindsItsConfig(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 	require.Contains(t, string(out), "requests per second")
 	require.NotContains(t, string(out), "WARNING")
+}
+
+// A filter of about 100 MB, filled through the binary protocol, copied
+// into another node (another cluster) with redis-py's scandump and
+// loadchunk, then with go-redis's BFScanDump and BFLoadChunk: every key
+// true in both copies, and the copies' rows the original's.
+func TestDumpLoadThroughRedisClients(t *testing.T) {
+	python := "/usr/bin/python3"
+	if err := exec.Command(python, "-c", "import redis").Run(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s cannot import redis: .ci/run installs python3-redis", python)
+		}
+		t.Skip("no redis-py for", python)
+	}
+	const capacity, nkeys = 85_000_000, 1_000_000
+	if testing.Short() {
+		t.Skip("a 100 MB filter")
+	}
+	src, dst := startRESP(t, node.DefaultConfig()), startRESP(t, node.DefaultConfig())
+	ctx := context.Background()
+	rs, rd := redisClient(t, src, 2, ""), redisClient(t, dst, 3, "")
+	require.NoError(t, rs.BFReserve(ctx, "big", 0.01, capacity).Err())
+	size := src.Registry().Lookup([]byte("big")).Winner().Bytes()
+	require.GreaterOrEqual(t, size, uint64(100_000_000), "a filter of 100 MB")
+	c, err := client.Dial(ctx, src.Addr().String(), client.WithTCP(), client.WithTimeout(time.Minute))
+	require.NoError(t, err)
+	defer c.Close()
+	keys := make([]string, nkeys)
+	for i := range keys {
+		keys[i] = fmt.Sprint("key-", i)
+	}
+	for i := 0; i < nkeys; i += 100_000 {
+		require.NoError(t, c.Filter("big").Add(ctx, keys[i:i+100_000]...))
+	}
+
+	out, err := exec.Command(python, "testdata/resp_dump.py", fmt.Sprint(src.RESPAddr().Port()), fmt.Sprint(dst.RESPAddr().Port()),
+		"big", "py-copy").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.True(t, strings.HasSuffix(string(out), "ok\n"), "%s", out)
+	t.Logf("redis-py: %s", strings.Split(string(out), "\n")[0])
+	sameFilter(t, ctx, src, dst, "big", "py-copy", keys)
+	require.NoError(t, rd.Del(ctx, "py-copy").Err())
+
+	chunks := 0
+	for it := int64(0); ; chunks++ {
+		d, err := rs.BFScanDump(ctx, "big", it).Result()
+		require.NoError(t, err)
+		if d.Iter == 0 {
+			break
+		}
+		require.NoError(t, rd.BFLoadChunk(ctx, "go-copy", d.Iter, d.Data).Err())
+		it = d.Iter
+	}
+	t.Logf("go-redis: %d chunks", chunks)
+	sameFilter(t, ctx, src, dst, "big", "go-copy", keys)
+}
+
+// sameFilter asserts that filter name of a and filter copy of b hold the
+// same rows, and that every key is true in the copy.
+func sameFilter(t *testing.T, ctx context.Context, a, b *node.Node, name, copy string, keys []string) {
+	t.Helper()
+	fa, fb := a.Registry().Lookup([]byte(name)).Winner(), b.Registry().Lookup([]byte(copy)).Winner()
+	require.NotNil(t, fb)
+	ra, rb := fa.Segments()[0].Rows(), fb.Segments()[0].Rows()
+	require.Equal(t, ra.Fingerprint(), rb.Fingerprint())
+	for first := uint64(0); first < ra.Rows(); first += 1 << 16 {
+		n := min(1<<16, ra.Rows()-first)
+		x, err := ra.CopyRows(nil, first, n)
+		require.NoError(t, err)
+		y, err := rb.CopyRows(nil, first, n)
+		require.NoError(t, err)
+		require.True(t, bytes.Equal(x, y), "rows %d..%d", first, first+n)
+	}
+	c, err := client.Dial(ctx, b.Addr().String(), client.WithTCP(), client.WithTimeout(time.Minute))
+	require.NoError(t, err)
+	defer c.Close()
+	for i := 0; i < len(keys); i += 100_000 {
+		got, err := c.Filter(copy).Has(ctx, keys[i:min(i+100_000, len(keys))]...)
+		require.NoError(t, err)
+		for j, ok := range got {
+			require.True(t, ok, "key %d", i+j)
+		}
+	}
 }
