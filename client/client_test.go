@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
+	"github.com/rmbd/rmbd/internal/counter"
 	"net"
 	"strings"
 	"sync"
@@ -71,7 +72,7 @@ func TestAddHasPingStats(t *testing.T) {
 // order.
 func TestLargeCallsAreBatched(t *testing.T) {
 	n := nodetest.Start(t, node.DefaultConfig())
-	frames := func() uint64 { return n.Stats().Count(node.UDPFrames) + n.Stats().Count(node.TCPFrames) }
+	frames := func() uint64 { return n.Stats().Count(counter.UDPFrames) + n.Stats().Count(counter.TCPFrames) }
 	for name, opts := range map[string][]Option{"udp": nil, "tcp": {WithTCP()}} {
 		t.Run(name, func(t *testing.T) {
 			c := dial(t, n.Addr().String(), opts...)
@@ -131,10 +132,10 @@ func TestClassicMode(t *testing.T) {
 
 			err = c.Add(ctx, strings.Repeat("k", 140))
 			assert.ErrorIs(t, err, ErrKeyTooLong, "never truncated")
-			before := n.Stats().Count(node.Adds)
+			before := n.Stats().Count(counter.Adds)
 			_, err = c.Has(ctx, "ok", strings.Repeat("k", 140))
 			assert.ErrorIs(t, err, ErrKeyTooLong)
-			assert.Equal(t, before, n.Stats().Count(node.Adds), "nothing sent")
+			assert.Equal(t, before, n.Stats().Count(counter.Adds), "nothing sent")
 			_, err = c.Ping(ctx)
 			assert.Error(t, err)
 		})
@@ -341,13 +342,13 @@ func TestLargeAnswersComeOverTCP(t *testing.T) {
 	stats, err := c.Stats(context.Background())
 	require.NoError(t, err)
 	assert.Greater(t, len(stats), 10)
-	assert.Equal(t, uint64(1), n.Stats().Count(node.UDPRepliesCut), "the padded datagram was too small")
-	assert.Positive(t, n.Stats().Count(node.TCPFrames), "then TCP")
+	assert.Equal(t, uint64(1), n.Stats().Count(counter.UDPRepliesCut), "the padded datagram was too small")
+	assert.Positive(t, n.Stats().Count(counter.TCPFrames), "then TCP")
 
-	before := n.Stats().Count(node.UDPRepliesCut)
+	before := n.Stats().Count(counter.UDPRepliesCut)
 	_, err = dial(t, n.Addr().String()).Ping(context.Background())
 	require.NoError(t, err)
-	assert.Equal(t, before, n.Stats().Count(node.UDPRepliesCut), "padded to 1,400 bytes, a pong fits")
+	assert.Equal(t, before, n.Stats().Count(counter.UDPRepliesCut), "padded to 1,400 bytes, a pong fits")
 }
 
 func TestConcurrentUse(t *testing.T) {
@@ -416,7 +417,7 @@ func TestTCPReconnects(t *testing.T) {
 		require.NoError(t, err, "the call dials again")
 		assert.True(t, got[0])
 	}
-	assert.GreaterOrEqual(t, n.Stats().Count(node.TCPConns), uint64(6), "a new connection each time")
+	assert.GreaterOrEqual(t, n.Stats().Count(counter.TCPConns), uint64(6), "a new connection each time")
 }
 
 // Named filters through the client: created, used, described, listed,

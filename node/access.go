@@ -2,6 +2,7 @@ package node
 
 import (
 	"errors"
+	"github.com/rmbd/rmbd/internal/counter"
 	"net/netip"
 	"time"
 
@@ -78,7 +79,7 @@ func (n *Node) createFor(from netip.Addr, sealed bool, name string, s registry.S
 		return nil, err
 	}
 	if err := n.creators.Reserve(from, name, size, time.Now()); err != nil {
-		n.meters.c.inc(CreatesOverQuota)
+		n.meters.c.inc(counter.CreatesOverQuota)
 		return nil, err
 	}
 	f, created, err := n.create(name, s)

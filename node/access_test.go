@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"github.com/rmbd/rmbd/internal/counter"
 	"io"
 	"net/netip"
 	"testing"
@@ -64,7 +65,7 @@ func TestAllowLists(t *testing.T) {
 	u.send(n.Addr(), classicAdd(t, "y"))
 	tn.deliver()
 	assert.True(t, hasOn(t, u, n, "y"), "loopback may add")
-	assert.Equal(t, uint64(5), n.Stats().Count(node.Forbidden))
+	assert.Equal(t, uint64(5), n.Stats().Count(counter.Forbidden))
 
 	// Admin: loopback yes, others only with --allow-admin.
 	stats, _ := wire.AppendStatsRequest(nil, 3)

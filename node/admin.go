@@ -2,6 +2,7 @@ package node
 
 import (
 	"errors"
+	"github.com/rmbd/rmbd/internal/counter"
 	"net/netip"
 
 	"github.com/rmbd/rmbd/access"
@@ -88,7 +89,7 @@ func (n *Node) peerRequest(q *request) reply {
 	if !n.may(q, access.Admin) {
 		return n.refuse(q, wire.CodeForbidden, "peer: this address may not ask (--allow-admin)")
 	}
-	q.w.c.inc(PeerFrames)
+	q.w.c.inc(counter.PeerFrames)
 	// Over UDP the request's source may be forged: what goes back to it
 	// and the challenge to the address named, together, are no more bytes
 	// than the request (which is at least as large as the challenge).
@@ -115,7 +116,7 @@ func (n *Node) peerRequest(q *request) reply {
 	n.addPeer(string(p.Host), p.Port, false, func(o peerOutcome) {
 		out := peerAnswer(nil, p.ReqID, o)
 		if len(out) > budget(o) {
-			n.meters.c.inc(UDPRepliesCut)
+			n.meters.c.inc(counter.UDPRepliesCut)
 			return
 		}
 		if sealed {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/rmbd/rmbd/internal/counter"
 	"io"
 	"net/netip"
 	"testing"
@@ -119,7 +120,7 @@ func flood(t *testing.T, tn *testNet, n *node.Node, member netip.AddrPort, key *
 		}
 	}
 	tn.deliver()
-	before := n.Stats().Count(node.TCPFrames)
+	before := n.Stats().Count(counter.TCPFrames)
 	c := attacker.dial(n.Addr())
 	go func() {
 		for _, f := range stream {
@@ -134,7 +135,7 @@ func flood(t *testing.T, tn *testNet, n *node.Node, member netip.AddrPort, key *
 	if n.Protected() {
 		want = 1 // its first frame, refused: the node hangs up
 	}
-	require.GreaterOrEqual(t, n.Stats().Count(node.TCPFrames), before+want, "the stream served")
+	require.GreaterOrEqual(t, n.Stats().Count(counter.TCPFrames), before+want, "the stream served")
 	c.Close()
 }
 
@@ -169,8 +170,8 @@ func TestPoisoning(t *testing.T) {
 				n := tn.node(profile)
 				flood(t, tn, n, tn.remote().addr, nil)
 				assert.Zero(t, falsePositives(n), "a node open beyond loopback with no key takes nothing from beyond it")
-				assert.Zero(t, n.Stats().Count(node.SyncFramesMerged))
-				assert.Positive(t, n.Stats().Count(node.ProtectedRefused))
+				assert.Zero(t, n.Stats().Count(counter.SyncFramesMerged))
+				assert.Positive(t, n.Stats().Count(counter.ProtectedRefused))
 			})
 		})
 		t.Run(string(profile.Profile)+"/key", func(t *testing.T) {
@@ -197,9 +198,9 @@ func TestPoisoning(t *testing.T) {
 					assert.Zero(t, x.Filter().Stats().SetBits)
 				}
 				st := n.Stats()
-				assert.Positive(t, st.Count(node.Unauthenticated), "unsealed syncs refused")
-				assert.Positive(t, st.Count(node.AuthFailed), "sealed under another key, forged tags")
-				assert.Zero(t, st.Count(node.SyncFramesMerged))
+				assert.Positive(t, st.Count(counter.Unauthenticated), "unsealed syncs refused")
+				assert.Positive(t, st.Count(counter.AuthFailed), "sealed under another key, forged tags")
+				assert.Zero(t, st.Count(counter.SyncFramesMerged))
 
 				u := tn.station() // the node still serves its clients
 				u.send(n.Addr(), classicAdd(t, "real"))
@@ -325,7 +326,7 @@ func TestReplySizeRule(t *testing.T) {
 	req, _ = wire.PadFrame(req, 0, 4096)
 	_, err = wire.DecodeStats(u.ask(n.Addr(), req))
 	require.NoError(t, err, "padded to their size, the stats fit")
-	assert.Equal(t, uint64(2), n.Stats().Count(node.UDPRepliesCut))
+	assert.Equal(t, uint64(2), n.Stats().Count(counter.UDPRepliesCut))
 
 	c := u.dial(n.Addr()) // over TCP the handshake proved the address: any size
 	req, _ = wire.AppendStatsRequest(nil, 6)
@@ -419,8 +420,8 @@ func TestForgedAndReplayedAcks(t *testing.T) {
 			tn.round(n)
 		}
 		assert.Empty(t, n.Peers(), "pruned")
-		assert.Positive(t, n.Stats().Count(node.Replayed))
-		assert.Positive(t, n.Stats().Count(node.Unauthenticated))
+		assert.Positive(t, n.Stats().Count(counter.Replayed))
+		assert.Positive(t, n.Stats().Count(counter.Unauthenticated))
 	})
 	t.Run("classic", func(t *testing.T) {
 		tn := newNet(t)
@@ -504,7 +505,7 @@ func testPulls(t *testing.T, tn *testNet) {
 	reply := ask(sealed)
 	assert.Equal(t, wire.CodeRowRange, refusal(reply), "overlapping runs")
 	assert.Less(t, len(reply), len(sealed), "refused cheaply")
-	assert.Zero(t, n.Stats().Count(node.PullsServed))
+	assert.Zero(t, n.Stats().Count(counter.PullsServed))
 
 	// Two pulls whose readers do not read hold both places; a third is busy.
 	for range 2 {
@@ -515,7 +516,7 @@ func testPulls(t *testing.T, tn *testNet) {
 	tn.settle() // two pulls in progress, blocked on readers that do not read
 	s, _ := sealer.Seal(nil, whole, n.SealID(), time.Now())
 	assert.Equal(t, wire.CodeBusy, refusal(ask(s)))
-	assert.Equal(t, uint64(1), n.Stats().Count(node.PullsBusy))
+	assert.Equal(t, uint64(1), n.Stats().Count(counter.PullsBusy))
 }
 
 // Without a key, pulls are served to loopback and members only.
@@ -529,7 +530,7 @@ func TestPullsWithoutKey(t *testing.T) {
 	e, err := wire.DecodeError(readFrame(t, wire.NewFrameReader(c, 1<<20)))
 	require.NoError(t, err)
 	assert.Equal(t, wire.CodeForbidden, e.Code)
-	assert.Equal(t, uint64(1), n.Stats().Count(node.Forbidden))
+	assert.Equal(t, uint64(1), n.Stats().Count(counter.Forbidden))
 }
 
 // With a key, node frames that come unsealed change nothing: not the
@@ -554,7 +555,7 @@ func TestUnsealedNodeFramesChangeNothing(t *testing.T) {
 	tn.deliver()
 	assert.Equal(t, before, n.Peers(), "the peer table and its timers as they were")
 	assert.Zero(t, n.Filter().Stats().SetBits)
-	assert.Equal(t, uint64(sent), n.Stats().Count(node.Unauthenticated))
+	assert.Equal(t, uint64(sent), n.Stats().Count(counter.Unauthenticated))
 	reply := u.take()
 	require.Len(t, reply, 1, "the peer request alone is answered")
 	e, err := wire.DecodeError(reply[0].frame)

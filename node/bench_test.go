@@ -3,6 +3,7 @@ package node_test
 import (
 	"context"
 	"fmt"
+	"github.com/rmbd/rmbd/internal/counter"
 	"io"
 	"net/netip"
 	"testing"
@@ -121,7 +122,7 @@ func benchRowSyncs(b *testing.B, rows, perFrame int, rowsNew, withKey bool) {
 		b.StartTimer()
 		serve(fs)
 	}
-	if n.Stats().Count(node.SyncRowsMerged) == 0 {
+	if n.Stats().Count(counter.SyncRowsMerged) == 0 {
 		b.Fatal("nothing merged")
 	}
 }

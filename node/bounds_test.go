@@ -3,6 +3,7 @@ package node_test
 import (
 	"encoding/binary"
 	"errors"
+	"github.com/rmbd/rmbd/internal/counter"
 	"net"
 	"net/netip"
 	"testing"
@@ -59,7 +60,7 @@ func testConnectionLimits(t *testing.T, tn *testNet) {
 	a3 := a.dial(n.Addr())
 	assert.True(t, closed(a3, 10*time.Second), "a third from one source is refused")
 	tn.settle()
-	assert.Equal(t, uint64(1), n.Stats().Count(node.TCPRefusedPerSource), "counted")
+	assert.Equal(t, uint64(1), n.Stats().Count(counter.TCPRefusedPerSource), "counted")
 
 	b1, c1 := b.dial(n.Addr()), c.dial(n.Addr())
 	pingOver(t, b1, 3)
@@ -70,7 +71,7 @@ func testConnectionLimits(t *testing.T, tn *testNet) {
 	d1 := d.dial(n.Addr())
 	pingOver(t, d1, 6)
 	assert.True(t, closed(a2, 10*time.Second), "the connection idle longest made room")
-	assert.Equal(t, uint64(1), n.Stats().Count(node.TCPEvicted))
+	assert.Equal(t, uint64(1), n.Stats().Count(counter.TCPEvicted))
 	for _, live := range []net.Conn{a1, b1, c1, d1} {
 		assert.False(t, closed(live, 20*time.Millisecond))
 	}
@@ -91,7 +92,7 @@ func testStreamTimeouts(t *testing.T, tn *testNet) {
 	go half.Write([]byte{byte(wire.TypeHasBatch), 0, 0, 1, 0, 0, 0}) // a header promising 65,536 bytes, and two
 	assert.True(t, closed(half, 10*time.Second))
 	tn.settle()
-	assert.Equal(t, uint64(1), n.Stats().Count(node.TCPFrameTimeouts), "a frame timeout")
+	assert.Equal(t, uint64(1), n.Stats().Count(counter.TCPFrameTimeouts), "a frame timeout")
 
 	trickle := u.dial(n.Addr())
 	go func() {
@@ -105,13 +106,13 @@ func testStreamTimeouts(t *testing.T, tn *testNet) {
 	}()
 	assert.True(t, closed(trickle, 10*time.Second))
 	tn.settle()
-	assert.Equal(t, uint64(2), n.Stats().Count(node.TCPFrameTimeouts), "a second frame timeout")
+	assert.Equal(t, uint64(2), n.Stats().Count(counter.TCPFrameTimeouts), "a second frame timeout")
 
 	idle := u.dial(n.Addr())
 	pingOver(t, idle, 1)
 	assert.True(t, closed(idle, 10*time.Second))
 	tn.settle()
-	assert.Equal(t, uint64(1), n.Stats().Count(node.TCPIdleTimeouts), "an idle timeout")
+	assert.Equal(t, uint64(1), n.Stats().Count(counter.TCPIdleTimeouts), "an idle timeout")
 }
 
 // Frames are held in memory as their bytes arrive, under the budget:
@@ -138,7 +139,7 @@ func testBufferBudget(t *testing.T, tn *testNet) {
 		}()
 	}
 	tn.settle()
-	assert.GreaterOrEqual(t, n.Stats().Count(node.TCPNoMemory), uint64(2), "some closed for memory")
+	assert.GreaterOrEqual(t, n.Stats().Count(counter.TCPNoMemory), uint64(2), "some closed for memory")
 	st := n.Stats()
 	assert.LessOrEqual(t, st.Buffers.Peak, int64(minBufferBytes))
 	assert.Positive(t, st.Buffers.Refused)
@@ -191,7 +192,7 @@ func testFloodIsShed(t *testing.T, tn *testNet) {
 		}
 	}
 	tn.deliver()
-	assert.Equal(t, uint64(1), n.Stats().Count(node.UDPBlocked), "the flooder, and it alone")
+	assert.Equal(t, uint64(1), n.Stats().Count(counter.UDPBlocked), "the flooder, and it alone")
 	assert.Equal(t, 1, n.Stats().UDPBlockedNow)
 	answered := 0
 	for _, d := range client.take() {
@@ -239,8 +240,8 @@ func testQuietClientsAreNotShed(t *testing.T, tn *testNet) {
 			<-time.After(100 * time.Millisecond) // a window of the bubble's clock: 64 datagrams, far under 2,000 a second
 		}
 	}
-	assert.Zero(t, n.Stats().Count(node.UDPBlocked))
-	assert.Zero(t, n.Stats().Count(node.UDPShed))
+	assert.Zero(t, n.Stats().Count(counter.UDPBlocked))
+	assert.Zero(t, n.Stats().Count(counter.UDPShed))
 }
 
 // Stats requests read the statistics the background refresh keeps: a

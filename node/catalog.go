@@ -2,6 +2,7 @@ package node
 
 import (
 	"github.com/rmbd/rmbd/gossip"
+	"github.com/rmbd/rmbd/internal/counter"
 	"github.com/rmbd/rmbd/registry"
 	"github.com/rmbd/rmbd/wire"
 )
@@ -74,7 +75,7 @@ func (n *Node) queueCatalog(b []byte) {
 	select {
 	case n.gates.catalog <- append([]byte(nil), b...):
 	default:
-		n.meters.c.inc(CatalogDropped) // the next push/pull brings it again
+		n.meters.c.inc(counter.CatalogDropped) // the next push/pull brings it again
 	}
 }
 
@@ -96,7 +97,7 @@ func (n *Node) catalogLoop() {
 func (n *Node) mergeCatalog(b []byte) {
 	entries, err := gossip.DecodeCatalog(b)
 	if err != nil {
-		n.meters.c.inc(MemberBadState)
+		n.meters.c.inc(counter.MemberBadState)
 		n.log.Debug("catalog from a member refused", "err", err)
 		return
 	}

@@ -3,6 +3,7 @@ package node_test
 import (
 	"context"
 	"fmt"
+	"github.com/rmbd/rmbd/internal/counter"
 	"net"
 	"net/netip"
 	"strings"
@@ -69,8 +70,8 @@ func TestMemberWithAnotherDefaultSizing(t *testing.T) {
 		for range 3 {
 			tn.round(n1, n2)
 		}
-		assert.Equal(t, uint64(1), n1.Stats().Count(node.MemberMismatch), "reported once")
-		assert.Equal(t, uint64(1), n2.Stats().Count(node.MemberMismatch))
+		assert.Equal(t, uint64(1), n1.Stats().Count(counter.MemberMismatch), "reported once")
+		assert.Equal(t, uint64(1), n2.Stats().Count(counter.MemberMismatch))
 		assert.Empty(t, n1.Peers(), "no push target for the default filter")
 
 		// A filter one of them makes — explicitly or by an add — reaches
@@ -116,8 +117,8 @@ func TestRestartedEmptyNodeCatchesUp(t *testing.T) {
 		tn.until("n2 gone", 10*time.Second, func() bool { return len(n3.Peers()) == 1 })
 		again, _ := tn.memberAt(netAddr(10), node.DefaultConfig(), n3)
 		tn.until("filled", 10*time.Second, func() bool { return hasAll(again, keys) })
-		assert.Equal(t, uint64(1), again.Stats().Count(node.AntiEntropyPulls), "one pull fills it")
-		assert.Zero(t, again.Stats().Count(node.PullsFailed))
+		assert.Equal(t, uint64(1), again.Stats().Count(counter.AntiEntropyPulls), "one pull fills it")
+		assert.Zero(t, again.Stats().Count(counter.PullsFailed))
 		tn.until("a push target again", 10*time.Second, func() bool { return len(n3.Peers()) == 2 })
 		tn.round(again)
 		assert.Zero(t, again.Stats().SyncBytesSent, "members have what the pull brought: nothing pushed back")
@@ -138,12 +139,12 @@ func TestFailedPullIsCounted(t *testing.T) {
 		n1 := tn.member(cfg, n2)
 		<-time.After(1500 * time.Millisecond)
 		tn.settle()
-		assert.Equal(t, uint64(2), n1.Stats().Count(node.PullsFailed), "tried again after a second, each failure counted")
+		assert.Equal(t, uint64(2), n1.Stats().Count(counter.PullsFailed), "tried again after a second, each failure counted")
 		assert.Zero(t, n1.Filter().Stats().SetBits)
 		tn.nw.Cut(nil) // the link heals while the node waits to try again
 		<-time.After(2 * time.Second)
 		tn.settle()
-		assert.Equal(t, uint64(2), n1.Stats().Count(node.PullsFailed))
+		assert.Equal(t, uint64(2), n1.Stats().Count(counter.PullsFailed))
 		assert.True(t, hasAll(n1, makeKeys("p", 10)), "the third try filled it")
 	})
 }
@@ -179,8 +180,8 @@ func TestSparseRefill(t *testing.T) {
 				stop3()
 
 				n, _ := tn.memberAt(netAddr(9), cfg, n1)
-				tn.until("the join's pull", 10*time.Second, func() bool { return n.Stats().Count(node.AntiEntropyPulls) > 0 })
-				assert.Zero(t, n.Stats().Count(node.PullsFailed))
+				tn.until("the join's pull", 10*time.Second, func() bool { return n.Stats().Count(counter.AntiEntropyPulls) > 0 })
+				assert.Zero(t, n.Stats().Count(counter.PullsFailed))
 				missing := 0
 				for _, k := range keys {
 					if !n.Filter().Has(k) {

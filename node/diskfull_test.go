@@ -1,11 +1,11 @@
 package node_test
 
 import (
+	"github.com/rmbd/rmbd/internal/counter"
 	"testing"
 	"time"
 
 	"github.com/rmbd/rmbd/internal/faultfs"
-	"github.com/rmbd/rmbd/node"
 	"github.com/rmbd/rmbd/store"
 	"github.com/rmbd/rmbd/wire"
 	"github.com/stretchr/testify/assert"
@@ -57,7 +57,7 @@ func TestDiskFullRefusesAckedAddsThenResumes(t *testing.T) {
 		assert.False(t, n.Health().Ready)
 		assert.Contains(t, n.Health().Why, "cannot write the data directory")
 		assert.Equal(t, 1, n.Stats().Unwritable)
-		assert.Equal(t, uint64(1), n.Stats().Count(node.AddsUnkept))
+		assert.Equal(t, uint64(1), n.Stats().Count(counter.AddsUnkept))
 
 		// Over TCP too: the stream stays open and answers in order.
 		c := tn.station().dial(n.Addr())
@@ -74,7 +74,7 @@ func TestDiskFullRefusesAckedAddsThenResumes(t *testing.T) {
 		has, err := wire.DecodeResult(readFrame(t, r))
 		require.NoError(t, err)
 		assert.Equal(t, uint32(8), has.ReqID, "reads go on")
-		assert.Equal(t, uint64(2), n.Stats().Count(node.AddsUnkept))
+		assert.Equal(t, uint64(2), n.Stats().Count(counter.AddsUnkept))
 
 		// Unacknowledged adds and reads go on.
 		quiet, _ := wire.AppendBatch(nil, wire.TypeAddBatch, 3, 0, makeKeys("quiet", 5))
@@ -103,7 +103,7 @@ func TestDiskFullRefusesAckedAddsThenResumes(t *testing.T) {
 		has, err = wire.DecodeResult(readFrame(t, r))
 		require.NoError(t, err)
 		assert.Equal(t, uint32(10), has.ReqID)
-		assert.Equal(t, uint64(3), n.Stats().Count(node.AddsUnkept))
+		assert.Equal(t, uint64(3), n.Stats().Count(counter.AddsUnkept))
 		disk.Heal()
 		tn.until("ready once more", 2*time.Second, func() bool { return n.Health().Ready })
 		require.Nil(t, add(11, "last"))

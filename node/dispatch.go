@@ -2,6 +2,7 @@ package node
 
 import (
 	"errors"
+	"github.com/rmbd/rmbd/internal/counter"
 	"io"
 	"net/netip"
 
@@ -86,12 +87,12 @@ func (n *Node) dispatch(q *request) reply {
 	}
 	t := wire.Type(q.frame[0])
 	if n.keyed() && nodeFrame(t) && !q.sealed {
-		q.w.c.drop(Unauthenticated) // a node of this cluster would have sealed it
+		q.w.c.drop(counter.Unauthenticated) // a node of this cluster would have sealed it
 		return n.refuse(q, wire.CodeUnsealed, "this node has a cluster key: peer requests must be sealed with it (rmbd-cli --cluster-key-file)")
 	}
 	h := n.serve[t]
 	if h == nil {
-		q.w.c.drop(Unsupported)
+		q.w.c.drop(counter.Unsupported)
 		return reply{}
 	}
 	return h(n, q)
@@ -101,7 +102,7 @@ func (n *Node) dispatch(q *request) reply {
 // protected mode: how to configure the node, and a hang-up. Classic
 // frames, which have no error frame, get nothing.
 func (n *Node) protectedRefusal(q *request) reply {
-	q.w.c.drop(ProtectedRefused)
+	q.w.c.drop(counter.ProtectedRefused)
 	r := n.refuse(q, wire.CodeProtected, access.ProtectedMessage)
 	r.hangUp = true
 	return r
@@ -109,7 +110,7 @@ func (n *Node) protectedRefusal(q *request) reply {
 
 // bad counts a frame that did not decode; it gets no answer.
 func (n *Node) bad(q *request) reply {
-	q.w.c.drop(BadFrames)
+	q.w.c.drop(counter.BadFrames)
 	return reply{}
 }
 
@@ -118,7 +119,7 @@ func (n *Node) may(q *request, op access.Op) bool {
 	if n.policy.Allows(op, q.from.Addr(), q.sealed) {
 		return true
 	}
-	q.w.c.drop(Forbidden)
+	q.w.c.drop(counter.Forbidden)
 	return false
 }
 
@@ -154,7 +155,7 @@ func (n *Node) named(q *request) reply {
 		if !ok {
 			return n.bad(q)
 		}
-		q.w.c.drop(BadFrames)
+		q.w.c.drop(counter.BadFrames)
 		q.frame = inner
 		return n.refuse(q, wire.CodeRefused, registry.ErrName.Error())
 	}
@@ -170,7 +171,7 @@ func (n *Node) sealed(q *request) reply {
 	}
 	s, err := n.open(q.frame)
 	if errors.Is(err, auth.ErrReceiver) {
-		q.w.c.drop(WrongReceiver)
+		q.w.c.drop(counter.WrongReceiver)
 		budget := len(q.frame) // a datagram's source may be forged
 		if q.tcp {
 			budget = wire.MaxFrame
@@ -199,7 +200,7 @@ func (n *Node) sealed(q *request) reply {
 // are not served.
 func (n *Node) errorFrame(q *request) reply {
 	if !q.sealed {
-		q.w.c.drop(Unsupported)
+		q.w.c.drop(counter.Unsupported)
 	}
 	return reply{}
 }

@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"fmt"
+	"github.com/rmbd/rmbd/internal/counter"
 	"testing"
 	"time"
 
@@ -51,7 +52,7 @@ func TestOutsiderIsNeverAMember(t *testing.T) {
 					o.Filter().Add(key)
 				}
 				tn.until("three failed rejoins", 5*time.Second, func() bool { return logs.count("rejoin found nobody") >= 3 }, o, n1, n2)
-				assert.Positive(t, n1.Stats().Count(node.Unauthenticated)+n1.Stats().Count(node.AuthFailed), "its pushes refused")
+				assert.Positive(t, n1.Stats().Count(counter.Unauthenticated)+n1.Stats().Count(counter.AuthFailed), "its pushes refused")
 				assert.Equal(t, 1, logs.count("join failed"))
 				assert.ElementsMatch(t, []string{n1.Name(), n2.Name()}, memberNames(n1))
 				assert.ElementsMatch(t, []string{n1.Name(), n2.Name()}, memberNames(n2))
@@ -114,9 +115,9 @@ func TestKeyRotation(t *testing.T) {
 					func() bool { return hasAll(n, added[j]) }, nodes...)
 			}
 			st := n.Stats()
-			assert.Zero(t, st.Count(node.AuthFailed), "node %d refused a sealed frame", i)
-			assert.Zero(t, st.Count(node.Unauthenticated), "node %d got an unsealed node frame", i)
-			assert.Zero(t, st.Count(node.Replayed), "node %d", i)
+			assert.Zero(t, st.Count(counter.AuthFailed), "node %d refused a sealed frame", i)
+			assert.Zero(t, st.Count(counter.Unauthenticated), "node %d got an unsealed node frame", i)
+			assert.Zero(t, st.Count(counter.Replayed), "node %d", i)
 			assert.Zero(t, logs[i].count("could decrypt"), "node %d: gossip refused", i)
 			assert.Zero(t, logs[i].count("Failed UDP ping"), "node %d: a probe went unanswered", i)
 			assert.Zero(t, logs[i].count("has failed, no acks received"), "node %d suspected a member", i)

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"github.com/rmbd/rmbd/internal/counter"
 	"net/netip"
 	"time"
 
@@ -101,7 +102,7 @@ func (h host) AppendState(dst []byte) []byte {
 func (h host) NotifyMsg(b []byte) {
 	entries, err := wire.DecodeCatalogFrame(b)
 	if err != nil {
-		h.n.meters.c.inc(MemberBadState)
+		h.n.meters.c.inc(counter.MemberBadState)
 		return
 	}
 	h.n.queueCatalog(entries)
@@ -114,7 +115,7 @@ func (h host) MemberUp(m membership.Member) {
 	match := m.Meta.FP == n.def.Version().Def.FP
 	report, added := n.repl.MemberUp(m.Name, m.Data, match, m.Meta.Flags&wire.MetaSparseRows != 0)
 	if report {
-		n.meters.c.inc(MemberMismatch)
+		n.meters.c.inc(counter.MemberMismatch)
 		n.log.Warn("member has another default filter; syncing named filters only", "member", m.Name,
 			"theirs", m.Meta.FP.String(), "ours", n.def.Version().Def.FP.String())
 	}

@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"fmt"
+	"github.com/rmbd/rmbd/internal/counter"
 	"math/rand/v2"
 	"os"
 	"testing"
@@ -321,9 +322,9 @@ func TestNamedAntiEntropy(t *testing.T) {
 		ks := makeKeyStrings("silent", 300)
 		_, e = namedBatch(t, u, a, "repaired", wire.TypeAddBatch, ks...)
 		require.Nil(t, e)
-		pulls := b.Stats().Count(node.AntiEntropyPulls)
+		pulls := b.Stats().Count(counter.AntiEntropyPulls)
 		tn.until("anti-entropy repaired the named filter", 20*time.Second, func() bool { return namedHasAll(b, "repaired", ks) }) // no rounds
-		assert.Greater(t, b.Stats().Count(node.AntiEntropyPulls), pulls)
+		assert.Greater(t, b.Stats().Count(counter.AntiEntropyPulls), pulls)
 		assert.Zero(t, a.Stats().SyncBytesSent, "no round carried them")
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"github.com/rmbd/rmbd/internal/counter"
 	"os"
 	"path/filepath"
 	"strings"
@@ -211,7 +212,7 @@ func TestNamedFrameWithABadName(t *testing.T) {
 		_, err = r.Fixed(wire.ClassicHasReplySize)
 		require.NoError(t, err, "the stream goes on")
 	}
-	assert.Equal(t, uint64(6), n.Stats().Count(node.BadFrames), "each counted")
+	assert.Equal(t, uint64(6), n.Stats().Count(counter.BadFrames), "each counted")
 }
 
 // With a data directory, named filters, their sizing and their keys

@@ -3,6 +3,7 @@ package node_test
 import (
 	"bufio"
 	"fmt"
+	"github.com/rmbd/rmbd/internal/counter"
 	"io"
 	"net"
 	"net/netip"
@@ -24,7 +25,7 @@ func TestAddHas(t *testing.T) {
 			u.send(n.Addr(), classicAdd(t, "abc"))
 			tn.deliver()
 			assert.Empty(t, u.take(), "a classic add gets no reply")
-			assert.Equal(t, uint64(1), n.Stats().Count(node.Adds))
+			assert.Equal(t, uint64(1), n.Stats().Count(counter.Adds))
 			reply := u.ask(n.Addr(), classicHas(t, "abc"))
 			want := append(append([]byte{3, 'a', 'b', 'c'}, make([]byte, 136)...), 1)
 			assert.Equal(t, want, reply)
@@ -211,7 +212,7 @@ func TestJunkIsDropped(t *testing.T) {
 				u.send(n.Addr(), j)
 			}
 			tn.deliver()
-			assert.Equal(t, uint64(len(junk)), n.Stats().Count(node.Dropped))
+			assert.Equal(t, uint64(len(junk)), n.Stats().Count(counter.Dropped))
 			assert.Empty(t, u.take(), "junk gets no reply")
 			assert.False(t, hasOn(t, u, n, "k"), "still serving")
 			assert.Empty(t, n.Peers(), "no peer from a bad peer frame")
@@ -273,7 +274,7 @@ func TestTCPJunkClosesOnlyThatConnection(t *testing.T) {
 		assert.ErrorIs(t, err, io.EOF, "closed")
 	}
 	assert.False(t, hasOn(t, u, n, "x"), "still serving")
-	assert.Equal(t, uint64(2), n.Stats().Count(node.BadFrames))
+	assert.Equal(t, uint64(2), n.Stats().Count(counter.BadFrames))
 }
 
 func TestNeverPeersWithItself(t *testing.T) {
@@ -283,7 +284,7 @@ func TestNeverPeersWithItself(t *testing.T) {
 		b, _ := wire.AppendClassicPeer(nil, []byte(hostName(n)), n.Addr().Port()) // resolves to n
 		u.send(n.Addr(), b)
 		tn.settle()
-		assert.Equal(t, uint64(2), n.Stats().Count(node.SelfPeers))
+		assert.Equal(t, uint64(2), n.Stats().Count(counter.SelfPeers))
 		assert.Empty(t, n.Peers())
 
 		other := tn.node(node.DefaultConfig())
@@ -294,7 +295,7 @@ func TestNeverPeersWithItself(t *testing.T) {
 		tn.settle()
 		require.Len(t, n.Peers(), 1, "a name resolves to a peer")
 		assert.Equal(t, other.Addr(), n.Peers()[0].Addr)
-		assert.Equal(t, uint64(1), n.Stats().Count(node.Unresolved))
+		assert.Equal(t, uint64(1), n.Stats().Count(counter.Unresolved))
 	})
 }
 
@@ -378,7 +379,7 @@ func TestRealSockets(t *testing.T) {
 	}
 
 	stop() // with the connection still open, idle
-	assert.Zero(t, n.Stats().Count(node.ForcedShutdowns), "idle connections end without the timeout")
+	assert.Zero(t, n.Stats().Count(counter.ForcedShutdowns), "idle connections end without the timeout")
 	_, err = net.Dial("tcp", n.Addr().String())
 	assert.Error(t, err, "no longer accepting")
 }

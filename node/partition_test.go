@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"fmt"
+	"github.com/rmbd/rmbd/internal/counter"
 	"net/netip"
 	"testing"
 	"time"
@@ -69,7 +70,7 @@ func TestLongPartitionRepair(t *testing.T) {
 			st := n.Stats()
 			moved += st.SyncBytesSent - before[i].SyncBytesSent
 		}
-		pulled := c.Stats().Count(node.AntiEntropyRows) - before[2].Count(node.AntiEntropyRows)
+		pulled := c.Stats().Count(counter.AntiEntropyRows) - before[2].Count(counter.AntiEntropyRows)
 		moved += pulled * 64 // rows the pulls changed: here, every row pulled
 		t.Logf("away %d min while %d keys were added: every key on it %v after the heal; %d of %d rows differed; moved %d bytes = %.2f × (differing rows × 64 B)",
 			minutes, keys, took.Round(time.Millisecond), differ, f.Rows(), moved, float64(moved)/float64(differ*64))

@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"github.com/rmbd/rmbd/internal/counter"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -60,7 +61,7 @@ func TestProtectedMode(t *testing.T) {
 		assert.Contains(t, string(e.Msg), "protected mode")
 		_, err = fr.Next()
 		assert.ErrorIs(t, err, io.EOF)
-		assert.Equal(t, uint64(5), n.Stats().Count(node.ProtectedRefused))
+		assert.Equal(t, uint64(5), n.Stats().Count(counter.ProtectedRefused))
 
 		// A member beyond loopback cannot join it.
 		m := tn.member(cfg, n)

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"github.com/rmbd/rmbd/internal/counter"
 	"io"
 	"net/netip"
 	"time"
@@ -31,7 +32,7 @@ const pullTimeout = 60 * time.Second
 // by sealing), from the segment whose fingerprint it asks for.
 func (n *Node) pull(q *request) reply {
 	if !q.tcp {
-		q.w.c.drop(Unsupported)
+		q.w.c.drop(counter.Unsupported)
 		return reply{}
 	}
 	p, err := wire.DecodePull(q.frame)
@@ -49,7 +50,7 @@ func (n *Node) pull(q *request) reply {
 	}
 	seg := n.segmentFor(q, p.FP)
 	if seg == nil {
-		q.w.c.drop(FingerprintMismatch)
+		q.w.c.drop(counter.FingerprintMismatch)
 		return n.refuse(q, wire.CodeFingerprint, fmt.Sprintf("no filter here has the rows of %v", p.FP))
 	}
 	sealed, to := q.sealed, q.peer
@@ -74,7 +75,7 @@ func (n *Node) servePull(f *filter.Filter, p wire.Pull, sealed bool, to uint64, 
 	case n.gates.pulling <- struct{}{}:
 		defer func() { <-n.gates.pulling }()
 	default:
-		n.meters.c.drop(PullsBusy)
+		n.meters.c.drop(counter.PullsBusy)
 		e, _ := wire.AppendError(nil, wire.ErrorFrame{Code: wire.CodeBusy, Msg: []byte("serving other pulls; try again")})
 		return write(e)
 	}
@@ -87,7 +88,7 @@ func (n *Node) servePull(f *filter.Filter, p wire.Pull, sealed bool, to uint64, 
 		e, _ := wire.AppendError(nil, wire.ErrorFrame{Code: wire.CodeRowRange, Msg: []byte(err.Error())})
 		return write(e)
 	}
-	n.meters.c.inc(PullsServed)
+	n.meters.c.inc(counter.PullsServed)
 	done, _ := wire.AppendPullDone(nil, wire.PullDone{Rows: uint32(sent)})
 	return write(done)
 }
@@ -149,7 +150,7 @@ func (n *Node) pullRequest(seg *registry.Segment, runs []filter.Run, to netip.Ad
 // again sealed for it).
 func (n *Node) openPulled(frame []byte, from netip.AddrPort) ([]byte, error) {
 	if wire.Type(frame[0]) != wire.TypeSealed {
-		n.meters.c.drop(Unauthenticated)
+		n.meters.c.drop(counter.Unauthenticated)
 		return nil, fmt.Errorf("an unsealed %v frame in the answer", wire.Type(frame[0]))
 	}
 	s, err := n.open(frame)

@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"fmt"
+	"github.com/rmbd/rmbd/internal/counter"
 	"net"
 	"net/netip"
 	"testing"
@@ -64,7 +65,7 @@ func TestCreateStorm(t *testing.T) {
 		assert.Equal(t, cfg.FiltersPerSource, served, "the quota: filters held per source")
 		assert.Equal(t, 1100-cfg.FiltersPerSource, refused)
 		assert.Len(t, a.Registry().Names(), cfg.FiltersPerSource)
-		assert.Equal(t, uint64(refused), a.Stats().Count(node.CreatesOverQuota))
+		assert.Equal(t, uint64(refused), a.Stats().Count(counter.CreatesOverQuota))
 		tn.until("the catalog everywhere", 30*time.Second, func() bool {
 			return len(b.Registry().Names()) == cfg.FiltersPerSource && len(c.Registry().Names()) == cfg.FiltersPerSource
 		})

@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"github.com/rmbd/rmbd/internal/counter"
 	"net/netip"
 	"testing"
 	"time"
@@ -72,29 +73,29 @@ func TestReplayBoundToReceiverAndMoment(t *testing.T) {
 
 		replay(tn, a, c, recorded)
 		assert.False(t, hasAny(c, first), "another member takes nothing of it")
-		assert.Positive(t, c.Stats().Count(node.WrongReceiver))
+		assert.Positive(t, c.Stats().Count(counter.WrongReceiver))
 
 		<-time.After(auth.MaxAge + auth.MaxSkew + time.Second)
 		replay(tn, a, b, recorded)
 		assert.False(t, hasAny(b, first), "its receiver, too late")
-		assert.Positive(t, b.Stats().Count(node.Replayed))
+		assert.Positive(t, b.Stats().Count(counter.Replayed))
 
 		second := makeKeys("second", 50)
 		addKeys(t, u, a, second)
 		recorded = record(tn, a, b, c)
-		merged := b.Stats().Count(node.SyncFramesMerged)
+		merged := b.Stats().Count(counter.SyncFramesMerged)
 		replay(tn, a, b, recorded)
-		assert.Equal(t, merged+uint64(len(recorded)), b.Stats().Count(node.SyncFramesMerged), "fresh, to its receiver: taken")
-		replayed := b.Stats().Count(node.Replayed)
+		assert.Equal(t, merged+uint64(len(recorded)), b.Stats().Count(counter.SyncFramesMerged), "fresh, to its receiver: taken")
+		replayed := b.Stats().Count(counter.Replayed)
 		replay(tn, a, b, recorded)
-		assert.Equal(t, merged+uint64(len(recorded)), b.Stats().Count(node.SyncFramesMerged))
-		assert.Equal(t, replayed+uint64(len(recorded)), b.Stats().Count(node.Replayed), "a second time: refused")
+		assert.Equal(t, merged+uint64(len(recorded)), b.Stats().Count(counter.SyncFramesMerged))
+		assert.Equal(t, replayed+uint64(len(recorded)), b.Stats().Count(counter.Replayed), "a second time: refused")
 
 		stopB()
 		b2 := tn.nodeWith(tn.endpoint(bAddr), cfg) // restarted, empty, alone
 		replay(tn, a, b2, recorded)
 		assert.False(t, hasAny(b2, first) || hasAny(b2, second), "its receiver after a restart: a new id")
-		assert.Zero(t, b2.Stats().Count(node.SyncFramesMerged))
-		assert.Positive(t, b2.Stats().Count(node.WrongReceiver))
+		assert.Zero(t, b2.Stats().Count(counter.SyncFramesMerged))
+		assert.Positive(t, b2.Stats().Count(counter.WrongReceiver))
 	})
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"github.com/rmbd/rmbd/internal/counter"
 	"net"
 	"net/netip"
 
@@ -64,19 +65,19 @@ func (b respBackend) Info() respserver.Info {
 	return respserver.Info{Listen: n.Addr().String(), Name: n.Name(), Profile: string(n.cfg.Profile),
 		RESPListen: n.RESPAddr().String(), DataDir: n.cfg.DataDir != "", Fsync: n.cfg.Fsync.String(),
 		Started: n.life.started, OpenConns: s.OpenConns, MaxConns: n.cfg.MaxConns, MaxConnsPerSource: n.cfg.MaxConnsPerSource,
-		ConnsReceived: c[RESPConns] + c[TCPConns], Rejected: c[TCPRefusedPerSource], Evicted: c[TCPEvicted],
-		Adds: c[Adds], AddsNew: c[AddsNew], Asked: c[HasQueries], Found: c[HasHits]}
+		ConnsReceived: c[counter.RESPConns] + c[counter.TCPConns], Rejected: c[counter.TCPRefusedPerSource], Evicted: c[counter.TCPEvicted],
+		Adds: c[counter.Adds], AddsNew: c[counter.AddsNew], Asked: c[counter.HasQueries], Found: c[counter.HasHits]}
 }
 
 // addRESPStats adds the RESP server's counts to s.
 func (n *Node) addRESPStats(s *Stats) {
 	rc := n.resp.Counts()
 	for c, v := range map[Counter]uint64{
-		RESPConns: rc.Conns, RESPCommands: rc.Commands, RESPErrors: rc.Errors, RESPProtocolErrors: rc.ProtocolErrors,
-		Adds: rc.Adds, AddsNew: rc.AddsNew, HasQueries: rc.HasQueries, HasHits: rc.HasHits,
-		Forbidden: rc.Forbidden, ProtectedRefused: rc.Protected,
-		RESPAuthFailures: rc.AuthFailed, RESPAuthDelayed: rc.AuthDelayed, RESPAuthRefused: rc.AuthRefused,
-		TCPIdleTimeouts: rc.IdleTimeouts, TCPFrameTimeouts: rc.FrameTimeouts, TCPNoMemory: rc.NoMemory,
+		counter.RESPConns: rc.Conns, counter.RESPCommands: rc.Commands, counter.RESPErrors: rc.Errors, counter.RESPProtocolErrors: rc.ProtocolErrors,
+		counter.Adds: rc.Adds, counter.AddsNew: rc.AddsNew, counter.HasQueries: rc.HasQueries, counter.HasHits: rc.HasHits,
+		counter.Forbidden: rc.Forbidden, counter.ProtectedRefused: rc.Protected,
+		counter.RESPAuthFailures: rc.AuthFailed, counter.RESPAuthDelayed: rc.AuthDelayed, counter.RESPAuthRefused: rc.AuthRefused,
+		counter.TCPIdleTimeouts: rc.IdleTimeouts, counter.TCPFrameTimeouts: rc.FrameTimeouts, counter.TCPNoMemory: rc.NoMemory,
 	} {
 		s.Counts[c] += v
 	}

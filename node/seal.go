@@ -2,6 +2,7 @@ package node
 
 import (
 	"errors"
+	"github.com/rmbd/rmbd/internal/counter"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -129,15 +130,15 @@ func (n *Node) clockWarning(from netip.AddrPort, err error) {
 func sealFailure(err error) Counter {
 	switch {
 	case errors.Is(err, errNoKey):
-		return Unsupported // sealed frames mean nothing without a key
+		return counter.Unsupported // sealed frames mean nothing without a key
 	case errors.Is(err, auth.ErrReplay):
-		return Replayed
+		return counter.Replayed
 	case errors.Is(err, auth.ErrReceiver):
-		return WrongReceiver
+		return counter.WrongReceiver
 	case errors.Is(err, auth.ErrTag), errors.Is(err, auth.ErrUnknownKey):
-		return AuthFailed
+		return counter.AuthFailed
 	}
-	return BadFrames
+	return counter.BadFrames
 }
 
 // nodeFrame reports whether frames of type t go between nodes: with a

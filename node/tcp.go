@@ -2,6 +2,7 @@ package node
 
 import (
 	"errors"
+	"github.com/rmbd/rmbd/internal/counter"
 	"net"
 	"time"
 
@@ -63,7 +64,7 @@ func (n *Node) serveConn(cn *conns.Conn) {
 			}
 			return // EOF, idle, a frame too slow or too large, or shutting down
 		}
-		n.meters.c.inc(TCPFrames)
+		n.meters.c.inc(counter.TCPFrames)
 		if s.burst.IsZero() {
 			s.burst = time.Now()
 		}
@@ -102,7 +103,7 @@ func (s *stream) unkept(why error) {
 		if wire.Type(reply[0]) == wire.TypeAddResult {
 			if r, err := wire.DecodeResult(reply); err == nil {
 				reply, _ = wire.AppendError(nil, unkeptError(r.ReqID, "", why))
-				s.n.meters.c.inc(AddsUnkept)
+				s.n.meters.c.inc(counter.AddsUnkept)
 			}
 		}
 		s.bw.Write(reply)
@@ -163,15 +164,15 @@ func (n *Node) streamFailed(err error, framing bool) {
 	var ne net.Error
 	switch {
 	case errors.As(err, &fe): // without a length the stream cannot be resynchronised
-		n.meters.c.drop(BadFrames)
+		n.meters.c.drop(counter.BadFrames)
 	case errors.Is(err, wire.ErrNoMemory):
-		n.meters.c.inc(TCPNoMemory)
+		n.meters.c.inc(counter.TCPNoMemory)
 	case n.life.ctx.Err() != nil:
 	case errors.As(err, &ne) && ne.Timeout():
 		if framing {
-			n.meters.c.inc(TCPFrameTimeouts)
+			n.meters.c.inc(counter.TCPFrameTimeouts)
 		} else {
-			n.meters.c.inc(TCPIdleTimeouts)
+			n.meters.c.inc(counter.TCPIdleTimeouts)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package respserver_test
 import (
 	"bufio"
 	"fmt"
+	"github.com/rmbd/rmbd/internal/counter"
 	"github.com/rmbd/rmbd/node"
 	"io"
 	"net"
@@ -51,7 +52,7 @@ func TestRESPTimeouts(t *testing.T) {
 	require.Less(t, time.Since(start), 5*time.Second)
 	waitFor(t, "both counted", func() bool {
 		c := n.Stats().Counts
-		return c[node.TCPFrameTimeouts] == 1 && c[node.TCPIdleTimeouts] == 1
+		return c[counter.TCPFrameTimeouts] == 1 && c[counter.TCPIdleTimeouts] == 1
 	})
 }
 
@@ -73,7 +74,7 @@ func TestRESPProtocolErrors(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, want, closedAfter(t, c), "%q", in)
 	}
-	require.Equal(t, uint64(7), n.Stats().Counts[node.RESPProtocolErrors])
+	require.Equal(t, uint64(7), n.Stats().Counts[counter.RESPProtocolErrors])
 	require.Equal(t, "PONG", redisClient(t, n, 2, "").Ping(t.Context()).Val(), "others unharmed")
 }
 
@@ -138,7 +139,7 @@ func TestRESPConnectionLimits(t *testing.T) {
 	}
 	extra := dialRESP(t, n)
 	require.Equal(t, "", closedAfter(t, extra), "a fourth from the same address is refused")
-	require.Equal(t, uint64(1), n.Stats().Counts[node.TCPRefusedPerSource])
+	require.Equal(t, uint64(1), n.Stats().Counts[counter.TCPRefusedPerSource])
 	held[0].Close()
 	waitFor(t, "room again", func() bool {
 		c, err := net.Dial("tcp", n.RESPAddr().String())
@@ -173,5 +174,5 @@ func TestRESPShutdown(t *testing.T) {
 	require.Less(t, time.Since(start), 3*time.Second)
 	require.Equal(t, "", closedAfter(t, mid))
 	require.Equal(t, "", closedAfter(t, idle))
-	require.Zero(t, n.Stats().Counts[node.ForcedShutdowns])
+	require.Zero(t, n.Stats().Counts[counter.ForcedShutdowns])
 }

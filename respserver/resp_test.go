@@ -3,6 +3,7 @@ package respserver_test
 import (
 	"context"
 	"fmt"
+	"github.com/rmbd/rmbd/internal/counter"
 	"net"
 	"net/netip"
 	"os"
@@ -383,8 +384,8 @@ func TestRESPPassword(t *testing.T) {
 	}
 	bad := redisClient(t, n, 3, "guess")
 	require.ErrorContains(t, bad.Ping(ctx).Err(), "WRONGPASS")
-	require.Positive(t, n.Stats().Counts[node.RESPAuthFailures])
-	assert.Zero(t, n.Stats().Counts[node.AuthFailed], "the cluster's sealed frames' count, not passwords")
+	require.Positive(t, n.Stats().Counts[counter.RESPAuthFailures])
+	assert.Zero(t, n.Stats().Counts[counter.AuthFailed], "the cluster's sealed frames' count, not passwords")
 
 	// Before AUTH a command is held to a few short arguments.
 	c, err := net.Dial("tcp", n.RESPAddr().String())
@@ -417,7 +418,7 @@ func TestRESPAllowRules(t *testing.T) {
 	require.EqualError(t, rdb.BFInsert(ctx, "f", nil, "k").Err(), "NOPERM this address may not run 'bf.insert' (--allow)")
 	require.False(t, rdb.BFExists(ctx, "f", "k").Val())
 	require.NoError(t, rdb.BFReserve(ctx, "g", 0.01, 10).Err(), "loopback is an admin")
-	require.Positive(t, n.Stats().Counts[node.Forbidden])
+	require.Positive(t, n.Stats().Counts[counter.Forbidden])
 }
 
 // TestRESPDurable: an add answered under --fsync always is in the log:

@@ -15,6 +15,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/rmbd/rmbd/internal/counter"
 	"log"
 	"log/slog"
 	"math/rand/v2"
@@ -218,7 +219,7 @@ func idleBytes(d time.Duration) {
 // rowBytesPulled approximates anti-entropy's row bytes from the rows its
 // pulls changed (64 bytes each): digests differ only when rows do.
 func rowBytesPulled(b, a node.Stats) uint64 {
-	return (a.Count(node.AntiEntropyRows) - b.Count(node.AntiEntropyRows)) * 64
+	return (a.Count(counter.AntiEntropyRows) - b.Count(counter.AntiEntropyRows)) * 64
 }
 
 // deltaRatio: figure 4. 10,000 random adds on node 1 of 3, filter sized for
