@@ -236,3 +236,37 @@ func flip(b []byte, i int) []byte {
 	c[i] ^= 0x40
 	return c
 }
+
+// A copy loaded beside its source in one data directory, kill -9 (no
+// close) and a start again: both keep every key.
+func TestCopyBesideItsSourceRestarts(t *testing.T) {
+	path := t.TempDir()
+	open := func() *registry.Registry {
+		d, err := store.OpenDir(path)
+		require.NoError(t, err)
+		opts := store.DefaultOptions()
+		opts.Fsync = store.FsyncAlways
+		r, err := registry.Open(registry.Config{Node: "n1", Default: registry.Sizing{Layout: filter.Blocked, Capacity: 10_000, FPRate: 0.01},
+			MaxFilters: 16, TombstoneTTL: time.Hour, Dir: d, Store: opts})
+		require.NoError(t, err)
+		return r
+	}
+	r := open()
+	f := makeFilter(t, r, "f1", registry.Sizing{Layout: filter.Blocked, Capacity: 3000, FPRate: 0.01})
+	addKeys(t, f, "k", 500)
+	for _, c := range dumpAll(t, f) {
+		_, err := Load(r, creator(r), "f1-copy1", c)
+		require.NoError(t, err)
+	}
+	addKeys(t, f, "late", 50)
+	require.NoError(t, r.Close())
+	r = open()
+	defer r.Close()
+	for _, name := range []string{"f1", "f1-copy1"} {
+		g := r.Lookup([]byte(name)).Winner()
+		require.NotNil(t, g, name)
+		for i := range 500 {
+			require.True(t, g.Has(fmt.Appendf(nil, "k-%d", i)), "%s: key %d", name, i)
+		}
+	}
+}

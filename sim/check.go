@@ -178,7 +178,7 @@ func (h *history) checkAdds() {
 				}
 				for i, k := range batch {
 					if !present(got.bits, i) {
-						missing[string(k)] = true
+						missing[name+"\x00"+string(k)] = true
 					}
 				}
 			}
@@ -192,7 +192,7 @@ func (h *history) checkAdds() {
 		m := h.c.members[a.node]
 		for _, k := range a.keys {
 			switch {
-			case !missing[string(k)]:
+			case !missing[a.filter+"\x00"+string(k)]:
 				h.r.Stable++
 			case h.atRisk[string(k)]:
 				h.r.Corrupted++

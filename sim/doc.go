@@ -7,8 +7,10 @@
 //
 // One seed draws the whole history (NewPlan): 3 to 9 members, each with
 // --fsync always or everysec, keyed or not; a workload of acknowledged
-// and unacknowledged adds, has requests, and creates and drops of named
-// filters, sent as the client sends them; and up to eight faults:
+// and unacknowledged adds, has requests, creates and drops of named
+// filters, sent as the client sends them, and copies (a named filter
+// dumped from one member and loaded into another under a new name, as
+// rmbd-cli dump and load do); and up to eight faults:
 // partitions (two sides, one member isolated, one deaf), datagrams lost,
 // duplicated, reordered and delayed, kill -9 and restart (what was not
 // fsynced lost, the last write maybe torn) of one member or of every
@@ -24,7 +26,10 @@
 //   - lost = 0: every key acknowledged is present on every replica after
 //     the heal, except those an everysec member acknowledged within its
 //     flush interval before a crash, and those whose only copy was on a
-//     corrupted disk (both counted and reported);
+//     corrupted disk (both counted and reported); a copy's keys are those
+//     its source held when dumped, acknowledged by the member that loaded
+//     it (whose loaded rows reach its disk at a checkpoint, under
+//     --fsync always before the load is answered);
 //   - durability: a member restarted after a crash holds, from its disk
 //     alone, every key it acknowledged and logged (under everysec, but
 //     those within its flush interval), and every create and drop it

@@ -28,6 +28,9 @@ type ackRec struct {
 	filter string
 	node   int
 	at     time.Duration
+	// loaded: keys a load put there (copy.go), on disk at a checkpoint
+	// only, unless under --fsync always.
+	loaded bool
 }
 
 type history struct {
@@ -99,6 +102,9 @@ func (h *history) send(op Op) {
 		}
 	case OpDrop:
 		h.dropped[op.Filter] = true
+	case OpCopy:
+		h.copyFilter(op)
+		return
 	}
 	if err := h.cl.send(q); err != nil {
 		h.r.failf("client: %v", err)
@@ -144,6 +150,9 @@ func crashedSince(m *member, t time.Duration) bool {
 func (h *history) kept(m *member, a *ackRec) bool {
 	if m.fsync == store.FsyncAlways {
 		return true
+	}
+	if a.loaded {
+		return !crashedSince(m, a.at)
 	}
 	for _, t := range m.crashes {
 		if t >= a.at && t-a.at <= flushWindow {

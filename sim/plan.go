@@ -46,10 +46,11 @@ const (
 	OpHas                    // ask for keys acknowledged earlier
 	OpCreate                 // create a named filter
 	OpDrop                   // drop a named filter
+	OpCopy                   // dump a named filter from one member, load it into another under a new name
 	numOpKinds
 )
 
-var opNames = [...]string{"add", "add-noack", "has", "create", "drop"}
+var opNames = [...]string{"add", "add-noack", "has", "create", "drop", "copy"}
 
 func (k OpKind) String() string { return opNames[k] }
 
@@ -62,6 +63,9 @@ type Op struct {
 	Keys   int    // adds: how many new keys
 	// Capacity of a filter created (the fp-rate is the plan's).
 	Capacity uint64
+	// To and Into: a copy's member and name loaded into.
+	To   int
+	Into string
 }
 
 // FaultKind is a kind of fault.
@@ -215,7 +219,7 @@ func workload(rng *rand.Rand, p Plan) []Op {
 		fillKeys = fill.capacity * uint64(pct) / 100
 		fill.keys = fillKeys
 	}
-	defKeys := uint64(0)
+	defKeys, copies := uint64(0), 0
 	var ops, burst []Op
 	for t := time.Second; t < p.Length-time.Second; t += time.Duration(1+rng.IntN(6)) * tick {
 		op := Op{At: t, Node: rng.IntN(p.Nodes)}
@@ -235,6 +239,13 @@ func workload(rng *rand.Rand, p Plan) []Op {
 				continue
 			}
 			op.Kind, op.Filter, f.dropped = OpDrop, f.name, true
+		case r < 11:
+			f := names[rng.IntN(len(names))]
+			if !f.created || f.dropped {
+				continue
+			}
+			copies++
+			op.Kind, op.Filter, op.To, op.Into = OpCopy, f.name, rng.IntN(p.Nodes), fmt.Sprintf("%s-copy%d", f.name, copies)
 		case r < 30:
 			op.Kind = OpHas
 		default:

@@ -11,4 +11,7 @@ const (
 	// IgnoreTombstones makes the catalog merge ignore the drops a member
 	// sends: a dropped filter lives on where the drop was not made.
 	IgnoreTombstones = false
+	// LoadLosesRows makes a load of a dump's rows chunk skip its first
+	// run of rows, and answer as if it had loaded them.
+	LoadLosesRows = false
 )

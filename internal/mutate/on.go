@@ -12,4 +12,7 @@ var (
 	// IgnoreTombstones makes the catalog merge ignore the drops a member
 	// sends: a dropped filter lives on where the drop was not made.
 	IgnoreTombstones bool
+	// LoadLosesRows makes a load of a dump's rows chunk skip its first
+	// run of rows, and answer as if it had loaded them.
+	LoadLosesRows bool
 )
