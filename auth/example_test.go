@@ -1,14 +1,13 @@
 package auth
 
 import (
-	"encoding/hex"
 	"fmt"
 	"os"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rmbd/rmbd/internal/docexamples"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -35,10 +34,10 @@ func TestProtocolDocExample(t *testing.T) {
 	doc, err := os.ReadFile("../docs/PROTOCOL.md")
 	require.NoError(t, err)
 	assert.True(t, strings.Contains(string(doc), keyLine), "docs/PROTOCOL.md lacks: %s", keyLine)
-	m := regexp.MustCompile("(?s)<!-- example: sealed -->\n```\n(.*?)```").FindSubmatch(doc)
-	require.NotNil(t, m, "docs/PROTOCOL.md lacks the sealed example")
-	got, err := hex.DecodeString(strings.Join(strings.Fields(string(m[1])), ""))
+	examples, err := docexamples.Read("../docs/PROTOCOL.md")
 	require.NoError(t, err)
+	got, ok := examples["sealed"]
+	require.True(t, ok, "docs/PROTOCOL.md lacks the sealed example")
 	assert.Equal(t, sealed, got, "the sealed example differs:\n%s", sb.String())
 	o := NewOpener(r, 7)
 	opened, err := o.Open(got, time.UnixMilli(1_700_000_000_000))

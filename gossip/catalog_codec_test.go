@@ -3,15 +3,12 @@ package gossip
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/hex"
-	"fmt"
-	"os"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rmbd/rmbd/filter"
+	"github.com/rmbd/rmbd/internal/docexamples"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/zeebo/xxh3"
@@ -89,12 +86,10 @@ func TestCatalogBytesRefused(t *testing.T) {
 // capacity 1,000 at 1% (the example filter's fingerprint), is the file
 // laid out as the document says, and its payload decodes to that catalog.
 func TestCatalogFormatDocExample(t *testing.T) {
-	doc, err := os.ReadFile("../docs/FORMAT.md")
+	examples, err := docexamples.Read("../docs/FORMAT.md")
 	require.NoError(t, err)
-	m := regexp.MustCompile("(?s)<!-- example: catalog -->\n```\n(.*?)```").FindSubmatch(doc)
-	require.NotNil(t, m, "docs/FORMAT.md lacks the catalog example")
-	got, err := hex.DecodeString(strings.Join(strings.Fields(string(m[1])), ""))
-	require.NoError(t, err)
+	got, ok := examples["catalog"]
+	require.True(t, ok, "docs/FORMAT.md lacks the catalog example")
 
 	fp := filter.Fingerprint{Layout: filter.Blocked, Hash: filter.XXH3, K: 6, RowBits: 512, Rows: 4}
 	c := NewCatalog(time.Hour)
@@ -107,26 +102,11 @@ func TestCatalogFormatDocExample(t *testing.T) {
 	want := binary.BigEndian.AppendUint32([]byte("RMBDCTLG\x00\x01"), uint32(len(payload)))
 	want = append(want, payload...)
 	want = binary.BigEndian.AppendUint64(want, xxh3.Hash(want))
-	require.True(t, bytes.Equal(want, got), "the catalog example differs from the code; it is:\n%s", hexLines(want))
+	require.True(t, bytes.Equal(want, got), "the catalog example differs from the code; it is:\n%s", docexamples.Hex(want))
 
 	entries, err := DecodeCatalog(got[14 : len(got)-8])
 	require.NoError(t, err)
 	assert.Equal(t, c.Entries(), entries)
-}
-
-// hexLines renders b as FORMAT.md's examples are: 16 bytes a line.
-func hexLines(b []byte) string {
-	var sb strings.Builder
-	for i := 0; i < len(b); i += 16 {
-		for j, c := range b[i:min(i+16, len(b))] {
-			if j > 0 {
-				sb.WriteByte(' ')
-			}
-			fmt.Fprintf(&sb, "%02x", c)
-		}
-		sb.WriteByte('\n')
-	}
-	return sb.String()
 }
 
 // FuzzCatalog: arbitrary bytes decode or are refused, never panic; what

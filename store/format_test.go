@@ -2,15 +2,12 @@ package store
 
 import (
 	"bytes"
-	"encoding/hex"
-	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strings"
 	"testing"
 
 	"github.com/rmbd/rmbd/filter"
+	"github.com/rmbd/rmbd/internal/docexamples"
 	"github.com/rmbd/rmbd/wire"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -45,41 +42,20 @@ func formatExamples(t *testing.T) map[string][]byte {
 	return map[string][]byte{"filter": encodeDefinition(def, holding{first: 1, last: 1}), "log-segment": seg, "checkpoint": ckpt}
 }
 
-func hexLines(b []byte) string {
-	var sb strings.Builder
-	for i := 0; i < len(b); i += 16 {
-		for j, c := range b[i:min(i+16, len(b))] {
-			if j > 0 {
-				sb.WriteByte(' ')
-			}
-			fmt.Fprintf(&sb, "%02x", c)
-		}
-		sb.WriteByte('\n')
-	}
-	return sb.String()
-}
-
 // TestFormatDocExamples keeps docs/FORMAT.md honest: every hex example
 // there is what the code writes, and reads back (the CATALOG example's
 // payload is gossip's to check). Run with STORE_PRINT_EXAMPLES=1 to print
 // them.
 func TestFormatDocExamples(t *testing.T) {
-	doc, err := os.ReadFile("../docs/FORMAT.md")
+	found, err := docexamples.Read("../docs/FORMAT.md")
 	require.NoError(t, err)
-	re := regexp.MustCompile("(?s)<!-- example: ([a-z-]+) -->\n```\n(.*?)```")
-	found := map[string][]byte{}
-	for _, m := range re.FindAllSubmatch(doc, -1) {
-		b, err := hex.DecodeString(strings.Join(strings.Fields(string(m[2])), ""))
-		require.NoError(t, err, "example %s", m[1])
-		found[string(m[1])] = b
-	}
 	for name, b := range formatExamples(t) {
 		if os.Getenv("STORE_PRINT_EXAMPLES") != "" {
-			fmt.Printf("<!-- example: %s -->\n```\n%s```\n\n", name, hexLines(b))
+			docexamples.Print(name, b)
 		}
 		got, ok := found[name]
 		if assert.True(t, ok, "docs/FORMAT.md lacks example %s", name) {
-			assert.True(t, bytes.Equal(b, got), "example %s differs from the code:\n%s", name, hexLines(b))
+			assert.True(t, bytes.Equal(b, got), "example %s differs from the code:\n%s", name, docexamples.Hex(b))
 		}
 	}
 	d, h, _, err := decodeDefinition(found["filter"])

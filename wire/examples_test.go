@@ -2,14 +2,11 @@ package wire
 
 import (
 	"bytes"
-	"encoding/hex"
-	"fmt"
 	"os"
-	"regexp"
-	"strings"
 	"testing"
 
 	"github.com/rmbd/rmbd/filter"
+	"github.com/rmbd/rmbd/internal/docexamples"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -92,34 +89,12 @@ func examples() []struct {
 	}
 }
 
-func hexLines(b []byte) string {
-	var sb strings.Builder
-	for i := 0; i < len(b); i += 16 {
-		line := b[i:min(i+16, len(b))]
-		for j, c := range line {
-			if j > 0 {
-				sb.WriteByte(' ')
-			}
-			fmt.Fprintf(&sb, "%02x", c)
-		}
-		sb.WriteByte('\n')
-	}
-	return sb.String()
-}
-
 // TestProtocolDocExamples keeps docs/PROTOCOL.md honest: every hex example
 // there is exactly what the encoders produce, and decodes. Run with
 // WIRE_PRINT_EXAMPLES=1 to print them.
 func TestProtocolDocExamples(t *testing.T) {
-	doc, err := os.ReadFile("../docs/PROTOCOL.md")
+	found, err := docexamples.Read("../docs/PROTOCOL.md")
 	require.NoError(t, err)
-	re := regexp.MustCompile("(?s)<!-- example: ([a-z-]+) -->\n```\n(.*?)```")
-	found := map[string][]byte{}
-	for _, m := range re.FindAllSubmatch(doc, -1) {
-		b, err := hex.DecodeString(strings.Join(strings.Fields(string(m[2])), ""))
-		require.NoError(t, err, "example %s", m[1])
-		found[string(m[1])] = b
-	}
 	type example struct {
 		name    string
 		frame   []byte
@@ -135,11 +110,11 @@ func TestProtocolDocExamples(t *testing.T) {
 	)
 	for _, ex := range all {
 		if os.Getenv("WIRE_PRINT_EXAMPLES") != "" {
-			fmt.Printf("<!-- example: %s -->\n```\n%s```\n\n", ex.name, hexLines(ex.frame))
+			docexamples.Print(ex.name, ex.frame)
 		}
 		got, ok := found[ex.name]
 		if assert.True(t, ok, "docs/PROTOCOL.md lacks example %s", ex.name) {
-			assert.True(t, bytes.Equal(ex.frame, got), "example %s differs from the encoder:\n%s", ex.name, hexLines(ex.frame))
+			assert.True(t, bytes.Equal(ex.frame, got), "example %s differs from the encoder:\n%s", ex.name, docexamples.Hex(ex.frame))
 		}
 		if n, err := FrameLen(ex.frame); err == nil && ex.name != "classic-has-reply" && !ex.payload {
 			assert.Equal(t, len(ex.frame), n, ex.name)
