@@ -13,9 +13,9 @@ import (
 // Dumps and loads (package dump): the binary protocol's dump and load
 // requests, and BF.LOADCHUNK's loads (respBackend).
 
-// loadChunk loads chunk into name for a client at from, a header making
-// the filter as createFor does (access, quotas); with --fsync always the
-// rows it changed are on disk before it returns.
+// loadChunk loads chunk into name for an admin at from, a header making
+// the filter as createFor does; with --fsync always the rows it changed
+// are on disk before it returns.
 func (n *Node) loadChunk(from netip.Addr, sealed bool, name string, chunk []byte) (dump.Loaded, error) {
 	create := func(name string, s registry.Sizing) (*registry.Filter, error) {
 		return n.createFor(from, sealed, name, s)
@@ -51,14 +51,15 @@ func (n *Node) dumpRequest(q *request) reply {
 	return reply{frame: out}
 }
 
-// loadRequest loads a chunk of a dump (who may create filters may load).
+// loadRequest loads a chunk of a dump: an admin's request, since a load
+// writes rows as they come, which no add can.
 func (n *Node) loadRequest(q *request) reply {
 	lq, err := wire.DecodeLoadRequest(q.frame)
 	switch {
 	case err != nil:
 		return n.bad(q)
-	case !n.may(q, access.Create):
-		return n.refuse(q, wire.CodeForbidden, "load: this address may not ask ("+access.Create.Flag()+")")
+	case !n.may(q, access.Admin):
+		return n.refuse(q, wire.CodeForbidden, "load: this address may not ask ("+access.Admin.Flag()+")")
 	}
 	l, err := n.loadChunk(q.from.Addr(), q.sealed, string(filterName(lq.Name)), lq.Chunk)
 	if err != nil {

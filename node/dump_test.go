@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rmbd/rmbd/dump"
+	"github.com/rmbd/rmbd/internal/counter"
 	"github.com/rmbd/rmbd/node"
 	"github.com/rmbd/rmbd/wire"
 	"github.com/stretchr/testify/assert"
@@ -68,5 +70,37 @@ func TestLoadedFilterReplicates(t *testing.T) {
 		tn.until("the loaded filter on every member", 20*time.Second, func() bool {
 			return namedHasAll(a, "copy", keys) && namedHasAll(b, "copy", keys) && namedHasAll(c, "copy", keys)
 		}, ns...)
+	})
+}
+
+// A load writes rows as they come: an admin's request. A client beyond
+// loopback that may add, read and even create (--auto-create) may dump,
+// not load.
+func TestLoadIsForAdmins(t *testing.T) {
+	inBubble(t, func(t *testing.T, tn *testNet) {
+		cfg := node.DefaultConfig()
+		n := tn.node(cfg)
+		r := tn.remote()
+		chunks := [][]byte{}
+		f := n.Registry().Default()
+		for it := uint64(0); ; {
+			next, chunk, err := dump.Scan(f, it, nil)
+			require.NoError(t, err)
+			if next == 0 {
+				break
+			}
+			chunks, it = append(chunks, chunk), next
+		}
+		req, err := wire.AppendLoadRequest(nil, wire.LoadRequest{ReqID: 5, Chunk: chunks[0]})
+		require.NoError(t, err)
+		ef, err := wire.DecodeError(r.ask(n.Addr(), req))
+		require.NoError(t, err)
+		assert.Equal(t, wire.CodeForbidden, ef.Code)
+		assert.Contains(t, string(ef.Msg), "--allow-admin")
+		assert.Equal(t, uint64(1), n.Stats().Count(counter.Forbidden))
+
+		l, err := wire.DecodeLoaded(tn.station().ask(n.Addr(), req))
+		require.NoError(t, err, "from loopback: an admin's")
+		assert.Zero(t, l.Flags&wire.LoadedCreated, "the default filter exists")
 	})
 }

@@ -109,7 +109,7 @@ func respTable() []*respCmd {
 		{name: "bf.scandump", arity: 3, flags: []string{"readonly"}, first: 1, last: 1, step: 1, group: "bf", access: access.Read,
 			summary: "Begins or goes on with a dump of a filter: the next iterator and a chunk of rmbd's dump format, [0, \"\"] at the end",
 			args:    []respArg{key, {name: "iterator", typ: "integer"}}, run: (*Server).bfScanDump},
-		{name: "bf.loadchunk", arity: 4, flags: []string{"write", "denyoom"}, first: 1, last: 1, step: 1, group: "bf", access: access.Create,
+		{name: "bf.loadchunk", arity: 4, flags: []string{"write", "denyoom"}, first: 1, last: 1, step: 1, group: "bf", access: access.Admin,
 			summary: "Loads a chunk BF.SCANDUMP gave, in order: the first makes the filter as it was dumped",
 			args:    []respArg{key, {name: "iterator", typ: "integer"}, {name: "data", typ: "string"}}, run: (*Server).bfLoadChunk},
 		{name: "bf.card", arity: 2, flags: []string{"readonly", "fast"}, first: 1, last: 1, step: 1, group: "bf", access: access.Read,

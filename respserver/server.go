@@ -41,9 +41,8 @@ type Backend interface {
 	// Drop drops a filter, everywhere in the cluster.
 	Drop(name string) error
 	// LoadChunk loads a dump's chunk into the filter called name (a
-	// header may create it) for a client at from: as dump.Load, held to
-	// the client's access and quotas, and durable as the node's --fsync
-	// says before it returns.
+	// header may create it) for an admin at from: as dump.Load, durable
+	// as the node's --fsync says before it returns.
 	LoadChunk(name string, chunk []byte, from netip.Addr) (dump.Loaded, error)
 	// Info returns the node's figures for INFO.
 	Info() Info
