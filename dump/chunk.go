@@ -41,9 +41,11 @@ const (
 	headSize = 10 // magic, version, kind, length
 	sumSize  = 4
 	defSize  = filter.FingerprintSize + 8 + 8 + 4 + 1
-	// MaxChunk bounds a chunk's length: what a decoder takes at most, in
-	// a RESP bulk string or a binary frame.
-	MaxChunk = 1 << 20
+	// MaxChunk bounds a chunk's length: what a decoder takes at most.
+	// Scan's are at most ChunkRowBytes and a few hundred bytes, well
+	// within a RESP argument (512 KiB unless the node says otherwise) and
+	// a binary frame (1 MiB).
+	MaxChunk = 384 << 10
 	// maxRun bounds a run's rows (its count is a uint16).
 	maxRun = math.MaxUint16
 )

@@ -270,3 +270,76 @@ func TestCopyBesideItsSourceRestarts(t *testing.T) {
 		}
 	}
 }
+
+// A named filter made before filters grew (no expansion, not NONSCALING:
+// it took adds past its capacity) loads as a NONSCALING filter, which is
+// how this build makes one that does not grow: its rows are the same.
+func TestLegacyFilterLoads(t *testing.T) {
+	src, dst := openRegistry(t, "n1"), openRegistry(t, "n2")
+	f := makeFilter(t, src, "old", registry.Sizing{Layout: filter.Blocked, Capacity: 2000, FPRate: 0.01})
+	addKeys(t, f, "k", 1000)
+	legacy := f.Version().Def
+	require.True(t, legacy.NonScaling)
+	legacy.NonScaling = false
+	var chunks [][]byte
+	for i, c := range dumpAll(t, f) {
+		if i == 0 {
+			h, err := DecodeHeader(c)
+			require.NoError(t, err)
+			h.Def = legacy
+			chunks = append(chunks, AppendHeader(nil, h))
+			continue
+		}
+		r, err := DecodeRows(c)
+		require.NoError(t, err)
+		r.Filter = Identity(legacy)
+		w := BeginRows(nil, r)
+		for first, rows := range r.Runs() {
+			w.Run(first, rows)
+		}
+		chunks = append(chunks, w.End(r.End))
+	}
+	for _, c := range chunks {
+		_, err := Load(dst, creator(dst), "old", c)
+		require.NoError(t, err)
+	}
+	g := dst.Lookup([]byte("old")).Winner()
+	assert.True(t, g.Version().Def.NonScaling)
+	sameRows(t, f, g)
+}
+
+// A rows chunk that carries no row opens no stage; a stage the node may
+// not open (--max-memory) is refused saying why.
+func TestStagesOpenForRowsOnly(t *testing.T) {
+	src := openRegistry(t, "n1")
+	f := makeFilter(t, src, "g", registry.Sizing{Layout: filter.Blocked, Capacity: 1000, FPRate: 0.01, Expansion: 4})
+	addKeys(t, f, "k", 6000)
+	require.GreaterOrEqual(t, len(f.Segments()), 3)
+	chunks := dumpAll(t, f)
+
+	r, err := registry.Open(registry.Config{Node: "n2", Default: registry.Sizing{Layout: filter.Blocked, Capacity: 1000, FPRate: 0.01},
+		MaxFilters: 16, TombstoneTTL: time.Hour, MaxMemory: 12 << 10})
+	require.NoError(t, err)
+	defer r.Close()
+	_, err = Load(r, creator(r), "g", chunks[0])
+	require.NoError(t, err)
+	empty, err := DecodeRows(chunks[1])
+	require.NoError(t, err)
+	empty.Stage, empty.First, empty.End = 1, 0, 0
+	empty.FP = f.Segments()[1].Rows().Fingerprint()
+	l, err := Load(r, creator(r), "g", BeginRows(nil, empty).End(0))
+	require.NoError(t, err)
+	assert.Len(t, r.Lookup([]byte("g")).Winner().Segments(), 1, "no stage opened for no rows")
+	assert.Zero(t, l.Rows)
+
+	var lastErr error
+	for _, c := range chunks[1:] {
+		if _, lastErr = Load(r, creator(r), "g", c); lastErr != nil {
+			break
+		}
+	}
+	require.Error(t, lastErr, "a stage past --max-memory")
+	assert.Contains(t, lastErr.Error(), "cannot be opened")
+	assert.NotErrorIs(t, lastErr, ErrMismatch)
+	t.Log(lastErr)
+}

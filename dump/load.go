@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/rmbd/rmbd/filter"
 	"github.com/rmbd/rmbd/gossip"
 	"github.com/rmbd/rmbd/internal/mutate"
 	"github.com/rmbd/rmbd/registry"
@@ -48,16 +49,23 @@ func Load(reg *registry.Registry, create Create, name string, chunk []byte) (Loa
 		return Loaded{}, fmt.Errorf("no filter %q: load the dump's first chunk, its header, first", name)
 	}
 	f := vs.Winner()
-	if Identity(f.Version().Def) != r.Filter {
+	if !fits(f.Version().Def, r.Filter) {
 		return Loaded{}, fmt.Errorf("%w: it is of another filter than %q (%v)", ErrMismatch, name, f.Version().Def.FP)
 	}
-	seg := registry.Versions{f}.SegmentOrStage(uint64(r.Stage), r.FP)
-	if seg == nil {
-		return Loaded{}, fmt.Errorf("%w: stage %d (%v) is not one filter %q has or can open next (it has %d)",
+	out := Loaded{Filter: f, Rows: r.RowCount()}
+	if out.Rows == 0 && f.Segment(uint64(r.Stage)) == nil {
+		return out, nil // nothing to load: no stage opens for it
+	}
+	seg, err := registry.Versions{f}.OpenStage(uint64(r.Stage), r.FP)
+	switch {
+	case errors.Is(err, registry.ErrNoStage):
+		return Loaded{}, fmt.Errorf("%w: stage %d (%v) is not one filter %q has or can open next (it has %d: load the chunks in the order of the dump)",
 			ErrMismatch, r.Stage, r.FP, name, len(f.Segments()))
+	case err != nil:
+		return Loaded{}, fmt.Errorf("stage %d of filter %q cannot be opened: %w", r.Stage, name, err)
 	}
 	rows := seg.Rows()
-	out := Loaded{Filter: f, Segment: seg, Rows: r.RowCount()}
+	out.Segment = seg
 	var scratch [64]uint64
 	skip := mutate.LoadLosesRows // a deliberate bug the simulator must catch, off but in its tests
 	for first, data := range r.Runs() {
@@ -82,7 +90,7 @@ func loadHeader(reg *registry.Registry, create Create, name string, chunk []byte
 	}
 	if vs := reg.Lookup([]byte(name)); len(vs) > 0 {
 		f := vs.Winner()
-		if have := f.Version().Def; have != h.Def {
+		if have := f.Version().Def; have != h.Def && have != nonScaling(h.Def) {
 			return Loaded{}, fmt.Errorf("%w: filter %q exists as %s; the dump is of %s (drop it first, or load under another name)",
 				ErrMismatch, name, describe(have), describe(h.Def))
 		}
@@ -96,7 +104,7 @@ func loadHeader(reg *registry.Registry, create Create, name string, chunk []byte
 	if err != nil {
 		return Loaded{}, fmt.Errorf("%w: %w", ErrMismatch, err)
 	}
-	if def != h.Def {
+	if def != nonScaling(h.Def) {
 		return Loaded{}, fmt.Errorf("%w: this node would make the dumped filter as %s, not %s (its --max-filter-bytes?)",
 			ErrMismatch, describe(def), describe(h.Def))
 	}
@@ -104,10 +112,32 @@ func loadHeader(reg *registry.Registry, create Create, name string, chunk []byte
 	if err != nil {
 		return Loaded{}, err
 	}
-	if f.Version().Def != h.Def { // made meanwhile, by someone else
+	if f.Version().Def != def { // made meanwhile, by someone else
 		return Loaded{}, fmt.Errorf("%w: filter %q was made as %s meanwhile", ErrMismatch, name, describe(f.Version().Def))
 	}
 	return Loaded{Filter: f, Created: true}, nil
+}
+
+// nonScaling is d as a filter that does not grow is made now: a named
+// filter made before filters grew took adds past its capacity, and loads
+// as one that refuses them (its rows are the same).
+func nonScaling(d gossip.CatalogDef) gossip.CatalogDef {
+	if !d.Grows() && d.FP.Seed != 0 && d.FP.Layout != filter.Classic {
+		d.NonScaling = true
+	}
+	return d
+}
+
+// fits reports whether rows of the filter of identity id fit a filter of
+// definition d: d's own, or those of the filter from before growth d was
+// loaded from.
+func fits(d gossip.CatalogDef, id uint64) bool {
+	if Identity(d) == id {
+		return true
+	}
+	legacy := d
+	legacy.NonScaling = false
+	return d.NonScaling && Identity(legacy) == id
 }
 
 // describe renders a definition for an error: sizing and fingerprint.

@@ -19,7 +19,7 @@ var ErrIterator = errors.New("invalid iterator")
 // chunk covers more rows than it carries).
 const (
 	ChunkRowBytes = 256 << 10
-	maxScanRows   = 1 << 20
+	maxScanRows   = 1 << 18 // 16 MiB of 64-byte rows: a few ms
 )
 
 func position(stage, row uint64) uint64 { return (stage+1)<<32 | row }

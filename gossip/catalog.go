@@ -42,7 +42,10 @@ import (
 // from its name and generation (FilterSeed), so rows of a dropped
 // generation carry another fingerprint than the re-created filter's and
 // are refused wherever they come from, while the same name created
-// concurrently with the same sizing is one filter on every side.
+// concurrently with the same sizing is one filter on every side. A
+// filter loaded from a dump keeps the dumped seed (its rows must fit):
+// loaded under the name of a generation since dropped, it is that
+// generation again, and rows of it still in flight merge into it.
 
 // CatalogDef is what a filter is made of: its layout and sizing. The
 // fingerprint (layout, hash, k, row bits, rows, seed) says which filters'

@@ -22,7 +22,7 @@ func (n *Node) loadChunk(from netip.Addr, sealed bool, name string, chunk []byte
 	}
 	l, err := dump.Load(n.reg, create, name, chunk)
 	if err == nil && l.Changed > 0 && n.cfg.Fsync == store.FsyncAlways && l.Segment.Store() != nil {
-		_, err = l.Segment.Store().Checkpoint()
+		_, err = l.Segment.Store().Flush()
 	}
 	return l, err
 }
@@ -60,6 +60,8 @@ func (n *Node) loadRequest(q *request) reply {
 		return n.bad(q)
 	case !n.may(q, access.Admin):
 		return n.refuse(q, wire.CodeForbidden, "load: this address may not ask ("+access.Admin.Flag()+")")
+	case !q.tcp:
+		return n.refuse(q, wire.CodeUseTCP, "a dump's chunks are larger than a datagram: load them over TCP")
 	}
 	l, err := n.loadChunk(q.from.Addr(), q.sealed, string(filterName(lq.Name)), lq.Chunk)
 	if err != nil {

@@ -73,9 +73,8 @@ func TestLoadedFilterReplicates(t *testing.T) {
 	})
 }
 
-// A load writes rows as they come: an admin's request. A client beyond
-// loopback that may add, read and even create (--auto-create) may dump,
-// not load.
+// A load writes rows as they come: an admin's request, over TCP. A
+// client beyond loopback that may add and read may dump, not load.
 func TestLoadIsForAdmins(t *testing.T) {
 	inBubble(t, func(t *testing.T, tn *testNet) {
 		cfg := node.DefaultConfig()
@@ -99,8 +98,18 @@ func TestLoadIsForAdmins(t *testing.T) {
 		assert.Contains(t, string(ef.Msg), "--allow-admin")
 		assert.Equal(t, uint64(1), n.Stats().Count(counter.Forbidden))
 
-		l, err := wire.DecodeLoaded(tn.station().ask(n.Addr(), req))
-		require.NoError(t, err, "from loopback: an admin's")
+		u := tn.station()
+		ef, err = wire.DecodeError(u.ask(n.Addr(), req))
+		require.NoError(t, err)
+		assert.Equal(t, wire.CodeUseTCP, ef.Code, "from loopback, over UDP: chunks go over TCP")
+
+		conn := u.dial(n.Addr())
+		go conn.Write(req)
+		tn.settle()
+		reply, err := wire.NewFrameReader(conn, 1<<16).Next()
+		require.NoError(t, err)
+		l, err := wire.DecodeLoaded(reply)
+		require.NoError(t, err, "from loopback, over TCP: an admin's")
 		assert.Zero(t, l.Flags&wire.LoadedCreated, "the default filter exists")
 	})
 }

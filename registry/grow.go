@@ -206,9 +206,23 @@ func (r *Registry) openSegment(f *Filter, id uint64, def gossip.CatalogDef, maxB
 // how full the newest is here says nothing); --max-filter-bytes and
 // --max-memory bound them all.
 func (vs Versions) SegmentOrStage(id uint64, fp filter.Fingerprint) *Segment {
-	if s := vs.SegmentFor(id, fp); s != nil {
-		return s
+	s, err := vs.OpenStage(id, fp)
+	if err != nil && !errors.Is(err, ErrNoStage) { // a grow refused: vs holds a version
+		vs[0].reg.log.Warn("a member's stage of a growing filter cannot be opened here", "filter", vs[0].name, "stage", id, "err", err)
 	}
+	return s
+}
+
+// ErrNoStage says rows are of no segment a version has or can open next.
+var ErrNoStage = errors.New("no such stage")
+
+// OpenStage is SegmentOrStage, saying why when it finds no segment:
+// ErrNoStage, or why the stage could not be opened.
+func (vs Versions) OpenStage(id uint64, fp filter.Fingerprint) (*Segment, error) {
+	if s := vs.SegmentFor(id, fp); s != nil {
+		return s, nil
+	}
+	refused := ErrNoStage
 	for _, f := range vs {
 		segs := f.Segments()
 		if !f.version.Def.Grows() || id != uint64(len(segs)) || id >= gossip.MaxStages {
@@ -219,13 +233,12 @@ func (vs Versions) SegmentOrStage(id uint64, fp filter.Fingerprint) *Segment {
 			continue
 		}
 		s, err := f.grow(id, true)
-		if err != nil {
-			f.reg.log.Warn("a member's stage of a growing filter cannot be opened here", "filter", f.name, "stage", id, "err", err)
-			continue
+		if err == nil {
+			return s, nil
 		}
-		return s
+		refused = err
 	}
-	return nil
+	return nil, refused
 }
 
 // reserve takes size bytes of --max-memory for a stage of f, counting

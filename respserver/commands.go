@@ -106,7 +106,7 @@ func respTable() []*respCmd {
 				{name: "filters", typ: "pure-token", token: "FILTERS"}, {name: "items", typ: "pure-token", token: "ITEMS"},
 				{name: "expansion", typ: "pure-token", token: "EXPANSION"}}}},
 			run: (*Server).bfInfo},
-		{name: "bf.scandump", arity: 3, flags: []string{"readonly"}, first: 1, last: 1, step: 1, group: "bf", access: access.Read,
+		{name: "bf.scandump", noMulti: true, arity: 3, flags: []string{"readonly"}, first: 1, last: 1, step: 1, group: "bf", access: access.Read,
 			summary: "Begins or goes on with a dump of a filter: the next iterator and a chunk of rmbd's dump format, [0, \"\"] at the end",
 			args:    []respArg{key, {name: "iterator", typ: "integer"}}, run: (*Server).bfScanDump},
 		{name: "bf.loadchunk", arity: 4, flags: []string{"write", "denyoom"}, first: 1, last: 1, step: 1, group: "bf", access: access.Admin,

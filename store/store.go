@@ -585,11 +585,21 @@ type CheckpointInfo struct {
 // go on meanwhile: rows are found and copied a frame at a time.
 func (s *Store) Checkpoint() (CheckpointInfo, error) { return s.checkpoint(false) }
 
-func (s *Store) checkpoint(forceFull bool) (CheckpointInfo, error) {
+// Flush is Checkpoint for rows that must be on disk before an answer,
+// many times in a row (each chunk of a load, under --fsync always): a
+// delta, however many there are, until the deltas hold as many bytes as
+// a full checkpoint would, so that the whole costs what it changes.
+func (s *Store) Flush() (CheckpointInfo, error) { return s.checkpointAs(false, false) }
+
+func (s *Store) checkpoint(forceFull bool) (CheckpointInfo, error) { return s.checkpointAs(forceFull, true) }
+
+// checkpointAs writes a checkpoint: full if forced, once the deltas hold
+// as many bytes as the filter, or, byCount, once there are maxDeltas.
+func (s *Store) checkpointAs(forceFull, byCount bool) (CheckpointInfo, error) {
 	s.ckptMu.Lock()
 	defer s.ckptMu.Unlock()
 	began := time.Now()
-	full := forceFull || s.deltas >= maxDeltas || s.fullBytes > 0 && s.deltaBytes >= s.fullBytes
+	full := forceFull || byCount && s.deltas >= maxDeltas || s.fullBytes > 0 && s.deltaBytes >= s.fullBytes
 	m := s.mark(full)
 	if m.rot == nil {
 		s.lastCkpt = time.Now()

@@ -315,6 +315,39 @@ func TestDeltasCompactIntoAFullCheckpoint(t *testing.T) {
 	assert.Equal(t, rows(f), rows(f2))
 }
 
+// Flush, many times in a row (each chunk of a load under --fsync
+// always), writes deltas, and a full checkpoint only once the deltas
+// hold as many bytes as one: the whole writes about what changed, where
+// Checkpoint's full one every maxDeltas writes the filter again and
+// again.
+func TestFlushesWriteWhatChanged(t *testing.T) {
+	def, mk := blockedDef(t, 200_000)
+	run := func(ckpt func(*Store) (CheckpointInfo, error)) (written int64, size uint64) {
+		dir := t.TempDir()
+		s, f, _ := open(t, dir, def, mk, opts())
+		per := f.Rows() / 64
+		for i := range uint64(64) { // a load's chunks: each its own stretch of rows, every word set
+			data := bytes.Repeat([]byte{0xa5}, int(per)*f.RowBytes())
+			_, err := f.MergeRows(f.Fingerprint(), i*per, data, nil)
+			require.NoError(t, err)
+			info, err := ckpt(s)
+			require.NoError(t, err)
+			written += info.Bytes
+		}
+		want := rows(f)
+		require.NoError(t, s.Close())
+		s2, f2, _ := open(t, dir, def, mk, opts())
+		defer s2.Close()
+		assert.Equal(t, want, rows(f2))
+		return written, f.SizeBytes()
+	}
+	flushed, size := run((*Store).Flush)
+	checkpointed, _ := run((*Store).Checkpoint)
+	t.Logf("64 flushes: %d bytes written, Checkpoint's: %d; the filter: %d", flushed, checkpointed, size)
+	assert.Less(t, flushed, checkpointed/2)
+	assert.Less(t, flushed, 4*int64(size))
+}
+
 func TestClassicLogsKeys(t *testing.T) {
 	dir := t.TempDir()
 	f := filter.NewClassic()
