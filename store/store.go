@@ -591,7 +591,9 @@ func (s *Store) Checkpoint() (CheckpointInfo, error) { return s.checkpoint(false
 // a full checkpoint would, so that the whole costs what it changes.
 func (s *Store) Flush() (CheckpointInfo, error) { return s.checkpointAs(false, false) }
 
-func (s *Store) checkpoint(forceFull bool) (CheckpointInfo, error) { return s.checkpointAs(forceFull, true) }
+func (s *Store) checkpoint(forceFull bool) (CheckpointInfo, error) {
+	return s.checkpointAs(forceFull, true)
+}
 
 // checkpointAs writes a checkpoint: full if forced, once the deltas hold
 // as many bytes as the filter, or, byCount, once there are maxDeltas.
