@@ -81,12 +81,18 @@ func (c *Creators) Reserve(from netip.Addr, name string, bytes uint64, now time.
 	return nil
 }
 
-// Cancel gives back a reservation of name by from.
-func (c *Creators) Cancel(from netip.Addr, name string) {
+// Cancel gives back a reservation of name by from: the create did not
+// happen. made says the filter exists all the same — a create that raced
+// this one made it, maybe from's own — and it stays counted as from's
+// (until dropped): uncounting it would free a filter from's other
+// request made.
+func (c *Creators) Cancel(from netip.Addr, name string, made bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if cr := c.src[SourceOf(from)]; cr != nil {
-		delete(cr.held, name)
+		if !made {
+			delete(cr.held, name)
+		}
 		cr.tokens = min(cr.tokens+1, float64(c.q.PerMinute))
 	}
 }

@@ -28,9 +28,24 @@ func TestQuotaPerSource(t *testing.T) {
 	live["f0"] = false // dropped, by anyone
 	require.NoError(t, c.Reserve(a, "f3", 100, now))
 	live["f3"] = true
-	c.Cancel(a, "f3") // say it already existed
+	c.Cancel(a, "f3", false) // say its create failed
 	live["f3"] = false
 	require.NoError(t, c.Reserve(a, "f4", 100, now))
+	live["f4"] = true
+
+	// Two creates of one name at once from a: one makes it, the other
+	// finds it made and cancels — the filter stays counted as a's.
+	b := netip.MustParseAddr("192.0.2.3")
+	require.NoError(t, c.Reserve(b, "race", 100, now))
+	require.NoError(t, c.Reserve(b, "race", 100, now))
+	live["race"] = true
+	c.Cancel(b, "race", true)
+	require.NoError(t, c.Reserve(b, "r2", 100, now))
+	live["r2"] = true
+	require.NoError(t, c.Reserve(b, "r3", 100, now))
+	live["r3"] = true
+	err = c.Reserve(b, "r4", 100, now)
+	require.ErrorIs(t, err, ErrQuota, "race, r2 and r3 are b's: the cap of 3 a source")
 }
 
 func TestQuotaPerMinute(t *testing.T) {

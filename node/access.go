@@ -84,7 +84,7 @@ func (n *Node) createFor(from netip.Addr, sealed bool, name string, s registry.S
 	}
 	f, created, err := n.create(name, s)
 	if !created {
-		n.creators.Cancel(from, name)
+		n.creators.Cancel(from, name, err == nil) // made all the same: by a create that raced this one
 	}
 	return f, err
 }
