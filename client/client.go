@@ -22,6 +22,9 @@ type Client struct {
 	sealer *auth.Sealer // nil without WithClusterKeys
 	opener *auth.Opener
 	nodeID *atomic.Uint64 // the id requests are sealed for: 0 until the node's hint says it
+	// stages is whether the node describes filters' stages: 0 not known
+	// yet (a ping says), 1 yes, 2 no.
+	stages *atomic.Int32
 	filter string         // "" or "default": the node's default filter
 }
 
@@ -67,7 +70,7 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return nil, &OpError{"dial", addr, fmt.Errorf("client: bad address: %w", err)}
 	}
-	c := &Client{addr: addr, o: o, ids: new(atomic.Uint32), close: new(sync.Once), nodeID: new(atomic.Uint64)}
+	c := &Client{addr: addr, o: o, ids: new(atomic.Uint32), close: new(sync.Once), nodeID: new(atomic.Uint64), stages: new(atomic.Int32)}
 	if len(o.keys) > 0 {
 		r, err := auth.NewKeyring(o.keys)
 		if err != nil {

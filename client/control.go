@@ -84,6 +84,9 @@ type Pong struct {
 	// target. Either way, has answers true for more absent keys than the
 	// filter promised.
 	OverCapacity, FPHigh bool
+	// DescribesStages reports a node that gives filters' stages
+	// (FilterInfo.Stages).
+	DescribesStages bool
 }
 
 // ask sends one extended request built by encode (given its request id)
@@ -241,7 +244,8 @@ func (c *Client) Ping(ctx context.Context) (Pong, error) {
 	}
 	return Pong{RTT: rtt, Name: string(p.Name), Addr: string(p.Addr), Version: int(p.Version), Fingerprint: p.FP,
 		Authenticated: p.Flags&wire.PongAuthenticated != 0, Build: string(p.Build),
-		OverCapacity: p.Flags&wire.PongOverCapacity != 0, FPHigh: p.Flags&wire.PongFPHigh != 0}, nil
+		OverCapacity: p.Flags&wire.PongOverCapacity != 0, FPHigh: p.Flags&wire.PongFPHigh != 0,
+		DescribesStages: p.Flags&wire.PongStages != 0}, nil
 }
 
 // Stat is one of a node's counters.

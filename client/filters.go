@@ -80,13 +80,52 @@ type FilterInfo struct {
 	// Conflicts counts other versions of the name, created concurrently
 	// with other sizing: has answers from them too.
 	Conflicts int
+	// Stages is how many stages the filter has (a growing filter opens
+	// one each time the newest is full), 0 from a node that does not say
+	// (then Bytes is its first stage's); StagesCapacity the keys they
+	// hold together before the next opens. Expansion is how much larger
+	// each stage is than the one before, 0 for a filter that does not
+	// grow; NonScaling marks one made not to grow, which refuses adds
+	// once full.
+	Stages         int
+	StagesCapacity uint64
+	Expansion      int
+	NonScaling     bool
 }
 
-func infoOf(d wire.FilterDesc) FilterInfo {
-	return FilterInfo{Name: string(d.Name), Capacity: d.Capacity, FPRate: d.FPRate,
+func infoOf(d wire.FilterDesc, stages bool) FilterInfo {
+	f := FilterInfo{Name: string(d.Name), Capacity: d.Capacity, FPRate: d.FPRate,
 		Bytes: d.FP.SizeBytes(),
 		Keys:  d.Keys, Fill: float64(d.FillPPM) / 1e6, Fingerprint: d.FP, Generation: d.Gen,
 		Created: time.UnixMilli(d.Created), Origin: string(d.Origin), Conflicts: int(d.Conflicts)}
+	if stages {
+		f.Stages, f.Bytes, f.StagesCapacity = int(d.Stages), d.Bytes, d.StagesCapacity
+		f.Expansion, f.NonScaling = int(d.Expansion), d.NonScaling
+	}
+	return f
+}
+
+// describesStages reports whether the node describes filters' stages,
+// asking it once (a ping) if not known yet.
+func (c *Client) describesStages(ctx context.Context) bool {
+	switch c.stages.Load() {
+	case 1:
+		return true
+	case 2:
+		return false
+	}
+	d := *c
+	d.filter = "" // the node's own filter: one that exists
+	p, err := d.Ping(ctx)
+	if err != nil {
+		return false // the request that follows says why
+	}
+	if p.DescribesStages {
+		c.stages.Store(1)
+	} else {
+		c.stages.Store(2)
+	}
+	return p.DescribesStages
 }
 
 // filterOp sends one filter request and returns the filters it answers.
@@ -104,7 +143,7 @@ func (c *Client) filterOp(ctx context.Context, op string, q wire.FilterRequest) 
 	}
 	var out []FilterInfo
 	for d := range fs.All() {
-		out = append(out, infoOf(d))
+		out = append(out, infoOf(d, fs.Flags&wire.FiltersStages != 0))
 	}
 	return out, fs.Flags&wire.FiltersMore != 0, nil
 }
@@ -170,7 +209,16 @@ func (c *Client) DropFilter(ctx context.Context, name string) error {
 
 // DescribeFilter describes the named filter ("default": the node's own).
 func (c *Client) DescribeFilter(ctx context.Context, name string) (FilterInfo, error) {
-	return c.oneFilter(ctx, "info", wire.FilterRequest{Op: wire.FilterOpInfo, Name: []byte(name)})
+	return c.oneFilter(ctx, "info", wire.FilterRequest{Op: wire.FilterOpInfo, Name: []byte(name), Detail: c.detail(ctx)})
+}
+
+// detail is what a describe or list asks for: stages, of a node that
+// gives them.
+func (c *Client) detail(ctx context.Context) uint8 {
+	if c.describesStages(ctx) {
+		return wire.FilterDetailStages
+	}
+	return 0
 }
 
 // Filters lists the node's filters by name, the default among them.
@@ -178,7 +226,7 @@ func (c *Client) Filters(ctx context.Context) ([]FilterInfo, error) {
 	var all []FilterInfo
 	after := ""
 	for {
-		fs, more, err := c.filterOp(ctx, "list", wire.FilterRequest{Op: wire.FilterOpList, Name: []byte(after)})
+		fs, more, err := c.filterOp(ctx, "list", wire.FilterRequest{Op: wire.FilterOpList, Name: []byte(after), Detail: c.detail(ctx)})
 		if err != nil {
 			return nil, c.opErr("list", err)
 		}

@@ -38,7 +38,7 @@ func (n *Node) ping(q *request) reply {
 
 // pongFlags says what a pong tells about the node and filter f.
 func (n *Node) pongFlags(f *registry.Filter) uint8 {
-	var flags uint8
+	flags := wire.PongStages
 	if n.keyed() {
 		flags |= wire.PongAuthenticated
 	}
@@ -156,6 +156,9 @@ func (n *Node) filterRequest(q *request) reply {
 	name := string(fq.Name)
 	var descs []wire.FilterDesc
 	var flags uint8
+	if fq.Detail&wire.FilterDetailStages != 0 {
+		flags = wire.FiltersStages
+	}
 	switch fq.Op {
 	case wire.FilterOpCreate:
 		f, err := n.createFor(q.from.Addr(), q.sealed, name, registry.Asked(fq.Layout, fq.Capacity, fq.FPRate, fq.Growth, n.cfg.Expansion))
@@ -176,7 +179,7 @@ func (n *Node) filterRequest(q *request) reply {
 	case wire.FilterOpList:
 		var more bool
 		if descs, more = n.reg.List(name, wire.MaxFilterInfos); more {
-			flags = wire.FiltersMore
+			flags |= wire.FiltersMore
 		}
 	}
 	out, err := wire.AppendFilters(q.w.buf[:0], fq.ReqID, flags, descs)

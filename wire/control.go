@@ -46,6 +46,9 @@ const (
 	// PongFPHigh: the filter's estimated false-positive rate is over
 	// twice the rate it was sized for.
 	PongFPHigh uint8 = 1 << 2
+	// PongStages: the node describes filters' stages when a filter
+	// request asks (FilterDetailStages).
+	PongStages uint8 = 1 << 3
 )
 
 // AppendPing appends a ping or pong frame (p.Type says which).

@@ -32,8 +32,15 @@ const (
 // of more comes in several, each asking after the last name.
 const MaxFilterInfos = 256
 
-// FiltersMore flags a filters frame that does not end the list.
-const FiltersMore uint8 = 1 << 0
+// Filters frame flags.
+const (
+	// FiltersMore flags a filters frame that does not end the list.
+	FiltersMore uint8 = 1 << 0
+	// FiltersStages: each filter's description ends with its stages,
+	// bytes, capacity of its stages, expansion and growth flags (only
+	// when the request asked, with FilterDetailStages).
+	FiltersStages uint8 = 1 << 1
+)
 
 // FilterRequest is a decoded filter request.
 type FilterRequest struct {
@@ -46,8 +53,15 @@ type FilterRequest struct {
 	// Growth (create only): 0 asks for the node's --expansion, 1 for a
 	// filter that does not grow (NONSCALING), n ≥ 2 for expansion n − 1.
 	Growth uint32
+	// Detail (info and list only): FilterDetailStages asks for each
+	// filter's stages (FiltersStages), which a node whose pong says
+	// PongStages gives.
+	Detail uint8
 	Pad    int // zero bytes after, to this frame size in all (encode only)
 }
+
+// FilterDetailStages asks a filter request's answer to describe stages.
+const FilterDetailStages uint8 = 1 << 0
 
 // AppendFilterRequest appends a filter request.
 func AppendFilterRequest(dst []byte, q FilterRequest) ([]byte, error) {
@@ -65,6 +79,9 @@ func AppendFilterRequest(dst []byte, q FilterRequest) ([]byte, error) {
 		if q.Growth != 0 {
 			dst = binary.BigEndian.AppendUint32(dst, q.Growth)
 		}
+	}
+	if q.Detail != 0 && (q.Op == FilterOpInfo || q.Op == FilterOpList) {
+		dst = append(dst, q.Detail)
 	}
 	dst, err := endExt(dst, start)
 	if err != nil || q.Pad == 0 {
@@ -95,6 +112,10 @@ func DecodeFilterRequest(b []byte) (FilterRequest, error) {
 			q.Growth = r.U32()
 		}
 	}
+	if r.Err() == nil && (q.Op == FilterOpInfo || q.Op == FilterOpList) && r.Left() >= 1 { // zero padding: 0
+		q.Detail = r.U8()
+		r.check(q.Detail&^FilterDetailStages != 0, 1, ErrValue)
+	}
 	r.padding()
 	if err := r.done(); err != nil {
 		return FilterRequest{}, err
@@ -115,6 +136,13 @@ type FilterDesc struct {
 	FPRate    float64
 	Keys      uint64 // estimated distinct keys
 	FillPPM   uint32 // bits set, parts per million
+	// With FiltersStages: the stages it has, their bytes and capacity
+	// together, its expansion (0: it does not grow) and whether it is
+	// NONSCALING (refuses adds once full).
+	Stages                uint16
+	Bytes, StagesCapacity uint64
+	Expansion             uint32
+	NonScaling            bool
 }
 
 // Filters is a decoded filters frame.
@@ -127,7 +155,7 @@ type Filters struct {
 
 // AppendFilters appends a filters frame describing fs.
 func AppendFilters(dst []byte, reqID uint32, flags uint8, fs []FilterDesc) ([]byte, error) {
-	if len(fs) > MaxFilterInfos || flags&^FiltersMore != 0 {
+	if len(fs) > MaxFilterInfos || flags&^(FiltersMore|FiltersStages) != 0 {
 		return dst, frameErr(TypeFilters, len(dst), ErrValue)
 	}
 	dst, start := beginExt(dst, TypeFilters)
@@ -150,11 +178,25 @@ func AppendFilters(dst []byte, reqID uint32, flags uint8, fs []FilterDesc) ([]by
 		dst = binary.BigEndian.AppendUint64(dst, math.Float64bits(f.FPRate))
 		dst = binary.BigEndian.AppendUint64(dst, f.Keys)
 		dst = binary.BigEndian.AppendUint32(dst, f.FillPPM)
+		if flags&FiltersStages != 0 {
+			dst = binary.BigEndian.AppendUint16(dst, f.Stages)
+			dst = binary.BigEndian.AppendUint64(dst, f.Bytes)
+			dst = binary.BigEndian.AppendUint64(dst, f.StagesCapacity)
+			dst = binary.BigEndian.AppendUint32(dst, f.Expansion)
+			dst = append(dst, b2b(f.NonScaling))
+		}
 	}
 	return endExt(dst, start)
 }
 
-func (r *reader) filterDesc() FilterDesc {
+func b2b(v bool) byte {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+func (r *reader) filterDesc(flags uint8) FilterDesc {
 	var f FilterDesc
 	f.Name = r.Bytes(int(r.U8()))
 	r.check(r.Err() == nil && !ValidFilterName(f.Name), len(f.Name), ErrValue)
@@ -163,6 +205,12 @@ func (r *reader) filterDesc() FilterDesc {
 	f.FP = r.fingerprint()
 	f.Capacity, f.FPRate, f.Keys, f.FillPPM = r.U64(), math.Float64frombits(r.U64()), r.U64(), r.U32()
 	r.check(r.Err() == nil && f.FillPPM > 1_000_000, 4, ErrValue)
+	if flags&FiltersStages != 0 {
+		f.Stages, f.Bytes, f.StagesCapacity, f.Expansion = r.U16(), r.U64(), r.U64(), r.U32()
+		g := r.U8()
+		r.check(r.Err() == nil && g > 1, 1, ErrValue)
+		f.NonScaling = g == 1
+	}
 	return f
 }
 
@@ -170,11 +218,11 @@ func (r *reader) filterDesc() FilterDesc {
 func DecodeFilters(b []byte) (Filters, error) {
 	r := extReader(b, TypeFilters)
 	fs := Filters{ReqID: r.U32(), Flags: r.U8(), Count: int(r.U16())}
-	r.check(r.Err() == nil && fs.Flags&^FiltersMore != 0, 3, ErrValue)
+	r.check(r.Err() == nil && fs.Flags&^(FiltersMore|FiltersStages) != 0, 3, ErrValue)
 	r.check(r.Err() == nil && fs.Count > MaxFilterInfos, 2, ErrTooLarge)
 	start := r.Offset()
 	for i := 0; i < fs.Count && r.Err() == nil; i++ {
-		r.filterDesc()
+		r.filterDesc(fs.Flags)
 	}
 	if err := r.done(); err != nil {
 		return Filters{}, err
@@ -189,7 +237,7 @@ func (fs Filters) All() func(yield func(FilterDesc) bool) {
 	return func(yield func(FilterDesc) bool) {
 		r := newReader(fs.raw, 0)
 		for range fs.Count {
-			if !yield(r.filterDesc()) {
+			if !yield(r.filterDesc(fs.Flags)) {
 				return
 			}
 		}

@@ -117,15 +117,50 @@ func TestFiltersRoundTrip(t *testing.T) {
 	}
 	_, err = AppendFilters(nil, 1, 0, []FilterDesc{{Name: []byte("x"), FillPPM: 1_000_001}})
 	assert.ErrorIs(t, err, ErrValue)
-	_, err = AppendFilters(nil, 1, 2, nil)
+	_, err = AppendFilters(nil, 1, 4, nil)
 	assert.ErrorIs(t, err, ErrValue, "unknown flags")
 	_, err = AppendFilters(nil, 1, 0, make([]FilterDesc, MaxFilterInfos+1))
 	assert.ErrorIs(t, err, ErrValue)
 }
 
+// A describe or list asks for stages with a byte after the name, which
+// zero padding (an earlier client's) reads as not asking; the answer then
+// ends each filter with its stages, bytes, capacity, expansion and
+// growth flags, and an answer that does not say so holds none.
+func TestFiltersWithStages(t *testing.T) {
+	q, err := DecodeFilterRequest(must(AppendFilterRequest(nil, FilterRequest{ReqID: 1, Op: FilterOpList, Detail: FilterDetailStages, Pad: 64})))
+	require.NoError(t, err)
+	assert.Equal(t, FilterDetailStages, q.Detail)
+	q, err = DecodeFilterRequest(must(AppendFilterRequest(nil, FilterRequest{ReqID: 1, Op: FilterOpInfo, Name: []byte("x"), Pad: 64})))
+	require.NoError(t, err)
+	assert.Zero(t, q.Detail, "padding: not asked")
+	_, err = DecodeFilterRequest(must(AppendFilterRequest(nil, FilterRequest{ReqID: 1, Op: FilterOpInfo, Name: []byte("x"), Detail: 2})))
+	assert.ErrorIs(t, err, ErrValue, "an unknown detail")
+
+	in := []FilterDesc{{Name: []byte("users"), Gen: 1, Origin: []byte("n1"), FP: exampleFP, Capacity: 1000, FPRate: 0.01,
+		Stages: 3, Bytes: 9000, StagesCapacity: 7000, Expansion: 2},
+		{Name: []byte("fixed"), Gen: 1, Origin: []byte("n1"), FP: exampleFP, Stages: 1, NonScaling: true}}
+	b, err := AppendFilters(nil, 9, FiltersStages, in)
+	require.NoError(t, err)
+	fs, err := DecodeFilters(b)
+	require.NoError(t, err)
+	var out []FilterDesc
+	for f := range fs.All() {
+		out = append(out, f)
+	}
+	assert.Equal(t, in, out)
+	plain, err := AppendFilters(nil, 9, 0, in)
+	require.NoError(t, err)
+	assert.Len(t, plain, len(b)-2*23, "23 bytes a filter, only when asked")
+	b[len(b)-1] = 2
+	_, err = DecodeFilters(b)
+	assert.ErrorIs(t, err, ErrValue, "unknown growth flags")
+}
+
 func FuzzFilterRequest(f *testing.F) {
 	f.Add(must(AppendFilterRequest(nil, FilterRequest{ReqID: 1, Op: FilterOpCreate, Name: []byte("users"), Layout: filter.Blocked, Capacity: 9, FPRate: 0.01})))
 	f.Add(must(AppendFilterRequest(nil, FilterRequest{ReqID: 1, Op: FilterOpList, Pad: 64})))
+	f.Add(must(AppendFilterRequest(nil, FilterRequest{ReqID: 1, Op: FilterOpInfo, Name: []byte("users"), Detail: FilterDetailStages, Pad: 64})))
 	f.Add(must(AppendFilterRequest(nil, FilterRequest{ReqID: 2, Op: FilterOpCreate, Name: []byte("grows"), Layout: filter.Blocked, Capacity: 9, FPRate: 0.01, Growth: 3, Pad: 80})))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		q, err := DecodeFilterRequest(b)
@@ -142,6 +177,7 @@ func FuzzFilterRequest(f *testing.F) {
 
 func FuzzFilters(f *testing.F) {
 	f.Add(must(AppendFilters(nil, 3, 0, []FilterDesc{{Name: []byte("users"), Gen: 1, Origin: []byte("n1"), FP: exampleFP}})))
+	f.Add(must(AppendFilters(nil, 3, FiltersStages, []FilterDesc{{Name: []byte("users"), Gen: 1, Origin: []byte("n1"), FP: exampleFP, Stages: 2}})))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fs, err := DecodeFilters(b)
 		if err != nil {

@@ -419,12 +419,29 @@ func TestNamedFilterCommands(t *testing.T) {
 
 	code, out, _ = cli(addr, "", "list")
 	require.Equal(t, 0, code)
-	assert.Regexp(t, `(?m)^NAME +CAPACITY +FP RATE +EST\. KEYS +FILL +BYTES\n`, out)
-	assert.Regexp(t, `(?m)^default +1000000 +0\.01 `, out)
-	assert.Regexp(t, `(?m)^users +5000 +0\.001 `, out)
+	assert.Regexp(t, `(?m)^NAME +CAPACITY +FP RATE +STAGES +EST\. KEYS +FILL +BYTES\n`, out)
+	assert.Regexp(t, `(?m)^default +1000000 +0\.01 +1 `, out)
+	assert.Regexp(t, `(?m)^users +5000 +0\.001 +1 `, out)
 	code, out, _ = cli(addr, "", "info", "users")
 	require.Equal(t, 0, code)
 	assert.Contains(t, out, "capacity        5000\n")
+	assert.Contains(t, out, "growth          expansion 2: a full filter opens a stage 2 times larger\nstages          1, for 5000 keys together\n")
+
+	// A filter grown past its first stage: info and list say how far.
+	code, _, errOut = cli(addr, "", "create", "grows", "--capacity", "100", "--expansion", "2")
+	require.Equal(t, 0, code, errOut)
+	var keys strings.Builder
+	for i := range 1000 {
+		fmt.Fprintf(&keys, "g%d\n", i)
+	}
+	code, _, errOut = cli(addr, keys.String(), "-f", "grows", "add", "-")
+	require.Equal(t, 0, code, errOut)
+	code, out, _ = cli(addr, "", "info", "grows")
+	require.Equal(t, 0, code)
+	assert.Regexp(t, `stages          [4-9], for \d+ keys together\n`, out)
+	code, out, _ = cli(addr, "", "--json", "list")
+	require.Equal(t, 0, code)
+	assert.Regexp(t, `"name":"grows".*"stages":[4-9]`, out)
 
 	code, _, errOut = cli(addr, "", "create", "users", "--capacity", "9")
 	assert.Equal(t, 2, code)

@@ -162,17 +162,21 @@ func (p *printer) members(node string, ms []client.Member) {
 func (p *printer) filters(what string, fs []client.FilterInfo) {
 	if p.json {
 		for _, f := range fs {
-			p.enc.Encode(map[string]any{"name": f.Name, "capacity": f.Capacity, "fp_rate": f.FPRate, "bytes": f.Bytes,
+			m := map[string]any{"name": f.Name, "capacity": f.Capacity, "fp_rate": f.FPRate, "bytes": f.Bytes,
 				"estimated_keys": f.Keys, "fill": f.Fill, "generation": f.Generation, "created": f.Created.UTC().Format(time.RFC3339),
-				"origin": f.Origin, "conflicts": f.Conflicts, "fingerprint": f.Fingerprint.String()})
+				"origin": f.Origin, "conflicts": f.Conflicts, "fingerprint": f.Fingerprint.String()}
+			if f.Stages > 0 {
+				m["stages"], m["stages_capacity"], m["expansion"], m["nonscaling"] = f.Stages, f.StagesCapacity, f.Expansion, f.NonScaling
+			}
+			p.enc.Encode(m)
 		}
 		return
 	}
 	if what == "list" {
 		tw := tabwriter.NewWriter(p.w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tCAPACITY\tFP RATE\tEST. KEYS\tFILL\tBYTES")
+		fmt.Fprintln(tw, "NAME\tCAPACITY\tFP RATE\tSTAGES\tEST. KEYS\tFILL\tBYTES")
 		for _, f := range fs {
-			fmt.Fprintf(tw, "%s\t%d\t%v\t%d\t%.2f%%\t%d\n", f.Name, f.Capacity, f.FPRate, f.Keys, 100*f.Fill, f.Bytes)
+			fmt.Fprintf(tw, "%s\t%d\t%v\t%s\t%d\t%.2f%%\t%d\n", f.Name, f.Capacity, f.FPRate, stages(f), f.Keys, 100*f.Fill, f.Bytes)
 		}
 		tw.Flush()
 		return
@@ -182,13 +186,38 @@ func (p *printer) filters(what string, fs []client.FilterInfo) {
 			fmt.Fprintf(p.w, "created %s: capacity %d at fp-rate %v, %d bytes\n", f.Name, f.Capacity, f.FPRate, f.Bytes)
 			continue
 		}
-		fmt.Fprintf(p.w, "name            %s\ncapacity        %d\nfp rate         %v\nbytes           %d\nestimated keys  %d\nfill            %.2f%%\n",
-			f.Name, f.Capacity, f.FPRate, f.Bytes, f.Keys, 100*f.Fill)
+		fmt.Fprintf(p.w, "name            %s\ncapacity        %d\nfp rate         %v\n", f.Name, f.Capacity, f.FPRate)
+		if f.Stages > 0 {
+			fmt.Fprintf(p.w, "growth          %s\nstages          %d, for %d keys together\n", growth(f), f.Stages, f.StagesCapacity)
+		}
+		fmt.Fprintf(p.w, "bytes           %d\nestimated keys  %d\nfill            %.2f%%\n", f.Bytes, f.Keys, 100*f.Fill)
 		fmt.Fprintf(p.w, "generation      %d\ncreated         %s by %s\nfilter          %v\n", f.Generation, f.Created.UTC().Format(time.RFC3339), f.Origin, f.Fingerprint)
 		if f.Conflicts > 0 {
 			fmt.Fprintf(p.w, "CONFLICT        %d other version(s) of the name, created concurrently with other sizing, still answer has\n", f.Conflicts)
 		}
 	}
+}
+
+// stages is a filter's stages for list: "-" from a node that does not
+// say.
+func stages(f client.FilterInfo) string {
+	if f.Stages == 0 {
+		return "-"
+	}
+	return fmt.Sprint(f.Stages)
+}
+
+// growth says how a filter grows, as info shows it.
+func growth(f client.FilterInfo) string {
+	switch {
+	case f.Expansion > 0:
+		return fmt.Sprintf("expansion %d: a full filter opens a stage %d times larger", f.Expansion, f.Expansion)
+	case f.NonScaling:
+		return "NONSCALING: adds are refused once it is full"
+	case f.Capacity == 0:
+		return "none (classic)"
+	}
+	return "none: it takes adds past its capacity (and alarms)"
 }
 
 func (p *printer) dropped(name string) {
