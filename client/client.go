@@ -25,7 +25,7 @@ type Client struct {
 	// stages is whether the node describes filters' stages: 0 not known
 	// yet (a ping says), 1 yes, 2 no.
 	stages *atomic.Int32
-	filter string         // "" or "default": the node's default filter
+	filter string // "" or "default": the node's default filter
 }
 
 // request is one frame awaiting its reply.
