@@ -46,7 +46,15 @@ type Creators struct {
 type creator struct {
 	tokens float64   // creates it may make now
 	at     time.Time // when tokens was last refilled
-	held   map[string]uint64
+	held   map[string]*hold
+}
+
+// hold is a name a source holds: creates of it in flight (reserved, not
+// yet done), or one it made.
+type hold struct {
+	bytes   uint64
+	pending int  // creates reserved and not yet Done
+	made    bool // one of them made the filter
 }
 
 // NewCreators returns an empty Creators for quota q.
@@ -66,8 +74,9 @@ func SourceOf(a netip.Addr) netip.Prefix {
 }
 
 // Reserve counts a create of name, bytes large, by from at now against
-// its quota, or says which bound refuses it (ErrQuota). A reserved create
-// that does not happen is given back with Cancel.
+// its quota, or says which bound refuses it (ErrQuota). Every reserved
+// create is then Done: the name is held while any is in flight, and
+// after while the filter one of them made lives.
 func (c *Creators) Reserve(from netip.Addr, name string, bytes uint64, now time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -77,24 +86,43 @@ func (c *Creators) Reserve(from netip.Addr, name string, bytes uint64, now time.
 		return err
 	}
 	cr.tokens--
-	cr.held[name] = bytes
+	h := cr.held[name]
+	if h == nil {
+		h = &hold{}
+		cr.held[name] = h
+	}
+	h.bytes, h.pending = bytes, h.pending+1
 	return nil
 }
 
-// Cancel gives back a reservation of name by from: the create did not
-// happen. made says the filter exists all the same — a create that raced
-// this one made it, maybe from's own — and it stays counted as from's
-// (until dropped): uncounting it would free a filter from's other
-// request made.
-func (c *Creators) Cancel(from netip.Addr, name string, made bool) {
+// Done ends a reserved create of name by from: created says it made the
+// filter (it stays counted as from's while it lives); otherwise the
+// create is given back, and the name with it unless another create of
+// from's made it or is in flight.
+func (c *Creators) Done(from netip.Addr, name string, created bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if cr := c.src[SourceOf(from)]; cr != nil {
-		if !made {
-			delete(cr.held, name)
-		}
-		cr.tokens = min(cr.tokens+1, float64(c.q.PerMinute))
+	cr := c.src[SourceOf(from)]
+	h := cr.heldName(name)
+	if h == nil {
+		return
 	}
+	h.pending--
+	if created {
+		h.made = true
+		return
+	}
+	cr.tokens = min(cr.tokens+1, float64(c.q.PerMinute))
+	if h.pending == 0 && !h.made {
+		delete(cr.held, name)
+	}
+}
+
+func (cr *creator) heldName(name string) *hold {
+	if cr == nil {
+		return nil
+	}
+	return cr.held[name]
 }
 
 // check says whether cr may create a filter of bytes more.
@@ -113,16 +141,17 @@ func (c *Creators) check(cr *creator, bytes uint64) error {
 	return nil
 }
 
-// held forgets what no longer lives and returns what every source holds.
+// held forgets what no longer lives — names no create of which is in
+// flight and whose filter is gone — and returns what every source holds.
 func (c *Creators) held() (filters int, bytes uint64) {
 	for _, cr := range c.src {
-		for name, b := range cr.held {
-			if !c.live(name) {
+		for name, h := range cr.held {
+			if h.pending == 0 && !c.live(name) {
 				delete(cr.held, name)
 				continue
 			}
 			filters++
-			bytes += b
+			bytes += h.bytes
 		}
 	}
 	return filters, bytes
@@ -136,7 +165,7 @@ func (c *Creators) source(k netip.Prefix, now time.Time) *creator {
 		if len(c.src) >= maxSources {
 			c.evict()
 		}
-		cr = &creator{tokens: float64(c.q.PerMinute), at: now, held: make(map[string]uint64)}
+		cr = &creator{tokens: float64(c.q.PerMinute), at: now, held: make(map[string]*hold)}
 		c.src[k] = cr
 	}
 	if d := now.Sub(cr.at); d > 0 {

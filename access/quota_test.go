@@ -19,6 +19,7 @@ func TestQuotaPerSource(t *testing.T) {
 		name := fmt.Sprint("f", i)
 		require.NoError(t, c.Reserve(a, name, 100, now))
 		live[name] = true
+		c.Done(a, name, true)
 	}
 	err := c.Reserve(a, "f3", 100, now)
 	require.ErrorIs(t, err, ErrQuota)
@@ -27,25 +28,50 @@ func TestQuotaPerSource(t *testing.T) {
 
 	live["f0"] = false // dropped, by anyone
 	require.NoError(t, c.Reserve(a, "f3", 100, now))
-	live["f3"] = true
-	c.Cancel(a, "f3", false) // say its create failed
-	live["f3"] = false
+	c.Done(a, "f3", false) // its create failed
 	require.NoError(t, c.Reserve(a, "f4", 100, now))
-	live["f4"] = true
+}
 
-	// Two creates of one name at once from a: one makes it, the other
-	// finds it made and cancels — the filter stays counted as a's.
-	b := netip.MustParseAddr("192.0.2.3")
-	require.NoError(t, c.Reserve(b, "race", 100, now))
-	require.NoError(t, c.Reserve(b, "race", 100, now))
+// Creates in flight count: however many a source sends at once, it holds
+// no more than its share, whether they made their filter yet or not.
+func TestQuotaCountsCreatesInFlight(t *testing.T) {
+	live := map[string]bool{}
+	c := NewCreators(Quota{PerMinute: 100, PerSource: 2}, func(n string) bool { return live[n] })
+	now := time.Unix(1000, 0)
+	a, b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	require.NoError(t, c.Reserve(a, "x", 1, now))
+	require.NoError(t, c.Reserve(a, "y", 1, now))
+	require.NoError(t, c.Reserve(b, "z", 1, now), "another source's Reserve forgets none of a's in flight")
+	require.ErrorIs(t, c.Reserve(a, "w", 1, now), ErrQuota, "two in flight: a's share")
+	live["x"], live["y"] = true, true
+	c.Done(a, "x", true)
+	c.Done(a, "y", true)
+	require.ErrorIs(t, c.Reserve(a, "w", 1, now), ErrQuota, "two made")
+}
+
+// A create that finds its name made by another create gives the name back
+// only if none of its source's made it: two of a's creates of one name at
+// once leave it a's; a create racing another source's, or an admin's,
+// leaves it theirs.
+func TestQuotaRacingCreates(t *testing.T) {
+	live := map[string]bool{}
+	c := NewCreators(Quota{PerMinute: 100, PerSource: 2}, func(n string) bool { return live[n] })
+	now := time.Unix(1000, 0)
+	a, b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	require.NoError(t, c.Reserve(a, "race", 1, now))
+	require.NoError(t, c.Reserve(a, "race", 1, now))
 	live["race"] = true
-	c.Cancel(b, "race", true)
-	require.NoError(t, c.Reserve(b, "r2", 100, now))
+	c.Done(a, "race", false) // found it made (or refused: another sizing)
+	c.Done(a, "race", true)
+	require.NoError(t, c.Reserve(a, "r2", 1, now))
 	live["r2"] = true
-	require.NoError(t, c.Reserve(b, "r3", 100, now))
-	live["r3"] = true
-	err = c.Reserve(b, "r4", 100, now)
-	require.ErrorIs(t, err, ErrQuota, "race, r2 and r3 are b's: the cap of 3 a source")
+	c.Done(a, "r2", true)
+	require.ErrorIs(t, c.Reserve(a, "r3", 1, now), ErrQuota, "race and r2 are a's")
+
+	require.NoError(t, c.Reserve(b, "race", 1, now))
+	c.Done(b, "race", false) // a made it
+	require.NoError(t, c.Reserve(b, "b1", 1, now))
+	require.NoError(t, c.Reserve(b, "b2", 1, now), "race is not b's")
 }
 
 func TestQuotaPerMinute(t *testing.T) {
@@ -69,13 +95,15 @@ func TestQuotaShares(t *testing.T) {
 	now := time.Unix(1000, 0)
 	for i := range 4 {
 		name := fmt.Sprint("s", i)
-		require.NoError(t, c.Reserve(netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}), name, 100, now))
+		from := netip.AddrFrom4([4]byte{10, 0, 0, byte(i)})
+		require.NoError(t, c.Reserve(from, name, 100, now))
 		live[name] = true
+		c.Done(from, name, true)
 	}
 	err := c.Reserve(netip.MustParseAddr("10.0.1.1"), "more", 100, now)
 	require.ErrorIs(t, err, ErrQuota)
 	assert.Contains(t, err.Error(), "--max-filters")
-	live["s0"], live["s1"] = false, false
+	live["s0"], live["s1"] = false, false // dropped
 	err = c.Reserve(netip.MustParseAddr("10.0.1.1"), "big", 801, now)
 	require.ErrorIs(t, err, ErrQuota)
 	assert.Contains(t, err.Error(), "--max-memory")
@@ -88,6 +116,7 @@ func TestQuotaSourcesBounded(t *testing.T) {
 	for i := range maxSources + 100 {
 		a := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
 		require.NoError(t, c.Reserve(a, "n", 1, now.Add(time.Duration(i))))
+		c.Done(a, "n", true) // made, then dropped: live says no
 	}
 	assert.LessOrEqual(t, len(c.src), maxSources)
 }

@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"fmt"
-	"github.com/rmbd/rmbd/internal/counter"
 	"net"
 	"strings"
 	"sync"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rmbd/rmbd/auth"
+	"github.com/rmbd/rmbd/internal/counter"
 	"github.com/rmbd/rmbd/internal/nodetest"
 	"github.com/rmbd/rmbd/node"
 	"github.com/rmbd/rmbd/wire"

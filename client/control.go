@@ -245,7 +245,7 @@ func (c *Client) Ping(ctx context.Context) (Pong, error) {
 	return Pong{RTT: rtt, Name: string(p.Name), Addr: string(p.Addr), Version: int(p.Version), Fingerprint: p.FP,
 		Authenticated: p.Flags&wire.PongAuthenticated != 0, Build: string(p.Build),
 		OverCapacity: p.Flags&wire.PongOverCapacity != 0, FPHigh: p.Flags&wire.PongFPHigh != 0,
-		DescribesStages: p.Flags&wire.PongStages != 0}, nil
+		DescribesStages: c.learnStages(p.Flags&wire.PongStages != 0)}, nil
 }
 
 // Stat is one of a node's counters.

@@ -117,15 +117,32 @@ func (c *Client) describesStages(ctx context.Context) bool {
 	d := *c
 	d.filter = "" // the node's own filter: one that exists
 	p, err := d.Ping(ctx)
-	if err != nil {
-		return false // the request that follows says why
-	}
-	if p.DescribesStages {
+	return err == nil && p.DescribesStages // on an error, the request that follows says why
+}
+
+// learnStages records what a pong says of the node: every pong, so that
+// a node rolled back to an earlier build is asked as one.
+func (c *Client) learnStages(yes bool) bool {
+	if yes {
 		c.stages.Store(1)
 	} else {
 		c.stages.Store(2)
 	}
-	return p.DescribesStages
+	return yes
+}
+
+// withDetail runs a describe or list asking for stages if the node says
+// it gives them. One that times out so asked goes again without, the
+// node asked anew next time: a node of an earlier build (rolled back, or
+// another behind the same name) drops the request unanswered.
+func withDetail[T any](ctx context.Context, c *Client, op func(detail uint8) (T, error)) (T, error) {
+	d := c.detail(ctx)
+	out, err := op(d)
+	if d != 0 && errors.Is(err, ErrTimeout) {
+		c.stages.Store(0)
+		return op(0)
+	}
+	return out, err
 }
 
 // filterOp sends one filter request and returns the filters it answers.
@@ -209,7 +226,9 @@ func (c *Client) DropFilter(ctx context.Context, name string) error {
 
 // DescribeFilter describes the named filter ("default": the node's own).
 func (c *Client) DescribeFilter(ctx context.Context, name string) (FilterInfo, error) {
-	return c.oneFilter(ctx, "info", wire.FilterRequest{Op: wire.FilterOpInfo, Name: []byte(name), Detail: c.detail(ctx)})
+	return withDetail(ctx, c, func(detail uint8) (FilterInfo, error) {
+		return c.oneFilter(ctx, "info", wire.FilterRequest{Op: wire.FilterOpInfo, Name: []byte(name), Detail: detail})
+	})
 }
 
 // detail is what a describe or list asks for: stages, of a node that
@@ -223,17 +242,19 @@ func (c *Client) detail(ctx context.Context) uint8 {
 
 // Filters lists the node's filters by name, the default among them.
 func (c *Client) Filters(ctx context.Context) ([]FilterInfo, error) {
-	var all []FilterInfo
-	after := ""
-	for {
-		fs, more, err := c.filterOp(ctx, "list", wire.FilterRequest{Op: wire.FilterOpList, Name: []byte(after), Detail: c.detail(ctx)})
-		if err != nil {
-			return nil, c.opErr("list", err)
+	return withDetail(ctx, c, func(detail uint8) ([]FilterInfo, error) {
+		var all []FilterInfo
+		after := ""
+		for {
+			fs, more, err := c.filterOp(ctx, "list", wire.FilterRequest{Op: wire.FilterOpList, Name: []byte(after), Detail: detail})
+			if err != nil {
+				return nil, c.opErr("list", err)
+			}
+			all = append(all, fs...)
+			if !more || len(fs) == 0 {
+				return all, nil
+			}
+			after = fs[len(fs)-1].Name
 		}
-		all = append(all, fs...)
-		if !more || len(fs) == 0 {
-			return all, nil
-		}
-		after = fs[len(fs)-1].Name
-	}
+	})
 }

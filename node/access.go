@@ -2,11 +2,11 @@ package node
 
 import (
 	"errors"
-	"github.com/rmbd/rmbd/internal/counter"
 	"net/netip"
 	"time"
 
 	"github.com/rmbd/rmbd/access"
+	"github.com/rmbd/rmbd/internal/counter"
 	"github.com/rmbd/rmbd/internal/hostport"
 	"github.com/rmbd/rmbd/registry"
 )
@@ -83,8 +83,6 @@ func (n *Node) createFor(from netip.Addr, sealed bool, name string, s registry.S
 		return nil, err
 	}
 	f, created, err := n.create(name, s)
-	if !created {
-		n.creators.Cancel(from, name, err == nil) // made all the same: by a create that raced this one
-	}
+	n.creators.Done(from, name, created)
 	return f, err
 }

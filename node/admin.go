@@ -2,10 +2,10 @@ package node
 
 import (
 	"errors"
-	"github.com/rmbd/rmbd/internal/counter"
 	"net/netip"
 
 	"github.com/rmbd/rmbd/access"
+	"github.com/rmbd/rmbd/internal/counter"
 	"github.com/rmbd/rmbd/internal/version"
 	"github.com/rmbd/rmbd/registry"
 	"github.com/rmbd/rmbd/wire"

@@ -3,7 +3,6 @@ package node_test
 import (
 	"context"
 	"fmt"
-	"github.com/rmbd/rmbd/internal/counter"
 	"io"
 	"net/netip"
 	"testing"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/rmbd/rmbd/auth"
 	"github.com/rmbd/rmbd/filter"
+	"github.com/rmbd/rmbd/internal/counter"
 	"github.com/rmbd/rmbd/internal/memnet"
 	"github.com/rmbd/rmbd/node"
 	"github.com/rmbd/rmbd/wire"

@@ -3,12 +3,12 @@ package node_test
 import (
 	"encoding/binary"
 	"errors"
-	"github.com/rmbd/rmbd/internal/counter"
 	"net"
 	"net/netip"
 	"testing"
 	"time"
 
+	"github.com/rmbd/rmbd/internal/counter"
 	"github.com/rmbd/rmbd/internal/shed"
 	"github.com/rmbd/rmbd/internal/sockets"
 	"github.com/rmbd/rmbd/node"

@@ -3,13 +3,13 @@ package node_test
 import (
 	"context"
 	"fmt"
-	"github.com/rmbd/rmbd/internal/counter"
 	"net"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rmbd/rmbd/internal/counter"
 	"github.com/rmbd/rmbd/node"
 	"github.com/rmbd/rmbd/wire"
 	"github.com/stretchr/testify/assert"

@@ -1,10 +1,10 @@
 package node_test
 
 import (
-	"github.com/rmbd/rmbd/internal/counter"
 	"testing"
 	"time"
 
+	"github.com/rmbd/rmbd/internal/counter"
 	"github.com/rmbd/rmbd/internal/faultfs"
 	"github.com/rmbd/rmbd/store"
 	"github.com/rmbd/rmbd/wire"

@@ -2,13 +2,13 @@ package node
 
 import (
 	"errors"
-	"github.com/rmbd/rmbd/internal/counter"
 	"io"
 	"net/netip"
 
 	"github.com/rmbd/rmbd/access"
 	"github.com/rmbd/rmbd/auth"
 	"github.com/rmbd/rmbd/gossip"
+	"github.com/rmbd/rmbd/internal/counter"
 	"github.com/rmbd/rmbd/registry"
 	"github.com/rmbd/rmbd/store"
 	"github.com/rmbd/rmbd/wire"

@@ -2,11 +2,11 @@ package node_test
 
 import (
 	"fmt"
-	"github.com/rmbd/rmbd/internal/counter"
 	"testing"
 	"time"
 
 	"github.com/rmbd/rmbd/auth"
+	"github.com/rmbd/rmbd/internal/counter"
 	"github.com/rmbd/rmbd/node"
 	"github.com/rmbd/rmbd/wire"
 	"github.com/stretchr/testify/assert"

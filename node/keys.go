@@ -3,10 +3,10 @@ package node
 import (
 	"errors"
 	"fmt"
-	"github.com/rmbd/rmbd/internal/counter"
 	"net/netip"
 
 	"github.com/rmbd/rmbd/access"
+	"github.com/rmbd/rmbd/internal/counter"
 	"github.com/rmbd/rmbd/registry"
 	"github.com/rmbd/rmbd/store"
 	"github.com/rmbd/rmbd/wire"

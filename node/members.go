@@ -1,13 +1,15 @@
 package node
 
 import (
-	"github.com/rmbd/rmbd/internal/counter"
+	"math/rand/v2"
 	"net/netip"
 	"time"
 
 	"github.com/rmbd/rmbd/auth"
 	"github.com/rmbd/rmbd/gossip"
+	"github.com/rmbd/rmbd/internal/counter"
 	"github.com/rmbd/rmbd/membership"
+	"github.com/rmbd/rmbd/registry"
 	"github.com/rmbd/rmbd/wire"
 )
 
@@ -158,25 +160,31 @@ func (n *Node) repairQueued() {
 }
 
 // appendDigests appends the digests of every segment's rows: the default
-// filter's first segment's as they are, every other's in named frames
-// (at most wire.MaxLocalStateNamed).
+// filter's first segment's as they are, every other's in named frames,
+// at most wire.MaxLocalStateNamed of them. Past that the rest wait for
+// another push/pull: each begins at a segment drawn at random, so that
+// every segment's rows are compared in time.
 func (n *Node) appendDigests(dst []byte) []byte {
 	dst = gossip.AppendDigests(dst, n.def.Segments()[0].Rows())
-	var own []byte
-	frames := 0
+	var segs []*registry.Segment
 	for _, f := range n.reg.All() {
 		for _, seg := range f.Segments() {
-			if seg.Unwrapped() {
-				continue
+			if !seg.Unwrapped() {
+				segs = append(segs, seg)
 			}
-			own = gossip.AppendDigests(own[:0], seg.Rows())
-			for frame := range wire.Frames(own) {
-				if frames++; frames > wire.MaxLocalStateNamed {
-					break
-				}
-				if out, err := seg.AppendFrame(dst, frame); err == nil {
-					dst = out
-				}
+		}
+	}
+	var own []byte
+	frames, start := 0, rand.IntN(len(segs)+1)
+	for i := range segs {
+		seg := segs[(start+i)%len(segs)]
+		own = gossip.AppendDigests(own[:0], seg.Rows())
+		for frame := range wire.Frames(own) {
+			if frames++; frames > wire.MaxLocalStateNamed {
+				return dst
+			}
+			if out, err := seg.AppendFrame(dst, frame); err == nil {
+				dst = out
 			}
 		}
 	}

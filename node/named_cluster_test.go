@@ -2,7 +2,6 @@ package node_test
 
 import (
 	"fmt"
-	"github.com/rmbd/rmbd/internal/counter"
 	"math/rand/v2"
 	"os"
 	"testing"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/rmbd/rmbd/filter"
 	"github.com/rmbd/rmbd/gossip"
+	"github.com/rmbd/rmbd/internal/counter"
 	"github.com/rmbd/rmbd/node"
 	"github.com/rmbd/rmbd/wire"
 	"github.com/stretchr/testify/assert"

@@ -3,13 +3,13 @@ package node_test
 import (
 	"bufio"
 	"fmt"
-	"github.com/rmbd/rmbd/internal/counter"
 	"io"
 	"net"
 	"net/netip"
 	"testing"
 	"time"
 
+	"github.com/rmbd/rmbd/internal/counter"
 	"github.com/rmbd/rmbd/node"
 	"github.com/rmbd/rmbd/wire"
 	"github.com/stretchr/testify/assert"

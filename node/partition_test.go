@@ -2,11 +2,11 @@ package node_test
 
 import (
 	"fmt"
-	"github.com/rmbd/rmbd/internal/counter"
 	"net/netip"
 	"testing"
 	"time"
 
+	"github.com/rmbd/rmbd/internal/counter"
 	"github.com/rmbd/rmbd/node"
 )
 

@@ -3,12 +3,12 @@ package node
 import (
 	"context"
 	"fmt"
-	"github.com/rmbd/rmbd/internal/counter"
 	"net"
 	"net/netip"
 	"time"
 
 	"github.com/rmbd/rmbd/gossip"
+	"github.com/rmbd/rmbd/internal/counter"
 	"github.com/rmbd/rmbd/internal/hostport"
 	"github.com/rmbd/rmbd/wire"
 )

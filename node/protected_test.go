@@ -1,7 +1,6 @@
 package node_test
 
 import (
-	"github.com/rmbd/rmbd/internal/counter"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -9,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rmbd/rmbd/auth"
+	"github.com/rmbd/rmbd/internal/counter"
 	"github.com/rmbd/rmbd/node"
 	"github.com/rmbd/rmbd/wire"
 	"github.com/stretchr/testify/assert"

@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"fmt"
-	"github.com/rmbd/rmbd/internal/counter"
 	"io"
 	"net/netip"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/rmbd/rmbd/access"
 	"github.com/rmbd/rmbd/filter"
 	"github.com/rmbd/rmbd/gossip"
+	"github.com/rmbd/rmbd/internal/counter"
 	"github.com/rmbd/rmbd/internal/pull"
 	"github.com/rmbd/rmbd/registry"
 	"github.com/rmbd/rmbd/wire"

@@ -2,13 +2,13 @@ package node_test
 
 import (
 	"fmt"
-	"github.com/rmbd/rmbd/internal/counter"
 	"net"
 	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/rmbd/rmbd/auth"
+	"github.com/rmbd/rmbd/internal/counter"
 	"github.com/rmbd/rmbd/node"
 	"github.com/rmbd/rmbd/wire"
 	"github.com/stretchr/testify/assert"

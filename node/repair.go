@@ -2,13 +2,13 @@ package node
 
 import (
 	"context"
-	"github.com/rmbd/rmbd/internal/counter"
 	"log/slog"
 	"net/netip"
 	"time"
 
 	"github.com/rmbd/rmbd/filter"
 	"github.com/rmbd/rmbd/gossip"
+	"github.com/rmbd/rmbd/internal/counter"
 	"github.com/rmbd/rmbd/internal/pull"
 	"github.com/rmbd/rmbd/registry"
 	"github.com/rmbd/rmbd/wire"

@@ -1,12 +1,12 @@
 package node_test
 
 import (
-	"github.com/rmbd/rmbd/internal/counter"
 	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/rmbd/rmbd/auth"
+	"github.com/rmbd/rmbd/internal/counter"
 	"github.com/rmbd/rmbd/node"
 	"github.com/rmbd/rmbd/wire"
 	"github.com/stretchr/testify/assert"

@@ -1,12 +1,12 @@
 package node
 
 import (
-	"github.com/rmbd/rmbd/internal/counter"
 	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/rmbd/rmbd/gossip"
+	"github.com/rmbd/rmbd/internal/counter"
 	"github.com/rmbd/rmbd/replicate"
 	"github.com/rmbd/rmbd/wire"
 )

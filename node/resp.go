@@ -2,11 +2,11 @@ package node
 
 import (
 	"context"
-	"github.com/rmbd/rmbd/internal/counter"
 	"net"
 	"net/netip"
 
 	"github.com/rmbd/rmbd/dump"
+	"github.com/rmbd/rmbd/internal/counter"
 	"github.com/rmbd/rmbd/registry"
 	"github.com/rmbd/rmbd/respserver"
 )

@@ -2,12 +2,12 @@ package node
 
 import (
 	"errors"
-	"github.com/rmbd/rmbd/internal/counter"
 	"net/netip"
 	"sync/atomic"
 	"time"
 
 	"github.com/rmbd/rmbd/auth"
+	"github.com/rmbd/rmbd/internal/counter"
 	"github.com/rmbd/rmbd/wire"
 )
 

@@ -1,11 +1,11 @@
 package node
 
 import (
-	"github.com/rmbd/rmbd/internal/counter"
 	"sync/atomic"
 	"time"
 
 	"github.com/rmbd/rmbd/internal/bufpool"
+	"github.com/rmbd/rmbd/internal/counter"
 	"github.com/rmbd/rmbd/internal/latency"
 	"github.com/rmbd/rmbd/registry"
 	"github.com/rmbd/rmbd/store"

@@ -2,11 +2,11 @@ package node
 
 import (
 	"errors"
-	"github.com/rmbd/rmbd/internal/counter"
 
 	"github.com/rmbd/rmbd/access"
 	"github.com/rmbd/rmbd/filter"
 	"github.com/rmbd/rmbd/gossip"
+	"github.com/rmbd/rmbd/internal/counter"
 	"github.com/rmbd/rmbd/registry"
 	"github.com/rmbd/rmbd/wire"
 )

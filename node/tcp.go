@@ -2,11 +2,11 @@ package node
 
 import (
 	"errors"
-	"github.com/rmbd/rmbd/internal/counter"
 	"net"
 	"time"
 
 	"github.com/rmbd/rmbd/internal/conns"
+	"github.com/rmbd/rmbd/internal/counter"
 	"github.com/rmbd/rmbd/store"
 	"github.com/rmbd/rmbd/wire"
 )

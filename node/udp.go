@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"github.com/rmbd/rmbd/internal/counter"
 	"net/netip"
 
+	"github.com/rmbd/rmbd/internal/counter"
 	"github.com/rmbd/rmbd/store"
 	"github.com/rmbd/rmbd/wire"
 )

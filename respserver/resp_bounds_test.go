@@ -3,8 +3,6 @@ package respserver_test
 import (
 	"bufio"
 	"fmt"
-	"github.com/rmbd/rmbd/internal/counter"
-	"github.com/rmbd/rmbd/node"
 	"io"
 	"net"
 	"strings"
@@ -12,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rmbd/rmbd/internal/counter"
+	"github.com/rmbd/rmbd/node"
 	"github.com/stretchr/testify/require"
 )
 

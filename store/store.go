@@ -587,9 +587,13 @@ func (s *Store) Checkpoint() (CheckpointInfo, error) { return s.checkpoint(false
 
 // Flush is Checkpoint for rows that must be on disk before an answer,
 // many times in a row (each chunk of a load, under --fsync always): a
-// delta, however many there are, until the deltas hold as many bytes as
-// a full checkpoint would, so that the whole costs what it changes.
+// delta, until the deltas hold as many bytes as a full checkpoint would
+// (the filter's, before the first), or maxFlushDeltas of them, so that
+// the whole costs about what it changes.
 func (s *Store) Flush() (CheckpointInfo, error) { return s.checkpointAs(false, false) }
+
+// maxFlushDeltas bounds the delta checkpoints flushes pile up.
+const maxFlushDeltas = 64
 
 func (s *Store) checkpoint(forceFull bool) (CheckpointInfo, error) {
 	return s.checkpointAs(forceFull, true)
@@ -601,7 +605,11 @@ func (s *Store) checkpointAs(forceFull, byCount bool) (CheckpointInfo, error) {
 	s.ckptMu.Lock()
 	defer s.ckptMu.Unlock()
 	began := time.Now()
-	full := forceFull || byCount && s.deltas >= maxDeltas || s.fullBytes > 0 && s.deltaBytes >= s.fullBytes
+	fullBytes := s.fullBytes
+	if fullBytes == 0 { // no full checkpoint yet: one would be about the filter
+		fullBytes = int64(s.f.SizeBytes())
+	}
+	full := forceFull || byCount && s.deltas >= maxDeltas || s.deltas >= maxFlushDeltas || s.deltaBytes >= fullBytes
 	m := s.mark(full)
 	if m.rot == nil {
 		s.lastCkpt = time.Now()

@@ -348,6 +348,30 @@ func TestFlushesWriteWhatChanged(t *testing.T) {
 	assert.Less(t, flushed, 4*int64(size))
 }
 
+// Flushes on a store with no full checkpoint yet (a filter a load just
+// made) pile up no more than maxFlushDeltas deltas, nor more bytes of
+// them than the filter: a full checkpoint then replaces them.
+func TestFlushesAreBounded(t *testing.T) {
+	dir := t.TempDir()
+	def, mk := blockedDef(t, 100_000)
+	s, f, _ := open(t, dir, def, mk, opts())
+	full := 0
+	for i := range 200 {
+		_, err := f.MergeRows(f.Fingerprint(), uint64(i%int(f.Rows())), bytes.Repeat([]byte{byte(i) | 1}, f.RowBytes()), nil)
+		require.NoError(t, err)
+		info, err := s.Flush()
+		require.NoError(t, err)
+		if info.Full {
+			full++
+		}
+	}
+	ckpts, _, err := s.files()
+	require.NoError(t, err)
+	assert.LessOrEqual(t, len(ckpts), maxFlushDeltas+1)
+	assert.Positive(t, full)
+	require.NoError(t, s.Close())
+}
+
 func TestClassicLogsKeys(t *testing.T) {
 	dir := t.TempDir()
 	f := filter.NewClassic()

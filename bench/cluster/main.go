@@ -15,7 +15,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"github.com/rmbd/rmbd/internal/counter"
 	"log"
 	"log/slog"
 	"math/rand/v2"
@@ -27,6 +26,7 @@ import (
 	"time"
 
 	"github.com/rmbd/rmbd/filter"
+	"github.com/rmbd/rmbd/internal/counter"
 	"github.com/rmbd/rmbd/node"
 )
 
