@@ -36,7 +36,7 @@ func (n *Node) Health() Health {
 	switch {
 	case len(n.cfg.Join) > 0 && n.repl.Members() == 0:
 		h.Why = "joining: no member of the cluster reached yet"
-	case len(n.cfg.Join) > 0 && !n.joinPulled.Load():
+	case len(n.cfg.Join) > 0 && !n.repairs.joined.Load():
 		h.Why = "joining: the first pull from the cluster is not done"
 	case n.unwritable() != "":
 		h.Why = n.unwritable()

@@ -154,7 +154,7 @@ func (n *Node) repairQueued() {
 	filled := false
 	for _, st, ok := n.repairs.Next(); ok && n.life.ctx.Err() == nil; _, st, ok = n.repairs.Next() {
 		if filled = n.repair(st) || filled; filled && n.repairs.Len() == 0 {
-			n.joinPulled.Store(true)
+			n.repairs.joined.Store(true)
 		}
 	}
 }

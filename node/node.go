@@ -33,27 +33,33 @@ import (
 
 // Node is one rmbd daemon. Create it with New, serve with Run.
 type Node struct {
-	cfg        Config
-	log        *slog.Logger
-	name       []byte
-	tr         Transport
-	reg        *registry.Registry    // every filter, the default included
-	def        *registry.Filter      // the default filter (reg.Default())
-	repl       *replicate.Replicator // gossip: peers, members, a round per segment
-	keys       *keys                 // with a cluster key: sealing and opening; nil without
-	policy     access.Policy         // who may do what
-	creators   *access.Creators      // what clients that are not admins created: their quotas
-	conns      *conns.Table          // TCP connections, binary and RESP
-	bufs       *bufpool.Pool         // stream buffers, under --max-buffer-bytes
-	shed       []*shed.Shedder       // per datagram reader: who floods it
-	mem        atomic.Pointer[membership.Membership]
-	meters     *meters            // counters and latency histograms
-	resp       *respserver.Server // nil without --resp-listen
-	life       lifecycle
-	gates      gates
-	serve      dispatcher                         // the handler of each frame type
-	repairs    *latest.Queue[string, repairState] // members' states to compare, one at a time
-	joinPulled atomic.Bool                        // filled from the cluster at the join (readiness)
+	cfg      Config
+	log      *slog.Logger
+	name     []byte
+	tr       Transport
+	reg      *registry.Registry    // every filter, the default included
+	def      *registry.Filter      // the default filter (reg.Default())
+	repl     *replicate.Replicator // gossip: peers, members, a round per segment
+	keys     *keys                 // with a cluster key: sealing and opening; nil without
+	policy   access.Policy         // who may do what
+	creators *access.Creators      // what clients that are not admins created: their quotas
+	conns    *conns.Table          // TCP connections, binary and RESP
+	bufs     *bufpool.Pool         // stream buffers, under --max-buffer-bytes
+	shed     []*shed.Shedder       // per datagram reader: who floods it
+	mem      atomic.Pointer[membership.Membership]
+	meters   *meters            // counters and latency histograms
+	resp     *respserver.Server // nil without --resp-listen
+	life     lifecycle
+	gates    gates
+	serve    dispatcher  // the handler of each frame type
+	repairs  repairQueue // members' states to compare, one at a time
+}
+
+// repairQueue is the members' states waiting to be compared, one at a
+// time, newest per member, and whether those the join brought were.
+type repairQueue struct {
+	*latest.Queue[string, repairState]
+	joined atomic.Bool // filled from the cluster at the join (readiness)
 }
 
 // lifecycle is what starting and stopping a node needs. Goroutines
@@ -144,7 +150,7 @@ func New(cfg Config) (*Node, error) {
 	n.conns = conns.New(conns.Config{Max: cfg.MaxConns, MaxPerSource: cfg.MaxConnsPerSource})
 	n.shed = shed.New(tr.Readers(), tr, log)
 	n.gates = gates{resolving: make(chan struct{}, 8), pulling: make(chan struct{}, maxPullsServed), catalog: make(chan []byte, catalogQueue)}
-	n.repairs = latest.New[string, repairState](cfg.MaxPeers)
+	n.repairs.Queue = latest.New[string, repairState](cfg.MaxPeers)
 	n.serve = newDispatcher()
 	ctx, cancel := context.WithCancel(context.Background())
 	n.life = lifecycle{ctx: ctx, cancel: cancel, ready: make(chan struct{})}
