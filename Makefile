@@ -3,6 +3,7 @@ GO       ?= go
 FUZZTIME ?= 2s
 BENCH    ?= .
 ADDR     ?= 127.0.0.1:8000
+ARGS     ?=
 IMAGE    ?= rmbd:dev
 SOAKFLAGS ?=
 SEEDS    ?= 200
@@ -23,8 +24,8 @@ build: ## build every command into bin/
 	@mkdir -p bin
 	@for c in $(CMDS); do echo "go build -o bin/$$c ./cmd/$$c"; $(GO) build -ldflags='$(VFLAGS)' -o bin/$$c ./cmd/$$c || exit 1; done
 
-run: ## start one node in the foreground with in-memory defaults
-	$(GO) run -ldflags='$(VFLAGS)' ./cmd/rmbd $(ADDR)
+run: ## start one node in the foreground with in-memory defaults (flags: ARGS='--resp-listen 127.0.0.1:6379')
+	$(GO) run -ldflags='$(VFLAGS)' ./cmd/rmbd $(ADDR) $(ARGS)
 
 test: vet race corruption ## vet, race-enabled tests (every fuzz target's corpus included), the file corruption test
 

@@ -232,6 +232,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "load":
 		err = loadFilter(ctx, c, rest[0], stdin, stderr)
 	case "add", "has":
+		if cmd == "has" && o.filter != "" && !o.classic {
+			if err = filterExists(ctx, c, o); err != nil {
+				break
+			}
+		}
 		if len(rest) == 1 && rest[0] == "-" {
 			code, err = streamKeys(ctx, c, cmd, stdin, out, o, stderr)
 		} else {
@@ -273,6 +278,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return fail(explain(err, o))
 	}
 	return code
+}
+
+// filterExists refuses a has of a named filter the node does not hold:
+// the node answers false for every key of a name it has no filter of (it
+// may not have arrived yet), which from the command line is a typo
+// answered as if it meant something.
+func filterExists(ctx context.Context, c *client.Client, o options) error {
+	_, err := c.DescribeFilter(ctx, o.filter)
+	var se *client.ServerError
+	if errors.As(err, &se) && strings.HasPrefix(se.Msg, "no filter") {
+		return fmt.Errorf("no filter %q on %s (rmbd-cli list shows its filters)", o.filter, o.addr)
+	}
+	return err
 }
 
 // explain turns client errors into one line a person can act on.

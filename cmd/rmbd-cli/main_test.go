@@ -503,3 +503,25 @@ func TestDumpLoad(t *testing.T) {
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errOut, "load takes one filter NAME")
 }
+
+// has on a named filter the node does not hold is an error naming it,
+// exit 2, not "false" for every key; the default filter's info says the
+// node's flags made it, not that it was made in 1970.
+func TestCLISnags(t *testing.T) {
+	addr := nodetest.Start(t, node.DefaultConfig()).Addr().String()
+	code, out, errOut := cli(addr, "", "-f", "typo", "has", "x")
+	assert.Equal(t, 2, code)
+	assert.Empty(t, out)
+	assert.Contains(t, errOut, `no filter "typo" on `+addr+` (rmbd-cli list shows its filters)`)
+	code, _, errOut = cli(addr, "x\n", "-f", "typo", "has", "-")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, `no filter "typo"`)
+
+	code, out, errOut = cli(addr, "", "info", "default")
+	require.Equal(t, 0, code, errOut)
+	assert.NotContains(t, out, "1970")
+	assert.Regexp(t, `created         by \S+'s flags \(the node's own filter\)\n`, out)
+	code, out, _ = cli(addr, "", "--json", "info", "default")
+	require.Equal(t, 0, code)
+	assert.Contains(t, out, `"created":null`)
+}

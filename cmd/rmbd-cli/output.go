@@ -165,6 +165,9 @@ func (p *printer) filters(what string, fs []client.FilterInfo) {
 			m := map[string]any{"name": f.Name, "capacity": f.Capacity, "fp_rate": f.FPRate, "bytes": f.Bytes,
 				"estimated_keys": f.Keys, "fill": f.Fill, "generation": f.Generation, "created": f.Created.UTC().Format(time.RFC3339),
 				"origin": f.Origin, "conflicts": f.Conflicts, "fingerprint": f.Fingerprint.String()}
+			if f.Created.UnixMilli() == 0 {
+				m["created"] = nil // made by the node's flags
+			}
 			if f.Stages > 0 {
 				m["stages"], m["stages_capacity"], m["expansion"], m["nonscaling"] = f.Stages, f.StagesCapacity, f.Expansion, f.NonScaling
 			}
@@ -191,7 +194,11 @@ func (p *printer) filters(what string, fs []client.FilterInfo) {
 			fmt.Fprintf(p.w, "growth          %s\nstages          %d, for %d keys together\n", growth(f), f.Stages, f.StagesCapacity)
 		}
 		fmt.Fprintf(p.w, "bytes           %d\nestimated keys  %d\nfill            %.2f%%\n", f.Bytes, f.Keys, 100*f.Fill)
-		fmt.Fprintf(p.w, "generation      %d\ncreated         %s by %s\nfilter          %v\n", f.Generation, f.Created.UTC().Format(time.RFC3339), f.Origin, f.Fingerprint)
+		created := f.Created.UTC().Format(time.RFC3339) + " by " + f.Origin
+		if f.Created.UnixMilli() == 0 {
+			created = "by " + f.Origin + "'s flags (the node's own filter)"
+		}
+		fmt.Fprintf(p.w, "generation      %d\ncreated         %s\nfilter          %v\n", f.Generation, created, f.Fingerprint)
 		if f.Conflicts > 0 {
 			fmt.Fprintf(p.w, "CONFLICT        %d other version(s) of the name, created concurrently with other sizing, still answer has\n", f.Conflicts)
 		}
