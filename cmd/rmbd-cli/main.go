@@ -32,7 +32,7 @@ Usage:
   rmbd-cli [flags] stats --watch 1s  a live view: adds, has and sync per second, fill, keys, peers
   rmbd-cli [flags] members         the cluster as the node sees it: state, for how long, last sync
   rmbd-cli [flags] create NAME [--capacity N] [--fp-rate P] [--expansion X] [--layout classic]   create a named filter
-  rmbd-cli [flags] list            the node's filters: sizing, estimated keys, fill
+  rmbd-cli [flags] list [PREFIX]   the node's filters (those whose names begin with PREFIX): sizing, stages, estimated keys, fill
   rmbd-cli [flags] info NAME       one filter
   rmbd-cli [flags] drop NAME       drop a named filter and its keys
   rmbd-cli [flags] dump NAME > FILE  copy a filter out (a progress bar on stderr for large ones)
@@ -41,6 +41,9 @@ Usage:
   rmbd-cli -f NAME add|has ...     add to or ask the named filter NAME (environment:
                                    RMBD_FILTER); an add to a name with no filter
                                    creates it when the node allows (--auto-create)
+  rmbd-cli set|check NAME KEY, bulk|multi NAME KEY...
+                                   bloomd's verbs: add to (set, bulk) or ask (check,
+                                   multi) the filter NAME (docs/COMING_FROM.md)
 
 peer, with a node that has a cluster key, needs the key: --cluster-key-file
 (or RMBD_CLUSTER_KEY_FILE, or RMBD_CLUSTER_KEY holding the key itself). With
@@ -146,12 +149,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if o.timeout <= 0 || o.chunk < 1 || o.watch < 0 {
 		return fail(errors.New("--timeout, --chunk and --watch must be positive"))
 	}
-	cmd, rest := fs.Arg(0), fs.Args()[1:]
+	cmd, rest, err := bloomdVerb(fs.Arg(0), fs.Args()[1:], &o)
+	if err != nil {
+		return fail(err)
+	}
 	if o.watch > 0 && cmd != "stats" {
 		return fail(fmt.Errorf("--watch goes with stats, not %s", cmd))
 	}
 	need := map[string][2]int{"add": {1, -1}, "has": {1, -1}, "peer": {1, 1}, "ping": {0, 0}, "stats": {0, 0}, "members": {0, 0},
-		"create": {1, 1}, "list": {0, 0}, "info": {1, 1}, "drop": {1, 1}, "dump": {1, 1}, "load": {1, 1}}
+		"create": {1, 1}, "list": {0, 1}, "info": {1, 1}, "drop": {1, 1}, "dump": {1, 1}, "load": {1, 1}}
 	n, ok := need[cmd]
 	if !ok {
 		return fail(fmt.Errorf("unknown command %q: add, has, peer, ping, stats, members, create, list, info, drop, dump or load", cmd))
@@ -160,7 +166,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return fail(fmt.Errorf("%s takes %s", cmd, map[string]string{
 			"add": "keys, or - to read them from stdin", "has": "keys, or - to read them from stdin",
 			"peer": "one HOST:PORT", "ping": "no arguments", "stats": "no arguments", "members": "no arguments",
-			"create": "one filter NAME", "list": "no arguments", "info": "one filter NAME", "drop": "one filter NAME",
+			"create": "one filter NAME", "list": "at most a PREFIX", "info": "one filter NAME", "drop": "one filter NAME",
 			"dump": "one filter NAME (and writes to stdout)", "load": "one filter NAME (and reads stdin)"}[cmd]))
 	}
 	if (fs.Changed("capacity") || fs.Changed("fp-rate") || fs.Changed("layout") || fs.Changed("expansion")) && cmd != "create" {
@@ -221,7 +227,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "list":
 		var fs []client.FilterInfo
 		if fs, err = c.Filters(ctx); err == nil {
-			out.filters("list", fs)
+			out.filters("list", withPrefix(fs, rest))
 		}
 	case "drop":
 		if err = c.DropFilter(ctx, rest[0]); err == nil {

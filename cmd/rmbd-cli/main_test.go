@@ -525,3 +525,40 @@ func TestCLISnags(t *testing.T) {
 	require.Equal(t, 0, code)
 	assert.Contains(t, out, `"created":null`)
 }
+
+// bloomd's verbs, where they mean what rmbd-cli's do: set and bulk add,
+// check and multi ask, list takes a prefix.
+func TestBloomdVerbs(t *testing.T) {
+	addr := nodetest.Start(t, node.DefaultConfig()).Addr().String()
+	for _, name := range []string{"events", "events-eu", "users"} {
+		code, _, errOut := cli(addr, "", "create", name, "--capacity", "1000")
+		require.Equal(t, 0, code, errOut)
+	}
+	code, out, errOut := cli(addr, "", "set", "events", "e1")
+	require.Equal(t, 0, code, errOut)
+	assert.Empty(t, out)
+	code, _, errOut = cli(addr, "", "bulk", "events", "e2", "e3")
+	require.Equal(t, 0, code, errOut)
+	code, out, _ = cli(addr, "", "check", "events", "e1")
+	assert.Equal(t, 0, code)
+	assert.Equal(t, "e1\ttrue\n", out)
+	code, out, _ = cli(addr, "", "multi", "events", "e2", "e3", "nope")
+	assert.Equal(t, 1, code)
+	assert.Equal(t, "e2\ttrue\ne3\ttrue\nnope\tfalse\n", out)
+	code, out, errOut = cli(addr, "", "list", "events")
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "events ")
+	assert.Contains(t, out, "events-eu ")
+	assert.NotContains(t, out, "users")
+	assert.NotContains(t, out, "default")
+
+	code, _, errOut = cli(addr, "", "check", "events", "a", "b")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "check takes a filter NAME and one KEY")
+	code, _, errOut = cli(addr, "", "-f", "users", "check", "events", "a")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "check names its filter first")
+	code, _, errOut = cli(addr, "", "check", "typo", "a")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, `no filter "typo"`)
+}
