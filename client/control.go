@@ -85,8 +85,8 @@ type Pong struct {
 	// filter promised.
 	OverCapacity, FPHigh bool
 	// DescribesStages reports a node that gives filters' stages
-	// (FilterInfo.Stages).
-	DescribesStages bool
+	// (FilterInfo.Stages); ListsPeers one that answers Peers.
+	DescribesStages, ListsPeers bool
 }
 
 // ask sends one extended request built by encode (given its request id)
@@ -245,7 +245,7 @@ func (c *Client) Ping(ctx context.Context) (Pong, error) {
 	return Pong{RTT: rtt, Name: string(p.Name), Addr: string(p.Addr), Version: int(p.Version), Fingerprint: p.FP,
 		Authenticated: p.Flags&wire.PongAuthenticated != 0, Build: string(p.Build),
 		OverCapacity: p.Flags&wire.PongOverCapacity != 0, FPHigh: p.Flags&wire.PongFPHigh != 0,
-		DescribesStages: c.learnStages(p.Flags&wire.PongStages != 0)}, nil
+		DescribesStages: c.learnStages(p.Flags&wire.PongStages != 0), ListsPeers: p.Flags&wire.PongPeers != 0}, nil
 }
 
 // Stat is one of a node's counters.
@@ -290,6 +290,57 @@ type Member struct {
 }
 
 var memberStates = [...]string{wire.MemberAlive: "alive", wire.MemberSuspect: "suspect", wire.MemberDead: "dead", wire.MemberLeft: "left"}
+
+// Peer is one of the node's push targets for its own filter: a static
+// peer (--peer, a peer request) or a cluster member.
+type Peer struct {
+	Addr   string // its data address
+	Member bool   // a cluster member, not a static peer
+	// Verified: a member, or a static peer that answered its challenge;
+	// an unverified one gets no rows.
+	Verified bool
+	// Missed counts the rounds in a row it has not acknowledged.
+	Missed int
+	// AckedRounds is how many gossip rounds ago it last acknowledged rows
+	// (0: this one); -1 if it never did.
+	AckedRounds int
+}
+
+// ErrNoPeersList reports a node that does not list its peers (an earlier
+// build).
+var ErrNoPeersList = errors.New("the node does not list its peers (a build from before it could)")
+
+// Peers lists the node's push targets for its own filter: its static
+// peers and its members.
+func (c *Client) Peers(ctx context.Context) ([]Peer, error) {
+	d := *c
+	d.filter = ""
+	p, err := d.Ping(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !p.ListsPeers {
+		return nil, c.opErr("peers", ErrNoPeersList)
+	}
+	b, err := c.ask(ctx, "peers", true, wire.AppendPeersRequest)
+	if err != nil {
+		return nil, c.opErr("peers", err)
+	}
+	ps, err := wire.DecodePeers(b)
+	if err != nil {
+		return nil, c.opErr("peers", badReply(err))
+	}
+	out := make([]Peer, 0, len(ps.List))
+	for _, p := range ps.List {
+		acked := int(p.AckedTicksAgo)
+		if p.AckedTicksAgo == wire.NeverAcked {
+			acked = -1
+		}
+		out = append(out, Peer{Addr: string(p.Addr), Member: p.Flags&wire.PeerMember != 0, Verified: p.Flags&wire.PeerVerified != 0,
+			Missed: int(p.Missed), AckedRounds: acked})
+	}
+	return out, nil
+}
 
 // Members lists the cluster as the node sees it (empty without membership).
 func (c *Client) Members(ctx context.Context) ([]Member, error) {

@@ -208,6 +208,9 @@ func identify(b []byte, classic bool) (match, error, bool) {
 	case wire.TypeLoaded:
 		l, err := wire.DecodeLoaded(b)
 		return match{id: l.ReqID}, nil, err == nil
+	case wire.TypePeers:
+		p, err := wire.DecodePeers(b)
+		return match{id: p.ReqID}, nil, err == nil
 	case wire.TypeSealed:
 		// Matched by the inner frame's request id; the caller checks the
 		// tag (Client.open).

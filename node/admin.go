@@ -2,9 +2,11 @@ package node
 
 import (
 	"errors"
+	"math"
 	"net/netip"
 
 	"github.com/rmbd/rmbd/access"
+	"github.com/rmbd/rmbd/gossip"
 	"github.com/rmbd/rmbd/internal/counter"
 	"github.com/rmbd/rmbd/internal/version"
 	"github.com/rmbd/rmbd/registry"
@@ -38,7 +40,7 @@ func (n *Node) ping(q *request) reply {
 
 // pongFlags says what a pong tells about the node and filter f.
 func (n *Node) pongFlags(f *registry.Filter) uint8 {
-	flags := wire.PongStages
+	flags := wire.PongStages | wire.PongPeers
 	if n.keyed() {
 		flags |= wire.PongAuthenticated
 	}
@@ -61,6 +63,35 @@ func (n *Node) membersRequest(q *request) reply {
 		return n.refuse(q, wire.CodeForbidden, "members: this address may not ask (--allow-admin)")
 	}
 	out, _ := wire.AppendMembers(q.w.buf[:0], id, n.Members())
+	return reply{frame: out}
+}
+
+// peersRequest lists the default filter's push targets: static peers
+// and members (admins).
+func (n *Node) peersRequest(q *request) reply {
+	id, err := wire.DecodePeersRequest(q.frame)
+	if err != nil {
+		return n.bad(q)
+	}
+	if !n.may(q, access.Admin) {
+		return n.refuse(q, wire.CodeForbidden, "peers: this address may not ask (--allow-admin)")
+	}
+	var ps []wire.PeerInfo
+	all := n.Peers()
+	for _, p := range all[:min(len(all), wire.MaxPeersListed)] {
+		info := wire.PeerInfo{Addr: []byte(p.Addr.String()), Missed: uint16(min(p.Missed, math.MaxUint16)), AckedTicksAgo: wire.NeverAcked}
+		if p.Kind == gossip.Member {
+			info.Flags |= wire.PeerMember
+		}
+		if p.Verified {
+			info.Flags |= wire.PeerVerified
+		}
+		if p.AckedTicksAgo >= 0 {
+			info.AckedTicksAgo = uint32(min(p.AckedTicksAgo, math.MaxUint32-1))
+		}
+		ps = append(ps, info)
+	}
+	out, _ := wire.AppendPeers(q.w.buf[:0], id, ps)
 	return reply{frame: out}
 }
 

@@ -55,7 +55,7 @@ func newDispatcher() dispatcher {
 		wire.TypeRowSync: (*Node).rowSync, wire.TypeSparseSync: (*Node).rowSync, wire.TypeRowAck: (*Node).rowAck, wire.TypePull: (*Node).pull,
 		wire.TypePing: (*Node).ping, wire.TypeStatsReq: (*Node).statsRequest, wire.TypeMembersReq: (*Node).membersRequest,
 		wire.TypePeerRequest: (*Node).peerRequest, wire.TypeFilterReq: (*Node).filterRequest,
-		wire.TypeDumpReq: (*Node).dumpRequest, wire.TypeLoadReq: (*Node).loadRequest,
+		wire.TypeDumpReq: (*Node).dumpRequest, wire.TypeLoadReq: (*Node).loadRequest, wire.TypePeersReq: (*Node).peersRequest,
 		wire.TypeSealed: (*Node).sealed, wire.TypeNamed: (*Node).named, wire.TypeError: (*Node).errorFrame,
 	} {
 		d[t] = h

@@ -49,6 +49,8 @@ const (
 	// PongStages: the node describes filters' stages when a filter
 	// request asks (FilterDetailStages).
 	PongStages uint8 = 1 << 3
+	// PongPeers: the node answers peers requests.
+	PongPeers uint8 = 1 << 4
 )
 
 // AppendPing appends a ping or pong frame (p.Type says which).

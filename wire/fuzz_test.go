@@ -304,6 +304,23 @@ func FuzzDump(f *testing.F) {
 	})
 }
 
+func FuzzPeers(f *testing.F) {
+	seed(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if id, err := DecodePeersRequest(b); err == nil {
+			out, err := AppendPeersRequest(nil, id)
+			if err == nil && len(out) < len(b) {
+				out, err = PadFrame(out, 0, len(b))
+			}
+			same(t, b, out, err)
+		}
+		if ps, err := DecodePeers(b); err == nil {
+			out, err := AppendPeers(nil, ps.ReqID, ps.List)
+			same(t, b, out, err)
+		}
+	})
+}
+
 func FuzzSealed(f *testing.F) {
 	seed(f)
 	for _, ex := range examples() {

@@ -48,8 +48,10 @@ const (
 	TypeDumpChunk   Type = 0x29 // a chunk of a dump, answering a dump request
 	TypeLoadReq     Type = 0x2a // loads a chunk of a dump into a filter
 	TypeLoaded      Type = 0x2b // answers a load request that was taken
+	TypePeersReq    Type = 0x2c // asks for a node's push targets (peers.go)
+	TypePeers       Type = 0x2d // a node's push targets, answering a peers request
 
-	lastType = TypeLoaded
+	lastType = TypePeers
 )
 
 var typeNames = map[Type]string{
@@ -62,6 +64,7 @@ var typeNames = map[Type]string{
 	TypeNodeMeta: "node metadata", TypeLocalState: "local state",
 	TypeSealed: "sealed", TypePeerRequest: "peer request", TypePeerResult: "peer result", TypeNamed: "named", TypeFilterReq: "filter request", TypeFilters: "filters", TypeCatalog: "catalog",
 	TypeSparseSync: "sparse row sync", TypeDumpReq: "dump request", TypeDumpChunk: "dump chunk", TypeLoadReq: "load request", TypeLoaded: "loaded",
+	TypePeersReq: "peers request", TypePeers: "peers",
 }
 
 // String names the frame type.
@@ -172,7 +175,7 @@ func RequestID(frame []byte) (id uint32, ok bool) {
 	switch Type(frame[0]) {
 	case TypePull:
 		return 0, true
-	case TypeAddBatch, TypeHasBatch, TypePing, TypeStatsReq, TypeMembersReq, TypePeerRequest, TypeFilterReq, TypeDumpReq, TypeLoadReq:
+	case TypeAddBatch, TypeHasBatch, TypePing, TypeStatsReq, TypeMembersReq, TypePeerRequest, TypeFilterReq, TypeDumpReq, TypeLoadReq, TypePeersReq:
 		if len(frame) >= HeaderSize+4 {
 			return binary.BigEndian.Uint32(frame[HeaderSize:]), true
 		}

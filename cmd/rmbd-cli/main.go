@@ -27,6 +27,7 @@ Usage:
   rmbd-cli [flags] add -           add keys read from stdin, one per line
   rmbd-cli [flags] has -           ask for keys read from stdin, one per line
   rmbd-cli [flags] peer HOST:PORT  make the node push its rows to HOST:PORT
+  rmbd-cli [flags] peers           whom the node pushes its rows to: static peers and members
   rmbd-cli [flags] ping            round-trip time and the node's identity
   rmbd-cli [flags] stats           the node's counters (docs/STATS.md says what each counts)
   rmbd-cli [flags] stats --watch 1s  a live view: adds, has and sync per second, fill, keys, peers
@@ -144,7 +145,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return exitOK
 	}
 	if fs.NArg() == 0 {
-		return fail(errors.New("no command: add, has, peer, ping, stats, members, create, list, info, drop, dump or load (see rmbd-cli --help)"))
+		return fail(errors.New("no command: add, has, peer, peers, ping, stats, members, create, list, info, drop, dump or load (see rmbd-cli --help)"))
 	}
 	if o.timeout <= 0 || o.chunk < 1 || o.watch < 0 {
 		return fail(errors.New("--timeout, --chunk and --watch must be positive"))
@@ -156,16 +157,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if o.watch > 0 && cmd != "stats" {
 		return fail(fmt.Errorf("--watch goes with stats, not %s", cmd))
 	}
-	need := map[string][2]int{"add": {1, -1}, "has": {1, -1}, "peer": {1, 1}, "ping": {0, 0}, "stats": {0, 0}, "members": {0, 0},
+	need := map[string][2]int{"add": {1, -1}, "has": {1, -1}, "peer": {1, 1}, "peers": {0, 0}, "ping": {0, 0}, "stats": {0, 0}, "members": {0, 0},
 		"create": {1, 1}, "list": {0, 1}, "info": {1, 1}, "drop": {1, 1}, "dump": {1, 1}, "load": {1, 1}}
 	n, ok := need[cmd]
 	if !ok {
-		return fail(fmt.Errorf("unknown command %q: add, has, peer, ping, stats, members, create, list, info, drop, dump or load", cmd))
+		return fail(fmt.Errorf("unknown command %q: add, has, peer, peers, ping, stats, members, create, list, info, drop, dump or load", cmd))
 	}
 	if len(rest) < n[0] || n[1] >= 0 && len(rest) > n[1] {
 		return fail(fmt.Errorf("%s takes %s", cmd, map[string]string{
 			"add": "keys, or - to read them from stdin", "has": "keys, or - to read them from stdin",
-			"peer": "one HOST:PORT", "ping": "no arguments", "stats": "no arguments", "members": "no arguments",
+			"peer": "one HOST:PORT", "peers": "no arguments", "ping": "no arguments", "stats": "no arguments", "members": "no arguments",
 			"create": "one filter NAME", "list": "at most a PREFIX", "info": "one filter NAME", "drop": "one filter NAME",
 			"dump": "one filter NAME (and writes to stdout)", "load": "one filter NAME (and reads stdin)"}[cmd]))
 	}
@@ -258,6 +259,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		var r client.PeerResult
 		if r, err = c.Peer(ctx, rest[0]); err == nil {
 			out.peer(rest[0], o.addr, r, o.classic)
+		}
+	case "peers":
+		var ps []client.Peer
+		if ps, err = c.Peers(ctx); err == nil {
+			out.peers(o.addr, ps)
 		}
 	case "ping":
 		var p client.Pong

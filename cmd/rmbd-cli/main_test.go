@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -146,7 +147,7 @@ func TestMembersWithoutMembership(t *testing.T) {
 	addr := nodetest.Start(t, node.DefaultConfig()).Addr().String()
 	code, out, _ := cli(addr, "", "members")
 	assert.Equal(t, 0, code)
-	assert.Equal(t, addr+" runs without cluster membership (no --join or --gossip-listen): it has no members\n", out)
+	assert.Equal(t, addr+" runs without cluster membership (no --join or --gossip-listen): it has no members (rmbd-cli peers lists its static peers)\n", out)
 	code, out, _ = cli(addr, "", "--json", "members")
 	assert.Equal(t, 0, code)
 	assert.JSONEq(t, `{"node":"`+addr+`","membership":false}`, out)
@@ -318,6 +319,19 @@ func TestOtherCommands(t *testing.T) {
 	code, out, _ = cli(addr, "", "peer", target)
 	assert.Equal(t, 0, code)
 	assert.Contains(t, out, "already pushes its rows to "+target)
+
+	// peers lists them: one that answered its challenge, one that never did.
+	code, out, errOut := cli(addr, "", "peers")
+	require.Equal(t, 0, code, errOut)
+	assert.Regexp(t, `(?m)^PEER +KIND +STATE +LAST ACK\n`, out)
+	assert.Regexp(t, `(?m)^`+regexp.QuoteMeta(target)+` +static +verified `, out)
+	assert.Regexp(t, `(?m)^127\.0\.0\.1:9 +static +challenged: no rows until it answers +never`, out)
+	code, out, _ = cli(addr, "", "--json", "peers")
+	require.Equal(t, 0, code)
+	assert.Contains(t, out, `"addr":"`+target+`"`)
+	code, out, _ = cli(other.Addr().String(), "", "peers")
+	require.Equal(t, 0, code)
+	assert.Contains(t, out, "pushes its rows to nobody")
 }
 
 // A node with a cluster key takes peer requests sealed with it only; the

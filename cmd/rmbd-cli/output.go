@@ -125,7 +125,7 @@ func (p *printer) members(node string, ms []client.Member) {
 			p.enc.Encode(map[string]any{"node": node, "membership": false})
 			return
 		}
-		fmt.Fprintf(p.w, "%s runs without cluster membership (no --join or --gossip-listen): it has no members\n", node)
+		fmt.Fprintf(p.w, "%s runs without cluster membership (no --join or --gossip-listen): it has no members (rmbd-cli peers lists its static peers)\n", node)
 		return
 	}
 	if p.json {
@@ -225,6 +225,39 @@ func growth(f client.FilterInfo) string {
 		return "none (classic)"
 	}
 	return "none: it takes adds past its capacity (and alarms)"
+}
+
+// peers prints the node's push targets.
+func (p *printer) peers(node string, ps []client.Peer) {
+	if p.json {
+		for _, x := range ps {
+			p.enc.Encode(map[string]any{"addr": x.Addr, "member": x.Member, "verified": x.Verified, "missed": x.Missed, "acked_rounds": x.AckedRounds})
+		}
+		return
+	}
+	if len(ps) == 0 {
+		fmt.Fprintf(p.w, "%s pushes its rows to nobody: no static peer (--peer, rmbd-cli peer) and no member\n", node)
+		return
+	}
+	tw := tabwriter.NewWriter(p.w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PEER\tKIND\tSTATE\tLAST ACK")
+	for _, x := range ps {
+		kind, state, last := "static", "verified", "never"
+		if x.Member {
+			kind = "member"
+		}
+		if !x.Verified {
+			state = "challenged: no rows until it answers"
+		}
+		if x.AckedRounds >= 0 {
+			last = fmt.Sprintf("%d rounds ago", x.AckedRounds)
+		}
+		if x.Missed > 0 {
+			last += fmt.Sprintf(" (%d missed)", x.Missed)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", x.Addr, kind, state, last)
+	}
+	tw.Flush()
 }
 
 func (p *printer) dropped(name string) {
