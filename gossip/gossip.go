@@ -4,11 +4,13 @@ import (
 	crand "crypto/rand"
 	"fmt"
 	"iter"
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
 
 	"github.com/rmbd/rmbd/filter"
+	"github.com/rmbd/rmbd/wire"
 )
 
 // Source is what gossip reads from the local filter; *filter.Filter is one.
@@ -72,6 +74,21 @@ type PeerStatus struct {
 	// AckedTicksAgo is the ticks since the peer last acknowledged a
 	// frame (0: during this tick), or -1 if it never did.
 	AckedTicksAgo int
+}
+
+// Info is s as a peers frame lists it.
+func (s PeerStatus) Info() wire.PeerInfo {
+	info := wire.PeerInfo{Addr: []byte(s.Addr.String()), Missed: uint16(min(s.Missed, math.MaxUint16)), AckedTicksAgo: wire.NeverAcked}
+	if s.Kind == Member {
+		info.Flags |= wire.PeerMember
+	}
+	if s.Verified {
+		info.Flags |= wire.PeerVerified
+	}
+	if s.AckedTicksAgo >= 0 {
+		info.AckedTicksAgo = uint32(min(s.AckedTicksAgo, math.MaxUint32-1))
+	}
+	return info
 }
 
 // Gossip is the push-target table and the round logic. See the package doc.

@@ -2,11 +2,9 @@ package node
 
 import (
 	"errors"
-	"math"
 	"net/netip"
 
 	"github.com/rmbd/rmbd/access"
-	"github.com/rmbd/rmbd/gossip"
 	"github.com/rmbd/rmbd/internal/counter"
 	"github.com/rmbd/rmbd/internal/version"
 	"github.com/rmbd/rmbd/registry"
@@ -79,17 +77,7 @@ func (n *Node) peersRequest(q *request) reply {
 	var ps []wire.PeerInfo
 	all := n.Peers()
 	for _, p := range all[:min(len(all), wire.MaxPeersListed)] {
-		info := wire.PeerInfo{Addr: []byte(p.Addr.String()), Missed: uint16(min(p.Missed, math.MaxUint16)), AckedTicksAgo: wire.NeverAcked}
-		if p.Kind == gossip.Member {
-			info.Flags |= wire.PeerMember
-		}
-		if p.Verified {
-			info.Flags |= wire.PeerVerified
-		}
-		if p.AckedTicksAgo >= 0 {
-			info.AckedTicksAgo = uint32(min(p.AckedTicksAgo, math.MaxUint32-1))
-		}
-		ps = append(ps, info)
+		ps = append(ps, p.Info())
 	}
 	out, _ := wire.AppendPeers(q.w.buf[:0], id, ps)
 	return reply{frame: out}

@@ -39,15 +39,10 @@ func (n *Node) dumpRequest(q *request) reply {
 	case !q.tcp:
 		return n.refuse(q, wire.CodeUseTCP, "a dump's chunks are larger than a datagram: use TCP")
 	}
-	f := n.reg.Lookup(filterName(dq.Name)).Winner()
-	if f == nil {
-		return n.refuse(q, wire.CodeRefused, "no filter "+string(dq.Name))
-	}
-	next, chunk, err := dump.Scan(f, dq.Iterator, nil)
+	out, err := dump.AnswerDump(q.w.buf[:0], n.reg, dq)
 	if err != nil {
 		return n.refuse(q, wire.CodeRefused, err.Error())
 	}
-	out, _ := wire.AppendDumpChunk(q.w.buf[:0], wire.DumpChunk{ReqID: dq.ReqID, Iterator: next, Chunk: chunk})
 	return reply{frame: out}
 }
 
@@ -63,22 +58,9 @@ func (n *Node) loadRequest(q *request) reply {
 	case !q.tcp:
 		return n.refuse(q, wire.CodeUseTCP, "a dump's chunks are larger than a datagram: load them over TCP")
 	}
-	l, err := n.loadChunk(q.from.Addr(), q.sealed, string(filterName(lq.Name)), lq.Chunk)
+	l, err := n.loadChunk(q.from.Addr(), q.sealed, dump.Name(lq.Name), lq.Chunk)
 	if err != nil {
 		return n.refuse(q, wire.CodeRefused, err.Error())
 	}
-	a := wire.Loaded{ReqID: lq.ReqID, Rows: uint32(l.Rows), Changed: uint32(l.Changed)}
-	if l.Created {
-		a.Flags |= wire.LoadedCreated
-	}
-	out, _ := wire.AppendLoaded(q.w.buf[:0], a)
-	return reply{frame: out}
-}
-
-// filterName is the filter a request names: the default for none.
-func filterName(name []byte) []byte {
-	if len(name) == 0 {
-		return []byte(registry.DefaultName)
-	}
-	return name
+	return reply{frame: dump.AnswerLoad(q.w.buf[:0], lq.ReqID, l)}
 }
