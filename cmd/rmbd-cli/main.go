@@ -311,7 +311,11 @@ func explain(err error, o options) error {
 	case errors.Is(err, client.ErrUnreachable):
 		return fmt.Errorf("no rmbd node answers at %s (is it running? see --addr)", o.addr)
 	case errors.Is(err, client.ErrTimeout):
-		return fmt.Errorf("%s did not answer within %v (see --timeout)", o.addr, o.timeout)
+		hint := "see --timeout"
+		if !o.tcp && !o.classic {
+			hint += "; over UDP a node that falls behind sheds a client sending fast: --tcp for large loads"
+		}
+		return fmt.Errorf("%s did not answer within %v (%s)", o.addr, o.timeout, hint)
 	case errors.Is(err, client.ErrKeyTooLong):
 		hint := ""
 		if !o.tcp && !o.classic {
