@@ -313,11 +313,14 @@ var ErrNoPeersList = errors.New("the node does not list its peers (a build from 
 // Peers lists the node's push targets for its own filter: its static
 // peers and its members.
 func (c *Client) Peers(ctx context.Context) ([]Peer, error) {
+	if c.o.classic {
+		return nil, errors.New("client: classic nodes do not answer peers")
+	}
 	d := *c
 	d.filter = ""
 	p, err := d.Ping(ctx)
 	if err != nil {
-		return nil, err
+		return nil, c.opErr("peers", err)
 	}
 	if !p.ListsPeers {
 		return nil, c.opErr("peers", ErrNoPeersList)

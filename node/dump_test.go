@@ -2,9 +2,11 @@ package node_test
 
 import (
 	"fmt"
+	"net/netip"
 	"testing"
 	"time"
 
+	"github.com/rmbd/rmbd/auth"
 	"github.com/rmbd/rmbd/dump"
 	"github.com/rmbd/rmbd/internal/counter"
 	"github.com/rmbd/rmbd/node"
@@ -111,5 +113,42 @@ func TestLoadIsForAdmins(t *testing.T) {
 		l, err := wire.DecodeLoaded(reply)
 		require.NoError(t, err, "from loopback, over TCP: an admin's")
 		assert.Zero(t, l.Flags&wire.LoadedCreated, "the default filter exists")
+	})
+}
+
+// A sealed admin request over UDP whose answer is larger than it (here a
+// peers list) is told to use TCP, plainly — not dropped, which left the
+// client waiting out its timeout — and over a stream it is answered.
+func TestSealedLargeAnswerSaysUseTCP(t *testing.T) {
+	inBubble(t, func(t *testing.T, tn *testNet) {
+		k := testKey(t)
+		n := tn.node(keyed(node.DefaultConfig(), k))
+		sealer := auth.NewSealer(mustRing(t, k))
+		for i := range 40 {
+			n.AddPeer(netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 9, 0, byte(i + 1)}), 8000))
+		}
+		req, err := wire.AppendPeersRequest(nil, 7)
+		require.NoError(t, err)
+		sealed, err := sealer.Seal(nil, req, n.SealID(), time.Now())
+		require.NoError(t, err)
+		r := tn.remote()
+		reply := r.ask(n.Addr(), sealed)
+		e, err := wire.DecodeError(reply)
+		require.NoError(t, err, "a plain error frame")
+		assert.Equal(t, wire.CodeUseTCP, e.Code)
+		assert.Equal(t, uint32(7), e.ReqID)
+
+		c := r.dial(n.Addr())
+		again, err := sealer.Seal(nil, req, n.SealID(), time.Now()) // a seal is good once
+		require.NoError(t, err)
+		go c.Write(again)
+		tn.settle()
+		b, err := wire.NewFrameReader(c, 1<<16).Next()
+		require.NoError(t, err)
+		s, err := auth.NewOpener(mustRing(t, k), sealer.Sender()).Open(b, time.Now())
+		require.NoError(t, err)
+		ps, err := wire.DecodePeers(s.Inner)
+		require.NoError(t, err)
+		assert.Len(t, ps.List, 40)
 	})
 }

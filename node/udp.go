@@ -46,7 +46,7 @@ func (n *Node) newPacketHandler() func(reader int, frame []byte, from netip.Addr
 		r := n.dispatch(q)
 		out := r.frame
 		if len(out) > len(frame) {
-			out = n.tooLarge(w, out, frame, len(frame))
+			out = n.tooLarge(w, out, q.frame, len(frame)) // q.frame: the request a seal or a name wrapped
 		}
 		switch {
 		case len(out) == 0:

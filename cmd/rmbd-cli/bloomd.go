@@ -32,7 +32,7 @@ func bloomdVerb(cmd string, rest []string, o *options) (string, []string, error)
 		}
 		return "", nil, fmt.Errorf("%s takes a filter NAME and %s (bloomd's %s: rmbd-cli -f NAME %s)", cmd, what, cmd, v.cmd)
 	}
-	o.filter = rest[0]
+	o.filter, o.oneKey = rest[0], !v.many
 	return v.cmd, rest[1:], nil
 }
 

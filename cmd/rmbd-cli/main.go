@@ -48,7 +48,7 @@ Usage:
 
 peer, with a node that has a cluster key, needs the key: --cluster-key-file
 (or RMBD_CLUSTER_KEY_FILE, or RMBD_CLUSTER_KEY holding the key itself). With
-the key, create, drop, dump, load, stats and members go sealed too: the node serves them
+the key, create, drop, dump, load, stats, members and peers go sealed too: the node serves them
 as an admin's wherever rmbd-cli runs.
 
 has exits 0 when every key is present, 1 when any is absent, 2 on error.
@@ -88,6 +88,7 @@ type options struct {
 	expansion int
 	watch     time.Duration
 	addrEnv   bool // --addr came from RMBD_ADDR
+	oneKey    bool // bloomd's check or set: the key is the argument, even "-"
 }
 
 func main() {
@@ -116,7 +117,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	fs.BoolVar(&o.json, "json", false, "print JSON (one object per line for has)")
 	fs.BoolVar(&o.classic, "classic", false, "speak only classic frames, e.g. to the original Python rmbd")
 	fs.IntVar(&o.chunk, "chunk", 65536, "keys per request when reading stdin")
-	fs.StringVar(&o.keyFile, "cluster-key-file", getenv("RMBD_CLUSTER_KEY_FILE"), "the cluster's key file, to seal admin requests: peer, create, drop, stats, members (environment: RMBD_CLUSTER_KEY_FILE)")
+	fs.StringVar(&o.keyFile, "cluster-key-file", getenv("RMBD_CLUSTER_KEY_FILE"), "the cluster's key file, to seal admin requests: peer, peers, create, drop, dump, load, stats, members (environment: RMBD_CLUSTER_KEY_FILE)")
 	fs.StringVarP(&o.filter, "filter", "f", getenv("RMBD_FILTER"), "the named filter add and has address (environment: RMBD_FILTER; default: the node's own)")
 	fs.Uint64Var(&o.capacity, "capacity", 1_000_000, "with create: keys the filter is sized for")
 	fs.Float64Var(&o.fpRate, "fp-rate", 0.01, "with create: false-positive rate wanted at capacity, in (0,1)")
@@ -150,6 +151,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if o.timeout <= 0 || o.chunk < 1 || o.watch < 0 {
 		return fail(errors.New("--timeout, --chunk and --watch must be positive"))
 	}
+	if !fs.Changed("filter") && !takesFilter(fs.Arg(0)) {
+		o.filter = "" // $RMBD_FILTER: for the commands that take one
+	}
 	cmd, rest, err := bloomdVerb(fs.Arg(0), fs.Args()[1:], &o)
 	if err != nil {
 		return fail(err)
@@ -176,7 +180,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if o.layout != "blocked" && o.layout != "classic" {
 		return fail(fmt.Errorf("--layout %q is not blocked or classic", o.layout))
 	}
-	if o.filter != "" && cmd != "add" && cmd != "has" && cmd != "ping" {
+	if o.filter != "" && !takesFilter(cmd) {
 		return fail(fmt.Errorf("-f names the filter of add, has and ping; %s takes none", cmd))
 	}
 
@@ -244,7 +248,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 				break
 			}
 		}
-		if len(rest) == 1 && rest[0] == "-" {
+		if len(rest) == 1 && rest[0] == "-" && !o.oneKey {
 			code, err = streamKeys(ctx, c, cmd, stdin, out, o, stderr)
 		} else {
 			code, err = keys(ctx, c, cmd, rest, out)
@@ -293,17 +297,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 }
 
 // filterExists refuses a has of a named filter the node does not hold:
-// the node answers false for every key of a name it has no filter of (it
-// may not have arrived yet), which from the command line is a typo
-// answered as if it meant something.
+// the node answers false for every key of a name it has no filter of,
+// which from the command line is a typo answered as if it meant
+// something. (A filter just made on another member may not have arrived
+// yet: the error says so.) Only the node's "no filter" refuses: a has
+// needs no admin's right, nor a key, that describing might.
 func filterExists(ctx context.Context, c *client.Client, o options) error {
 	_, err := c.DescribeFilter(ctx, o.filter)
 	var se *client.ServerError
 	if errors.As(err, &se) && strings.HasPrefix(se.Msg, "no filter") {
-		return fmt.Errorf("no filter %q on %s (rmbd-cli list shows its filters)", o.filter, o.addr)
+		return fmt.Errorf("no filter %q on %s (rmbd-cli list shows its filters; one made on another member arrives within a few gossip intervals)", o.filter, o.addr)
 	}
-	return err
+	return nil
 }
+
+// takesFilter says whether cmd addresses a filter named by -f.
+func takesFilter(cmd string) bool { return cmd == "add" || cmd == "has" || cmd == "ping" }
 
 // explain turns client errors into one line a person can act on.
 func explain(err error, o options) error {
