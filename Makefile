@@ -15,7 +15,7 @@ VFLAGS   := -X github.com/rmbd/rmbd/internal/version.Version=$(VERSION) -X githu
 
 CMDS := $(notdir $(wildcard cmd/*))
 
-.PHONY: help build run test vet race corruption fuzz bench lint clean docker e2e crash soak diskfull sim sim-mutants
+.PHONY: help build run cluster test vet race corruption fuzz bench lint clean docker e2e crash soak diskfull sim sim-mutants
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ build: ## build every command into bin/
 
 run: ## start one node in the foreground with in-memory defaults (flags: ARGS='--resp-listen 127.0.0.1:6379')
 	$(GO) run -ldflags='$(VFLAGS)' ./cmd/rmbd $(ADDR) $(ARGS)
+
+cluster: build ## three nodes on loopback in the foreground: binary 8001-8003, RESP 6381-6383, metrics 9101-9103 (ARGS go to each)
+	ARGS='$(ARGS)' examples/cluster/cluster.sh
 
 test: vet race corruption ## vet, race-enabled tests (every fuzz target's corpus included), the file corruption test
 

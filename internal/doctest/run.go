@@ -1,0 +1,145 @@
+package doctest
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Runner runs the sections of one document.
+type Runner struct {
+	Doc      string   // the document's path, for messages
+	Env      []string // the shells' environment
+	Isolated bool     // each section in a network namespace of its own
+	// Patience is how long a command with output shown is tried again
+	// until it prints it.
+	Patience time.Duration
+	// Prelude runs in each section's shell before the first command.
+	Prelude string
+}
+
+// StepTimeout bounds one run of one command.
+const StepTimeout = 3 * time.Minute
+
+// Run runs the section's blocks in a new shell in dir, stopping at the
+// first command that fails; everything the section started is stopped
+// before it returns.
+func (r *Runner) Run(sec Section, dir string) error {
+	sh, err := StartShell(dir, r.Env, r.Isolated)
+	if err != nil {
+		return fmt.Errorf("%s: starting a shell: %w", r.Doc, err)
+	}
+	defer sh.Close()
+	if r.Prelude != "" {
+		if res, err := sh.Run(r.Prelude, StepTimeout); err != nil || res.Status != 0 {
+			return fmt.Errorf("%s: the prelude failed: %v %s", r.Doc, err, res.Stderr)
+		}
+	}
+	for _, b := range sec.Blocks {
+		if b.Skip != "" || b.Lang == "go" {
+			continue
+		}
+		for _, st := range b.Steps {
+			if err := r.step(sh, st); err != nil {
+				return fmt.Errorf("%s:%d: %s\n%w", r.Doc, st.Line, st.Cmd, err)
+			}
+		}
+	}
+	return nil
+}
+
+// step runs one command until it does what the document says.
+func (r *Runner) step(sh *Shell, st Step) error {
+	deadline := time.Now().Add(r.Patience)
+	for try := 1; ; try++ {
+		res, err := sh.Run(st.Cmd, StepTimeout)
+		if err != nil {
+			return err
+		}
+		if st.Background {
+			return r.listening(res, time.Now().Add(StepTimeout))
+		}
+		bad := ""
+		if res.Status != st.WantStatus {
+			bad = fmt.Sprintf("exit status %d, not %d", res.Status, st.WantStatus)
+		}
+		if st.Want != nil {
+			if err := Match(st.Want, res.Stdout); err != nil {
+				bad = strings.TrimSpace(bad + "\n" + err.Error())
+			}
+		}
+		if bad == "" {
+			return nil
+		}
+		if st.Want == nil || time.Now().After(deadline) {
+			return fmt.Errorf("%s\nafter %d tries; its stderr:\n%s", bad, try, indent(lines(res.Stderr)))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// listening waits until a background command's stderr says it listens,
+// or its process is gone.
+func (r *Runner) listening(res Result, deadline time.Time) error {
+	for {
+		log, _ := os.ReadFile(res.Err)
+		if strings.Contains(string(log), "listening") {
+			return nil
+		}
+		if res.Pid == 0 || syscall.Kill(res.Pid, 0) != nil {
+			return fmt.Errorf("it ended without listening; its stderr:\n%s", indent(lines(string(log))))
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not listening after %v; its stderr:\n%s", StepTimeout, indent(lines(string(log))))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// CheckExcerpt checks that a go block's lines appear, in order and
+// together, in its file under root, leading and trailing blanks aside.
+func CheckExcerpt(root string, b Block) error {
+	src, err := os.ReadFile(filepath.Join(root, b.Excerpt))
+	if err != nil {
+		return err
+	}
+	file := trimAll(strings.Split(string(src), "\n"))
+	want := trimAll(strings.Split(strings.TrimRight(b.Text, "\n"), "\n"))
+	for i := 0; i+len(want) <= len(file); i++ {
+		if equal(file[i:i+len(want)], want) {
+			return nil
+		}
+	}
+	return fmt.Errorf("line %d: the go block is not an excerpt of %s: copy it from there", b.Line, b.Excerpt)
+}
+
+func trimAll(ls []string) []string {
+	for i := range ls {
+		ls[i] = strings.TrimSpace(ls[i])
+	}
+	return ls
+}
+
+func equal(a, b []string) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func lines(s string) []string {
+	s = strings.TrimRight(s, "\n")
+	if s == "" {
+		return nil
+	}
+	ls := strings.Split(s, "\n")
+	if len(ls) > 30 {
+		ls = append([]string{"..."}, ls[len(ls)-30:]...)
+	}
+	return ls
+}
