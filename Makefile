@@ -91,7 +91,7 @@ docker: ## build the image IMAGE (FROM scratch, static binaries, VERSION from gi
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w $(VFLAGS)' -o build/docker/rmbd-cli ./cmd/rmbd-cli
 	docker build -q -t $(IMAGE) -f Dockerfile build/docker
 
-e2e: docker ## three containers: loss of a node, a partition, convergence
+e2e: docker build ## three containers: loss of a node, a partition, convergence; the compose README run as written, beside them
 	IMAGE=$(IMAGE) timeout 900 examples/compose/e2e.sh
 
 clean: ## remove bin/ and build/

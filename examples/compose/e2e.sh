@@ -1,5 +1,9 @@
 #!/usr/bin/env bash
-# End-to-end test of a three-node cluster in containers (see README.md):
+# End-to-end test of a three-node cluster in containers (see README.md).
+# Two stacks run side by side: the test's own, on ports 820N, 640N and 930N,
+# and, while it is up, every command of README.md as written, compared with
+# the output shown there (internal/doctest/rundoc), which starts its stacks
+# on the documented ports. On the test's own stack:
 #   1. keys added on node 1 are on node 3 within 5 s;
 #   0. every node turns healthy (ready: joined and filled), and its
 #      metrics scrape;
@@ -22,12 +26,18 @@ set -euo pipefail
 cd "$(dirname "$0")"
 export IMAGE=${IMAGE:-rmbd:dev}
 PROJECT=rmbde2e$$
+DOC_PROJECT=rmbddoc$$ # the README's stack; its second stack is rmbd2, as documented
 if docker compose version >/dev/null 2>&1; then COMPOSE=(docker compose); else COMPOSE=(docker-compose); fi
-dc() { "${COMPOSE[@]}" -p "$PROJECT" -f docker-compose.yml "$@"; }
+# The test's own stack publishes node N on 127.0.0.1:820N, 640N and 930N.
+dc() {
+	RMBD_BINARY_PORTS=820 RMBD_RESP_PORTS=640 RMBD_METRICS_PORTS=930 \
+		"${COMPOSE[@]}" -p "$PROJECT" -f docker-compose.yml "$@"
+}
 work=$(mktemp -d)
 began=$(date +%s)
 cleanup() {
 	dc --profile outsider down -v --remove-orphans -t 1 >/dev/null 2>&1 || true
+	for p in "$DOC_PROJECT" rmbd2; do "${COMPOSE[@]}" -p "$p" -f docker-compose.yml down -v -t 1 >/dev/null 2>&1 || true; done
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -56,13 +66,18 @@ for n in node1 node2 node3; do until_ok 30 alive $n 3 || fail "$n does not see 3
 for n in node1 node2 node3; do until_ok 60 healthy $n || fail "$n never healthy (ready)"; done
 checked=0
 
+log "0. README.md's commands, as written, on stacks beside this one"
+(cd ../.. && COMPOSE_PROJECT_NAME=$DOC_PROJECT go run ./internal/doctest/rundoc examples/compose/README.md) ||
+	fail "a command of README.md does not do what the page says"
+alive node1 3 || fail "the README's stacks disturbed this one"
+
 log "1. keys added on node 1 reach node 3 within 5 s"
 keys a 1000
 cli node1 add - < "$work/a" || fail "add on node1"
 until_ok 5 has_all node3 "$work/a" || fail "node3 lacks keys added on node1 after 5 s"
 checked=$((checked + 1000))
 log "   node 1's metrics: 1,000 adds"
-scrape=$(curl -sf --max-time 5 http://172.28.5.11:9100/metrics) || fail "no scrape of node1:9100/metrics"
+scrape=$(curl -sf --max-time 5 http://127.0.0.1:9301/metrics) || fail "no scrape of node1:9100/metrics"
 grep -q '^rmbd_adds_total 1000$' <<<"$scrape" || fail "rmbd_adds_total is not 1000: $(grep '^rmbd_adds_total' <<<"$scrape")"
 grep -q '^rmbd_member_up{member="node3"} 1$' <<<"$scrape" || fail "node1's metrics do not show node3 up"
 
@@ -94,13 +109,13 @@ checked=$((checked + 3 * 1000))
 
 if command -v redis-cli >/dev/null; then
 	log "1d. the Redis protocol: BF.INSERT on node 1, BF.MADD on node 2, BF.MEXISTS on node 3"
-	rc() { local ip=$1; shift; timeout 5 redis-cli -h "$ip" -p 6379 "$@"; }
-	[ "$(rc 172.28.5.11 BF.INSERT visits CAPACITY 10000 ITEMS home | tr -d '\n')" = 1 ] || fail "BF.INSERT on node1"
+	rc() { local port=$1; shift; timeout 5 redis-cli -h 127.0.0.1 -p "$port" "$@"; }
+	[ "$(rc 6401 BF.INSERT visits CAPACITY 10000 ITEMS home | tr -d '\n')" = 1 ] || fail "BF.INSERT on node1"
 	exists_on() { [ "$(rc "$1" EXISTS visits)" = 1 ]; }
-	until_ok 10 exists_on 172.28.5.12 || fail "node2 never heard of visits"
-	[ "$(rc 172.28.5.12 BF.MADD visits about pricing | tr -d '\n')" = 11 ] || fail "BF.MADD on node2"
-	all_three() { [ "$(rc 172.28.5.13 BF.MEXISTS visits home about pricing | tr -d '\n')" = 111 ]; }
-	until_ok 10 all_three || fail "node3 lacks visits' items: $(rc 172.28.5.13 BF.MEXISTS visits home about pricing)"
+	until_ok 10 exists_on 6402 || fail "node2 never heard of visits"
+	[ "$(rc 6402 BF.MADD visits about pricing | tr -d '\n')" = 11 ] || fail "BF.MADD on node2"
+	all_three() { [ "$(rc 6403 BF.MEXISTS visits home about pricing | tr -d '\n')" = 111 ]; }
+	until_ok 10 all_three || fail "node3 lacks visits' items: $(rc 6403 BF.MEXISTS visits home about pricing)"
 	checked=$((checked + 3))
 else
 	log "1d. skipped: no redis-cli on this machine (Debian: redis-tools)"
@@ -117,9 +132,13 @@ until_ok 30 has_all node2 "$work/ab" || fail "restarted node2 lacks keys"
 checked=$((checked + 2000))
 
 log "3. node 3 cut off past failure detection"
-net=$(docker network ls --format '{{.Name}}' | grep "^${PROJECT}_rmbd\$")
-node3=$(dc ps -q node3)
-docker network disconnect "$net" "$node3"
+# Its network link is taken down from the host (nsenter into its network
+# namespace), so that it keeps its address, which Docker chose, when the
+# link comes back.
+pid3=$(docker inspect -f '{{.State.Pid}}' "$(dc ps -q node3)")
+in3() { nsenter -t "$pid3" -n "$@"; }
+route3=$(in3 ip route show default)
+in3 ip link set eth0 down || fail "cannot cut node 3 off (nsenter needs root)"
 until_ok 60 alive node1 2 || fail "node1 never saw node3 fail"
 until_ok 60 alive node3 1 || fail "node3 never saw the others fail"
 keys c 1000
@@ -128,7 +147,8 @@ cli node1 add - < "$work/c" || fail "add on node1"
 cli node3 add - < "$work/d" || fail "add on node3"
 has_all node3 "$work/c" >/dev/null 2>&1 && fail "the partition leaks"
 log "   reconnecting node 3"
-docker network connect --ip 172.28.5.13 --alias node3 "$net" "$node3"
+in3 ip link set eth0 up
+[ -z "$route3" ] || in3 ip route replace $route3
 cat "$work/a" "$work/b" "$work/c" "$work/d" > "$work/all"
 deadline=$(($(date +%s) + 30))
 for n in node1 node2 node3; do

@@ -82,7 +82,7 @@ func TestDocuments(t *testing.T) {
 						t.Skip(missing)
 					}
 					run := &Runner{Doc: doc, Env: shellEnv(t), Isolated: iso, Patience: 20 * time.Second,
-						Prelude: prelude}
+						Prelude: Prelude}
 					require.NoError(t, run.Run(sec, workDir(t, r, bin)))
 				})
 			}
@@ -105,10 +105,6 @@ func runnable(t *testing.T, r string, sec Section) bool {
 	}
 	return run
 }
-
-// prelude makes redis-cli print what it prints on a terminal, which is
-// what the documents show.
-const prelude = `redis-cli() { command redis-cli --no-raw "$@"; }`
 
 // missingTool names a tool the section needs that this machine lacks.
 func missingTool(sec Section) string {

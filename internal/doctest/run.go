@@ -21,6 +21,10 @@ type Runner struct {
 	Prelude string
 }
 
+// Prelude makes redis-cli print what it prints on a terminal, which is
+// what the documents show.
+const Prelude = `redis-cli() { command redis-cli --no-raw "$@"; }`
+
 // StepTimeout bounds one run of one command.
 const StepTimeout = 3 * time.Minute
 

@@ -125,7 +125,8 @@ func (s *Shell) Run(cmd string, timeout time.Duration) (Result, error) {
 	return r, nil
 }
 
-// Close stops the shell and every process it started.
+// Close stops the shell and every process it started, and removes the
+// commands' output.
 func (s *Shell) Close() {
 	if s.cmd.Process == nil || s.cmd.ProcessState != nil {
 		return
@@ -133,4 +134,5 @@ func (s *Shell) Close() {
 	s.stdin.Close()
 	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
 	_ = s.cmd.Wait()
+	_ = os.RemoveAll(s.dir)
 }
