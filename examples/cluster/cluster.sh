@@ -17,7 +17,8 @@ stop() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait
 }
-trap stop INT TERM EXIT
+trap 'stop; exit 130' INT TERM
+trap stop EXIT
 for n in 1 2 3; do
 	join=()
 	[ "$n" = 1 ] || join=(--join 127.0.0.1:7001)
@@ -34,4 +35,4 @@ for n in 1 2 3; do
 done
 echo "cluster: three nodes listening on 127.0.0.1: binary 8001-8003, RESP 6381-6383, metrics 9101-9103; Ctrl-C stops them" >&2
 wait -n "${pids[@]}" || true
-echo "cluster: a node ended; stopping the others" >&2
+echo "cluster: a node ended (or Ctrl-C): stopping all three" >&2
