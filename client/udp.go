@@ -211,6 +211,9 @@ func identify(b []byte, classic bool) (match, error, bool) {
 	case wire.TypePeers:
 		p, err := wire.DecodePeers(b)
 		return match{id: p.ReqID}, nil, err == nil
+	case wire.TypeExpiry:
+		x, err := wire.DecodeExpiry(b)
+		return match{id: x.ReqID}, nil, err == nil
 	case wire.TypeSealed:
 		// Matched by the inner frame's request id; the caller checks the
 		// tag (Client.open).

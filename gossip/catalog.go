@@ -101,6 +101,7 @@ type Entry struct {
 	Floor    uint64      // the highest generation ever dropped, kept after its tombstone
 	Versions []Version   // live versions, sorted: generation, then before
 	Drops    []Tombstone // sorted by Gen, Version
+	Expiries []Expiry    // deadlines (expiry.go): one per generation, sorted by Gen
 }
 
 // Catalog is a node's view of the named filters. The zero value is not
@@ -251,6 +252,7 @@ func (e *Entry) prune() {
 		top := e.Versions[n-1].Gen
 		e.Versions = slices.DeleteFunc(e.Versions, func(v Version) bool { return v.Gen < top })
 	}
+	e.pruneExpiries()
 }
 
 func (e *Entry) sort() {
@@ -270,7 +272,7 @@ func (e *Entry) sort() {
 // however old. Merge is commutative, associative and idempotent over what
 // it keeps.
 func (c *Catalog) Merge(in Entry, now time.Time) (refused int) {
-	if len(in.Versions) == 0 && len(in.Drops) == 0 && in.Floor == 0 {
+	if len(in.Versions) == 0 && len(in.Drops) == 0 && in.Floor == 0 && len(in.Expiries) == 0 {
 		return 0
 	}
 	if mutate.IgnoreTombstones {
@@ -279,6 +281,7 @@ func (c *Catalog) Merge(in Entry, now time.Time) (refused int) {
 	e := c.entry(in.Name)
 	e.Floor = max(e.Floor, in.Floor)
 	e.Drops = append(e.Drops, in.Drops...)
+	e.Expiries = append(e.Expiries, in.Expiries...)
 	for _, v := range in.Versions {
 		if v.Gen <= e.Floor {
 			refused++
@@ -306,7 +309,7 @@ func (c *Catalog) Expire(now time.Time) []string {
 			}
 			return true
 		})
-		if len(e.Versions) == 0 && len(e.Drops) == 0 {
+		if len(e.Versions) == 0 && len(e.Drops) == 0 && len(e.Expiries) == 0 {
 			gone = append(gone, name)
 		}
 	}
@@ -335,7 +338,7 @@ func (c *Catalog) Entry(name string) Entry {
 	if e == nil {
 		return Entry{Name: name}
 	}
-	return Entry{Name: e.Name, Floor: e.Floor, Versions: clip(e.Versions), Drops: clip(e.Drops)}
+	return Entry{Name: e.Name, Floor: e.Floor, Versions: clip(e.Versions), Drops: clip(e.Drops), Expiries: clip(e.Expiries)}
 }
 
 // Known reports whether the catalog has an entry for name: live, dropped

@@ -18,21 +18,29 @@ import (
 //	          (1..MaxExpansion: it grows; 0xffff: it does not, NONSCALING;
 //	          0: a filter made before filters grew). A catalog without
 //	          growing or NONSCALING filters leaves the bit clear, as nodes
-//	          that know no growing filter wrote it.
+//	          that know no growing filter wrote it. With count's bit 14
+//	          set (expiries), each entry ends in its deadlines; a catalog
+//	          without one leaves the bit clear, as nodes that knew no
+//	          deadline wrote it (and such nodes refuse a catalog with it
+//	          set: too many entries).
 //	entry     name (length:uint8 1..200, wire.ValidFilterName), floor:uint64,
 //	          versions:uint8, then each version,
-//	          drops:uint8, then each drop
+//	          drops:uint8, then each drop;
+//	          with expiries: expiries:uint8, then each expiry
 //	version   gen:uint64, created:int64 (Unix ms), origin (length:uint8, bytes),
 //	          fingerprint (filter.FingerprintSize bytes), capacity:uint64,
 //	          fp rate:float64 bits
 //	drop      gen:uint64, at:int64 (Unix ms), kind:uint8 (0 every generation
 //	          up to gen, 1 one version), with kind 1: created:int64, origin
+//	expiry    gen:uint64, deadline:int64 (Unix ms; 0: none, PERSIST),
+//	          set:int64 (Unix ms), by (length:uint8, bytes)
 
 // Bounds of the catalog's bytes.
 const (
 	MaxCatalogEntries  = 4096 // entries in one catalog message
 	MaxVersionsPerName = 64   // live versions of one name (conflicts)
 	MaxDropsPerName    = 64   // tombstones of one name
+	MaxExpiriesPerName = 64   // deadlines of one name (one per generation once merged)
 )
 
 // ErrCatalog reports catalog bytes that do not decode.
@@ -44,18 +52,71 @@ func AppendCatalog(dst []byte, entries []Entry) ([]byte, error) {
 		return dst, fmt.Errorf("%w: %d entries, at most %d", ErrCatalog, len(entries), MaxCatalogEntries)
 	}
 	start := len(dst)
-	count, grows := uint16(len(entries)), anyGrows(entries)
+	count, grows, expires := uint16(len(entries)), anyGrows(entries), anyExpiry(entries)
 	if grows {
 		count |= growsBit
+	}
+	if expires {
+		count |= expiresBit
 	}
 	dst = binary.BigEndian.AppendUint16(dst, count)
 	for _, e := range entries {
 		var err error
-		if dst, err = appendEntry(dst, e, grows); err != nil {
+		if dst, err = appendEntry(dst, e, grows); err == nil && expires {
+			dst, err = appendExpiries(dst, e.Expiries)
+		}
+		if err != nil {
 			return dst[:start], err
 		}
 	}
 	return dst, nil
+}
+
+// expiresBit, set in a catalog's count, says its entries end in their
+// deadlines.
+const expiresBit = 1 << 14
+
+func anyExpiry(entries []Entry) bool {
+	for _, e := range entries {
+		if len(e.Expiries) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func appendExpiries(dst []byte, xs []Expiry) ([]byte, error) {
+	if len(xs) > MaxExpiriesPerName {
+		return dst, fmt.Errorf("%w: %d expiries, at most %d", ErrCatalog, len(xs), MaxExpiriesPerName)
+	}
+	dst = append(dst, byte(len(xs)))
+	for _, x := range xs {
+		if len(x.By) > math.MaxUint8 {
+			return dst, fmt.Errorf("%w: setter of %d bytes", ErrCatalog, len(x.By))
+		}
+		dst = binary.BigEndian.AppendUint64(dst, x.Gen)
+		dst = binary.BigEndian.AppendUint64(dst, uint64(x.Deadline))
+		dst = binary.BigEndian.AppendUint64(dst, uint64(x.Set))
+		dst = appendString(dst, x.By)
+	}
+	return dst, nil
+}
+
+// expiries reads an entry's deadlines.
+func (r *catReader) expiries() []Expiry {
+	n := r.u8("expiry count")
+	if n > MaxExpiriesPerName {
+		r.fail("too many expiries")
+	}
+	var out []Expiry
+	for i := 0; i < n && r.Err() == nil; i++ {
+		x := Expiry{Gen: r.u64("expiry gen"), Deadline: int64(r.u64("deadline")), Set: int64(r.u64("expiry set")), By: r.str("expiry setter")}
+		if r.Err() == nil && (x.Gen == 0 || x.Deadline < 0) {
+			r.fail("expiry")
+		}
+		out = append(out, x)
+	}
+	return out
 }
 
 // anyGrows reports whether some version of entries grows or is
@@ -172,10 +233,10 @@ func (r *catReader) str(what string) string { return string(r.bytes(r.u8(what), 
 // range fails the whole message.
 func DecodeCatalog(b []byte) ([]Entry, error) {
 	r := catReader{wire.NewCursor(b, ErrCatalog)}
-	n, grows := 0, false
+	n, grows, expires := 0, false, false
 	if h := r.bytes(2, "entry count"); h != nil {
 		n = int(binary.BigEndian.Uint16(h))
-		n, grows = n&^growsBit, n&growsBit != 0
+		n, grows, expires = n&^(growsBit|expiresBit), n&growsBit != 0, n&expiresBit != 0
 	}
 	if n > MaxCatalogEntries {
 		r.fail("too many entries")
@@ -183,6 +244,9 @@ func DecodeCatalog(b []byte) ([]Entry, error) {
 	var out []Entry
 	for i := 0; i < n && r.Err() == nil; i++ {
 		e := r.entry(grows)
+		if expires {
+			e.Expiries = r.expiries()
+		}
 		out = append(out, e)
 	}
 	if r.Err() == nil && r.Left() != 0 {
@@ -190,6 +254,9 @@ func DecodeCatalog(b []byte) ([]Entry, error) {
 	}
 	if r.Err() == nil && grows && !anyGrows(out) {
 		r.fail("growing catalog without a growing filter") // one encoding
+	}
+	if r.Err() == nil && expires && !anyExpiry(out) {
+		r.fail("catalog of expiries without one")
 	}
 	if r.Err() != nil {
 		return nil, r.Err()

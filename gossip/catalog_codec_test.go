@@ -118,6 +118,8 @@ func FuzzCatalog(f *testing.F) {
 	f.Add([]byte{0, 1, 1, 'a', 0, 0})
 	g, _ := AppendCatalog(nil, growingCatalog(f))
 	f.Add(g)
+	x, _ := AppendCatalog(nil, expiringCatalog(f))
+	f.Add(x)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		es, err := DecodeCatalog(b)
 		if err != nil {
@@ -131,8 +133,10 @@ func FuzzCatalog(f *testing.F) {
 		for _, e := range es {
 			c.Merge(e, epoch)
 		}
+		c.DropDue(epoch.Add(time.Hour))
 		for _, name := range c.Names() {
 			c.Winner(name)
+			c.Deadline(name)
 			c.Drop(name, epoch)
 		}
 	})

@@ -182,6 +182,8 @@ func TestCatalogRestart(t *testing.T) {
 // lost, duplicated and reordered: once everyone has heard from everyone,
 // every catalog is the same, and it is what the rules say.
 func TestCatalogConvergesUnderLossAndReordering(t *testing.T) {
+	expired := 0
+	defer func() { assert.Positive(t, expired, "no filter expired in any history") }()
 	for seed := range uint64(50) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 7))
@@ -197,7 +199,8 @@ func TestCatalogConvergesUnderLossAndReordering(t *testing.T) {
 				now = now.Add(time.Duration(rng.IntN(2000)) * time.Millisecond)
 				i := rng.IntN(nodes)
 				name := names[rng.IntN(len(names))]
-				switch op := rng.IntN(10); {
+				expired += len(cs[i].DropDue(now)) // as each node does on its own clock
+				switch op := rng.IntN(12); {
 				case op < 4:
 					cs[i].Create(name, defs[rng.IntN(len(defs))], fmt.Sprint("n", i), now)
 				case op < 5:
@@ -206,6 +209,12 @@ func TestCatalogConvergesUnderLossAndReordering(t *testing.T) {
 					if live := cs[i].Answering(name); len(live) > 1 {
 						cs[i].DropVersion(name, live[len(live)-1].ID(), now)
 					}
+				case op < 8: // a deadline a few seconds ahead, or none
+					var deadline time.Time
+					if rng.IntN(3) > 0 {
+						deadline = now.Add(time.Duration(rng.IntN(10_000)) * time.Millisecond)
+					}
+					cs[i].SetDeadline(name, deadline, fmt.Sprint("n", i), now)
 				default: // gossip: some entries, in some order, maybe twice
 					j := rng.IntN(nodes)
 					es := cs[i].Entries()
@@ -225,6 +234,7 @@ func TestCatalogConvergesUnderLossAndReordering(t *testing.T) {
 			}
 			for range 2 { // everyone hears from everyone
 				for i := range nodes {
+					cs[i].DropDue(now)
 					for j := range nodes {
 						sync(cs[i], cs[j], now)
 					}
@@ -234,6 +244,9 @@ func TestCatalogConvergesUnderLossAndReordering(t *testing.T) {
 				require.Equal(t, cs[0].Entries(), cs[i].Entries(), "node %d differs", i)
 			}
 			for _, e := range cs[0].Entries() {
+				if dl, ok := cs[0].Deadline(e.Name); ok && !dl.IsZero() {
+					assert.True(t, dl.After(now), "%s: lives past its deadline", e.Name)
+				}
 				for _, v := range e.Versions {
 					assert.False(t, e.dead(v), "%s: a dropped version lives", e.Name)
 					assert.Equal(t, e.Versions[0].Gen, v.Gen, "%s: one generation lives", e.Name)

@@ -79,7 +79,7 @@ func (n *Node) createFor(from netip.Addr, sealed bool, name string, s registry.S
 		return nil, err
 	}
 	if err := n.creators.Reserve(from, name, size, time.Now()); err != nil {
-		n.meters.c.inc(counter.CreatesOverQuota)
+		n.meters.c.Inc(counter.CreatesOverQuota)
 		return nil, err
 	}
 	f, created, err := n.create(name, s)

@@ -38,7 +38,7 @@ func (n *Node) ping(q *request) reply {
 
 // pongFlags says what a pong tells about the node and filter f.
 func (n *Node) pongFlags(f *registry.Filter) uint8 {
-	flags := wire.PongStages | wire.PongPeers
+	flags := wire.PongStages | wire.PongPeers | wire.PongExpiry
 	if n.keyed() {
 		flags |= wire.PongAuthenticated
 	}
@@ -108,7 +108,7 @@ func (n *Node) peerRequest(q *request) reply {
 	if !n.may(q, access.Admin) {
 		return n.refuse(q, wire.CodeForbidden, "peer: this address may not ask (--allow-admin)")
 	}
-	q.w.c.inc(counter.PeerFrames)
+	q.w.c.Inc(counter.PeerFrames)
 	// Over UDP the request's source may be forged: what goes back to it
 	// and the challenge to the address named, together, are no more bytes
 	// than the request (which is at least as large as the challenge).
@@ -135,7 +135,7 @@ func (n *Node) peerRequest(q *request) reply {
 	n.addPeer(string(p.Host), p.Port, false, func(o peerOutcome) {
 		out := peerAnswer(nil, p.ReqID, o)
 		if len(out) > budget(o) {
-			n.meters.c.inc(counter.UDPRepliesCut)
+			n.meters.c.Inc(counter.UDPRepliesCut)
 			return
 		}
 		if sealed {

@@ -1,6 +1,10 @@
 package node
 
 import (
+	"errors"
+	"time"
+
+	"github.com/rmbd/rmbd/access"
 	"github.com/rmbd/rmbd/gossip"
 	"github.com/rmbd/rmbd/internal/counter"
 	"github.com/rmbd/rmbd/registry"
@@ -42,8 +46,15 @@ func (n *Node) create(name string, s registry.Sizing) (f *registry.Filter, creat
 }
 
 // dropFilter drops every version of name, everywhere.
-func (n *Node) dropFilter(name string) error {
-	p, err := n.reg.Drop(name)
+func (n *Node) dropFilter(name string) error { return n.change(n.reg.Drop(name)) }
+
+// setDeadline sets when name is dropped, everywhere (zero: never).
+func (n *Node) setDeadline(name string, deadline time.Time) error {
+	return n.change(n.reg.SetDeadline(name, deadline))
+}
+
+// change carries out a catalog change's plan and tells the members.
+func (n *Node) change(p *registry.Plan, err error) error {
 	if err != nil {
 		return err
 	}
@@ -75,7 +86,7 @@ func (n *Node) queueCatalog(b []byte) {
 	select {
 	case n.gates.catalog <- append([]byte(nil), b...):
 	default:
-		n.meters.c.inc(counter.CatalogDropped) // the next push/pull brings it again
+		n.meters.c.Inc(counter.CatalogDropped) // the next push/pull brings it again
 	}
 }
 
@@ -97,7 +108,7 @@ func (n *Node) catalogLoop() {
 func (n *Node) mergeCatalog(b []byte) {
 	entries, err := gossip.DecodeCatalog(b)
 	if err != nil {
-		n.meters.c.inc(counter.MemberBadState)
+		n.meters.c.Inc(counter.MemberBadState)
 		n.log.Debug("catalog from a member refused", "err", err)
 		return
 	}
@@ -121,4 +132,29 @@ func (n *Node) appendCatalogFrame(dst []byte) []byte {
 		return out
 	}
 	return dst
+}
+
+// expireRequest asks for (readers) or sets (admins) a filter's deadline.
+func (n *Node) expireRequest(q *request) reply {
+	eq, err := wire.DecodeExpireRequest(q.frame)
+	op, name := map[uint8]access.Op{wire.ExpireAsk: access.Read, wire.ExpireSet: access.Admin}[eq.Op], string(eq.Name)
+	switch {
+	case err != nil:
+		return n.bad(q)
+	case !n.may(q, op):
+		return n.refuse(q, wire.CodeForbidden, "expire: this address may not ask ("+op.Flag()+")")
+	case !q.tcp && len(q.frame) < wire.ExpirySize:
+		return reply{frame: n.tooLarge(q.w, q.w.buf[:0], q.frame, len(q.frame))}
+	case eq.Op == wire.ExpireSet:
+		err = n.setDeadline(name, eq.Time())
+	}
+	deadline, ok := n.reg.Deadline(name)
+	if err == nil && !ok && eq.Op == wire.ExpireAsk {
+		err = errors.New("no filter " + name)
+	}
+	if err != nil {
+		return n.refuse(q, wire.CodeRefused, err.Error())
+	}
+	out, _ := wire.AppendExpiry(q.w.buf[:0], wire.Expiry{ReqID: eq.ReqID, Deadline: max(deadline.UnixMilli(), 0), Now: time.Now().UnixMilli()})
+	return reply{frame: out}
 }

@@ -56,7 +56,8 @@ func newDispatcher() dispatcher {
 		wire.TypePing: (*Node).ping, wire.TypeStatsReq: (*Node).statsRequest, wire.TypeMembersReq: (*Node).membersRequest,
 		wire.TypePeerRequest: (*Node).peerRequest, wire.TypeFilterReq: (*Node).filterRequest,
 		wire.TypeDumpReq: (*Node).dumpRequest, wire.TypeLoadReq: (*Node).loadRequest, wire.TypePeersReq: (*Node).peersRequest,
-		wire.TypeSealed: (*Node).sealed, wire.TypeNamed: (*Node).named, wire.TypeError: (*Node).errorFrame,
+		wire.TypeExpireReq: (*Node).expireRequest,
+		wire.TypeSealed:    (*Node).sealed, wire.TypeNamed: (*Node).named, wire.TypeError: (*Node).errorFrame,
 	} {
 		d[t] = h
 	}
@@ -67,7 +68,7 @@ func newDispatcher() dispatcher {
 // stream) reuses from frame to frame: its counter shard, its buffers and
 // the gossip frames an ack lets out.
 type worker struct {
-	c       *counters
+	c       *counter.Shard
 	reader  int // the datagram reader, whose socket replies leave from
 	buf     []byte
 	sealBuf []byte
@@ -87,12 +88,12 @@ func (n *Node) dispatch(q *request) reply {
 	}
 	t := wire.Type(q.frame[0])
 	if n.keyed() && nodeFrame(t) && !q.sealed {
-		q.w.c.drop(counter.Unauthenticated) // a node of this cluster would have sealed it
+		q.w.c.Drop(counter.Unauthenticated) // a node of this cluster would have sealed it
 		return n.refuse(q, wire.CodeUnsealed, "this node has a cluster key: peer requests must be sealed with it (rmbd-cli --cluster-key-file)")
 	}
 	h := n.serve[t]
 	if h == nil {
-		q.w.c.drop(counter.Unsupported)
+		q.w.c.Drop(counter.Unsupported)
 		return reply{}
 	}
 	return h(n, q)
@@ -102,7 +103,7 @@ func (n *Node) dispatch(q *request) reply {
 // protected mode: how to configure the node, and a hang-up. Classic
 // frames, which have no error frame, get nothing.
 func (n *Node) protectedRefusal(q *request) reply {
-	q.w.c.drop(counter.ProtectedRefused)
+	q.w.c.Drop(counter.ProtectedRefused)
 	r := n.refuse(q, wire.CodeProtected, access.ProtectedMessage)
 	r.hangUp = true
 	return r
@@ -110,7 +111,7 @@ func (n *Node) protectedRefusal(q *request) reply {
 
 // bad counts a frame that did not decode; it gets no answer.
 func (n *Node) bad(q *request) reply {
-	q.w.c.drop(counter.BadFrames)
+	q.w.c.Drop(counter.BadFrames)
 	return reply{}
 }
 
@@ -119,7 +120,7 @@ func (n *Node) may(q *request, op access.Op) bool {
 	if n.policy.Allows(op, q.from.Addr(), q.sealed) {
 		return true
 	}
-	q.w.c.drop(counter.Forbidden)
+	q.w.c.Drop(counter.Forbidden)
 	return false
 }
 
@@ -155,7 +156,7 @@ func (n *Node) named(q *request) reply {
 		if !ok {
 			return n.bad(q)
 		}
-		q.w.c.drop(counter.BadFrames)
+		q.w.c.Drop(counter.BadFrames)
 		q.frame = inner
 		return n.refuse(q, wire.CodeRefused, registry.ErrName.Error())
 	}
@@ -171,7 +172,7 @@ func (n *Node) sealed(q *request) reply {
 	}
 	s, err := n.open(q.frame)
 	if errors.Is(err, auth.ErrReceiver) {
-		q.w.c.drop(counter.WrongReceiver)
+		q.w.c.Drop(counter.WrongReceiver)
 		budget := len(q.frame) // a datagram's source may be forged
 		if q.tcp {
 			budget = wire.MaxFrame
@@ -179,7 +180,7 @@ func (n *Node) sealed(q *request) reply {
 		return reply{frame: n.hint(q.w.buf[:0], s, budget)}
 	}
 	if err != nil {
-		q.w.c.drop(sealFailure(err))
+		q.w.c.Drop(sealFailure(err))
 		n.clockWarning(q.from, err)
 		return n.sealRefused(q, err)
 	}
@@ -200,7 +201,7 @@ func (n *Node) sealed(q *request) reply {
 // are not served.
 func (n *Node) errorFrame(q *request) reply {
 	if !q.sealed {
-		q.w.c.drop(counter.Unsupported)
+		q.w.c.Drop(counter.Unsupported)
 	}
 	return reply{}
 }

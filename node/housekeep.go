@@ -6,8 +6,9 @@ import "time"
 // blocks whose sources stopped are lifted (internal/shed), after a burst
 // of connections holding buffers the memory they held goes back to the
 // operating system — if at least trimAfter bytes of buffers were dropped
-// since it last did, and at most every trimEvery — and tombstones past
-// --tombstone-ttl are forgotten.
+// since it last did, and at most every trimEvery —, filters whose
+// deadline came are dropped, and tombstones past --tombstone-ttl are
+// forgotten.
 func (n *Node) housekeep() {
 	t := time.NewTicker(housekeepEvery)
 	defer t.Stop()
@@ -21,6 +22,7 @@ func (n *Node) housekeep() {
 				s.Review(now)
 			}
 			n.bufs.Trim(trimAfter, trimEvery)
+			_ = n.change(n.reg.DropDue(), nil)
 			if now.Sub(expired) >= expireEvery {
 				n.reg.Apply(n.reg.Expire())
 				expired = now

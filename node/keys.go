@@ -27,8 +27,8 @@ func (n *Node) classicAdd(q *request) reply {
 	q.w.keys = append(q.w.keys[:0], key)
 	fresh, _ := n.def.AddUnacked(q.w.keys, bit[:], &q.w.sc) // classic adds are not acknowledged
 	clear(q.w.keys)                                         // a slice of a frame about to be reused
-	q.w.c.inc(counter.Adds)
-	q.w.c.add(counter.AddsNew, uint64(fresh))
+	q.w.c.Inc(counter.Adds)
+	q.w.c.Add(counter.AddsNew, uint64(fresh))
 	return reply{}
 }
 
@@ -41,9 +41,9 @@ func (n *Node) classicHas(q *request) reply {
 		return n.refuseClassic(q, "has: this address may not ask (--allow-read)")
 	}
 	present := n.def.Has(key)
-	q.w.c.inc(counter.HasQueries)
+	q.w.c.Inc(counter.HasQueries)
 	if present {
-		q.w.c.inc(counter.HasHits)
+		q.w.c.Inc(counter.HasHits)
 	}
 	b, _ := wire.AppendClassicHasReply(q.w.buf[:0], key, present)
 	return reply{frame: b}
@@ -93,7 +93,7 @@ func (n *Node) addBatch(q *request, f *registry.Filter, b wire.Batch) reply {
 	clear(keys) // slices of a frame about to be reused
 	q.w.keys = keys[:0]
 	if errors.Is(err, store.ErrUnwritable) {
-		q.w.c.inc(counter.AddsUnkept)
+		q.w.c.Inc(counter.AddsUnkept)
 		e := unkeptError(b.ReqID, f.Name(), err)
 		out, _ := wire.AppendError(q.w.buf[:0], e)
 		return reply{frame: out}
@@ -101,8 +101,8 @@ func (n *Node) addBatch(q *request, f *registry.Filter, b wire.Batch) reply {
 	if err != nil {
 		return n.refuse(q, wire.CodeRefused, fmt.Sprintf("filter %s: %v", f.Name(), err))
 	}
-	q.w.c.add(counter.Adds, uint64(len(keys)))
-	q.w.c.add(counter.AddsNew, uint64(fresh))
+	q.w.c.Add(counter.Adds, uint64(len(keys)))
+	q.w.c.Add(counter.AddsNew, uint64(fresh))
 	if b.Flags&wire.FlagAck == 0 {
 		return reply{} // nobody waits for an unacknowledged add
 	}
@@ -134,8 +134,8 @@ func (n *Node) hasBatch(q *request, b wire.Batch) reply {
 			i++
 		}
 	}
-	q.w.c.add(counter.HasQueries, uint64(i))
-	q.w.c.add(counter.HasHits, uint64(yes))
+	q.w.c.Add(counter.HasQueries, uint64(i))
+	q.w.c.Add(counter.HasHits, uint64(yes))
 	out, _ := wire.AppendResult(q.w.buf[:0], wire.TypeHasResult, b.ReqID, i, bits[:wire.BitmapLen(i)])
 	return reply{frame: out}
 }

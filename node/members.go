@@ -104,7 +104,7 @@ func (h host) AppendState(dst []byte) []byte {
 func (h host) NotifyMsg(b []byte) {
 	entries, err := wire.DecodeCatalogFrame(b)
 	if err != nil {
-		h.n.meters.c.inc(counter.MemberBadState)
+		h.n.meters.c.Inc(counter.MemberBadState)
 		return
 	}
 	h.n.queueCatalog(entries)
@@ -117,7 +117,7 @@ func (h host) MemberUp(m membership.Member) {
 	match := m.Meta.FP == n.def.Version().Def.FP
 	report, added := n.repl.MemberUp(m.Name, m.Data, match, m.Meta.Flags&wire.MetaSparseRows != 0)
 	if report {
-		n.meters.c.inc(counter.MemberMismatch)
+		n.meters.c.Inc(counter.MemberMismatch)
 		n.log.Warn("member has another default filter; syncing named filters only", "member", m.Name,
 			"theirs", m.Meta.FP.String(), "ours", n.def.Version().Def.FP.String())
 	}

@@ -228,7 +228,7 @@ func (n *Node) Run(ctx context.Context) error {
 	packets := n.tr.ServePackets(n.life.ctx, n.newPacketHandler())
 	n.life.spawn(func() {
 		n.conns.AcceptLoop(n.life.ctx, n.tr.Listener(), n.log, n.life.spawn,
-			func() { n.meters.c.inc(counter.TCPConns) }, n.serveConn)
+			func() { n.meters.c.Inc(counter.TCPConns) }, n.serveConn)
 	})
 	if n.resp != nil {
 		n.resp.Start()
@@ -278,7 +278,7 @@ func (n *Node) shutdown(packets <-chan struct{}) error {
 	case <-done:
 	case <-time.After(n.cfg.ShutdownTimeout):
 		n.log.Warn("shutdown timed out; closing connections")
-		n.meters.c.inc(counter.ForcedShutdowns)
+		n.meters.c.Inc(counter.ForcedShutdowns)
 		n.conns.CloseAll()
 		select {
 		case <-done:

@@ -43,7 +43,7 @@ func (n *Node) addPeer(host string, port uint16, trusted bool, done func(peerOut
 	select {
 	case n.gates.resolving <- struct{}{}:
 	default:
-		n.meters.c.inc(counter.Unresolved)
+		n.meters.c.Inc(counter.Unresolved)
 		n.log.Warn("peer refused: too many lookups in flight", "host", host)
 		done(peerOutcome{code: wire.CodeBusy, why: "too many host names being looked up; try again"})
 		return
@@ -55,7 +55,7 @@ func (n *Node) addPeer(host string, port uint16, trusted bool, done func(peerOut
 		ips, err := n.cfg.Resolver.LookupNetIP(ctx, "ip", host)
 		ip, ok := hostport.Pick(ips, n.Addr().Addr().Is4())
 		if err != nil || !ok {
-			n.meters.c.inc(counter.Unresolved)
+			n.meters.c.Inc(counter.Unresolved)
 			n.log.Warn("peer host did not resolve", "host", host, "err", err)
 			done(peerOutcome{code: wire.CodeRefused, why: fmt.Sprintf("%s does not resolve to an address this node can reach", host)})
 			return
@@ -71,7 +71,7 @@ func (n *Node) addPeer(host string, port uint16, trusted bool, done func(peerOut
 // challenges it (gossip's challenges).
 func (n *Node) addPeerAddr(a netip.AddrPort, trusted bool) peerOutcome {
 	if n.isSelf(a) {
-		n.meters.c.inc(counter.SelfPeers)
+		n.meters.c.Inc(counter.SelfPeers)
 		n.log.Debug("ignoring peer request naming this node", "peer", a.String())
 		return peerOutcome{addr: a, code: wire.CodeRefused, why: a.String() + " is this node"}
 	}

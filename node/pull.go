@@ -32,7 +32,7 @@ const pullTimeout = 60 * time.Second
 // by sealing), from the segment whose fingerprint it asks for.
 func (n *Node) pull(q *request) reply {
 	if !q.tcp {
-		q.w.c.drop(counter.Unsupported)
+		q.w.c.Drop(counter.Unsupported)
 		return reply{}
 	}
 	p, err := wire.DecodePull(q.frame)
@@ -50,7 +50,7 @@ func (n *Node) pull(q *request) reply {
 	}
 	seg := n.segmentFor(q, p.FP)
 	if seg == nil {
-		q.w.c.drop(counter.FingerprintMismatch)
+		q.w.c.Drop(counter.FingerprintMismatch)
 		return n.refuse(q, wire.CodeFingerprint, fmt.Sprintf("no filter here has the rows of %v", p.FP))
 	}
 	sealed, to := q.sealed, q.peer
@@ -75,7 +75,7 @@ func (n *Node) servePull(f *filter.Filter, p wire.Pull, sealed bool, to uint64, 
 	case n.gates.pulling <- struct{}{}:
 		defer func() { <-n.gates.pulling }()
 	default:
-		n.meters.c.drop(counter.PullsBusy)
+		n.meters.c.Drop(counter.PullsBusy)
 		e, _ := wire.AppendError(nil, wire.ErrorFrame{Code: wire.CodeBusy, Msg: []byte("serving other pulls; try again")})
 		return write(e)
 	}
@@ -88,7 +88,7 @@ func (n *Node) servePull(f *filter.Filter, p wire.Pull, sealed bool, to uint64, 
 		e, _ := wire.AppendError(nil, wire.ErrorFrame{Code: wire.CodeRowRange, Msg: []byte(err.Error())})
 		return write(e)
 	}
-	n.meters.c.inc(counter.PullsServed)
+	n.meters.c.Inc(counter.PullsServed)
 	done, _ := wire.AppendPullDone(nil, wire.PullDone{Rows: uint32(sent)})
 	return write(done)
 }
@@ -150,12 +150,12 @@ func (n *Node) pullRequest(seg *registry.Segment, runs []filter.Run, to netip.Ad
 // again sealed for it).
 func (n *Node) openPulled(frame []byte, from netip.AddrPort) ([]byte, error) {
 	if wire.Type(frame[0]) != wire.TypeSealed {
-		n.meters.c.drop(counter.Unauthenticated)
+		n.meters.c.Drop(counter.Unauthenticated)
 		return nil, fmt.Errorf("an unsealed %v frame in the answer", wire.Type(frame[0]))
 	}
 	s, err := n.open(frame)
 	if err != nil {
-		n.meters.c.drop(sealFailure(err))
+		n.meters.c.Drop(sealFailure(err))
 		n.clockWarning(from, err)
 		return nil, err
 	}

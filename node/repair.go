@@ -118,7 +118,7 @@ func (n *Node) pullRetrying(st repairState, seg *registry.Segment, runs []filter
 			}
 			continue
 		}
-		n.meters.c.inc(counter.PullsFailed)
+		n.meters.c.Inc(counter.PullsFailed)
 		if attempt == pullAttempts {
 			return rows, changed, err
 		}
@@ -143,8 +143,8 @@ func (n *Node) pause(d time.Duration) bool {
 
 // logPull counts and logs a repair's pull.
 func (n *Node) logPull(st repairState, seg *registry.Segment, rows, changed int, err error) {
-	n.meters.c.inc(counter.AntiEntropyPulls)
-	n.meters.c.add(counter.AntiEntropyRows, uint64(changed))
+	n.meters.c.Inc(counter.AntiEntropyPulls)
+	n.meters.c.Add(counter.AntiEntropyRows, uint64(changed))
 	lvl := slog.LevelDebug
 	if st.join || changed > 0 {
 		lvl = slog.LevelInfo

@@ -62,7 +62,7 @@ func (n *Node) sendOut(reader int, out *gossip.Outbox, name string, seg uint64) 
 // sendTo sends one datagram, counting a failure.
 func (n *Node) sendTo(reader int, frame []byte, to netip.AddrPort) {
 	if err := n.tr.WriteTo(reader, frame, to); err != nil {
-		n.meters.c.inc(counter.SendErrors)
+		n.meters.c.Inc(counter.SendErrors)
 		n.log.Debug("send failed", "to", to.String(), "err", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/rmbd/rmbd/dump"
 	"github.com/rmbd/rmbd/internal/counter"
@@ -53,6 +54,8 @@ func (b respBackend) Create(name string, s registry.Sizing, from netip.Addr) (*r
 }
 
 func (b respBackend) Drop(name string) error { return b.n.dropFilter(name) }
+
+func (b respBackend) SetDeadline(name string, d time.Time) error { return b.n.setDeadline(name, d) }
 
 func (b respBackend) LoadChunk(name string, chunk []byte, from netip.Addr) (dump.Loaded, error) {
 	return b.n.loadChunk(from, false, name, chunk)

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"sync/atomic"
 	"time"
 
 	"github.com/rmbd/rmbd/internal/bufpool"
@@ -15,23 +14,6 @@ import (
 // Counter names one of the node's own counts (package counter lists
 // them).
 type Counter = counter.Counter
-
-// counters is one shard of the node's counts. Each UDP reader has its own
-// so that readers on different cores never share a cache line; Stats adds
-// the shards up.
-type counters struct {
-	v [counter.Num]atomic.Uint64
-	_ [128]byte
-}
-
-func (c *counters) inc(k Counter)           { c.v[k].Add(1) }
-func (c *counters) add(k Counter, n uint64) { c.v[k].Add(n) }
-
-// drop counts a dropped frame and why.
-func (c *counters) drop(why Counter) {
-	c.v[why].Add(1)
-	c.v[counter.Dropped].Add(1)
-}
 
 // Stats is a snapshot of what a node has done and holds.
 type Stats struct {
@@ -96,30 +78,23 @@ type Alarms = registry.Alarms
 // meters are the node's counts: a shard of counters shared by TCP,
 // peers and gossip, one per datagram reader, and the latency histograms.
 type meters struct {
-	c   *counters
-	udp []*counters
+	c   *counter.Shard
+	udp []*counter.Shard
 	lat [numLatencies]latency.Histogram
 }
 
-func newMeters() *meters { return &meters{c: new(counters)} }
+func newMeters() *meters { return &meters{c: new(counter.Shard)} }
 
 // readers makes a counter shard for each of n datagram readers.
 func (m *meters) readers(n int) {
-	m.udp = make([]*counters, n)
+	m.udp = make([]*counter.Shard, n)
 	for i := range m.udp {
-		m.udp[i] = new(counters)
+		m.udp[i] = new(counter.Shard)
 	}
 }
 
 // timed observes the time since began in histogram l.
 func (m *meters) timed(l Latency, began time.Time) { m.lat[l].Observe(time.Since(began)) }
-
-func b2u(b bool) uint64 {
-	if b {
-		return 1
-	}
-	return 0
-}
 
 // Count returns counter c.
 func (s Stats) Count(c Counter) uint64 {
@@ -129,11 +104,7 @@ func (s Stats) Count(c Counter) uint64 {
 	return s.Counts[c]
 }
 
-func (s *Stats) addShard(c *counters) {
-	for i := range s.Counts {
-		s.Counts[i] += c.v[i].Load()
-	}
-}
+func (s *Stats) addShard(c *counter.Shard) { c.AddTo(&s.Counts) }
 
 // statsReplySize is the size of a stats frame: always the same, the names
 // being fixed and the values eight bytes each.
@@ -172,7 +143,7 @@ func (s Stats) WireStats() []wire.Stat {
 		wire.Stat{Name: "checkpoint_rows", Value: s.Store.CheckpointRows},
 		wire.Stat{Name: "log_unwritable", Value: s.Store.Unwritable},
 		wire.Stat{Name: "unwritable_filters", Value: uint64(s.Unwritable)},
-		wire.Stat{Name: "cluster_authenticated", Value: b2u(s.Authenticated)},
+		wire.Stat{Name: "cluster_authenticated", Value: counter.Flag(s.Authenticated)},
 		wire.Stat{Name: "tcp_open_conns", Value: uint64(s.OpenConns)},
 		wire.Stat{Name: "udp_kernel_drops", Value: s.UDPQueueDrops},
 		wire.Stat{Name: "udp_blocked_now", Value: uint64(s.UDPBlockedNow)},
@@ -181,9 +152,9 @@ func (s Stats) WireStats() []wire.Stat {
 		wire.Stat{Name: "buffer_refusals", Value: s.Buffers.Refused},
 		wire.Stat{Name: "capacity", Value: s.Capacity},
 		wire.Stat{Name: "target_fp_ppm", Value: uint64(s.TargetFPRate * 1e6)},
-		wire.Stat{Name: "over_capacity", Value: b2u(s.Alarms.OverCapacity)},
-		wire.Stat{Name: "fp_over_target", Value: b2u(s.Alarms.FPHigh)},
-		wire.Stat{Name: "ready", Value: b2u(s.Health.Ready)},
+		wire.Stat{Name: "over_capacity", Value: counter.Flag(s.Alarms.OverCapacity)},
+		wire.Stat{Name: "fp_over_target", Value: counter.Flag(s.Alarms.FPHigh)},
+		wire.Stat{Name: "ready", Value: counter.Flag(s.Health.Ready)},
 		wire.Stat{Name: "named_filters", Value: uint64(len(s.Named))},
 	)
 }

@@ -23,10 +23,10 @@ func (n *Node) classicSync(q *request) reply {
 	if err != nil {
 		return n.mergeFailed(q, err)
 	}
-	q.w.c.inc(counter.SyncFramesMerged)
-	q.w.c.inc(counter.SyncRowsMerged)
+	q.w.c.Inc(counter.SyncFramesMerged)
+	q.w.c.Inc(counter.SyncRowsMerged)
 	if changed {
-		q.w.c.inc(counter.SyncRowsChanged)
+		q.w.c.Inc(counter.SyncRowsChanged)
 	}
 	return reply{frame: ack}
 }
@@ -42,7 +42,7 @@ func (n *Node) rowSync(q *request) reply {
 	}
 	seg := n.segmentFor(q, s.FP)
 	if seg == nil {
-		q.w.c.drop(counter.FingerprintMismatch) // dropped, not made here (yet), or another filter
+		q.w.c.Drop(counter.FingerprintMismatch) // dropped, not made here (yet), or another filter
 		return reply{}
 	}
 	ack, changed, err := gossip.MergeRowSync(seg.Rows(), s, q.w.sealBuf[:0], !n.repl.IsMember(q.from))
@@ -50,9 +50,9 @@ func (n *Node) rowSync(q *request) reply {
 	if err != nil {
 		return n.mergeFailed(q, err)
 	}
-	q.w.c.inc(counter.SyncFramesMerged)
-	q.w.c.add(counter.SyncRowsMerged, uint64(s.Runs.Rows()))
-	q.w.c.add(counter.SyncRowsChanged, uint64(changed))
+	q.w.c.Inc(counter.SyncFramesMerged)
+	q.w.c.Add(counter.SyncRowsMerged, uint64(s.Runs.Rows()))
+	q.w.c.Add(counter.SyncRowsChanged, uint64(changed))
 	if !q.named {
 		return reply{frame: append(q.w.buf[:0], ack...)}
 	}
@@ -74,10 +74,10 @@ func (n *Node) segmentFor(q *request, fp filter.Fingerprint) *registry.Segment {
 
 func (n *Node) mergeFailed(q *request, err error) reply {
 	if errors.Is(err, filter.ErrFingerprint) {
-		q.w.c.drop(counter.FingerprintMismatch)
+		q.w.c.Drop(counter.FingerprintMismatch)
 		n.log.Debug("sync refused", "err", err)
 	} else {
-		q.w.c.drop(counter.RowRange)
+		q.w.c.Drop(counter.RowRange)
 	}
 	return reply{}
 }
@@ -121,7 +121,7 @@ func (n *Node) classicPeer(q *request) reply {
 	if !n.may(q, access.Admin) {
 		return n.refuseClassic(q, "peer: this address may not ask (--allow-admin)")
 	}
-	q.w.c.inc(counter.PeerFrames)
+	q.w.c.Inc(counter.PeerFrames)
 	n.addPeer(string(p.Host), p.Port, false, nil)
 	return reply{}
 }

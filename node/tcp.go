@@ -64,7 +64,7 @@ func (n *Node) serveConn(cn *conns.Conn) {
 			}
 			return // EOF, idle, a frame too slow or too large, or shutting down
 		}
-		n.meters.c.inc(counter.TCPFrames)
+		n.meters.c.Inc(counter.TCPFrames)
 		if s.burst.IsZero() {
 			s.burst = time.Now()
 		}
@@ -103,7 +103,7 @@ func (s *stream) unkept(why error) {
 		if wire.Type(reply[0]) == wire.TypeAddResult {
 			if r, err := wire.DecodeResult(reply); err == nil {
 				reply, _ = wire.AppendError(nil, unkeptError(r.ReqID, "", why))
-				s.n.meters.c.inc(counter.AddsUnkept)
+				s.n.meters.c.Inc(counter.AddsUnkept)
 			}
 		}
 		s.bw.Write(reply)
@@ -164,15 +164,15 @@ func (n *Node) streamFailed(err error, framing bool) {
 	var ne net.Error
 	switch {
 	case errors.As(err, &fe): // without a length the stream cannot be resynchronised
-		n.meters.c.drop(counter.BadFrames)
+		n.meters.c.Drop(counter.BadFrames)
 	case errors.Is(err, wire.ErrNoMemory):
-		n.meters.c.inc(counter.TCPNoMemory)
+		n.meters.c.Inc(counter.TCPNoMemory)
 	case n.life.ctx.Err() != nil:
 	case errors.As(err, &ne) && ne.Timeout():
 		if framing {
-			n.meters.c.inc(counter.TCPFrameTimeouts)
+			n.meters.c.Inc(counter.TCPFrameTimeouts)
 		} else {
-			n.meters.c.inc(counter.TCPIdleTimeouts)
+			n.meters.c.Inc(counter.TCPIdleTimeouts)
 		}
 	}
 }

@@ -33,9 +33,9 @@ func (n *Node) newPacketHandler() func(reader int, frame []byte, from netip.Addr
 	}
 	return func(reader int, frame []byte, from netip.AddrPort) {
 		w := workers[reader]
-		w.c.inc(counter.UDPFrames)
+		w.c.Inc(counter.UDPFrames)
 		if n.shed[reader].Drop(from.Addr()) {
-			w.c.drop(counter.UDPShed) // over its share while the reader is behind
+			w.c.Drop(counter.UDPShed) // over its share while the reader is behind
 			return
 		}
 		if n.policy.Open(from.Addr()) && n.repl.Answer(frame, from) {
@@ -66,7 +66,7 @@ func (n *Node) newPacketHandler() func(reader int, frame []byte, from netip.Addr
 // error frame already, that error — and drops the message, then the
 // frame, if they do not fit: the code alone names the reason.
 func (n *Node) tooLarge(w *worker, out, frame []byte, budget int) []byte {
-	w.c.inc(counter.UDPRepliesCut)
+	w.c.Inc(counter.UDPRepliesCut)
 	e := wire.ErrorFrame{Code: wire.CodeUseTCP, Msg: []byte("pad the request or use TCP")}
 	if orig, err := wire.DecodeError(out); err == nil {
 		e.ReqID, e.Code, e.Msg = orig.ReqID, orig.Code, nil // a refusal, too long to give whole
@@ -102,7 +102,7 @@ func (n *Node) replyWhenSynced(reader int, out []byte, budget int, to netip.Addr
 		if err != nil {
 			e := unkeptError(binary.BigEndian.Uint32(out[wire.HeaderSize:]), "", err)
 			if errors.Is(err, store.ErrUnwritable) {
-				n.meters.c.inc(counter.AddsUnkept)
+				n.meters.c.Inc(counter.AddsUnkept)
 			} else {
 				e = wire.ErrorFrame{ReqID: e.ReqID, Code: wire.CodeUnavailable, Msg: []byte("the add is not on disk: " + err.Error())}
 			}

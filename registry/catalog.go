@@ -3,6 +3,8 @@ package registry
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/rmbd/rmbd/gossip"
 	"github.com/rmbd/rmbd/wire"
@@ -177,7 +179,8 @@ func (r *Registry) roomFor(size uint64) error {
 
 // sameEntry reports whether a and b say the same of a name.
 func sameEntry(a, b gossip.Entry) bool {
-	if a.Floor != b.Floor || len(a.Versions) != len(b.Versions) || len(a.Drops) != len(b.Drops) {
+	if a.Floor != b.Floor || len(a.Versions) != len(b.Versions) || len(a.Drops) != len(b.Drops) ||
+		!slices.Equal(a.Expiries, b.Expiries) {
 		return false
 	}
 	for i := range a.Versions {
@@ -191,4 +194,57 @@ func sameEntry(a, b gossip.Entry) bool {
 		}
 	}
 	return true
+}
+
+// SetDeadline gives name's filter a deadline (the zero time: none, as
+// PERSIST), here and, once the plan's broadcast is sent, everywhere; at
+// it every member drops the filter (DropDue).
+func (r *Registry) SetDeadline(name string, deadline time.Time) (*Plan, error) {
+	if name == DefaultName {
+		return nil, ErrDefault
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, err := r.cat.SetDeadline(name, deadline, r.cfg.Node, r.cfg.Now()); err != nil {
+		return nil, err
+	}
+	r.catVer++
+	p := &Plan{catalog: r.catVer}
+	p.Broadcast = append(p.Broadcast, r.cat.Entry(name))
+	if !deadline.IsZero() && !deadline.After(r.cfg.Now()) {
+		p.merge(r.dropDue())
+		p.catalog = r.catVer
+	}
+	return p, nil
+}
+
+// Deadline returns when name's filter expires (the zero time: never); ok
+// is false if there is no filter of that name.
+func (r *Registry) Deadline(name string) (deadline time.Time, ok bool) {
+	if name == DefaultName {
+		return time.Time{}, true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cat.Deadline(name)
+}
+
+// DropDue drops the filters whose deadline has come, as a drop would:
+// each member does so on its own, with the same tombstone.
+func (r *Registry) DropDue() *Plan {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.dropDue()
+}
+
+// dropDue is DropDue. Callers hold r.mu.
+func (r *Registry) dropDue() *Plan {
+	p := &Plan{}
+	for _, name := range r.cat.DropDue(r.cfg.Now()) {
+		r.catVer++
+		p.catalog = r.catVer
+		p.merge(r.reconcile(name))
+		p.Broadcast = append(p.Broadcast, r.cat.Entry(name))
+	}
+	return p
 }

@@ -141,6 +141,11 @@ func (r *Registry) readCatalog() (aside bool, err error) {
 	for _, e := range entries {
 		r.cat.Restore(e)
 	}
+	// A filter whose deadline passed while the node was down is not
+	// opened again: dropped, its folder goes with the others.
+	if gone := r.cat.DropDue(r.cfg.Now()); len(gone) > 0 {
+		r.log.Info("named filters expired while the node was down", "filters", gone)
+	}
 	return false, nil
 }
 

@@ -89,12 +89,6 @@ func (s *Server) respHelp(rc *respConn, lines ...string) {
 	}
 }
 
-// respNoExpiry refuses EXPIRE, TTL and the rest of their family.
-func (s *Server) respNoExpiry(rc *respConn, args [][]byte) {
-	s.respErr(rc, "ERR rmbd filters do not expire and keep every item until dropped (DEL): '"+
-		strings.ToLower(string(args[0]))+"' has nothing to act on; a filter that forgets items by age is a windowed filter, which rmbd does not have yet")
-}
-
 // memoryInfo writes INFO memory: the process's resident memory, the
 // filters' bytes and their bound (maxmemory; rmbd never evicts), the
 // buffers lent to connections and their bound.

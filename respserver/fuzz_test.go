@@ -61,6 +61,14 @@ func (b *testBackend) Drop(name string) error {
 	return b.reg.Apply(p).Err
 }
 
+func (b *testBackend) SetDeadline(name string, deadline time.Time) error {
+	p, err := b.reg.SetDeadline(name, deadline)
+	if err != nil {
+		return err
+	}
+	return b.reg.Apply(p).Err
+}
+
 func (b *testBackend) LoadChunk(name string, chunk []byte, from netip.Addr) (dump.Loaded, error) {
 	return dump.Load(b.reg, func(name string, s registry.Sizing) (*registry.Filter, error) { return b.Create(name, s, from) }, name, chunk)
 }

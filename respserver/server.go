@@ -40,6 +40,9 @@ type Backend interface {
 	Create(name string, s registry.Sizing, from netip.Addr) (*registry.Filter, error)
 	// Drop drops a filter, everywhere in the cluster.
 	Drop(name string) error
+	// SetDeadline sets when a filter is dropped, everywhere in the
+	// cluster (the zero time: never).
+	SetDeadline(name string, deadline time.Time) error
 	// LoadChunk loads a dump's chunk into the filter called name (a
 	// header may create it) for an admin at from: as dump.Load, durable
 	// as the node's --fsync says before it returns.

@@ -127,6 +127,7 @@ func (h *history) checkEnd() {
 	h.r.DropsLost = len(h.dropLost) + len(h.createLost)
 	h.checkAdds()
 	h.checkCatalog()
+	h.checkExpiredAfter()
 	h.checkFPRate()
 	h.checkDuring()
 }

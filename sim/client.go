@@ -24,6 +24,8 @@ type request struct {
 	op     Op
 	keys   [][]byte
 	sentAt time.Duration
+	// deadline: an expire's, by the simulation's clock.
+	deadline time.Time
 	// answered by the network's handler:
 	done  bool
 	bits  []byte // add and has results
@@ -67,6 +69,9 @@ func (cl *client) send(r *request) error {
 	case OpDrop:
 		inner, err = wire.AppendFilterRequest(nil, wire.FilterRequest{ReqID: id, Op: wire.FilterOpDrop,
 			Name: []byte(r.op.Filter), Pad: wire.MaxDatagram})
+	case OpExpire:
+		inner, err = wire.AppendExpireRequest(nil, wire.ExpireRequest{ReqID: id, Op: wire.ExpireSet,
+			Deadline: r.deadline.UnixMilli(), Name: []byte(r.op.Filter), Pad: wire.MaxDatagram})
 	}
 	if err != nil {
 		return err
@@ -115,6 +120,12 @@ func (cl *client) receive(_ netip.AddrPort, frame []byte) {
 			return
 		}
 		a.id = fs.ReqID
+	case wire.TypeExpiry:
+		x, err := wire.DecodeExpiry(frame)
+		if err != nil {
+			return
+		}
+		a.id = x.ReqID
 	default:
 		return
 	}
@@ -130,6 +141,8 @@ func (cl *client) receive(_ netip.AddrPort, frame []byte) {
 		want = wire.TypeAddResult
 	case OpHas:
 		want = wire.TypeHasResult
+	case OpExpire:
+		want = wire.TypeExpiry
 	}
 	if t := wire.Type(frame[0]); t != want && t != wire.TypeError {
 		r.other = fmt.Sprintf("frame type %#x", t)

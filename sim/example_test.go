@@ -15,6 +15,6 @@ func ExampleNewPlan() {
 	fmt.Println(strings.SplitN(p.String(), "\n", 2)[0])
 	fmt.Println(len(p.Keep([]int{0}).Faults), "fault kept:", p.Faults[0])
 	// Output:
-	// seed 42: 3 members, fsync [everysec everysec always], keyed true, 17s, tombstones kept 12s, 280 requests
-	// 1 fault kept: lossy@2.9s drop=0.08 dup=0.02 reorder=true delay=1 for 7.7s
+	// seed 42: 3 members, fsync [everysec everysec always], keyed true, 17s, tombstones kept 11s, 278 requests
+	// 1 fault kept: isolate@4.7s n1 for 3.55s
 }

@@ -64,6 +64,9 @@ type history struct {
 	createLost   map[string]bool
 	// catalogAside marks the members whose CATALOG a bit flip damaged.
 	catalogAside map[int]bool
+	// exp is the expires acknowledged (expire.go); one lost with a
+	// CATALOG is in dropLost.
+	exp expiring
 }
 
 func newHistory(c *cluster, r *Report) *history {
@@ -71,7 +74,8 @@ func newHistory(c *cluster, r *Report) *history {
 		dropped: map[string]bool{}, dropOK: map[string]bool{}, atRisk: map[string]bool{},
 		floors: map[int]map[string]uint64{}, corrupted: map[int]time.Duration{}, dropBy: map[string]int{},
 		riskyDrops: map[int][]string{}, dropLost: map[string]bool{}, createBy: map[string]int{},
-		riskyCreates: map[int][]string{}, createLost: map[string]bool{}, catalogAside: map[int]bool{}}
+		riskyCreates: map[int][]string{}, createLost: map[string]bool{}, catalogAside: map[int]bool{},
+		exp: expiring{ok: map[string]time.Time{}, by: map[string]int{}}}
 	h.cl = newClient(c, h.answered)
 	c.corrupt, c.flipped = h.corrupt, h.flipped
 	c.restarted = h.restarted
@@ -102,6 +106,8 @@ func (h *history) send(op Op) {
 		}
 	case OpDrop:
 		h.dropped[op.Filter] = true
+	case OpExpire:
+		h.dropped[op.Filter], q.deadline = true, time.Now().Add(op.TTL)
 	case OpCopy:
 		h.copyFilter(op)
 		return
@@ -206,6 +212,8 @@ func (h *history) answered(q *request) {
 			h.created[q.op.Filter] = true
 			h.createBy[q.op.Filter] = q.op.Node
 		}
+	case OpExpire:
+		h.expired(q)
 	case OpDrop:
 		if q.err == nil && !h.dropOK[q.op.Filter] {
 			h.dropOK[q.op.Filter] = true
@@ -245,6 +253,7 @@ func (h *history) restarted(m *member) {
 			h.r.failf("durability: n%d restarted at %v without the tombstone of %q, whose drop it acknowledged", m.i, h.c.elapsed(), name)
 		}
 	}
+	h.restartedExpiring(m)
 	// What it had only heard of may be gone with the crash (a catalog
 	// merged from a member is written after): it learns it again.
 	h.floors[m.i] = nil
@@ -269,6 +278,11 @@ func (h *history) corrupt(m *member) {
 	h.riskyDrops[m.i], h.riskyCreates[m.i] = nil, nil
 	for name := range h.dropOK {
 		if h.dropBy[name] == m.i && !h.droppedElsewhere(m, name) {
+			h.riskyDrops[m.i] = append(h.riskyDrops[m.i], name)
+		}
+	}
+	for name, by := range h.exp.by {
+		if by == m.i && !h.expiryElsewhere(m, name) {
 			h.riskyDrops[m.i] = append(h.riskyDrops[m.i], name)
 		}
 	}
@@ -360,6 +374,7 @@ func versions(m *member, name string) registry.Versions {
 // checkDuring checks what must hold at every moment: bounds, and that
 // no dropped generation lives again where its drop was seen.
 func (h *history) checkDuring() {
+	h.checkExpiredDuring()
 	for _, m := range h.c.members {
 		if m.n == nil {
 			continue

@@ -23,6 +23,7 @@ func TestMutationsAreFound(t *testing.T) {
 		{"ack before fsync", &mutate.AckUnsynced},
 		{"tombstones ignored", &mutate.IgnoreTombstones},
 		{"a load loses rows", &mutate.LoadLosesRows},
+		{"deadlines missed", &mutate.DeadlinesMissed},
 	} {
 		t.Run(m.name, func(t *testing.T) {
 			*m.on = true

@@ -47,10 +47,11 @@ const (
 	OpCreate                 // create a named filter
 	OpDrop                   // drop a named filter
 	OpCopy                   // dump a named filter from one member, load it into another under a new name
+	OpExpire                 // give a named filter a deadline a few seconds ahead
 	numOpKinds
 )
 
-var opNames = [...]string{"add", "add-noack", "has", "create", "drop", "copy"}
+var opNames = [...]string{"add", "add-noack", "has", "create", "drop", "copy", "expire"}
 
 func (k OpKind) String() string { return opNames[k] }
 
@@ -66,6 +67,8 @@ type Op struct {
 	// To and Into: a copy's member and name loaded into.
 	To   int
 	Into string
+	// TTL: how long after it is sent an expire's deadline is.
+	TTL time.Duration
 }
 
 // FaultKind is a kind of fault.
@@ -246,6 +249,13 @@ func workload(rng *rand.Rand, p Plan) []Op {
 			}
 			copies++
 			op.Kind, op.Filter, op.To, op.Into = OpCopy, f.name, rng.IntN(p.Nodes), fmt.Sprintf("%s-copy%d", f.name, copies)
+		case r < 12:
+			f := names[rng.IntN(len(names))]
+			ttl := time.Duration(500+rng.IntN(4500)) * time.Millisecond
+			if !f.created || f.dropped || t+ttl > p.Length-2*time.Second {
+				continue
+			}
+			op.Kind, op.Filter, op.TTL, f.dropped = OpExpire, f.name, ttl, true
 		case r < 30:
 			op.Kind = OpHas
 		default:

@@ -51,6 +51,8 @@ const (
 	PongStages uint8 = 1 << 3
 	// PongPeers: the node answers peers requests.
 	PongPeers uint8 = 1 << 4
+	// PongExpiry: the node answers expire requests.
+	PongExpiry uint8 = 1 << 5
 )
 
 // AppendPing appends a ping or pong frame (p.Type says which).

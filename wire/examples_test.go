@@ -85,6 +85,8 @@ func examples() []struct {
 		{"peers-request", must(AppendPeersRequest(nil, 10))},
 		{"peers", must(AppendPeers(nil, 10, []PeerInfo{{Addr: []byte("10.0.0.2:8000"), Flags: PeerVerified, AckedTicksAgo: 3},
 			{Addr: []byte("10.0.0.9:8000"), Missed: 4, AckedTicksAgo: NeverAcked}}))},
+		{"expire-request", must(AppendExpireRequest(nil, ExpireRequest{ReqID: 11, Op: ExpireSet, Deadline: 1_767_225_605_000, Name: []byte("users")}))},
+		{"expiry", must(AppendExpiry(nil, Expiry{ReqID: 11, Deadline: 1_767_225_605_000, Now: 1_767_225_600_000}))},
 		{"named-has-batch", must(AppendNamed(nil, "users", must(AppendBatch(nil, TypeHasBatch, 3, 0, keys("k1")))))},
 		{"named-segment-row-ack", must(AppendNamedSegment(nil, "users", 3, must(AppendRowAck(nil, RowAck{Stamp: 9, Seq: 1, Rows: 20}))))},
 		{"members", must(AppendMembers(nil, 6, []Member{{Name: []byte("n1"), GossipAddr: []byte("10.0.0.1:7946"),

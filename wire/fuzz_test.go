@@ -321,6 +321,21 @@ func FuzzPeers(f *testing.F) {
 	})
 }
 
+func FuzzExpire(f *testing.F) {
+	seed(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if q, err := DecodeExpireRequest(b); err == nil {
+			q.Pad = len(b)
+			out, err := AppendExpireRequest(nil, q)
+			same(t, b, out, err)
+		}
+		if x, err := DecodeExpiry(b); err == nil {
+			out, err := AppendExpiry(nil, x)
+			same(t, b, out, err)
+		}
+	})
+}
+
 func FuzzSealed(f *testing.F) {
 	seed(f)
 	for _, ex := range examples() {

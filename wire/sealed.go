@@ -113,7 +113,7 @@ func Sealable(t Type) bool {
 // plain.
 func AdminSealable(t Type) bool {
 	switch t {
-	case TypeStatsReq, TypeStats, TypeMembersReq, TypeMembers, TypeFilterReq, TypeFilters, TypeDumpReq, TypeDumpChunk, TypeLoadReq, TypeLoaded, TypePeersReq, TypePeers:
+	case TypeStatsReq, TypeStats, TypeMembersReq, TypeMembers, TypeFilterReq, TypeFilters, TypeDumpReq, TypeDumpChunk, TypeLoadReq, TypeLoaded, TypePeersReq, TypePeers, TypeExpireReq, TypeExpiry:
 		return true
 	}
 	return false

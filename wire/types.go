@@ -50,8 +50,10 @@ const (
 	TypeLoaded      Type = 0x2b // answers a load request that was taken
 	TypePeersReq    Type = 0x2c // asks for a node's push targets (peers.go)
 	TypePeers       Type = 0x2d // a node's push targets, answering a peers request
+	TypeExpireReq   Type = 0x2e // asks for or sets a named filter's deadline (expire.go)
+	TypeExpiry      Type = 0x2f // a filter's deadline, answering an expire request
 
-	lastType = TypePeers
+	lastType = TypeExpiry
 )
 
 var typeNames = map[Type]string{
@@ -64,7 +66,7 @@ var typeNames = map[Type]string{
 	TypeNodeMeta: "node metadata", TypeLocalState: "local state",
 	TypeSealed: "sealed", TypePeerRequest: "peer request", TypePeerResult: "peer result", TypeNamed: "named", TypeFilterReq: "filter request", TypeFilters: "filters", TypeCatalog: "catalog",
 	TypeSparseSync: "sparse row sync", TypeDumpReq: "dump request", TypeDumpChunk: "dump chunk", TypeLoadReq: "load request", TypeLoaded: "loaded",
-	TypePeersReq: "peers request", TypePeers: "peers",
+	TypePeersReq: "peers request", TypePeers: "peers", TypeExpireReq: "expire request", TypeExpiry: "expiry",
 }
 
 // String names the frame type.
@@ -175,7 +177,8 @@ func RequestID(frame []byte) (id uint32, ok bool) {
 	switch Type(frame[0]) {
 	case TypePull:
 		return 0, true
-	case TypeAddBatch, TypeHasBatch, TypePing, TypeStatsReq, TypeMembersReq, TypePeerRequest, TypeFilterReq, TypeDumpReq, TypeLoadReq, TypePeersReq:
+	case TypeAddBatch, TypeHasBatch, TypePing, TypeStatsReq, TypeMembersReq, TypePeerRequest, TypeFilterReq, TypeDumpReq, TypeLoadReq, TypePeersReq,
+		TypeExpireReq:
 		if len(frame) >= HeaderSize+4 {
 			return binary.BigEndian.Uint32(frame[HeaderSize:]), true
 		}

@@ -36,6 +36,8 @@ Usage:
   rmbd-cli [flags] list [PREFIX]   the node's filters (those whose names begin with PREFIX): sizing, stages, estimated keys, fill
   rmbd-cli [flags] info NAME       one filter
   rmbd-cli [flags] drop NAME       drop a named filter and its keys
+  rmbd-cli [flags] expire NAME TTL drop it everywhere TTL from now (90s, 36h, 7d);
+                                   persist NAME takes the deadline off, ttl NAME tells it
   rmbd-cli [flags] dump NAME > FILE  copy a filter out (a progress bar on stderr for large ones)
   rmbd-cli [flags] load NAME < FILE  load a dump into NAME, made as the dumped filter was if it
                                    does not exist (any node, any cluster; loading twice is harmless)
@@ -48,7 +50,7 @@ Usage:
 
 peer, with a node that has a cluster key, needs the key: --cluster-key-file
 (or RMBD_CLUSTER_KEY_FILE, or RMBD_CLUSTER_KEY holding the key itself). With
-the key, create, drop, dump, load, stats, members and peers go sealed too: the node serves them
+the key, create, drop, dump, load, expire, stats, members and peers go sealed too: the node serves them
 as an admin's wherever rmbd-cli runs.
 
 has exits 0 when every key is present, 1 when any is absent, 2 on error.
@@ -162,17 +164,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return fail(fmt.Errorf("--watch goes with stats, not %s", cmd))
 	}
 	need := map[string][2]int{"add": {1, -1}, "has": {1, -1}, "peer": {1, 1}, "peers": {0, 0}, "ping": {0, 0}, "stats": {0, 0}, "members": {0, 0},
-		"create": {1, 1}, "list": {0, 1}, "info": {1, 1}, "drop": {1, 1}, "dump": {1, 1}, "load": {1, 1}}
+		"create": {1, 1}, "list": {0, 1}, "info": {1, 1}, "drop": {1, 1}, "dump": {1, 1}, "load": {1, 1},
+		"expire": {2, 2}, "persist": {1, 1}, "ttl": {1, 1}}
 	n, ok := need[cmd]
 	if !ok {
-		return fail(fmt.Errorf("unknown command %q: add, has, peer, peers, ping, stats, members, create, list, info, drop, dump or load", cmd))
+		return fail(fmt.Errorf("unknown command %q: add, has, peer, peers, ping, stats, members, create, list, info, drop, dump, load, expire, persist or ttl", cmd))
 	}
 	if len(rest) < n[0] || n[1] >= 0 && len(rest) > n[1] {
 		return fail(fmt.Errorf("%s takes %s", cmd, map[string]string{
 			"add": "keys, or - to read them from stdin", "has": "keys, or - to read them from stdin",
 			"peer": "one HOST:PORT", "peers": "no arguments", "ping": "no arguments", "stats": "no arguments", "members": "no arguments",
 			"create": "one filter NAME", "list": "at most a PREFIX", "info": "one filter NAME", "drop": "one filter NAME",
-			"dump": "one filter NAME (and writes to stdout)", "load": "one filter NAME (and reads stdin)"}[cmd]))
+			"dump": "one filter NAME (and writes to stdout)", "load": "one filter NAME (and reads stdin)",
+			"expire": "a filter NAME and a time from now (90s, 36h, 7d)", "persist": "one filter NAME", "ttl": "one filter NAME"}[cmd]))
 	}
 	if (fs.Changed("capacity") || fs.Changed("fp-rate") || fs.Changed("layout") || fs.Changed("expansion")) && cmd != "create" {
 		return fail(fmt.Errorf("--capacity, --fp-rate, --expansion and --layout go with create, not %s", cmd))
@@ -238,6 +242,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		if err = c.DropFilter(ctx, rest[0]); err == nil {
 			out.dropped(rest[0])
 		}
+	case "expire", "persist", "ttl":
+		err = expireCmd(ctx, c, cmd, rest, out)
 	case "dump":
 		err = dumpFilter(ctx, c, rest[0], stdout, stderr)
 	case "load":

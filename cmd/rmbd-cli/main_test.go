@@ -594,3 +594,40 @@ func TestBloomdVerbs(t *testing.T) {
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errOut, `no filter "typo"`)
 }
+
+// expire NAME TTL, ttl NAME, persist NAME: the filter's deadline, set,
+// told and taken off; a deadline come drops it.
+func TestExpire(t *testing.T) {
+	addr := nodetest.Start(t, node.DefaultConfig()).Addr().String()
+	code, _, errOut := cli(addr, "", "create", "sessions", "--capacity", "1000")
+	require.Equal(t, 0, code, errOut)
+
+	code, out, errOut := cli(addr, "", "ttl", "sessions")
+	require.Equal(t, 0, code, errOut)
+	assert.Equal(t, "sessions never expires\n", out)
+	code, out, errOut = cli(addr, "", "expire", "sessions", "7d")
+	require.Equal(t, 0, code, errOut)
+	assert.Regexp(t, `^sessions expires at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(in 16[78]h\d+m\d+s\)\n$`, out)
+	code, out, _ = cli(addr, "", "--json", "ttl", "sessions")
+	require.Equal(t, 0, code)
+	assert.Regexp(t, `^\{"expires":"\d{4}-.*Z","name":"sessions"\}\n$`, out)
+	code, out, _ = cli(addr, "", "persist", "sessions")
+	require.Equal(t, 0, code)
+	assert.Equal(t, "sessions never expires\n", out)
+
+	for _, bad := range [][]string{{"expire", "sessions", "soon"}, {"expire", "sessions", "-5s"}, {"expire", "sessions"},
+		{"expire", "nope", "1h"}, {"ttl", "nope"}, {"expire", "default", "1h"}} {
+		code, _, errOut = cli(addr, "", bad...)
+		assert.Equal(t, 2, code, "%v", bad)
+		assert.NotEmpty(t, errOut, "%v", bad)
+	}
+	code, _, errOut = cli(addr, "", "ttl", "nope")
+	assert.Contains(t, errOut, "no filter nope")
+
+	code, _, errOut = cli(addr, "", "expire", "sessions", "1ms")
+	require.Equal(t, 0, code, errOut)
+	require.Eventually(t, func() bool {
+		code, _, _ := cli(addr, "", "info", "sessions")
+		return code == 2
+	}, 10*time.Second, 50*time.Millisecond, "dropped at its deadline")
+}

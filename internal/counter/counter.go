@@ -2,7 +2,10 @@
 // and rmbd-cli stats call each, and what it counts (docs/STATS.md).
 package counter
 
-import "fmt"
+import (
+	"fmt"
+	"sync/atomic"
+)
 
 // Counter names one of the node's own counts.
 type Counter int
@@ -142,4 +145,39 @@ func (c Counter) String() string {
 		return info[c].name
 	}
 	return fmt.Sprintf("counter(%d)", int(c))
+}
+
+// Shard is one shard of a node's counts. Each datagram reader has its own
+// so that readers on different cores never share a cache line; a node's
+// stats add the shards up.
+type Shard struct {
+	v [Num]atomic.Uint64
+	_ [128]byte
+}
+
+// Inc counts one.
+func (s *Shard) Inc(k Counter) { s.v[k].Add(1) }
+
+// Add counts n.
+func (s *Shard) Add(k Counter, n uint64) { s.v[k].Add(n) }
+
+// Drop counts a dropped frame and why.
+func (s *Shard) Drop(why Counter) {
+	s.v[why].Add(1)
+	s.v[Dropped].Add(1)
+}
+
+// AddTo adds the shard's counts to counts.
+func (s *Shard) AddTo(counts *[Num]uint64) {
+	for i := range counts {
+		counts[i] += s.v[i].Load()
+	}
+}
+
+// Flag is a yes or no as a count: 1 or 0.
+func Flag(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -14,4 +14,7 @@ const (
 	// LoadLosesRows makes a load of a dump's rows chunk skip its first
 	// run of rows, and answer as if it had loaded them.
 	LoadLosesRows = false
+	// DeadlinesMissed makes a member never drop a filter at its deadline
+	// on its own: only a tombstone from elsewhere drops it.
+	DeadlinesMissed = false
 )

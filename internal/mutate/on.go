@@ -15,4 +15,7 @@ var (
 	// LoadLosesRows makes a load of a dump's rows chunk skip its first
 	// run of rows, and answer as if it had loaded them.
 	LoadLosesRows bool
+	// DeadlinesMissed makes a member never drop a filter at its deadline
+	// on its own: only a tombstone from elsewhere drops it.
+	DeadlinesMissed bool
 )

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rmbd/rmbd/client"
+)
+
+// Filters that expire: expire NAME DURATION, persist NAME, ttl NAME.
+
+// expireCmd runs expire, persist or ttl on the filter called name.
+func expireCmd(ctx context.Context, c *client.Client, cmd string, rest []string, out *printer) error {
+	f := c.Filter(rest[0])
+	var deadline time.Time
+	var err error
+	switch cmd {
+	case "expire":
+		var d time.Duration
+		if d, err = parseTTL(rest[1]); err != nil {
+			return err
+		}
+		deadline, err = f.Expire(ctx, d)
+	case "persist":
+		err = f.Persist(ctx)
+	default:
+		deadline, _, err = f.Deadline(ctx)
+	}
+	if err == nil {
+		out.expiry(rest[0], deadline, cmd == "expire")
+	}
+	return err
+}
+
+// parseTTL reads a time from now: a Go duration (90s, 36h, 1h30m) or a
+// number of days (7d).
+func parseTTL(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.ParseFloat(days, 64); err == nil && n > 0 && n < 100*365 {
+			return time.Duration(n * float64(24*time.Hour)), nil
+		}
+	} else if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return d, nil
+	}
+	return 0, fmt.Errorf("expire takes a time from now, e.g. 90s, 36h or 7d, not %q", s)
+}
+
+// expiry prints when a filter expires.
+func (p *printer) expiry(name string, deadline time.Time, set bool) {
+	if p.json {
+		var at any
+		if !deadline.IsZero() {
+			at = deadline.UTC()
+		}
+		p.enc.Encode(map[string]any{"name": name, "expires": at})
+		return
+	}
+	switch {
+	case deadline.IsZero() && set:
+		fmt.Fprintf(p.w, "%s dropped: its deadline had come\n", name)
+	case deadline.IsZero():
+		fmt.Fprintf(p.w, "%s never expires\n", name)
+	default:
+		fmt.Fprintf(p.w, "%s expires at %s (in %s)\n", name, deadline.UTC().Format(time.RFC3339), time.Until(deadline).Round(time.Second))
+	}
+}

@@ -1,0 +1,88 @@
+package node_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/rmbd/rmbd/node"
+	"github.com/rmbd/rmbd/wire"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// expireOp sends an expire request and returns the expiry, or the error.
+func expireOp(t *testing.T, u *station, n *node.Node, q wire.ExpireRequest) (wire.Expiry, *wire.ErrorFrame) {
+	t.Helper()
+	q.Pad = 1400
+	req, err := wire.AppendExpireRequest(nil, q)
+	require.NoError(t, err)
+	reply := u.ask(n.Addr(), req)
+	if wire.Type(reply[0]) == wire.TypeError {
+		e, err := wire.DecodeError(reply)
+		require.NoError(t, err)
+		return wire.Expiry{}, &e
+	}
+	x, err := wire.DecodeExpiry(reply)
+	require.NoError(t, err)
+	return x, nil
+}
+
+// TestExpireEverywhere: EXPIRE f 5 through one member of three drops f on
+// every member within a second of its deadline, and not before.
+func TestExpireEverywhere(t *testing.T) {
+	inBubble(t, func(t *testing.T, tn *testNet) {
+		ns := tn.cluster3(node.DefaultConfig())
+		u := tn.station()
+		for _, name := range []string{"f", "g"} {
+			_, e := filterOp(t, u, ns[0], create(name, 1000, 0.01))
+			require.Nil(t, e)
+			tn.everywhere(name, false, ns...)
+		}
+
+		x, e := expireOp(t, u, ns[0], wire.ExpireRequest{ReqID: 1, Op: wire.ExpireAsk, Name: []byte("f")})
+		require.Nil(t, e)
+		assert.Zero(t, x.Deadline, "none yet")
+		_, e = expireOp(t, u, ns[0], wire.ExpireRequest{ReqID: 2, Op: wire.ExpireAsk, Name: []byte("nope")})
+		require.NotNil(t, e)
+		assert.Contains(t, string(e.Msg), "no filter")
+		_, e = expireOp(t, u, ns[0], wire.ExpireRequest{ReqID: 3, Op: wire.ExpireSet, Name: []byte("default"), Deadline: 1})
+		require.NotNil(t, e)
+
+		deadline := time.Now().Add(5 * time.Second)
+		x, e = expireOp(t, u, ns[1], wire.ExpireRequest{ReqID: 4, Op: wire.ExpireSet, Name: []byte("f"), Deadline: deadline.UnixMilli()})
+		require.Nil(t, e)
+		assert.Equal(t, deadline.UnixMilli(), x.Deadline)
+		tn.until("the deadline on every member", 5*time.Second, func() bool { // it travels with the catalog
+			d, _ := ns[2].Registry().Deadline("f")
+			return !d.IsZero()
+		}, ns...)
+		x, e = expireOp(t, u, ns[2], wire.ExpireRequest{ReqID: 5, Op: wire.ExpireAsk, Name: []byte("f")})
+		require.Nil(t, e)
+		assert.Equal(t, deadline.UnixMilli(), x.Deadline)
+		// g expires too, through another member.
+		_, e = expireOp(t, u, ns[0], wire.ExpireRequest{ReqID: 6, Op: wire.ExpireSet, Name: []byte("g"), Deadline: deadline.UnixMilli()})
+		require.Nil(t, e)
+
+		for time.Now().Before(deadline.Add(-300 * time.Millisecond)) {
+			<-time.After(200 * time.Millisecond)
+			tn.round(ns...)
+			for i, n := range ns {
+				require.NotEmpty(t, n.Registry().Lookup([]byte("f")), "n%d dropped f before its deadline", i)
+			}
+		}
+		tn.until("f gone everywhere", 2*time.Second, func() bool {
+			for _, n := range ns {
+				if len(n.Registry().Lookup([]byte("f"))) > 0 {
+					return false
+				}
+			}
+			return true
+		}, ns...)
+		late := time.Since(deadline)
+		assert.LessOrEqual(t, late, time.Second, "f gone from every member %v after its deadline", late)
+		t.Logf("f gone from every member %v after its deadline", late)
+		for _, n := range ns {
+			assert.Empty(t, n.Registry().Lookup([]byte("g")))
+		}
+	})
+}
