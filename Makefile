@@ -28,7 +28,7 @@ run: ## start one node in the foreground with in-memory defaults (flags: ARGS='-
 	$(GO) run -ldflags='$(VFLAGS)' ./cmd/rmbd $(ADDR) $(ARGS)
 
 cluster: build ## three nodes on loopback in the foreground: binary 8001-8003, RESP 6381-6383, metrics 9101-9103 (ARGS go to each)
-	ARGS='$(ARGS)' examples/cluster/cluster.sh
+	@ARGS='$(ARGS)' examples/cluster/cluster.sh
 
 test: vet race corruption ## vet, race-enabled tests (every fuzz target's corpus included), the file corruption test
 

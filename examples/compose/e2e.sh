@@ -34,10 +34,13 @@ dc() {
 		"${COMPOSE[@]}" -p "$PROJECT" -f docker-compose.yml "$@"
 }
 work=$(mktemp -d)
+doc_ran=""
 began=$(date +%s)
 cleanup() {
 	dc --profile outsider down -v --remove-orphans -t 1 >/dev/null 2>&1 || true
-	for p in "$DOC_PROJECT" rmbd2; do "${COMPOSE[@]}" -p "$p" -f docker-compose.yml down -v -t 1 >/dev/null 2>&1 || true; done
+	if [ -n "$doc_ran" ]; then # the README's stacks, which this run made: none was there before it
+		for p in "$DOC_PROJECT" rmbd2; do "${COMPOSE[@]}" -p "$p" -f docker-compose.yml down -v -t 1 >/dev/null 2>&1 || true; done
+	fi
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -67,6 +70,16 @@ for n in node1 node2 node3; do until_ok 60 healthy $n || fail "$n never healthy 
 checked=0
 
 log "0. README.md's commands, as written, on stacks beside this one"
+# They use the documented ports and the project name rmbd2: refuse to run
+# over what someone else runs there (make cluster, a compose demo).
+taken=""
+for p in 8001 8002 8003 6381 6382 6383 9101 9102 9103 8101 8102 8103 6391 6392 6393 9201 9202 9203; do
+	(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && taken="$taken $p"
+done
+[ -z "$taken" ] || fail "the compose README's ports are in use on 127.0.0.1:$taken (make cluster, or a compose stack, running?): stop it first"
+[ -z "$(docker ps -aq --filter label=com.docker.compose.project=rmbd2)" ] ||
+	fail "a compose project rmbd2 exists, which the compose README makes: remove it first (docker compose -p rmbd2 down)"
+doc_ran=1
 (cd ../.. && COMPOSE_PROJECT_NAME=$DOC_PROJECT go run ./internal/doctest/rundoc examples/compose/README.md) ||
 	fail "a command of README.md does not do what the page says"
 alive node1 3 || fail "the README's stacks disturbed this one"

@@ -73,17 +73,25 @@ func TestDocuments(t *testing.T) {
 		sections, err := Parse(md)
 		require.NoError(t, err, doc)
 		t.Run(doc, func(t *testing.T) {
+			if missing := missingTools(sections); missing != "" {
+				t.Skip(missing)
+			}
+			run := &Runner{Doc: doc, Env: shellEnv(t), Isolated: iso, Patience: 20 * time.Second, Prelude: Prelude}
+			require.NoError(t, run.Start(workDir(t, r, bin)))
+			defer run.Stop()
+			failed := ""
 			for _, sec := range sections {
 				if !runnable(t, r, sec) {
 					continue
 				}
 				t.Run(sec.Heading, func(t *testing.T) {
-					if missing := missingTool(sec); missing != "" {
-						t.Skip(missing)
+					if failed != "" {
+						t.Skipf("%q failed before it: the shell is not as a reader's would be", failed)
 					}
-					run := &Runner{Doc: doc, Env: shellEnv(t), Isolated: iso, Patience: 20 * time.Second,
-						Prelude: Prelude}
-					require.NoError(t, run.Run(sec, workDir(t, r, bin)))
+					if err := run.Section(sec); err != nil {
+						failed = sec.Heading
+						t.Fatal(err)
+					}
 				})
 			}
 		})
@@ -106,9 +114,13 @@ func runnable(t *testing.T, r string, sec Section) bool {
 	return run
 }
 
-// missingTool names a tool the section needs that this machine lacks.
-func missingTool(sec Section) string {
-	for _, b := range sec.Blocks {
+// missingTools names a tool the document needs that this machine lacks.
+func missingTools(secs []Section) string {
+	var blocks []Block
+	for _, sec := range secs {
+		blocks = append(blocks, sec.Blocks...)
+	}
+	for _, b := range blocks {
 		if b.Skip != "" {
 			continue
 		}

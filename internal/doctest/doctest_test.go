@@ -1,8 +1,10 @@
 package doctest
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -136,4 +138,48 @@ func TestCheckExcerpt(t *testing.T) {
 	assert.Error(t, CheckExcerpt(dir, Block{Excerpt: "x.go", Text: "a := 2\n"}))
 	assert.Error(t, CheckExcerpt(dir, Block{Excerpt: "x.go", Text: "_ = a\na := 1\n"}))
 	assert.Error(t, CheckExcerpt(dir, Block{Excerpt: "y.go", Text: "a := 1\n"}))
+}
+
+func TestHereDocuments(t *testing.T) {
+	secs, err := Parse([]byte("```sh\ncat > f <<'EOF'\na # not output\n# nor this\nEOF\ncat f\n# a # not output\n# # nor this\ncat <<<x\n# x\n```\n"))
+	require.NoError(t, err)
+	steps := secs[0].Blocks[0].Steps
+	require.Len(t, steps, 3)
+	assert.Equal(t, "cat > f <<'EOF'\na # not output\n# nor this\nEOF", steps[0].Cmd)
+	require.NoError(t, runner(t).Run(secs[0], t.TempDir()))
+	_, err = Parse([]byte("```sh\ncat <<EOF\nnever ends\n```\n"))
+	assert.ErrorContains(t, err, "never ends")
+}
+
+// TestStopStopsEverything: what a document starts in the background, and
+// what that starts, is gone once the runner stops; kill %1 stops a job
+// and its children, as in a terminal.
+func TestStopStopsEverything(t *testing.T) {
+	dir := t.TempDir()
+	r := runner(t)
+	require.NoError(t, r.Start(dir))
+	sec := section(t, "```sh\n"+
+		"sh -c 'sleep 300 & echo $! > child; echo listening >&2; wait' &\n"+
+		"sh -c 'sleep 301 & echo $! > killed; echo listening >&2; wait' &\n"+
+		"kill %2\n"+
+		"```\n")
+	require.NoError(t, r.Section(sec))
+	pid := func(f string) int {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		require.NoError(t, err)
+		var p int
+		_, err = fmt.Sscan(string(b), &p)
+		require.NoError(t, err)
+		return p
+	}
+	gone := func(p int) bool {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+		return err != nil || strings.Contains(string(b), ") Z ")
+	}
+	child, killed := pid("child"), pid("killed")
+	assert.Eventually(t, func() bool { return gone(killed) }, 5*time.Second, 10*time.Millisecond, "kill %2 stops the job's children")
+	assert.False(t, gone(child))
+	r.Stop()
+	assert.Eventually(t, func() bool { return gone(child) }, 5*time.Second, 10*time.Millisecond, "Stop stops what the jobs started")
+	r.Stop() // twice: nothing more
 }

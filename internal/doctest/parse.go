@@ -5,11 +5,14 @@
 // What a document holds, and how it is read:
 //
 //   - A fenced block whose info string is sh is run, one command at a
-//     time, in one bash for the whole section (a level-2 heading starts a
-//     section, and a section starts with nothing running). A command may
+//     time, in one bash for the whole document, section after section (a
+//     level-2 heading starts one), as a reader runs them in one terminal:
+//     a section stops what it started before the next begins. A command may
 //     go on over lines that end with a backslash; one that ends with & runs
 //     in the background, and the next command waits until it has logged
-//     that it is listening (rmbd's "rmbd listening").
+//     that it is listening (rmbd's "rmbd listening"). A here-document
+//     (<<WORD) goes with its command. Job control is on, as in a
+//     terminal: kill %1 stops a section's first background job.
 //   - Comment lines right under a command (no blank line between) are its
 //     output, "# " taken off: compared line by line with what the command
 //     writes on stdout, runs of blanks as one. "..." within a line stands for
@@ -67,6 +70,7 @@ var (
 	directive  = regexp.MustCompile(`^<!--\s*doctest:\s*(skip|excerpt)\s*(.*?)\s*-->\s*$`)
 	note       = regexp.MustCompile(`\s{2,}\(([^)]*)\)\s*$`)
 	exitStatus = regexp.MustCompile(`exit status (\d+)`)
+	heredoc    = regexp.MustCompile(`(?:^|[^<])<<-?\s*['"]?([A-Za-z_][A-Za-z0-9_]*)['"]?`)
 )
 
 // Parse reads a Markdown document into its sections and their blocks. It
@@ -184,10 +188,21 @@ func shellSteps(lines []string, first int) ([]Step, error) {
 			}
 			st.Want = append(st.Want, want)
 		default:
-			st := Step{Line: first + i, Cmd: line}
+			st := Step{Line: first + i, Cmd: lines[i]}
 			for strings.HasSuffix(st.Cmd, `\`) && i+1 < len(lines) {
 				i++
 				st.Cmd += "\n" + lines[i]
+			}
+			if m := heredoc.FindStringSubmatch(stripComment(st.Cmd)); m != nil {
+				end := i + 1
+				for end < len(lines) && strings.TrimSpace(lines[end]) != m[1] {
+					end++
+				}
+				if end == len(lines) {
+					return nil, fmt.Errorf("line %d: a here-document never ends (%s)", first+i, m[1])
+				}
+				st.Cmd += "\n" + strings.Join(lines[i+1:end+1], "\n")
+				i = end
 			}
 			code := strings.TrimSpace(stripComment(st.Cmd))
 			if strings.HasSuffix(code, "&") && !strings.HasSuffix(code, "&&") {

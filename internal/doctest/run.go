@@ -5,54 +5,88 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
 
-// Runner runs the sections of one document.
+// Runner runs a document's sections in turn in one shell, as a reader
+// follows it in one terminal: what a section leaves running, the next
+// one meets (each section stops its own nodes).
 type Runner struct {
 	Doc      string   // the document's path, for messages
-	Env      []string // the shells' environment
-	Isolated bool     // each section in a network namespace of its own
+	Env      []string // the shell's environment
+	Isolated bool     // in a network namespace of its own
 	// Patience is how long a command with output shown is tried again
 	// until it prints it.
 	Patience time.Duration
-	// Prelude runs in each section's shell before the first command.
+	// Prelude runs in the shell before the first command.
 	Prelude string
+
+	mu sync.Mutex
+	sh *Shell
 }
 
 // Prelude makes redis-cli print what it prints on a terminal, which is
 // what the documents show.
 const Prelude = `redis-cli() { command redis-cli --no-raw "$@"; }`
 
-// StepTimeout bounds one run of one command.
-const StepTimeout = 3 * time.Minute
+// StepTimeout bounds one run of one command, and how long a background
+// command has to say it listens.
+const StepTimeout = 90 * time.Second
 
-// Run runs the section's blocks in a new shell in dir, stopping at the
-// first command that fails; everything the section started is stopped
-// before it returns.
-func (r *Runner) Run(sec Section, dir string) error {
+// Start starts the document's shell in dir.
+func (r *Runner) Start(dir string) error {
 	sh, err := StartShell(dir, r.Env, r.Isolated)
 	if err != nil {
 		return fmt.Errorf("%s: starting a shell: %w", r.Doc, err)
 	}
-	defer sh.Close()
+	r.mu.Lock()
+	r.sh = sh
+	r.mu.Unlock()
 	if r.Prelude != "" {
 		if res, err := sh.Run(r.Prelude, StepTimeout); err != nil || res.Status != 0 {
+			r.Stop()
 			return fmt.Errorf("%s: the prelude failed: %v %s", r.Doc, err, res.Stderr)
 		}
 	}
+	return nil
+}
+
+// Stop stops the shell and everything it started; safe from any
+// goroutine (a signal handler's), and more than once.
+func (r *Runner) Stop() {
+	r.mu.Lock()
+	sh := r.sh
+	r.mu.Unlock()
+	if sh != nil {
+		sh.Close()
+	}
+}
+
+// Section runs a section's blocks, stopping at the first command that
+// fails.
+func (r *Runner) Section(sec Section) error {
 	for _, b := range sec.Blocks {
 		if b.Skip != "" || b.Lang == "go" {
 			continue
 		}
 		for _, st := range b.Steps {
-			if err := r.step(sh, st); err != nil {
+			if err := r.step(r.sh, st); err != nil {
 				return fmt.Errorf("%s:%d: %s\n%w", r.Doc, st.Line, st.Cmd, err)
 			}
 		}
 	}
 	return nil
+}
+
+// Run runs one section in a shell of its own in dir.
+func (r *Runner) Run(sec Section, dir string) error {
+	if err := r.Start(dir); err != nil {
+		return err
+	}
+	defer r.Stop()
+	return r.Section(sec)
 }
 
 // step runs one command until it does what the document says.

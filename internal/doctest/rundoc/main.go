@@ -10,6 +10,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/rmbd/rmbd/internal/doctest"
@@ -53,10 +55,23 @@ func run(doc string, patience time.Duration) error {
 		return err
 	}
 	r := &doctest.Runner{Doc: doc, Env: os.Environ(), Patience: patience, Prelude: doctest.Prelude + "\n" + composeShim}
+	if err := r.Start(dir); err != nil {
+		return err
+	}
+	defer r.Stop()
+	// Stopped (timeout's SIGTERM, Ctrl-C): what the document started stops too.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sig
+		r.Stop()
+		fmt.Fprintln(os.Stderr, "rundoc: stopped")
+		os.Exit(1)
+	}()
 	steps := 0
 	for _, sec := range sections {
 		began := time.Now()
-		if err := r.Run(sec, dir); err != nil {
+		if err := r.Section(sec); err != nil {
 			return err
 		}
 		n := 0
