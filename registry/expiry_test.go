@@ -19,18 +19,7 @@ func TestDeadlineDropsTheFilter(t *testing.T) {
 	now := time.UnixMilli(1_800_000_000_000)
 	cfg := testConfig()
 	cfg.Now = func() time.Time { return now }
-	opts := store.DefaultOptions()
-	opts.CheckpointInterval = time.Hour
-	cfg.Store = opts
-	reopen := func() *Registry {
-		d, err := store.OpenDir(path)
-		require.NoError(t, err)
-		c := cfg
-		c.Dir = d
-		r, err := Open(c)
-		require.NoError(t, err)
-		return r
-	}
+	reopen := reopener(t, path, cfg)
 	r := reopen()
 	r.Start()
 	add(t, create(t, r, "soon", blocked(5000, 0.01)), "k1")

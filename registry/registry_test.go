@@ -273,19 +273,7 @@ func TestConcurrentCreateDropAdd(t *testing.T) {
 // restart; a dropped one stays dropped and its folder goes.
 func TestRestore(t *testing.T) {
 	path := t.TempDir()
-	cfg := testConfig()
-	opts := store.DefaultOptions()
-	opts.CheckpointInterval = time.Hour
-	cfg.Store = opts
-	reopen := func() *Registry {
-		d, err := store.OpenDir(path)
-		require.NoError(t, err)
-		c := cfg
-		c.Dir = d
-		r, err := Open(c)
-		require.NoError(t, err)
-		return r
-	}
+	reopen := reopener(t, path, testConfig())
 	r := reopen()
 	r.Start()
 	for _, name := range []string{"one", "two", "gone"} {
@@ -602,4 +590,21 @@ func TestSameSizingVersionsFold(t *testing.T) {
 	assert.Equal(t, "n1", first.Version().Origin, "the earlier takes adds")
 	assert.True(t, first.Has([]byte("from-b")), "b's keys folded into the version rows go by")
 	assert.Same(t, first.Segments()[0], vs.SegmentFor(0, first.Version().Def.FP))
+}
+
+// reopener returns a function that opens a registry of cfg on the data
+// directory at path (checkpoints an hour apart), each call anew.
+func reopener(t *testing.T, path string, cfg Config) func() *Registry {
+	opts := store.DefaultOptions()
+	opts.CheckpointInterval = time.Hour
+	cfg.Store = opts
+	return func() *Registry {
+		d, err := store.OpenDir(path)
+		require.NoError(t, err)
+		c := cfg
+		c.Dir = d
+		r, err := Open(c)
+		require.NoError(t, err)
+		return r
+	}
 }
