@@ -17,13 +17,16 @@ import (
 var ErrNoExpiry = errors.New("the node does not know deadlines (an earlier build)")
 
 // Expire makes the filter the client addresses (Filter) expire ttl from
-// now, everywhere in the cluster: at that time every member drops it. A
-// ttl of zero or less drops it now. It returns the deadline.
+// now by the node's clock (this machine's may differ), everywhere in the
+// cluster: at that time every member drops it. A ttl of zero or less drops
+// it now. It returns the deadline, by the node's clock.
 func (c *Client) Expire(ctx context.Context, ttl time.Duration) (time.Time, error) {
-	return c.ExpireAt(ctx, time.Now().Add(ttl))
+	x, err := c.expire(ctx, "expire", wire.ExpireSetIn, max(ttl.Milliseconds(), 0))
+	return deadlineOf(x), err
 }
 
-// ExpireAt makes the filter expire at t (see Expire).
+// ExpireAt makes the filter expire at t (see Expire): a time before the
+// node's clock drops it now.
 func (c *Client) ExpireAt(ctx context.Context, t time.Time) (time.Time, error) {
 	x, err := c.expire(ctx, "expire", wire.ExpireSet, max(t.UnixMilli(), 1))
 	return deadlineOf(x), err

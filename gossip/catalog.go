@@ -264,6 +264,19 @@ func (e *Entry) sort() {
 	})
 	// One tombstone per target: the earliest drop.
 	e.Drops = slices.CompactFunc(e.Drops, func(a, b Tombstone) bool { return a.Gen == b.Gen && a.Version == b.Version })
+	// A whole-filter drop of generation g covers every version of every
+	// generation up to g: the tombstones below it say nothing more, and
+	// would pile up on a name dropped and made again and again (a filter
+	// that expires every few minutes) past what the catalog's bytes hold.
+	top := uint64(0)
+	for _, t := range e.Drops {
+		if t.Version == (ID{}) {
+			top = max(top, t.Gen)
+		}
+	}
+	e.Drops = slices.DeleteFunc(e.Drops, func(t Tombstone) bool {
+		return t.Gen < top || t.Gen == top && t.Version != (ID{})
+	})
 }
 
 // Merge folds another node's entry for a name into c. Versions at or

@@ -152,3 +152,34 @@ func TestExpiryBytes(t *testing.T) {
 	_, err = DecodeCatalog(b)
 	assert.ErrorContains(t, err, "expiry")
 }
+
+// TestExpiringOverAndOver: a name made and expired again and again (a
+// filter for each batch job) keeps one tombstone, the latest generation's,
+// and its catalog still encodes: lower generations' tombstones said
+// nothing the latest does not.
+func TestExpiringOverAndOver(t *testing.T) {
+	c := NewCatalog(24 * time.Hour)
+	now := epoch
+	for i := range 200 {
+		_, err := c.Create("batch", CatalogDef{FP: exampleDef.FP, Capacity: 1000, FPRate: 0.01}, "n1", now)
+		require.NoError(t, err)
+		if i%3 == 0 { // some dropped by hand
+			_, err = c.Drop("batch", now)
+		} else {
+			_, err = c.SetDeadline("batch", now.Add(time.Millisecond), "n1", now)
+			now = now.Add(time.Second)
+			c.DropDue(now)
+		}
+		require.NoError(t, err)
+		now = now.Add(time.Second)
+	}
+	e := c.Entry("batch")
+	require.Len(t, e.Drops, 1)
+	assert.Equal(t, uint64(200), e.Drops[0].Gen)
+	assert.Equal(t, uint64(201), c.NextGen("batch"))
+	b, err := AppendCatalog(nil, c.Entries())
+	require.NoError(t, err)
+	out, err := DecodeCatalog(b)
+	require.NoError(t, err)
+	assert.Equal(t, c.Entries(), out)
+}

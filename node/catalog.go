@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"errors"
 	"time"
 
@@ -48,19 +49,19 @@ func (n *Node) create(name string, s registry.Sizing) (f *registry.Filter, creat
 // dropFilter drops every version of name, everywhere.
 func (n *Node) dropFilter(name string) error { return n.change(n.reg.Drop(name)) }
 
-// setDeadline sets when name is dropped, everywhere (zero: never).
-func (n *Node) setDeadline(name string, deadline time.Time) error {
-	return n.change(n.reg.SetDeadline(name, deadline))
+// setDeadline sets when name is dropped everywhere (zero: never), if cond (nil: always) holds.
+func (n *Node) setDeadline(name string, deadline time.Time, cond func(time.Time) bool) error {
+	return n.change(n.reg.SetDeadline(name, deadline, cond))
 }
 
-// change carries out a catalog change's plan and tells the members.
+// change applies a catalog change's plan, if any (even a refused one's), and tells the members.
 func (n *Node) change(p *registry.Plan, err error) error {
-	if err != nil {
-		return err
+	if p != nil {
+		res := n.reg.Apply(p)
+		n.broadcast(p.Broadcast)
+		err = cmp.Or(err, res.Err)
 	}
-	res := n.reg.Apply(p)
-	n.broadcast(p.Broadcast)
-	return res.Err
+	return err
 }
 
 // broadcast tells the members of changed catalog entries.
@@ -145,8 +146,8 @@ func (n *Node) expireRequest(q *request) reply {
 		return n.refuse(q, wire.CodeForbidden, "expire: this address may not ask ("+op.Flag()+")")
 	case !q.tcp && len(q.frame) < wire.ExpirySize:
 		return reply{frame: n.tooLarge(q.w, q.w.buf[:0], q.frame, len(q.frame))}
-	case eq.Op == wire.ExpireSet:
-		err = n.setDeadline(name, eq.Time())
+	case eq.Op != wire.ExpireAsk:
+		err = n.setDeadline(name, eq.Time(time.Now()), nil)
 	}
 	deadline, ok := n.reg.Deadline(name)
 	if err == nil && !ok && eq.Op == wire.ExpireAsk {

@@ -60,8 +60,9 @@ func TestExpireEverywhere(t *testing.T) {
 		require.Nil(t, e)
 		assert.Equal(t, deadline.UnixMilli(), x.Deadline)
 		// g expires too, through another member.
-		_, e = expireOp(t, u, ns[0], wire.ExpireRequest{ReqID: 6, Op: wire.ExpireSet, Name: []byte("g"), Deadline: deadline.UnixMilli()})
+		x, e = expireOp(t, u, ns[0], wire.ExpireRequest{ReqID: 6, Op: wire.ExpireSetIn, Name: []byte("g"), Deadline: time.Until(deadline).Milliseconds()})
 		require.Nil(t, e)
+		assert.Equal(t, deadline.UnixMilli(), x.Deadline, "in so many ms by the node's clock")
 
 		for time.Now().Before(deadline.Add(-300 * time.Millisecond)) {
 			<-time.After(200 * time.Millisecond)

@@ -2,13 +2,11 @@ package node
 
 import "time"
 
-// housekeep runs the node's periodic chores until it stops: datagram
-// blocks whose sources stopped are lifted (internal/shed), after a burst
-// of connections holding buffers the memory they held goes back to the
-// operating system — if at least trimAfter bytes of buffers were dropped
-// since it last did, and at most every trimEvery —, filters whose
-// deadline came are dropped, and tombstones past --tombstone-ttl are
-// forgotten.
+// housekeep runs the node's periodic chores until it stops: it lifts the
+// blocks of datagram sources that stopped (internal/shed); after a burst
+// of connections, gives the memory their buffers held back to the system
+// (at least trimAfter bytes, at most every trimEvery); drops filters whose
+// deadline came; forgets tombstones past --tombstone-ttl.
 func (n *Node) housekeep() {
 	t := time.NewTicker(housekeepEvery)
 	defer t.Stop()

@@ -55,7 +55,9 @@ func (b respBackend) Create(name string, s registry.Sizing, from netip.Addr) (*r
 
 func (b respBackend) Drop(name string) error { return b.n.dropFilter(name) }
 
-func (b respBackend) SetDeadline(name string, d time.Time) error { return b.n.setDeadline(name, d) }
+func (b respBackend) SetDeadline(name string, d time.Time, cond func(time.Time) bool) error {
+	return b.n.setDeadline(name, d, cond)
+}
 
 func (b respBackend) LoadChunk(name string, chunk []byte, from netip.Addr) (dump.Loaded, error) {
 	return b.n.loadChunk(from, false, name, chunk)

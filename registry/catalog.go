@@ -196,20 +196,35 @@ func sameEntry(a, b gossip.Entry) bool {
 	return true
 }
 
+// ErrNotSet refuses a deadline whose condition does not hold (EXPIRE's
+// NX, XX, GT and LT).
+var ErrNotSet = errors.New("the deadline's condition does not hold")
+
 // SetDeadline gives name's filter a deadline (the zero time: none, as
 // PERSIST), here and, once the plan's broadcast is sent, everywhere; at
-// it every member drops the filter (DropDue).
-func (r *Registry) SetDeadline(name string, deadline time.Time) (*Plan, error) {
+// it every member drops the filter (DropDue). cond, when not nil, is asked
+// with the current deadline (the zero time: none) under the registry's
+// lock, and ErrNotSet returned if it says no. A filter whose deadline has
+// come is dropped, not given another.
+func (r *Registry) SetDeadline(name string, deadline time.Time, cond func(current time.Time) bool) (*Plan, error) {
 	if name == DefaultName {
 		return nil, ErrDefault
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	p := r.dropDue()
+	current, ok := r.cat.Deadline(name)
+	switch {
+	case !ok:
+		return p, fmt.Errorf("%w: %q", gossip.ErrNotFound, name)
+	case cond != nil && !cond(current):
+		return p, ErrNotSet
+	}
 	if _, err := r.cat.SetDeadline(name, deadline, r.cfg.Node, r.cfg.Now()); err != nil {
-		return nil, err
+		return p, err
 	}
 	r.catVer++
-	p := &Plan{catalog: r.catVer}
+	p.catalog = r.catVer
 	p.Broadcast = append(p.Broadcast, r.cat.Entry(name))
 	if !deadline.IsZero() && !deadline.After(r.cfg.Now()) {
 		p.merge(r.dropDue())
@@ -219,14 +234,18 @@ func (r *Registry) SetDeadline(name string, deadline time.Time) (*Plan, error) {
 }
 
 // Deadline returns when name's filter expires (the zero time: never); ok
-// is false if there is no filter of that name.
+// is false if there is no filter of that name, or its deadline has come.
 func (r *Registry) Deadline(name string) (deadline time.Time, ok bool) {
 	if name == DefaultName {
 		return time.Time{}, true
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.cat.Deadline(name)
+	d, ok := r.cat.Deadline(name)
+	if ok && !d.IsZero() && !d.After(r.cfg.Now()) {
+		return time.Time{}, false // due: about to be dropped
+	}
+	return d, ok
 }
 
 // DropDue drops the filters whose deadline has come, as a drop would:

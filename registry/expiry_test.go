@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rmbd/rmbd/gossip"
 	"github.com/rmbd/rmbd/store"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -26,12 +27,12 @@ func TestDeadlineDropsTheFilter(t *testing.T) {
 	add(t, create(t, r, "later", blocked(5000, 0.01)), "k1")
 	add(t, create(t, r, "kept", blocked(5000, 0.01)), "k1")
 
-	_, err := r.SetDeadline(DefaultName, now.Add(time.Second))
+	_, err := r.SetDeadline(DefaultName, now.Add(time.Second), nil)
 	assert.ErrorIs(t, err, ErrDefault)
-	_, err = r.SetDeadline("nope", now.Add(time.Second))
+	_, err = r.SetDeadline("nope", now.Add(time.Second), nil)
 	assert.Error(t, err)
 	for name, d := range map[string]time.Duration{"soon": time.Second, "later": time.Minute} {
-		p, err := r.SetDeadline(name, now.Add(d))
+		p, err := r.SetDeadline(name, now.Add(d), nil)
 		require.NoError(t, err)
 		require.NoError(t, r.Apply(p).Err)
 		require.Len(t, p.Broadcast, 1, "the deadline goes to the members")
@@ -65,8 +66,28 @@ func TestDeadlineDropsTheFilter(t *testing.T) {
 	require.Len(t, e.Drops, 1)
 	assert.Equal(t, now.Add(-2*time.Minute+time.Minute-time.Second).UnixMilli(), e.Drops[0].At, "dated at its deadline")
 
+	// A deadline come is gone: not told, not set again, though the
+	// housekeeping has not dropped the filter yet.
+	create(t, r, "due", blocked(100, 0.01))
+	p, err = r.SetDeadline("due", now.Add(time.Millisecond), nil)
+	require.NoError(t, err)
+	require.NoError(t, r.Apply(p).Err)
+	now = now.Add(2 * time.Millisecond)
+	_, ok = r.Deadline("due")
+	assert.False(t, ok, "due: no filter")
+	p, err = r.SetDeadline("due", time.Time{}, nil)
+	assert.ErrorIs(t, err, gossip.ErrNotFound, "PERSIST comes too late")
+	require.NoError(t, r.Apply(p).Err)
+	assert.Empty(t, r.Lookup([]byte("due")), "and it is dropped")
+
+	// A condition says no: nothing set.
+	_, err = r.SetDeadline("kept", now.Add(time.Hour), func(current time.Time) bool { return !current.IsZero() })
+	assert.ErrorIs(t, err, ErrNotSet)
+	dl, ok = r.Deadline("kept")
+	assert.True(t, ok && dl.IsZero())
+
 	// A deadline already past drops it at once.
-	p, err = r.SetDeadline("kept", now.Add(-time.Hour))
+	p, err = r.SetDeadline("kept", now.Add(-time.Hour), nil)
 	require.NoError(t, err)
 	require.NoError(t, r.Apply(p).Err)
 	assert.Empty(t, r.Names())

@@ -1,55 +1,57 @@
 package respserver
 
 import (
+	"errors"
 	"math"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/rmbd/rmbd/gossip"
 	"github.com/rmbd/rmbd/registry"
 	"github.com/rmbd/rmbd/resp"
 )
 
 // Filters that expire: EXPIRE and its family set a filter's deadline,
 // which the catalog replicates; at it every member drops the filter.
-// Replies as Redis's: 1 when set, 0 when there is no filter or a
-// condition (NX, XX, GT, LT) says no; TTL and PTTL -2 for no filter, -1
-// for none set.
+// Replies as Redis's: 1 when set, 0 when there is no filter (or its
+// deadline has come) or a condition (NX, XX, GT, LT) says no; TTL and
+// PTTL -2 for no filter, -1 for none set. Times are the node's clock, in
+// milliseconds, as Redis's.
 
 // expireUnit is how one EXPIRE-family command reads its time argument.
 type expireUnit struct {
-	unit     time.Duration
-	absolute bool // a Unix time, not a time from now
+	ms       int64 // milliseconds in one unit
+	absolute bool  // a Unix time, not a time from now
 }
 
 var expireUnits = map[string]expireUnit{
-	"expire":    {time.Second, false},
-	"pexpire":   {time.Millisecond, false},
-	"expireat":  {time.Second, true},
-	"pexpireat": {time.Millisecond, true},
+	"expire":    {1000, false},
+	"pexpire":   {1, false},
+	"expireat":  {1000, true},
+	"pexpireat": {1, true},
 }
 
 // respExpire serves EXPIRE, PEXPIRE, EXPIREAT and PEXPIREAT.
 func (s *Server) respExpire(rc *respConn, args [][]byte) {
 	cmd := strings.ToLower(string(args[0]))
 	u := expireUnits[cmd]
-	n, err := strconv.ParseInt(string(args[2]), 10, 64)
-	if err != nil {
+	cond, msg := expireCondition(args[3:]) // Redis reads the options first
+	if msg != "" {
+		s.respErr(rc, msg)
+		return
+	}
+	n, ok := redisInt(args[2])
+	if !ok {
 		s.respErr(rc, "ERR value is not an integer or out of range")
 		return
 	}
-	now := time.Now()
-	if n > math.MaxInt64/int64(u.unit) || n < math.MinInt64/int64(u.unit) {
-		s.respErr(rc, "ERR invalid expire time in '"+cmd+"' command")
-		return
-	}
-	deadline := now.Add(time.Duration(n) * u.unit)
+	now := time.Now().UnixMilli()
+	base := now
 	if u.absolute {
-		deadline = time.Unix(0, 0).Add(time.Duration(n) * u.unit)
+		base = 0
 	}
-	cond, msg := expireCondition(args[3:])
-	if msg != "" {
-		s.respErr(rc, msg)
+	if n > math.MaxInt64/u.ms || n < math.MinInt64/u.ms || n*u.ms > 0 && base > math.MaxInt64-n*u.ms {
+		s.respErr(rc, "ERR invalid expire time in '"+cmd+"' command")
 		return
 	}
 	name := string(args[1])
@@ -57,18 +59,14 @@ func (s *Server) respExpire(rc *respConn, args [][]byte) {
 		s.respErr(rc, "ERR "+registry.ErrDefault.Error())
 		return
 	}
-	current, ok := s.reg.Deadline(name)
-	if !ok || !cond(current, deadline) {
-		rc.out = resp.AppendInt(rc.out, 0)
-		return
-	}
-	s.setDeadline(rc, name, deadline)
+	at := base + n*u.ms
+	s.setDeadline(rc, name, time.UnixMilli(max(at, 1)), func(current time.Time) bool { return cond(current, at) })
 }
 
 // expireCondition reads EXPIRE's NX, XX, GT and LT: whether a deadline
-// may replace the current one (the zero time: none, which counts as
-// later than any).
-func expireCondition(opts [][]byte) (func(current, next time.Time) bool, string) {
+// (Unix ms) may replace the current one (the zero time: none, which counts
+// as later than any).
+func expireCondition(opts [][]byte) (func(current time.Time, next int64) bool, string) {
 	var nx, xx, gt, lt bool
 	for _, o := range opts {
 		switch strings.ToUpper(string(o)) {
@@ -90,7 +88,7 @@ func expireCondition(opts [][]byte) (func(current, next time.Time) bool, string)
 	case gt && lt:
 		return nil, "ERR GT and LT options at the same time are not compatible"
 	}
-	return func(current, next time.Time) bool {
+	return func(current time.Time, next int64) bool {
 		none := current.IsZero()
 		switch {
 		case nx:
@@ -98,39 +96,63 @@ func expireCondition(opts [][]byte) (func(current, next time.Time) bool, string)
 		case xx && none, gt && none:
 			return false
 		case gt:
-			return next.After(current)
+			return next > current.UnixMilli()
 		case lt:
-			return none || next.Before(current)
+			return none || next < current.UnixMilli()
 		}
 		return true
 	}, ""
 }
 
-// respPersist serves PERSIST: 1 if it took a deadline off the filter.
-func (s *Server) respPersist(rc *respConn, args [][]byte) {
-	name := string(args[1])
-	if current, ok := s.reg.Deadline(name); !ok || current.IsZero() {
-		rc.out = resp.AppendInt(rc.out, 0)
-		return
+// redisInt reads an integer as Redis does: no sign but a minus, no leading
+// zero, no -0.
+func redisInt(b []byte) (int64, bool) {
+	s := string(b)
+	digits := strings.TrimPrefix(s, "-")
+	if digits == "" || len(digits) > 19 || digits[0] == '0' && (len(digits) > 1 || s != digits) {
+		return 0, false
 	}
-	s.setDeadline(rc, name, time.Time{})
+	var n uint64
+	for _, c := range []byte(digits) {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	switch {
+	case s != digits && n <= 1<<63:
+		return -int64(n), true
+	case s == digits && n < 1<<63:
+		return int64(n), true
+	}
+	return 0, false
 }
 
-// setDeadline sets name's deadline through the node, everywhere, and
-// answers 1.
-func (s *Server) setDeadline(rc *respConn, name string, deadline time.Time) {
+// respPersist serves PERSIST: 1 if it took a deadline off the filter.
+func (s *Server) respPersist(rc *respConn, args [][]byte) {
+	s.setDeadline(rc, string(args[1]), time.Time{}, func(current time.Time) bool { return !current.IsZero() })
+}
+
+// setDeadline sets name's deadline through the node, everywhere, if cond
+// holds of the current one, and answers 1; 0 if there is no filter or
+// cond says no.
+func (s *Server) setDeadline(rc *respConn, name string, deadline time.Time, cond func(time.Time) bool) {
 	var err error
-	s.outside(rc, func() { err = s.b.SetDeadline(name, deadline) })
-	if err != nil {
+	s.outside(rc, func() { err = s.b.SetDeadline(name, deadline, cond) })
+	switch {
+	case errors.Is(err, registry.ErrNotSet), errors.Is(err, gossip.ErrNotFound):
+		rc.out = resp.AppendInt(rc.out, 0)
+	case err != nil:
 		s.respErr(rc, "ERR "+strings.ReplaceAll(err.Error(), "\n", "; "))
-		return
+	default:
+		rc.out = resp.AppendInt(rc.out, 1)
 	}
-	rc.out = resp.AppendInt(rc.out, 1)
 }
 
 // respTTL serves TTL, PTTL, EXPIRETIME and PEXPIRETIME.
 func (s *Server) respTTL(rc *respConn, args [][]byte) {
 	deadline, ok := s.reg.Deadline(string(args[1]))
+	left := deadline.UnixMilli() - time.Now().UnixMilli()
 	var v int64
 	switch cmd := strings.ToLower(string(args[0])); {
 	case !ok:
@@ -138,9 +160,9 @@ func (s *Server) respTTL(rc *respConn, args [][]byte) {
 	case deadline.IsZero():
 		v = -1
 	case cmd == "ttl":
-		v = (time.Until(deadline).Milliseconds() + 500) / 1000
+		v = (left + 500) / 1000
 	case cmd == "pttl":
-		v = time.Until(deadline).Milliseconds()
+		v = left
 	case cmd == "expiretime":
 		v = deadline.Unix()
 	default:

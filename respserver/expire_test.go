@@ -51,6 +51,15 @@ func TestExpireFamily(t *testing.T) {
 		{"EXPIRE f 10 SOON", "-ERR Unsupported option SOON\r\n"},
 		{"EXPIRE f 9223372036854775807", "-ERR invalid expire time in 'expire' command\r\n"},
 		{"TTL default", ":-1\r\n"},
+		{"EXPIRE f +5", "-ERR value is not an integer or out of range\r\n"},
+		{"EXPIRE f 05", "-ERR value is not an integer or out of range\r\n"},
+		{"EXPIRE f -0", "-ERR value is not an integer or out of range\r\n"},
+		{"EXPIRE f abc FOO", "-ERR Unsupported option FOO\r\n"},
+		{"EXPIRE f 10000000000", ":1\r\n"},
+		{"TTL f", ":10000000000\r\n"},
+		{"PEXPIREAT f 9223372036854775807", ":1\r\n"},
+		{"PEXPIRETIME f", ":9223372036854775807\r\n"},
+		{"PEXPIRE f 9223372036854775807", "-ERR invalid expire time in 'pexpire' command\r\n"},
 	} {
 		assert.Equal(t, c.want, run(c.cmd), c.cmd)
 	}

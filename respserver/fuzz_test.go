@@ -2,6 +2,7 @@ package respserver
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -61,12 +62,12 @@ func (b *testBackend) Drop(name string) error {
 	return b.reg.Apply(p).Err
 }
 
-func (b *testBackend) SetDeadline(name string, deadline time.Time) error {
-	p, err := b.reg.SetDeadline(name, deadline)
-	if err != nil {
-		return err
+func (b *testBackend) SetDeadline(name string, deadline time.Time, cond func(time.Time) bool) error {
+	p, err := b.reg.SetDeadline(name, deadline, cond)
+	if p != nil {
+		err = cmp.Or(err, b.reg.Apply(p).Err)
 	}
-	return b.reg.Apply(p).Err
+	return err
 }
 
 func (b *testBackend) LoadChunk(name string, chunk []byte, from netip.Addr) (dump.Loaded, error) {

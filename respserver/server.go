@@ -41,8 +41,9 @@ type Backend interface {
 	// Drop drops a filter, everywhere in the cluster.
 	Drop(name string) error
 	// SetDeadline sets when a filter is dropped, everywhere in the
-	// cluster (the zero time: never).
-	SetDeadline(name string, deadline time.Time) error
+	// cluster (the zero time: never), if cond (nil: always) says so of the
+	// current deadline: registry.SetDeadline.
+	SetDeadline(name string, deadline time.Time, cond func(current time.Time) bool) error
 	// LoadChunk loads a dump's chunk into the filter called name (a
 	// header may create it) for an admin at from: as dump.Load, durable
 	// as the node's --fsync says before it returns.

@@ -2,28 +2,39 @@ package wire
 
 import (
 	"encoding/binary"
+	"math"
 	"time"
 )
 
 // A named filter's deadline: when every member drops it (EXPIRE).
 //
-//	expire request 0x2e: request id:uint32, op:uint8 (0 ask, 1 set),
-//	               deadline:int64 (Unix ms; with set, 0 takes the
-//	               deadline off, as PERSIST; with ask, 0), name
-//	               (length:uint8, 1..255 bytes), then optional zero padding
+//	expire request 0x2e: request id:uint32, op:uint8 (0 ask, 1 set at, 2
+//	               set in), deadline:int64 (set at: Unix ms, 0 taking the
+//	               deadline off, as PERSIST; set in: milliseconds from now
+//	               by the node's clock; ask: 0), name (length:uint8,
+//	               1..MaxFilterName bytes), then optional zero padding
 //	expiry         0x2f: request id:uint32, deadline:int64 (Unix ms; 0:
 //	               none), now:int64 (the node's clock, Unix ms)
 //
 // A set is an admin's, an ask a reader's. A deadline at or before the
 // node's clock drops the filter at once; the expiry answering it says
-// deadline 0 then. A name with no filter is refused (an error frame). A
-// node whose pong has flag bit 5 (PongExpiry) answers them.
+// deadline 0 then. A name with no filter, or one whose deadline has come,
+// is refused (an error frame); the default filter never expires (an ask
+// answers 0, a set is refused). A node whose pong has flag bit 5
+// (PongExpiry) answers them.
 
 // Expire request operations.
 const (
-	ExpireAsk uint8 = 0
-	ExpireSet uint8 = 1
+	ExpireAsk   uint8 = 0 // tell the deadline
+	ExpireSet   uint8 = 1 // set it to Deadline, a Unix time in ms (0: none)
+	ExpireSetIn uint8 = 2 // set it Deadline ms from now, by the node's clock
 )
+
+// validExpire: a known op, a deadline that op takes, a filter's name.
+func validExpire(q ExpireRequest) bool {
+	return q.Op <= ExpireSetIn && q.Deadline >= 0 && (q.Op != ExpireAsk || q.Deadline == 0) &&
+		len(q.Name) > 0 && len(q.Name) <= MaxFilterName
+}
 
 // ExpireRequest is a decoded expire request.
 type ExpireRequest struct {
@@ -36,7 +47,7 @@ type ExpireRequest struct {
 
 // AppendExpireRequest appends an expire request.
 func AppendExpireRequest(dst []byte, q ExpireRequest) ([]byte, error) {
-	if q.Op > ExpireSet || len(q.Name) == 0 || len(q.Name) > 255 || q.Deadline < 0 || q.Op == ExpireAsk && q.Deadline != 0 {
+	if !validExpire(q) {
 		return dst, frameErr(TypeExpireReq, len(dst), ErrValue)
 	}
 	dst, start := beginExt(dst, TypeExpireReq)
@@ -56,10 +67,8 @@ func AppendExpireRequest(dst []byte, q ExpireRequest) ([]byte, error) {
 func DecodeExpireRequest(b []byte) (ExpireRequest, error) {
 	r := extReader(b, TypeExpireReq)
 	q := ExpireRequest{ReqID: r.U32(), Op: r.U8(), Deadline: int64(r.U64())}
-	r.check(r.Err() == nil && (q.Op > ExpireSet || q.Deadline < 0 || q.Op == ExpireAsk && q.Deadline != 0), 9, ErrValue)
-	n := int(r.U8())
-	r.check(r.Err() == nil && n == 0, 1, ErrValue)
-	q.Name = r.Bytes(n)
+	q.Name = r.Bytes(int(r.U8()))
+	r.check(r.Err() == nil && !validExpire(q), 10+len(q.Name), ErrValue)
 	r.padding()
 	if err := r.done(); err != nil {
 		return ExpireRequest{}, err
@@ -100,9 +109,13 @@ func DecodeExpiry(b []byte) (Expiry, error) {
 	return x, nil
 }
 
-// Time is the deadline a set asks for: the zero time for none.
-func (q ExpireRequest) Time() time.Time {
-	if q.Deadline == 0 {
+// Time is the deadline a set asks for, now being the node's clock: the
+// zero time for none.
+func (q ExpireRequest) Time(now time.Time) time.Time {
+	switch {
+	case q.Op == ExpireSetIn:
+		return time.UnixMilli(now.UnixMilli() + min(q.Deadline, math.MaxInt64-now.UnixMilli()))
+	case q.Deadline == 0:
 		return time.Time{}
 	}
 	return time.UnixMilli(q.Deadline)

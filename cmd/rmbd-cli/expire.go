@@ -16,21 +16,21 @@ import (
 func expireCmd(ctx context.Context, c *client.Client, cmd string, rest []string, out *printer) error {
 	f := c.Filter(rest[0])
 	var deadline time.Time
+	var ttl time.Duration
 	var err error
 	switch cmd {
 	case "expire":
-		var d time.Duration
-		if d, err = parseTTL(rest[1]); err != nil {
+		if ttl, err = parseTTL(rest[1]); err != nil {
 			return err
 		}
-		deadline, err = f.Expire(ctx, d)
+		deadline, err = f.Expire(ctx, ttl)
 	case "persist":
 		err = f.Persist(ctx)
 	default:
-		deadline, _, err = f.Deadline(ctx)
+		deadline, ttl, err = f.Deadline(ctx)
 	}
 	if err == nil {
-		out.expiry(rest[0], deadline, cmd == "expire")
+		out.expiry(rest[0], deadline, ttl, cmd == "expire")
 	}
 	return err
 }
@@ -48,8 +48,9 @@ func parseTTL(s string) (time.Duration, error) {
 	return 0, fmt.Errorf("expire takes a time from now, e.g. 90s, 36h or 7d, not %q", s)
 }
 
-// expiry prints when a filter expires.
-func (p *printer) expiry(name string, deadline time.Time, set bool) {
+// expiry prints when a filter expires: at deadline, ttl from now by the
+// node's clock.
+func (p *printer) expiry(name string, deadline time.Time, ttl time.Duration, set bool) {
 	if p.json {
 		var at any
 		if !deadline.IsZero() {
@@ -64,6 +65,6 @@ func (p *printer) expiry(name string, deadline time.Time, set bool) {
 	case deadline.IsZero():
 		fmt.Fprintf(p.w, "%s never expires\n", name)
 	default:
-		fmt.Fprintf(p.w, "%s expires at %s (in %s)\n", name, deadline.UTC().Format(time.RFC3339), time.Until(deadline).Round(time.Second))
+		fmt.Fprintf(p.w, "%s expires at %s (in %s)\n", name, deadline.UTC().Format(time.RFC3339), ttl.Round(time.Second))
 	}
 }

@@ -232,8 +232,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		var f client.FilterInfo
 		if f, err = c.DescribeFilter(ctx, rest[0]); err == nil {
 			out.filters("info", []client.FilterInfo{f})
-			if dl, _, derr := c.Filter(rest[0]).Deadline(ctx); derr == nil && !dl.IsZero() && !o.json {
-				out.expiry(rest[0], dl, false) // a node that knows deadlines, and one set
+			if dl, ttl, derr := c.Filter(rest[0]).Deadline(ctx); derr == nil && !dl.IsZero() && !o.json {
+				out.expiry(rest[0], dl, ttl, false) // a node that knows deadlines, and one set
 			}
 		}
 	case "list":
