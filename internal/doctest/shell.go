@@ -48,6 +48,12 @@ func StartShell(dir string, env []string, isolated bool) (*Shell, error) {
 	if err != nil {
 		return nil, err
 	}
+	started := false
+	defer func() {
+		if !started {
+			os.RemoveAll(out)
+		}
+	}()
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Dir, cmd.Env = dir, env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -70,6 +76,7 @@ func StartShell(dir string, env []string, isolated bool) (*Shell, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
+	started = true // Close removes out from here on
 	s := &Shell{cmd: cmd, stdin: stdin, done: make(chan string, 64), dir: out}
 	go func() {
 		defer close(s.done)
@@ -148,13 +155,13 @@ func (s *Shell) result(out, line string) Result {
 func (s *Shell) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer os.RemoveAll(s.dir)
 	if s.cmd.Process == nil || s.cmd.ProcessState != nil {
 		return
 	}
 	s.stdin.Close()
 	killSession(s.cmd.Process.Pid)
 	_ = s.cmd.Wait()
-	_ = os.RemoveAll(s.dir)
 }
 
 // killSession kills every process of session sid: the shell, its jobs'
