@@ -79,21 +79,8 @@ func (h *history) restartedExpiring(m *member) {
 	reg := m.n.Registry()
 	for name, by := range h.exp.by {
 		e := reg.Entry(name)
-		if by == m.i && !h.dropLost[name] && !h.lostCatalog(m) && len(e.Expiries) == 0 && len(e.Drops) == 0 && e.Floor == 0 {
+		if by == m.i && !h.dropLost[name] && !h.lostCatalog(m) && !hasDeadline(e) {
 			h.r.failf("durability: n%d restarted at %v without the deadline of %q, whose expire it acknowledged", m.i, h.c.elapsed(), name)
 		}
 	}
-}
-
-// expiryElsewhere reports whether a member other than m knows name's
-// deadline or its tombstone.
-func (h *history) expiryElsewhere(m *member, name string) bool {
-	for _, o := range h.c.members {
-		if o != m && o.n != nil {
-			if e := o.n.Registry().Entry(name); len(e.Expiries) > 0 || len(e.Drops) > 0 || e.Floor > 0 {
-				return true
-			}
-		}
-	}
-	return false
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/rmbd/rmbd/gossip"
 	"github.com/rmbd/rmbd/registry"
 	"github.com/rmbd/rmbd/store"
 	"github.com/rmbd/rmbd/wire"
@@ -244,12 +245,12 @@ func (h *history) restarted(m *member) {
 	// The catalog is written before a create or drop is answered.
 	reg := m.n.Registry()
 	for name, by := range h.createBy {
-		if e := reg.Entry(name); by == m.i && !h.createLost[name] && !h.lostCatalog(m) && len(e.Versions) == 0 && len(e.Drops) == 0 && e.Floor == 0 {
+		if e := reg.Entry(name); by == m.i && !h.createLost[name] && !h.lostCatalog(m) && !known(e) {
 			h.r.failf("durability: n%d restarted at %v without %q, whose create it acknowledged", m.i, h.c.elapsed(), name)
 		}
 	}
 	for name, by := range h.dropBy {
-		if e := reg.Entry(name); by == m.i && !h.dropLost[name] && !h.lostCatalog(m) && len(e.Drops) == 0 && e.Floor == 0 {
+		if e := reg.Entry(name); by == m.i && !h.dropLost[name] && !h.lostCatalog(m) && !dropped(e) {
 			h.r.failf("durability: n%d restarted at %v without the tombstone of %q, whose drop it acknowledged", m.i, h.c.elapsed(), name)
 		}
 	}
@@ -277,17 +278,17 @@ func (h *history) corrupt(m *member) {
 	h.markAtRisk(m)
 	h.riskyDrops[m.i], h.riskyCreates[m.i] = nil, nil
 	for name := range h.dropOK {
-		if h.dropBy[name] == m.i && !h.droppedElsewhere(m, name) {
+		if h.dropBy[name] == m.i && !h.elsewhere(m, name, dropped) {
 			h.riskyDrops[m.i] = append(h.riskyDrops[m.i], name)
 		}
 	}
 	for name, by := range h.exp.by {
-		if by == m.i && !h.expiryElsewhere(m, name) {
+		if by == m.i && !h.elsewhere(m, name, hasDeadline) {
 			h.riskyDrops[m.i] = append(h.riskyDrops[m.i], name)
 		}
 	}
 	for name := range h.created {
-		if h.createBy[name] == m.i && !h.knownElsewhere(m, name) {
+		if h.createBy[name] == m.i && !h.elsewhere(m, name, known) {
 			h.riskyCreates[m.i] = append(h.riskyCreates[m.i], name)
 		}
 	}
@@ -314,17 +315,23 @@ func (h *history) flipped(m *member, file string) {
 	h.riskyDrops[m.i], h.riskyCreates[m.i] = nil, nil
 }
 
-// knownElsewhere reports whether a member other than m knows of name.
-func (h *history) knownElsewhere(m *member, name string) bool {
+// elsewhere reports whether the catalog entry of name on a member up
+// other than m says what said does.
+func (h *history) elsewhere(m *member, name string, said func(gossip.Entry) bool) bool {
 	for _, o := range h.c.members {
-		if o != m && o.n != nil {
-			if e := o.n.Registry().Entry(name); e.Floor > 0 || len(e.Drops) > 0 || len(e.Versions) > 0 {
-				return true
-			}
+		if o != m && o.n != nil && said(o.n.Registry().Entry(name)) {
+			return true
 		}
 	}
 	return false
 }
+
+// dropped, known and hasDeadline say what an entry holds: a tombstone (or
+// the floor a forgotten one left), anything at all, a deadline or its
+// tombstone.
+func dropped(e gossip.Entry) bool     { return e.Floor > 0 || len(e.Drops) > 0 }
+func known(e gossip.Entry) bool       { return dropped(e) || len(e.Versions) > 0 }
+func hasDeadline(e gossip.Entry) bool { return dropped(e) || len(e.Expiries) > 0 }
 
 // markAtRisk marks the keys m acknowledged that no other member up now
 // holds: their only copy may be on m's disk, which is to be corrupted.
@@ -339,19 +346,6 @@ func (h *history) markAtRisk(m *member) {
 			}
 		}
 	}
-}
-
-// droppedElsewhere reports whether a member other than m holds a
-// tombstone of name.
-func (h *history) droppedElsewhere(m *member, name string) bool {
-	for _, o := range h.c.members {
-		if o != m && o.n != nil {
-			if e := o.n.Registry().Entry(name); e.Floor > 0 || len(e.Drops) > 0 {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 func (h *history) heldElsewhere(m *member, name string, key []byte) bool {
