@@ -12,14 +12,11 @@ import (
 	"github.com/rmbd/rmbd/wire"
 )
 
-// The catalog of named filters, carried out. The registry decides every
-// change under its lock and returns a plan; the node applies it (file
-// I/O, outside any lock) and tells the members: each change as a
-// memberlist broadcast (a member hears of a new filter within a few
-// gossip intervals), and the whole catalog in every push/pull state (what
-// a broadcast missed, and everything, to a member that joins). What
-// members send is queued by memberlist's callbacks, never applied on
-// their goroutines, and applied by the catalog loop.
+// The catalog of named filters, carried out. The registry decides each
+// change under its lock and returns a plan; the node applies it (file I/O,
+// outside any lock) and tells the members: each change in a broadcast,
+// the whole catalog in every push/pull state. What members send is queued
+// by memberlist's callbacks and applied by the catalog loop.
 
 // catalogQueue bounds the catalog changes from members waiting to be
 // merged; past it they are dropped (and counted): the next push/pull
@@ -138,7 +135,10 @@ func (n *Node) appendCatalogFrame(dst []byte) []byte {
 // expireRequest asks for (readers) or sets (admins) a filter's deadline.
 func (n *Node) expireRequest(q *request) reply {
 	eq, err := wire.DecodeExpireRequest(q.frame)
-	op, name := map[uint8]access.Op{wire.ExpireAsk: access.Read, wire.ExpireSet: access.Admin}[eq.Op], string(eq.Name)
+	op, name := access.Read, string(eq.Name)
+	if eq.Op != wire.ExpireAsk { // set at, set in, and whatever a later build adds
+		op = access.Admin
+	}
 	switch {
 	case err != nil:
 		return n.bad(q)

@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 
@@ -86,4 +87,33 @@ func TestExpireEverywhere(t *testing.T) {
 			assert.Empty(t, n.Registry().Lookup([]byte("g")))
 		}
 	})
+}
+
+// TestExpireIsAnAdmins: a reader may ask for a deadline; setting one, at a
+// time or in so many ms, is an admin's; a source that may not read may
+// not ask.
+func TestExpireIsAnAdmins(t *testing.T) {
+	tn := newNet(t)
+	cfg := node.DefaultConfig()
+	cfg.AllowRead = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}
+	n := tn.node(cfg)
+	u, reader, stranger := tn.station(), tn.remote(), tn.stationAt(netip.MustParseAddrPort("198.51.100.1:9000"))
+	_, e := filterOp(t, u, n, create("f", 1000, 0.01))
+	require.Nil(t, e)
+
+	_, e = expireOp(t, reader, n, wire.ExpireRequest{ReqID: 1, Op: wire.ExpireAsk, Name: []byte("f")})
+	assert.Nil(t, e, "a reader may ask")
+	for _, op := range []uint8{wire.ExpireSet, wire.ExpireSetIn} {
+		_, e = expireOp(t, reader, n, wire.ExpireRequest{ReqID: 2, Op: op, Name: []byte("f"), Deadline: 1})
+		require.NotNil(t, e, "op %d", op)
+		assert.Equal(t, wire.CodeForbidden, e.Code, "op %d", op)
+	}
+	_, e = expireOp(t, stranger, n, wire.ExpireRequest{ReqID: 3, Op: wire.ExpireAsk, Name: []byte("f")})
+	require.NotNil(t, e)
+	assert.Equal(t, wire.CodeForbidden, e.Code)
+	assert.NotEmpty(t, n.Registry().Lookup([]byte("f")), "nobody but an admin dropped it")
+	x, e := expireOp(t, u, n, wire.ExpireRequest{ReqID: 4, Op: wire.ExpireSetIn, Name: []byte("f"), Deadline: 0})
+	require.Nil(t, e, "loopback is an admin")
+	assert.Zero(t, x.Deadline, "due at once")
+	assert.Empty(t, n.Registry().Lookup([]byte("f")))
 }
