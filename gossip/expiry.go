@@ -92,21 +92,6 @@ func (c *Catalog) DropDue(now time.Time) []string {
 	return dropped
 }
 
-// NextDeadline returns the earliest deadline of a live generation, and
-// false if none has one.
-func (c *Catalog) NextDeadline() (time.Time, bool) {
-	var next int64
-	for _, e := range c.entries {
-		if len(e.Versions) == 0 {
-			continue
-		}
-		if x, ok := e.expiry(e.Versions[0].Gen); ok && x.Deadline != 0 && (next == 0 || x.Deadline < next) {
-			next = x.Deadline
-		}
-	}
-	return time.UnixMilli(next), next != 0
-}
-
 // expiry returns the winning setting of generation gen.
 func (e *Entry) expiry(gen uint64) (Expiry, bool) {
 	for _, x := range e.Expiries {

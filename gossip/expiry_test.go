@@ -43,9 +43,6 @@ func TestDeadlines(t *testing.T) {
 	d, ok = c.Deadline("logs")
 	require.True(t, ok)
 	assert.True(t, d.IsZero(), "PERSIST cleared it")
-	next, ok := c.NextDeadline()
-	require.True(t, ok)
-	assert.True(t, epoch.Add(time.Minute).Equal(next))
 
 	assert.Empty(t, c.DropDue(epoch.Add(time.Minute-time.Millisecond)), "not before its deadline")
 	assert.Equal(t, []string{"users"}, c.DropDue(epoch.Add(time.Minute)))
@@ -55,8 +52,6 @@ func TestDeadlines(t *testing.T) {
 	assert.Equal(t, Tombstone{Gen: 1, At: epoch.Add(time.Minute).UnixMilli()}, e.Drops[0], "dated at the deadline")
 	assert.Empty(t, e.Expiries, "a dropped generation keeps no deadline")
 	assert.Empty(t, c.DropDue(epoch.Add(time.Hour)))
-	_, ok = c.NextDeadline()
-	assert.False(t, ok)
 
 	// Created again, the name is a new generation, without a deadline.
 	_, err = c.Create("users", CatalogDef{FP: exampleDef.FP, Capacity: 1000, FPRate: 0.01}, "n2", epoch.Add(2*time.Minute))
