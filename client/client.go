@@ -22,8 +22,8 @@ type Client struct {
 	sealer *auth.Sealer // nil without WithClusterKeys
 	opener *auth.Opener
 	nodeID *atomic.Uint64 // the id requests are sealed for: 0 until the node's hint says it
-	// stages is whether the node describes filters' stages: 0 not known
-	// yet (a ping says), 1 yes, 2 no.
+	// stages is what the node describes of filters, as a filter
+	// request's detail, plus one: 0 not known yet (a ping says).
 	stages *atomic.Int32
 	filter string // "" or "default": the node's default filter
 }

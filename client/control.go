@@ -86,8 +86,9 @@ type Pong struct {
 	OverCapacity, FPHigh bool
 	// DescribesStages reports a node that gives filters' stages
 	// (FilterInfo.Stages); ListsPeers one that answers Peers; Expires one
-	// that answers Expire, Persist and Deadline.
-	DescribesStages, ListsPeers, Expires bool
+	// that answers Expire, Persist and Deadline; Windows one that makes
+	// windowed filters (CreateWindowedFilter).
+	DescribesStages, ListsPeers, Expires, Windows bool
 }
 
 // ask sends one extended request built by encode (given its request id)
@@ -246,8 +247,8 @@ func (c *Client) Ping(ctx context.Context) (Pong, error) {
 	return Pong{RTT: rtt, Name: string(p.Name), Addr: string(p.Addr), Version: int(p.Version), Fingerprint: p.FP,
 		Authenticated: p.Flags&wire.PongAuthenticated != 0, Build: string(p.Build),
 		OverCapacity: p.Flags&wire.PongOverCapacity != 0, FPHigh: p.Flags&wire.PongFPHigh != 0,
-		DescribesStages: c.learnStages(p.Flags&wire.PongStages != 0), ListsPeers: p.Flags&wire.PongPeers != 0,
-		Expires: p.Flags&wire.PongExpiry != 0}, nil
+		DescribesStages: c.learnDetail(p.Flags)&wire.FilterDetailStages != 0, ListsPeers: p.Flags&wire.PongPeers != 0,
+		Expires: p.Flags&wire.PongExpiry != 0, Windows: p.Flags&wire.PongWindows != 0}, nil
 }
 
 // Stat is one of a node's counters.

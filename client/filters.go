@@ -91,44 +91,42 @@ type FilterInfo struct {
 	StagesCapacity uint64
 	Expansion      int
 	NonScaling     bool
+	// Window is how long a windowed filter remembers a key (0: for good),
+	// Slices how many slices of time it keeps them in; Capacity is then
+	// the keys of one window, Keys those of the last window, and Stages
+	// the slices held now.
+	Window time.Duration
+	Slices int
 }
 
-func infoOf(d wire.FilterDesc, stages bool) FilterInfo {
+func infoOf(d wire.FilterDesc, flags uint8) FilterInfo {
 	f := FilterInfo{Name: string(d.Name), Capacity: d.Capacity, FPRate: d.FPRate,
 		Bytes: d.FP.SizeBytes(),
 		Keys:  d.Keys, Fill: float64(d.FillPPM) / 1e6, Fingerprint: d.FP, Generation: d.Gen,
 		Created: time.UnixMilli(d.Created), Origin: string(d.Origin), Conflicts: int(d.Conflicts)}
-	if stages {
+	if flags&wire.FiltersStages != 0 {
 		f.Stages, f.Bytes, f.StagesCapacity = int(d.Stages), d.Bytes, d.StagesCapacity
 		f.Expansion, f.NonScaling = int(d.Expansion), d.NonScaling
+	}
+	if flags&wire.FiltersWindows != 0 && d.Slices > 0 {
+		f.Window, f.Slices = time.Duration(d.Window)*time.Millisecond, int(d.Slices)
 	}
 	return f
 }
 
-// describesStages reports whether the node describes filters' stages,
-// asking it once (a ping) if not known yet.
-func (c *Client) describesStages(ctx context.Context) bool {
-	switch c.stages.Load() {
-	case 1:
-		return true
-	case 2:
-		return false
+// learnDetail records what a pong says the node describes of filters,
+// and returns it as a filter request's detail: every pong, so that a node
+// rolled back to an earlier build is asked as one.
+func (c *Client) learnDetail(flags uint8) uint8 {
+	var d uint8
+	if flags&wire.PongStages != 0 {
+		d |= wire.FilterDetailStages
 	}
-	d := *c
-	d.filter = "" // the node's own filter: one that exists
-	p, err := d.Ping(ctx)
-	return err == nil && p.DescribesStages // on an error, the request that follows says why
-}
-
-// learnStages records what a pong says of the node: every pong, so that
-// a node rolled back to an earlier build is asked as one.
-func (c *Client) learnStages(yes bool) bool {
-	if yes {
-		c.stages.Store(1)
-	} else {
-		c.stages.Store(2)
+	if flags&wire.PongWindows != 0 {
+		d |= wire.FilterDetailWindows
 	}
-	return yes
+	c.stages.Store(int32(d) + 1)
+	return d
 }
 
 // withDetail runs a describe or list asking for stages if the node says
@@ -160,7 +158,7 @@ func (c *Client) filterOp(ctx context.Context, op string, q wire.FilterRequest) 
 	}
 	var out []FilterInfo
 	for d := range fs.All() {
-		out = append(out, infoOf(d, fs.Flags&wire.FiltersStages != 0))
+		out = append(out, infoOf(d, fs.Flags))
 	}
 	return out, fs.Flags&wire.FiltersMore != 0, nil
 }
@@ -200,6 +198,22 @@ func (c *Client) CreateGrowingFilter(ctx context.Context, name string, capacity 
 		Layout: filter.Blocked, Capacity: capacity, FPRate: fpRate, Growth: growth})
 }
 
+// CreateWindowedFilter creates the named filter for capacity keys per
+// window at fpRate: it answers for the keys added within the last window
+// (and up to two slices more), kept in slices slices of time (0: the
+// node's default of 10), and forgets older ones. A node that makes no
+// windowed filters refuses it.
+func (c *Client) CreateWindowedFilter(ctx context.Context, name string, capacity uint64, fpRate float64, window time.Duration, slices int) (FilterInfo, error) {
+	switch {
+	case window <= 0 || window%time.Millisecond != 0 || uint64(window.Milliseconds()) > math.MaxUint64/2:
+		return FilterInfo{}, c.opErr("create", fmt.Errorf("window %v: it is a positive whole number of milliseconds", window))
+	case slices < 0 || slices > math.MaxUint16:
+		return FilterInfo{}, c.opErr("create", fmt.Errorf("slices %d: it is 0 (the node's default) or more", slices))
+	}
+	return c.oneFilter(ctx, "create", wire.FilterRequest{Op: wire.FilterOpCreate, Name: []byte(name),
+		Layout: filter.Blocked, Capacity: capacity, FPRate: fpRate, Window: uint64(window.Milliseconds()), Slices: uint16(slices)})
+}
+
 // oneFilter sends a filter request answered by one filter's description.
 func (c *Client) oneFilter(ctx context.Context, op string, q wire.FilterRequest) (FilterInfo, error) {
 	fs, _, err := c.filterOp(ctx, op, q)
@@ -234,10 +248,15 @@ func (c *Client) DescribeFilter(ctx context.Context, name string) (FilterInfo, e
 // detail is what a describe or list asks for: stages, of a node that
 // gives them.
 func (c *Client) detail(ctx context.Context) uint8 {
-	if c.describesStages(ctx) {
-		return wire.FilterDetailStages
+	if v := c.stages.Load(); v > 0 {
+		return uint8(v - 1)
 	}
-	return 0
+	d := *c
+	d.filter = "" // the node's own filter: one that exists
+	if _, err := d.Ping(ctx); err != nil {
+		return 0 // the request that follows says why
+	}
+	return uint8(max(c.stages.Load()-1, 0))
 }
 
 // Filters lists the node's filters by name, the default among them.

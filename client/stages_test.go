@@ -62,7 +62,7 @@ func TestDescribeFallsBackForAnEarlierNode(t *testing.T) {
 		}
 	}()
 	c := dial(t, pc.LocalAddr().String(), WithTimeout(200*time.Millisecond))
-	c.stages.Store(1) // learned from the build before the rollback
+	c.stages.Store(int32(wire.FilterDetailStages) + 1) // learned from the build before the rollback
 	f, err := c.DescribeFilter(context.Background(), "users")
 	require.NoError(t, err)
 	assert.Equal(t, "users", f.Name)

@@ -61,6 +61,11 @@ type CatalogDef struct {
 	// full; one that does not grow without it was made before filters
 	// grew, and takes adds past its capacity (and alarms).
 	NonScaling bool
+	// Window, in milliseconds, and Slices make a windowed filter
+	// (windows.go): it answers for the keys added within the last Window,
+	// kept in slices of Window/Slices each. Both 0 for any other filter.
+	Window uint64
+	Slices uint16
 }
 
 // Version is one creation of a named filter.
@@ -211,6 +216,9 @@ func (c *Catalog) Create(name string, def CatalogDef, origin string, now time.Ti
 func describe(d CatalogDef) string {
 	if d.FP.Layout == filter.Classic {
 		return "the classic 5×400 filter"
+	}
+	if d.Windowed() {
+		return fmt.Sprintf("capacity %d per window of %v in %d slices at fp-rate %v (%v)", d.Capacity, d.WindowLength(), d.Slices, d.FPRate, d.FP)
 	}
 	return fmt.Sprintf("capacity %d at fp-rate %v (%v)", d.Capacity, d.FPRate, d.FP)
 }

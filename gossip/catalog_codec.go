@@ -22,7 +22,10 @@ import (
 //	          set (expiries), each entry ends in its deadlines; a catalog
 //	          without one leaves the bit clear, as nodes that knew no
 //	          deadline wrote it (and such nodes refuse a catalog with it
-//	          set: too many entries).
+//	          set: too many entries). With count's bit 13 set (windows),
+//	          each version ends, after any expansion, in window:uint64 (ms)
+//	          and slices:uint16 (both 0: not windowed); a catalog without
+//	          windowed filters leaves the bit clear.
 //	entry     name (length:uint8 1..200, wire.ValidFilterName), floor:uint64,
 //	          versions:uint8, then each version,
 //	          drops:uint8, then each drop;
@@ -52,9 +55,12 @@ func AppendCatalog(dst []byte, entries []Entry) ([]byte, error) {
 		return dst, fmt.Errorf("%w: %d entries, at most %d", ErrCatalog, len(entries), MaxCatalogEntries)
 	}
 	start := len(dst)
-	count, grows, expires := uint16(len(entries)), anyGrows(entries), anyExpiry(entries)
+	count, grows, expires, windows := uint16(len(entries)), anyGrows(entries), anyExpiry(entries), anyWindow(entries)
 	if grows {
 		count |= growsBit
+	}
+	if windows {
+		count |= windowsBit
 	}
 	if expires {
 		count |= expiresBit
@@ -62,7 +68,7 @@ func AppendCatalog(dst []byte, entries []Entry) ([]byte, error) {
 	dst = binary.BigEndian.AppendUint16(dst, count)
 	for _, e := range entries {
 		var err error
-		if dst, err = appendEntry(dst, e, grows); err == nil && expires {
+		if dst, err = appendEntry(dst, e, grows, windows); err == nil && expires {
 			dst, err = appendExpiries(dst, e.Expiries)
 		}
 		if err != nil {
@@ -139,7 +145,23 @@ const nonScalingMark = 0xffff
 // expansion.
 const growsBit = 1 << 15
 
-func appendEntry(dst []byte, e Entry, grows bool) ([]byte, error) {
+// windowsBit, set in a catalog's count, says its versions carry a
+// window.
+const windowsBit = 1 << 13
+
+// anyWindow reports whether some version of entries is windowed.
+func anyWindow(entries []Entry) bool {
+	for _, e := range entries {
+		for _, v := range e.Versions {
+			if v.Def.Windowed() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func appendEntry(dst []byte, e Entry, grows, windows bool) ([]byte, error) {
 	switch {
 	case !wire.ValidFilterName(e.Name):
 		return dst, fmt.Errorf("%w: filter name %q", ErrCatalog, e.Name)
@@ -169,6 +191,13 @@ func appendEntry(dst []byte, e Entry, grows bool) ([]byte, error) {
 				x = nonScalingMark
 			}
 			dst = binary.BigEndian.AppendUint16(dst, x)
+		}
+		if !checkWindowDef(v.Def) {
+			return dst, fmt.Errorf("%w: window of %d ms in %d slices", ErrCatalog, v.Def.Window, v.Def.Slices)
+		}
+		if windows {
+			dst = binary.BigEndian.AppendUint64(dst, v.Def.Window)
+			dst = binary.BigEndian.AppendUint16(dst, v.Def.Slices)
 		}
 	}
 	dst = append(dst, byte(len(e.Drops)))
@@ -233,17 +262,17 @@ func (r *catReader) str(what string) string { return string(r.bytes(r.u8(what), 
 // range fails the whole message.
 func DecodeCatalog(b []byte) ([]Entry, error) {
 	r := catReader{wire.NewCursor(b, ErrCatalog)}
-	n, grows, expires := 0, false, false
+	n, grows, expires, windows := 0, false, false, false
 	if h := r.bytes(2, "entry count"); h != nil {
 		n = int(binary.BigEndian.Uint16(h))
-		n, grows, expires = n&^(growsBit|expiresBit), n&growsBit != 0, n&expiresBit != 0
+		n, grows, expires, windows = n&^(growsBit|expiresBit|windowsBit), n&growsBit != 0, n&expiresBit != 0, n&windowsBit != 0
 	}
 	if n > MaxCatalogEntries {
 		r.fail("too many entries")
 	}
 	var out []Entry
 	for i := 0; i < n && r.Err() == nil; i++ {
-		e := r.entry(grows)
+		e := r.entry(grows, windows)
 		if expires {
 			e.Expiries = r.expiries()
 		}
@@ -255,6 +284,9 @@ func DecodeCatalog(b []byte) ([]Entry, error) {
 	if r.Err() == nil && grows && !anyGrows(out) {
 		r.fail("growing catalog without a growing filter") // one encoding
 	}
+	if r.Err() == nil && windows && !anyWindow(out) {
+		r.fail("catalog of windows without one")
+	}
 	if r.Err() == nil && expires && !anyExpiry(out) {
 		r.fail("catalog of expiries without one")
 	}
@@ -264,7 +296,7 @@ func DecodeCatalog(b []byte) ([]Entry, error) {
 	return out, nil
 }
 
-func (r *catReader) entry(grows bool) Entry {
+func (r *catReader) entry(grows, windows bool) Entry {
 	e := Entry{Name: r.str("name")}
 	if r.Err() == nil && !wire.ValidFilterName(e.Name) {
 		r.fail("filter name")
@@ -289,6 +321,15 @@ func (r *catReader) entry(grows bool) Entry {
 				default:
 					v.Def.Expansion = uint32(x)
 				}
+			}
+		}
+		if windows {
+			v.Def.Window = r.u64("window")
+			if b := r.bytes(2, "slices"); b != nil {
+				v.Def.Slices = binary.BigEndian.Uint16(b)
+			}
+			if r.Err() == nil && (!checkWindowDef(v.Def) || v.Def.Windowed() && fp.Layout != filter.Blocked) {
+				r.fail("window")
 			}
 		}
 		if r.Err() == nil && (v.Gen == 0 || !(v.Def.FPRate >= 0 && v.Def.FPRate < 1)) {

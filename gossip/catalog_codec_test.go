@@ -120,6 +120,8 @@ func FuzzCatalog(f *testing.F) {
 	f.Add(g)
 	x, _ := AppendCatalog(nil, expiringCatalog(f))
 	f.Add(x)
+	w, _ := AppendCatalog(nil, windowedCatalog(f))
+	f.Add(w)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		es, err := DecodeCatalog(b)
 		if err != nil {

@@ -38,7 +38,7 @@ func (n *Node) ping(q *request) reply {
 
 // pongFlags says what a pong tells about the node and filter f.
 func (n *Node) pongFlags(f *registry.Filter) uint8 {
-	flags := wire.PongStages | wire.PongPeers | wire.PongExpiry
+	flags := wire.PongStages | wire.PongPeers | wire.PongExpiry | wire.PongWindows
 	if n.keyed() {
 		flags |= wire.PongAuthenticated
 	}
@@ -178,9 +178,12 @@ func (n *Node) filterRequest(q *request) reply {
 	if fq.Detail&wire.FilterDetailStages != 0 {
 		flags = wire.FiltersStages
 	}
+	if fq.Detail&wire.FilterDetailWindows != 0 || fq.Window != 0 { // only a client that knows windows sends one
+		flags |= wire.FiltersStages | wire.FiltersWindows
+	}
 	switch fq.Op {
 	case wire.FilterOpCreate:
-		f, err := n.createFor(q.from.Addr(), q.sealed, name, registry.Asked(fq.Layout, fq.Capacity, fq.FPRate, fq.Growth, n.cfg.Expansion))
+		f, err := n.createFor(q.from.Addr(), q.sealed, name, registry.Requested(fq, n.cfg.Expansion))
 		if err != nil {
 			return n.refuse(q, wire.CodeRefused, err.Error())
 		}

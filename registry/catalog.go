@@ -51,7 +51,7 @@ func (r *Registry) Create(name string, s Sizing) (*Plan, error) {
 	if n := r.names(); n >= r.cfg.MaxFilters {
 		return nil, fmt.Errorf("%d named filters already, the most --max-filters allows", n)
 	}
-	if err := r.roomFor(def.FP.SizeBytes()); err != nil {
+	if err := r.roomFor(def.Bytes()); err != nil {
 		return nil, err
 	}
 	v, err := r.cat.Create(name, def, r.cfg.Node, r.cfg.Now())
@@ -249,8 +249,10 @@ func (r *Registry) Deadline(name string) (deadline time.Time, ok bool) {
 }
 
 // DropDue drops the filters whose deadline has come, as a drop would:
-// each member does so on its own, with the same tombstone.
+// each member does so on its own, with the same tombstone. It also drops
+// the slices of windowed filters that fell out of their window.
 func (r *Registry) DropDue() *Plan {
+	r.dropSlices()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.dropDue()

@@ -62,6 +62,11 @@ type Sizing struct {
 	// and refuses adds past them (NONSCALING); the default takes them
 	// (and alarms).
 	Expansion uint32
+	// Window, when not 0, makes a windowed filter (window.go): Capacity
+	// is the keys it takes per Window, kept in Slices slices of time
+	// (0: gossip.DefaultSlices). Windowed filters do not grow.
+	Window time.Duration
+	Slices int
 	// Seed, when not 0, is the hash seed of the filter's rows (a growing
 	// filter's first stage): a filter loaded from a dump keeps the seed
 	// it was dumped with, so that its rows fit. 0: a seed of the filter's
@@ -84,12 +89,29 @@ func Asked(layout filter.Layout, capacity uint64, rate float64, growth, expansio
 	return s
 }
 
+// Requested is the sizing a filter request's create asks for (Asked),
+// with its window: expansion is the node's --expansion.
+func Requested(q wire.FilterRequest, expansion uint32) Sizing {
+	s := Asked(q.Layout, q.Capacity, q.FPRate, q.Growth, expansion)
+	if q.Window != 0 {
+		s.Window, s.Slices = time.Duration(q.Window)*time.Millisecond, int(q.Slices)
+		if q.Growth == 0 { // the node's --expansion is for filters that may grow
+			s.Expansion = 0
+		}
+	}
+	return s
+}
+
 // Errors of sizing, as a client reads them.
 var (
 	ErrFPRate   = errors.New("fp-rate must be strictly between 0 and 1")
 	ErrCapacity = errors.New("capacity must be at least 1")
 	ErrLayout   = errors.New("layout must be blocked or classic")
 	ErrGrowth   = fmt.Errorf("expansion must be 1 to %d, and only blocked filters grow", gossip.MaxExpansion)
+	ErrWindow   = errors.New("bad window")
+	// ErrWindowGrowth refuses a windowed filter that would grow: its
+	// capacity is per window.
+	ErrWindowGrowth = errors.New("a windowed filter does not grow (NONSCALING is implied): its capacity is the keys of one window")
 )
 
 // Check refuses a sizing no filter can have, saying why.
@@ -97,6 +119,8 @@ func (s Sizing) Check() error {
 	switch {
 	case s.Layout == filter.Classic && s.Expansion > 0:
 		return ErrGrowth
+	case s.Layout == filter.Classic && s.Window != 0:
+		return fmt.Errorf("%w: only blocked filters have a window", ErrWindow)
 	case s.Layout == filter.Classic:
 		return nil
 	case s.Layout != filter.Blocked:
@@ -107,8 +131,23 @@ func (s Sizing) Check() error {
 		return ErrCapacity
 	case s.Expansion > gossip.MaxExpansion:
 		return ErrGrowth
+	case s.Window != 0 && s.Expansion != 0:
+		return ErrWindowGrowth
+	case s.Window == 0 && s.Slices != 0:
+		return fmt.Errorf("%w: slices without a window", ErrWindow)
+	}
+	if err := gossip.CheckWindow(s.Window, s.slices()); err != nil {
+		return fmt.Errorf("%w: %w", ErrWindow, err)
 	}
 	return nil
+}
+
+// slices is how many slices s's window is cut into.
+func (s Sizing) slices() int {
+	if s.Window == 0 {
+		return 0
+	}
+	return cmp.Or(s.Slices, gossip.DefaultSlices)
 }
 
 // def is the catalog definition of the filter name at generation gen
@@ -129,18 +168,25 @@ func (s Sizing) def(name string, gen uint64, maxBytes uint64) (gossip.CatalogDef
 		return gossip.CatalogDef{FP: fp}, nil
 	}
 	d := gossip.CatalogDef{Capacity: s.Capacity, FPRate: s.FPRate, Expansion: s.Expansion,
-		NonScaling: s.Expansion == 0 && name != DefaultName}
-	rate := s.FPRate
-	if d.Grows() { // its first stage's share of the rate, and a seed of its own
+		NonScaling: s.Expansion == 0 && s.Window == 0 && name != DefaultName}
+	rate, capacity := s.FPRate, s.Capacity
+	switch {
+	case d.Grows(): // its first stage's share of the rate, and a seed of its own
 		rate, seed = d.StageRate(0), gossip.GrowingSeed(seed, s.Expansion)
+	case s.Window != 0: // a slice's share of the keys and the rate, and a seed of its own
+		d.Window, d.Slices = uint64(s.Window.Milliseconds()), uint16(s.slices())
+		rate, capacity, seed = d.SliceRate(), d.SliceCapacity(), gossip.WindowSeed(seed, d.Window, d.Slices)
 	}
 	seed = cmp.Or(s.Seed, seed)
-	fp, err := filter.BlockedFingerprint(filter.Config{Layout: filter.Blocked, Capacity: s.Capacity, FPRate: rate,
+	fp, err := filter.BlockedFingerprint(filter.Config{Layout: filter.Blocked, Capacity: capacity, FPRate: rate,
 		Seed: seed, MaxBytes: maxBytes})
 	if err != nil {
 		return gossip.CatalogDef{}, err
 	}
 	d.FP = fp
+	if maxBytes > 0 && d.Bytes() > maxBytes {
+		return gossip.CatalogDef{}, fmt.Errorf("%w: its window's slices take %d bytes, over --max-filter-bytes (%d)", filter.ErrTooLarge, d.Bytes(), maxBytes)
+	}
 	return d, nil
 }
 
@@ -151,7 +197,7 @@ func (r *Registry) SizeOf(s Sizing) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return def.FP.SizeBytes(), nil
+	return def.Bytes(), nil
 }
 
 func (c *Config) validate() error {

@@ -9,7 +9,8 @@ func (r *Registry) Describe(vs Versions) wire.FilterDesc {
 	v := f.Version()
 	d := wire.FilterDesc{Name: []byte(f.Name()), Conflicts: uint8(min(len(vs)-1, 255)), Gen: v.Gen, Created: v.Created,
 		Origin: []byte(v.Origin), FP: v.Def.FP, Capacity: v.Def.Capacity, FPRate: v.Def.FPRate,
-		Stages: uint16(len(f.Segments())), Bytes: f.Bytes(), StagesCapacity: f.Capacity(), Expansion: v.Def.Expansion, NonScaling: v.Def.NonScaling}
+		Stages: uint16(len(f.Segments())), Bytes: f.Bytes(), StagesCapacity: f.Capacity(), Expansion: v.Def.Expansion, NonScaling: v.Def.NonScaling,
+		Window: v.Def.Window, Slices: v.Def.Slices}
 	if st := r.StatsNow(f); st != nil {
 		d.Keys, d.FillPPM = uint64(st.EstimatedKeys), uint32(st.Fill*1e6)
 	}

@@ -161,12 +161,13 @@ func (f *Filter) add(keys [][]byte, bits []byte, sc *store.Scratch, acked bool) 
 			return fresh, wait, err
 		}
 		n := s.chunk(len(keys))
-		if s.fullAt != 0 {
+		grows := f.version.Def.Grows()
+		if grows {
 			f.growth.own.Add(uint64(n))
 		}
 		var got int
 		var w store.Wait
-		if s.id > 0 {
+		if grows && s.id > 0 {
 			got, w, err = f.addNew(s, keys[:n], bits, sc, acked)
 		} else {
 			got, w, err = f.addTo(s, keys[:n], bits, sc, acked)
@@ -280,8 +281,11 @@ func (f *Filter) Health() error {
 }
 
 // Has reports whether key may have been added: whether any segment holds
-// it.
+// it (of a windowed filter, any slice its window keeps).
 func (f *Filter) Has(key []byte) bool {
+	if f.windowed() {
+		return f.hasWindowed(key)
+	}
 	for _, s := range f.Segments() {
 		if s.f.Has(key) {
 			return true
@@ -314,9 +318,10 @@ func (vs Versions) Has(key []byte) bool {
 }
 
 // Only returns the rows of a name with one version of one segment — the
-// common case, whose hot loops then ask the rows directly — or nil.
+// common case, whose hot loops then ask the rows directly — or nil (a
+// windowed filter's slices come and go).
 func (vs Versions) Only() *filter.Filter {
-	if len(vs) != 1 {
+	if len(vs) != 1 || vs[0].windowed() {
 		return nil
 	}
 	if segs := vs[0].Segments(); len(segs) == 1 {

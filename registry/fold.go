@@ -24,17 +24,18 @@ func (r *Registry) fold(fs []*Filter) {
 	}
 }
 
-// foldInto ORs src's rows into dst, segment by segment.
+// foldInto ORs src's rows into dst, segment by segment: those dst has.
 func foldInto(dst, src *Filter) {
-	for i, s := range src.Segments() {
-		if i >= len(dst.Segments()) {
-			return
+	for _, s := range src.Segments() {
+		d := dst.Segment(s.id)
+		if d == nil {
+			continue
 		}
 		rows := s.Rows()
 		b, err := rows.CopyRows(nil, 0, rows.Rows())
 		if err != nil {
 			continue // cannot happen: a whole filter's own rows
 		}
-		dst.Segments()[i].Rows().MergeRows(rows.Fingerprint(), 0, b, nil)
+		d.Rows().MergeRows(rows.Fingerprint(), 0, b, nil)
 	}
 }

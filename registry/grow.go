@@ -94,6 +94,9 @@ func (f *Filter) full(s *Segment) bool {
 // others' adds was of the stage before, and openStage forgets it);
 // ErrFull when it is full and may not grow.
 func (f *Filter) target() (*Segment, error) {
+	if f.windowed() {
+		return f.slice()
+	}
 	s := f.head()
 	switch {
 	case s.fullAt == 0:
@@ -224,6 +227,14 @@ func (vs Versions) OpenStage(id uint64, fp filter.Fingerprint) (*Segment, error)
 	}
 	refused := ErrNoStage
 	for _, f := range vs {
+		if f.windowed() {
+			if s, err := f.openRowsSlice(id, fp); err == nil {
+				return s, nil
+			} else if !errors.Is(err, ErrNoStage) {
+				refused = err
+			}
+			continue
+		}
 		segs := f.Segments()
 		if !f.version.Def.Grows() || id != uint64(len(segs)) || id >= gossip.MaxStages {
 			continue // only the next stage: the rest follow, each in turn
@@ -287,6 +298,9 @@ func (r *Registry) isStarted() bool {
 // Capacity returns the keys f holds before it must grow again: the
 // capacities of its stages.
 func (f *Filter) Capacity() uint64 {
+	if f.windowed() { // the keys of one window
+		return f.version.Def.Capacity
+	}
 	var c uint64
 	for _, s := range f.Segments() {
 		c += s.def.Capacity

@@ -33,8 +33,10 @@ type Registry struct {
 	bytes   uint64              // memory of the default, open and pending filters
 	tickMu  sync.Mutex          // one Tick at a time (grow.go)
 	others  atomic.Uint64       // the cluster's members besides this node, as Tick last heard
-	started bool                // stores checkpoint in the background
-	closed  bool
+	// clockOffset is this node's clock less the cluster's (window.go).
+	clockOffset atomic.Int64
+	started     bool // stores checkpoint in the background
+	closed      bool
 
 	saver saver // writes the catalog, one write serving every waiter
 }
@@ -181,6 +183,9 @@ func (r *Registry) removeUnnamed() error {
 func (r *Registry) load(f *Filter) error {
 	f.reg = r
 	def := f.version.Def
+	if def.Windowed() {
+		return r.loadSlices(f)
+	}
 	seg, err := r.openSegment(f, 0, def, r.cfg.MaxFilterBytes)
 	if err != nil {
 		return err

@@ -26,7 +26,8 @@ type Stats struct {
 // Alarms are a filter's capacity warnings. A filter without a stated
 // capacity (the classic layout) never alarms.
 type Alarms struct {
-	// OverCapacity: the estimated keys are past the capacity.
+	// OverCapacity: the estimated keys are past the capacity (of a
+	// windowed filter, the keys of its last window).
 	OverCapacity bool
 	// FPHigh: the estimated false-positive rate is over twice the target.
 	FPHigh bool
@@ -77,8 +78,12 @@ func (r *Registry) refresh(f *Filter, now time.Time) {
 		return
 	}
 	// A growing filter's capacity is its stages': it is over it only
-	// when it cannot grow.
+	// when it cannot grow. A windowed filter's is per window: it holds
+	// the keys of the last window, and it is over when they are.
 	capacity := f.Capacity()
+	if f.windowed() {
+		st.EstimatedKeys = f.windowKeys()
+	}
 	keys, fp := doublings(st.EstimatedKeys, float64(capacity)), doublings(st.EstimatedFPRate, 2*def.FPRate)
 	st.Alarms = Alarms{OverCapacity: keys > 0, FPHigh: fp > 0}
 	f.stats.Store(st)

@@ -74,10 +74,13 @@ func respTable() []*respCmd {
 	keys := respArg{name: "key", typ: "key", multiple: true}
 	return []*respCmd{
 		{name: "bf.reserve", arity: -4, flags: []string{"write", "denyoom"}, first: 1, last: 1, step: 1, group: "bf", access: access.Create,
-			summary: "Creates a filter of the given capacity and false positive rate that grows by EXPANSION (the node's --expansion unless told), or not at all (NONSCALING)",
+			summary: "Creates a filter of the given capacity and false positive rate that grows by EXPANSION (the node's --expansion unless told), or not at all (NONSCALING); " +
+				"with WINDOW (an rmbd extension), one that holds capacity items per window of so many seconds, in SLICES slices, and forgets older ones",
 			args: []respArg{key, {name: "error_rate", typ: "double"}, {name: "capacity", typ: "integer"},
 				{name: "expansion", typ: "integer", token: "EXPANSION", optional: true},
-				{name: "nonscaling", typ: "pure-token", token: "NONSCALING", optional: true}},
+				{name: "nonscaling", typ: "pure-token", token: "NONSCALING", optional: true},
+				{name: "window", typ: "double", token: "WINDOW", optional: true},
+				{name: "slices", typ: "integer", token: "SLICES", optional: true}},
 			run: (*Server).bfReserve},
 		{name: "bf.add", arity: 3, flags: []string{"write", "denyoom", "fast"}, first: 1, last: 1, step: 1, group: "bf", access: access.Add,
 			summary: "Adds an item, creating the filter if it does not exist (--auto-create)", args: []respArg{key, item},
@@ -307,7 +310,7 @@ func respOK(rc *respConn) { rc.out = append(rc.out, "+OK\r\n"...) }
 const errNotFound = "ERR not found"
 
 func (s *Server) bfReserve(rc *respConn, args [][]byte) {
-	if len(args) > 7 {
+	if len(args) > 11 {
 		s.respErr(rc, "ERR wrong number of arguments for 'bf.reserve' command")
 		return
 	}
@@ -331,6 +334,7 @@ func (s *Server) bfReserve(rc *respConn, args [][]byte) {
 	}
 	sizing := registry.Sizing{Layout: filter.Blocked, Capacity: uint64(capacity), FPRate: fpRate, Expansion: s.cfg.Sizing.Expansion}
 	var g growth
+	var w window
 	for i := 4; i < len(args); i++ {
 		switch strings.ToUpper(string(args[i])) {
 		case "NONSCALING":
@@ -344,12 +348,25 @@ func (s *Server) bfReserve(rc *respConn, args [][]byte) {
 				s.respErr(rc, msg)
 				return
 			}
+		case "WINDOW", "SLICES":
+			if i++; i == len(args) {
+				s.respErr(rc, "ERR wrong number of arguments for 'bf.reserve' command")
+				return
+			}
+			if msg := w.option(string(args[i-1]), args[i]); msg != "" {
+				s.respErr(rc, msg)
+				return
+			}
 		default:
-			s.respErr(rc, "ERR unknown argument '"+string(truncate(args[i], 64))+"' (BF.RESERVE key error_rate capacity [EXPANSION expansion] [NONSCALING])")
+			s.respErr(rc, "ERR unknown argument '"+string(truncate(args[i], 64))+"' (BF.RESERVE key error_rate capacity [EXPANSION expansion] [NONSCALING] [WINDOW seconds [SLICES n]])")
 			return
 		}
 	}
 	if msg := g.apply(&sizing); msg != "" {
+		s.respErr(rc, msg)
+		return
+	}
+	if msg := w.apply(&sizing, g); msg != "" {
 		s.respErr(rc, msg)
 		return
 	}
@@ -499,7 +516,7 @@ func (s *Server) respAddErr(rc *respConn, err error) {
 		s.respErr(rc, "ERR "+registry.ErrNonScaling.Error()) // RedisBloom's words
 		return
 	}
-	if errors.Is(err, registry.ErrDropped) || errors.Is(err, registry.ErrFull) {
+	if errors.Is(err, registry.ErrDropped) || errors.Is(err, registry.ErrFull) || errors.Is(err, registry.ErrClock) {
 		s.respErr(rc, "ERR "+err.Error())
 		return
 	}

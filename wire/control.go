@@ -53,6 +53,9 @@ const (
 	PongPeers uint8 = 1 << 4
 	// PongExpiry: the node answers expire requests.
 	PongExpiry uint8 = 1 << 5
+	// PongWindows: the node makes windowed filters and describes windows
+	// when a filter request asks (FilterDetailWindows).
+	PongWindows uint8 = 1 << 6
 )
 
 // AppendPing appends a ping or pong frame (p.Type says which).

@@ -16,9 +16,13 @@ import (
 //	                fp rate:float64, then optionally growth:uint32 (0: the
 //	                node's --expansion, 1: the filter does not grow, n ≥ 2:
 //	                it grows by n − 1; absent from earlier clients' frames,
-//	                which read as 0); then optional zero padding
+//	                which read as 0), then optionally window:uint64 (ms) and
+//	                slices:uint16 (a windowed filter; 0 slices: the node's
+//	                default; absent, or window 0: no window); then optional
+//	                zero padding
 //	filters         0x25: request id:uint32, flags:uint8 (bit 0: more to
-//	                list), count:uint16, then each filter (FilterInfo)
+//	                list; bit 1: stages; bit 2: windows), count:uint16, then
+//	                each filter (FilterDesc)
 
 // Filter request operations.
 const (
@@ -40,6 +44,11 @@ const (
 	// bytes, capacity of its stages, expansion and growth flags (only
 	// when the request asked, with FilterDetailStages).
 	FiltersStages uint8 = 1 << 1
+	// FiltersWindows: each filter's description ends, after its stages
+	// if any, in its window:uint64 (ms; 0: none) and slices:uint16 (only
+	// when the request asked, with FilterDetailWindows, or created a
+	// windowed filter; then with FiltersStages too).
+	FiltersWindows uint8 = 1 << 2
 )
 
 // FilterRequest is a decoded filter request.
@@ -53,6 +62,11 @@ type FilterRequest struct {
 	// Growth (create only): 0 asks for the node's --expansion, 1 for a
 	// filter that does not grow (NONSCALING), n ≥ 2 for expansion n − 1.
 	Growth uint32
+	// Window, in milliseconds, and Slices (create only) make a windowed
+	// filter: Capacity keys per Window, kept in Slices slices of time (0:
+	// the node's default). Window 0: no window.
+	Window uint64
+	Slices uint16
 	// Detail (info and list only): FilterDetailStages asks for each
 	// filter's stages (FiltersStages), which a node whose pong says
 	// PongStages gives.
@@ -60,8 +74,14 @@ type FilterRequest struct {
 	Pad    int // zero bytes after, to this frame size in all (encode only)
 }
 
-// FilterDetailStages asks a filter request's answer to describe stages.
-const FilterDetailStages uint8 = 1 << 0
+// Details a filter request's answer may be asked for.
+const (
+	// FilterDetailStages asks a filter request's answer to describe stages.
+	FilterDetailStages uint8 = 1 << 0
+	// FilterDetailWindows asks it to describe windows (FiltersWindows), which
+	// a node whose pong says PongWindows gives.
+	FilterDetailWindows uint8 = 1 << 1
+)
 
 // AppendFilterRequest appends a filter request.
 func AppendFilterRequest(dst []byte, q FilterRequest) ([]byte, error) {
@@ -76,8 +96,12 @@ func AppendFilterRequest(dst []byte, q FilterRequest) ([]byte, error) {
 		dst = append(dst, byte(q.Layout))
 		dst = binary.BigEndian.AppendUint64(dst, q.Capacity)
 		dst = binary.BigEndian.AppendUint64(dst, math.Float64bits(q.FPRate))
-		if q.Growth != 0 {
+		if q.Growth != 0 || q.Window != 0 {
 			dst = binary.BigEndian.AppendUint32(dst, q.Growth)
+		}
+		if q.Window != 0 {
+			dst = binary.BigEndian.AppendUint64(dst, q.Window)
+			dst = binary.BigEndian.AppendUint16(dst, q.Slices)
 		}
 	}
 	if q.Detail != 0 && (q.Op == FilterOpInfo || q.Op == FilterOpList) {
@@ -111,10 +135,14 @@ func DecodeFilterRequest(b []byte) (FilterRequest, error) {
 		if r.Err() == nil && r.Left() >= 4 { // zero padding reads as 0 too
 			q.Growth = r.U32()
 		}
+		if r.Err() == nil && r.Left() >= 10 {
+			q.Window, q.Slices = r.U64(), r.U16()
+			r.check(q.Window == 0 && q.Slices != 0, 2, ErrValue)
+		}
 	}
 	if r.Err() == nil && (q.Op == FilterOpInfo || q.Op == FilterOpList) && r.Left() >= 1 { // zero padding: 0
 		q.Detail = r.U8()
-		r.check(q.Detail&^FilterDetailStages != 0, 1, ErrValue)
+		r.check(q.Detail&^(FilterDetailStages|FilterDetailWindows) != 0, 1, ErrValue)
 	}
 	r.padding()
 	if err := r.done(); err != nil {
@@ -143,6 +171,10 @@ type FilterDesc struct {
 	Bytes, StagesCapacity uint64
 	Expansion             uint32
 	NonScaling            bool
+	// With FiltersWindows: its window in milliseconds (0: none) and the
+	// slices it is kept in.
+	Window uint64
+	Slices uint16
 }
 
 // Filters is a decoded filters frame.
@@ -155,7 +187,7 @@ type Filters struct {
 
 // AppendFilters appends a filters frame describing fs.
 func AppendFilters(dst []byte, reqID uint32, flags uint8, fs []FilterDesc) ([]byte, error) {
-	if len(fs) > MaxFilterInfos || flags&^(FiltersMore|FiltersStages) != 0 {
+	if len(fs) > MaxFilterInfos || flags&^filtersFlags != 0 {
 		return dst, frameErr(TypeFilters, len(dst), ErrValue)
 	}
 	dst, start := beginExt(dst, TypeFilters)
@@ -185,6 +217,10 @@ func AppendFilters(dst []byte, reqID uint32, flags uint8, fs []FilterDesc) ([]by
 			dst = binary.BigEndian.AppendUint32(dst, f.Expansion)
 			dst = append(dst, b2b(f.NonScaling))
 		}
+		if flags&FiltersWindows != 0 {
+			dst = binary.BigEndian.AppendUint64(dst, f.Window)
+			dst = binary.BigEndian.AppendUint16(dst, f.Slices)
+		}
 	}
 	return endExt(dst, start)
 }
@@ -211,14 +247,20 @@ func (r *reader) filterDesc(flags uint8) FilterDesc {
 		r.check(r.Err() == nil && g > 1, 1, ErrValue)
 		f.NonScaling = g == 1
 	}
+	if flags&FiltersWindows != 0 {
+		f.Window, f.Slices = r.U64(), r.U16()
+	}
 	return f
 }
+
+// filtersFlags are the flags a filters frame may have.
+const filtersFlags = FiltersMore | FiltersStages | FiltersWindows
 
 // DecodeFilters decodes a filters frame.
 func DecodeFilters(b []byte) (Filters, error) {
 	r := extReader(b, TypeFilters)
 	fs := Filters{ReqID: r.U32(), Flags: r.U8(), Count: int(r.U16())}
-	r.check(r.Err() == nil && fs.Flags&^(FiltersMore|FiltersStages) != 0, 3, ErrValue)
+	r.check(r.Err() == nil && fs.Flags&^filtersFlags != 0, 3, ErrValue)
 	r.check(r.Err() == nil && fs.Count > MaxFilterInfos, 2, ErrTooLarge)
 	start := r.Offset()
 	for i := 0; i < fs.Count && r.Err() == nil; i++ {

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"encoding/binary"
 	"testing"
 
 	"github.com/rmbd/rmbd/filter"
@@ -15,6 +16,8 @@ func TestFilterRequestRoundTrip(t *testing.T) {
 		{ReqID: 2, Op: FilterOpCreate, Name: []byte("old"), Layout: filter.Classic},
 		{ReqID: 7, Op: FilterOpCreate, Name: []byte("grows"), Layout: filter.Blocked, Capacity: 100, FPRate: 0.01, Growth: 3},
 		{ReqID: 8, Op: FilterOpCreate, Name: []byte("fixed"), Layout: filter.Blocked, Capacity: 100, FPRate: 0.01, Growth: 1},
+		{ReqID: 9, Op: FilterOpCreate, Name: []byte("recent"), Layout: filter.Blocked, Capacity: 100, FPRate: 0.01, Window: 86_400_000, Slices: 24},
+		{ReqID: 10, Op: FilterOpCreate, Name: []byte("recent"), Layout: filter.Blocked, Capacity: 100, FPRate: 0.01, Window: 10_000},
 		{ReqID: 3, Op: FilterOpDrop, Name: []byte("users")},
 		{ReqID: 4, Op: FilterOpInfo, Name: []byte("users")},
 		{ReqID: 5, Op: FilterOpList},
@@ -49,6 +52,19 @@ func TestFilterRequestWithoutGrowth(t *testing.T) {
 	got, err := DecodeFilterRequest(old)
 	require.NoError(t, err)
 	assert.Zero(t, got.Growth)
+}
+
+// A windowed create carries its window after the growth (0 if not
+// told); a frame whose window is 0 but slices are not is refused.
+func TestFilterRequestWindow(t *testing.T) {
+	q := FilterRequest{ReqID: 1, Op: FilterOpCreate, Name: []byte("recent"), Layout: filter.Blocked, Capacity: 10, FPRate: 0.01, Window: 60_000, Slices: 6}
+	b := must(AppendFilterRequest(nil, q))
+	plain := q
+	plain.Window, plain.Slices = 0, 0
+	assert.Len(t, b, len(must(AppendFilterRequest(nil, plain)))+4+10, "growth 0, then the window")
+	binary.BigEndian.PutUint64(b[len(b)-10:], 0)
+	_, err := DecodeFilterRequest(b)
+	assert.ErrorIs(t, err, ErrValue, "slices without a window")
 }
 
 func TestFilterRequestRefused(t *testing.T) {
@@ -117,7 +133,7 @@ func TestFiltersRoundTrip(t *testing.T) {
 	}
 	_, err = AppendFilters(nil, 1, 0, []FilterDesc{{Name: []byte("x"), FillPPM: 1_000_001}})
 	assert.ErrorIs(t, err, ErrValue)
-	_, err = AppendFilters(nil, 1, 4, nil)
+	_, err = AppendFilters(nil, 1, 8, nil)
 	assert.ErrorIs(t, err, ErrValue, "unknown flags")
 	_, err = AppendFilters(nil, 1, 0, make([]FilterDesc, MaxFilterInfos+1))
 	assert.ErrorIs(t, err, ErrValue)
@@ -134,7 +150,7 @@ func TestFiltersWithStages(t *testing.T) {
 	q, err = DecodeFilterRequest(must(AppendFilterRequest(nil, FilterRequest{ReqID: 1, Op: FilterOpInfo, Name: []byte("x"), Pad: 64})))
 	require.NoError(t, err)
 	assert.Zero(t, q.Detail, "padding: not asked")
-	_, err = DecodeFilterRequest(must(AppendFilterRequest(nil, FilterRequest{ReqID: 1, Op: FilterOpInfo, Name: []byte("x"), Detail: 2})))
+	_, err = DecodeFilterRequest(must(AppendFilterRequest(nil, FilterRequest{ReqID: 1, Op: FilterOpInfo, Name: []byte("x"), Detail: 4})))
 	assert.ErrorIs(t, err, ErrValue, "an unknown detail")
 
 	in := []FilterDesc{{Name: []byte("users"), Gen: 1, Origin: []byte("n1"), FP: exampleFP, Capacity: 1000, FPRate: 0.01,
@@ -152,6 +168,17 @@ func TestFiltersWithStages(t *testing.T) {
 	plain, err := AppendFilters(nil, 9, 0, in)
 	require.NoError(t, err)
 	assert.Len(t, plain, len(b)-2*23, "23 bytes a filter, only when asked")
+	in[0].Window, in[0].Slices = 10_000, 10
+	w, err := AppendFilters(nil, 9, FiltersStages|FiltersWindows, in)
+	require.NoError(t, err)
+	assert.Len(t, w, len(b)+2*10, "and 10 more for its window")
+	fs, err = DecodeFilters(w)
+	require.NoError(t, err)
+	out = out[:0]
+	for f := range fs.All() {
+		out = append(out, f)
+	}
+	assert.Equal(t, in, out)
 	b[len(b)-1] = 2
 	_, err = DecodeFilters(b)
 	assert.ErrorIs(t, err, ErrValue, "unknown growth flags")
@@ -162,6 +189,7 @@ func FuzzFilterRequest(f *testing.F) {
 	f.Add(must(AppendFilterRequest(nil, FilterRequest{ReqID: 1, Op: FilterOpList, Pad: 64})))
 	f.Add(must(AppendFilterRequest(nil, FilterRequest{ReqID: 1, Op: FilterOpInfo, Name: []byte("users"), Detail: FilterDetailStages, Pad: 64})))
 	f.Add(must(AppendFilterRequest(nil, FilterRequest{ReqID: 2, Op: FilterOpCreate, Name: []byte("grows"), Layout: filter.Blocked, Capacity: 9, FPRate: 0.01, Growth: 3, Pad: 80})))
+	f.Add(must(AppendFilterRequest(nil, FilterRequest{ReqID: 2, Op: FilterOpCreate, Name: []byte("w"), Layout: filter.Blocked, Capacity: 9, FPRate: 0.01, Window: 10_000, Slices: 10, Pad: 80})))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		q, err := DecodeFilterRequest(b)
 		if err != nil {
@@ -178,6 +206,7 @@ func FuzzFilterRequest(f *testing.F) {
 func FuzzFilters(f *testing.F) {
 	f.Add(must(AppendFilters(nil, 3, 0, []FilterDesc{{Name: []byte("users"), Gen: 1, Origin: []byte("n1"), FP: exampleFP}})))
 	f.Add(must(AppendFilters(nil, 3, FiltersStages, []FilterDesc{{Name: []byte("users"), Gen: 1, Origin: []byte("n1"), FP: exampleFP, Stages: 2}})))
+	f.Add(must(AppendFilters(nil, 3, FiltersStages|FiltersWindows, []FilterDesc{{Name: []byte("w"), Gen: 1, Origin: []byte("n1"), FP: exampleFP, Window: 9, Slices: 3}})))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fs, err := DecodeFilters(b)
 		if err != nil {

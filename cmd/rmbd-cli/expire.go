@@ -38,14 +38,23 @@ func expireCmd(ctx context.Context, c *client.Client, cmd string, rest []string,
 // parseTTL reads a time from now: a Go duration (90s, 36h, 1h30m) or a
 // number of days (7d).
 func parseTTL(s string) (time.Duration, error) {
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		if n, err := strconv.ParseFloat(days, 64); err == nil && n > 0 && n < 100*365 {
-			return time.Duration(n * float64(24*time.Hour)), nil
-		}
-	} else if d, err := time.ParseDuration(s); err == nil && d > 0 {
+	if d, ok := parseDays(s); ok {
 		return d, nil
 	}
 	return 0, fmt.Errorf("expire takes a time from now, e.g. 90s, 36h or 7d, not %q", s)
+}
+
+// parseDays reads a positive duration as time.ParseDuration does, or as
+// days: 7d.
+func parseDays(s string) (time.Duration, bool) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.ParseFloat(days, 64); err == nil && n > 0 && n < 100*365 {
+			return time.Duration(n * float64(24*time.Hour)), true
+		}
+	} else if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return d, true
+	}
+	return 0, false
 }
 
 // expiry prints when a filter expires: at deadline, ttl from now by the

@@ -33,6 +33,7 @@ Usage:
   rmbd-cli [flags] stats --watch 1s  a live view: adds, has and sync per second, fill, keys, peers
   rmbd-cli [flags] members         the cluster as the node sees it: state, for how long, last sync
   rmbd-cli [flags] create NAME [--capacity N] [--fp-rate P] [--expansion X] [--layout classic]   create a named filter
+  rmbd-cli [flags] create NAME --window 24h [--slices L] [--capacity N] [--fp-rate P]   one that forgets keys older than the window
   rmbd-cli [flags] list [PREFIX]   the node's filters (those whose names begin with PREFIX): sizing, stages, estimated keys, fill
   rmbd-cli [flags] info NAME       one filter
   rmbd-cli [flags] drop NAME       drop a named filter and its keys
@@ -88,6 +89,8 @@ type options struct {
 	capacity  uint64
 	fpRate    float64
 	expansion int
+	window    string
+	slices    int
 	watch     time.Duration
 	addrEnv   bool // --addr came from RMBD_ADDR
 	oneKey    bool // bloomd's check or set: the key is the argument, even "-"
@@ -124,6 +127,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	fs.Uint64Var(&o.capacity, "capacity", 1_000_000, "with create: keys the filter is sized for")
 	fs.Float64Var(&o.fpRate, "fp-rate", 0.01, "with create: false-positive rate wanted at capacity, in (0,1)")
 	fs.IntVar(&o.expansion, "expansion", client.DefaultExpansion, "with create: once full, the filter opens a stage this many times larger (its false-positive rate stays under --fp-rate); 0: it does not grow and refuses adds once full; unset: the node's --expansion (2 unless set)")
+	fs.StringVar(&o.window, "window", "", "with create: the filter answers for the keys added within this long (90s, 24h, 7d) and forgets older ones; --capacity is then the keys of one window")
+	fs.IntVar(&o.slices, "slices", 0, "with create --window: the slices of time the window is kept in (0: the node's default, 10); a key is forgotten between one window and one window and two slices after it was added")
 	fs.StringVar(&o.layout, "layout", "blocked", "with create: blocked (sized by --capacity and --fp-rate) or classic (the original rmbd's 5×400 bits)")
 	fs.DurationVar(&o.watch, "watch", 0, "with stats: show the figures again every this long, until interrupted")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
@@ -178,8 +183,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			"dump": "one filter NAME (and writes to stdout)", "load": "one filter NAME (and reads stdin)",
 			"expire": "a filter NAME and a time from now (90s, 36h, 7d)", "persist": "one filter NAME", "ttl": "one filter NAME"}[cmd]))
 	}
-	if (fs.Changed("capacity") || fs.Changed("fp-rate") || fs.Changed("layout") || fs.Changed("expansion")) && cmd != "create" {
-		return fail(fmt.Errorf("--capacity, --fp-rate, --expansion and --layout go with create, not %s", cmd))
+	if (fs.Changed("capacity") || fs.Changed("fp-rate") || fs.Changed("layout") || fs.Changed("expansion") || fs.Changed("window") || fs.Changed("slices")) && cmd != "create" {
+		return fail(fmt.Errorf("--capacity, --fp-rate, --expansion, --window, --slices and --layout go with create, not %s", cmd))
+	}
+	window, err := windowOf(o, fs.Changed("expansion"))
+	if err != nil {
+		return fail(err)
 	}
 	if o.layout != "blocked" && o.layout != "classic" {
 		return fail(fmt.Errorf("--layout %q is not blocked or classic", o.layout))
@@ -220,9 +229,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	switch cmd {
 	case "create":
 		var f client.FilterInfo
-		if o.layout == "classic" {
+		switch {
+		case o.layout == "classic":
 			f, err = c.CreateClassicFilter(ctx, rest[0])
-		} else {
+		case window > 0:
+			f, err = c.CreateWindowedFilter(ctx, rest[0], o.capacity, o.fpRate, window, o.slices)
+		default:
 			f, err = c.CreateGrowingFilter(ctx, rest[0], o.capacity, o.fpRate, o.expansion)
 		}
 		if err == nil {

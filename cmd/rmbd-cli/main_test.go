@@ -634,3 +634,40 @@ func TestExpire(t *testing.T) {
 		return code == 2
 	}, 10*time.Second, 50*time.Millisecond, "dropped at its deadline")
 }
+
+// create --window makes a filter that forgets; info tells its window and
+// the slices it holds; --window with what a window does not go with is
+// refused before anything is sent.
+func TestCreateWindowed(t *testing.T) {
+	addr := nodetest.Start(t, node.DefaultConfig()).Addr().String()
+	code, out, errOut := cli(addr, "", "create", "recent", "--window", "10s", "--capacity", "1000")
+	require.Equal(t, 0, code, errOut)
+	assert.Equal(t, "created recent: capacity 1000 per window of 10s at fp-rate 0.01\n", out)
+	code, _, errOut = cli(addr, "", "-f", "recent", "add", "k")
+	require.Equal(t, 0, code, errOut)
+	code, out, _ = cli(addr, "", "info", "recent")
+	require.Equal(t, 0, code)
+	assert.Contains(t, out, "window          10s in 10 slices of 1s: keys are forgotten 10s to 12s after they were added\nslices          1 held now\n")
+	code, out, _ = cli(addr, "", "--json", "info", "recent")
+	require.Equal(t, 0, code)
+	assert.Contains(t, out, `"slices":10,"slices_held":1,`)
+	assert.Contains(t, out, `"window_ms":10000`)
+	code, _, errOut = cli(addr, "", "create", "week", "--window", "7d", "--slices", "7")
+	require.Equal(t, 0, code, errOut)
+
+	for _, bad := range []struct {
+		args []string
+		err  string
+	}{
+		{[]string{"create", "w", "--window", "soon"}, `--window takes a length of time, e.g. 90s, 24h or 7d, in whole milliseconds, not "soon"`},
+		{[]string{"create", "w", "--slices", "5"}, "--slices goes with --window"},
+		{[]string{"create", "w", "--window", "1h", "--expansion", "2"}, "--window and --expansion do not go together"},
+		{[]string{"create", "w", "--window", "1h", "--layout", "classic"}, "--window goes with the blocked layout"},
+		{[]string{"create", "w", "--window", "1s", "--slices", "20"}, "a window's slices last 100ms at least"},
+		{[]string{"info", "recent", "--window", "1h"}, "go with create, not info"},
+	} {
+		code, _, errOut := cli(addr, "", bad.args...)
+		assert.Equal(t, 2, code, "%v", bad.args)
+		assert.Contains(t, errOut, bad.err, "%v", bad.args)
+	}
+}

@@ -168,7 +168,10 @@ func (p *printer) filters(what string, fs []client.FilterInfo) {
 			if f.Created.UnixMilli() == 0 {
 				m["created"] = nil // made by the node's flags
 			}
-			if f.Stages > 0 {
+			switch {
+			case f.Window > 0:
+				m["window_ms"], m["slices"], m["slices_held"] = f.Window.Milliseconds(), f.Slices, f.Stages
+			case f.Stages > 0:
 				m["stages"], m["stages_capacity"], m["expansion"], m["nonscaling"] = f.Stages, f.StagesCapacity, f.Expansion, f.NonScaling
 			}
 			p.enc.Encode(m)
@@ -185,12 +188,19 @@ func (p *printer) filters(what string, fs []client.FilterInfo) {
 		return
 	}
 	for _, f := range fs {
-		if what == "created" {
+		switch {
+		case what == "created" && f.Window > 0:
+			fmt.Fprintf(p.w, "created %s: capacity %d per window of %v at fp-rate %v\n", f.Name, f.Capacity, f.Window, f.FPRate)
+			continue
+		case what == "created":
 			fmt.Fprintf(p.w, "created %s: capacity %d at fp-rate %v, %d bytes\n", f.Name, f.Capacity, f.FPRate, f.Bytes)
 			continue
 		}
 		fmt.Fprintf(p.w, "name            %s\ncapacity        %d\nfp rate         %v\n", f.Name, f.Capacity, f.FPRate)
-		if f.Stages > 0 {
+		switch {
+		case f.Window > 0:
+			fmt.Fprintf(p.w, "window          %s\nslices          %d held now\n", windowLine(f), f.Stages)
+		case f.Stages > 0:
 			fmt.Fprintf(p.w, "growth          %s\nstages          %d, for %d keys together\n", growth(f), f.Stages, f.StagesCapacity)
 		}
 		fmt.Fprintf(p.w, "bytes           %d\nestimated keys  %d\nfill            %.2f%%\n", f.Bytes, f.Keys, 100*f.Fill)

@@ -1,0 +1,217 @@
+package registry
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rmbd/rmbd/filter"
+)
+
+// Windowed filters (gossip/windows.go): a filter defined with a window is
+// a list of slices of time, one segment each, keyed by the slice's
+// absolute number. Adds go to the slice this node's clock reads; a has
+// asks every slice the window keeps; rows of a slice within the window
+// open it here (a member opened it first); DropDue drops, every call,
+// the slices that fell out of the window. A node away for longer than
+// the window opens none of its old slices: it starts from an empty
+// window, and its members' rows fill the rest.
+
+// ErrClock refuses windowed adds on a node whose clock is too far from
+// the cluster's: they would go to another slice than the members put
+// them in.
+var ErrClock = errors.New("this node's clock is too far from the cluster's for windowed filters")
+
+// SetClockOffset tells the registry how far this node's clock is from
+// the cluster's (as membership measures it): past half a slice of a
+// windowed filter, adds to it are refused with ErrClock.
+func (r *Registry) SetClockOffset(d time.Duration) { r.clockOffset.Store(int64(d)) }
+
+// ClockOffset returns what SetClockOffset last set.
+func (r *Registry) ClockOffset() time.Duration { return time.Duration(r.clockOffset.Load()) }
+
+// windowed reports whether f is a windowed filter.
+func (f *Filter) windowed() bool { return f.version.Def.Windowed() }
+
+// kept returns the slices f keeps now, from lo to hi included.
+func (f *Filter) kept() (lo, hi uint64) {
+	d := f.version.Def
+	return d.Kept(d.SliceAt(f.reg.cfg.Now()))
+}
+
+// slice returns the slice adds to f go to now, opened if it is not yet.
+func (f *Filter) slice() (*Segment, error) {
+	d := f.version.Def
+	if off := f.reg.ClockOffset().Abs(); off > d.SliceLength()/2 {
+		return nil, fmt.Errorf("%w: it is %v off, and %q's slices of %v tolerate %v", ErrClock,
+			off.Round(time.Millisecond), f.name, d.SliceLength(), d.SliceLength()/2)
+	}
+	cur := d.SliceAt(f.reg.cfg.Now())
+	if s := f.Segment(cur); s != nil {
+		return s, nil
+	}
+	return f.openSlice(cur)
+}
+
+// openSlice opens slice id of f, within its --max-filter-bytes and the
+// node's --max-memory, and publishes it in order.
+func (f *Filter) openSlice(id uint64) (*Segment, error) {
+	r := f.reg
+	f.growMu.Lock()
+	defer f.growMu.Unlock()
+	if s := f.Segment(id); s != nil {
+		return s, nil
+	}
+	def := f.version.Def.SliceDef()
+	size := def.FP.SizeBytes()
+	if most := r.cfg.MaxFilterBytes; most > 0 && f.Bytes()+size > most {
+		return nil, fmt.Errorf("slice %d (%d bytes) would take it past --max-filter-bytes (%d bytes; %d in use)", id, size, most, f.Bytes())
+	}
+	if err := r.reserve(f, size); err != nil {
+		return nil, err
+	}
+	f.mu.RLock() // a close waits until it is published, and then closes it too
+	defer f.mu.RUnlock()
+	if f.closed.Load() {
+		r.unreserve(f, size)
+		return nil, ErrDropped
+	}
+	seg, err := r.openSegment(f, id, def, 0)
+	if err != nil {
+		r.unreserve(f, size)
+		return nil, err
+	}
+	segs := append(slices.Clone(f.Segments()), seg)
+	slices.SortFunc(segs, bySliceID)
+	f.segs.Store(&segs)
+	if seg.st != nil && r.isStarted() {
+		seg.st.Start()
+	}
+	return seg, nil
+}
+
+func bySliceID(a, b *Segment) int { return cmp.Compare(a.id, b.id) }
+
+// openRowsSlice opens, for a member's rows, slice id of a windowed
+// version if the window keeps it here, and their fingerprint is its.
+func (f *Filter) openRowsSlice(id uint64, fp filter.Fingerprint) (*Segment, error) {
+	if lo, hi := f.kept(); id < lo || id > hi || fp != f.version.Def.FP {
+		return nil, ErrNoStage
+	}
+	return f.openSlice(id)
+}
+
+// dropSlices drops the slices of every windowed filter that fell out of
+// its window.
+func (r *Registry) dropSlices() {
+	for _, f := range r.All() {
+		if f.windowed() {
+			f.dropOld()
+		}
+	}
+}
+
+// dropOld drops f's slices below its window: out of reach of requests
+// first, then, once no add is in flight, their stores and folders.
+func (f *Filter) dropOld() {
+	lo, _ := f.kept()
+	f.growMu.Lock()
+	segs := f.Segments()
+	keep := slices.DeleteFunc(slices.Clone(segs), func(s *Segment) bool { return s.id < lo })
+	if len(keep) == len(segs) {
+		f.growMu.Unlock()
+		return
+	}
+	f.segs.Store(&keep)
+	f.growMu.Unlock()
+	f.mu.Lock() // no add is in flight in a store past this
+	defer f.mu.Unlock()
+	if f.closed.Load() { // dropped meanwhile: closed whole, bytes given back
+		return
+	}
+	var size uint64
+	for _, s := range segs {
+		if s.id >= lo {
+			continue
+		}
+		size += s.def.FP.SizeBytes()
+		if s.st == nil {
+			continue
+		}
+		err := errors.Join(s.st.Close(), f.reg.cfg.Dir.Remove(segmentFolder(f.folder, s.id)))
+		if err != nil {
+			f.reg.log.Error("a slice out of its window could not be removed", "filter", f.name, "slice", s.id, "err", err)
+		}
+	}
+	f.reg.unreserve(f, size)
+}
+
+// loadSlices opens the slices of windowed f its folders hold and its
+// window keeps; the folders of the others are removed.
+func (r *Registry) loadSlices(f *Filter) error {
+	if r.cfg.Dir == nil {
+		segs := []*Segment{}
+		f.segs.Store(&segs)
+		return nil
+	}
+	folders, err := r.cfg.Dir.Folders()
+	if err != nil {
+		return err
+	}
+	lo, hi := f.kept()
+	def := f.version.Def.SliceDef()
+	var segs []*Segment
+	var size uint64
+	for _, name := range folders {
+		rest, ok := strings.CutPrefix(name, f.folder+"@")
+		id, err := strconv.ParseUint(rest, 16, 64)
+		if !ok || err != nil || segmentFolder(f.folder, id) != name {
+			continue
+		}
+		if id < lo || id > hi {
+			if err := r.cfg.Dir.Remove(name); err != nil {
+				return errors.Join(err, closeSegments(segs))
+			}
+			continue
+		}
+		seg, err := r.openSegment(f, id, def, 0)
+		if err != nil {
+			return errors.Join(fmt.Errorf("slice %d: %w", id, err), closeSegments(segs))
+		}
+		segs = append(segs, seg)
+		size += def.FP.SizeBytes()
+	}
+	slices.SortFunc(segs, bySliceID)
+	f.segs.Store(&segs)
+	f.bytes.Store(size)
+	return nil
+}
+
+// hasWindowed reports whether a slice f keeps holds key.
+func (f *Filter) hasWindowed(key []byte) bool {
+	lo, hi := f.kept()
+	for _, s := range f.Segments() {
+		if s.id >= lo && s.id <= hi && s.f.Has(key) {
+			return true
+		}
+	}
+	return false
+}
+
+// windowKeys estimates the keys added within the last window: in the
+// slices from the one the clock reads back, as many as the window has.
+func (f *Filter) windowKeys() float64 {
+	d := f.version.Def
+	cur := d.SliceAt(f.reg.cfg.Now())
+	keys := 0.0
+	for _, s := range f.Segments() {
+		if s.id <= cur && s.id+uint64(d.Slices) > cur {
+			keys += s.keys()
+		}
+	}
+	return keys
+}
