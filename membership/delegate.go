@@ -66,9 +66,9 @@ func (e *events) NotifyJoin(n *memberlist.Node) { (*Membership)(e).up(n) }
 // NotifyUpdate reports a member whose metadata changed.
 func (e *events) NotifyUpdate(n *memberlist.Node) { (*Membership)(e).up(n) }
 
-// NotifyLeave reports a member that failed or left: one that failed is
-// joined again by the rejoin loop. (memberlist does not say which: a
-// member flags its metadata before it leaves.)
+// NotifyLeave reports a member that failed or left, and forgets its
+// clock: one that failed is joined again by the rejoin loop. (memberlist
+// does not say which: a member flags its metadata before it leaves.)
 func (e *events) NotifyLeave(n *memberlist.Node) {
 	m := (*Membership)(e)
 	if n.Name == m.cfg.Name {
@@ -82,6 +82,7 @@ func (e *events) NotifyLeave(n *memberlist.Node) {
 	}
 	left := r.readable && r.Meta.Flags&wire.MetaLeaving != 0
 	r.state, r.since = wire.MemberDead, m.now()
+	delete(m.clocks, n.Name)
 	if left {
 		r.state = wire.MemberLeft
 	}

@@ -2,8 +2,9 @@
 // hashicorp/memberlist. It finds the other members and their data
 // addresses, tells the node when members come and go, carries the node's
 // anti-entropy state in memberlist's push/pull, re-joins seeds and failed
-// members so that partitions heal on their own, and swaps state at once
-// with a member back from a failure or a restart.
+// members so that partitions heal on their own, swaps state at once
+// with a member back from a failure or a restart, and measures how far
+// the node's clock is from the cluster's (Clock).
 //
 // It talks to the node only through Host, a small interface a test can
 // fake; the node never sees memberlist.
@@ -113,6 +114,9 @@ type Config struct {
 	// may learn of it second-hand, never joining it. A node that starts
 	// empty is filled by its join.
 	SwapNew bool
+	// Now is this node's wall clock, which it tells the members (Clock);
+	// nil means time.Now. Simulations give skewed clocks.
+	Now func() time.Time
 }
 
 // swapNewFor is how long after start a member with SwapNew swaps state
@@ -154,6 +158,10 @@ type Counters struct {
 	// BadState counts push/pull states refused (another version, junk, or
 	// from a member not known).
 	BadState uint64
+	// BadClock counts ping acks whose clock did not decode (another
+	// version, or junk); such clocks are ignored. An ack without a clock
+	// is not counted.
+	BadClock uint64
 }
 
 // Membership is this node's view of the cluster. See the package doc.
@@ -171,12 +179,14 @@ type Membership struct {
 	addr    string              // this member's gossip address
 
 	mu      sync.Mutex
-	members map[string]*record // every member seen but this one, by name
+	members map[string]*record    // every member seen but this one, by name
+	clocks  map[string]*clockRing // alive members' clocks, by name
 
 	started           time.Time // this member's own age
 	broadcasts        *memberlist.TransmitLimitedQueue
 	swaps             chan string // gossip addresses of members back, to swap state with now
 	badMeta, badState atomic.Uint64
+	badClock          atomic.Uint64
 	leaving           atomic.Bool
 	left              sync.Once
 }
@@ -203,7 +213,10 @@ func New(cfg Config, host Host) (*Membership, error) {
 	if cfg.Resolver == nil {
 		cfg.Resolver = net.DefaultResolver
 	}
-	m := &Membership{cfg: cfg, host: host, log: cfg.Logger, members: map[string]*record{},
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	m := &Membership{cfg: cfg, host: host, log: cfg.Logger, members: map[string]*record{}, clocks: map[string]*clockRing{},
 		swaps: make(chan string, maxSwapsQueued)}
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = cfg.Name
@@ -241,6 +254,7 @@ func New(cfg Config, host Host) (*Membership, error) {
 	mc.Logger = log.New(slogWriter{m.log}, "", 0)
 	mc.Delegate = (*delegate)(m)
 	mc.Events = (*events)(m)
+	mc.Ping = (*pings)(m)
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		return nil, fmt.Errorf("cluster membership: %w", err)
@@ -282,7 +296,7 @@ func (m *Membership) Addr() string { return m.addr }
 
 // Counters returns what membership has dropped so far.
 func (m *Membership) Counters() Counters {
-	return Counters{BadMeta: m.badMeta.Load(), BadState: m.badState.Load()}
+	return Counters{BadMeta: m.badMeta.Load(), BadState: m.badState.Load(), BadClock: m.badClock.Load()}
 }
 
 // SetKeys replaces the gossip keys while memberlist runs: the first

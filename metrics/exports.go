@@ -57,4 +57,6 @@ var exports = map[string]export{
 	"fp_over_target":        {"rmbd_filter_fp_over_target", gauge, "1 if the estimated false-positive rate is over twice the target.", nil},
 	"ready":                 {"rmbd_ready", gauge, "1 if the node is ready: serving, and with --join, joined and filled from the cluster.", nil},
 	"named_filters":         {"rmbd_named_filters", gauge, "Named filters the node holds (besides the default; bounded by --max-filters).", nil},
+	"clock_offset_us": {"rmbd_clock_offset_seconds", gauge, "This node's clock less the cluster's (the median of the members'), measured on memberlist's pings. Past half a slice of a windowed filter, adds to it are refused and the node is not ready.",
+		func(s node.Stats) float64 { return s.ClockOffset.Seconds() }},
 }

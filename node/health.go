@@ -2,7 +2,6 @@ package node
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/rmbd/rmbd/registry"
 )
@@ -40,6 +39,8 @@ func (n *Node) Health() Health {
 		h.Why = "joining: the first pull from the cluster is not done"
 	case n.unwritable() != "":
 		h.Why = n.unwritable()
+	case n.reg.ClockNote() != "":
+		h.Why = n.reg.ClockNote()
 	default:
 		h.Ready = true
 	}
@@ -62,27 +63,4 @@ func alarmsOf(f *registry.Filter) Alarms {
 		return st.Alarms
 	}
 	return Alarms{}
-}
-
-// The filters' statistics (bits set, estimated keys and false-positive
-// rate) come from reading every filter whole. A stats request must not
-// cost that — a flood of them would take every core — so a background
-// loop refreshes them, at most once a second and no more often than
-// keeps the reading under 1% of a core, and requests read the copy.
-const (
-	minStatsEvery = time.Second
-	statsShare    = 100 // the reading takes at most 1/statsShare of the time
-)
-
-// statsLoop refreshes the filters' statistics and alarms until the node
-// stops.
-func (n *Node) statsLoop() {
-	for {
-		took := n.reg.RefreshStats() // a filter loaded full says so at start
-		select {
-		case <-n.life.ctx.Done():
-			return
-		case <-time.After(max(minStatsEvery, statsShare*took)):
-		}
-	}
 }

@@ -5,8 +5,10 @@ import "time"
 // housekeep runs the node's periodic chores until it stops: it lifts the
 // blocks of datagram sources that stopped (internal/shed); after a burst
 // of connections, gives the memory their buffers held back to the system
-// (at least trimAfter bytes, at most every trimEvery); drops filters whose
-// deadline came; forgets tombstones past --tombstone-ttl.
+// (at least trimAfter bytes, at most every trimEvery); tells the registry
+// how far the node's clock is from the cluster's (windowed filters);
+// drops filters whose deadline came and slices out of their window;
+// forgets tombstones past --tombstone-ttl.
 func (n *Node) housekeep() {
 	t := time.NewTicker(housekeepEvery)
 	defer t.Stop()
@@ -20,6 +22,9 @@ func (n *Node) housekeep() {
 				s.Review(now)
 			}
 			n.bufs.Trim(trimAfter, trimEvery)
+			if m := n.mem.Load(); m != nil {
+				n.reg.SetClockOffset(m.Clock().Offset)
+			}
 			_ = n.change(n.reg.DropDue(), nil)
 			if now.Sub(expired) >= expireEvery {
 				n.reg.Apply(n.reg.Expire())

@@ -39,6 +39,7 @@ func (n *Node) startMembership() error {
 		Transport:        n.cfg.GossipTransport,
 		Allowed:          n.gossipAllowed(),
 		SwapNew:          n.reg.HoldsRows(),
+		Now:              n.cfg.Now,
 	}, host{n})
 	if err != nil {
 		return err

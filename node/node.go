@@ -234,7 +234,7 @@ func (n *Node) Run(ctx context.Context) error {
 		n.resp.Start()
 	}
 	n.life.spawn(n.housekeep)
-	n.life.spawn(n.statsLoop)
+	n.life.spawn(func() { n.reg.RefreshStatsUntil(n.life.ctx.Done()) })
 	n.life.spawn(n.catalogLoop)
 	if !n.cfg.ManualTicks {
 		n.life.spawn(n.syncLoop)

@@ -43,6 +43,8 @@ type Stats struct {
 	Unwritable int
 	// Authenticated: the node has a cluster key.
 	Authenticated bool
+	// ClockOffset is the node's clock less the cluster's, as last measured.
+	ClockOffset time.Duration
 	// Capacity and TargetFPRate are what the filter was sized for (zero
 	// for the classic filter); Alarms says whether it is past them.
 	Capacity     uint64
@@ -156,6 +158,7 @@ func (s Stats) WireStats() []wire.Stat {
 		wire.Stat{Name: "fp_over_target", Value: counter.Flag(s.Alarms.FPHigh)},
 		wire.Stat{Name: "ready", Value: counter.Flag(s.Health.Ready)},
 		wire.Stat{Name: "named_filters", Value: uint64(len(s.Named))},
+		wire.Stat{Name: "clock_offset_us", Value: uint64(s.ClockOffset.Microseconds())}, // two's complement
 	)
 }
 
@@ -180,6 +183,7 @@ func (n *Node) Stats() Stats {
 		mc := m.Counters()
 		s.Counts[counter.MemberBadMeta] += mc.BadMeta
 		s.Counts[counter.MemberBadState] += mc.BadState
+		s.Counts[counter.MemberBadClock] += mc.BadClock
 	}
 	cc := n.conns.Counts()
 	s.Counts[counter.TCPRefusedPerSource] += cc.Refused
@@ -194,7 +198,7 @@ func (n *Node) Stats() Stats {
 		n.addRESPStats(&s)
 	}
 	n.addFilterStats(&s)
-	s.Authenticated = n.keyed()
+	s.Authenticated, s.ClockOffset = n.keyed(), n.reg.ClockOffset()
 	s.Health, s.SyncInterval = n.Health(), n.cfg.SyncInterval
 	for i := range s.Latency {
 		s.Latency[i] = n.meters.lat[i].Snapshot()

@@ -35,7 +35,8 @@ type Registry struct {
 	others  atomic.Uint64       // the cluster's members besides this node, as Tick last heard
 	// clockOffset is this node's clock less the cluster's (window.go).
 	clockOffset atomic.Int64
-	started     bool // stores checkpoint in the background
+	clockOut    atomic.Bool // the offset is past what windowed filters tolerate
+	started     bool        // stores checkpoint in the background
 	closed      bool
 
 	saver saver // writes the catalog, one write serving every waiter

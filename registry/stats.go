@@ -39,6 +39,28 @@ type alarmState struct {
 	keysLevel, fpLevel int // doublings past the limit logged so far
 }
 
+// Reading every filter whole must not happen per request — a flood of
+// stats requests would take every core — so RefreshStatsUntil refreshes
+// them in the background, at most once a second and no more often than
+// keeps the reading under 1% of a core, and requests read the copy.
+const (
+	minStatsEvery = time.Second
+	statsShare    = 100 // the reading takes at most 1/statsShare of the time
+)
+
+// RefreshStatsUntil refreshes the filters' statistics and alarms, paced
+// as above, until done is closed.
+func (r *Registry) RefreshStatsUntil(done <-chan struct{}) {
+	for {
+		took := r.RefreshStats() // a filter loaded full says so at start
+		select {
+		case <-done:
+			return
+		case <-time.After(max(minStatsEvery, statsShare*took)):
+		}
+	}
+}
+
 // ReadStats reads f's statistics now, over every segment: it reads all
 // of f.
 func (f *Filter) ReadStats() filter.Stats {

@@ -28,8 +28,43 @@ var ErrClock = errors.New("this node's clock is too far from the cluster's for w
 
 // SetClockOffset tells the registry how far this node's clock is from
 // the cluster's (as membership measures it): past half a slice of a
-// windowed filter, adds to it are refused with ErrClock.
-func (r *Registry) SetClockOffset(d time.Duration) { r.clockOffset.Store(int64(d)) }
+// windowed filter, adds to it are refused with ErrClock. It logs a
+// warning when the offset passes what the windowed filters held
+// tolerate, and says when it is back within.
+func (r *Registry) SetClockOffset(d time.Duration) {
+	r.clockOffset.Store(int64(d))
+	bound, ok := r.clockBound()
+	out := ok && d.Abs() > bound
+	switch was := r.clockOut.Swap(out); {
+	case out && !was:
+		r.log.Warn("this node's clock is too far from the cluster's: its windowed filters refuse adds, and it is not ready",
+			"offset", d, "tolerated", bound)
+	case was && !out:
+		r.log.Info("this node's clock is back within what windowed filters tolerate", "offset", d)
+	}
+}
+
+// clockBound returns the offset the windowed filters held tolerate: half
+// the shortest slice; ok is false without one.
+func (r *Registry) clockBound() (bound time.Duration, ok bool) {
+	for _, f := range r.All() {
+		if d := f.version.Def; d.Windowed() && (!ok || d.SliceLength()/2 < bound) {
+			bound, ok = d.SliceLength()/2, true
+		}
+	}
+	return bound, ok
+}
+
+// ClockNote says why the node is not ready for its windowed filters'
+// sake: its clock is past what they tolerate; "" otherwise.
+func (r *Registry) ClockNote() string {
+	bound, ok := r.clockBound()
+	if d := r.ClockOffset(); ok && d.Abs() > bound {
+		return fmt.Sprintf("this node's clock is %v off the cluster's, past the %v its windowed filters tolerate: their adds are refused here",
+			d.Round(time.Millisecond), bound)
+	}
+	return ""
+}
 
 // ClockOffset returns what SetClockOffset last set.
 func (r *Registry) ClockOffset() time.Duration { return time.Duration(r.clockOffset.Load()) }

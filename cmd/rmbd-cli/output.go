@@ -103,9 +103,9 @@ func (p *printer) pong(pg client.Pong) {
 
 func (p *printer) stats(s []client.Stat) {
 	if p.json {
-		m := make(map[string]uint64, len(s))
+		m := make(map[string]any, len(s))
 		for _, st := range s {
-			m[st.Name] = st.Value
+			m[st.Name] = statValue(st)
 		}
 		p.enc.Encode(m)
 		return
@@ -115,8 +115,17 @@ func (p *printer) stats(s []client.Stat) {
 		width = max(width, len(st.Name))
 	}
 	for _, st := range s {
-		fmt.Fprintf(p.w, "%-*s %d\n", width, st.Name, st.Value)
+		fmt.Fprintf(p.w, "%-*s %d\n", width, st.Name, statValue(st))
 	}
+}
+
+// statValue is a stat's value: signed for the one that is (the clock's
+// offset, sent as its two's complement).
+func statValue(st client.Stat) any {
+	if st.Name == "clock_offset_us" {
+		return int64(st.Value)
+	}
+	return st.Value
 }
 
 func (p *printer) members(node string, ms []client.Member) {

@@ -68,6 +68,7 @@ const (
 	RESPAuthDelayed                    // RESP AUTH attempts made to wait: their source gave wrong passwords before
 	RESPAuthRefused                    // RESP AUTH attempts refused unchecked: their source failed too often of late
 	CatalogDropped                     // catalog changes from members dropped: the queue was full (the next push/pull brings them)
+	MemberBadClock                     // pings whose ack carried a clock that does not decode
 	Num                                // how many there are
 )
 
@@ -129,6 +130,7 @@ var info = [Num]struct{ name, help string }{
 	{"resp_auth_delayed", "RESP AUTH attempts made to wait: their source gave wrong passwords before."},
 	{"resp_auth_refused", "RESP AUTH attempts refused unchecked: their source failed too often of late."},
 	{"catalog_dropped", "Catalog changes from members dropped: the queue was full (the next push/pull brings them)."},
+	{"member_bad_clock", "Pings whose ack carried a clock that does not decode."},
 }
 
 // Help says what the counter counts, in a sentence.
