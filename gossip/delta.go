@@ -95,21 +95,29 @@ func (g *Gossip) originatedSince(since uint64) []uint32 {
 	return rows
 }
 
-// maxBackoff is how many times a member's ack timeout doubles, at most.
-const maxBackoff = 4
+// maxBackoff is how many times a member's ack timeout doubles, at most;
+// graceMisses how many missed rounds in a row are sent again at the next
+// timeout before it starts doubling.
+const (
+	maxBackoff  = 4
+	graceMisses = 2
+)
 
 // resendLate sends again the frames of p's round whose acks are overdue
 // and reports whether any were, counting a missed round. A member that
 // keeps missing acks (alive to membership, deaf on its data port) is
-// waited for twice as long after each miss, up to 16 timeouts (maxBackoff):
-// longer, and a member back from a pause or a partition would wait that
-// long for what it missed (anti-entropy brings it sooner, and the resends
-// then go for nothing).
+// waited for twice as long after each miss past graceMisses, up to 16
+// timeouts (maxBackoff): longer, and a member back from a pause or a
+// partition would wait that long for what it missed (anti-entropy brings
+// it sooner, and the resends then go for nothing). The grace is for a
+// lossy network, where two frames lost in a row are common and rows
+// should still arrive within a second (a windowed filter's keys have a
+// shelf life).
 func (g *Gossip) resendLate(p *peer, out *Outbox) bool {
 	r := p.round
 	timeout := uint64(g.cfg.AckTimeout)
 	if p.kind == Member {
-		timeout <<= min(p.missed, maxBackoff)
+		timeout <<= min(max(p.missed-graceMisses, 0), maxBackoff)
 	}
 	if !r.w.anyLate(g.tick, timeout) {
 		return false

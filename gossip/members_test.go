@@ -124,9 +124,10 @@ func TestMembersAreNeverPruned(t *testing.T) {
 		nw.round()
 	}
 	require.Len(t, a.g.Peers(), 1, "membership, not acks, removes members")
-	// Resent after 1, 2, 4, 8 and 16 ticks (31), then every 16: at 47 and 63.
-	assert.Equal(t, 7, a.g.Peers()[0].Missed)
-	assert.Equal(t, uint64(7), a.g.Counters().Resent, "a deaf member is waited for longer each time, up to 16 ticks")
+	// Resent after 1 tick three times (the grace for a lossy network),
+	// then after 2, 4, 8 and 16 ticks (33), then every 16: at 49 and 65.
+	assert.Equal(t, 9, a.g.Peers()[0].Missed)
+	assert.Equal(t, uint64(9), a.g.Counters().Resent, "a deaf member is waited for longer each time past the grace, up to 16 ticks")
 	b.deaf = false
 	nw.roundsUntil(70, func() bool { return b.f.Has([]byte("x")) && !a.g.Peers()[0].Pending })
 	assert.Zero(t, a.g.Peers()[0].Missed, "an ack resets the wait")

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rmbd/rmbd/filter"
+	"github.com/rmbd/rmbd/internal/mutate"
 )
 
 // Windowed filters (gossip/windows.go): a filter defined with a window is
@@ -134,6 +135,9 @@ func bySliceID(a, b *Segment) int { return cmp.Compare(a.id, b.id) }
 // openRowsSlice opens, for a member's rows, slice id of a windowed
 // version if the window keeps it here, and their fingerprint is its.
 func (f *Filter) openRowsSlice(id uint64, fp filter.Fingerprint) (*Segment, error) {
+	if mutate.SliceRowsRefused {
+		return nil, ErrNoStage
+	}
 	if lo, hi := f.kept(); id < lo || id > hi || fp != f.version.Def.FP {
 		return nil, ErrNoStage
 	}
@@ -154,6 +158,9 @@ func (r *Registry) dropSlices() {
 // first, then, once no add is in flight, their stores and folders.
 func (f *Filter) dropOld() {
 	lo, _ := f.kept()
+	if mutate.SlicesKeptForever {
+		return
+	}
 	f.growMu.Lock()
 	segs := f.Segments()
 	keep := slices.DeleteFunc(slices.Clone(segs), func(s *Segment) bool { return s.id < lo })
@@ -229,6 +236,9 @@ func (r *Registry) loadSlices(f *Filter) error {
 // hasWindowed reports whether a slice f keeps holds key.
 func (f *Filter) hasWindowed(key []byte) bool {
 	lo, hi := f.kept()
+	if mutate.SlicesKeptForever {
+		lo = 0
+	}
 	for _, s := range f.Segments() {
 		if s.id >= lo && s.id <= hi && s.f.Has(key) {
 			return true

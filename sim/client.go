@@ -65,7 +65,8 @@ func (cl *client) send(r *request) error {
 		inner, err = wire.AppendBatch(nil, wire.TypeHasBatch, id, 0, r.keys)
 	case OpCreate: // padded, as the client pads them: the answer is larger than the request
 		inner, err = wire.AppendFilterRequest(nil, wire.FilterRequest{ReqID: id, Op: wire.FilterOpCreate,
-			Name: []byte(r.op.Filter), Layout: filter.Blocked, Capacity: r.op.Capacity, FPRate: FPRate, Pad: wire.MaxDatagram})
+			Name: []byte(r.op.Filter), Layout: filter.Blocked, Capacity: r.op.Capacity, FPRate: FPRate, Pad: wire.MaxDatagram,
+			Window: uint64(r.op.Window.Milliseconds()), Slices: uint16(r.op.Slices)})
 	case OpDrop:
 		inner, err = wire.AppendFilterRequest(nil, wire.FilterRequest{ReqID: id, Op: wire.FilterOpDrop,
 			Name: []byte(r.op.Filter), Pad: wire.MaxDatagram})

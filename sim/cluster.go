@@ -163,10 +163,25 @@ func (c *cluster) add(fsync store.FsyncPolicy, capacity uint64) *member {
 	i := len(c.members)
 	m := &member{i: i, addr: memberAddr(i), disk: simdisk.New(c.plan.Seed*1000 + uint64(i)), fsync: fsync,
 		capacity: capacity, logs: newLogRing(64)}
-	// Clocks start up to a second either side of true time.
-	m.offset.Store(int64(time.Duration((c.plan.Seed*7919+uint64(i)*104729)%2001)*time.Millisecond - time.Second))
+	// Clocks start up to a second either side of true time; in a
+	// windowed history, up to WindowSkew.
+	spread := time.Second
+	if c.plan.Window != nil {
+		spread = WindowSkew
+	}
+	ms := uint64(2*spread/time.Millisecond) + 1
+	m.offset.Store(int64(time.Duration((c.plan.Seed*7919+uint64(i)*104729)%ms)*time.Millisecond - spread))
 	c.members = append(c.members, m)
 	return m
+}
+
+// cutOff reports whether m is cut off from the others now: isolated,
+// deaf, on a side of a partition, or restarting.
+func (c *cluster) cutOff(m *member) bool {
+	a := m.addr.Addr()
+	c.links.mu.Lock()
+	defer c.links.mu.Unlock()
+	return c.links.alone[a] || c.links.deaf[a] || c.links.side[a] != 0 || c.links.boot[a]
 }
 
 // elapsed is the time since the history began.

@@ -48,6 +48,14 @@
 //   - bounds: filter memory and connection buffers stay under their
 //     limits, and no member has more peers than there are other members.
 //
+// One seed in five draws a windowed history instead (PlanFor,
+// NewWindowPlan, window.go): one windowed filter, keys added through
+// every member at a steady rate, clocks within WindowSkew of true time,
+// under message loss, members cut off and killed; its own checks (read
+// your writes, every key of the window on every member, keys forgotten
+// once out of it, slices and bytes within bounds) run every second and
+// once healed.
+//
 // A failing history is shrunk (Shrink) to the fewest faults that still
 // fail, and replays from its seed:
 //

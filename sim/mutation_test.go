@@ -24,6 +24,8 @@ func TestMutationsAreFound(t *testing.T) {
 		{"tombstones ignored", &mutate.IgnoreTombstones},
 		{"a load loses rows", &mutate.LoadLosesRows},
 		{"deadlines missed", &mutate.DeadlinesMissed},
+		{"slices kept forever", &mutate.SlicesKeptForever},
+		{"a member's slice rows refused", &mutate.SliceRowsRefused},
 	} {
 		t.Run(m.name, func(t *testing.T) {
 			*m.on = true
@@ -37,7 +39,7 @@ func TestMutationsAreFound(t *testing.T) {
 							t.Skip("found")
 						}
 						var r *sim.Report
-						synctest.Test(t, func(t *testing.T) { r = sim.Run(sim.NewPlan(seed)) })
+						synctest.Test(t, func(t *testing.T) { r = sim.Run(sim.PlanFor(seed)) })
 						if r.Failed() {
 							found.CompareAndSwap(0, seed)
 							t.Logf("seed %d: %s", seed, r.Failures[0])

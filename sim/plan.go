@@ -34,6 +34,9 @@ type Plan struct {
 	// short enough that members cut off or down for longer come back
 	// after their peers forgot it (the generation floor must do).
 	TombstoneTTL time.Duration
+	// Window, when set, makes a windowed history (window.go): its one
+	// filter's window, and no Ops.
+	Window *Window
 }
 
 // OpKind is a kind of client request.
@@ -69,6 +72,9 @@ type Op struct {
 	Into string
 	// TTL: how long after it is sent an expire's deadline is.
 	TTL time.Duration
+	// Window and Slices: a windowed filter created.
+	Window time.Duration
+	Slices int
 }
 
 // FaultKind is a kind of fault.
@@ -384,8 +390,13 @@ func (p Plan) Keep(idx []int) Plan {
 // String describes the plan on a few lines.
 func (p Plan) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "seed %d: %d members, fsync %v, keyed %v, %v, tombstones kept %v, %d requests\n", p.Seed, p.Nodes, p.Fsync, p.Keyed,
-		p.Length, p.TombstoneTTL, len(p.Ops))
+	if w := p.Window; w != nil {
+		fmt.Fprintf(&b, "seed %d: windowed, %d members, %v, clocks within ±%v, %d keys per %v window in %d slices\n", p.Seed, p.Nodes,
+			p.Length, WindowSkew, w.Capacity, w.Length, w.Slices)
+	} else {
+		fmt.Fprintf(&b, "seed %d: %d members, fsync %v, keyed %v, %v, tombstones kept %v, %d requests\n", p.Seed, p.Nodes, p.Fsync, p.Keyed,
+			p.Length, p.TombstoneTTL, len(p.Ops))
+	}
 	for i, f := range p.Faults {
 		fmt.Fprintf(&b, "  fault %d: %v\n", i, f)
 	}

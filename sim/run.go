@@ -60,6 +60,8 @@ type Report struct {
 	Refused int
 	// Logs holds the members' last warnings, for a failed history.
 	Logs string
+	// Window is what a windowed history measured (nil for others).
+	Window *WindowReport
 }
 
 // Failed reports whether any invariant broke.
@@ -81,6 +83,9 @@ type action struct {
 // Run runs the history p and checks it. It must be called inside a
 // testing/synctest bubble: the members' timers run on its fake clock.
 func Run(p Plan) *Report {
+	if p.Window != nil {
+		return runWindow(p)
+	}
 	r := &Report{Plan: p, Answers: map[OpKind]int{}, Errors: map[uint16]int{}}
 	c := newCluster(p)
 	h := newHistory(c, r)

@@ -44,6 +44,10 @@ type Tally struct {
 	// Answers and Errors sum the reports'.
 	Answers [numOpKinds]int
 	Errors  map[uint16]int
+	// Windowed is the windowed histories, Window what they measured
+	// together (MaxBytes: the most of any).
+	Windowed int
+	Window   WindowReport
 }
 
 // Add counts r.
@@ -90,6 +94,21 @@ func (t *Tally) Add(r *Report) {
 		}
 	}
 	t.Simulated += max(r.Plan.Length, r.Plan.quiet()+r.Converged)
+	if w := r.Window; w != nil {
+		t.Windowed++
+		t.Window.Missing, t.Window.Late = t.Window.Missing+w.Missing, t.Window.Late+w.Late
+		t.Window.Old, t.Window.OldTrue = t.Window.Old+w.Old, t.Window.OldTrue+w.OldTrue
+		t.Window.Never, t.Window.NeverTrue = t.Window.Never+w.Never, t.Window.NeverTrue+w.NeverTrue
+		t.Window.MaxBytes = max(t.Window.MaxBytes, w.MaxBytes)
+	}
+}
+
+// ratio is a/b, 0 when b is.
+func ratio(a, b int) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
 }
 
 // String says what the histories did, on a few lines.
@@ -122,5 +141,8 @@ func (t *Tally) String() string {
 	fmt.Fprintf(&b, "; error answers by code %v\n", t.Errors)
 	fmt.Fprintf(&b, "filters measured at least half full %d: false-positive rate at most %.2f × target; grown past their first stage %d, to %d stages at most\n",
 		t.Full, t.FPRatio, t.Grown, t.Stages)
+	w := t.Window
+	fmt.Fprintf(&b, "windowed histories %d: keys missing within the window %d (late on a lossy network %d); present out of it %.2f%% of %d asked, never added %.2f%% of %d; most bytes a window took %d\n",
+		t.Windowed, w.Missing, w.Late, 100*ratio(w.OldTrue, w.Old), w.Old, 100*ratio(w.NeverTrue, w.Never), w.Never, w.MaxBytes)
 	return b.String()
 }

@@ -18,4 +18,10 @@ var (
 	// DeadlinesMissed makes a member never drop a filter at its deadline
 	// on its own: only a tombstone from elsewhere drops it.
 	DeadlinesMissed bool
+	// SlicesKeptForever makes a windowed filter keep every slice, and
+	// answer from all of them: it never forgets.
+	SlicesKeptForever bool
+	// SliceRowsRefused makes a member refuse a member's rows of a slice
+	// it has not opened itself.
+	SliceRowsRefused bool
 )
