@@ -15,7 +15,7 @@ VFLAGS   := -X github.com/rmbd/rmbd/internal/version.Version=$(VERSION) -X githu
 
 CMDS := $(notdir $(wildcard cmd/*))
 
-.PHONY: help build run cluster test vet race corruption fuzz bench lint clean docker e2e crash soak diskfull sim sim-mutants
+.PHONY: help build run cluster test vet race corruption fuzz bench lint clean docker e2e crash soak diskfull sim sim-mutants window
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -81,6 +81,9 @@ crash: build ## kill -9 nodes under load (200 times per fsync policy, a cluster 
 diskfull: build ## fill a 20 MiB tmpfs under a node's data directory mid-load, free it, kill -9: adds refused with an error, resumed within 2 s, none lost
 	@if [ "$$(id -u)" = 0 ]; then timeout 300 $(GO) run ./bench/diskfull -rmbd bin/rmbd; \
 	else timeout 300 unshare -Urm $(GO) run ./bench/diskfull -rmbd bin/rmbd; fi
+
+window: build ## a windowed filter on three real nodes for 60 s: no key of the window missing, old keys forgotten, bytes within bound
+	timeout 600 $(GO) run ./bench/window -rmbd bin/rmbd $(WINDOWFLAGS)
 
 soak: build ## abuse a node (1,000 half frames, 2,000 idle connections, floods) while clients measure; SOAKFLAGS=-quick for 30 s
 	timeout 1200 $(GO) run ./bench/soak -rmbd bin/rmbd $(SOAKFLAGS)

@@ -211,7 +211,8 @@ func (r *Registry) openSegment(f *Filter, id uint64, def gossip.CatalogDef, maxB
 func (vs Versions) SegmentOrStage(id uint64, fp filter.Fingerprint) *Segment {
 	s, err := vs.OpenStage(id, fp)
 	if err != nil && !errors.Is(err, ErrNoStage) { // a grow refused: vs holds a version
-		vs[0].reg.log.Warn("a member's stage of a growing filter cannot be opened here", "filter", vs[0].name, "stage", id, "err", err)
+		vs[0].reg.log.Warn("a member's segment (a growing filter's stage, a windowed filter's slice) cannot be opened here",
+			"filter", vs[0].name, "segment", id, "err", err)
 	}
 	return s
 }

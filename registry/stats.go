@@ -113,8 +113,11 @@ func (r *Registry) refresh(f *Filter, now time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if keys > a.keysLevel {
-		r.log.Warn("a filter holds more keys than it was sized for: false positives rise; give a new filter a larger capacity",
-			"filter", f.name, "estimated_keys", uint64(st.EstimatedKeys), "capacity", capacity,
+		msg := "a filter holds more keys than it was sized for: false positives rise; give a new filter a larger capacity"
+		if f.windowed() {
+			msg = "a windowed filter's last window holds more keys than it was sized for: false positives rise; give a new filter a larger capacity per window"
+		}
+		r.log.Warn(msg, "filter", f.name, "estimated_keys", uint64(st.EstimatedKeys), "capacity", capacity,
 			"estimated_fp_rate", st.EstimatedFPRate, "target_fp_rate", def.FPRate)
 	}
 	if fp > a.fpLevel {

@@ -2,6 +2,8 @@ package registry
 
 import (
 	"fmt"
+	"log/slog"
+	"strings"
 	"os"
 	"path/filepath"
 	"sync"
@@ -251,4 +253,43 @@ func TestWindowDroppedWhileAdding(t *testing.T) {
 		used, _ := r.Memory()
 		assert.Equal(t, base, used, "round %d", round)
 	}
+}
+
+// TestWindowAlarms: a windowed filter alarms when the keys of its last
+// window pass its capacity — not when its slices together hold more (they
+// hold the window and two slices more) — and logs it once per doubling.
+func TestWindowAlarms(t *testing.T) {
+	clk := &clock{t: time.UnixMilli(1_800_000_000_000)}
+	var logs strings.Builder
+	cfg := testConfig()
+	cfg.Now = clk.Now
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	r := open(t, cfg)
+	f := create(t, r, "recent", windowed(1000, 0.01, 10*time.Second, 10))
+	feed := func(perSlice, slices int) {
+		for s := range slices {
+			keys := make([]string, perSlice)
+			for i := range keys {
+				keys[i] = fmt.Sprintf("s%d-%d-%d", clk.Now().UnixMilli(), s, i)
+			}
+			add(t, f, keys...)
+			clk.Add(time.Second)
+			r.Apply(r.DropDue())
+		}
+	}
+	feed(95, 14) // 1,140 keys in the 12 slices held, 950 in the last window
+	r.RefreshStats()
+	assert.Equal(t, Alarms{}, f.Stats().Alarms)
+	assert.InDelta(t, 855, f.Stats().EstimatedKeys, 60, "the keys of the last window (the one the clock reads is empty)")
+	assert.Empty(t, logs.String())
+
+	feed(300, 5) // a burst: 1,500 in the last 5 s
+	r.RefreshStats()
+	assert.True(t, f.Stats().Alarms.OverCapacity)
+	assert.Contains(t, logs.String(), "windowed filter's last window holds more keys than it was sized for")
+	assert.Contains(t, logs.String(), "filter=recent")
+
+	feed(50, 14) // back under
+	r.RefreshStats()
+	assert.False(t, f.Stats().Alarms.OverCapacity)
 }
