@@ -76,6 +76,8 @@ func examples() []struct {
 		{"peer-result", must(AppendPeerResult(nil, PeerResult{ReqID: 7, State: PeerChallenged, Addr: []byte("10.0.0.2:8000")}))},
 		{"filter-request-create", must(AppendFilterRequest(nil, FilterRequest{ReqID: 4, Op: FilterOpCreate, Name: []byte("users"),
 			Layout: filter.Blocked, Capacity: 1000, FPRate: 0.01}))},
+		{"filter-request-windowed", must(AppendFilterRequest(nil, FilterRequest{ReqID: 5, Op: FilterOpCreate, Name: []byte("recent"),
+			Layout: filter.Blocked, Capacity: 100_000, FPRate: 0.01, Window: 10_000, Slices: 10}))},
 		{"filters", must(AppendFilters(nil, 4, 0, []FilterDesc{{Name: []byte("users"), Gen: 1, Created: 1_767_225_600_000,
 			Origin: []byte("n1"), FP: exampleFP, Capacity: 1000, FPRate: 0.01, Keys: 2, FillPPM: 5859}}))},
 		{"dump-request", must(AppendDumpRequest(nil, DumpRequest{ReqID: 8, Name: []byte("users"), Iterator: 1 << 32}))},
