@@ -3,9 +3,9 @@ package registry
 import (
 	"fmt"
 	"log/slog"
-	"strings"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
