@@ -343,3 +343,17 @@ func TestStagesOpenForRowsOnly(t *testing.T) {
 	assert.NotErrorIs(t, lastErr, ErrMismatch)
 	t.Log(lastErr)
 }
+
+// A windowed filter is not dumped: its keys age out slice by slice, and a
+// dump has no place for them. Scan says so from its first chunk.
+func TestWindowedIsNotDumped(t *testing.T) {
+	r := openRegistry(t, "n1")
+	f := makeFilter(t, r, "recent", registry.Sizing{Layout: filter.Blocked, Capacity: 1000, FPRate: 0.01, Window: time.Minute})
+	addKeys(t, f, "k", 10)
+	for _, it := range []uint64{0, position(0, 0)} {
+		_, chunk, err := Scan(f, it, nil)
+		require.ErrorIs(t, err, ErrWindowed)
+		assert.ErrorContains(t, err, `filter "recent": a windowed filter is not dumped`)
+		assert.Empty(t, chunk)
+	}
+}

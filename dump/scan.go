@@ -14,6 +14,11 @@ import (
 // ErrIterator refuses an iterator no scan gave.
 var ErrIterator = errors.New("invalid iterator")
 
+// ErrWindowed refuses a dump of a windowed filter: its keys live in
+// slices of time, which age out on every member, and a dump has no place
+// for them.
+var ErrWindowed = errors.New("a windowed filter is not dumped: its keys age out, slice by slice, on every member")
+
 // Bounds of one chunk: the rows' bytes it carries at most, and the rows
 // a scan reads at most (empty ones are left out, so a sparse filter's
 // chunk covers more rows than it carries).
@@ -38,6 +43,9 @@ func Position(it uint64) (stage, row uint64, ok bool) {
 // Chunks are at most MaxChunk bytes; a rows chunk of a long empty
 // stretch carries no rows.
 func Scan(f *registry.Filter, it uint64, dst []byte) (next uint64, chunk []byte, err error) {
+	if f.Version().Def.Windowed() {
+		return 0, dst, fmt.Errorf("filter %q: %w", f.Name(), ErrWindowed)
+	}
 	segs := f.Segments()
 	if it == 0 {
 		var bytes uint64

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/rmbd/rmbd/node"
 	"github.com/stretchr/testify/require"
 )
@@ -39,6 +40,8 @@ func TestRESPWindow(t *testing.T) {
 	require.True(t, added)
 	require.True(t, rdb.BFExists(ctx, "recent", "apple").Val())
 	require.Equal(t, []bool{true, false}, rdb.BFMExists(ctx, "recent", "apple", "pear").Val())
+	require.Equal(t, []bool{true, true}, rdb.BFInsert(ctx, "recent", &redis.BFInsertOptions{NoCreate: true}, "plum", "fig").Val())
+	require.ErrorContains(t, rdb.Do(ctx, "BF.SCANDUMP", "recent", 0).Err(), "a windowed filter is not dumped")
 	info, err := rdb.BFInfo(ctx, "recent").Result()
 	require.NoError(t, err)
 	require.Equal(t, int64(1000), info.Capacity, "per window")
