@@ -198,6 +198,9 @@ func (c *Client) CreateGrowingFilter(ctx context.Context, name string, capacity 
 		Layout: filter.Blocked, Capacity: capacity, FPRate: fpRate, Growth: growth})
 }
 
+// ErrNoWindows says the node makes no windowed filters: an earlier rmbd.
+var ErrNoWindows = errors.New("the node makes no windowed filters (an earlier rmbd: upgrade it)")
+
 // CreateWindowedFilter creates the named filter for capacity keys per
 // window at fpRate: it answers for the keys added within the last window
 // (and up to two slices more), kept in slices slices of time (0: the
@@ -209,6 +212,12 @@ func (c *Client) CreateWindowedFilter(ctx context.Context, name string, capacity
 		return FilterInfo{}, c.opErr("create", fmt.Errorf("window %v: it is a positive whole number of milliseconds", window))
 	case slices < 0 || slices > math.MaxUint16:
 		return FilterInfo{}, c.opErr("create", fmt.Errorf("slices %d: it is 0 (the node's default) or more", slices))
+	}
+	if c.detail(ctx)&wire.FilterDetailWindows == 0 { // an earlier node would drop the request as bad padding
+		if _, err := c.Ping(ctx); err != nil {
+			return FilterInfo{}, c.opErr("create", err)
+		}
+		return FilterInfo{}, c.opErr("create", ErrNoWindows)
 	}
 	return c.oneFilter(ctx, "create", wire.FilterRequest{Op: wire.FilterOpCreate, Name: []byte(name),
 		Layout: filter.Blocked, Capacity: capacity, FPRate: fpRate, Window: uint64(window.Milliseconds()), Slices: uint16(slices)})

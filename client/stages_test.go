@@ -70,3 +70,43 @@ func TestDescribeFallsBackForAnEarlierNode(t *testing.T) {
 	assert.Equal(t, int32(1), asked.Load())
 	assert.Zero(t, c.stages.Load(), "to be asked anew")
 }
+
+// A windowed filter's create goes only to a node whose pong says it makes
+// them: an earlier node would drop it as bad padding, and the client wait
+// out its timeout. One that does answers with the window.
+func TestCreateWindowedAsksFirst(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer pc.Close()
+	var creates atomic.Int32
+	go func() { // an earlier build's node: pongs without PongWindows
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if p, err := wire.DecodePing(buf[:n]); err == nil {
+				out, _ := wire.AppendPing(nil, wire.Ping{Type: wire.TypePong, ReqID: p.ReqID, Version: wire.ProtocolVersion,
+					Name: []byte("old"), Addr: []byte("127.0.0.1:1"), Flags: wire.PongStages | wire.PongExpiry})
+				pc.WriteTo(out, from)
+			} else if _, err := wire.DecodeFilterRequest(buf[:n]); err == nil {
+				creates.Add(1)
+			}
+		}
+	}()
+	c := dial(t, pc.LocalAddr().String(), WithTimeout(2*time.Second))
+	_, err = c.CreateWindowedFilter(context.Background(), "recent", 1000, 0.01, time.Minute, 0)
+	require.ErrorIs(t, err, ErrNoWindows)
+	assert.Zero(t, creates.Load(), "nothing sent that it would drop")
+
+	n := nodetest.Start(t, node.DefaultConfig())
+	c = dial(t, n.Addr().String())
+	f, err := c.CreateWindowedFilter(context.Background(), "recent", 1000, 0.01, time.Minute, 6)
+	require.NoError(t, err)
+	assert.Equal(t, time.Minute, f.Window)
+	assert.Equal(t, 6, f.Slices)
+	assert.Equal(t, uint64(1000), f.Capacity)
+	_, err = c.CreateWindowedFilter(context.Background(), "bad", 1000, 0.01, 1500*time.Microsecond, 0)
+	assert.ErrorContains(t, err, "whole number of milliseconds")
+}
