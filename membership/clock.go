@@ -20,6 +20,12 @@ import (
 // trip counts: a slow ping says little of when the clock was read. The
 // cluster's clock is the median of the members', this node's included,
 // so that one clock far off moves it little.
+//
+// A clock that steps is seen at once, not after eight pings: a member's
+// sample that disagrees with the kept one by more than their round trips
+// allow starts its history anew (its clock, or this node's, stepped), and
+// a step of this node's own clock — its wall clock moving otherwise than
+// its monotonic clock — moves every member's offset by as much.
 
 // clockVersion is the version of the clock an ack carries.
 const clockVersion = 1
@@ -102,6 +108,7 @@ func (m *Membership) Clock() Clock {
 func (m *Membership) Offsets() map[string]time.Duration {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.ownStep()
 	out := make(map[string]time.Duration, len(m.clocks))
 	for name, s := range m.clocks {
 		out[name] = s.best()
@@ -119,6 +126,12 @@ type clockRing struct {
 }
 
 func (r *clockRing) add(offset, rtt time.Duration) {
+	if r.n > 0 {
+		best, bestRTT := r.best(), r.rtt[r.bestIndex()]
+		if (offset - best).Abs() > (rtt+bestRTT)/2+stepTolerance { // a clock stepped: what came before says nothing
+			*r = clockRing{}
+		}
+	}
 	r.offset[r.next], r.rtt[r.next] = offset, rtt
 	r.next = (r.next + 1) % clockSamples
 	r.n = min(r.n+1, clockSamples)
@@ -126,7 +139,9 @@ func (r *clockRing) add(offset, rtt time.Duration) {
 
 // best is the offset of the sample with the shortest round trip; among
 // equals, the newest.
-func (r *clockRing) best() time.Duration {
+func (r *clockRing) best() time.Duration { return r.offset[r.bestIndex()] }
+
+func (r *clockRing) bestIndex() int {
 	var best int
 	for i := range r.n {
 		j := (r.next - 1 - i + clockSamples) % clockSamples // newest first
@@ -134,7 +149,31 @@ func (r *clockRing) best() time.Duration {
 			best = j
 		}
 	}
-	return r.offset[best]
+	return best
+}
+
+// stepTolerance is how far two samples of one member may disagree beyond
+// what their round trips explain before its clock, or this node's, is
+// taken to have stepped.
+const stepTolerance = 5 * time.Millisecond
+
+// ownStep moves every member's offset by the step this node's wall clock
+// took since the last look, if it took one: offsets are theirs less this
+// node's. Callers hold m.mu.
+func (m *Membership) ownStep() {
+	wall, mono := m.cfg.Now().Round(0), time.Now() // Round(0): the wall reading alone
+	if !m.stepBase.mono.IsZero() {
+		step := wall.Sub(m.stepBase.wall) - mono.Sub(m.stepBase.mono)
+		if step.Abs() > stepTolerance {
+			for _, r := range m.clocks {
+				for i := range r.n {
+					r.offset[i] = max(r.offset[i]-step, -maxOffset)
+				}
+			}
+			m.log.Info("this node's clock stepped", "by", step)
+		}
+	}
+	m.stepBase.wall, m.stepBase.mono = wall, mono
 }
 
 // pings is Membership as memberlist.PingDelegate.
@@ -163,6 +202,7 @@ func (p *pings) NotifyPingComplete(other *memberlist.Node, rtt time.Duration, pa
 	offset := max(theirs.Sub(now.Add(-rtt/2)), -maxOffset)
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.ownStep() // before the sample: its offset is against the clock as it is now
 	if r, ok := m.members[other.Name]; !ok || r.state != wire.MemberAlive {
 		return
 	}

@@ -114,7 +114,7 @@ func TestClockLowestRoundTrip(t *testing.T) {
 	assert.Equal(t, time.Second, a.Offsets()["b"], "half the round trip off")
 
 	ping(20*time.Millisecond, 0)
-	ping(300*time.Millisecond, 250*time.Millisecond) // read late: a slow path one way
+	ping(300*time.Millisecond, 140*time.Millisecond) // read late: a slow path one way (by at most half the round trip)
 	assert.Equal(t, time.Second, a.Offsets()["b"], "the slow ping does not count")
 
 	ping(20*time.Millisecond, 2*time.Millisecond)
@@ -206,4 +206,31 @@ func TestClockAcrossCluster(t *testing.T) {
 			assert.Zero(t, m.Counters().BadClock)
 		}
 	})
+}
+
+// A clock that steps is seen at the next ping of each member, not eight
+// pings later: a sample the kept ones' round trips cannot explain starts
+// the member's history anew. A step of this node's own clock moves every
+// member's offset at once, before any ping.
+func TestClockSteps(t *testing.T) {
+	now := epoch
+	a := clockNode(t, "a", &now)
+	join(a, "b", "c")
+	for range clockSamples {
+		ack(a, "b", 10*time.Millisecond, epoch.Add(-5*time.Millisecond))
+		ack(a, "c", time.Millisecond, epoch)
+	}
+	assert.Equal(t, time.Duration(0), a.Clock().Offset)
+	ack(a, "b", 200*time.Millisecond, epoch.Add(-100*time.Millisecond+time.Hour)) // b stepped an hour ahead, on a slow ping
+	assert.Equal(t, time.Hour, a.Offsets()["b"], "its history starts anew")
+	ack(a, "b", 250*time.Millisecond, epoch.Add(-125*time.Millisecond+time.Hour+100*time.Millisecond))
+	assert.Equal(t, time.Hour, a.Offsets()["b"], "within what the round trips explain: the history is kept, the faster ping counts")
+
+	real := time.Now()
+	a.cfg.Now = func() time.Time { return time.Now().Add(epoch.Sub(real)) } // a's wall clock, with a monotonic one beside
+	a.Clock()
+	a.cfg.Now = func() time.Time { return time.Now().Add(epoch.Sub(real) + time.Minute) } // a steps a minute ahead
+	assert.InDelta(t, (-time.Minute).Seconds(), a.Offsets()["c"].Seconds(), 0.05, "seen before any ping")
+	assert.InDelta(t, (time.Hour - time.Minute).Seconds(), a.Offsets()["b"].Seconds(), 0.05)
+	assert.Zero(t, a.Clock().Offset, "the median clock is a's now: b is an hour ahead, c a minute behind")
 }

@@ -181,6 +181,9 @@ type Membership struct {
 	mu      sync.Mutex
 	members map[string]*record    // every member seen but this one, by name
 	clocks  map[string]*clockRing // alive members' clocks, by name
+	// stepBase is this node's clock, wall and monotonic, when its offsets
+	// were last looked at (ownStep).
+	stepBase struct{ wall, mono time.Time }
 
 	started           time.Time // this member's own age
 	broadcasts        *memberlist.TransmitLimitedQueue

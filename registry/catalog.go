@@ -133,20 +133,20 @@ func (r *Registry) reconcile(name string) *Plan {
 		if r.open[folder] != nil || r.pending[folder] != nil {
 			continue
 		}
-		if err := r.roomFor(v.Def.FP.SizeBytes()); err != nil {
+		if err := r.roomFor(opened(v.Def)); err != nil {
 			p.errs = append(p.errs, fmt.Errorf("filter %q: %w", name, err))
 			continue
 		}
 		o := &opening{f: newFilter(name, v), done: make(chan struct{})}
 		r.pending[folder] = o
-		r.bytes += v.Def.FP.SizeBytes()
+		r.bytes += opened(v.Def)
 		p.open = append(p.open, o)
 	}
 	closed := false
 	for folder, f := range r.open {
 		if f.name == name && !live[folder] {
 			delete(r.open, folder)
-			r.bytes -= f.Bytes()
+			r.bytes -= f.budget()
 			p.close = append(p.close, f)
 			closed = true
 		}

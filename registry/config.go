@@ -94,7 +94,10 @@ func Asked(layout filter.Layout, capacity uint64, rate float64, growth, expansio
 func Requested(q wire.FilterRequest, expansion uint32) Sizing {
 	s := Asked(q.Layout, q.Capacity, q.FPRate, q.Growth, expansion)
 	if q.Window != 0 {
-		s.Window, s.Slices = time.Duration(q.Window)*time.Millisecond, int(q.Slices)
+		s.Window, s.Slices = gossip.MaxWindow+time.Millisecond, int(q.Slices) // past it: refused by Check, not wrapped
+		if q.Window <= uint64(gossip.MaxWindow/time.Millisecond) {
+			s.Window = time.Duration(q.Window) * time.Millisecond
+		}
 		if q.Growth == 0 { // the node's --expansion is for filters that may grow
 			s.Expansion = 0
 		}

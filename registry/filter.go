@@ -26,8 +26,11 @@ type Filter struct {
 	// stages, to which grow adds (grow.go).
 	segs   atomic.Pointer[[]*Segment]
 	reg    *Registry  // what it grows in
-	growMu sync.Mutex // one grow at a time
+	growMu sync.Mutex // one grow at a time, one slice opened or dropped at a time
 	growth growState
+	// dropping are the slices of a windowed filter being dropped, under
+	// growMu: not opened again until their folders are gone.
+	dropping map[uint64]bool
 
 	// mu is held for reading by each add to a store and for writing by
 	// close, so that no add writes to a store that is closing. An add in
@@ -52,7 +55,8 @@ type Segment struct {
 	// fullAt is the bits set at which the segment holds the keys it was
 	// sized for (0: the default filter, never full).
 	fullAt uint64
-	byRows bool // opened for a member's rows (grow.go)
+	byRows bool        // opened for a member's rows (grow.go)
+	gone   atomic.Bool // a slice dropped out of its window (window.go)
 }
 
 // ID returns the segment's number within its filter (0 for the first).
@@ -173,6 +177,9 @@ func (f *Filter) add(keys [][]byte, bits []byte, sc *store.Scratch, acked bool) 
 			got, w, err = f.addTo(s, keys[:n], bits, sc, acked)
 		}
 		fresh += got
+		if errors.Is(err, errSliceGone) {
+			continue // nothing added: the next slice
+		}
 		if err != nil {
 			return fresh, wait, err
 		}
@@ -241,8 +248,11 @@ func (f *Filter) addTo(s *Segment, keys [][]byte, bits []byte, sc *store.Scratch
 	}
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	if f.closed.Load() {
+	switch {
+	case f.closed.Load():
 		return 0, store.Wait{}, ErrDropped
+	case s.gone.Load():
+		return 0, store.Wait{}, errSliceGone
 	}
 	if !acked {
 		return s.st.AddUnacked(keys, bits, sc), store.Wait{}, nil
@@ -342,7 +352,7 @@ func (vs Versions) SegmentFor(id uint64, fp filter.Fingerprint) *Segment {
 }
 
 // close closes f's stores (no add is in flight after it) and, with
-// remove, deletes its folders.
+// remove, deletes its folders, without writing a last checkpoint first.
 func (f *Filter) close(dir *store.Dir, remove bool) error {
 	f.mu.Lock()
 	f.closed.Store(true)
@@ -352,10 +362,11 @@ func (f *Filter) close(dir *store.Dir, remove bool) error {
 		if s.st == nil {
 			continue
 		}
-		errs = append(errs, s.st.Close())
-		if remove {
-			errs = append(errs, dir.Remove(segmentFolder(f.folder, s.id)))
+		if !remove {
+			errs = append(errs, s.st.Close())
+			continue
 		}
+		errs = append(errs, s.st.Discard(), dir.Remove(segmentFolder(f.folder, s.id))) // no last checkpoint of rows about to go
 	}
 	return errors.Join(errs...)
 }

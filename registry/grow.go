@@ -255,7 +255,8 @@ func (vs Versions) OpenStage(id uint64, fp filter.Fingerprint) (*Segment, error)
 
 // reserve takes size bytes of --max-memory for a stage of f, counting
 // them as f's at once: a drop that comes meanwhile gives them back with
-// the rest of f's (reconcile), or refuses them here.
+// the rest of f's (reconcile), or refuses them here. A windowed filter's
+// slices come out of what its window took when it opened (budget).
 func (r *Registry) reserve(f *Filter, size uint64) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -264,11 +265,15 @@ func (r *Registry) reserve(f *Filter, size uint64) error {
 		return errClosed
 	case !r.listed(f):
 		return ErrDropped
+	case f.windowed() && f.Bytes()+size > f.budget():
+		return fmt.Errorf("%w: it holds %d bytes of slices already, and takes %d at most", errWindowFull, f.Bytes(), f.budget())
+	case f.windowed():
+	default:
+		if err := r.roomFor(size); err != nil {
+			return err
+		}
+		r.bytes += size
 	}
-	if err := r.roomFor(size); err != nil {
-		return err
-	}
-	r.bytes += size
 	f.bytes.Add(size)
 	return nil
 }
@@ -279,9 +284,27 @@ func (r *Registry) unreserve(f *Filter, size uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	f.bytes.Add(-size)
-	if r.listed(f) {
+	if r.listed(f) && !f.windowed() {
 		r.bytes -= size
 	}
+}
+
+// budget is what f counts for against --max-memory: its bytes, or all a
+// windowed filter's slices may take at once, taken when it opens.
+func (f *Filter) budget() uint64 {
+	if f.windowed() {
+		return f.version.Def.Bytes()
+	}
+	return f.Bytes()
+}
+
+// opened is what a version of def takes of --max-memory as it opens:
+// its first segment, or a windowed filter's whole budget.
+func opened(def gossip.CatalogDef) uint64 {
+	if def.Windowed() {
+		return def.Bytes()
+	}
+	return def.FP.SizeBytes()
 }
 
 // listed reports whether f is in the table: the default, or a version

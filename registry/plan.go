@@ -98,17 +98,17 @@ func (r *Registry) publishOpened(os []*opening, res *Result, errs *[]error) (lat
 	for _, o := range os {
 		delete(r.pending, o.f.folder)
 		if o.err != nil {
-			r.bytes -= o.f.version.Def.FP.SizeBytes()
+			r.bytes -= opened(o.f.version.Def)
 			*errs = append(*errs, fmt.Errorf("filter %q: %w", o.f.name, o.err))
 			continue
 		}
 		if !r.live(o.f) || r.closed { // dropped while it loaded
-			r.bytes -= o.f.version.Def.FP.SizeBytes() // what reconcile took
+			r.bytes -= opened(o.f.version.Def) // what reconcile took
 			late = append(late, o.f)
 			continue
 		}
 		r.open[o.f.folder] = o.f
-		r.bytes += o.f.Bytes() - o.f.version.Def.FP.SizeBytes() // the stages its folders held
+		r.bytes += o.f.budget() - opened(o.f.version.Def) // the stages its folders held
 		if r.started {
 			o.f.start()
 		}
@@ -156,7 +156,7 @@ func (r *Registry) undoCreate(p *Plan, err error) Result {
 	r.mu.Lock()
 	for _, o := range p.open {
 		delete(r.pending, o.f.folder)
-		r.bytes -= o.f.version.Def.FP.SizeBytes()
+		r.bytes -= opened(o.f.version.Def)
 		r.cat.DropVersion(o.f.name, o.f.version.ID(), r.cfg.Now())
 		o.err = err
 		close(o.done)

@@ -83,7 +83,7 @@ func Open(cfg Config) (*Registry, error) {
 
 // newFilter makes the Filter of version v of name, not yet loaded.
 func newFilter(name string, v gossip.Version) *Filter {
-	return &Filter{name: name, version: v, folder: versionFolder(name, v.ID())}
+	return &Filter{name: name, version: v, folder: versionFolder(name, v.ID()), dropping: map[uint64]bool{}}
 }
 
 // restore loads the default filter and, with a data directory, the
@@ -111,7 +111,7 @@ func (r *Registry) restore() error {
 				return fmt.Errorf("filter %q: %w", name, err)
 			}
 			r.open[f.folder] = f
-			r.bytes += f.Bytes()
+			r.bytes += f.budget()
 		}
 	}
 	return nil

@@ -90,7 +90,12 @@ func (f *Filter) slice() (*Segment, error) {
 	if s := f.Segment(cur); s != nil {
 		return s, nil
 	}
-	return f.openSlice(cur)
+	s, err := f.openSlice(cur)
+	if errors.Is(err, errWindowFull) { // the clock stepped: the slices out of the window go first
+		f.dropOld()
+		s, err = f.openSlice(cur)
+	}
+	return s, err
 }
 
 // openSlice opens slice id of f, within its --max-filter-bytes and the
@@ -101,6 +106,9 @@ func (f *Filter) openSlice(id uint64) (*Segment, error) {
 	defer f.growMu.Unlock()
 	if s := f.Segment(id); s != nil {
 		return s, nil
+	}
+	if f.dropping[id] {
+		return nil, fmt.Errorf("slice %d is being dropped, out of the window (the clock stepped): try again", id)
 	}
 	def := f.version.Def.SliceDef()
 	size := def.FP.SizeBytes()
@@ -154,43 +162,63 @@ func (r *Registry) dropSlices() {
 	}
 }
 
-// dropOld drops f's slices below its window: out of reach of requests
-// first, then, once no add is in flight, their stores and folders.
+// dropOld drops f's slices out of its window — below it, and above it
+// after the clock stepped back: out of reach of requests first; then,
+// once no add is in flight in them, their stores (without a last
+// checkpoint) and folders, whatever became of f meanwhile. A slice being
+// dropped is not opened again until its folder is gone.
 func (f *Filter) dropOld() {
-	lo, _ := f.kept()
+	lo, hi := f.kept()
 	if mutate.SlicesKeptForever {
 		return
 	}
 	f.growMu.Lock()
-	segs := f.Segments()
-	keep := slices.DeleteFunc(slices.Clone(segs), func(s *Segment) bool { return s.id < lo })
-	if len(keep) == len(segs) {
-		f.growMu.Unlock()
-		return
+	var gone []*Segment
+	keep := slices.DeleteFunc(slices.Clone(f.Segments()), func(s *Segment) bool {
+		out := s.id < lo || s.id > hi
+		if out {
+			gone = append(gone, s)
+			f.dropping[s.id] = true
+		}
+		return out
+	})
+	if len(gone) > 0 {
+		f.segs.Store(&keep)
 	}
-	f.segs.Store(&keep)
 	f.growMu.Unlock()
-	f.mu.Lock() // no add is in flight in a store past this
-	defer f.mu.Unlock()
-	if f.closed.Load() { // dropped meanwhile: closed whole, bytes given back
+	if len(gone) == 0 {
 		return
 	}
+	f.mu.Lock() // a barrier: an add that picked a slice before it went is done; one after sees it gone
+	for _, s := range gone {
+		s.gone.Store(true)
+	}
+	f.mu.Unlock()
 	var size uint64
-	for _, s := range segs {
-		if s.id >= lo {
-			continue
-		}
+	for _, s := range gone {
 		size += s.def.FP.SizeBytes()
-		if s.st == nil {
-			continue
-		}
-		err := errors.Join(s.st.Close(), f.reg.cfg.Dir.Remove(segmentFolder(f.folder, s.id)))
-		if err != nil {
-			f.reg.log.Error("a slice out of its window could not be removed", "filter", f.name, "slice", s.id, "err", err)
+		if s.st != nil {
+			if err := errors.Join(s.st.Discard(), f.reg.cfg.Dir.Remove(segmentFolder(f.folder, s.id))); err != nil {
+				f.reg.log.Error("a slice out of its window could not be removed", "filter", f.name, "slice", s.id, "err", err)
+			}
 		}
 	}
 	f.reg.unreserve(f, size)
+	f.growMu.Lock()
+	for _, s := range gone {
+		delete(f.dropping, s.id)
+	}
+	f.growMu.Unlock()
 }
+
+// errWindowFull refuses a slice past what the window may hold at once:
+// the clock stepped, and the slices out of the window were not dropped
+// yet.
+var errWindowFull = errors.New("the window's slices are all open")
+
+// errSliceGone is an add's slice dropped between its choice and the add:
+// the add chooses again.
+var errSliceGone = errors.New("registry: the slice went out of the window")
 
 // loadSlices opens the slices of windowed f its folders hold and its
 // window keeps; the folders of the others are removed.

@@ -3,6 +3,7 @@ package registry
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/rmbd/rmbd/filter"
 	"github.com/rmbd/rmbd/gossip"
 	"github.com/rmbd/rmbd/store"
+	"github.com/rmbd/rmbd/wire"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -32,15 +34,20 @@ func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unloc
 
 // TestWindowForgets: a key answers true for the window and its slack
 // (up to W+2Δ), then false once its slice falls out, on the clock alone
-// and once DropDue has dropped the slice; the memory follows the slices.
+// and once DropDue has dropped the slice; the filter's bytes follow the
+// slices, within the budget its window took of --max-memory as it opened.
 func TestWindowForgets(t *testing.T) {
 	clk := &clock{t: time.UnixMilli(1_800_000_000_000)}
 	cfg := testConfig()
 	cfg.Now = clk.Now
 	r := open(t, cfg)
+	before, _ := r.Memory()
 	f := create(t, r, "recent", windowed(1000, 0.01, 10*time.Second, 10))
 	def := f.Version().Def
 	require.True(t, def.Windowed())
+	used, _ := r.Memory()
+	assert.Equal(t, before+def.Bytes(), used, "the window's whole budget, taken as it opens")
+	assert.Equal(t, 13*def.FP.SizeBytes(), def.Bytes(), "L+3 slices")
 	assert.Equal(t, time.Second, def.SliceLength())
 	assert.Empty(t, f.Segments(), "no slice before the first add")
 	assert.Equal(t, uint64(1000), f.Capacity(), "its capacity is per window")
@@ -50,7 +57,7 @@ func TestWindowForgets(t *testing.T) {
 	slice := f.Segments()[0]
 	assert.Equal(t, def.SliceAt(clk.Now()), slice.ID())
 	assert.Equal(t, slice.Rows().Fingerprint(), def.FP, "every slice has the definition's fingerprint")
-	used, _ := r.Memory()
+	assert.Equal(t, def.FP.SizeBytes(), f.Bytes())
 	for s := range 11 {
 		clk.Add(time.Second)
 		add(t, f, fmt.Sprint("k", s))
@@ -58,8 +65,7 @@ func TestWindowForgets(t *testing.T) {
 		assert.True(t, f.Has([]byte("old")), "%d s after, within W+2Δ", s+1)
 	}
 	assert.Len(t, f.Segments(), 12, "L+2 slices kept")
-	after, _ := r.Memory()
-	assert.Equal(t, used+11*def.FP.SizeBytes(), after)
+	assert.Equal(t, 12*def.FP.SizeBytes(), f.Bytes())
 
 	clk.Add(time.Second) // 12 s after its slice began: out of every window
 	assert.False(t, f.Has([]byte("old")), "out of the window by the clock, before the slice is dropped")
@@ -67,16 +73,21 @@ func TestWindowForgets(t *testing.T) {
 	require.NoError(t, r.Apply(r.DropDue()).Err)
 	assert.Len(t, f.Segments(), 11, "dropped")
 	assert.Equal(t, slice.ID()+1, f.Segments()[0].ID())
-	gone, _ := r.Memory()
-	assert.Equal(t, after-def.FP.SizeBytes(), gone, "its memory given back")
+	assert.Equal(t, 11*def.FP.SizeBytes(), f.Bytes(), "its bytes given back")
 	assert.True(t, f.Has([]byte("k0")))
 
 	clk.Add(time.Hour) // away longer than the window
 	require.NoError(t, r.Apply(r.DropDue()).Err)
 	assert.Empty(t, f.Segments())
 	assert.False(t, f.Has([]byte("k10")))
-	empty, _ := r.Memory()
-	assert.Equal(t, used-def.FP.SizeBytes(), empty, "nothing but the default's")
+	assert.Zero(t, f.Bytes())
+	still, _ := r.Memory()
+	assert.Equal(t, used, still, "the budget stays while the filter lives")
+	p, err := r.Drop("recent")
+	require.NoError(t, err)
+	require.NoError(t, r.Apply(p).Err)
+	after, _ := r.Memory()
+	assert.Equal(t, before, after, "given back with the filter")
 }
 
 // TestWindowRows: rows a member sent for a slice the window keeps open it
@@ -292,4 +303,158 @@ func TestWindowAlarms(t *testing.T) {
 	feed(50, 14) // back under
 	r.RefreshStats()
 	assert.False(t, f.Stats().Alarms.OverCapacity)
+}
+
+// TestWindowClockStepBack: after the clock steps back an hour, the slices
+// opened "in the future" are out of the window too: dropped, so that adds
+// go on within L+3 slices and --max-filter-bytes, as after a restart.
+func TestWindowClockStepBack(t *testing.T) {
+	clk := &clock{t: time.UnixMilli(1_800_000_000_000)}
+	cfg := testConfig()
+	cfg.Now = clk.Now
+	d, err := windowed(100_000, 0.01, 10*time.Second, 10).def("w", 1, 0)
+	require.NoError(t, err)
+	cfg.MaxFilterBytes = d.Bytes()
+	r := open(t, cfg)
+	f := create(t, r, "w", windowed(100_000, 0.01, 10*time.Second, 10))
+	for s := range 12 {
+		add(t, f, fmt.Sprint("k", s))
+		clk.Add(time.Second)
+		require.NoError(t, r.Apply(r.DropDue()).Err)
+	}
+	clk.Add(-time.Hour)
+	for s := range 12 {
+		_, _, err := f.Add([][]byte{fmt.Appendf(nil, "late%d", s)}, make([]byte, 1), &store.Scratch{})
+		require.NoError(t, err, "an add %d s after the clock stepped back", s)
+		assert.LessOrEqual(t, f.Bytes(), d.Bytes(), "L+3 slices at most")
+		clk.Add(time.Second)
+		if s%3 == 0 {
+			require.NoError(t, r.Apply(r.DropDue()).Err)
+		}
+	}
+	assert.False(t, f.Has([]byte("k11")), "what was added an hour ahead is gone")
+	assert.True(t, f.Has([]byte("late11")))
+}
+
+// TestWindowMemoryBudget: a windowed filter takes its whole window's
+// memory (L+3 slices) of --max-memory as it opens, and gives it back with
+// the filter: a second window that does not fit is refused at create, not
+// left to refuse adds later; restarts and slices opened for members' rows
+// leave the count as it was.
+func TestWindowMemoryBudget(t *testing.T) {
+	path := t.TempDir()
+	clk := &clock{t: time.UnixMilli(1_800_000_000_000)}
+	cfg := testConfig()
+	cfg.Now = clk.Now
+	d, err := windowed(1000, 0.01, 10*time.Second, 10).def("w", 1, 0)
+	require.NoError(t, err)
+	base, _ := open(t, cfg).Memory()
+	cfg.MaxMemory = int64(base + d.Bytes() + d.Bytes()/2)
+	reopen := reopener(t, path, cfg)
+	r := reopen()
+	r.Start()
+	f := create(t, r, "w", windowed(1000, 0.01, 10*time.Second, 10))
+	_, err = r.Create("second", windowed(1000, 0.01, 10*time.Second, 10))
+	require.ErrorContains(t, err, "--max-memory")
+	for s := range 6 {
+		add(t, f, fmt.Sprint("k", s))
+		clk.Add(time.Second)
+	}
+	used, _ := r.Memory()
+	assert.Equal(t, base+d.Bytes(), used)
+	require.NoError(t, r.Close())
+
+	r = reopen()
+	defer r.Close()
+	r.Start()
+	after, _ := r.Memory()
+	assert.Equal(t, used, after, "restarted")
+	f = r.Lookup([]byte("w")).Winner()
+	assert.Equal(t, 6*f.Version().Def.FP.SizeBytes(), f.Bytes())
+	lo, hi := d.Kept(d.SliceAt(clk.Now()))
+	for id := lo; id <= hi; id++ { // every slice of the window, from a member's rows
+		_, err := r.Lookup([]byte("w")).OpenStage(id, f.Version().Def.FP)
+		require.NoError(t, err)
+	}
+	assert.Equal(t, d.Bytes(), f.Bytes(), "L+3 slices: the whole budget")
+	full, _ := r.Memory()
+	assert.Equal(t, used, full)
+	p, err := r.Drop("w")
+	require.NoError(t, err)
+	require.NoError(t, r.Apply(p).Err)
+	gone, _ := r.Memory()
+	assert.Equal(t, base, gone)
+}
+
+// TestWindowAddsVersusJumps: adds, members' rows and DropDue at once
+// while the clock jumps past the window again and again: an add whose
+// slice is dropped under it goes to the next one, never to a closed
+// store; the slices stay within L+3.
+func TestWindowAddsVersusJumps(t *testing.T) {
+	clk := &clock{t: time.UnixMilli(1_800_000_000_000)}
+	cfg := testConfig()
+	cfg.Now = clk.Now
+	r := reopener(t, t.TempDir(), cfg)()
+	defer r.Close()
+	r.Start()
+	f := create(t, r, "w", windowed(100_000, 0.01, time.Second, 10))
+	def := f.Version().Def
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for g := range 4 {
+		wg.Go(func() {
+			sc := &store.Scratch{}
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				keys := make([][]byte, 64)
+				for j := range keys {
+					keys[j] = fmt.Appendf(nil, "%d-%d-%d", g, i, j)
+				}
+				if _, _, err := f.Add(keys, make([]byte, 8), sc); err != nil {
+					select {
+					case errs <- err:
+					default:
+					}
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			r.Lookup([]byte("w")).SegmentOrStage(def.SliceAt(clk.Now())+1, def.FP)
+		}
+	})
+	for range 500 {
+		clk.Add(2 * time.Second)
+		r.Apply(r.DropDue())
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if !strings.Contains(err.Error(), "is being dropped") { // a slice dropped and wanted again at once: said so
+			t.Errorf("add: %v", err)
+		}
+	}
+	assert.LessOrEqual(t, len(f.Segments()), int(def.Slices)+3)
+}
+
+// TestRequestedWindowOverflow: a create request's window past what a
+// duration holds is refused, not wrapped to a small one.
+func TestRequestedWindowOverflow(t *testing.T) {
+	for _, ms := range []uint64{1<<58 + 10_000, uint64(gossip.MaxWindow/time.Millisecond) + 1, math.MaxUint64} {
+		q := wire.FilterRequest{Op: wire.FilterOpCreate, Name: []byte("w"), Layout: filter.Blocked, Capacity: 1000, FPRate: 0.01,
+			Window: ms, Slices: 10}
+		assert.ErrorIs(t, Requested(q, 0).Check(), ErrWindow, "%d ms", ms)
+	}
 }

@@ -31,8 +31,8 @@ func (w *window) option(name string, v []byte) string {
 	}
 	secs, err := strconv.ParseFloat(string(v), 64)
 	most := gossip.MaxWindow.Seconds()
-	if err != nil || !(secs > 0 && secs <= most) || math.IsNaN(secs) {
-		return fmt.Sprintf("ERR bad window (seconds, more than 0 and at most %v)", most)
+	if err != nil || !(secs >= 0.001 && secs <= most) || math.IsNaN(secs) { // whole milliseconds: 0.0001 is no window
+		return fmt.Sprintf("ERR bad window (seconds, at least 0.001 and at most %v)", most)
 	}
 	w.length = time.Duration(math.Round(secs*1000)) * time.Millisecond
 	return ""

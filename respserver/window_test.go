@@ -23,8 +23,11 @@ func TestRESPWindow(t *testing.T) {
 		args []any
 		err  string
 	}{
-		{[]any{"WINDOW", 0}, "ERR bad window (seconds, more than 0 and at most 3.456e+07)"},
-		{[]any{"WINDOW", "soon"}, "ERR bad window (seconds, more than 0 and at most 3.456e+07)"},
+		{[]any{"WINDOW", 0}, "ERR bad window (seconds, at least 0.001 and at most 3.456e+07)"},
+		{[]any{"WINDOW", "soon"}, "ERR bad window (seconds, at least 0.001 and at most 3.456e+07)"},
+		{[]any{"WINDOW", 0.0001}, "ERR bad window (seconds, at least 0.001 and at most 3.456e+07)"},
+		{[]any{"WINDOW", "inf"}, "ERR bad window (seconds, at least 0.001 and at most 3.456e+07)"},
+		{[]any{"WINDOW", 0.0001, "SLICES", 2}, "ERR bad window (seconds, at least 0.001 and at most 3.456e+07)"},
 		{[]any{"SLICES", 4}, "ERR SLICES needs a WINDOW"},
 		{[]any{"WINDOW", 60, "SLICES", 0}, "ERR bad slices (1 to 1000)"},
 		{[]any{"WINDOW", 60, "EXPANSION", 2}, "ERR a filter with a WINDOW does not expand (its capacity is per window)"},

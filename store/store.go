@@ -778,7 +778,14 @@ func (s *Store) Stats() Stats {
 // come after it begins. The last checkpoint is a full one when the deltas
 // would otherwise touch much of the filter at the next start: a database
 // checkpoints at shutdown so that it starts fast, and so does this.
-func (s *Store) Close() error {
+func (s *Store) Close() error { return s.close(true) }
+
+// Discard closes the store without a last checkpoint: for a folder about
+// to be removed (a dropped filter, a slice out of its window), whose rows
+// nobody will read.
+func (s *Store) Discard() error { return s.close(false) }
+
+func (s *Store) close(checkpoint bool) error {
 	select {
 	case <-s.stop:
 		return nil
@@ -788,7 +795,10 @@ func (s *Store) Close() error {
 	if s.started.Load() {
 		<-s.done
 	}
-	_, err := s.checkpoint(s.restartWritesMuch())
+	var err error
+	if checkpoint {
+		_, err = s.checkpoint(s.restartWritesMuch())
+	}
 	err = errors.Join(err, s.l.close())
 	s.data.release(s.def.Name)
 	if s.owns {

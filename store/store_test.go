@@ -118,6 +118,26 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// Discard closes without the last checkpoint Close writes (for a folder
+// about to be removed): the log still holds every add, and a start
+// replays it.
+func TestDiscardWritesNoCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	def, mk := blockedDef(t, 100_000)
+	s, f, _ := open(t, dir, def, mk, opts())
+	add(s, f, keyList("a", 1000)...)
+	require.NoError(t, s.Discard())
+	assert.Zero(t, s.Stats().Checkpoints)
+	require.NoError(t, s.Discard(), "twice: nothing")
+
+	s2, f2, rec := open(t, dir, def, mk, opts())
+	assert.Equal(t, rows(f), rows(f2))
+	assert.Zero(t, rec.Checkpoints)
+	assert.Positive(t, rec.Segments, "the log replayed")
+	require.NoError(t, s2.Close())
+	assert.Equal(t, uint64(1), s2.Stats().Checkpoints, "Close writes one")
+}
+
 func TestCrashReplaysTheLog(t *testing.T) {
 	dir := t.TempDir()
 	def, mk := blockedDef(t, 100_000)
