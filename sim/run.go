@@ -140,8 +140,14 @@ func Run(p Plan) *Report {
 		time.Sleep(tick)
 	}
 	h.checkEnd()
-	r.Failures = append(r.Failures, c.failures...)
 	r.Refused = c.refused
+	return c.finish(r)
+}
+
+// finish ends a history: the cluster's own failures, and with any
+// failure the members' last warnings, go to r; the members stop.
+func (c *cluster) finish(r *Report) *Report {
+	r.Failures = append(r.Failures, c.failures...)
 	if r.Failed() {
 		for _, m := range c.members {
 			r.Logs += fmt.Sprintf("--- n%d\n%s", m.i, m.logs)

@@ -178,15 +178,7 @@ func runWindow(p Plan) *Report {
 	}
 	h.check(true)
 	h.judgeForgetting()
-	r.Failures = append(r.Failures, c.failures...)
-	if r.Failed() {
-		for _, m := range c.members {
-			r.Logs += fmt.Sprintf("--- n%d\n%s", m.i, m.logs)
-		}
-	}
-	c.stop()
-	time.Sleep(30 * time.Second)
-	return r
+	return c.finish(r)
 }
 
 // add sends a tick's share of the window's keys, through every member up
