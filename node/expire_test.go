@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rmbd/rmbd/node"
+	"github.com/rmbd/rmbd/store"
 	"github.com/rmbd/rmbd/wire"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -116,4 +117,52 @@ func TestExpireIsAnAdmins(t *testing.T) {
 	require.Nil(t, e, "loopback is an admin")
 	assert.Zero(t, x.Deadline, "due at once")
 	assert.Empty(t, n.Registry().Lookup([]byte("f")))
+}
+
+// TestExpireAcrossARestart: EXPIRE f 5 through one of three members; a
+// member with a data directory stops a second later and starts again
+// before the deadline: its catalog kept the deadline, and f goes from it
+// too within a second of the deadline. A member down at the deadline
+// drops f as it starts.
+func TestExpireAcrossARestart(t *testing.T) {
+	inBubble(t, func(t *testing.T, tn *testNet) {
+		dirB, dirC := t.TempDir(), t.TempDir()
+		a := tn.member(node.DefaultConfig())
+		b, stopB := tn.memberAt(netAddr(2), durable(dirB, store.FsyncAlways), a)
+		c, stopC := tn.memberAt(netAddr(3), durable(dirC, store.FsyncAlways), a)
+		tn.joined(a, b, c)
+		u := tn.station()
+		_, e := filterOp(t, u, a, create("f", 1000, 0.01))
+		require.Nil(t, e)
+		tn.everywhere("f", false, a, b, c)
+		deadline := time.Now().Add(5 * time.Second)
+		_, e = expireOp(t, u, a, wire.ExpireRequest{ReqID: 1, Op: wire.ExpireSet, Name: []byte("f"), Deadline: deadline.UnixMilli()})
+		require.Nil(t, e)
+		tn.until("the deadline on every member", 2*time.Second, func() bool {
+			for _, n := range []*node.Node{b, c} {
+				if d, _ := n.Registry().Deadline("f"); d.IsZero() {
+					return false
+				}
+			}
+			return true
+		}, a, b, c)
+		stopB()
+		stopC()
+		<-time.After(time.Second)
+		b, _ = tn.memberAt(netAddr(2), durable(dirB, store.FsyncAlways), a) // back before the deadline
+		require.NotEmpty(t, b.Registry().Lookup([]byte("f")), "f lives until its deadline")
+		d, _ := b.Registry().Deadline("f")
+		assert.Equal(t, deadline.UnixMilli(), d.UnixMilli(), "the deadline kept in its CATALOG")
+
+		tn.until("f gone from a and the restarted b", 5*time.Second, func() bool {
+			return len(a.Registry().Lookup([]byte("f"))) == 0 && len(b.Registry().Lookup([]byte("f"))) == 0
+		}, a, b)
+		late := time.Since(deadline)
+		assert.LessOrEqual(t, late, time.Second, "gone %v after its deadline", late)
+		t.Logf("f gone from a and the restarted b %v after its deadline", late)
+
+		<-time.After(2 * time.Second) // c down at the deadline
+		c, _ = tn.memberAt(netAddr(3), durable(dirC, store.FsyncAlways), a)
+		assert.Empty(t, c.Registry().Lookup([]byte("f")), "dropped as it starts")
+	})
 }
