@@ -22,10 +22,10 @@ import (
 //	          set (expiries), each entry ends in its deadlines; a catalog
 //	          without one leaves the bit clear, as nodes that knew no
 //	          deadline wrote it (and such nodes refuse a catalog with it
-//	          set: too many entries). With count's bit 13 set (windows),
-//	          each version ends, after any expansion, in window:uint64 (ms)
-//	          and slices:uint16 (both 0: not windowed); a catalog without
-//	          windowed filters leaves the bit clear.
+//	          set: too many entries). With count's bit 13 set
+//	          (extensions), each version ends, after any expansion, in its
+//	          extensions; a catalog whose versions have none leaves the bit
+//	          clear. (Bit 12 is the count's own: 4096 entries.)
 //	entry     name (length:uint8 1..200, wire.ValidFilterName), floor:uint64,
 //	          versions:uint8, then each version,
 //	          drops:uint8, then each drop;
@@ -37,6 +37,10 @@ import (
 //	          up to gen, 1 one version), with kind 1: created:int64, origin
 //	expiry    gen:uint64, deadline:int64 (Unix ms; 0: none, PERSIST),
 //	          set:int64 (Unix ms), by (length:uint8, bytes)
+//	extensions length:uint8, then fields in increasing tag order, each
+//	          tag:uint8, length:uint8, value; a reader refuses a tag it
+//	          does not know (a newer rmbd's field, which it could not
+//	          honour). Tags: 1 window — window:uint64 (ms), slices:uint16.
 
 // Bounds of the catalog's bytes.
 const (
@@ -55,12 +59,12 @@ func AppendCatalog(dst []byte, entries []Entry) ([]byte, error) {
 		return dst, fmt.Errorf("%w: %d entries, at most %d", ErrCatalog, len(entries), MaxCatalogEntries)
 	}
 	start := len(dst)
-	count, grows, expires, windows := uint16(len(entries)), anyGrows(entries), anyExpiry(entries), anyWindow(entries)
+	count, grows, expires, exts := uint16(len(entries)), anyGrows(entries), anyExpiry(entries), anyExt(entries)
 	if grows {
 		count |= growsBit
 	}
-	if windows {
-		count |= windowsBit
+	if exts {
+		count |= extsBit
 	}
 	if expires {
 		count |= expiresBit
@@ -68,7 +72,7 @@ func AppendCatalog(dst []byte, entries []Entry) ([]byte, error) {
 	dst = binary.BigEndian.AppendUint16(dst, count)
 	for _, e := range entries {
 		var err error
-		if dst, err = appendEntry(dst, e, grows, windows); err == nil && expires {
+		if dst, err = appendEntry(dst, e, grows, exts); err == nil && expires {
 			dst, err = appendExpiries(dst, e.Expiries)
 		}
 		if err != nil {
@@ -145,12 +149,19 @@ const nonScalingMark = 0xffff
 // expansion.
 const growsBit = 1 << 15
 
-// windowsBit, set in a catalog's count, says its versions carry a
-// window.
-const windowsBit = 1 << 13
+// extsBit, set in a catalog's count, says its versions end in their
+// extensions: the fields the count's bits had no room for.
+const extsBit = 1 << 13
 
-// anyWindow reports whether some version of entries is windowed.
-func anyWindow(entries []Entry) bool {
+// Extension tags.
+const (
+	extWindow    = 1  // window:uint64 (ms), slices:uint16
+	extWindowLen = 10 // its value's length
+)
+
+// anyExt reports whether some version of entries has an extension: is
+// windowed.
+func anyExt(entries []Entry) bool {
 	for _, e := range entries {
 		for _, v := range e.Versions {
 			if v.Def.Windowed() {
@@ -161,7 +172,45 @@ func anyWindow(entries []Entry) bool {
 	return false
 }
 
-func appendEntry(dst []byte, e Entry, grows, windows bool) ([]byte, error) {
+// appendExts appends d's extensions.
+func appendExts(dst []byte, d CatalogDef) []byte {
+	at := len(dst)
+	dst = append(dst, 0)
+	if d.Windowed() {
+		dst = append(dst, extWindow, extWindowLen)
+		dst = binary.BigEndian.AppendUint64(dst, d.Window)
+		dst = binary.BigEndian.AppendUint16(dst, d.Slices)
+	}
+	dst[at] = byte(len(dst) - at - 1)
+	return dst
+}
+
+// exts reads a version's extensions into d.
+func (r *catReader) exts(d *CatalogDef) {
+	b := r.bytes(r.u8("extensions length"), "extensions")
+	last := 0
+	for len(b) > 0 && r.Err() == nil {
+		if len(b) < 2 || len(b) < 2+int(b[1]) {
+			r.fail("extension: short")
+			return
+		}
+		tag, val := int(b[0]), b[2:2+int(b[1])]
+		switch {
+		case tag <= last:
+			r.fail("extensions out of order")
+		case tag == extWindow && len(val) == extWindowLen:
+			d.Window, d.Slices = binary.BigEndian.Uint64(val), binary.BigEndian.Uint16(val[8:])
+			if !d.Windowed() {
+				r.fail("window of 0 slices")
+			}
+		default:
+			r.fail(fmt.Sprintf("extension %d of %d bytes (a newer rmbd's field?)", tag, len(val)))
+		}
+		last, b = tag, b[2+len(val):]
+	}
+}
+
+func appendEntry(dst []byte, e Entry, grows, exts bool) ([]byte, error) {
 	switch {
 	case !wire.ValidFilterName(e.Name):
 		return dst, fmt.Errorf("%w: filter name %q", ErrCatalog, e.Name)
@@ -195,9 +244,8 @@ func appendEntry(dst []byte, e Entry, grows, windows bool) ([]byte, error) {
 		if !checkWindowDef(v.Def) {
 			return dst, fmt.Errorf("%w: window of %d ms in %d slices", ErrCatalog, v.Def.Window, v.Def.Slices)
 		}
-		if windows {
-			dst = binary.BigEndian.AppendUint64(dst, v.Def.Window)
-			dst = binary.BigEndian.AppendUint16(dst, v.Def.Slices)
+		if exts {
+			dst = appendExts(dst, v.Def)
 		}
 	}
 	dst = append(dst, byte(len(e.Drops)))
@@ -262,17 +310,17 @@ func (r *catReader) str(what string) string { return string(r.bytes(r.u8(what), 
 // range fails the whole message.
 func DecodeCatalog(b []byte) ([]Entry, error) {
 	r := catReader{wire.NewCursor(b, ErrCatalog)}
-	n, grows, expires, windows := 0, false, false, false
+	n, grows, expires, exts := 0, false, false, false
 	if h := r.bytes(2, "entry count"); h != nil {
 		n = int(binary.BigEndian.Uint16(h))
-		n, grows, expires, windows = n&^(growsBit|expiresBit|windowsBit), n&growsBit != 0, n&expiresBit != 0, n&windowsBit != 0
+		n, grows, expires, exts = n&^(growsBit|expiresBit|extsBit), n&growsBit != 0, n&expiresBit != 0, n&extsBit != 0
 	}
 	if n > MaxCatalogEntries {
 		r.fail("too many entries")
 	}
 	var out []Entry
 	for i := 0; i < n && r.Err() == nil; i++ {
-		e := r.entry(grows, windows)
+		e := r.entry(grows, exts)
 		if expires {
 			e.Expiries = r.expiries()
 		}
@@ -284,8 +332,8 @@ func DecodeCatalog(b []byte) ([]Entry, error) {
 	if r.Err() == nil && grows && !anyGrows(out) {
 		r.fail("growing catalog without a growing filter") // one encoding
 	}
-	if r.Err() == nil && windows && !anyWindow(out) {
-		r.fail("catalog of windows without one")
+	if r.Err() == nil && exts && !anyExt(out) {
+		r.fail("catalog of extensions without one") // one encoding
 	}
 	if r.Err() == nil && expires && !anyExpiry(out) {
 		r.fail("catalog of expiries without one")
@@ -296,7 +344,7 @@ func DecodeCatalog(b []byte) ([]Entry, error) {
 	return out, nil
 }
 
-func (r *catReader) entry(grows, windows bool) Entry {
+func (r *catReader) entry(grows, exts bool) Entry {
 	e := Entry{Name: r.str("name")}
 	if r.Err() == nil && !wire.ValidFilterName(e.Name) {
 		r.fail("filter name")
@@ -323,11 +371,8 @@ func (r *catReader) entry(grows, windows bool) Entry {
 				}
 			}
 		}
-		if windows {
-			v.Def.Window = r.u64("window")
-			if b := r.bytes(2, "slices"); b != nil {
-				v.Def.Slices = binary.BigEndian.Uint16(b)
-			}
+		if exts {
+			r.exts(&v.Def)
 			if r.Err() == nil && (!checkWindowDef(v.Def) || v.Def.Windowed() && fp.Layout != filter.Blocked) {
 				r.fail("window")
 			}

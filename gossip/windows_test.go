@@ -24,8 +24,9 @@ func windowedCatalog(t testing.TB) []Entry {
 }
 
 // A catalog with a windowed filter says so in its count's bit 13 and
-// carries each version's window; one without is written as before, and
-// a window no filter may have is refused both ways.
+// carries each version's window among its extensions; one without is
+// written as before, and a window no filter may have is refused both
+// ways, as is an extension this build does not know (a newer rmbd's).
 func TestWindowedCatalogBytes(t *testing.T) {
 	in := windowedCatalog(t)
 	b, err := AppendCatalog(nil, in)
@@ -66,6 +67,28 @@ func TestWindowedCatalogBytes(t *testing.T) {
 	binary.BigEndian.PutUint16(bad[at:], 0)
 	_, err = DecodeCatalog(bad)
 	assert.ErrorIs(t, err, ErrCatalog)
+
+	ext := at - 8 - 2 - 1 // the last version's extensions: length, tag, length, window, slices
+	require.Equal(t, []byte{12, extWindow, extWindowLen}, b[ext:ext+3])
+	for what, mutate := range map[string]func([]byte) []byte{
+		"an unknown tag": func(b []byte) []byte { b[ext+1] = 9; return b },
+		"a short value":  func(b []byte) []byte { b[ext+2] = 9; return b },
+		"a value past the block": func(b []byte) []byte {
+			b[ext+2] = 11
+			return b
+		},
+		"a second window, out of order": func(b []byte) []byte {
+			out := append(append([]byte{}, b[:ext]...), 24)
+			out = append(out, b[ext+1:ext+13]...)
+			out = append(out, b[ext+1:ext+13]...)
+			return append(out, b[ext+13:]...)
+		},
+	} {
+		_, err := DecodeCatalog(mutate(append([]byte{}, b...)))
+		assert.ErrorIs(t, err, ErrCatalog, what)
+	}
+	_, err = DecodeCatalog(func(b []byte) []byte { b[ext+1] = 9; return b }(append([]byte{}, b...)))
+	assert.ErrorContains(t, err, "extension 9 of 10 bytes (a newer rmbd's field?)")
 }
 
 // Slices are a pure function of the time and the definition: numbered
