@@ -261,14 +261,20 @@ func (r *Registry) loadSlices(f *Filter) error {
 	return nil
 }
 
-// hasWindowed reports whether a slice f keeps holds key.
+// hasWindowed reports whether a slice f keeps holds key. Every slice has
+// the definition's fingerprint, so the key is hashed once for them all.
 func (f *Filter) hasWindowed(key []byte) bool {
 	lo, hi := f.kept()
 	if mutate.SlicesKeptForever {
 		lo = 0
 	}
-	for _, s := range f.Segments() {
-		if s.id >= lo && s.id <= hi && s.f.Has(key) {
+	segs := f.Segments()
+	if len(segs) == 0 {
+		return false
+	}
+	h := segs[0].f.KeyHash(key)
+	for _, s := range segs {
+		if s.id >= lo && s.id <= hi && s.f.HasHash(h) {
 			return true
 		}
 	}
