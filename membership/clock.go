@@ -161,7 +161,7 @@ const stepTolerance = 5 * time.Millisecond
 // took since the last look, if it took one: offsets are theirs less this
 // node's. Callers hold m.mu.
 func (m *Membership) ownStep() {
-	wall, mono := m.cfg.Now().Round(0), time.Now() // Round(0): the wall reading alone
+	wall, mono := m.cfg.Now().Round(0), m.mono() // Round(0): the wall reading alone
 	if !m.stepBase.mono.IsZero() {
 		step := wall.Sub(m.stepBase.wall) - mono.Sub(m.stepBase.mono)
 		if step.Abs() > stepTolerance {

@@ -22,7 +22,8 @@ var epoch = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 // a test calls its delegates itself.
 func clockNode(t testing.TB, name string, now *time.Time) *Membership {
 	t.Helper()
-	return &Membership{cfg: Config{Name: name, Now: func() time.Time { return *now }}, host: newHost(1, name),
+	clock := func() time.Time { return *now } // wall and monotonic alike: no step but the test's
+	return &Membership{cfg: Config{Name: name, Now: clock}, host: newHost(1, name), mono: clock,
 		log: slog.New(slog.DiscardHandler), members: map[string]*record{}, clocks: map[string]*clockRing{}}
 }
 
@@ -227,7 +228,8 @@ func TestClockSteps(t *testing.T) {
 	assert.Equal(t, time.Hour, a.Offsets()["b"], "within what the round trips explain: the history is kept, the faster ping counts")
 
 	real := time.Now()
-	a.cfg.Now = func() time.Time { return time.Now().Add(epoch.Sub(real)) } // a's wall clock, with a monotonic one beside
+	a.cfg.Now, a.mono = func() time.Time { return time.Now().Add(epoch.Sub(real)) }, time.Now // a's wall clock, and a monotonic one beside
+	a.stepBase.mono = time.Time{}                                                             // looked at anew
 	a.Clock()
 	a.cfg.Now = func() time.Time { return time.Now().Add(epoch.Sub(real) + time.Minute) } // a steps a minute ahead
 	assert.InDelta(t, (-time.Minute).Seconds(), a.Offsets()["c"].Seconds(), 0.05, "seen before any ping")

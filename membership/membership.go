@@ -182,8 +182,10 @@ type Membership struct {
 	members map[string]*record    // every member seen but this one, by name
 	clocks  map[string]*clockRing // alive members' clocks, by name
 	// stepBase is this node's clock, wall and monotonic, when its offsets
-	// were last looked at (ownStep).
+	// were last looked at (ownStep); mono reads the monotonic clock
+	// (time.Now; tests freeze it with Config.Now).
 	stepBase struct{ wall, mono time.Time }
+	mono     func() time.Time
 
 	started           time.Time // this member's own age
 	broadcasts        *memberlist.TransmitLimitedQueue
@@ -219,7 +221,7 @@ func New(cfg Config, host Host) (*Membership, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	m := &Membership{cfg: cfg, host: host, log: cfg.Logger, members: map[string]*record{}, clocks: map[string]*clockRing{},
+	m := &Membership{cfg: cfg, host: host, log: cfg.Logger, members: map[string]*record{}, clocks: map[string]*clockRing{}, mono: time.Now,
 		swaps: make(chan string, maxSwapsQueued)}
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = cfg.Name

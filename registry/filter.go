@@ -161,6 +161,9 @@ func (f *Filter) add(keys [][]byte, bits []byte, sc *store.Scratch, acked bool) 
 	var wait store.Wait
 	for len(keys) > 0 {
 		s, err := f.target()
+		if errors.Is(err, errSliceGone) {
+			continue // the clock moved on while the slice was chosen: choose again
+		}
 		if err != nil {
 			return fresh, wait, err
 		}
@@ -357,8 +360,11 @@ func (f *Filter) close(dir *store.Dir, remove bool) error {
 	f.mu.Lock()
 	f.closed.Store(true)
 	f.mu.Unlock()
+	f.growMu.Lock() // the slices a dropOld has not taken: each closed once, here or there
+	segs := f.Segments()
+	f.growMu.Unlock()
 	var errs []error
-	for _, s := range f.Segments() {
+	for _, s := range segs {
 		if s.st == nil {
 			continue
 		}

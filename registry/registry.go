@@ -35,8 +35,9 @@ type Registry struct {
 	others  atomic.Uint64       // the cluster's members besides this node, as Tick last heard
 	// clockOffset is this node's clock less the cluster's (window.go).
 	clockOffset atomic.Int64
-	clockOut    atomic.Bool // the offset is past what windowed filters tolerate
-	started     bool        // stores checkpoint in the background
+	clockOut    atomic.Bool    // the offset is past what windowed filters tolerate
+	drops       sync.WaitGroup // dropOlds under way: Close waits for them
+	started     bool           // stores checkpoint in the background
 	closed      bool
 
 	saver saver // writes the catalog, one write serving every waiter
@@ -304,6 +305,7 @@ func (r *Registry) Close() error {
 	}
 	r.closed = true
 	r.mu.Unlock()
+	r.drops.Wait()
 	return r.closeAll(true)
 }
 

@@ -107,6 +107,9 @@ func (f *Filter) openSlice(id uint64) (*Segment, error) {
 	if s := f.Segment(id); s != nil {
 		return s, nil
 	}
+	if lo, hi := f.kept(); id < lo || id > hi { // the clock moved on since the caller read it
+		return nil, errSliceGone
+	}
 	if f.dropping[id] {
 		return nil, fmt.Errorf("slice %d is being dropped, out of the window (the clock stepped): try again", id)
 	}
@@ -149,7 +152,15 @@ func (f *Filter) openRowsSlice(id uint64, fp filter.Fingerprint) (*Segment, erro
 	if lo, hi := f.kept(); id < lo || id > hi || fp != f.version.Def.FP {
 		return nil, ErrNoStage
 	}
-	return f.openSlice(id)
+	s, err := f.openSlice(id)
+	if errors.Is(err, errWindowFull) { // the clock turned a slice: the one out of the window goes first
+		f.dropOld()
+		s, err = f.openSlice(id)
+	}
+	if errors.Is(err, errSliceGone) {
+		return nil, ErrNoStage
+	}
+	return s, err
 }
 
 // dropSlices drops the slices of every windowed filter that fell out of
@@ -163,27 +174,39 @@ func (r *Registry) dropSlices() {
 }
 
 // dropOld drops f's slices out of its window — below it, and above it
-// after the clock stepped back: out of reach of requests first; then,
-// once no add is in flight in them, their stores (without a last
-// checkpoint) and folders, whatever became of f meanwhile. A slice being
-// dropped is not opened again until its folder is gone.
+// after the clock stepped back: out of reach of requests and out of its
+// bytes first; then, once no add is in flight in them, their stores
+// (without a last checkpoint) and folders, whatever became of f
+// meanwhile. A slice being dropped is not opened again until its folder
+// is gone. The window is read under growMu, so that no slice opened for a
+// later reading of the clock is taken for one ahead of the window; a
+// filter closed meanwhile (dropped, or the registry closing) is close's
+// to clean, and the registry's Close waits for a dropOld under way.
 func (f *Filter) dropOld() {
-	lo, hi := f.kept()
-	if mutate.SlicesKeptForever {
+	if mutate.SlicesKeptForever || !f.reg.dropBegins() {
 		return
 	}
+	defer f.reg.drops.Done()
 	f.growMu.Lock()
+	if f.closed.Load() {
+		f.growMu.Unlock()
+		return
+	}
+	lo, hi := f.kept()
 	var gone []*Segment
+	var size uint64
 	keep := slices.DeleteFunc(slices.Clone(f.Segments()), func(s *Segment) bool {
 		out := s.id < lo || s.id > hi
 		if out {
 			gone = append(gone, s)
+			size += s.def.FP.SizeBytes()
 			f.dropping[s.id] = true
 		}
 		return out
 	})
 	if len(gone) > 0 {
 		f.segs.Store(&keep)
+		f.reg.unreserve(f, size) // room for the slices of the window at once
 	}
 	f.growMu.Unlock()
 	if len(gone) == 0 {
@@ -194,21 +217,30 @@ func (f *Filter) dropOld() {
 		s.gone.Store(true)
 	}
 	f.mu.Unlock()
-	var size uint64
 	for _, s := range gone {
-		size += s.def.FP.SizeBytes()
 		if s.st != nil {
 			if err := errors.Join(s.st.Discard(), f.reg.cfg.Dir.Remove(segmentFolder(f.folder, s.id))); err != nil {
 				f.reg.log.Error("a slice out of its window could not be removed", "filter", f.name, "slice", s.id, "err", err)
 			}
 		}
 	}
-	f.reg.unreserve(f, size)
 	f.growMu.Lock()
 	for _, s := range gone {
 		delete(f.dropping, s.id)
 	}
 	f.growMu.Unlock()
+}
+
+// dropBegins counts a dropOld under way, unless the registry is closing
+// (then it has nothing to do).
+func (r *Registry) dropBegins() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return false
+	}
+	r.drops.Add(1)
+	return true
 }
 
 // errWindowFull refuses a slice past what the window may hold at once:

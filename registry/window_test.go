@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -457,4 +458,140 @@ func TestRequestedWindowOverflow(t *testing.T) {
 			Window: ms, Slices: 10}
 		assert.ErrorIs(t, Requested(q, 0).Check(), ErrWindow, "%d ms", ms)
 	}
+}
+
+// trapClock is a clock whose next reading, once armed, is held back: the
+// caller reads the time as it was when it called, and goes on only once
+// the test lets it — as a goroutine descheduled (or waiting on growMu
+// behind an openSlice doing file I/O) right after reading the clock.
+type trapClock struct {
+	clock
+	armed   atomic.Bool
+	fired   chan struct{}
+	release chan struct{}
+}
+
+func (c *trapClock) Now() time.Time {
+	t := c.clock.Now()
+	if c.armed.CompareAndSwap(true, false) {
+		close(c.fired)
+		<-c.release
+	}
+	return t
+}
+
+// dropOld reads the window under growMu: a slice opened for a later
+// reading of the clock than its own — the current one, holding
+// acknowledged adds — is not taken for one ahead of the window.
+func TestWindowDropKeepsTheCurrentSlice(t *testing.T) {
+	clk := &trapClock{clock: clock{t: time.UnixMilli(1_800_000_000_000)}, fired: make(chan struct{}), release: make(chan struct{})}
+	cfg := testConfig()
+	cfg.Now = clk.Now
+	r := reopener(t, t.TempDir(), cfg)()
+	defer r.Close()
+	r.Start()
+	f := create(t, r, "w", windowed(1000, 0.01, 10*time.Second, 10))
+	add(t, f, "before")
+
+	clk.armed.Store(true)
+	done := make(chan struct{})
+	go func() { f.dropOld(); close(done) }() // DropDue's, from housekeep
+	<-clk.fired                              // it read the clock; not yet growMu
+	clk.Add(2 * time.Second)                 // two slices later
+	added := make(chan error, 1)
+	go func() { added <- addAcked(f, "acked") }() // to the slice the clock reads now
+	select {
+	case err := <-added: // acknowledged before dropOld went on
+		require.NoError(t, err)
+		require.True(t, f.Has([]byte("acked")))
+		close(clk.release)
+	case <-time.After(200 * time.Millisecond): // the add waits for dropOld (growMu): fine
+		close(clk.release)
+		require.NoError(t, <-added)
+	}
+	<-done
+
+	assert.True(t, f.Has([]byte("acked")), "an acknowledged key, added a moment ago, is forgotten")
+	assert.True(t, f.Has([]byte("before")))
+}
+
+// A filter dropped while DropDue drops its slices: each slice is closed
+// and removed once, by the drop or by dropOld, never both.
+func TestWindowDropVersusDropOld(t *testing.T) {
+	for round := range 200 {
+		clk := &clock{t: time.UnixMilli(1_800_000_000_000)}
+		cfg := testConfig()
+		cfg.Now = clk.Now
+		r := reopener(t, t.TempDir(), cfg)()
+		r.Start()
+		f := create(t, r, "w", windowed(1000, 0.01, time.Second, 10))
+		for i := range 5 {
+			add(t, f, fmt.Sprint("k", i))
+			clk.Add(100 * time.Millisecond)
+		}
+		clk.Add(time.Hour) // every slice out of the window
+		p, err := r.Drop("w")
+		require.NoError(t, err)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		wg.Go(func() { <-start; f.dropOld() })
+		var res Result
+		wg.Go(func() { <-start; res = r.Apply(p) })
+		close(start)
+		wg.Wait()
+		assert.NoError(t, res.Err, "round %d", round)
+		require.NoError(t, r.Close(), "round %d", round)
+	}
+}
+
+// Registry.Close while DropDue drops a windowed filter's last slices:
+// Close waits for the drop, closes the data directory whole, and lets its
+// LOCK go.
+func TestWindowCloseVersusDropOld(t *testing.T) {
+	path := t.TempDir()
+	clk := &clock{t: time.UnixMilli(1_800_000_000_000)}
+	cfg := testConfig()
+	cfg.Now = clk.Now
+	reopen := reopener(t, path, cfg)
+	r := reopen()
+	r.Start()
+	f := create(t, r, "w", windowed(1000, 0.01, 10*time.Second, 10))
+	add(t, f, "k")
+	clk.Add(time.Hour)
+
+	f.mu.RLock() // an add in flight in the filter: dropOld waits at its barrier, its slices out of the list
+	done := make(chan struct{})
+	go func() { f.dropOld(); close(done) }()
+	require.Eventually(t, func() bool { return len(f.Segments()) == 0 }, 5*time.Second, time.Millisecond)
+	closed := make(chan error, 1)
+	go func() { closed <- r.Close() }() // the node shutting down: it waits for the drop, which waits for the add
+	f.mu.RUnlock()
+	<-done
+	assert.NoError(t, <-closed)
+
+	d, err := store.OpenDir(path)
+	if assert.NoError(t, err, "the data directory's lock is let go by Close") {
+		d.Close()
+	}
+}
+
+// A member's rows of the next slice (its clock a little ahead) right
+// after this node's clock turned a slice, before DropDue ran: the slice
+// that left the window goes first, and the rows are taken.
+func TestWindowRowsAtASliceTurn(t *testing.T) {
+	clk := &clock{t: time.UnixMilli(1_800_000_000_000)}
+	cfg := testConfig()
+	cfg.Now = clk.Now
+	r := open(t, cfg)
+	f := create(t, r, "w", windowed(1000, 0.01, 10*time.Second, 10))
+	def := f.Version().Def
+	vs := r.Lookup([]byte("w"))
+	lo, hi := def.Kept(def.SliceAt(clk.Now()))
+	for id := lo; id <= hi; id++ { // every slice of the window, from rows
+		_, err := vs.OpenStage(id, def.FP)
+		require.NoError(t, err)
+	}
+	clk.Add(time.Second) // the next slice: lo left the window
+	_, err := vs.OpenStage(hi+1, def.FP)
+	assert.NoError(t, err, "rows of a slice the window keeps")
 }

@@ -105,6 +105,7 @@ type Store struct {
 	damaged map[string]bool
 
 	stop    chan struct{}
+	closing atomic.Bool // Close or Discard began: the next one does nothing
 	done    chan struct{}
 	started atomic.Bool
 }
@@ -786,10 +787,8 @@ func (s *Store) Close() error { return s.close(true) }
 func (s *Store) Discard() error { return s.close(false) }
 
 func (s *Store) close(checkpoint bool) error {
-	select {
-	case <-s.stop:
-		return nil
-	default:
+	if !s.closing.CompareAndSwap(false, true) {
+		return nil // closed already, or closing
 	}
 	close(s.stop)
 	if s.started.Load() {

@@ -568,3 +568,20 @@ func TestDefinitionVersionFlipIsDamage(t *testing.T) {
 	_, _, _, err := decodeDefinition(newer)
 	assert.ErrorIs(t, err, ErrVersion)
 }
+
+// Two closes of one store at once (a drop and a slice dropped out of its
+// window, both Discard): one closes it, the other does nothing.
+func TestConcurrentCloses(t *testing.T) {
+	def, mk := blockedDef(t, 1000)
+	for range 300 {
+		s, f, _ := open(t, t.TempDir(), def, mk, opts())
+		add(s, f, "k")
+		s.Start()
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		wg.Go(func() { <-start; s.Discard() })
+		wg.Go(func() { <-start; s.Close() })
+		close(start)
+		wg.Wait()
+	}
+}
