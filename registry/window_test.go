@@ -33,14 +33,20 @@ type clock struct {
 func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
+// clocked is testConfig on a clock of the test's, at 2027-01-15.
+func clocked() (Config, *clock) {
+	clk := &clock{t: time.UnixMilli(1_800_000_000_000)}
+	cfg := testConfig()
+	cfg.Now = clk.Now
+	return cfg, clk
+}
+
 // TestWindowForgets: a key answers true for the window and its slack
 // (up to W+2Δ), then false once its slice falls out, on the clock alone
 // and once DropDue has dropped the slice; the filter's bytes follow the
 // slices, within the budget its window took of --max-memory as it opened.
 func TestWindowForgets(t *testing.T) {
-	clk := &clock{t: time.UnixMilli(1_800_000_000_000)}
-	cfg := testConfig()
-	cfg.Now = clk.Now
+	cfg, clk := clocked()
 	r := open(t, cfg)
 	before, _ := r.Memory()
 	f := create(t, r, "recent", windowed(1000, 0.01, 10*time.Second, 10))
@@ -95,9 +101,7 @@ func TestWindowForgets(t *testing.T) {
 // here; rows of a slice out of the window, or of another fingerprint, do
 // not.
 func TestWindowRows(t *testing.T) {
-	clk := &clock{t: time.UnixMilli(1_800_000_000_000)}
-	cfg := testConfig()
-	cfg.Now = clk.Now
+	cfg, clk := clocked()
 	r := open(t, cfg)
 	f := create(t, r, "recent", windowed(1000, 0.01, 10*time.Second, 10))
 	def := f.Version().Def
@@ -181,9 +185,7 @@ func TestWindowSizing(t *testing.T) {
 // others; away longer than the window, the filter starts empty.
 func TestWindowRestart(t *testing.T) {
 	path := t.TempDir()
-	clk := &clock{t: time.UnixMilli(1_800_000_000_000)}
-	cfg := testConfig()
-	cfg.Now = clk.Now
+	cfg, clk := clocked()
 	reopen := reopener(t, path, cfg)
 	r := reopen()
 	r.Start()
@@ -229,9 +231,7 @@ func TestWindowRestart(t *testing.T) {
 // filter is dropped and adds run: no panic, no add to a closed store, the
 // memory given back whole.
 func TestWindowDroppedWhileAdding(t *testing.T) {
-	clk := &clock{t: time.UnixMilli(1_800_000_000_000)}
-	cfg := testConfig()
-	cfg.Now = clk.Now
+	cfg, clk := clocked()
 	cfg.Dir = nil
 	reopen := reopener(t, t.TempDir(), cfg)
 	r := reopen()
@@ -310,9 +310,7 @@ func TestWindowAlarms(t *testing.T) {
 // opened "in the future" are out of the window too: dropped, so that adds
 // go on within L+3 slices and --max-filter-bytes, as after a restart.
 func TestWindowClockStepBack(t *testing.T) {
-	clk := &clock{t: time.UnixMilli(1_800_000_000_000)}
-	cfg := testConfig()
-	cfg.Now = clk.Now
+	cfg, clk := clocked()
 	d, err := windowed(100_000, 0.01, 10*time.Second, 10).def("w", 1, 0)
 	require.NoError(t, err)
 	cfg.MaxFilterBytes = d.Bytes()
@@ -344,9 +342,7 @@ func TestWindowClockStepBack(t *testing.T) {
 // leave the count as it was.
 func TestWindowMemoryBudget(t *testing.T) {
 	path := t.TempDir()
-	clk := &clock{t: time.UnixMilli(1_800_000_000_000)}
-	cfg := testConfig()
-	cfg.Now = clk.Now
+	cfg, clk := clocked()
 	d, err := windowed(1000, 0.01, 10*time.Second, 10).def("w", 1, 0)
 	require.NoError(t, err)
 	base, _ := open(t, cfg).Memory()
@@ -392,9 +388,7 @@ func TestWindowMemoryBudget(t *testing.T) {
 // slice is dropped under it goes to the next one, never to a closed
 // store; the slices stay within L+3.
 func TestWindowAddsVersusJumps(t *testing.T) {
-	clk := &clock{t: time.UnixMilli(1_800_000_000_000)}
-	cfg := testConfig()
-	cfg.Now = clk.Now
+	cfg, clk := clocked()
 	r := reopener(t, t.TempDir(), cfg)()
 	defer r.Close()
 	r.Start()
@@ -519,9 +513,7 @@ func TestWindowDropKeepsTheCurrentSlice(t *testing.T) {
 // and removed once, by the drop or by dropOld, never both.
 func TestWindowDropVersusDropOld(t *testing.T) {
 	for round := range 200 {
-		clk := &clock{t: time.UnixMilli(1_800_000_000_000)}
-		cfg := testConfig()
-		cfg.Now = clk.Now
+		cfg, clk := clocked()
 		r := reopener(t, t.TempDir(), cfg)()
 		r.Start()
 		f := create(t, r, "w", windowed(1000, 0.01, time.Second, 10))
@@ -549,9 +541,7 @@ func TestWindowDropVersusDropOld(t *testing.T) {
 // LOCK go.
 func TestWindowCloseVersusDropOld(t *testing.T) {
 	path := t.TempDir()
-	clk := &clock{t: time.UnixMilli(1_800_000_000_000)}
-	cfg := testConfig()
-	cfg.Now = clk.Now
+	cfg, clk := clocked()
 	reopen := reopener(t, path, cfg)
 	r := reopen()
 	r.Start()
@@ -579,9 +569,7 @@ func TestWindowCloseVersusDropOld(t *testing.T) {
 // after this node's clock turned a slice, before DropDue ran: the slice
 // that left the window goes first, and the rows are taken.
 func TestWindowRowsAtASliceTurn(t *testing.T) {
-	clk := &clock{t: time.UnixMilli(1_800_000_000_000)}
-	cfg := testConfig()
-	cfg.Now = clk.Now
+	cfg, clk := clocked()
 	r := open(t, cfg)
 	f := create(t, r, "w", windowed(1000, 0.01, 10*time.Second, 10))
 	def := f.Version().Def
