@@ -115,8 +115,9 @@ func TestWindowClockSkew(t *testing.T) {
 		tn.everywhere("recent", false, ns...)
 		tn.everywhere("plain", false, ns...)
 
-		tn.until("c knows its clock is off", 30*time.Second, func() bool {
-			return c.Registry().ClockOffset() > 1900*time.Millisecond
+		tn.until("each knows how far its clock is", 30*time.Second, func() bool { // once each has pinged both others
+			return c.Registry().ClockOffset() > 1900*time.Millisecond &&
+				a.Registry().ClockOffset().Abs() < 10*time.Millisecond && b.Registry().ClockOffset().Abs() < 10*time.Millisecond
 		}, ns...)
 		assert.InDelta(t, 0, a.Registry().ClockOffset().Seconds(), 0.01)
 		assert.InDelta(t, 2, c.Stats().ClockOffset.Seconds(), 0.01)

@@ -182,8 +182,11 @@ func (r *Registry) dropSlices() {
 // later reading of the clock is taken for one ahead of the window; a
 // filter closed meanwhile (dropped, or the registry closing) is close's
 // to clean, and the registry's Close waits for a dropOld under way.
+// Nothing is dropped while this node's clock is further from the
+// cluster's than f tolerates: a clock stepped far ahead would drop every
+// slice, keys and all, that the window still keeps.
 func (f *Filter) dropOld() {
-	if mutate.SlicesKeptForever || !f.reg.dropBegins() {
+	if mutate.SlicesKeptForever || f.reg.ClockOffset().Abs() > f.version.Def.SliceLength()/2 || !f.reg.dropBegins() {
 		return
 	}
 	defer f.reg.drops.Done()

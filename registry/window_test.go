@@ -147,6 +147,28 @@ func TestWindowClock(t *testing.T) {
 	add(t, f, "k")
 }
 
+// TestWindowKeptWhileTheClockIsOff: a node whose clock stepped an hour
+// ahead, and knows it (membership measured it), keeps its slices rather
+// than dropping the window by its clock; once its clock is back, nothing
+// was lost.
+func TestWindowKeptWhileTheClockIsOff(t *testing.T) {
+	cfg, clk := clocked()
+	r := open(t, cfg)
+	f := create(t, r, "w", windowed(1000, 0.01, 10*time.Second, 10))
+	add(t, f, "k")
+	clk.Add(time.Hour)
+	r.SetClockOffset(time.Hour)
+	require.NoError(t, r.Apply(r.DropDue()).Err)
+	assert.Len(t, f.Segments(), 1, "kept while the clock is off")
+	clk.Add(-time.Hour)
+	r.SetClockOffset(0)
+	require.NoError(t, r.Apply(r.DropDue()).Err)
+	assert.True(t, f.Has([]byte("k")), "back in time: nothing lost")
+	clk.Add(time.Hour)
+	require.NoError(t, r.Apply(r.DropDue()).Err)
+	assert.Empty(t, f.Segments(), "a clock in step: an hour on, dropped")
+}
+
 // TestWindowSizing: a window's sizing is checked, its slices sized for
 // their share, and its memory counted whole against --max-memory and
 // --max-filter-bytes when it is made.
