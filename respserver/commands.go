@@ -72,6 +72,9 @@ func respTable() []*respCmd {
 	item := respArg{name: "item", typ: "string"}
 	items := respArg{name: "item", typ: "string", multiple: true}
 	keys := respArg{name: "key", typ: "key", multiple: true}
+	condition := respArg{name: "condition", typ: "oneof", optional: true, sub: []respArg{ // EXPIRE's and its kin's
+		{name: "nx", typ: "pure-token", token: "NX"}, {name: "xx", typ: "pure-token", token: "XX"},
+		{name: "gt", typ: "pure-token", token: "GT"}, {name: "lt", typ: "pure-token", token: "LT"}}}
 	return []*respCmd{
 		{name: "bf.reserve", arity: -4, flags: []string{"write", "denyoom"}, first: 1, last: 1, step: 1, group: "bf", access: access.Create,
 			summary: "Creates a filter of the given capacity and false positive rate that grows by EXPANSION (the node's --expansion unless told), or not at all (NONSCALING); " +
@@ -136,24 +139,16 @@ func respTable() []*respCmd {
 			summary: "The filters' names that match a pattern", args: []respArg{{name: "pattern", typ: "pattern"}}, run: (*Server).respKeys},
 		{name: "expire", arity: -3, flags: []string{"write", "fast"}, first: 1, last: 1, step: 1, group: "generic", access: access.Admin,
 			summary: "Drops the filter everywhere in the cluster after so many seconds",
-			args: []respArg{key, {name: "seconds", typ: "integer"}, {name: "condition", typ: "oneof", optional: true, sub: []respArg{
-				{name: "nx", typ: "pure-token", token: "NX"}, {name: "xx", typ: "pure-token", token: "XX"},
-				{name: "gt", typ: "pure-token", token: "GT"}, {name: "lt", typ: "pure-token", token: "LT"}}}}, run: (*Server).respExpire},
+			args:    []respArg{key, {name: "seconds", typ: "integer"}, condition}, run: (*Server).respExpire},
 		{name: "pexpire", arity: -3, flags: []string{"write", "fast"}, first: 1, last: 1, step: 1, group: "generic", access: access.Admin,
 			summary: "Drops the filter everywhere in the cluster after so many milliseconds",
-			args: []respArg{key, {name: "milliseconds", typ: "integer"}, {name: "condition", typ: "oneof", optional: true, sub: []respArg{
-				{name: "nx", typ: "pure-token", token: "NX"}, {name: "xx", typ: "pure-token", token: "XX"},
-				{name: "gt", typ: "pure-token", token: "GT"}, {name: "lt", typ: "pure-token", token: "LT"}}}}, run: (*Server).respExpire},
+			args:    []respArg{key, {name: "milliseconds", typ: "integer"}, condition}, run: (*Server).respExpire},
 		{name: "expireat", arity: -3, flags: []string{"write", "fast"}, first: 1, last: 1, step: 1, group: "generic", access: access.Admin,
 			summary: "Drops the filter everywhere in the cluster at a Unix time",
-			args: []respArg{key, {name: "unix-time-seconds", typ: "integer"}, {name: "condition", typ: "oneof", optional: true, sub: []respArg{
-				{name: "nx", typ: "pure-token", token: "NX"}, {name: "xx", typ: "pure-token", token: "XX"},
-				{name: "gt", typ: "pure-token", token: "GT"}, {name: "lt", typ: "pure-token", token: "LT"}}}}, run: (*Server).respExpire},
+			args:    []respArg{key, {name: "unix-time-seconds", typ: "integer"}, condition}, run: (*Server).respExpire},
 		{name: "pexpireat", arity: -3, flags: []string{"write", "fast"}, first: 1, last: 1, step: 1, group: "generic", access: access.Admin,
 			summary: "Drops the filter everywhere in the cluster at a Unix time in milliseconds",
-			args: []respArg{key, {name: "unix-time-milliseconds", typ: "integer"}, {name: "condition", typ: "oneof", optional: true, sub: []respArg{
-				{name: "nx", typ: "pure-token", token: "NX"}, {name: "xx", typ: "pure-token", token: "XX"},
-				{name: "gt", typ: "pure-token", token: "GT"}, {name: "lt", typ: "pure-token", token: "LT"}}}}, run: (*Server).respExpire},
+			args:    []respArg{key, {name: "unix-time-milliseconds", typ: "integer"}, condition}, run: (*Server).respExpire},
 		{name: "persist", arity: 2, flags: []string{"write", "fast"}, first: 1, last: 1, step: 1, group: "generic", access: access.Admin,
 			summary: "Takes the filter's deadline off", args: []respArg{key}, run: (*Server).respPersist},
 		{name: "ttl", arity: 2, flags: []string{"readonly", "fast"}, first: 1, last: 1, step: 1, group: "generic", access: access.Read,
