@@ -66,6 +66,9 @@ type CatalogDef struct {
 	// kept in slices of Window/Slices each. Both 0 for any other filter.
 	Window uint64
 	Slices uint16
+	// Replicas places the filter on that many members, those ranked
+	// highest for its name (package placement); 0: on every member.
+	Replicas uint8
 }
 
 // Version is one creation of a named filter.
@@ -201,7 +204,7 @@ func (c *Catalog) NextGen(name string) uint64 {
 // one with another fingerprint is an error naming both.
 func (c *Catalog) Create(name string, def CatalogDef, origin string, now time.Time) (Version, error) {
 	if w, ok := c.Winner(name); ok {
-		if w.Def.FP == def.FP {
+		if w.Def.FP == def.FP && w.Def.Replicas == def.Replicas {
 			return w, nil
 		}
 		return Version{}, fmt.Errorf("%w: %q is %s, not %s", ErrExists, name, describe(w.Def), describe(def))
@@ -214,13 +217,19 @@ func (c *Catalog) Create(name string, def CatalogDef, origin string, now time.Ti
 }
 
 func describe(d CatalogDef) string {
-	if d.FP.Layout == filter.Classic {
-		return "the classic 5×400 filter"
+	var s string
+	switch {
+	case d.FP.Layout == filter.Classic:
+		s = "the classic 5×400 filter"
+	case d.Windowed():
+		s = fmt.Sprintf("capacity %d per window of %v in %d slices at fp-rate %v (%v)", d.Capacity, d.WindowLength(), d.Slices, d.FPRate, d.FP)
+	default:
+		s = fmt.Sprintf("capacity %d at fp-rate %v (%v)", d.Capacity, d.FPRate, d.FP)
 	}
-	if d.Windowed() {
-		return fmt.Sprintf("capacity %d per window of %v in %d slices at fp-rate %v (%v)", d.Capacity, d.WindowLength(), d.Slices, d.FPRate, d.FP)
+	if d.Replicas > 0 {
+		s += fmt.Sprintf(" on %d members", d.Replicas)
 	}
-	return fmt.Sprintf("capacity %d at fp-rate %v (%v)", d.Capacity, d.FPRate, d.FP)
+	return s
 }
 
 // Drop drops name: every version of it, now. It returns the generation

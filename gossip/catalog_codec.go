@@ -40,7 +40,8 @@ import (
 //	extensions length:uint8, then fields in increasing tag order, each
 //	          tag:uint8, length:uint8, value; a reader refuses a tag it
 //	          does not know (a newer rmbd's field, which it could not
-//	          honour). Tags: 1 window — window:uint64 (ms), slices:uint16.
+//	          honour). Tags: 1 window — window:uint64 (ms), slices:uint16;
+//	          2 replicas — replicas:uint8 (1..255; absent: every member).
 
 // Bounds of the catalog's bytes.
 const (
@@ -157,14 +158,15 @@ const extsBit = 1 << 13
 const (
 	extWindow    = 1  // window:uint64 (ms), slices:uint16
 	extWindowLen = 10 // its value's length
+	extReplicas  = 2  // replicas:uint8
 )
 
 // anyExt reports whether some version of entries has an extension: is
-// windowed.
+// windowed or placed.
 func anyExt(entries []Entry) bool {
 	for _, e := range entries {
 		for _, v := range e.Versions {
-			if v.Def.Windowed() {
+			if v.Def.Windowed() || v.Def.Replicas > 0 {
 				return true
 			}
 		}
@@ -180,6 +182,9 @@ func appendExts(dst []byte, d CatalogDef) []byte {
 		dst = append(dst, extWindow, extWindowLen)
 		dst = binary.BigEndian.AppendUint64(dst, d.Window)
 		dst = binary.BigEndian.AppendUint16(dst, d.Slices)
+	}
+	if d.Replicas > 0 {
+		dst = append(dst, extReplicas, 1, d.Replicas)
 	}
 	dst[at] = byte(len(dst) - at - 1)
 	return dst
@@ -202,6 +207,10 @@ func (r *catReader) exts(d *CatalogDef) {
 			d.Window, d.Slices = binary.BigEndian.Uint64(val), binary.BigEndian.Uint16(val[8:])
 			if !d.Windowed() {
 				r.fail("window of 0 slices")
+			}
+		case tag == extReplicas && len(val) == 1:
+			if d.Replicas = val[0]; d.Replicas == 0 {
+				r.fail("placed on 0 replicas")
 			}
 		default:
 			r.fail(fmt.Sprintf("extension %d of %d bytes (a newer rmbd's field?)", tag, len(val)))
@@ -373,7 +382,7 @@ func (r *catReader) entry(grows, exts bool) Entry {
 		}
 		if exts {
 			r.exts(&v.Def)
-			if r.Err() == nil && (!checkWindowDef(v.Def) || v.Def.Windowed() && fp.Layout != filter.Blocked) {
+			if r.Err() == nil && (!checkWindowDef(v.Def) || v.Def.Windowed() && (fp.Layout != filter.Blocked || v.Def.Replicas > 0)) {
 				r.fail("window")
 			}
 		}

@@ -208,6 +208,14 @@ func (g *Gossip) AddKnownMember(addr netip.AddrPort) bool {
 	return g.add(addr, Member, 0)
 }
 
+// AddCurrentMember adds a member that has, or pulls, the rows this node
+// holds now (a placed filter's new owner, filled by a pull): it gets
+// changes from now on, and nothing before them.
+func (g *Gossip) AddCurrentMember(addr netip.AddrPort) bool {
+	delete(g.departed, addr)
+	return g.add(addr, Member, g.src.LastChanged())
+}
+
 // Members are verified by membership: memberlist probes them (and, with a
 // cluster key, authenticates them).
 

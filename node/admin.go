@@ -21,7 +21,7 @@ func (n *Node) ping(q *request) reply {
 	if err != nil {
 		return n.bad(q)
 	}
-	f := n.def
+	f := n.reg.Default()
 	if q.named {
 		if f = n.reg.Lookup(q.name).Winner(); f == nil {
 			return n.refuse(q, wire.CodeRefused, "no filter "+string(q.name))
@@ -38,7 +38,7 @@ func (n *Node) ping(q *request) reply {
 
 // pongFlags says what a pong tells about the node and filter f.
 func (n *Node) pongFlags(f *registry.Filter) uint8 {
-	flags := wire.PongStages | wire.PongPeers | wire.PongExpiry | wire.PongWindows
+	flags := wire.PongStages | wire.PongPeers | wire.PongExpiry | wire.PongWindows | wire.PongPlacement
 	if n.keyed() {
 		flags |= wire.PongAuthenticated
 	}
@@ -181,23 +181,30 @@ func (n *Node) filterRequest(q *request) reply {
 	if fq.Detail&wire.FilterDetailWindows != 0 || fq.Window != 0 { // only a client that knows windows sends one
 		flags |= wire.FiltersStages | wire.FiltersWindows
 	}
+	if fq.Detail&wire.FilterDetailPlacement != 0 || fq.Replicas != 0 {
+		flags |= wire.FiltersStages | wire.FiltersWindows | wire.FiltersPlacement
+	}
 	switch fq.Op {
 	case wire.FilterOpCreate:
-		f, err := n.createFor(q.from.Addr(), q.sealed, name, registry.Requested(fq, n.cfg.Expansion))
+		_, err := n.createFor(q.from.Addr(), q.sealed, name, registry.Requested(fq, n.cfg.Expansion))
+		d, ok := n.reg.DescribeName(name)
+		if err == nil && !ok {
+			err = errors.New("the filter could not be made")
+		}
 		if err != nil {
 			return n.refuse(q, wire.CodeRefused, err.Error())
 		}
-		descs = append(descs, n.reg.Describe(registry.Versions{f}))
+		descs = append(descs, d)
 	case wire.FilterOpDrop:
 		if err := n.dropFilter(name); err != nil {
 			return n.refuse(q, wire.CodeRefused, err.Error())
 		}
 	case wire.FilterOpInfo:
-		vs := n.reg.Lookup(fq.Name)
-		if len(vs) == 0 {
+		d, ok := n.reg.DescribeName(name)
+		if !ok {
 			return n.refuse(q, wire.CodeRefused, "no filter "+name)
 		}
-		descs = append(descs, n.reg.Describe(vs))
+		descs = append(descs, d)
 	case wire.FilterOpList:
 		var more bool
 		if descs, more = n.reg.List(name, wire.MaxFilterInfos); more {

@@ -89,7 +89,8 @@ func (n *Node) queueCatalog(b []byte) {
 }
 
 // catalogLoop merges what members send into the catalog and makes the
-// filters follow, until the node stops.
+// filters follow, and places filters again when members come or go,
+// until the node stops.
 func (n *Node) catalogLoop() {
 	for {
 		select {
@@ -97,6 +98,8 @@ func (n *Node) catalogLoop() {
 			return
 		case b := <-n.gates.catalog:
 			n.mergeCatalog(b)
+		case <-n.placing.changed:
+			n.placeMembers()
 		}
 	}
 }
@@ -110,8 +113,12 @@ func (n *Node) mergeCatalog(b []byte) {
 		n.log.Debug("catalog from a member refused", "err", err)
 		return
 	}
-	if res := n.reg.Apply(n.reg.Merge(entries)); res.Err != nil {
+	res := n.reg.Apply(n.reg.Merge(entries))
+	if res.Err != nil {
 		n.log.Warn("a filter from the cluster could not be made here", "err", res.Err)
+	}
+	if len(res.Opened) > 0 {
+		n.placeSoon() // placed ones fill at once
 	}
 }
 

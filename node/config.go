@@ -158,6 +158,14 @@ type Config struct {
 	// recently failed members that are not alive in its member list, so
 	// that partitions heal on their own.
 	RejoinInterval time.Duration
+	// WriteQuorum is how many owners of a placed filter hold an
+	// acknowledged add before it is acknowledged (at most its replicas);
+	// the others get it by replication. ForwardTimeout bounds a request
+	// forwarded to an owner. HandoffGrace is how long a placed filter this
+	// node no longer owns is kept, answering, before it is freed.
+	WriteQuorum    int
+	ForwardTimeout time.Duration
+	HandoffGrace   time.Duration
 	// DataDir, when set, makes the node durable: its filter lives in this
 	// directory (package store) and comes back after any stop.
 	DataDir string
@@ -250,6 +258,9 @@ func DefaultConfig() Config {
 
 		AntiEntropyInterval: 10 * time.Second,
 		RejoinInterval:      5 * time.Second,
+		WriteQuorum:         1,
+		ForwardTimeout:      2 * time.Second,
+		HandoffGrace:        registry.DefaultHandoffGrace,
 		Fsync:               store.FsyncEverySec,
 		CheckpointInterval:  store.DefaultOptions().CheckpointInterval,
 	}
@@ -302,6 +313,9 @@ func (c Config) validate() error {
 		if _, _, err := hostport.Split(p); err != nil {
 			return bad("peer %q: %w", p, err)
 		}
+	}
+	if err := c.validatePlacement(); err != nil {
+		return err
 	}
 	return c.validateCluster()
 }
@@ -363,6 +377,17 @@ func (c Config) validateCluster() error {
 	}
 	if c.AntiEntropyInterval <= 0 || c.RejoinInterval <= 0 {
 		return bad("anti-entropy and rejoin intervals must be positive")
+	}
+	return nil
+}
+
+// validatePlacement checks the settings of placed filters.
+func (c Config) validatePlacement() error {
+	switch {
+	case c.WriteQuorum < 1 || c.WriteQuorum > registry.MaxReplicas:
+		return bad("write quorum %d: 1 to %d owners", c.WriteQuorum, registry.MaxReplicas)
+	case c.ForwardTimeout <= 0 || c.HandoffGrace <= 0:
+		return bad("forward timeout and handoff grace must be positive")
 	}
 	return nil
 }

@@ -75,6 +75,7 @@ type worker struct {
 	out     gossip.Outbox
 	sc      store.Scratch
 	keys    [][]byte
+	fwd     []byte  // a request forwarded to a member (place.go)
 	q       request // the frame in hand
 }
 

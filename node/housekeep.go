@@ -7,7 +7,8 @@ import "time"
 // of connections, gives the memory their buffers held back to the system
 // (at least trimAfter bytes, at most every trimEvery); tells the registry
 // how far the node's clock is from the cluster's (windowed filters);
-// drops filters whose deadline came and slices out of their window;
+// tells it the members alive (placed filters); drops filters whose
+// deadline came and slices out of their window;
 // forgets tombstones past --tombstone-ttl.
 func (n *Node) housekeep() {
 	t := time.NewTicker(housekeepEvery)
@@ -25,6 +26,7 @@ func (n *Node) housekeep() {
 			if m := n.mem.Load(); m != nil {
 				n.reg.SetClockOffset(m.Clock().Offset)
 			}
+			n.placeMembers()
 			_ = n.change(n.reg.DropDue(), nil)
 			if now.Sub(expired) >= expireEvery {
 				n.reg.Apply(n.reg.Expire())

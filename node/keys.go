@@ -25,8 +25,8 @@ func (n *Node) classicAdd(q *request) reply {
 	}
 	var bit [1]byte
 	q.w.keys = append(q.w.keys[:0], key)
-	fresh, _ := n.def.AddUnacked(q.w.keys, bit[:], &q.w.sc) // classic adds are not acknowledged
-	clear(q.w.keys)                                         // a slice of a frame about to be reused
+	fresh, _ := n.reg.Default().AddUnacked(q.w.keys, bit[:], &q.w.sc) // classic adds are not acknowledged
+	clear(q.w.keys)                                                   // a slice of a frame about to be reused
 	q.w.c.Inc(counter.Adds)
 	q.w.c.Add(counter.AddsNew, uint64(fresh))
 	return reply{}
@@ -40,7 +40,7 @@ func (n *Node) classicHas(q *request) reply {
 	if !n.may(q, access.Read) {
 		return n.refuseClassic(q, "has: this address may not ask (--allow-read)")
 	}
-	present := n.def.Has(key)
+	present := n.reg.Default().Has(key)
 	q.w.c.Inc(counter.HasQueries)
 	if present {
 		q.w.c.Inc(counter.HasHits)
@@ -58,16 +58,22 @@ func (n *Node) batch(q *request) reply {
 	if err != nil {
 		return n.bad(q)
 	}
+	op, refusal := access.Add, "this address may not add (--allow)"
 	if b.Type == wire.TypeHasBatch {
-		if !n.may(q, access.Read) {
-			return n.refuse(q, wire.CodeForbidden, "this address may not ask (--allow-read)")
+		op, refusal = access.Read, "this address may not ask (--allow-read)"
+	}
+	if !n.may(q, op) {
+		return n.refuse(q, wire.CodeForbidden, refusal)
+	}
+	if rt, ok := n.reg.Route(q.name); ok && q.named {
+		if r, done := n.routed(q, b, rt); done {
+			return r
 		}
+	}
+	if b.Type == wire.TypeHasBatch {
 		return n.hasBatch(q, b)
 	}
-	if !n.may(q, access.Add) {
-		return n.refuse(q, wire.CodeForbidden, "this address may not add (--allow)")
-	}
-	target := n.def
+	target := n.reg.Default()
 	if q.named {
 		if target, err = n.filterFor(q.from.Addr(), q.sealed, q.name); err != nil {
 			return n.refuse(q, wire.CodeRefused, err.Error())
@@ -165,6 +171,9 @@ func (n *Node) filterFor(from netip.Addr, sealed bool, name []byte) (*registry.F
 		return nil, fmt.Errorf("no filter %q (%w)", name, errNoAutoCreate)
 	}
 	f, err := n.createFor(from, sealed, string(name), n.autoSizing())
+	if err == nil && f == nil {
+		err = errors.New("it is placed on other members")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("no filter %q, and it was not created: %w", name, err)
 	}

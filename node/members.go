@@ -88,7 +88,7 @@ type host struct{ n *Node }
 // Meta is this node's metadata: protocol version, default filter, data
 // port and the id frames sealed for it carry.
 func (h host) Meta() wire.NodeMeta {
-	return wire.NodeMeta{Version: wire.ProtocolVersion, FP: h.n.def.Version().Def.FP, DataPort: h.n.Addr().Port(), SealID: h.n.SealID(), Flags: wire.MetaSparseRows}
+	return wire.NodeMeta{Version: wire.ProtocolVersion, FP: h.n.reg.Default().Version().Def.FP, DataPort: h.n.Addr().Port(), SealID: h.n.SealID(), Flags: wire.MetaSparseRows}
 }
 
 // AppendState appends this node's name, the digests of every segment's
@@ -115,20 +115,24 @@ func (h host) NotifyMsg(b []byte) {
 func (h host) MemberUp(m membership.Member) {
 	n := h.n
 	n.learnID(m.Data, m.Meta.SealID)
-	match := m.Meta.FP == n.def.Version().Def.FP
+	match := m.Meta.FP == n.reg.Default().Version().Def.FP
 	report, added := n.repl.MemberUp(m.Name, m.Data, match, m.Meta.Flags&wire.MetaSparseRows != 0)
 	if report {
 		n.meters.c.Inc(counter.MemberMismatch)
 		n.log.Warn("member has another default filter; syncing named filters only", "member", m.Name,
-			"theirs", m.Meta.FP.String(), "ours", n.def.Version().Def.FP.String())
+			"theirs", m.Meta.FP.String(), "ours", n.reg.Default().Version().Def.FP.String())
 	}
+	n.placeSoon()
 	if added {
 		n.log.Info("member is a push target", "member", m.Name, "data", m.Data.String(), "gossip", m.Gossip)
 	}
 }
 
 // MemberDown stops pushing to a member that failed or left.
-func (h host) MemberDown(m membership.Member, _ bool) { h.n.repl.MemberDown(m.Name) }
+func (h host) MemberDown(m membership.Member, _ bool) {
+	h.n.repl.MemberDown(m.Name)
+	h.n.placeSoon()
+}
 
 // MergeState queues the catalog a member sent and its digests, compared
 // in the background: on join this is the bulk transfer that fills a new
@@ -140,7 +144,7 @@ func (h host) MergeState(from membership.Member, s wire.LocalState, join bool) {
 	if s.Catalog != nil { // from any member: the catalog is the cluster's
 		n.queueCatalog(s.Catalog)
 	}
-	st := repairState{member: from.Name, addr: from.Data, join: join, match: from.Meta.FP == n.def.Version().Def.FP,
+	st := repairState{member: from.Name, addr: from.Data, join: join, match: from.Meta.FP == n.reg.Default().Version().Def.FP,
 		digests: append([]byte(nil), s.Digests...), named: append([]byte(nil), s.Named...)}
 	if n.repairs.Put(from.Name, st) && !n.life.spawn(n.repairQueued) {
 		n.repairs.Stop() // shutting down
@@ -166,7 +170,7 @@ func (n *Node) repairQueued() {
 // another push/pull: each begins at a segment drawn at random, so that
 // every segment's rows are compared in time.
 func (n *Node) appendDigests(dst []byte) []byte {
-	dst = gossip.AppendDigests(dst, n.def.Segments()[0].Rows())
+	dst = gossip.AppendDigests(dst, n.reg.Default().Segments()[0].Rows())
 	var segs []*registry.Segment
 	for _, f := range n.reg.All() {
 		for _, seg := range f.Segments() {

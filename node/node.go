@@ -38,7 +38,6 @@ type Node struct {
 	name     []byte
 	tr       Transport
 	reg      *registry.Registry    // every filter, the default included
-	def      *registry.Filter      // the default filter (reg.Default())
 	repl     *replicate.Replicator // gossip: peers, members, a round per segment
 	keys     *keys                 // with a cluster key: sealing and opening; nil without
 	policy   access.Policy         // who may do what
@@ -53,6 +52,7 @@ type Node struct {
 	gates    gates
 	serve    dispatcher  // the handler of each frame type
 	repairs  repairQueue // members' states to compare, one at a time
+	placing  placing     // filters on some members: forwarding, filling (place.go)
 }
 
 // repairQueue is the members' states waiting to be compared, one at a
@@ -141,12 +141,13 @@ func New(cfg Config) (*Node, error) {
 		return fail(err)
 	}
 	undo = append(undo, reg.Close)
-	n.reg, n.def = reg, reg.Default()
+	n.reg = reg
 	n.keys = newKeys(cfg.ClusterKeys)
 	if n.repl, err = newReplicator(n); err != nil {
 		return fail(err)
 	}
 	n.newPolicy()
+	n.placing.fwd, n.placing.changed = n.newForwarder(), make(chan struct{}, 1)
 	n.conns = conns.New(conns.Config{Max: cfg.MaxConns, MaxPerSource: cfg.MaxConnsPerSource})
 	n.shed = shed.New(tr.Readers(), tr, log)
 	n.gates = gates{resolving: make(chan struct{}, 8), pulling: make(chan struct{}, maxPullsServed), catalog: make(chan []byte, catalogQueue)}
@@ -168,7 +169,8 @@ func New(cfg Config) (*Node, error) {
 func (n *Node) openRegistry() (*registry.Registry, error) {
 	cfg := n.cfg
 	rc := registry.Config{Node: string(n.name), Default: cfg.sizing(), MaxFilterBytes: cfg.MaxFilterBytes,
-		MaxFilters: cfg.MaxFilters, MaxMemory: cfg.MaxMemory, TombstoneTTL: cfg.TombstoneTTL, Now: cfg.Now, Logger: n.log}
+		MaxFilters: cfg.MaxFilters, MaxMemory: cfg.MaxMemory, TombstoneTTL: cfg.TombstoneTTL, HandoffGrace: cfg.HandoffGrace,
+		Now: cfg.Now, Logger: n.log}
 	if cfg.DataDir != "" {
 		dir, err := store.OpenDirFS(cfg.FS, cfg.DataDir)
 		if err != nil {
@@ -198,7 +200,7 @@ func (n *Node) Addr() netip.AddrPort { return n.tr.Addr() }
 func (n *Node) Name() string { return string(n.name) }
 
 // Filter returns the default filter's rows (its first segment).
-func (n *Node) Filter() *filter.Filter { return n.def.Segments()[0].Rows() }
+func (n *Node) Filter() *filter.Filter { return n.reg.Default().Segments()[0].Rows() }
 
 // Registry returns the node's filters.
 func (n *Node) Registry() *registry.Registry { return n.reg }
@@ -214,9 +216,9 @@ func (n *Node) Run(ctx context.Context) error {
 	if n.life.ran.Swap(true) {
 		return errors.New("node: Run called twice")
 	}
-	fp := n.def.Version().Def.FP
+	fp := n.reg.Default().Version().Def.FP
 	n.log.Info("rmbd listening", "addr", n.Addr().String(), "profile", string(n.cfg.Profile),
-		"filter", fp.String(), "filter_bytes", n.def.Bytes(), "udp_sockets", n.tr.Readers(),
+		"filter", fp.String(), "filter_bytes", n.reg.Default().Bytes(), "udp_sockets", n.tr.Readers(),
 		"sync_interval", n.cfg.SyncInterval.String(), "version", version.String())
 	if n.keys == nil {
 		n.log.Warn("cluster traffic is unauthenticated: anyone who can reach this node's port can write rows " +
@@ -225,6 +227,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	n.reg.Start()
 	n.life.started = time.Now()
+	n.placeMembers() // alone: at once; in a cluster, once members are known
 	packets := n.tr.ServePackets(n.life.ctx, n.newPacketHandler())
 	n.life.spawn(func() {
 		n.conns.AcceptLoop(n.life.ctx, n.tr.Listener(), n.log, n.life.spawn,
@@ -248,6 +251,7 @@ func (n *Node) Run(ctx context.Context) error {
 			n.shutdown(packets)
 			return err
 		}
+		n.placeSoon()
 	}
 	close(n.life.ready)
 	<-ctx.Done()
@@ -265,6 +269,7 @@ func (n *Node) shutdown(packets <-chan struct{}) error {
 		n.resp.Close()
 	}
 	n.conns.Drain() // handlers finish the frame in hand, flush, close
+	n.placing.fwd.Close()
 	n.life.mu.Lock()
 	n.life.off = true
 	n.life.mu.Unlock()

@@ -79,7 +79,7 @@ func (n *Node) repair(st repairState) (filled bool) {
 // repairDefault pulls the default filter's rows that differ, and reports
 // whether it did so without error.
 func (n *Node) repairDefault(st repairState) bool {
-	seg := n.def.Segments()[0]
+	seg := n.reg.Default().Segments()[0]
 	f := seg.Rows()
 	runs, err := gossip.Differing(f, st.digests)
 	if err != nil {

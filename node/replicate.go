@@ -23,7 +23,7 @@ func newReplicator(n *Node) (*replicate.Replicator, error) {
 	}
 	g.PruneAfter, g.MaxPeers = n.cfg.PruneAfter, n.cfg.MaxPeers
 	return replicate.New(replicate.Config{Registry: n.reg, Gossip: g, MaxDatagram: n.cfg.MaxDatagram,
-		Sealed: len(n.cfg.ClusterKeys) > 0, Seed: n.cfg.Listen + n.cfg.Name, Send: n.sendOut, Logger: n.log})
+		Sealed: len(n.cfg.ClusterKeys) > 0, Seed: n.cfg.Listen + n.cfg.Name, Send: n.sendOut, Node: string(n.name), Logger: n.log})
 }
 
 // sendBufs are the buffers a send reuses: a frame wrapped for its

@@ -210,10 +210,10 @@ func (n *Node) Stats() Stats {
 // node's own, and each named filter's.
 func (n *Node) addFilterStats(s *Stats) {
 	s.Store, s.Unwritable = n.reg.StoreStats(), len(n.reg.Unwritable())
-	fs := n.reg.StatsNow(n.def)
-	s.FilterBytes, s.SetBits, s.TotalBits = n.def.Bytes(), fs.SetBits, fs.TotalBits
+	fs := n.reg.StatsNow(n.reg.Default())
+	s.FilterBytes, s.SetBits, s.TotalBits = n.reg.Default().Bytes(), fs.SetBits, fs.TotalBits
 	s.EstimatedKeys, s.EstimatedFPRate, s.Alarms = fs.EstimatedKeys, fs.EstimatedFPRate, fs.Alarms
-	def := n.def.Version().Def
+	def := n.reg.Default().Version().Def
 	s.Capacity, s.TargetFPRate = def.Capacity, def.FPRate
 	for _, name := range n.reg.Names() {
 		vs := n.reg.Lookup([]byte(name))

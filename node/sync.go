@@ -69,7 +69,7 @@ func (n *Node) segmentFor(q *request, fp filter.Fingerprint) *registry.Segment {
 	if q.named {
 		return n.reg.Lookup(q.name).SegmentOrStage(q.seg, fp) // a stage a member opened first opens here
 	}
-	return n.def.SegmentFor(0, fp)
+	return n.reg.Default().SegmentFor(0, fp)
 }
 
 func (n *Node) mergeFailed(q *request, err error) reply {

@@ -40,18 +40,22 @@ func (r *Registry) Create(name string, s Sizing) (*Plan, error) {
 		return nil, err
 	}
 	if live := r.cat.Live(name); len(live) > 0 {
-		if live[0].Def.FP != def.FP {
+		if live[0].Def.FP != def.FP || live[0].Def.Replicas != def.Replicas {
 			_, err := r.cat.Create(name, def, r.cfg.Node, r.cfg.Now()) // the error names both
 			return nil, err
 		}
 		p := r.reconcile(name)
-		p.want = versionFolder(name, live[0].ID())
+		if r.owns(name, def) {
+			p.want = versionFolder(name, live[0].ID())
+		}
 		return p, nil
 	}
 	if n := r.names(); n >= r.cfg.MaxFilters {
 		return nil, fmt.Errorf("%d named filters already, the most --max-filters allows", n)
 	}
-	if err := r.roomFor(def.Bytes()); err != nil {
+	if !r.owns(name, def) {
+		// placed on other members: they open it, and refuse it if full
+	} else if err := r.roomFor(def.Bytes()); err != nil {
 		return nil, err
 	}
 	v, err := r.cat.Create(name, def, r.cfg.Node, r.cfg.Now())
@@ -60,7 +64,13 @@ func (r *Registry) Create(name string, s Sizing) (*Plan, error) {
 	}
 	r.catVer++
 	p := r.reconcile(name)
-	p.catalog, p.want, p.created = r.catVer, versionFolder(name, v.ID()), true
+	p.catalog, p.created = r.catVer, true
+	if r.owns(name, def) {
+		p.want = versionFolder(name, v.ID())
+	}
+	for _, o := range p.open {
+		o.f.filling.Store(false) // made here now: no member holds a row of it
+	}
 	p.Broadcast = append(p.Broadcast, r.cat.Entry(name))
 	return p, nil
 }
@@ -130,7 +140,11 @@ func (r *Registry) reconcile(name string) *Plan {
 	for _, v := range r.cat.Live(name) {
 		folder := versionFolder(name, v.ID())
 		live[folder] = true
-		if r.open[folder] != nil || r.pending[folder] != nil {
+		owned := r.owns(name, v.Def)
+		if f := r.open[folder]; f != nil {
+			r.keepUnowned(f, owned)
+		}
+		if r.open[folder] != nil || r.pending[folder] != nil || !owned {
 			continue
 		}
 		if err := r.roomFor(opened(v.Def)); err != nil {
@@ -138,6 +152,7 @@ func (r *Registry) reconcile(name string) *Plan {
 			continue
 		}
 		o := &opening{f: newFilter(name, v), done: make(chan struct{})}
+		o.f.filling.Store(v.Def.Replicas > 0 && len(r.members) > 1) // members may hold its rows (SetFilled)
 		r.pending[folder] = o
 		r.bytes += opened(v.Def)
 		p.open = append(p.open, o)
@@ -151,8 +166,8 @@ func (r *Registry) reconcile(name string) *Plan {
 			closed = true
 		}
 	}
-	if closed {
-		r.publish()
+	if _, routed := r.table.Load().routes[name]; closed || routed != (placed(r.cat.Live(name)) && r.members != nil) {
+		r.publish() // routes follow the catalog
 	}
 	return p
 }
@@ -255,7 +270,9 @@ func (r *Registry) DropDue() *Plan {
 	r.dropSlices()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.dropDue()
+	p := r.dropDue()
+	p.merge(r.freeUnowned())
+	return p
 }
 
 // dropDue is DropDue. Callers hold r.mu.

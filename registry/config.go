@@ -41,12 +41,26 @@ type Config struct {
 	// Store tunes each filter's store (Dir only); zero is
 	// store.DefaultOptions.
 	Store store.Options
+	// HandoffGrace is how long a placed filter this node no longer owns
+	// is kept, answering, before it is freed (placement.go); 0 is
+	// DefaultHandoffGrace.
+	HandoffGrace time.Duration
 	// Now is the clock the catalog stamps creations and drops with; nil
 	// is time.Now.
 	Now func() time.Time
 	// Logger receives what the registry does; nil discards it.
 	Logger *slog.Logger
 }
+
+// MaxReplicas is the most members a placed filter lives on.
+const MaxReplicas = 255
+
+// ErrReplicas refuses a placement no filter may have.
+var ErrReplicas = errors.New("a filter's replicas")
+
+// DefaultHandoffGrace is how long a placed filter this node no longer
+// owns is kept when Config.HandoffGrace says nothing.
+const DefaultHandoffGrace = time.Minute
 
 // Sizing is what a filter is made from: its layout and, for the blocked
 // layout, the keys and false-positive rate it is sized for. The classic
@@ -67,6 +81,9 @@ type Sizing struct {
 	// (0: gossip.DefaultSlices). Windowed filters do not grow.
 	Window time.Duration
 	Slices int
+	// Replicas, when not 0, places the filter on that many members
+	// (placement.go); 0: every member holds it.
+	Replicas int
 	// Seed, when not 0, is the hash seed of the filter's rows (a growing
 	// filter's first stage): a filter loaded from a dump keeps the seed
 	// it was dumped with, so that its rows fit. 0: a seed of the filter's
@@ -102,6 +119,7 @@ func Requested(q wire.FilterRequest, expansion uint32) Sizing {
 			s.Expansion = 0
 		}
 	}
+	s.Replicas = int(q.Replicas)
 	return s
 }
 
@@ -120,6 +138,10 @@ var (
 // Check refuses a sizing no filter can have, saying why.
 func (s Sizing) Check() error {
 	switch {
+	case s.Replicas < 0 || s.Replicas > MaxReplicas:
+		return fmt.Errorf("%w: %d, not 1 to %d (0: every member)", ErrReplicas, s.Replicas, MaxReplicas)
+	case s.Replicas > 0 && s.Window != 0:
+		return fmt.Errorf("%w: a windowed filter lives on every member", ErrReplicas)
 	case s.Layout == filter.Classic && s.Expansion > 0:
 		return ErrGrowth
 	case s.Layout == filter.Classic && s.Window != 0:
@@ -168,9 +190,9 @@ func (s Sizing) def(name string, gen uint64, maxBytes uint64) (gossip.CatalogDef
 	if s.Layout == filter.Classic {
 		fp := filter.NewClassic().Fingerprint()
 		fp.Seed = cmp.Or(s.Seed, seed)
-		return gossip.CatalogDef{FP: fp}, nil
+		return gossip.CatalogDef{FP: fp, Replicas: uint8(s.Replicas)}, nil
 	}
-	d := gossip.CatalogDef{Capacity: s.Capacity, FPRate: s.FPRate, Expansion: s.Expansion,
+	d := gossip.CatalogDef{Capacity: s.Capacity, FPRate: s.FPRate, Expansion: s.Expansion, Replicas: uint8(s.Replicas),
 		NonScaling: s.Expansion == 0 && s.Window == 0 && name != DefaultName}
 	rate, capacity := s.FPRate, s.Capacity
 	switch {
@@ -219,6 +241,7 @@ func (c *Config) validate() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	c.HandoffGrace = cmp.Or(c.HandoffGrace, DefaultHandoffGrace)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -39,6 +39,12 @@ type Filter struct {
 	mu     sync.RWMutex
 	closed atomic.Bool
 
+	// filling: opened for a change of members, its rows yet to come;
+	// unowned: when this node stopped owning it (Unix ns; 0: it does).
+	// Both for placed filters (placement.go).
+	filling atomic.Bool
+	unowned atomic.Int64
+
 	stats atomic.Pointer[Stats] // refreshed in the background (stats.go)
 	alarm alarmState
 	bytes atomic.Uint64

@@ -41,3 +41,17 @@ func filterFolder(segFolder string) string {
 	f, _, _ := strings.Cut(segFolder, "@")
 	return f
 }
+
+// folders returns the filters whose folders the data directory holds
+// (none without one).
+func (r *Registry) folders() (map[string]bool, error) {
+	have := map[string]bool{}
+	if r.cfg.Dir == nil {
+		return have, nil
+	}
+	names, err := r.cfg.Dir.Folders()
+	for _, name := range names {
+		have[filterFolder(name)] = true
+	}
+	return have, err
+}

@@ -28,6 +28,7 @@ type Registry struct {
 	mu      sync.Mutex
 	cat     *gossip.Catalog
 	catVer  uint64              // bumped with every change to cat
+	members []string            // the members alive, sorted (placement.go); nil: not told yet
 	open    map[string]*Filter  // named versions loaded, by folder
 	pending map[string]*opening // named versions an Apply is loading, by folder
 	bytes   uint64              // memory of the default, open and pending filters
@@ -46,8 +47,9 @@ type Registry struct {
 // table is what readers see: an immutable snapshot, replaced whole.
 type table struct {
 	byName map[string]Versions
-	all    []*Filter // the default first, then by name and version
-	names  []string  // named filters' names, sorted
+	all    []*Filter        // the default first, then by name and version
+	names  []string         // named filters' names, sorted
+	routes map[string]Route // placed filters' members, by name (placement.go)
 }
 
 // opening is a version being loaded by an Apply.
@@ -105,9 +107,17 @@ func (r *Registry) restore() error {
 		return err
 	}
 	r.bytes += r.def.Bytes()
+	folders, err := r.folders()
+	if err != nil {
+		return err
+	}
 	for _, name := range r.cat.Names() {
 		for _, v := range r.cat.Live(name) {
 			f := newFilter(name, v)
+			if v.Def.Replicas > 0 && !folders[f.folder] {
+				continue // placed on other members (or it comes from them once this one owns it)
+			}
+			f.filling.Store(v.Def.Replicas > 0) // members may have taken adds meanwhile
 			if err := r.load(f); err != nil {
 				return fmt.Errorf("filter %q: %w", name, err)
 			}
@@ -403,7 +413,7 @@ func (r *Registry) Memory() (used uint64, limit int64) {
 // publish replaces the table readers see with what is open now. Callers
 // hold r.mu (or own r alone, at Open).
 func (r *Registry) publish() {
-	t := &table{byName: map[string]Versions{DefaultName: r.defVs}, all: []*Filter{r.def}}
+	t := &table{byName: map[string]Versions{DefaultName: r.defVs}, all: []*Filter{r.def}, routes: r.routes()}
 	for _, name := range r.cat.Names() {
 		var vs Versions
 		for _, v := range r.cat.Live(name) {

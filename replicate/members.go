@@ -3,6 +3,7 @@ package replicate
 import (
 	"maps"
 	"net/netip"
+	"slices"
 )
 
 // Members. Every member is a push target of every named filter's
@@ -37,7 +38,7 @@ func (r *Replicator) MemberUp(name string, data netip.AddrPort, match, sparse bo
 		r.def.g.RemoveMember(old.Data)
 	}
 	for _, ss := range r.seg {
-		if ss != r.def {
+		if ss != r.def && (!ss.placed || slices.Contains(ss.owners, name)) {
 			ss.g.AddMember(data)
 			ss.g.SetSparse(data, sparse)
 		}

@@ -20,6 +20,7 @@ package replicate
 import (
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -47,6 +48,8 @@ type Config struct {
 	// first, unwrapped), sealed if the cluster has a key; its plain frames
 	// as they are. It empties out.
 	Send func(reader int, out *gossip.Outbox, name string, seg uint64)
+	// Node is this node's name (placed filters push to their other owners).
+	Node string
 	// Logger receives what the replicator does.
 	Logger *slog.Logger
 }
@@ -77,6 +80,10 @@ type segSync struct {
 	seg  *registry.Segment
 	g    *gossip.Gossip
 	name string // its filter's name; "" for the default's first segment, sent unwrapped
+	// owners, for a placed filter, are the members it pushes to (by name,
+	// this node's left out); placed says it is one.
+	owners []string
+	placed bool
 }
 
 // Member is what the replicator knows of a cluster member.
@@ -139,6 +146,8 @@ func (r *Replicator) segments(all []*registry.Filter) []*segSync {
 				if ss = r.newSegSync(f, seg); ss == nil {
 					continue
 				}
+			} else if ss.placed {
+				r.place(ss)
 			}
 			out = append(out, ss)
 		}
@@ -164,12 +173,55 @@ func (r *Replicator) newSegSync(f *registry.Filter, seg *registry.Segment) *segS
 		return nil
 	}
 	ss := &segSync{seg: seg, g: g, name: f.Name()}
-	for _, m := range r.members {
-		g.AddKnownMember(m.Data)
-		g.SetSparse(m.Data, m.Sparse)
+	rt, placed := r.cfg.Registry.Route([]byte(f.Name()))
+	if placed {
+		ss.placed, ss.owners = true, r.others(rt)
+	}
+	for name, m := range r.members {
+		if !placed || slices.Contains(ss.owners, name) {
+			g.AddKnownMember(m.Data)
+			g.SetSparse(m.Data, m.Sparse)
+		}
 	}
 	r.seg[seg] = ss
 	return ss
+}
+
+// others returns the owners of a placed filter but this node.
+func (r *Replicator) others(rt registry.Route) []string {
+	var out []string
+	for _, o := range rt.Owners() {
+		if o != r.cfg.Node {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// place makes a placed filter's segment push to its owners now: an owner
+// new to it gets changes from now on (it fills by pulling the rest), one
+// no longer an owner nothing more. Callers hold r.mu.
+func (r *Replicator) place(ss *segSync) {
+	rt, ok := r.cfg.Registry.Route([]byte(ss.name))
+	if !ok {
+		return
+	}
+	owners := r.others(rt)
+	if slices.Equal(owners, ss.owners) {
+		return
+	}
+	for _, o := range ss.owners {
+		if m, ok := r.members[o]; ok && !slices.Contains(owners, o) {
+			ss.g.RemoveMember(m.Data)
+		}
+	}
+	for _, o := range owners {
+		if m, ok := r.members[o]; ok && !slices.Contains(ss.owners, o) {
+			ss.g.AddCurrentMember(m.Data)
+			ss.g.SetSparse(m.Data, m.Sparse)
+		}
+	}
+	ss.owners = owners
 }
 
 // retire keeps the counts of a segment no longer replicated.

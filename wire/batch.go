@@ -10,6 +10,8 @@ const (
 	MaxBatchKeys = 4096
 	// BatchHeaderSize is the header, request id, flags and count.
 	BatchHeaderSize = HeaderSize + 4 + 1 + 2
+	// BatchFlagsAt is where a batch's flags are in its frame.
+	BatchFlagsAt = HeaderSize + 4
 	// KeyOverhead is the per-key length prefix in a batch.
 	KeyOverhead = 2
 )
@@ -18,6 +20,10 @@ const (
 const (
 	// FlagAck asks for an AddResult answering an add batch.
 	FlagAck uint8 = 1 << 0
+	// FlagForwarded marks a batch a member forwarded to an owner of its
+	// filter (package route): the member asked serves it itself, or
+	// answers CodeNotHere, and never forwards it again.
+	FlagForwarded uint8 = 1 << 1
 )
 
 // Batch is a decoded add batch or has batch.
@@ -98,7 +104,7 @@ func DecodeBatch(b []byte) (Batch, error) {
 	}
 	r := extReader(b, t)
 	bt := Batch{Type: t, ReqID: r.U32(), Flags: r.U8()}
-	r.check(bt.Flags&^FlagAck != 0 || t == TypeHasBatch && bt.Flags != 0, 1, ErrValue)
+	r.check(bt.Flags&^(FlagAck|FlagForwarded) != 0 || t == TypeHasBatch && bt.Flags&^FlagForwarded != 0, 1, ErrValue)
 	n := int(r.U16())
 	r.check(n > MaxBatchKeys, 2, ErrTooLarge)
 	start := r.Offset()

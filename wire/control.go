@@ -56,6 +56,11 @@ const (
 	// PongWindows: the node makes windowed filters and describes windows
 	// when a filter request asks (FilterDetailWindows).
 	PongWindows uint8 = 1 << 6
+	// PongPlacement: the node places filters on some members (a filter
+	// request's Replicas), forwards requests for filters it does not
+	// hold, and describes placement when asked (FilterDetailPlacement).
+	// The last bit: a later capability needs another field.
+	PongPlacement uint8 = 1 << 7
 )
 
 // AppendPing appends a ping or pong frame (p.Type says which).
@@ -213,12 +218,14 @@ const (
 	CodeProtected   uint16 = 11 // protected mode: the node answers loopback alone until configured
 	CodeUnwritable  uint16 = 12 // the node cannot write its log: acknowledged adds are refused until it can
 	CodeReceiver    uint16 = 13 // sealed for another receiver: this hint, sealed by the node, names it
+	CodeNotHere     uint16 = 14 // a forwarded request for a filter this member does not hold (or, for a has, is still filling)
 )
 
 var codeNames = [...]string{CodeBadFrame: "bad frame", CodeFingerprint: "fingerprint mismatch", CodeTooLarge: "too large",
 	CodeUnavailable: "unavailable", CodeRowRange: "rows out of range", CodeForbidden: "forbidden", CodeUseTCP: "use TCP",
 	CodeUnsealed: "unsealed", CodeRefused: "refused", CodeBusy: "busy", CodeProtected: "protected mode",
-	CodeUnwritable: "cannot write to disk", CodeReceiver: "wrong receiver"}
+	CodeUnwritable: "cannot write to disk", CodeReceiver: "wrong receiver",
+	CodeNotHere: "not held here"}
 
 // CodeName names an error code, e.g. "forbidden".
 func CodeName(code uint16) string {

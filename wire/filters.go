@@ -49,6 +49,22 @@ const (
 	// when the request asked, with FilterDetailWindows, or created a
 	// windowed filter; then with FiltersStages too).
 	FiltersWindows uint8 = 1 << 2
+	// FiltersPlacement: each filter's description ends, after its window
+	// (and with FiltersStages and FiltersWindows too), in its placement:
+	// replicas:uint8 (0: every member), owners:uint8 then each owner's
+	// name (length:uint8, bytes), and here:uint8 — how the member that
+	// answers holds it (Held…). Only when the request asked, with
+	// FilterDetailPlacement, or created a placed filter.
+	FiltersPlacement uint8 = 1 << 3
+)
+
+// How a member holds a filter (FilterDesc.Here).
+const (
+	HeldNot     uint8 = 0 // placed on other members: it knows the filter from the catalog alone
+	HeldReady   uint8 = 1 // it holds the filter and answers for it
+	HeldFilling uint8 = 2 // it owns the filter, and its rows are coming from the members that held it
+	HeldLeaving uint8 = 3 // it no longer owns the filter, and keeps it, answering, for the handoff grace
+	heldLast          = HeldLeaving
 )
 
 // FilterRequest is a decoded filter request.
@@ -67,6 +83,9 @@ type FilterRequest struct {
 	// the node's default). Window 0: no window.
 	Window uint64
 	Slices uint16
+	// Replicas (create only) places the filter on that many members, 0:
+	// on every member. Sent after the window (zeros when none).
+	Replicas uint8
 	// Detail (info and list only): FilterDetailStages asks for each
 	// filter's stages (FiltersStages), which a node whose pong says
 	// PongStages gives.
@@ -81,6 +100,9 @@ const (
 	// FilterDetailWindows asks it to describe windows (FiltersWindows), which
 	// a node whose pong says PongWindows gives.
 	FilterDetailWindows uint8 = 1 << 1
+	// FilterDetailPlacement asks it to describe placement
+	// (FiltersPlacement), which a node whose pong says PongPlacement gives.
+	FilterDetailPlacement uint8 = 1 << 2
 )
 
 // AppendFilterRequest appends a filter request.
@@ -96,12 +118,15 @@ func AppendFilterRequest(dst []byte, q FilterRequest) ([]byte, error) {
 		dst = append(dst, byte(q.Layout))
 		dst = binary.BigEndian.AppendUint64(dst, q.Capacity)
 		dst = binary.BigEndian.AppendUint64(dst, math.Float64bits(q.FPRate))
-		if q.Growth != 0 || q.Window != 0 {
+		if q.Growth != 0 || q.Window != 0 || q.Replicas != 0 {
 			dst = binary.BigEndian.AppendUint32(dst, q.Growth)
 		}
-		if q.Window != 0 {
+		if q.Window != 0 || q.Replicas != 0 {
 			dst = binary.BigEndian.AppendUint64(dst, q.Window)
 			dst = binary.BigEndian.AppendUint16(dst, q.Slices)
+		}
+		if q.Replicas != 0 {
+			dst = append(dst, q.Replicas)
 		}
 	}
 	if q.Detail != 0 && (q.Op == FilterOpInfo || q.Op == FilterOpList) {
@@ -138,11 +163,14 @@ func DecodeFilterRequest(b []byte) (FilterRequest, error) {
 		if r.Err() == nil && r.Left() >= 10 {
 			q.Window, q.Slices = r.U64(), r.U16()
 			r.check(q.Window == 0 && q.Slices != 0, 2, ErrValue)
+			if r.Err() == nil && r.Left() >= 1 {
+				q.Replicas = r.U8()
+			}
 		}
 	}
 	if r.Err() == nil && (q.Op == FilterOpInfo || q.Op == FilterOpList) && r.Left() >= 1 { // zero padding: 0
 		q.Detail = r.U8()
-		r.check(q.Detail&^(FilterDetailStages|FilterDetailWindows) != 0, 1, ErrValue)
+		r.check(q.Detail&^(FilterDetailStages|FilterDetailWindows|FilterDetailPlacement) != 0, 1, ErrValue)
 	}
 	r.padding()
 	if err := r.done(); err != nil {
@@ -175,6 +203,11 @@ type FilterDesc struct {
 	// slices it is kept in.
 	Window uint64
 	Slices uint16
+	// With FiltersPlacement: the members it lives on (Replicas 0: every
+	// member, and no Owners) and how the member answering holds it.
+	Replicas uint8
+	Owners   [][]byte
+	Here     uint8
 }
 
 // Filters is a decoded filters frame.
@@ -221,6 +254,20 @@ func AppendFilters(dst []byte, reqID uint32, flags uint8, fs []FilterDesc) ([]by
 			dst = binary.BigEndian.AppendUint64(dst, f.Window)
 			dst = binary.BigEndian.AppendUint16(dst, f.Slices)
 		}
+		if flags&FiltersPlacement != 0 {
+			if len(f.Owners) > 255 || f.Here > heldLast {
+				return dst[:start], frameErr(TypeFilters, len(dst), ErrValue)
+			}
+			dst = append(dst, f.Replicas, byte(len(f.Owners)))
+			for _, o := range f.Owners {
+				if len(o) > MaxNameLen {
+					return dst[:start], frameErr(TypeFilters, len(dst), ErrValue)
+				}
+				dst = append(dst, byte(len(o)))
+				dst = append(dst, o...)
+			}
+			dst = append(dst, f.Here)
+		}
 	}
 	return endExt(dst, start)
 }
@@ -250,11 +297,23 @@ func (r *reader) filterDesc(flags uint8) FilterDesc {
 	if flags&FiltersWindows != 0 {
 		f.Window, f.Slices = r.U64(), r.U16()
 	}
+	if flags&FiltersPlacement != 0 {
+		f.Replicas = r.U8()
+		owners := int(r.U8())
+		for range owners {
+			if r.Err() != nil {
+				break
+			}
+			f.Owners = append(f.Owners, r.Bytes(int(r.U8())))
+		}
+		f.Here = r.U8()
+		r.check(r.Err() == nil && f.Here > heldLast, 1, ErrValue)
+	}
 	return f
 }
 
 // filtersFlags are the flags a filters frame may have.
-const filtersFlags = FiltersMore | FiltersStages | FiltersWindows
+const filtersFlags = FiltersMore | FiltersStages | FiltersWindows | FiltersPlacement
 
 // DecodeFilters decodes a filters frame.
 func DecodeFilters(b []byte) (Filters, error) {

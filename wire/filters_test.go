@@ -133,7 +133,7 @@ func TestFiltersRoundTrip(t *testing.T) {
 	}
 	_, err = AppendFilters(nil, 1, 0, []FilterDesc{{Name: []byte("x"), FillPPM: 1_000_001}})
 	assert.ErrorIs(t, err, ErrValue)
-	_, err = AppendFilters(nil, 1, 8, nil)
+	_, err = AppendFilters(nil, 1, 16, nil)
 	assert.ErrorIs(t, err, ErrValue, "unknown flags")
 	_, err = AppendFilters(nil, 1, 0, make([]FilterDesc, MaxFilterInfos+1))
 	assert.ErrorIs(t, err, ErrValue)
@@ -150,7 +150,7 @@ func TestFiltersWithStages(t *testing.T) {
 	q, err = DecodeFilterRequest(must(AppendFilterRequest(nil, FilterRequest{ReqID: 1, Op: FilterOpInfo, Name: []byte("x"), Pad: 64})))
 	require.NoError(t, err)
 	assert.Zero(t, q.Detail, "padding: not asked")
-	_, err = DecodeFilterRequest(must(AppendFilterRequest(nil, FilterRequest{ReqID: 1, Op: FilterOpInfo, Name: []byte("x"), Detail: 4})))
+	_, err = DecodeFilterRequest(must(AppendFilterRequest(nil, FilterRequest{ReqID: 1, Op: FilterOpInfo, Name: []byte("x"), Detail: 8})))
 	assert.ErrorIs(t, err, ErrValue, "an unknown detail")
 
 	in := []FilterDesc{{Name: []byte("users"), Gen: 1, Origin: []byte("n1"), FP: exampleFP, Capacity: 1000, FPRate: 0.01,
@@ -219,4 +219,44 @@ func FuzzFilters(f *testing.F) {
 		out, err := AppendFilters(nil, fs.ReqID, fs.Flags, list)
 		same(t, b, out, err)
 	})
+}
+
+// A create asks for replicas after the window (zeros when none); the
+// answer describes placement when asked: replicas, owners, and how the
+// member answering holds the filter.
+func TestFiltersPlacement(t *testing.T) {
+	q := FilterRequest{ReqID: 1, Op: FilterOpCreate, Name: []byte("users"), Layout: filter.Blocked, Capacity: 10, FPRate: 0.01, Replicas: 2}
+	b := must(AppendFilterRequest(nil, q))
+	got, err := DecodeFilterRequest(b)
+	require.NoError(t, err)
+	assert.Equal(t, uint8(2), got.Replicas)
+	assert.Zero(t, got.Window)
+	q.Pad = 200
+	got, err = DecodeFilterRequest(must(AppendFilterRequest(nil, q)))
+	require.NoError(t, err)
+	assert.Equal(t, uint8(2), got.Replicas, "padded")
+
+	in := []FilterDesc{{Name: []byte("users"), Gen: 1, Origin: []byte("n1"), FP: exampleFP, Capacity: 10, FPRate: 0.01,
+		Replicas: 2, Owners: [][]byte{[]byte("n2"), []byte("n3")}, Here: HeldFilling}, {Name: []byte("all"), FP: exampleFP, Here: HeldReady}}
+	flags := FiltersStages | FiltersWindows | FiltersPlacement
+	fb := must(AppendFilters(nil, 1, flags, in))
+	fs, err := DecodeFilters(fb)
+	require.NoError(t, err)
+	var out []FilterDesc
+	for d := range fs.All() {
+		out = append(out, d)
+	}
+	require.Len(t, out, 2)
+	assert.Equal(t, in[0].Owners, out[0].Owners)
+	assert.Equal(t, HeldFilling, out[0].Here)
+	assert.Equal(t, uint8(2), out[0].Replicas)
+	assert.Empty(t, out[1].Owners)
+	for cut := range len(fb) {
+		_, err := DecodeFilters(fb[:cut])
+		assert.Error(t, err, "cut at %d", cut)
+	}
+	bad := bytes.Clone(fb)
+	bad[len(bad)-1] = 9 // the second filter's here
+	_, err = DecodeFilters(bad)
+	assert.ErrorIs(t, err, ErrValue)
 }

@@ -69,6 +69,12 @@ const (
 	RESPAuthRefused                    // RESP AUTH attempts refused unchecked: their source failed too often of late
 	CatalogDropped                     // catalog changes from members dropped: the queue was full (the next push/pull brings them)
 	MemberBadClock                     // pings whose ack carried a clock that does not decode
+	Forwards                           // requests for placed filters sent on to their owners
+	ForwardsFailed                     // of those, requests no owner served (the client got an error)
+	ForwardsNotHere                    // forwarded requests refused: the filter is not held here (yet)
+	FillsDone                          // placed filters filled from a member that held them, after a change of members
+	FillBytes                          // bytes of rows those fills received (rebalancing)
+	FillsFailed                        // fill attempts that reached no member holding the filter (tried again)
 	Num                                // how many there are
 )
 
@@ -131,6 +137,12 @@ var info = [Num]struct{ name, help string }{
 	{"resp_auth_refused", "RESP AUTH attempts refused unchecked: their source failed too often of late."},
 	{"catalog_dropped", "Catalog changes from members dropped: the queue was full (the next push/pull brings them)."},
 	{"member_bad_clock", "Pings whose ack carried a clock that does not decode."},
+	{"forwards", "Requests for placed filters sent on to their owners."},
+	{"forwards_failed", "Of those, requests no owner served (the client got an error)."},
+	{"forwards_not_here", "Forwarded requests refused: the filter is not held here (yet)."},
+	{"fills", "Placed filters filled from a member that held them, after a change of members."},
+	{"fill_bytes", "Bytes of rows those fills received (rebalancing)."},
+	{"fills_failed", "Fill attempts that reached no member holding the filter (tried again)."},
 }
 
 // Help says what the counter counts, in a sentence.

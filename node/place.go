@@ -1,0 +1,170 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/rmbd/rmbd/forward"
+	"github.com/rmbd/rmbd/internal/counter"
+	"github.com/rmbd/rmbd/registry"
+	"github.com/rmbd/rmbd/route"
+	"github.com/rmbd/rmbd/wire"
+)
+
+// Filters placed on some members (registry placement.go): the members
+// this node sees go to the registry at each housekeeping; requests for a
+// filter held elsewhere are forwarded (package route, over package
+// forward); a filter this node came to own is filled from a member that
+// held it (fill.go).
+
+// placing is the node's side of placement.
+type placing struct {
+	fwd     *forward.Forwarder
+	addrs   atomic.Pointer[map[string]netip.AddrPort] // members' data addresses by name, this node's too
+	filling atomic.Bool                               // a fill runs
+	tries   map[string]time.Time                      // the fill's: since when each filter has been tried
+	changed chan struct{}                             // the members changed: place again (catalogLoop)
+}
+
+// placeSoon asks the catalog loop to place filters again: a member came
+// or went. It never blocks (memberlist calls it).
+func (n *Node) placeSoon() {
+	select {
+	case n.placing.changed <- struct{}{}:
+	default: // one is pending
+	}
+}
+
+// placeWait is how long a node that joins waits to reach a member before
+// it places filters by itself alone.
+const placeWait = 5 * time.Second
+
+// newForwarder makes the forwarder of requests to other members.
+func (n *Node) newForwarder() *forward.Forwarder {
+	cfg := forward.Config{Dial: n.tr.Dial, Timeout: n.cfg.ForwardTimeout}
+	if n.keys != nil {
+		cfg.Seal = n.sealFor
+		cfg.Open = n.openPulled
+	}
+	return forward.New(cfg)
+}
+
+// placeMembers tells the registry the members alive, once they are known
+// (alone: at once; joining: once a member answered, or after placeWait),
+// and fills the filters it now owns.
+func (n *Node) placeMembers() {
+	self := string(n.name)
+	addrs := map[string]netip.AddrPort{self: n.Addr()}
+	if n.cfg.clustered() {
+		if n.mem.Load() == nil {
+			return
+		}
+		data := n.repl.MemberData()
+		if len(data) == 0 && len(n.cfg.Join) > 0 && time.Since(n.life.started) < placeWait {
+			return
+		}
+		for name, a := range data {
+			addrs[name] = a
+		}
+	}
+	n.placing.addrs.Store(&addrs)
+	names := make([]string, 0, len(addrs))
+	for name := range addrs {
+		names = append(names, name)
+	}
+	if err := n.change(n.reg.SetMembers(names), nil); err != nil {
+		n.log.Warn("a filter placed here could not be opened", "err", err)
+	}
+	if len(n.reg.Filling()) > 0 && n.placing.filling.CompareAndSwap(false, true) {
+		if !n.life.spawn(func() { defer n.placing.filling.Store(false); n.fill() }) {
+			n.placing.filling.Store(false)
+		}
+	}
+}
+
+// routed serves a batch for a placed filter when this node cannot alone:
+// a has whose filter is not held here ready, an add that waits for more
+// owners than this one or whose filter is not held here. A batch another
+// member forwarded is served here or answered CodeNotHere. done is false
+// when the batch is for this node to serve as any other.
+func (n *Node) routed(q *request, b wire.Batch, rt registry.Route) (r reply, done bool) {
+	vs := n.reg.Lookup(q.name)
+	held := len(vs) > 0
+	ready := held && !vs.Winner().Filling()
+	if b.Flags&wire.FlagForwarded != 0 {
+		if !held || b.Type == wire.TypeHasBatch && !ready {
+			q.w.c.Inc(counter.ForwardsNotHere)
+			return n.refuse(q, wire.CodeNotHere, "filter "+string(q.name)+" is not held here (yet)"), true
+		}
+		return reply{}, false
+	}
+	owner := rt.Owns(string(n.name))
+	quorum := min(n.cfg.WriteQuorum, rt.Replicas)
+	if owner && (b.Type == wire.TypeHasBatch && ready || b.Type == wire.TypeAddBatch && held && quorum <= 1) {
+		return reply{}, false
+	}
+	p := route.Plan{Filter: string(q.name), Members: n.ranked(rt), Owners: rt.Replicas, Quorum: quorum, Tries: rt.Replicas + 2}
+	req := append(q.w.fwd[:0], q.frame...)
+	req[wire.BatchFlagsAt] |= wire.FlagForwarded
+	if b.Type == wire.TypeAddBatch {
+		req[wire.BatchFlagsAt] |= wire.FlagAck // an unacknowledged add still waits for its owner
+	}
+	q.w.fwd = req
+	ctx, cancel := context.WithTimeout(n.life.ctx, n.cfg.ForwardTimeout)
+	defer cancel()
+	q.w.c.Inc(counter.Forwards)
+	var local reply
+	var out []byte
+	var err error
+	if b.Type == wire.TypeHasBatch {
+		out, err = route.Has(ctx, p, func(dst []byte) ([]byte, bool) {
+			if !ready {
+				return dst, false
+			}
+			return n.hasBatch(q, b).frame, true
+		}, n.placing.fwd, req, q.w.buf[:0])
+	} else {
+		out, err = route.Add(ctx, p, func(dst []byte) ([]byte, bool) {
+			if !held {
+				return dst, false
+			}
+			local = n.addBatch(q, vs.Winner(), b)
+			return local.frame, local.frame != nil && wire.Type(local.frame[0]) != wire.TypeError
+		}, n.placing.fwd, req, q.w.buf[:0])
+	}
+	if err != nil {
+		q.w.c.Inc(counter.ForwardsFailed)
+		return n.routeRefusal(q, err), true
+	}
+	if b.Type == wire.TypeAddBatch && b.Flags&wire.FlagAck == 0 {
+		return reply{}, true
+	}
+	q.w.buf = out[:0]
+	return reply{frame: out, wait: local.wait}, true
+}
+
+// ranked returns rt's members as route asks them, this node marked.
+func (n *Node) ranked(rt registry.Route) []route.Member {
+	addrs := n.placing.addrs.Load()
+	out := make([]route.Member, 0, len(rt.Ranked))
+	for _, name := range rt.Ranked {
+		if a, ok := (*addrs)[name]; ok {
+			out = append(out, route.Member{Name: name, Addr: a, Self: name == string(n.name)})
+		}
+	}
+	return out
+}
+
+// routeRefusal answers a routed batch no member served: a member's own
+// refusal as it said it, else why each one failed.
+func (n *Node) routeRefusal(q *request, err error) reply {
+	var no *route.Refusal
+	if errors.As(err, &no) {
+		return n.refuse(q, no.Code, no.Msg)
+	}
+	return n.refuse(q, wire.CodeUnavailable, fmt.Sprint(err))
+}

@@ -1,0 +1,181 @@
+package node_test
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/rmbd/rmbd/internal/counter"
+	"github.com/rmbd/rmbd/node"
+	"github.com/rmbd/rmbd/placement"
+	"github.com/rmbd/rmbd/wire"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// placed asks for a filter of name on replicas members.
+func placed(name string, replicas uint8) wire.FilterRequest {
+	q := create(name, 1000, 0.01)
+	q.Growth, q.Replicas = 1, replicas // NONSCALING: sized as asked
+	return q
+}
+
+// holders returns the members that hold name, ready or not.
+func holders(name string, ns ...*node.Node) []string {
+	var out []string
+	for _, n := range ns {
+		if len(n.Registry().Lookup([]byte(name))) > 0 {
+			out = append(out, n.Name())
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// owners returns the members placement puts name on.
+func owners(name string, replicas int, ns ...*node.Node) []string {
+	var names []string
+	for _, n := range ns {
+		names = append(names, n.Name())
+	}
+	out := placement.Owners(name, names, replicas)
+	slices.Sort(out)
+	return out
+}
+
+// TestPlacedFiltersAnswerEverywhere: filters on 2 of 4 members are held
+// by their owners alone, and every key added through any member answers
+// true through every member, forwarded or not; with a write quorum of 2
+// an acknowledged add is on both owners before any gossip round.
+func TestPlacedFiltersAnswerEverywhere(t *testing.T) {
+	inBubble(t, func(t *testing.T, tn *testNet) {
+		cfg := node.DefaultConfig()
+		cfg.WriteQuorum = 2
+		a := tn.member(cfg)
+		ns := []*node.Node{a, tn.member(cfg, a), tn.member(cfg, a), tn.member(cfg, a)}
+		tn.joined(ns...)
+		u := tn.station()
+		const filters = 8
+		for i := range filters {
+			_, e := filterOp(t, u, ns[i%4], placed(fmt.Sprintf("p%d", i), 2))
+			require.Nil(t, e)
+		}
+		var names []string
+		for i := range filters {
+			names = append(names, fmt.Sprintf("p%d", i))
+		}
+		tn.settledOn(names, 2, ns...)
+
+		for i := range filters {
+			name := fmt.Sprintf("p%d", i)
+			for j, n := range ns {
+				key := fmt.Sprintf("%s-via-%d", name, j)
+				got, e := namedBatch(t, u, n, name, wire.TypeAddBatch, key)
+				require.Nil(t, e, "add %s through %s", key, n.Name())
+				require.Equal(t, []bool{true}, got)
+				for _, o := range ns { // W = 2 = R: on both owners at once
+					if vs := o.Registry().Lookup([]byte(name)); len(vs) > 0 {
+						assert.True(t, vs.Has([]byte(key)), "%s on owner %s", key, o.Name())
+					}
+				}
+			}
+		}
+		for i := range filters {
+			name := fmt.Sprintf("p%d", i)
+			keys := []string{name + "-via-0", name + "-via-1", name + "-via-2", name + "-via-3", name + "-never"}
+			for _, n := range ns {
+				got, e := namedBatch(t, u, n, name, wire.TypeHasBatch, keys...)
+				require.Nil(t, e, "has through %s", n.Name())
+				assert.Equal(t, []bool{true, true, true, true, false}, got, "%s through %s", name, n.Name())
+			}
+		}
+		s := ns[0].Stats()
+		assert.Positive(t, s.Count(counter.Forwards))
+	})
+}
+
+// settledOn waits until every filter of names is held by its owners
+// among ns alone (after the grace), each filled.
+func (tn *testNet) settledOn(names []string, replicas int, ns ...*node.Node) {
+	tn.t.Helper()
+	tn.until("filters on their owners, filled", 30*time.Second, func() bool {
+		for _, name := range names {
+			if !slices.Equal(holders(name, ns...), owners(name, replicas, ns...)) {
+				return false
+			}
+			for _, n := range ns {
+				if vs := n.Registry().Lookup([]byte(name)); len(vs) > 0 && (vs.Winner().Filling() || vs.Winner().Unowned()) {
+					return false
+				}
+			}
+		}
+		return true
+	}, ns...)
+}
+
+// TestPlacedFiltersMoveWithMembers: a member that joins takes its share
+// of the filters, filled from the members that held them, and the old
+// owners free theirs after the grace; a member that stops has its
+// filters filled on the next member in rank. Every key stays true
+// through every member.
+func TestPlacedFiltersMoveWithMembers(t *testing.T) {
+	inBubble(t, func(t *testing.T, tn *testNet) {
+		cfg := node.DefaultConfig()
+		cfg.HandoffGrace = 3 * time.Second
+		a := tn.member(cfg)
+		ns := []*node.Node{a, tn.member(cfg, a), tn.member(cfg, a)}
+		tn.joined(ns...)
+		u := tn.station()
+		var names, keys []string
+		for i := range 12 {
+			name := fmt.Sprintf("m%d", i)
+			names = append(names, name)
+			_, e := filterOp(t, u, a, placed(name, 2))
+			require.Nil(t, e)
+		}
+		tn.settledOn(names, 2, ns...)
+		for i, name := range names {
+			for j := range 20 {
+				key := fmt.Sprintf("%s-%d", name, j)
+				keys = append(keys, key)
+				_, e := namedBatch(t, u, ns[(i+j)%3], name, wire.TypeAddBatch, key)
+				require.Nil(t, e)
+			}
+		}
+		allTrue := func(ns ...*node.Node) {
+			t.Helper()
+			for range 3 { // W = 1: the other owner gets the rows by replication
+				tn.round(ns...)
+				tn.settle()
+			}
+			for i, name := range names {
+				for _, n := range ns {
+					got, e := namedBatch(t, u, n, name, wire.TypeHasBatch, keys[i*20:(i+1)*20]...)
+					require.Nil(t, e, "%s through %s", name, n.Name())
+					assert.NotContains(t, got, false, "%s through %s", name, n.Name())
+				}
+			}
+		}
+		allTrue(ns...)
+
+		d, stopD := tn.memberAt(netAddr(9), cfg, a)
+		ns = append(ns, d)
+		tn.settledOn(names, 2, ns...)
+		allTrue(ns...)
+		took := 0
+		for _, name := range names {
+			if slices.Contains(owners(name, 2, ns...), d.Name()) {
+				took++
+			}
+		}
+		assert.Positive(t, took, "the joiner owns some")
+		assert.Equal(t, uint64(took), d.Stats().Count(counter.FillsDone), "one fill per filter it took")
+		assert.Positive(t, d.Stats().Count(counter.FillBytes))
+
+		stopD()
+		ns = ns[:3]
+		tn.settledOn(names, 2, ns...)
+		allTrue(ns...)
+	})
+}

@@ -1,0 +1,167 @@
+package registry
+
+import (
+	"slices"
+	"time"
+
+	"github.com/rmbd/rmbd/gossip"
+	"github.com/rmbd/rmbd/placement"
+)
+
+// Placement. A filter created with Replicas R lives on the R members
+// ranked highest for its name (package placement), among the members this
+// node sees alive (SetMembers); the others keep its catalog entry alone.
+// Every version of a name is placed alike, so that versions in conflict
+// meet on the same members.
+//
+// When the members change, an owner that gains a filter opens it filling:
+// it holds what is added to it, but does not answer for it until its rows
+// came from a member that held it (SetFilled). One that loses a filter
+// keeps it, answering, for Config.HandoffGrace, and then frees it, its
+// folder too. Until SetMembers is first called (a node still joining), a
+// placed filter opens only from the folder a restart finds.
+
+// Route is what a member needs to send a request for a placed filter to
+// the members that hold it.
+type Route struct {
+	// Replicas is how many members hold the filter.
+	Replicas int
+	// Ranked are the members this node sees alive, ranked for the filter:
+	// its owners first, then the members that held it before the last
+	// change of membership, most likely, and so on.
+	Ranked []string
+}
+
+// Owners returns the members that hold the filter.
+func (rt Route) Owners() []string { return rt.Ranked[:min(rt.Replicas, len(rt.Ranked))] }
+
+// Owns reports whether member is among the owners.
+func (rt Route) Owns(member string) bool { return slices.Contains(rt.Owners(), member) }
+
+// Route returns how to reach name's filter when it is placed (ok false:
+// not placed, or no such filter). The hot path: no lock.
+func (r *Registry) Route(name []byte) (Route, bool) {
+	rt, ok := r.table.Load().routes[string(name)]
+	return rt, ok
+}
+
+// SetMembers tells the registry the members alive, this node included,
+// and plans what follows: the placed filters this node now owns open
+// filling, those it no longer owns are given up after the grace.
+func (r *Registry) SetMembers(names []string) *Plan {
+	names = slices.Clone(names)
+	slices.Sort(names)
+	names = slices.Compact(names)
+	if !slices.Contains(names, r.cfg.Node) {
+		names = append(names, r.cfg.Node)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := &Plan{}
+	if r.members != nil && slices.Equal(r.members, names) {
+		return p
+	}
+	r.members = names
+	for _, name := range r.cat.Names() {
+		if placed(r.cat.Live(name)) {
+			p.merge(r.reconcile(name))
+		}
+	}
+	r.publish()
+	return p
+}
+
+// Members returns the members SetMembers last gave (nil: none yet).
+func (r *Registry) Members() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.members)
+}
+
+// placed reports whether name's versions are placed on some members.
+func placed(vs []gossip.Version) bool {
+	return len(vs) > 0 && vs[0].Def.Replicas > 0
+}
+
+// owns reports whether this node is among the owners of a version of
+// name with def; unknown members (no SetMembers yet) own nothing placed.
+// Callers hold r.mu.
+func (r *Registry) owns(name string, def gossip.CatalogDef) bool {
+	if def.Replicas == 0 {
+		return true
+	}
+	return r.members != nil && placement.Owns(name, r.members, int(def.Replicas), r.cfg.Node)
+}
+
+// routes ranks the members for every placed name of the catalog. Callers
+// hold r.mu.
+func (r *Registry) routes() map[string]Route {
+	out := map[string]Route{}
+	if r.members == nil {
+		return out
+	}
+	for _, name := range r.cat.Names() {
+		if live := r.cat.Live(name); placed(live) {
+			out[name] = Route{Replicas: int(live[0].Def.Replicas), Ranked: placement.Rank(name, r.members)}
+		}
+	}
+	return out
+}
+
+// keepUnowned marks f, open here, as owned or not now: one no longer
+// owned is freed once the grace has passed since (freeUnowned). Callers
+// hold r.mu.
+func (r *Registry) keepUnowned(f *Filter, owned bool) {
+	switch {
+	case owned:
+		f.unowned.Store(0)
+	case f.unowned.Load() == 0:
+		f.unowned.Store(r.cfg.Now().UnixNano())
+		r.log.Info("filter no longer placed here: kept for the grace, then freed", "filter", f.name,
+			"grace", r.cfg.HandoffGrace.String())
+	}
+}
+
+// freeUnowned plans closing, and removing, the placed filters this node
+// has not owned for the grace. Callers hold r.mu.
+func (r *Registry) freeUnowned() *Plan {
+	p := &Plan{}
+	now := r.cfg.Now()
+	for folder, f := range r.open {
+		since := f.unowned.Load()
+		if since == 0 || now.Sub(time.Unix(0, since)) < r.cfg.HandoffGrace {
+			continue
+		}
+		delete(r.open, folder)
+		r.bytes -= f.budget()
+		p.close = append(p.close, f)
+		r.log.Info("filter freed: placed on other members", "filter", f.name, "bytes", f.Bytes())
+	}
+	if len(p.close) > 0 {
+		r.publish()
+	}
+	return p
+}
+
+// Filling reports whether f opened here for a change of members and
+// awaits its rows from a member that held it: it takes adds, but does
+// not answer for its keys.
+func (f *Filter) Filling() bool { return f.filling.Load() }
+
+// SetFilled marks f as holding the rows of the members that held it.
+func (f *Filter) SetFilled() { f.filling.Store(false) }
+
+// Unowned reports whether f is kept here only for the grace: this node
+// is no longer among its owners.
+func (f *Filter) Unowned() bool { return f.unowned.Load() != 0 }
+
+// Filling returns the placed filters open here that await their rows.
+func (r *Registry) Filling() []*Filter {
+	var out []*Filter
+	for _, f := range r.All() {
+		if f.Filling() {
+			out = append(out, f)
+		}
+	}
+	return out
+}
