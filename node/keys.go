@@ -65,9 +65,11 @@ func (n *Node) batch(q *request) reply {
 	if !n.may(q, op) {
 		return n.refuse(q, wire.CodeForbidden, refusal)
 	}
-	if rt, ok := n.reg.Route(q.name); ok && q.named {
-		if r, done := n.routed(q, b, rt); done {
-			return r
+	if q.named {
+		if rt, ok := n.reg.Route(q.name); ok || b.Flags&wire.FlagForwarded != 0 {
+			if r, done := n.routed(q, b, rt); done {
+				return r
+			}
 		}
 	}
 	if b.Type == wire.TypeHasBatch {

@@ -147,7 +147,7 @@ func New(cfg Config) (*Node, error) {
 		return fail(err)
 	}
 	n.newPolicy()
-	n.placing.fwd, n.placing.changed = n.newForwarder(), make(chan struct{}, 1)
+	n.newPlacing()
 	n.conns = conns.New(conns.Config{Max: cfg.MaxConns, MaxPerSource: cfg.MaxConnsPerSource})
 	n.shed = shed.New(tr.Readers(), tr, log)
 	n.gates = gates{resolving: make(chan struct{}, 8), pulling: make(chan struct{}, maxPullsServed), catalog: make(chan []byte, catalogQueue)}

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/rmbd/rmbd/fill"
+	"github.com/rmbd/rmbd/filter"
 	"github.com/rmbd/rmbd/forward"
 	"github.com/rmbd/rmbd/internal/counter"
 	"github.com/rmbd/rmbd/registry"
@@ -16,17 +19,18 @@ import (
 )
 
 // Filters placed on some members (registry placement.go): the members
-// this node sees go to the registry at each housekeeping; requests for a
-// filter held elsewhere are forwarded (package route, over package
-// forward); a filter this node came to own is filled from a member that
-// held it (fill.go).
+// this node sees go to the registry as they change and at each
+// housekeeping; requests for a filter held elsewhere are forwarded
+// (package route, over package forward); a filter this node came to own
+// is filled from a member that held it (package fill).
 
 // placing is the node's side of placement.
 type placing struct {
 	fwd     *forward.Forwarder
 	addrs   atomic.Pointer[map[string]netip.AddrPort] // members' data addresses by name, this node's too
 	filling atomic.Bool                               // a fill runs
-	tries   map[string]time.Time                      // the fill's: since when each filter has been tried
+	filler  *fill.Filler                              // fills the filters this node came to own
+	failed  sync.Map                                  // member name → when a forward to it last failed (asked last for a while)
 	changed chan struct{}                             // the members changed: place again (catalogLoop)
 }
 
@@ -43,14 +47,28 @@ func (n *Node) placeSoon() {
 // it places filters by itself alone.
 const placeWait = 5 * time.Second
 
-// newForwarder makes the forwarder of requests to other members.
-func (n *Node) newForwarder() *forward.Forwarder {
+// newPlacing makes the forwarder of requests to other members and the
+// filler of filters this node came to own.
+func (n *Node) newPlacing() {
 	cfg := forward.Config{Dial: n.tr.Dial, Timeout: n.cfg.ForwardTimeout}
 	if n.keys != nil {
 		cfg.Seal = n.sealFor
 		cfg.Open = n.openPulled
 	}
-	return forward.New(cfg)
+	n.placing.fwd, n.placing.changed = forward.New(cfg), make(chan struct{}, 1)
+	n.placing.filler = fill.New(fill.Config{Forwarder: n.placing.fwd, Timeout: n.cfg.ForwardTimeout, PullTimeout: pullTimeout, Logger: n.log,
+		Pull: func(ctx context.Context, addr netip.AddrPort, seg *registry.Segment, runs []filter.Run) (int, error) {
+			rows, _, err := n.pullRows(ctx, addr, seg, runs)
+			return rows, err
+		}})
+}
+
+// fill tries once to fill every filter that awaits its rows.
+func (n *Node) fill() {
+	res := n.placing.filler.Round(n.life.ctx, n.reg, n.ranked)
+	n.meters.c.Add(counter.FillsDone, uint64(res.Filled))
+	n.meters.c.Add(counter.FillBytes, res.Bytes)
+	n.meters.c.Add(counter.FillsFailed, uint64(res.Failed))
 }
 
 // placeMembers tells the registry the members alive, once they are known
@@ -107,7 +125,8 @@ func (n *Node) routed(q *request, b wire.Batch, rt registry.Route) (r reply, don
 	if owner && (b.Type == wire.TypeHasBatch && ready || b.Type == wire.TypeAddBatch && held && quorum <= 1) {
 		return reply{}, false
 	}
-	p := route.Plan{Filter: string(q.name), Members: n.ranked(rt), Owners: rt.Replicas, Quorum: quorum, Tries: rt.Replicas + 2}
+	p := route.Plan{Filter: string(q.name), Members: n.ranked(rt), Owners: rt.Replicas, Quorum: quorum, Tries: rt.Replicas + 2,
+		Unreached: n.unreached}
 	req := append(q.w.fwd[:0], q.frame...)
 	req[wire.BatchFlagsAt] |= wire.FlagForwarded
 	if b.Type == wire.TypeAddBatch {
@@ -147,17 +166,37 @@ func (n *Node) routed(q *request, b wire.Batch, rt registry.Route) (r reply, don
 	return reply{frame: out, wait: local.wait}, true
 }
 
-// ranked returns rt's members as route asks them, this node marked.
+// ranked returns rt's members as route asks them, this node marked, and
+// those a forward failed to lately after the others of their rank group
+// (owners, then the rest): a member cut off costs one timeout, not one
+// per request.
 func (n *Node) ranked(rt registry.Route) []route.Member {
 	addrs := n.placing.addrs.Load()
 	out := make([]route.Member, 0, len(rt.Ranked))
-	for _, name := range rt.Ranked {
-		if a, ok := (*addrs)[name]; ok {
-			out = append(out, route.Member{Name: name, Addr: a, Self: name == string(n.name)})
+	var late []route.Member
+	for i, name := range rt.Ranked {
+		if i == rt.Replicas {
+			out, late = append(out, late...), late[:0]
 		}
+		a, ok := (*addrs)[name]
+		if !ok {
+			continue
+		}
+		m := route.Member{Name: name, Addr: a, Self: name == string(n.name)}
+		if at, failed := n.placing.failed.Load(name); failed && time.Since(at.(time.Time)) < suspectFor {
+			late = append(late, m)
+			continue
+		}
+		out = append(out, m)
 	}
-	return out
+	return append(out, late...)
 }
+
+// suspectFor is how long a member a forward failed to is asked last.
+const suspectFor = 2 * time.Second
+
+// unreached remembers a member a forward did not reach.
+func (n *Node) unreached(m route.Member) { n.placing.failed.Store(m.Name, time.Now()) }
 
 // routeRefusal answers a routed batch no member served: a member's own
 // refusal as it said it, else why each one failed.

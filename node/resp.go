@@ -10,6 +10,7 @@ import (
 	"github.com/rmbd/rmbd/internal/counter"
 	"github.com/rmbd/rmbd/registry"
 	"github.com/rmbd/rmbd/respserver"
+	"github.com/rmbd/rmbd/store"
 )
 
 // The Redis protocol (Config.RESPListen), served by package respserver
@@ -54,6 +55,19 @@ func (b respBackend) Create(name string, s registry.Sizing, from netip.Addr) (*r
 }
 
 func (b respBackend) Drop(name string) error { return b.n.dropFilter(name) }
+
+// Batch serves an add or has batch for the filter name as a frame from a
+// client at from would be: for a placed filter, forwarded to its owners.
+// It returns once the answer may go (adds on disk as --fsync says).
+func (b respBackend) Batch(name, batch []byte, from netip.Addr, dst []byte) ([]byte, error) {
+	n := b.n
+	q := request{frame: batch, from: netip.AddrPortFrom(from, 0), tcp: true, named: true, name: name,
+		w: &worker{c: n.meters.c, buf: dst}}
+	r := n.batch(&q)
+	var ws store.Waits
+	ws.Add(r.wait)
+	return r.frame, ws.Wait()
+}
 
 func (b respBackend) SetDeadline(name string, d time.Time, cond func(time.Time) bool) error {
 	return b.n.setDeadline(name, d, cond)

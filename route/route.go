@@ -62,6 +62,10 @@ type Plan struct {
 	// Tries bounds the members asked beyond the owners (for a has, the
 	// members in all; for an add, the replacements of owners that failed).
 	Tries int
+	// Unreached, when not nil, is told of each member a forward did not
+	// reach (not those that answered no), so that the caller asks it last
+	// for a while.
+	Unreached func(m Member)
 }
 
 // ErrUnanswered reports a request no member served; it wraps each
@@ -91,7 +95,7 @@ func Has(ctx context.Context, p Plan, local Local, fwd Forwarder, req, dst []byt
 		if err == nil {
 			return out, nil
 		}
-		fails.add(m, err)
+		fails.add(p, m, err)
 	}
 	return dst, fails.err(p.Filter, 1)
 }
@@ -115,13 +119,13 @@ func Add(ctx context.Context, p Plan, local Local, fwd Forwarder, req, dst []byt
 				answer, dst, got = out, out, got+1
 				continue
 			}
-			fails.add(m, errors.New("not held here"))
+			fails.add(p, m, errors.New("not held here"))
 			continue
 		}
 		var scratch []byte
 		out, err := ask(ctx, fwd, m, p.Filter, req, scratch)
 		if err != nil {
-			fails.add(m, err)
+			fails.add(p, m, err)
 			continue
 		}
 		if got++; answer == nil {
@@ -195,9 +199,13 @@ type failures struct {
 	errs []error
 }
 
-func (f *failures) add(m Member, err error) {
+func (f *failures) add(p Plan, m Member, err error) {
 	f.who = append(f.who, fmt.Sprintf("%s (%v): %v", m.Name, m.Addr, err))
 	f.errs = append(f.errs, err)
+	var no *Refusal
+	if p.Unreached != nil && !m.Self && !errors.Is(err, ErrNotHere) && !errors.As(err, &no) {
+		p.Unreached(m)
+	}
 }
 
 // err reports the failures, short of need answers.
