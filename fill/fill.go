@@ -44,6 +44,8 @@ type Config struct {
 	GiveUp time.Duration
 	// Logger receives what the filler does; nil discards it.
 	Logger *slog.Logger
+	// Now is the clock GiveUp is measured by; nil is time.Now.
+	Now func() time.Time
 }
 
 // DefaultGiveUp is how long a filter waits for a member that holds it
@@ -66,6 +68,9 @@ func New(cfg Config) *Filler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	return &Filler{cfg: cfg, log: cfg.Logger, tries: map[string]time.Time{}}
 }
 
@@ -86,14 +91,14 @@ func (fl *Filler) Round(ctx context.Context, reg *registry.Registry, members fun
 		}
 		since, ok := fl.tries[f.Name()]
 		if !ok {
-			since = time.Now()
+			since = fl.cfg.Now()
 			fl.tries[f.Name()] = since
 		}
 		done := true
 		if rt, ok := reg.Route([]byte(f.Name())); ok { // else dropped, or no longer placed
 			done = fl.one(ctx, f, members(rt), &res)
 		}
-		if done || time.Since(since) > fl.cfg.GiveUp {
+		if done || fl.cfg.Now().Sub(since) > fl.cfg.GiveUp {
 			f.SetFilled()
 			delete(fl.tries, f.Name())
 		}
