@@ -175,36 +175,63 @@ var (
 	errFilling = errors.New("filling it too")
 )
 
+// Holds reports, asking the member at addr through fwd, whether it holds
+// the filter name ready: nil if so, else why not.
+func Holds(ctx context.Context, fwd route.Forwarder, addr netip.AddrPort, name string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	d, err := describe(ctx, fwd, addr, name)
+	switch {
+	case err != nil:
+		return err
+	case d.Here == wire.HeldNot:
+		return errNotHeld
+	case d.Here == wire.HeldFilling:
+		return errFilling
+	}
+	return nil
+}
+
+// describe asks the member at addr to describe the filter name, with its
+// stages and placement: errNotHeld when it knows no such filter.
+func describe(ctx context.Context, fwd route.Forwarder, addr netip.AddrPort, name string) (wire.FilterDesc, error) {
+	req, err := wire.AppendFilterRequest(nil, wire.FilterRequest{ReqID: 1, Op: wire.FilterOpInfo, Name: []byte(name),
+		Detail: wire.FilterDetailStages | wire.FilterDetailPlacement})
+	if err != nil {
+		return wire.FilterDesc{}, err
+	}
+	ans, err := fwd.Do(ctx, addr, "", req, nil)
+	switch {
+	case err != nil:
+		return wire.FilterDesc{}, err
+	case wire.Type(ans[0]) == wire.TypeError:
+		return wire.FilterDesc{}, errNotHeld // "no filter": not even in its catalog yet
+	}
+	fs, err := wire.DecodeFilters(ans)
+	if err != nil {
+		return wire.FilterDesc{}, err
+	}
+	for d := range fs.All() {
+		return d, nil
+	}
+	return wire.FilterDesc{}, errNotHeld
+}
+
 // stagesAt asks the member at addr how many stages it holds of f's
 // version: errNotHeld when none, errFilling while it fills f too.
 func (fl *Filler) stagesAt(ctx context.Context, addr netip.AddrPort, f *registry.Filter) (int, error) {
-	req, err := wire.AppendFilterRequest(nil, wire.FilterRequest{ReqID: 1, Op: wire.FilterOpInfo, Name: []byte(f.Name()),
-		Detail: wire.FilterDetailStages | wire.FilterDetailPlacement})
-	if err != nil {
-		return 0, err
-	}
 	ctx, cancel := context.WithTimeout(ctx, fl.cfg.Timeout)
 	defer cancel()
-	ans, err := fl.cfg.Forwarder.Do(ctx, addr, "", req, nil)
-	switch {
-	case err != nil:
-		return 0, err
-	case wire.Type(ans[0]) == wire.TypeError:
-		return 0, errNotHeld // "no filter": not even in its catalog yet
-	}
-	fs, err := wire.DecodeFilters(ans)
+	d, err := describe(ctx, fl.cfg.Forwarder, addr, f.Name())
 	if err != nil {
 		return 0, err
 	}
 	v := f.Version()
-	for d := range fs.All() {
-		switch {
-		case d.Gen != v.Gen || d.Created != v.Created || string(d.Origin) != v.Origin || d.Here == wire.HeldNot:
-			return 0, errNotHeld
-		case d.Here == wire.HeldFilling:
-			return 0, errFilling
-		}
-		return int(d.Stages), nil
+	switch {
+	case d.Gen != v.Gen || d.Created != v.Created || string(d.Origin) != v.Origin || d.Here == wire.HeldNot:
+		return 0, errNotHeld
+	case d.Here == wire.HeldFilling:
+		return 0, errFilling
 	}
-	return 0, errNotHeld
+	return int(d.Stages), nil
 }

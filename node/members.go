@@ -129,7 +129,10 @@ func (h host) MemberUp(m membership.Member) {
 }
 
 // MemberDown stops pushing to a member that failed or left.
-func (h host) MemberDown(m membership.Member, _ bool) {
+func (h host) MemberDown(m membership.Member, left bool) {
+	if left {
+		h.n.memberLeft(m.Name, m.Data)
+	}
 	h.n.repl.MemberDown(m.Name)
 	h.n.placeSoon()
 }

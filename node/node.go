@@ -260,10 +260,11 @@ func (n *Node) Run(ctx context.Context) error {
 
 func (n *Node) shutdown(packets <-chan struct{}) error {
 	n.log.Info("rmbd shutting down", "addr", n.Addr().String())
-	n.life.cancel() // readers finish the datagram in hand; lookups, pulls and rejoins stop
 	if m := n.mem.Load(); m != nil {
 		m.Leave(n.cfg.LeaveTimeout)
+		n.handOff() // serving still: the members taking placed filters over pull them from here
 	}
+	n.life.cancel() // readers finish the datagram in hand; lookups, pulls and rejoins stop
 	n.tr.Listener().Close()
 	if n.resp != nil {
 		n.resp.Close()

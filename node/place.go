@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +32,7 @@ type placing struct {
 	filling atomic.Bool                               // a fill runs
 	filler  *fill.Filler                              // fills the filters this node came to own
 	failed  sync.Map                                  // member name → when a forward to it last failed (asked last for a while)
+	left    sync.Map                                  // member name → departure: members that left, handing their filters off
 	changed chan struct{}                             // the members changed: place again (catalogLoop)
 }
 
@@ -63,9 +65,91 @@ func (n *Node) newPlacing() {
 		}})
 }
 
+// departure is a member that left gracefully: it serves its filters'
+// rows to the members that take them over, for a while.
+type departure struct {
+	addr netip.AddrPort
+	at   time.Time
+}
+
+// memberLeft notes a member that left gracefully.
+func (n *Node) memberLeft(name string, addr netip.AddrPort) {
+	n.placing.left.Store(name, departure{addr, time.Now()})
+}
+
+// fillFrom lists the members a filter of route rt fills from: those that
+// left lately first (handing their filters off, they hold every add they
+// acknowledged), then the members in rank.
+func (n *Node) fillFrom(rt registry.Route) []route.Member {
+	var out []route.Member
+	n.placing.left.Range(func(k, v any) bool {
+		if d := v.(departure); time.Since(d.at) < handoffTimeout {
+			out = append(out, route.Member{Name: k.(string), Addr: d.addr})
+		} else {
+			n.placing.left.Delete(k)
+		}
+		return true
+	})
+	return append(out, n.ranked(rt)...)
+}
+
+// handoffTimeout bounds how long a member that leaves waits for the
+// members taking its placed filters over to hold them.
+const handoffTimeout = 30 * time.Second
+
+// handOff, as the node leaves the cluster (told already), waits until the
+// members that take over each placed filter it holds hold it ready —
+// filled from this node, which serves meanwhile — or handoffTimeout.
+func (n *Node) handOff() {
+	self := string(n.name)
+	var names []string
+	for _, f := range n.reg.All() {
+		if rt, ok := n.reg.Route([]byte(f.Name())); ok && rt.Owns(self) {
+			names = append(names, f.Name())
+		}
+	}
+	if len(names) == 0 {
+		return
+	}
+	n.log.Info("leaving: handing placed filters off", "filters", len(names))
+	deadline := time.Now().Add(handoffTimeout)
+	for len(names) > 0 && time.Now().Before(deadline) {
+		names = slices.DeleteFunc(names, n.handedOff)
+		if len(names) > 0 && !n.pause(100*time.Millisecond) {
+			return
+		}
+	}
+	if len(names) > 0 {
+		n.log.Warn("leaving: placed filters not yet held by the members taking them over", "filters", names)
+	}
+}
+
+// handedOff reports whether the members that own name without this node
+// hold it ready.
+func (n *Node) handedOff(name string) bool {
+	rt, ok := n.reg.Route([]byte(name))
+	if !ok {
+		return true
+	}
+	var others []string
+	for _, m := range rt.Ranked {
+		if m != string(n.name) {
+			others = append(others, m)
+		}
+	}
+	addrs := n.placing.addrs.Load()
+	for _, o := range others[:min(rt.Replicas, len(others))] {
+		a, ok := (*addrs)[o]
+		if !ok || fill.Holds(n.life.ctx, n.placing.fwd, a, name, n.cfg.ForwardTimeout) != nil {
+			return false
+		}
+	}
+	return true
+}
+
 // fill tries once to fill every filter that awaits its rows.
 func (n *Node) fill() {
-	res := n.placing.filler.Round(n.life.ctx, n.reg, n.ranked)
+	res := n.placing.filler.Round(n.life.ctx, n.reg, n.fillFrom)
 	n.meters.c.Add(counter.FillsDone, uint64(res.Filled))
 	n.meters.c.Add(counter.FillBytes, res.Bytes)
 	n.meters.c.Add(counter.FillsFailed, uint64(res.Failed))

@@ -179,3 +179,60 @@ func TestPlacedFiltersMoveWithMembers(t *testing.T) {
 		allTrue(ns...)
 	})
 }
+
+// TestLeavingHandsOff: a member that leaves gracefully waits until the
+// members taking its filters over hold them, filled from it: filters on
+// one member each lose no key.
+func TestLeavingHandsOff(t *testing.T) {
+	inBubble(t, func(t *testing.T, tn *testNet) {
+		cfg := node.DefaultConfig()
+		cfg.HandoffGrace = 2 * time.Second
+		a := tn.member(cfg)
+		c, stopC := tn.memberAt(netAddr(7), cfg, a)
+		ns := []*node.Node{a, tn.member(cfg, a), c}
+		tn.joined(ns...)
+		u := tn.station()
+		var names []string
+		for i := range 9 {
+			name := fmt.Sprintf("h%d", i)
+			names = append(names, name)
+			_, e := filterOp(t, u, a, placed(name, 1))
+			require.Nil(t, e)
+		}
+		tn.settledOn(names, 1, ns...)
+		for _, name := range names {
+			for _, n := range ns {
+				_, e := namedBatch(t, u, n, name, wire.TypeAddBatch, name+"-via-"+n.Name())
+				require.Nil(t, e)
+			}
+		}
+		held := 0
+		for _, name := range names {
+			if slices.Equal(holders(name, ns...), []string{c.Name()}) {
+				held++
+			}
+		}
+		require.Positive(t, held, "the member leaving owns some")
+
+		done := make(chan struct{})
+		go func() { stopC(); close(done) }()
+		for stopped := false; !stopped; {
+			select {
+			case <-done:
+				stopped = true
+			case <-time.After(100 * time.Millisecond):
+				tn.settle()
+			}
+		}
+		ns = ns[:2]
+		tn.settledOn(names, 1, ns...)
+		for _, name := range names {
+			for _, n := range ns {
+				got, e := namedBatch(t, u, n, name, wire.TypeHasBatch, name+"-via-"+a.Name(), name+"-via-"+ns[1].Name(), name+"-via-"+c.Name())
+				require.Nil(t, e)
+				assert.Equal(t, []bool{true, true, true}, got, "%s through %s", name, n.Name())
+			}
+		}
+		assert.Less(t, c.Stats().Count(counter.PullsServed), uint64(held+1)*3, "pulled once per filter, about")
+	})
+}
