@@ -208,12 +208,23 @@ func (g *Gossip) AddKnownMember(addr netip.AddrPort) bool {
 	return g.add(addr, Member, 0)
 }
 
-// AddCurrentMember adds a member that has, or pulls, the rows this node
-// holds now (a placed filter's new owner, filled by a pull): it gets
-// changes from now on, and nothing before them.
-func (g *Gossip) AddCurrentMember(addr netip.AddrPort) bool {
+// AddMemberAsOf adds a member that holds this node's rows up to
+// generation gen (a placed filter's new owner, filled by a pull from an
+// owner that acknowledged that much): it gets the rows this node
+// originated after gen, and every change from now on.
+func (g *Gossip) AddMemberAsOf(addr netip.AddrPort, gen uint64) bool {
 	delete(g.departed, addr)
-	return g.add(addr, Member, g.src.LastChanged())
+	return g.add(addr, Member, gen)
+}
+
+// Acked returns how far the member or peer at addr acknowledged this
+// node's rows; ok is false if it is no push target.
+func (g *Gossip) Acked(addr netip.AddrPort) (gen uint64, ok bool) {
+	p, ok := g.peers[addr]
+	if !ok {
+		return 0, false
+	}
+	return p.ackedGen, true
 }
 
 // Members are verified by membership: memberlist probes them (and, with a

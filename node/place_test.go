@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"testing"
 	"time"
@@ -234,5 +235,48 @@ func TestLeavingHandsOff(t *testing.T) {
 			}
 		}
 		assert.Less(t, c.Stats().Count(counter.PullsServed), uint64(held+1)*3, "pulled once per filter, about")
+	})
+}
+
+// TestPlacedAcrossAPartition: members cut off from a filter's owners take
+// it over, and adds acknowledged by them meanwhile go back to the owners
+// once the partition heals — before the stand-ins free it.
+func TestPlacedAcrossAPartition(t *testing.T) {
+	inBubble(t, func(t *testing.T, tn *testNet) {
+		cfg := node.DefaultConfig()
+		cfg.WriteQuorum, cfg.HandoffGrace = 2, 3*time.Second
+		a := tn.member(cfg)
+		ns := []*node.Node{a, tn.member(cfg, a), tn.member(cfg, a), tn.member(cfg, a)}
+		tn.joined(ns...)
+		u := tn.station()
+		var names []string
+		for i := range 12 {
+			name := fmt.Sprintf("x%d", i)
+			names = append(names, name)
+			_, e := filterOp(t, u, a, placed(name, 2))
+			require.Nil(t, e)
+		}
+		tn.settledOn(names, 2, ns...)
+		add := func(via *node.Node, tag string) {
+			for _, name := range names {
+				_, e := namedBatch(t, u, via, name, wire.TypeAddBatch, name+tag)
+				require.Nil(t, e, "%s through %s", name+tag, via.Name())
+			}
+		}
+		add(a, "-before")
+		c, d := ns[2].Addr().Addr(), ns[3].Addr().Addr()
+		away := func(x netip.AddrPort) bool { return x.Addr() == c || x.Addr() == d }
+		tn.nw.Cut(func(from, to netip.AddrPort) bool { return away(from) != away(to) })
+		tn.settledOn(names, 2, ns[:2]...) // a and b stand in for the owners they cannot reach
+		add(a, "-during")
+		tn.nw.Cut(nil)
+		tn.settledOn(names, 2, ns...)
+		for _, name := range names {
+			for _, n := range ns {
+				got, e := namedBatch(t, u, n, name, wire.TypeHasBatch, name+"-before", name+"-during")
+				require.Nil(t, e)
+				assert.Equal(t, []bool{true, true}, got, "%s through %s", name, n.Name())
+			}
+		}
 	})
 }

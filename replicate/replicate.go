@@ -198,9 +198,13 @@ func (r *Replicator) others(rt registry.Route) []string {
 	return out
 }
 
-// place makes a placed filter's segment push to its owners now: an owner
-// new to it gets changes from now on (it fills by pulling the rest), one
-// no longer an owner nothing more. Callers hold r.mu.
+// place makes a placed filter's segment push to its owners now. An
+// owner new to it fills by pulling from an owner, so it is taken to hold
+// what the owners it keeps acknowledged of this node's rows, and gets the
+// rest: none, if this node owns the filter and keeps no other owner (the
+// new one pulls from it); all it originated, if it gave the filter up
+// (rows it took as an owner while cut off from the others go back to
+// them). One no longer an owner gets nothing more. Callers hold r.mu.
 func (r *Replicator) place(ss *segSync) {
 	rt, ok := r.cfg.Registry.Route([]byte(ss.name))
 	if !ok {
@@ -210,14 +214,26 @@ func (r *Replicator) place(ss *segSync) {
 	if slices.Equal(owners, ss.owners) {
 		return
 	}
+	var asOf uint64
+	kept := false
 	for _, o := range ss.owners {
-		if m, ok := r.members[o]; ok && !slices.Contains(owners, o) {
+		m, ok := r.members[o]
+		switch {
+		case !ok:
+		case !slices.Contains(owners, o):
 			ss.g.RemoveMember(m.Data)
+		default:
+			if gen, ok := ss.g.Acked(m.Data); ok && (!kept || gen < asOf) {
+				asOf, kept = gen, true
+			}
 		}
+	}
+	if !kept && rt.Owns(r.cfg.Node) {
+		asOf = ss.seg.Rows().LastChanged()
 	}
 	for _, o := range owners {
 		if m, ok := r.members[o]; ok && !slices.Contains(ss.owners, o) {
-			ss.g.AddCurrentMember(m.Data)
+			ss.g.AddMemberAsOf(m.Data, asOf)
 			ss.g.SetSparse(m.Data, m.Sparse)
 		}
 	}
