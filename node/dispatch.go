@@ -30,6 +30,7 @@ type request struct {
 	named  bool   // addressed to a filter by name (else the default)
 	name   []byte // the filter's name, when named
 	seg    uint64 // the segment addressed, when named
+	size   int    // a datagram's size (0: a stream's frame): its reply's budget
 }
 
 // reply is what serving a frame gives back.

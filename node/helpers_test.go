@@ -246,6 +246,9 @@ type station struct {
 	// answerChallenges answers classic has frames as a peer answers a
 	// challenge, instead of queueing them.
 	answerChallenges bool
+	// settled, if set, lets the bubble settle before ask takes the reply
+	// (one sent from a goroutine of its own).
+	settled func()
 }
 
 type datagram struct {
@@ -301,6 +304,9 @@ func (h *station) ask(to netip.AddrPort, frame []byte) []byte {
 	t.Helper()
 	h.send(to, frame)
 	h.tn.deliver()
+	if h.settled != nil {
+		h.settled()
+	}
 	in := h.take()
 	require.Len(t, in, 1, "one reply")
 	require.Equal(t, to, in[0].from, "replies leave from the listening address")

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -34,6 +35,7 @@ type placing struct {
 	failed  sync.Map                                  // member name → when a forward to it last failed (asked last for a while)
 	left    sync.Map                                  // member name → departure: members that left, handing their filters off
 	changed chan struct{}                             // the members changed: place again (catalogLoop)
+	later   chan struct{}                             // datagrams' batches forwarding (forwardLater)
 }
 
 // placeSoon asks the catalog loop to place filters again: a member came
@@ -57,7 +59,7 @@ func (n *Node) newPlacing() {
 		cfg.Seal = n.sealFor
 		cfg.Open = n.openPulled
 	}
-	n.placing.fwd, n.placing.changed = forward.New(cfg), make(chan struct{}, 1)
+	n.placing.fwd, n.placing.changed, n.placing.later = forward.New(cfg), make(chan struct{}, 1), make(chan struct{}, maxForwardsLater)
 	n.placing.filler = fill.New(fill.Config{Forwarder: n.placing.fwd, Timeout: n.cfg.ForwardTimeout, PullTimeout: pullTimeout, Logger: n.log,
 		Pull: func(ctx context.Context, addr netip.AddrPort, seg *registry.Segment, runs []filter.Run) (int, error) {
 			rows, _, err := n.pullRows(ctx, addr, seg, runs)
@@ -192,7 +194,9 @@ func (n *Node) placeMembers() {
 // a has whose filter is not held here ready, an add that waits for more
 // owners than this one or whose filter is not held here. A batch another
 // member forwarded is served here or answered CodeNotHere. done is false
-// when the batch is for this node to serve as any other.
+// when the batch is for this node to serve as any other. A datagram's
+// batch is forwarded on a goroutine of its own, its answer sent from it:
+// the reader goes on meanwhile.
 func (n *Node) routed(q *request, b wire.Batch, rt registry.Route) (r reply, done bool) {
 	vs := n.reg.Lookup(q.name)
 	held := len(vs) > 0
@@ -205,12 +209,23 @@ func (n *Node) routed(q *request, b wire.Batch, rt registry.Route) (r reply, don
 		return reply{}, false
 	}
 	owner := rt.Owns(string(n.name))
-	quorum := min(n.cfg.WriteQuorum, rt.Replicas)
-	if owner && (b.Type == wire.TypeHasBatch && ready || b.Type == wire.TypeAddBatch && held && quorum <= 1) {
+	if owner && (b.Type == wire.TypeHasBatch && ready || b.Type == wire.TypeAddBatch && held && n.cfg.WriteQuorum <= 1) {
 		return reply{}, false
 	}
-	p := route.Plan{Filter: string(q.name), Members: n.ranked(rt), Owners: rt.Replicas, Quorum: quorum, Tries: rt.Replicas + 2,
-		Unreached: n.unreached}
+	if q.size > 0 && !q.sealed {
+		return n.forwardLater(q, rt), true
+	}
+	return n.forward(q, b, rt), true
+}
+
+// forward serves q, a batch for a placed filter, through route: here
+// and on the members that hold it.
+func (n *Node) forward(q *request, b wire.Batch, rt registry.Route) reply {
+	vs := n.reg.Lookup(q.name)
+	held := len(vs) > 0
+	ready := held && !vs.Winner().Filling()
+	p := route.Plan{Filter: string(q.name), Members: n.ranked(rt), Owners: rt.Replicas, Quorum: min(n.cfg.WriteQuorum, rt.Replicas),
+		Tries: rt.Replicas + 2, Unreached: n.unreached}
 	req := append(q.w.fwd[:0], q.frame...)
 	req[wire.BatchFlagsAt] |= wire.FlagForwarded
 	if b.Type == wire.TypeAddBatch {
@@ -241,13 +256,49 @@ func (n *Node) routed(q *request, b wire.Batch, rt registry.Route) (r reply, don
 	}
 	if err != nil {
 		q.w.c.Inc(counter.ForwardsFailed)
-		return n.routeRefusal(q, err), true
+		return n.routeRefusal(q, err)
 	}
 	if b.Type == wire.TypeAddBatch && b.Flags&wire.FlagAck == 0 {
-		return reply{}, true
+		return reply{}
 	}
 	q.w.buf = out[:0]
-	return reply{frame: out, wait: local.wait}, true
+	return reply{frame: out, wait: local.wait}
+}
+
+// maxForwardsLater bounds the datagrams' batches forwarding at once;
+// past it they are answered busy.
+const maxForwardsLater = 256
+
+// forwardLater forwards q, a datagram's batch, on a goroutine of its own,
+// which sends the answer as the datagram loop would have: held to the
+// datagram's size, after the disk when an add waits for it.
+func (n *Node) forwardLater(q *request, rt registry.Route) reply {
+	select {
+	case n.placing.later <- struct{}{}:
+	default:
+		return n.refuse(q, wire.CodeBusy, "too many requests forwarded at once: try again")
+	}
+	lq := &request{frame: bytes.Clone(q.frame), from: q.from, size: q.size, named: true, name: bytes.Clone(q.name),
+		w: &worker{c: n.meters.c, reader: q.w.reader}}
+	if !n.life.spawn(func() {
+		defer func() { <-n.placing.later }()
+		b, _ := wire.DecodeBatch(lq.frame) // it decoded once already
+		r := n.forward(lq, b, rt)
+		out := r.frame
+		if len(out) > lq.size {
+			out = n.tooLarge(lq.w, out, lq.frame, lq.size)
+		}
+		switch {
+		case len(out) == 0:
+		case !r.wait.Synced():
+			n.replyWhenSynced(lq.w.reader, out, lq.size, lq.from, r.wait)
+		default:
+			n.sendTo(lq.w.reader, out, lq.from)
+		}
+	}) {
+		<-n.placing.later
+	}
+	return reply{}
 }
 
 // ranked returns rt's members as route asks them, this node marked, and

@@ -15,6 +15,15 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// placedBatch is namedBatch for a placed filter: a datagram forwarded
+// is answered from a goroutine of its own, once the bubble settles.
+func placedBatch(t *testing.T, tn *testNet, u *station, n *node.Node, name string, typ wire.Type, keys ...string) ([]bool, *wire.ErrorFrame) {
+	t.Helper()
+	u.settled = tn.settle
+	defer func() { u.settled = nil }()
+	return namedBatch(t, u, n, name, typ, keys...)
+}
+
 // placed asks for a filter of name on replicas members.
 func placed(name string, replicas uint8) wire.FilterRequest {
 	q := create(name, 1000, 0.01)
@@ -72,7 +81,7 @@ func TestPlacedFiltersAnswerEverywhere(t *testing.T) {
 			name := fmt.Sprintf("p%d", i)
 			for j, n := range ns {
 				key := fmt.Sprintf("%s-via-%d", name, j)
-				got, e := namedBatch(t, u, n, name, wire.TypeAddBatch, key)
+				got, e := placedBatch(t, tn, u, n, name, wire.TypeAddBatch, key)
 				require.Nil(t, e, "add %s through %s", key, n.Name())
 				require.Equal(t, []bool{true}, got)
 				for _, o := range ns { // W = 2 = R: on both owners at once
@@ -86,7 +95,7 @@ func TestPlacedFiltersAnswerEverywhere(t *testing.T) {
 			name := fmt.Sprintf("p%d", i)
 			keys := []string{name + "-via-0", name + "-via-1", name + "-via-2", name + "-via-3", name + "-never"}
 			for _, n := range ns {
-				got, e := namedBatch(t, u, n, name, wire.TypeHasBatch, keys...)
+				got, e := placedBatch(t, tn, u, n, name, wire.TypeHasBatch, keys...)
 				require.Nil(t, e, "has through %s", n.Name())
 				assert.Equal(t, []bool{true, true, true, true, false}, got, "%s through %s", name, n.Name())
 			}
@@ -140,7 +149,7 @@ func TestPlacedFiltersMoveWithMembers(t *testing.T) {
 			for j := range 20 {
 				key := fmt.Sprintf("%s-%d", name, j)
 				keys = append(keys, key)
-				_, e := namedBatch(t, u, ns[(i+j)%3], name, wire.TypeAddBatch, key)
+				_, e := placedBatch(t, tn, u, ns[(i+j)%3], name, wire.TypeAddBatch, key)
 				require.Nil(t, e)
 			}
 		}
@@ -152,7 +161,7 @@ func TestPlacedFiltersMoveWithMembers(t *testing.T) {
 			}
 			for i, name := range names {
 				for _, n := range ns {
-					got, e := namedBatch(t, u, n, name, wire.TypeHasBatch, keys[i*20:(i+1)*20]...)
+					got, e := placedBatch(t, tn, u, n, name, wire.TypeHasBatch, keys[i*20:(i+1)*20]...)
 					require.Nil(t, e, "%s through %s", name, n.Name())
 					assert.NotContains(t, got, false, "%s through %s", name, n.Name())
 				}
@@ -203,7 +212,7 @@ func TestLeavingHandsOff(t *testing.T) {
 		tn.settledOn(names, 1, ns...)
 		for _, name := range names {
 			for _, n := range ns {
-				_, e := namedBatch(t, u, n, name, wire.TypeAddBatch, name+"-via-"+n.Name())
+				_, e := placedBatch(t, tn, u, n, name, wire.TypeAddBatch, name+"-via-"+n.Name())
 				require.Nil(t, e)
 			}
 		}
@@ -229,7 +238,7 @@ func TestLeavingHandsOff(t *testing.T) {
 		tn.settledOn(names, 1, ns...)
 		for _, name := range names {
 			for _, n := range ns {
-				got, e := namedBatch(t, u, n, name, wire.TypeHasBatch, name+"-via-"+a.Name(), name+"-via-"+ns[1].Name(), name+"-via-"+c.Name())
+				got, e := placedBatch(t, tn, u, n, name, wire.TypeHasBatch, name+"-via-"+a.Name(), name+"-via-"+ns[1].Name(), name+"-via-"+c.Name())
 				require.Nil(t, e)
 				assert.Equal(t, []bool{true, true, true}, got, "%s through %s", name, n.Name())
 			}
@@ -259,7 +268,7 @@ func TestPlacedAcrossAPartition(t *testing.T) {
 		tn.settledOn(names, 2, ns...)
 		add := func(via *node.Node, tag string) {
 			for _, name := range names {
-				_, e := namedBatch(t, u, via, name, wire.TypeAddBatch, name+tag)
+				_, e := placedBatch(t, tn, u, via, name, wire.TypeAddBatch, name+tag)
 				require.Nil(t, e, "%s through %s", name+tag, via.Name())
 			}
 		}
@@ -273,10 +282,52 @@ func TestPlacedAcrossAPartition(t *testing.T) {
 		tn.settledOn(names, 2, ns...)
 		for _, name := range names {
 			for _, n := range ns {
-				got, e := namedBatch(t, u, n, name, wire.TypeHasBatch, name+"-before", name+"-during")
+				got, e := placedBatch(t, tn, u, n, name, wire.TypeHasBatch, name+"-before", name+"-during")
 				require.Nil(t, e)
 				assert.Equal(t, []bool{true, true}, got, "%s through %s", name, n.Name())
 			}
 		}
+	})
+}
+
+// TestForwardingDoesNotStallDatagrams: a datagram forwarded to an owner
+// that does not answer waits on a goroutine of its own; the datagrams
+// behind it are served at once, and it gets its error in time.
+func TestForwardingDoesNotStallDatagrams(t *testing.T) {
+	inBubble(t, func(t *testing.T, tn *testNet) {
+		cfg := node.DefaultConfig()
+		a := tn.member(cfg)
+		ns := []*node.Node{a, tn.member(cfg, a)}
+		tn.joined(ns...)
+		u := tn.station()
+		name := ""
+		for i := 0; name == ""; i++ { // a filter a does not own
+			if n := fmt.Sprintf("s%d", i); slices.Equal(owners(n, 1, ns...), []string{ns[1].Name()}) {
+				name = n
+			}
+		}
+		_, e := filterOp(t, u, a, placed(name, 1))
+		require.Nil(t, e)
+		tn.settledOn([]string{name}, 1, ns...)
+		owner := ns[1].Addr()
+		tn.nw.Cut(func(from, to netip.AddrPort) bool { return to == owner && from.Addr() == a.Addr().Addr() })
+
+		began := time.Now()
+		b, err := wire.AppendBatch(nil, wire.TypeHasBatch, 9, 0, [][]byte{[]byte("k")})
+		require.NoError(t, err)
+		frame, err := wire.AppendNamed(nil, name, b)
+		require.NoError(t, err)
+		u.send(a.Addr(), frame)
+		tn.deliver()
+		assert.False(t, hasOn(t, u, a, "other"), "the default filter answers meanwhile")
+		assert.Less(t, time.Since(began), cfg.ForwardTimeout, "at once")
+		tn.settle()
+		<-time.After(cfg.ForwardTimeout)
+		tn.settle()
+		in := u.take()
+		require.Len(t, in, 1, "the forwarded has, answered")
+		eframe, err := wire.DecodeError(in[0].frame)
+		require.NoError(t, err, "an error: its owner did not answer")
+		assert.Equal(t, wire.CodeUnavailable, eframe.Code)
 	})
 }

@@ -42,7 +42,7 @@ func (n *Node) newPacketHandler() func(reader int, frame []byte, from netip.Addr
 			return
 		}
 		q := &w.q // the worker's: a request made here would be on the heap
-		*q = request{frame: frame, from: from, w: w}
+		*q = request{frame: frame, from: from, w: w, size: len(frame)}
 		r := n.dispatch(q)
 		out := r.frame
 		if len(out) > len(frame) {
