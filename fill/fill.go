@@ -21,6 +21,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/rmbd/rmbd/filter"
@@ -234,4 +235,47 @@ func (fl *Filler) stagesAt(ctx context.Context, addr netip.AddrPort, f *registry
 		return 0, errFilling
 	}
 	return int(d.Stages), nil
+}
+
+// HandOff, as this node (self) leaves the cluster — the others told
+// already, and taking its placed filters over by filling them from it —
+// waits until the members that own each placed filter it owned, without
+// it, hold it ready, or timeout. It returns the filters not handed off.
+func HandOff(ctx context.Context, reg *registry.Registry, fwd route.Forwarder, dir *route.Directory, self string, ask, timeout time.Duration) []string {
+	var names []string
+	for _, f := range reg.All() {
+		if rt, ok := reg.Route([]byte(f.Name())); ok && rt.Owns(self) {
+			names = append(names, f.Name())
+		}
+	}
+	deadline := time.Now().Add(timeout)
+	for len(names) > 0 && time.Now().Before(deadline) {
+		names = slices.DeleteFunc(names, func(name string) bool { return handedOff(ctx, reg, fwd, dir, self, name, ask) })
+		if len(names) == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return names
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return names
+}
+
+// handedOff reports whether the members that own name without self hold
+// it ready.
+func handedOff(ctx context.Context, reg *registry.Registry, fwd route.Forwarder, dir *route.Directory, self, name string, ask time.Duration) bool {
+	rt, ok := reg.Route([]byte(name))
+	if !ok {
+		return true
+	}
+	others := slices.DeleteFunc(slices.Clone(rt.Ranked), func(m string) bool { return m == self })
+	for _, o := range others[:min(rt.Replicas, len(others))] {
+		a, ok := dir.Addr(o)
+		if !ok || Holds(ctx, fwd, a, name, ask) != nil {
+			return false
+		}
+	}
+	return true
 }

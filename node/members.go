@@ -131,7 +131,7 @@ func (h host) MemberUp(m membership.Member) {
 // MemberDown stops pushing to a member that failed or left.
 func (h host) MemberDown(m membership.Member, left bool) {
 	if left {
-		h.n.memberLeft(m.Name, m.Data)
+		h.n.placing.dir.Left(m.Name, m.Data) // it hands its placed filters off: the members taking them fill from it
 	}
 	h.n.repl.MemberDown(m.Name)
 	h.n.placeSoon()

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -29,13 +27,11 @@ import (
 // placing is the node's side of placement.
 type placing struct {
 	fwd     *forward.Forwarder
-	addrs   atomic.Pointer[map[string]netip.AddrPort] // members' data addresses by name, this node's too
-	filling atomic.Bool                               // a fill runs
-	filler  *fill.Filler                              // fills the filters this node came to own
-	failed  sync.Map                                  // member name → when a forward to it last failed (asked last for a while)
-	left    sync.Map                                  // member name → departure: members that left, handing their filters off
-	changed chan struct{}                             // the members changed: place again (catalogLoop)
-	later   chan struct{}                             // datagrams' batches forwarding (forwardLater)
+	dir     *route.Directory // where the members are
+	filling atomic.Bool      // a fill runs
+	filler  *fill.Filler     // fills the filters this node came to own
+	changed chan struct{}    // the members changed: place again (catalogLoop)
+	later   chan struct{}    // datagrams' batches forwarding (forwardLater)
 }
 
 // placeSoon asks the catalog loop to place filters again: a member came
@@ -60,6 +56,7 @@ func (n *Node) newPlacing() {
 		cfg.Open = n.openPulled
 	}
 	n.placing.fwd, n.placing.changed, n.placing.later = forward.New(cfg), make(chan struct{}, 1), make(chan struct{}, maxForwardsLater)
+	n.placing.dir = route.NewDirectory(string(n.name), nil)
 	n.placing.filler = fill.New(fill.Config{Forwarder: n.placing.fwd, Timeout: n.cfg.ForwardTimeout, PullTimeout: pullTimeout, Logger: n.log,
 		Pull: func(ctx context.Context, addr netip.AddrPort, seg *registry.Segment, runs []filter.Run) (int, error) {
 			rows, _, err := n.pullRows(ctx, addr, seg, runs)
@@ -67,91 +64,26 @@ func (n *Node) newPlacing() {
 		}})
 }
 
-// departure is a member that left gracefully: it serves its filters'
-// rows to the members that take them over, for a while.
-type departure struct {
-	addr netip.AddrPort
-	at   time.Time
-}
-
-// memberLeft notes a member that left gracefully.
-func (n *Node) memberLeft(name string, addr netip.AddrPort) {
-	n.placing.left.Store(name, departure{addr, time.Now()})
-}
-
-// fillFrom lists the members a filter of route rt fills from: those that
-// left lately first (handing their filters off, they hold every add they
-// acknowledged), then the members in rank.
-func (n *Node) fillFrom(rt registry.Route) []route.Member {
-	var out []route.Member
-	n.placing.left.Range(func(k, v any) bool {
-		if d := v.(departure); time.Since(d.at) < handoffTimeout {
-			out = append(out, route.Member{Name: k.(string), Addr: d.addr})
-		} else {
-			n.placing.left.Delete(k)
-		}
-		return true
-	})
-	return append(out, n.ranked(rt)...)
-}
-
-// handoffTimeout bounds how long a member that leaves waits for the
-// members taking its placed filters over to hold them.
-const handoffTimeout = 30 * time.Second
-
-// handOff, as the node leaves the cluster (told already), waits until the
-// members that take over each placed filter it holds hold it ready —
-// filled from this node, which serves meanwhile — or handoffTimeout.
+// handOff, as the node leaves the cluster (told already), waits until
+// the members that take over each placed filter it holds hold it ready —
+// filled from this node, which serves meanwhile — or route.LeftFor.
 func (n *Node) handOff() {
-	self := string(n.name)
-	var names []string
-	for _, f := range n.reg.All() {
-		if rt, ok := n.reg.Route([]byte(f.Name())); ok && rt.Owns(self) {
-			names = append(names, f.Name())
-		}
-	}
-	if len(names) == 0 {
-		return
-	}
-	n.log.Info("leaving: handing placed filters off", "filters", len(names))
-	deadline := time.Now().Add(handoffTimeout)
-	for len(names) > 0 && time.Now().Before(deadline) {
-		names = slices.DeleteFunc(names, n.handedOff)
-		if len(names) > 0 && !n.pause(100*time.Millisecond) {
-			return
-		}
-	}
-	if len(names) > 0 {
-		n.log.Warn("leaving: placed filters not yet held by the members taking them over", "filters", names)
+	left := fill.HandOff(n.life.ctx, n.reg, n.placing.fwd, n.placing.dir, string(n.name), n.cfg.ForwardTimeout, route.LeftFor)
+	if len(left) > 0 {
+		n.log.Warn("leaving: placed filters not yet held by the members taking them over", "filters", left)
 	}
 }
 
-// handedOff reports whether the members that own name without this node
-// hold it ready.
-func (n *Node) handedOff(name string) bool {
-	rt, ok := n.reg.Route([]byte(name))
-	if !ok {
-		return true
-	}
-	var others []string
-	for _, m := range rt.Ranked {
-		if m != string(n.name) {
-			others = append(others, m)
-		}
-	}
-	addrs := n.placing.addrs.Load()
-	for _, o := range others[:min(rt.Replicas, len(others))] {
-		a, ok := (*addrs)[o]
-		if !ok || fill.Holds(n.life.ctx, n.placing.fwd, a, name, n.cfg.ForwardTimeout) != nil {
-			return false
-		}
-	}
-	return true
+// ranked returns rt's members as route asks them (route.Directory).
+func (n *Node) ranked(rt registry.Route) []route.Member {
+	return n.placing.dir.Ranked(rt.Ranked, rt.Replicas)
 }
 
 // fill tries once to fill every filter that awaits its rows.
 func (n *Node) fill() {
-	res := n.placing.filler.Round(n.life.ctx, n.reg, n.fillFrom)
+	res := n.placing.filler.Round(n.life.ctx, n.reg, func(rt registry.Route) []route.Member {
+		return n.placing.dir.FillFrom(rt.Ranked, rt.Replicas)
+	})
 	n.meters.c.Add(counter.FillsDone, uint64(res.Filled))
 	n.meters.c.Add(counter.FillBytes, res.Bytes)
 	n.meters.c.Add(counter.FillsFailed, uint64(res.Failed))
@@ -175,7 +107,7 @@ func (n *Node) placeMembers() {
 			addrs[name] = a
 		}
 	}
-	n.placing.addrs.Store(&addrs)
+	n.placing.dir.Set(addrs)
 	names := make([]string, 0, len(addrs))
 	for name := range addrs {
 		names = append(names, name)
@@ -225,7 +157,7 @@ func (n *Node) forward(q *request, b wire.Batch, rt registry.Route) reply {
 	held := len(vs) > 0
 	ready := held && !vs.Winner().Filling()
 	p := route.Plan{Filter: string(q.name), Members: n.ranked(rt), Owners: rt.Replicas, Quorum: min(n.cfg.WriteQuorum, rt.Replicas),
-		Tries: rt.Replicas + 2, Unreached: n.unreached}
+		Tries: rt.Replicas + 2, Unreached: n.placing.dir.Unreached}
 	req := append(q.w.fwd[:0], q.frame...)
 	req[wire.BatchFlagsAt] |= wire.FlagForwarded
 	if b.Type == wire.TypeAddBatch {
@@ -300,38 +232,6 @@ func (n *Node) forwardLater(q *request, rt registry.Route) reply {
 	}
 	return reply{}
 }
-
-// ranked returns rt's members as route asks them, this node marked, and
-// those a forward failed to lately after the others of their rank group
-// (owners, then the rest): a member cut off costs one timeout, not one
-// per request.
-func (n *Node) ranked(rt registry.Route) []route.Member {
-	addrs := n.placing.addrs.Load()
-	out := make([]route.Member, 0, len(rt.Ranked))
-	var late []route.Member
-	for i, name := range rt.Ranked {
-		if i == rt.Replicas {
-			out, late = append(out, late...), late[:0]
-		}
-		a, ok := (*addrs)[name]
-		if !ok {
-			continue
-		}
-		m := route.Member{Name: name, Addr: a, Self: name == string(n.name)}
-		if at, failed := n.placing.failed.Load(name); failed && time.Since(at.(time.Time)) < suspectFor {
-			late = append(late, m)
-			continue
-		}
-		out = append(out, m)
-	}
-	return append(out, late...)
-}
-
-// suspectFor is how long a member a forward failed to is asked last.
-const suspectFor = 2 * time.Second
-
-// unreached remembers a member a forward did not reach.
-func (n *Node) unreached(m route.Member) { n.placing.failed.Store(m.Name, time.Now()) }
 
 // routeRefusal answers a routed batch no member served: a member's own
 // refusal as it said it, else why each one failed.
