@@ -9,10 +9,11 @@
 // grow, so any one that answers is right about every add acknowledged
 // to it and to the W−1 others a writer waited for.
 //
-// An add goes to W owners — this node first when it is one — and is
-// acknowledged once W of them have it; an owner that fails is replaced
-// by the next in rank, so that a member down does not refuse writes
-// while W members still answer. The others get the rows by replication.
+// An add goes to W owners at once — this node first when it is one —
+// and is acknowledged once W of them have it; an owner that fails is
+// replaced by the next in rank, so that a member down does not refuse
+// writes while W members still answer. The others get the rows by
+// replication.
 //
 // Requests a member forwards carry wire.FlagForwarded: the member asked
 // serves them itself, or answers wire.CodeNotHere; it never forwards them
@@ -101,35 +102,52 @@ func Has(ctx context.Context, p Plan, local Local, fwd Forwarder, req, dst []byt
 }
 
 // Add serves an add batch (req, flagged forwarded by the caller) on
-// Quorum owners and appends the answer to dst: this node's when it is
-// one of them, else the first owner's. Acked false (no answer wanted)
-// sends it to one owner and waits for nothing more than that send.
+// Quorum owners at once and appends the answer to dst: this node's when
+// it is one of them, else the first owner's. An owner that fails is
+// replaced by the next member in rank.
 func Add(ctx context.Context, p Plan, local Local, fwd Forwarder, req, dst []byte) ([]byte, error) {
 	want := max(1, min(p.Quorum, p.Owners))
 	order := ownersFirst(p)
+	order = order[:min(len(order), p.Owners+p.Tries)]
+	type result struct {
+		m   Member
+		out []byte
+		err error
+	}
+	results := make(chan result, len(order))
 	var fails failures
 	var answer []byte
-	got := 0
-	for i, m := range order {
-		if got == want || i >= p.Owners+p.Tries {
-			break
-		}
-		if m.Self {
-			if out, ok := local(dst); ok {
-				answer, dst, got = out, out, got+1
+	got, inflight, next := 0, 0, 0
+	for {
+		for got+inflight < want && next < len(order) { // ask as many more as are missing
+			m := order[next]
+			next++
+			if !m.Self {
+				inflight++
+				go func() {
+					out, err := ask(ctx, fwd, m, p.Filter, req, nil)
+					results <- result{m, out, err}
+				}()
 				continue
 			}
-			fails.add(p, m, errors.New("not held here"))
-			continue
+			if out, ok := local(dst); ok {
+				answer, dst, got = out, out, got+1
+			} else {
+				fails.add(p, m, errors.New("not held here"))
+			}
 		}
-		var scratch []byte
-		out, err := ask(ctx, fwd, m, p.Filter, req, scratch)
-		if err != nil {
-			fails.add(p, m, err)
-			continue
+		if inflight == 0 {
+			break
 		}
-		if got++; answer == nil {
-			answer = append(dst, out...)
+		r := <-results
+		inflight--
+		switch {
+		case r.err != nil:
+			fails.add(p, r.m, r.err)
+		case answer == nil:
+			answer, got = append(dst, r.out...), got+1
+		default:
+			got++
 		}
 	}
 	if got < want {
