@@ -9,7 +9,6 @@ import (
 
 	"github.com/rmbd/rmbd/internal/counter"
 	"github.com/rmbd/rmbd/node"
-	"github.com/rmbd/rmbd/placement"
 	"github.com/rmbd/rmbd/wire"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -43,14 +42,21 @@ func holders(name string, ns ...*node.Node) []string {
 	return out
 }
 
-// owners returns the members placement puts name on.
-func owners(name string, replicas int, ns ...*node.Node) []string {
-	var names []string
-	for _, n := range ns {
-		names = append(names, n.Name())
+// owners returns the members placement puts name on, as every one of
+// ns places it (nil while they disagree, or before they know it).
+func owners(name string, _ int, ns ...*node.Node) []string {
+	var out []string
+	for i, n := range ns {
+		rt, ok := n.Registry().Route([]byte(name))
+		if !ok || len(rt.Ranked) != len(ns) {
+			return nil
+		}
+		o := slices.Sorted(slices.Values(rt.Owners()))
+		if i > 0 && !slices.Equal(o, out) {
+			return nil
+		}
+		out = o
 	}
-	out := placement.Owners(name, names, replicas)
-	slices.Sort(out)
 	return out
 }
 
@@ -61,7 +67,7 @@ func owners(name string, replicas int, ns ...*node.Node) []string {
 func TestPlacedFiltersAnswerEverywhere(t *testing.T) {
 	inBubble(t, func(t *testing.T, tn *testNet) {
 		cfg := node.DefaultConfig()
-		cfg.WriteQuorum = 2
+		cfg.WriteQuorum, cfg.HandoffGrace = 2, 2*time.Second
 		a := tn.member(cfg)
 		ns := []*node.Node{a, tn.member(cfg, a), tn.member(cfg, a), tn.member(cfg, a)}
 		tn.joined(ns...)
@@ -109,13 +115,21 @@ func TestPlacedFiltersAnswerEverywhere(t *testing.T) {
 // among ns alone (after the grace), each filled.
 func (tn *testNet) settledOn(names []string, replicas int, ns ...*node.Node) {
 	tn.t.Helper()
+	why := ""
+	defer func() {
+		if tn.t.Failed() {
+			tn.t.Log("last:", why)
+		}
+	}()
 	tn.until("filters on their owners, filled", 30*time.Second, func() bool {
 		for _, name := range names {
-			if !slices.Equal(holders(name, ns...), owners(name, replicas, ns...)) {
+			if o := owners(name, replicas, ns...); len(o) != replicas || !slices.Equal(holders(name, ns...), o) {
+				why = fmt.Sprintf("%s: held by %v, owners %v", name, holders(name, ns...), o)
 				return false
 			}
 			for _, n := range ns {
 				if vs := n.Registry().Lookup([]byte(name)); len(vs) > 0 && (vs.Winner().Filling() || vs.Winner().Unowned()) {
+					why = fmt.Sprintf("%s on %s: filling %v, unowned %v", name, n.Name(), vs.Winner().Filling(), vs.Winner().Unowned())
 					return false
 				}
 			}
@@ -296,19 +310,22 @@ func TestPlacedAcrossAPartition(t *testing.T) {
 func TestForwardingDoesNotStallDatagrams(t *testing.T) {
 	inBubble(t, func(t *testing.T, tn *testNet) {
 		cfg := node.DefaultConfig()
+		cfg.HandoffGrace = 2 * time.Second
 		a := tn.member(cfg)
 		ns := []*node.Node{a, tn.member(cfg, a)}
 		tn.joined(ns...)
 		u := tn.station()
 		name := ""
-		for i := 0; name == ""; i++ { // a filter a does not own
-			if n := fmt.Sprintf("s%d", i); slices.Equal(owners(n, 1, ns...), []string{ns[1].Name()}) {
+		for i := 0; name == "" && i < 20; i++ { // a filter a does not own
+			n := fmt.Sprintf("s%d", i)
+			_, e := filterOp(t, u, a, placed(n, 1))
+			require.Nil(t, e)
+			tn.settledOn([]string{n}, 1, ns...)
+			if slices.Equal(owners(n, 1, ns...), []string{ns[1].Name()}) {
 				name = n
 			}
 		}
-		_, e := filterOp(t, u, a, placed(name, 1))
-		require.Nil(t, e)
-		tn.settledOn([]string{name}, 1, ns...)
+		require.NotEmpty(t, name)
 		owner := ns[1].Addr()
 		tn.nw.Cut(func(from, to netip.AddrPort) bool { return to == owner && from.Addr() == a.Addr().Addr() })
 

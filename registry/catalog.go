@@ -102,15 +102,28 @@ func (r *Registry) Merge(entries []gossip.Entry) *Plan {
 	defer r.mu.Unlock()
 	p := &Plan{}
 	now := r.cfg.Now()
-	for _, e := range entries {
+	var changed []string
+	for _, e := range entries { // all merged first: placing one filter depends on the others
 		before := r.cat.Entry(e.Name)
 		r.cat.Merge(e, now)
-		if sameEntry(before, r.cat.Entry(e.Name)) {
+		if !sameEntry(before, r.cat.Entry(e.Name)) {
+			changed = append(changed, e.Name)
+		}
+	}
+	if len(changed) == 0 {
+		return p
+	}
+	r.catVer++
+	p.catalog = r.catVer
+	replaced := false
+	for _, name := range changed {
+		_, routed := r.table.Load().routes[name]
+		if !replaced && r.members != nil && (routed || placed(r.cat.Live(name))) {
+			p.merge(r.reconcile(name)) // every placed filter follows, once
+			replaced = true
 			continue
 		}
-		r.catVer++
-		p.catalog = r.catVer
-		p.merge(r.reconcile(e.Name))
+		p.merge(r.reconcileName(name))
 	}
 	return p
 }
@@ -133,8 +146,24 @@ func (r *Registry) Expire() *Plan {
 // reconcile plans name's filters to what the catalog says: a filter for
 // every live version, none for the rest. Versions to close leave the
 // table at once (no new request finds them); versions to open are loaded
-// by Apply. Callers hold r.mu.
+// by Apply. A placed filter made, changed or dropped may move others
+// (placement bounds the members' loads): every placed filter follows.
+// Callers hold r.mu.
 func (r *Registry) reconcile(name string) *Plan {
+	_, routed := r.table.Load().routes[name]
+	p := r.reconcileName(name)
+	if r.members != nil && (routed || placed(r.cat.Live(name))) {
+		for _, other := range r.cat.Names() {
+			if other != name && placed(r.cat.Live(other)) {
+				p.merge(r.reconcileName(other))
+			}
+		}
+	}
+	return p
+}
+
+// reconcileName is reconcile, for name alone. Callers hold r.mu.
+func (r *Registry) reconcileName(name string) *Plan {
 	p := &Plan{}
 	live := map[string]bool{}
 	for _, v := range r.cat.Live(name) {

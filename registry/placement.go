@@ -1,7 +1,9 @@
 package registry
 
 import (
+	"cmp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/rmbd/rmbd/gossip"
@@ -30,6 +32,12 @@ type Route struct {
 	// its owners first, then the members that held it before the last
 	// change of membership, most likely, and so on.
 	Ranked []string
+}
+
+// routeCache is the routes of one catalog and membership.
+type routeCache struct {
+	m            map[string]Route
+	ver, members uint64
 }
 
 // Owners returns the members that hold the filter.
@@ -61,10 +69,10 @@ func (r *Registry) SetMembers(names []string) *Plan {
 	if r.members != nil && slices.Equal(r.members, names) {
 		return p
 	}
-	r.members = names
+	r.members, r.memVer = names, r.memVer+1
 	for _, name := range r.cat.Names() {
 		if placed(r.cat.Live(name)) {
-			p.merge(r.reconcile(name))
+			p.merge(r.reconcileName(name))
 		}
 	}
 	r.publish()
@@ -84,26 +92,56 @@ func placed(vs []gossip.Version) bool {
 }
 
 // owns reports whether this node is among the owners of a version of
-// name with def; unknown members (no SetMembers yet) own nothing placed.
-// Callers hold r.mu.
+// name with def, as the catalog and the members place it now; unknown
+// members (no SetMembers yet) own nothing placed. Callers hold r.mu.
 func (r *Registry) owns(name string, def gossip.CatalogDef) bool {
 	if def.Replicas == 0 {
 		return true
 	}
-	return r.members != nil && placement.Owns(name, r.members, int(def.Replicas), r.cfg.Node)
+	if r.members == nil {
+		return false
+	}
+	rt, ok := r.routes()[name]
+	if !ok { // about to be made: placed as the newest
+		rt = r.routes(placement.Filter{Name: name, Bytes: def.Bytes(), Replicas: int(def.Replicas)})[name]
+	}
+	return rt.Owns(r.cfg.Node)
 }
 
-// routes ranks the members for every placed name of the catalog. Callers
-// hold r.mu.
-func (r *Registry) routes() map[string]Route {
-	out := map[string]Route{}
+// routes places every placed filter of the catalog on the members, with
+// bounded loads (placement.Assign), oldest first; a filter about to be
+// made (extra, when not zero) goes last, the newest. Callers hold r.mu.
+func (r *Registry) routes(extra ...placement.Filter) map[string]Route {
 	if r.members == nil {
-		return out
+		return map[string]Route{}
 	}
+	if len(extra) == 0 && r.routed.ver == r.catVer && r.routed.members == r.memVer && r.routed.m != nil {
+		return r.routed.m
+	}
+	type placedVersion struct {
+		name string
+		v    gossip.Version
+	}
+	var vs []placedVersion
 	for _, name := range r.cat.Names() {
 		if live := r.cat.Live(name); placed(live) {
-			out[name] = Route{Replicas: int(live[0].Def.Replicas), Ranked: placement.Rank(name, r.members)}
+			vs = append(vs, placedVersion{name, live[0]})
 		}
+	}
+	slices.SortFunc(vs, func(a, b placedVersion) int {
+		return cmp.Or(cmp.Compare(a.v.Created, b.v.Created), strings.Compare(a.name, b.name))
+	})
+	fs := make([]placement.Filter, len(vs), len(vs)+len(extra))
+	for i, pv := range vs {
+		fs[i] = placement.Filter{Name: pv.name, Bytes: pv.v.Def.Bytes(), Replicas: int(pv.v.Def.Replicas)}
+	}
+	fs = append(fs, extra...)
+	out := make(map[string]Route, len(fs))
+	for i, ranked := range placement.Assign(fs, r.members, placement.DefaultBound) {
+		out[fs[i].Name] = Route{Replicas: fs[i].Replicas, Ranked: ranked}
+	}
+	if len(extra) == 0 {
+		r.routed.m, r.routed.ver, r.routed.members = out, r.catVer, r.memVer
 	}
 	return out
 }

@@ -18,6 +18,17 @@ func placedSizing(replicas int) Sizing {
 	return s
 }
 
+// owned returns the names of the filters open on r that it owns.
+func owned(r *Registry) []string {
+	var out []string
+	for _, f := range r.All()[1:] {
+		if !f.Unowned() {
+			out = append(out, f.Name())
+		}
+	}
+	return out
+}
+
 // held returns the names of the filters open on r.
 func held(r *Registry) []string {
 	var out []string
@@ -36,21 +47,29 @@ func TestPlacedOnOwnersOnly(t *testing.T) {
 	r := open(t, cfg)
 	members := []string{"n1", "n2", "n3"}
 	r.Apply(r.SetMembers(members))
-	var want []string
+	var want, all []placement.Filter
 	for i := range 30 {
 		name := fmt.Sprintf("f%02d", i)
 		p, err := r.Create(name, placedSizing(2))
 		require.NoError(t, err)
 		require.NoError(t, r.Apply(p).Err)
-		if placement.Owns(name, members, 2, "n1") {
-			want = append(want, name)
-		}
+		all = append(all, placement.Filter{Name: name, Bytes: r.Lookup([]byte(DefaultName)).Winner().Bytes(), Replicas: 2})
 		rt, ok := r.Route([]byte(name))
 		require.True(t, ok, name)
-		assert.Equal(t, placement.Owners(name, members, 2), rt.Owners())
 		assert.Equal(t, 3, len(rt.Ranked))
 	}
-	assert.Equal(t, want, held(r))
+	for i, ranked := range placement.Assign(all, members, placement.DefaultBound) {
+		rt, _ := r.Route([]byte(all[i].Name))
+		assert.Equal(t, ranked, rt.Ranked, "%s: placed as Assign says, the oldest first", all[i].Name)
+		if rt.Owns("n1") {
+			want = append(want, all[i])
+		}
+	}
+	var wantNames []string
+	for _, f := range want {
+		wantNames = append(wantNames, f.Name)
+	}
+	assert.Equal(t, wantNames, owned(r), "a filter made may move one made before: kept for the grace, not owned")
 	assert.Len(t, r.Entries(), 30, "the catalog holds every filter")
 	assert.InDelta(t, 20, len(want), 7, "about two in three")
 	for _, f := range r.All()[1:] {
@@ -66,7 +85,7 @@ func TestPlacedOnOwnersOnly(t *testing.T) {
 	for _, f := range r.All()[1:] {
 		if f.Filling() {
 			filling++
-			assert.False(t, slices.Contains(want, f.Name()), "%s was held already", f.Name())
+			assert.False(t, slices.Contains(wantNames, f.Name()), "%s was held already", f.Name())
 		}
 	}
 	assert.Equal(t, 30-len(want), filling)
@@ -92,7 +111,8 @@ func TestUnownedFreedAfterGrace(t *testing.T) {
 	r.Apply(r.SetMembers(grown))
 	var moved []string
 	for i := range 20 {
-		if name := fmt.Sprintf("f%02d", i); !placement.Owns(name, grown, 1, "n1") {
+		name := fmt.Sprintf("f%02d", i)
+		if rt, _ := r.Route([]byte(name)); !rt.Owns("n1") {
 			moved = append(moved, name)
 			assert.True(t, r.Lookup([]byte(name)).Winner().Unowned(), name)
 		}

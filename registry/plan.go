@@ -108,7 +108,8 @@ func (r *Registry) publishOpened(os []*opening, res *Result, errs *[]error) (lat
 			continue
 		}
 		r.open[o.f.folder] = o.f
-		r.bytes += o.f.budget() - opened(o.f.version.Def) // the stages its folders held
+		r.keepUnowned(o.f, r.owns(o.f.name, o.f.version.Def)) // the members may have moved it while it loaded
+		r.bytes += o.f.budget() - opened(o.f.version.Def)     // the stages its folders held
 		if r.started {
 			o.f.start()
 		}

@@ -29,6 +29,8 @@ type Registry struct {
 	cat     *gossip.Catalog
 	catVer  uint64              // bumped with every change to cat
 	members []string            // the members alive, sorted (placement.go); nil: not told yet
+	memVer  uint64              // bumped with every change to members
+	routed  routeCache          // routes as of catVer and memVer (placement.go)
 	open    map[string]*Filter  // named versions loaded, by folder
 	pending map[string]*opening // named versions an Apply is loading, by folder
 	bytes   uint64              // memory of the default, open and pending filters
