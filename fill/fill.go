@@ -271,9 +271,9 @@ func handedOff(ctx context.Context, reg *registry.Registry, fwd route.Forwarder,
 		return true
 	}
 	others := slices.DeleteFunc(slices.Clone(rt.Ranked), func(m string) bool { return m == self })
-	for _, o := range others[:min(rt.Replicas, len(others))] {
-		a, ok := dir.Addr(o)
-		if !ok || Holds(ctx, fwd, a, name, ask) != nil {
+	for _, o := range others[:min(rt.Replicas, len(others))] { // none: the last member, to whom nothing is handed
+		a, ok := dir.Addr(o) // one gone (no address, or left too) is waited for no more
+		if ok && !dir.HasLeft(o) && Holds(ctx, fwd, a, name, ask) != nil {
 			return false
 		}
 	}

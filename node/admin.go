@@ -21,28 +21,35 @@ func (n *Node) ping(q *request) reply {
 	if err != nil {
 		return n.bad(q)
 	}
-	f := n.reg.Default()
+	fp, a := n.reg.Default().Version().Def.FP, alarmsOf(n.reg.Default())
 	if q.named {
-		if f = n.reg.Lookup(q.name).Winner(); f == nil {
+		f := n.reg.Lookup(q.name).Winner()
+		d, placed := n.reg.DescribeName(string(q.name)) // held by other members: as the catalog has it
+		switch {
+		case f != nil:
+			fp, a = f.Version().Def.FP, alarmsOf(f)
+		case placed:
+			fp, a = d.FP, Alarms{}
+		default:
 			return n.refuse(q, wire.CodeRefused, "no filter "+string(q.name))
 		}
 	}
 	var addr [64]byte
 	out, _ := wire.AppendPing(q.w.buf[:0], wire.Ping{
 		Type: wire.TypePong, ReqID: p.ReqID, Version: wire.ProtocolVersion,
-		FP: f.Version().Def.FP, Name: n.name, Addr: n.Addr().AppendTo(addr[:0]),
-		Flags: n.pongFlags(f), Build: []byte(version.String()),
+		FP: fp, Name: n.name, Addr: n.Addr().AppendTo(addr[:0]),
+		Flags: n.pongFlags(a), Build: []byte(version.String()),
 	})
 	return reply{frame: out}
 }
 
-// pongFlags says what a pong tells about the node and filter f.
-func (n *Node) pongFlags(f *registry.Filter) uint8 {
+// pongFlags says what a pong tells about the node and a filter whose
+// alarms are a.
+func (n *Node) pongFlags(a Alarms) uint8 {
 	flags := wire.PongStages | wire.PongPeers | wire.PongExpiry | wire.PongWindows | wire.PongPlacement
 	if n.keyed() {
 		flags |= wire.PongAuthenticated
 	}
-	a := alarmsOf(f)
 	if a.OverCapacity {
 		flags |= wire.PongOverCapacity
 	}

@@ -156,7 +156,7 @@ func (n *Node) forward(q *request, b wire.Batch, rt registry.Route) reply {
 	vs := n.reg.Lookup(q.name)
 	held := len(vs) > 0
 	ready := held && !vs.Winner().Filling()
-	p := route.Plan{Filter: string(q.name), Members: n.ranked(rt), Owners: rt.Replicas, Quorum: min(n.cfg.WriteQuorum, rt.Replicas),
+	p := route.Plan{Filter: string(q.name), Members: n.ranked(rt), Owners: rt.Replicas, Quorum: min(n.cfg.WriteQuorum, rt.Replicas, len(rt.Ranked)),
 		Tries: rt.Replicas + 2, Unreached: n.placing.dir.Unreached}
 	req := append(q.w.fwd[:0], q.frame...)
 	req[wire.BatchFlagsAt] |= wire.FlagForwarded

@@ -348,3 +348,45 @@ func TestForwardingDoesNotStallDatagrams(t *testing.T) {
 		assert.Equal(t, wire.CodeUnavailable, eframe.Code)
 	})
 }
+
+// TestLastMemberLeavesAtOnce: a member whose placed filters nobody is
+// left to take stops at once, and a named ping of a placed filter answers
+// on a member that does not hold it.
+func TestLastMemberLeavesAtOnce(t *testing.T) {
+	inBubble(t, func(t *testing.T, tn *testNet) {
+		cfg := node.DefaultConfig()
+		cfg.HandoffGrace = 2 * time.Second
+		a, stopA := tn.memberAt(netAddr(7), cfg)
+		b, stopB := tn.memberAt(netAddr(8), cfg, a)
+		ns := []*node.Node{a, b}
+		tn.joined(ns...)
+		u := tn.station()
+		var names []string
+		for i := range 4 {
+			names = append(names, fmt.Sprintf("l%d", i))
+			_, e := filterOp(t, u, a, placed(names[i], 1))
+			require.Nil(t, e)
+		}
+		tn.settledOn(names, 1, ns...)
+		for _, name := range names {
+			for _, n := range ns {
+				assert.NotZero(t, ping(t, u, n, name).Flags&wire.PongPlacement, "%s on %s", name, n.Name())
+			}
+		}
+		began := time.Now()
+		stop := make(chan struct{})
+		go func() { stopB(); close(stop) }()
+		for done := false; !done; {
+			select {
+			case <-stop:
+				done = true
+			case <-time.After(100 * time.Millisecond):
+				tn.settle()
+			}
+		}
+		assert.Less(t, time.Since(began), 5*time.Second, "b handed its filters to a")
+		began = time.Now()
+		stopA()
+		assert.Less(t, time.Since(began), 2*time.Second, "a, the last, has nobody to hand to")
+	})
+}

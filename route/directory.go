@@ -92,6 +92,12 @@ func (d *Directory) Left(name string, addr netip.AddrPort) {
 	d.left.Store(name, departure{addr, d.now()})
 }
 
+// HasLeft reports whether the member called name left lately.
+func (d *Directory) HasLeft(name string) bool {
+	v, ok := d.left.Load(name)
+	return ok && d.now().Sub(v.(departure).at) < LeftFor
+}
+
 // FillFrom lists the members to ask for the rows of a filter whose route
 // is ranked: those that left lately first (handing their filters off,
 // they hold every add they acknowledged), then Ranked.
