@@ -87,8 +87,10 @@ type Pong struct {
 	// DescribesStages reports a node that gives filters' stages
 	// (FilterInfo.Stages); ListsPeers one that answers Peers; Expires one
 	// that answers Expire, Persist and Deadline; Windows one that makes
-	// windowed filters (CreateWindowedFilter).
-	DescribesStages, ListsPeers, Expires, Windows bool
+	// windowed filters (CreateWindowedFilter); Placement one that places
+	// filters on some members (CreatePlacedFilter), forwards the keys of
+	// those it does not hold, and says where they are (FilterInfo.Owners).
+	DescribesStages, ListsPeers, Expires, Windows, Placement bool
 }
 
 // ask sends one extended request built by encode (given its request id)
@@ -248,7 +250,7 @@ func (c *Client) Ping(ctx context.Context) (Pong, error) {
 		Authenticated: p.Flags&wire.PongAuthenticated != 0, Build: string(p.Build),
 		OverCapacity: p.Flags&wire.PongOverCapacity != 0, FPHigh: p.Flags&wire.PongFPHigh != 0,
 		DescribesStages: c.learnDetail(p.Flags)&wire.FilterDetailStages != 0, ListsPeers: p.Flags&wire.PongPeers != 0,
-		Expires: p.Flags&wire.PongExpiry != 0, Windows: p.Flags&wire.PongWindows != 0}, nil
+		Expires: p.Flags&wire.PongExpiry != 0, Windows: p.Flags&wire.PongWindows != 0, Placement: p.Flags&wire.PongPlacement != 0}, nil
 }
 
 // Stat is one of a node's counters.

@@ -21,6 +21,15 @@
 // acknowledges — over UDP a lost classic add goes unnoticed, as it always
 // did with the original.
 //
+// A filter placed on some members of a cluster (CreatePlacedFilter)
+// answers through any member, which forwards its keys to the members
+// that hold it. A Cluster saves that hop: given any member, it learns
+// where each filter lives and sends the keys there itself.
+//
+//	cl, err := client.NewCluster(ctx, "10.0.0.1:8000")
+//	...
+//	err = cl.Filter("sessions").Add(ctx, "s-1")
+//
 // Errors are typed: *OpError carries the operation and the node's address
 // and wraps ErrUnreachable, ErrTimeout, ErrClosed, a *ServerError or a
 // transport error; ErrKeyTooLong is returned before anything is sent.

@@ -97,7 +97,35 @@ type FilterInfo struct {
 	// the slices held now.
 	Window time.Duration
 	Slices int
+	// Replicas is how many members hold a filter placed on some of them
+	// (0: every member), Owners those members, by name, and Here how the
+	// node asked holds it; from a node that places filters
+	// (Pong.Placement), else 0, nil and "".
+	Replicas int
+	Owners   []string
+	Here     Held
 }
+
+// Held is how the node asked holds a filter (FilterInfo.Here).
+type Held string
+
+// How a node holds a filter; "" from a node that does not say.
+const (
+	// HeldReady: it holds the filter and answers for it.
+	HeldReady Held = "ready"
+	// HeldNot: the filter is placed on other members; the node knows it
+	// from the catalog alone, and forwards its keys to them.
+	HeldNot Held = "not held"
+	// HeldFilling: the node came to own the filter (members came or
+	// went) and its rows are coming from a member that held it: it takes
+	// adds, and asks the other owners has.
+	HeldFilling Held = "filling"
+	// HeldLeaving: the node no longer owns the filter, and keeps it,
+	// answering, for the handoff grace (--handoff-grace).
+	HeldLeaving Held = "leaving"
+)
+
+var helds = [...]Held{wire.HeldNot: HeldNot, wire.HeldReady: HeldReady, wire.HeldFilling: HeldFilling, wire.HeldLeaving: HeldLeaving}
 
 func infoOf(d wire.FilterDesc, flags uint8) FilterInfo {
 	f := FilterInfo{Name: string(d.Name), Capacity: d.Capacity, FPRate: d.FPRate,
@@ -110,6 +138,12 @@ func infoOf(d wire.FilterDesc, flags uint8) FilterInfo {
 	}
 	if flags&wire.FiltersWindows != 0 && d.Slices > 0 {
 		f.Window, f.Slices = time.Duration(d.Window)*time.Millisecond, int(d.Slices)
+	}
+	if flags&wire.FiltersPlacement != 0 {
+		f.Replicas, f.Here = int(d.Replicas), helds[d.Here] // a decoded Here is one of them
+		for _, o := range d.Owners {
+			f.Owners = append(f.Owners, string(o))
+		}
 	}
 	return f
 }
@@ -124,6 +158,9 @@ func (c *Client) learnDetail(flags uint8) uint8 {
 	}
 	if flags&wire.PongWindows != 0 {
 		d |= wire.FilterDetailWindows
+	}
+	if flags&wire.PongPlacement != 0 {
+		d |= wire.FilterDetailPlacement
 	}
 	c.stages.Store(int32(d) + 1)
 	return d
@@ -223,6 +260,37 @@ func (c *Client) CreateWindowedFilter(ctx context.Context, name string, capacity
 		Layout: filter.Blocked, Capacity: capacity, FPRate: fpRate, Window: uint64(window.Milliseconds()), Slices: uint16(slices)})
 }
 
+// ErrNoPlacement says the node places no filters on some members: an
+// earlier rmbd.
+var ErrNoPlacement = errors.New("the node places no filters on some members (an earlier rmbd: upgrade it)")
+
+// CreatePlacedFilter is CreateGrowingFilter for a filter placed on
+// replicas members of the cluster (1 to 255) rather than on every one,
+// which every member computes alike: any member answers for it,
+// forwarding its keys to them (Cluster sends them there itself). A node
+// alone holds every filter it places. A node that does not place filters
+// refuses it.
+func (c *Client) CreatePlacedFilter(ctx context.Context, name string, capacity uint64, fpRate float64, expansion, replicas int) (FilterInfo, error) {
+	var growth uint32
+	switch {
+	case replicas < 1 || replicas > math.MaxUint8:
+		return FilterInfo{}, c.opErr("create", fmt.Errorf("replicas %d: a filter lives on 1 to %d members", replicas, math.MaxUint8))
+	case expansion == DefaultExpansion:
+	case expansion < 0 || expansion >= math.MaxUint32:
+		return FilterInfo{}, c.opErr("create", fmt.Errorf("expansion %d: it is 0 (does not grow) or more", expansion))
+	default:
+		growth = uint32(expansion) + 1
+	}
+	if c.detail(ctx)&wire.FilterDetailPlacement == 0 { // an earlier node would drop the request as bad padding
+		if _, err := c.Ping(ctx); err != nil {
+			return FilterInfo{}, c.opErr("create", err)
+		}
+		return FilterInfo{}, c.opErr("create", ErrNoPlacement)
+	}
+	return c.oneFilter(ctx, "create", wire.FilterRequest{Op: wire.FilterOpCreate, Name: []byte(name),
+		Layout: filter.Blocked, Capacity: capacity, FPRate: fpRate, Growth: growth, Replicas: uint8(replicas)})
+}
+
 // oneFilter sends a filter request answered by one filter's description.
 func (c *Client) oneFilter(ctx context.Context, op string, q wire.FilterRequest) (FilterInfo, error) {
 	fs, _, err := c.filterOp(ctx, op, q)
@@ -254,8 +322,8 @@ func (c *Client) DescribeFilter(ctx context.Context, name string) (FilterInfo, e
 	})
 }
 
-// detail is what a describe or list asks for: stages, of a node that
-// gives them.
+// detail is what a describe or list asks for: stages, windows and
+// placement, of a node that gives them.
 func (c *Client) detail(ctx context.Context) uint8 {
 	if v := c.stages.Load(); v > 0 {
 		return uint8(v - 1)

@@ -78,12 +78,14 @@ func respTable() []*respCmd {
 	return []*respCmd{
 		{name: "bf.reserve", arity: -4, flags: []string{"write", "denyoom"}, first: 1, last: 1, step: 1, group: "bf", access: access.Create,
 			summary: "Creates a filter of the given capacity and false positive rate that grows by EXPANSION (the node's --expansion unless told), or not at all (NONSCALING); " +
-				"with WINDOW (an rmbd extension), one that holds capacity items per window of so many seconds, in SLICES slices, and forgets older ones",
+				"with WINDOW (an rmbd extension), one that holds capacity items per window of so many seconds, in SLICES slices, and forgets older ones; " +
+				"with REPLICAS (an rmbd extension), one on that many members of the cluster rather than on every one",
 			args: []respArg{key, {name: "error_rate", typ: "double"}, {name: "capacity", typ: "integer"},
 				{name: "expansion", typ: "integer", token: "EXPANSION", optional: true},
 				{name: "nonscaling", typ: "pure-token", token: "NONSCALING", optional: true},
 				{name: "window", typ: "double", token: "WINDOW", optional: true},
-				{name: "slices", typ: "integer", token: "SLICES", optional: true}},
+				{name: "slices", typ: "integer", token: "SLICES", optional: true},
+				{name: "replicas", typ: "integer", token: "REPLICAS", optional: true}},
 			run: (*Server).bfReserve},
 		{name: "bf.add", arity: 3, flags: []string{"write", "denyoom", "fast"}, first: 1, last: 1, step: 1, group: "bf", access: access.Add,
 			summary: "Adds an item, creating the filter if it does not exist (--auto-create)", args: []respArg{key, item},
@@ -106,7 +108,7 @@ func respTable() []*respCmd {
 			summary: "Whether each item may be in the filter", args: []respArg{key, items}, run: (*Server).bfExists,
 			long: (*Server).bfExistsLong},
 		{name: "bf.info", arity: -2, flags: []string{"readonly", "fast"}, first: 1, last: 1, step: 1, group: "bf", access: access.Read,
-			summary: "A filter's capacity, size, number of filters, items inserted (estimated) and expansion rate",
+			summary: "A filter's capacity, size, number of filters, items inserted (estimated) and expansion rate; of a filter on some members, its replicas, owners and how this member holds it",
 			args: []respArg{key, {name: "single_value", typ: "oneof", optional: true, sub: []respArg{
 				{name: "capacity", typ: "pure-token", token: "CAPACITY"}, {name: "size", typ: "pure-token", token: "SIZE"},
 				{name: "filters", typ: "pure-token", token: "FILTERS"}, {name: "items", typ: "pure-token", token: "ITEMS"},
@@ -305,7 +307,7 @@ func respOK(rc *respConn) { rc.out = append(rc.out, "+OK\r\n"...) }
 const errNotFound = "ERR not found"
 
 func (s *Server) bfReserve(rc *respConn, args [][]byte) {
-	if len(args) > 11 {
+	if len(args) > 13 {
 		s.respErr(rc, "ERR wrong number of arguments for 'bf.reserve' command")
 		return
 	}
@@ -334,6 +336,16 @@ func (s *Server) bfReserve(rc *respConn, args [][]byte) {
 		switch strings.ToUpper(string(args[i])) {
 		case "NONSCALING":
 			g.nonScaling = true
+		case "REPLICAS":
+			if i++; i == len(args) {
+				s.respErr(rc, "ERR wrong number of arguments for 'bf.reserve' command")
+				return
+			}
+			var msg string
+			if sizing.Replicas, msg = replicasOption(args[i]); msg != "" {
+				s.respErr(rc, msg)
+				return
+			}
 		case "EXPANSION":
 			if i++; i == len(args) {
 				s.respErr(rc, "ERR wrong number of arguments for 'bf.reserve' command")
@@ -353,9 +365,13 @@ func (s *Server) bfReserve(rc *respConn, args [][]byte) {
 				return
 			}
 		default:
-			s.respErr(rc, "ERR unknown argument '"+string(truncate(args[i], 64))+"' (BF.RESERVE key error_rate capacity [EXPANSION expansion] [NONSCALING] [WINDOW seconds [SLICES n]])")
+			s.respErr(rc, "ERR unknown argument '"+string(truncate(args[i], 64))+"' (BF.RESERVE key error_rate capacity [EXPANSION expansion] [NONSCALING] [WINDOW seconds [SLICES n]] [REPLICAS r])")
 			return
 		}
+	}
+	if sizing.Replicas > 0 && w.length > 0 {
+		s.respErr(rc, "ERR a filter with a WINDOW lives on every member: REPLICAS goes without it")
+		return
 	}
 	if msg := g.apply(&sizing); msg != "" {
 		s.respErr(rc, msg)
@@ -365,7 +381,7 @@ func (s *Server) bfReserve(rc *respConn, args [][]byte) {
 		s.respErr(rc, msg)
 		return
 	}
-	if len(s.reg.Lookup(args[1])) > 0 {
+	if s.respExistsName(args[1]) {
 		s.respErr(rc, "ERR item exists")
 		return
 	}
@@ -445,6 +461,10 @@ func (s *Server) respAdd(rc *respConn, f *registry.Filter, keys [][]byte) ([]byt
 
 // bfAdd serves BF.ADD (one item, one answer) and BF.MADD (an array).
 func (s *Server) bfAdd(rc *respConn, args [][]byte) {
+	if s.placed(args[1]) {
+		s.placedAdded(rc, args[1], args[2:], len(args[0]) != len("bf.add"))
+		return
+	}
 	f, err := s.addTarget(rc, args[1])
 	if err != nil {
 		s.respAddErr(rc, err)
@@ -534,21 +554,31 @@ type insertOpts struct {
 // [NONSCALING] ITEMS item...: it creates the filter unless NOCREATE,
 // then adds.
 func (s *Server) bfInsert(rc *respConn, args [][]byte) {
-	if f, items := s.insertTarget(rc, args, len(args)); f != nil {
+	f, items, ok := s.insertTarget(rc, args, len(args))
+	switch {
+	case !ok:
+	case f == nil:
+		s.placedAdded(rc, args[1], args[items:], true)
+	default:
 		s.respAdded(rc, f, args[items:], true)
 	}
 }
 
 // insertTarget reads BF.INSERT's options from args, the first of total
 // arguments, and creates the filter they ask for: the filter to add to
-// and where the items begin in args, or nil with the error answered.
-func (s *Server) insertTarget(rc *respConn, args [][]byte, total int) (*registry.Filter, int) {
+// (nil for a filter placed on some members, whose adds go through the
+// node) and where the items begin in args; ok false with the error
+// answered.
+func (s *Server) insertTarget(rc *respConn, args [][]byte, total int) (f *registry.Filter, items int, ok bool) {
 	o, errMsg := s.insertOptions(args, total)
 	if errMsg != "" {
 		s.respErr(rc, errMsg)
-		return nil, 0
+		return nil, 0, false
 	}
 	name := args[1]
+	if s.placed(name) {
+		return nil, o.items, true
+	}
 	if len(s.reg.Lookup(name)) == 0 {
 		if !o.create {
 			if s.cfg.AutoCreate {
@@ -556,7 +586,7 @@ func (s *Server) insertTarget(rc *respConn, args [][]byte, total int) (*registry
 			} else {
 				s.respErr(rc, errNotFound+" (--auto-create is off: BF.RESERVE the filter first)")
 			}
-			return nil, 0
+			return nil, 0, false
 		}
 		if s.cfg.Sizing.Layout == filter.Classic && !o.explicit {
 			o.sizing = registry.Sizing{Layout: filter.Classic}
@@ -565,15 +595,15 @@ func (s *Server) insertTarget(rc *respConn, args [][]byte, total int) (*registry
 		s.outside(rc, func() { _, err = s.b.Create(string(name), o.sizing, rc.cn.From.Addr()) })
 		if err != nil {
 			s.respErr(rc, "ERR "+err.Error())
-			return nil, 0
+			return nil, 0, false
 		}
 	}
 	f, err := s.addTarget(rc, name)
 	if err != nil {
 		s.respAddErr(rc, err)
-		return nil, 0
+		return nil, 0, false
 	}
-	return f, o.items
+	return f, o.items, true
 }
 
 // insertOptions reads BF.INSERT's options from args, the first of total
@@ -653,6 +683,10 @@ func (o *insertOpts) size(opt, v string) string {
 func (s *Server) bfExists(rc *respConn, args [][]byte) {
 	keys := args[2:]
 	multi := len(args[0]) != len("bf.exists")
+	if s.placed(args[1]) {
+		s.placedExists(rc, args[1], keys, multi)
+		return
+	}
 	if multi {
 		rc.out = resp.AppendArray(rc.out, len(keys))
 	}
@@ -675,12 +709,13 @@ func (s *Server) bfExists(rc *respConn, args [][]byte) {
 const freshStatsBytes = 4 << 20
 
 // respFilter describes the filter called name; with fresh, counting a
-// filter up to freshStatsBytes afresh.
+// filter up to freshStatsBytes afresh. A filter placed on other members
+// is described from the catalog, with no items: its owners count them.
 func (s *Server) respFilter(name []byte, fresh bool) (desc filterDesc, ok bool) {
 	vs := s.reg.Lookup(name)
 	f := vs.Winner()
 	if f == nil {
-		return desc, false
+		return s.placedDesc(name)
 	}
 	desc = filterDesc{versions: len(vs), stages: len(f.Segments()), capacity: f.Capacity(), bytes: f.Bytes(),
 		expansion: f.Version().Def.Expansion}
@@ -733,10 +768,26 @@ func (s *Server) bfInfo(rc *respConn, args [][]byte) {
 		s.respErr(rc, "Invalid information value")
 		return
 	}
-	rc.out = resp.AppendMap(rc.out, rc.proto, len(fields))
+	w, placed := s.placement(args[1])
+	n := len(fields)
+	if placed {
+		n += 3
+	}
+	rc.out = resp.AppendMap(rc.out, rc.proto, n)
 	for _, f := range fields {
 		rc.out = resp.AppendSimple(rc.out, f.name)
 		value(f.v)
+	}
+	if placed { // rmbd's: RedisBloom's clients skip fields they do not know
+		rc.out = resp.AppendSimple(rc.out, "Replicas")
+		value(int64(w.replicas))
+		rc.out = resp.AppendSimple(rc.out, "Owners")
+		rc.out = resp.AppendArray(rc.out, len(w.owners))
+		for _, o := range w.owners {
+			rc.out = resp.AppendBulkString(rc.out, o)
+		}
+		rc.out = resp.AppendSimple(rc.out, "Here")
+		rc.out = resp.AppendSimple(rc.out, w.here)
 	}
 }
 

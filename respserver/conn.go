@@ -64,6 +64,8 @@ type respConn struct {
 	waits   store.Waits   // what out waits for (--fsync always)
 	acks    [][2]int      // where in out the replies to adds are (they wait for waits)
 	bits    []byte        // scratch: which keys an add changed
+	frame   []byte        // scratch: a batch for a placed filter (placed.go)
+	answer  []byte        // scratch: the node's answer to it
 	quit    bool
 	rd      *resp.Reader
 	// The last command run and filter looked up, for the next command,

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,11 +18,20 @@ import (
 	"github.com/rmbd/rmbd/internal/conns"
 	"github.com/rmbd/rmbd/registry"
 	"github.com/rmbd/rmbd/resp"
+	"github.com/rmbd/rmbd/wire"
 )
 
 // testBackend is a node as the server sees it, over an in-memory
 // registry: what the server's own tests need, without a node.
-type testBackend struct{ reg *registry.Registry }
+type testBackend struct {
+	reg *registry.Registry
+	// The keys of the filters placed on other members, by filter, as
+	// their owners hold them (Batch); refuse, if set, is their answer.
+	mu      sync.Mutex
+	remote  map[string]map[string]bool
+	refuse  *wire.ErrorFrame
+	batches int
+}
 
 func newTestBackend(tb testing.TB, maxMemory int64) *testBackend {
 	reg, err := registry.Open(registry.Config{Node: "test", Default: registry.Sizing{Layout: filter.Blocked, Capacity: 1000, FPRate: 0.01},
@@ -75,6 +85,46 @@ func (b *testBackend) LoadChunk(name string, chunk []byte, from netip.Addr) (dum
 }
 
 func (b *testBackend) Info() Info { return Info{Name: "test", Profile: "default"} }
+
+// Batch serves a batch as the owners of a filter on other members would.
+func (b *testBackend) Batch(name, batch []byte, _ netip.Addr, dst []byte) ([]byte, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.batches++
+	q, err := wire.DecodeBatch(batch)
+	if err != nil {
+		return dst, err
+	}
+	if b.refuse != nil {
+		e := *b.refuse
+		e.ReqID = q.ReqID
+		return wire.AppendError(dst[:0], e)
+	}
+	if b.remote == nil {
+		b.remote = map[string]map[string]bool{}
+	}
+	keys := b.remote[string(name)]
+	if keys == nil {
+		keys = map[string]bool{}
+		b.remote[string(name)] = keys
+	}
+	bits := make([]byte, wire.BitmapLen(q.Keys.Len()))
+	i := 0
+	for k := range q.Keys.All() {
+		if q.Type == wire.TypeAddBatch && !keys[string(k)] || q.Type == wire.TypeHasBatch && keys[string(k)] {
+			bits[i/8] |= 1 << (i % 8)
+		}
+		if q.Type == wire.TypeAddBatch {
+			keys[string(k)] = true
+		}
+		i++
+	}
+	t := wire.TypeHasResult
+	if q.Type == wire.TypeAddBatch {
+		t = wire.TypeAddResult
+	}
+	return wire.AppendResult(dst[:0], t, q.ReqID, i, bits)
+}
 
 // testServer is a server of b's filters that is never started: commands
 // are run on it directly.

@@ -18,14 +18,21 @@ import (
 // respType is the type TYPE names for a filter.
 const respType = "MBbloom--"
 
-// respNames lists every filter's name, the default's first.
+// respNames lists every filter's name, the default's first: those held
+// here, and those placed on other members.
 func (s *Server) respNames() []string {
-	return append([]string{registry.DefaultName}, s.reg.Names()...)
+	names := append([]string{registry.DefaultName}, s.reg.Names()...)
+	if others := s.placedNames(); len(others) > 0 {
+		names = append(names, others...)
+		slices.Sort(names[1:])
+	}
+	return names
 }
 
-// respExistsName reports whether name is a filter's.
+// respExistsName reports whether name is a filter's, held here or placed
+// on other members.
 func (s *Server) respExistsName(name []byte) bool {
-	return len(s.reg.Lookup(name)) > 0
+	return len(s.reg.Lookup(name)) > 0 || s.placed(name)
 }
 
 // respDel serves DEL and UNLINK: it drops the named filters, everywhere
@@ -40,7 +47,7 @@ func (s *Server) respDel(rc *respConn, args [][]byte) {
 	dropped := 0
 	var errs []error
 	for _, k := range args[1:] {
-		if len(s.reg.Lookup(k)) == 0 {
+		if !s.respExistsName(k) {
 			continue
 		}
 		var err error
@@ -77,7 +84,7 @@ func (s *Server) respType(rc *respConn, args [][]byte) {
 }
 
 func (s *Server) respDBSize(rc *respConn, _ [][]byte) {
-	rc.out = resp.AppendInt(rc.out, int64(len(s.reg.Names())+1))
+	rc.out = resp.AppendInt(rc.out, int64(len(s.respNames())))
 }
 
 func (s *Server) respKeys(rc *respConn, args [][]byte) {

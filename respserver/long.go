@@ -8,6 +8,7 @@ import (
 	"github.com/rmbd/rmbd/registry"
 	"github.com/rmbd/rmbd/resp"
 	"github.com/rmbd/rmbd/store"
+	"github.com/rmbd/rmbd/wire"
 )
 
 // Long commands. A command of more arguments than a piece holds
@@ -120,6 +121,10 @@ func (s *Server) borrowBits(rc *respConn, n int) ([]byte, bool) {
 
 // bfAddLong serves a BF.MADD in pieces.
 func (s *Server) bfAddLong(rc *respConn, cmd resp.Command) {
+	if s.placed(cmd.Args[1]) {
+		s.placedLong(rc, wire.TypeAddBatch, cmd.Args[1], cmd.Args[2:], cmd.More)
+		return
+	}
 	f, err := s.addTarget(rc, cmd.Args[1])
 	if err != nil {
 		s.respAddErr(rc, err)
@@ -131,7 +136,12 @@ func (s *Server) bfAddLong(rc *respConn, cmd resp.Command) {
 // bfInsertLong serves a BF.INSERT in pieces: its options are in the
 // first.
 func (s *Server) bfInsertLong(rc *respConn, cmd resp.Command) {
-	if f, items := s.insertTarget(rc, cmd.Args, len(cmd.Args)+cmd.More); f != nil {
+	f, items, ok := s.insertTarget(rc, cmd.Args, len(cmd.Args)+cmd.More)
+	switch {
+	case !ok:
+	case f == nil:
+		s.placedLong(rc, wire.TypeAddBatch, cmd.Args[1], cmd.Args[items:], cmd.More)
+	default:
 		s.respAddedLong(rc, f, cmd.Args[items:], cmd.More)
 	}
 }
@@ -179,6 +189,10 @@ func (s *Server) respAddedLong(rc *respConn, f *registry.Filter, first [][]byte,
 
 // bfExistsLong serves a BF.MEXISTS in pieces.
 func (s *Server) bfExistsLong(rc *respConn, cmd resp.Command) {
+	if s.placed(cmd.Args[1]) {
+		s.placedLong(rc, wire.TypeHasBatch, cmd.Args[1], cmd.Args[2:], cmd.More)
+		return
+	}
 	first := cmd.Args[2:]
 	n := len(first) + cmd.More
 	res, ok := s.borrowBits(rc, n)

@@ -37,7 +37,8 @@ import (
 //
 // Within EXEC every command runs holding the gate for writing: a
 // BF.RESERVE, an auto-creating add or a DEL in a transaction holds every
-// RESP client while its filter's folder is made or removed.
+// RESP client while its filter's folder is made or removed, an add or
+// ask of a filter placed on other members while its owners answer.
 
 // txState is a connection's transaction: on after MULTI until EXEC or
 // DISCARD.

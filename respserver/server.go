@@ -2,8 +2,9 @@
 // (RESP2 and RESP3): RedisBloom's BF.* commands, a filter's name as the
 // key, so that every Redis client works against rmbd unchanged. It sees
 // the node only through Backend (its filters, creating and dropping them,
-// figures for INFO), an access.Policy, and the node's connection table
-// and buffer pool, whose bounds its connections share.
+// the keys of filters placed on other members, figures for INFO), an
+// access.Policy, and the node's connection table and buffer pool, whose
+// bounds its connections share.
 //
 //	srv := respserver.New(cfg, backend)
 //	srv.Start()       // accepts on cfg.Listener until Close
@@ -40,6 +41,14 @@ type Backend interface {
 	Create(name string, s registry.Sizing, from netip.Addr) (*registry.Filter, error)
 	// Drop drops a filter, everywhere in the cluster.
 	Drop(name string) error
+	// Batch serves an add or has batch (wire.AppendBatch) of the filter
+	// called name as the node serves a client's at from: for a filter
+	// placed on some members, on the owners (forwarded when this node is
+	// not one, an add waiting for --write-quorum of them). It returns the
+	// answer frame, a result or an error frame, built in dst's array,
+	// once it may go (an add on disk as --fsync says); the error is why
+	// it may not.
+	Batch(name, batch []byte, from netip.Addr, dst []byte) ([]byte, error)
 	// SetDeadline sets when a filter is dropped, everywhere in the
 	// cluster (the zero time: never), if cond (nil: always) says so of the
 	// current deadline: registry.SetDeadline.

@@ -336,7 +336,7 @@ func (s *Server) infoSection(b *strings.Builder, section string) {
 		line("keys_found", st.Found)
 	case "keyspace":
 		b.WriteString("# Keyspace\r\n")
-		line("db0", fmt.Sprintf("keys=%d,expires=0,avg_ttl=0", len(s.reg.Names())+1))
+		line("db0", fmt.Sprintf("keys=%d,expires=0,avg_ttl=0", len(s.respNames())))
 	case "bloom":
 		b.WriteString("# Bloom\r\n")
 		for _, name := range s.respNames() {

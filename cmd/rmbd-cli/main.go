@@ -34,7 +34,9 @@ Usage:
   rmbd-cli [flags] members         the cluster as the node sees it: state, for how long, last sync
   rmbd-cli [flags] create NAME [--capacity N] [--fp-rate P] [--expansion X] [--layout classic]   create a named filter
   rmbd-cli [flags] create NAME --window 24h [--slices L] [--capacity N] [--fp-rate P]   one that forgets keys older than the window
-  rmbd-cli [flags] list [PREFIX]   the node's filters (those whose names begin with PREFIX): sizing, stages, estimated keys, fill
+  rmbd-cli [flags] create NAME --replicas R [--capacity N] [--fp-rate P] [--expansion X]   one on R members of the cluster, not on all
+  rmbd-cli [flags] list [PREFIX]   the node's filters (those whose names begin with PREFIX): sizing, stages, estimated keys, fill,
+                                   and where those on some members live
   rmbd-cli [flags] info NAME       one filter
   rmbd-cli [flags] drop NAME       drop a named filter and its keys
   rmbd-cli [flags] expire NAME TTL drop it everywhere TTL from now (90s, 36h, 7d);
@@ -45,6 +47,10 @@ Usage:
   rmbd-cli -f NAME add|has ...     add to or ask the named filter NAME (environment:
                                    RMBD_FILTER); an add to a name with no filter
                                    creates it when the node allows (--auto-create)
+  rmbd-cli --cluster -f NAME add|has ...
+                                   the same, the keys of a filter on some members
+                                   (create --replicas) sent straight to one that
+                                   holds it rather than forwarded by the node
   rmbd-cli set|check NAME KEY, bulk|multi NAME KEY...
                                    bloomd's verbs: add to (set, bulk) or ask (check,
                                    multi) the filter NAME (docs/COMING_FROM.md)
@@ -91,6 +97,8 @@ type options struct {
 	expansion int
 	window    string
 	slices    int
+	replicas  int
+	cluster   bool
 	watch     time.Duration
 	addrEnv   bool // --addr came from RMBD_ADDR
 	oneKey    bool // bloomd's check or set: the key is the argument, even "-"
@@ -130,6 +138,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	fs.StringVar(&o.window, "window", "", "with create: the filter answers for the keys added within this long (90s, 24h, 7d) and forgets older ones; --capacity is then the keys of one window")
 	fs.IntVar(&o.slices, "slices", 0, "with create --window: the slices of time the window is kept in (0: the node's default, 10); a key is forgotten between one window and one window and two slices after it was added")
 	fs.StringVar(&o.layout, "layout", "blocked", "with create: blocked (sized by --capacity and --fp-rate) or classic (the original rmbd's 5×400 bits)")
+	fs.IntVar(&o.replicas, "replicas", 0, "with create: place the filter on this many members of the cluster (1 to 255) rather than on every one; any member answers for it, forwarding its keys to them (0: every member)")
+	fs.BoolVar(&o.cluster, "cluster", false, "with add and has: --addr is one member of a cluster, asked where the filter lives; the keys of a filter on some members (create --replicas) go straight to one that holds it, not through --addr (which forwards them otherwise). Listing the members is an admin's request: without the right, every key goes to --addr")
 	fs.DurationVar(&o.watch, "watch", 0, "with stats: show the figures again every this long, until interrupted")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.BoolVarP(&o.help, "help", "h", false, "show this help")
@@ -183,8 +193,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			"dump": "one filter NAME (and writes to stdout)", "load": "one filter NAME (and reads stdin)",
 			"expire": "a filter NAME and a time from now (90s, 36h, 7d)", "persist": "one filter NAME", "ttl": "one filter NAME"}[cmd]))
 	}
-	if (fs.Changed("capacity") || fs.Changed("fp-rate") || fs.Changed("layout") || fs.Changed("expansion") || fs.Changed("window") || fs.Changed("slices")) && cmd != "create" {
-		return fail(fmt.Errorf("--capacity, --fp-rate, --expansion, --window, --slices and --layout go with create, not %s", cmd))
+	if (fs.Changed("capacity") || fs.Changed("fp-rate") || fs.Changed("layout") || fs.Changed("expansion") || fs.Changed("window") || fs.Changed("slices") || fs.Changed("replicas")) && cmd != "create" {
+		return fail(fmt.Errorf("--capacity, --fp-rate, --expansion, --window, --slices, --replicas and --layout go with create, not %s", cmd))
+	}
+	if o.cluster && (cmd != "add" && cmd != "has" || o.classic) {
+		return fail(errors.New("--cluster goes with add and has, over rmbd's own frames (not --classic)"))
+	}
+	if err := checkReplicas(o); err != nil {
+		return fail(err)
 	}
 	window, err := windowOf(o, fs.Changed("expansion"))
 	if err != nil {
@@ -234,6 +250,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			f, err = c.CreateClassicFilter(ctx, rest[0])
 		case window > 0:
 			f, err = c.CreateWindowedFilter(ctx, rest[0], o.capacity, o.fpRate, window, o.slices)
+		case o.replicas > 0:
+			f, err = c.CreatePlacedFilter(ctx, rest[0], o.capacity, o.fpRate, o.expansion, o.replicas)
 		default:
 			f, err = c.CreateGrowingFilter(ctx, rest[0], o.capacity, o.fpRate, o.expansion)
 		}
@@ -269,10 +287,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 				break
 			}
 		}
+		var k keyer = c
+		if o.cluster {
+			var cl *client.Cluster
+			if cl, err = client.NewCluster(ctx, o.addr, opts...); err != nil {
+				break
+			}
+			defer cl.Close()
+			k = cl.Filter(o.filter)
+		}
 		if len(rest) == 1 && rest[0] == "-" && !o.oneKey {
-			code, err = streamKeys(ctx, c, cmd, stdin, out, o, stderr)
+			code, err = streamKeys(ctx, k, c, cmd, stdin, out, o, stderr)
 		} else {
-			code, err = keys(ctx, c, cmd, rest, out)
+			code, err = keys(ctx, k, cmd, rest, out)
 			if err == nil && cmd == "add" && o.classic {
 				err = confirmClassic(ctx, c, rest[len(rest)-1])
 			}
@@ -298,7 +325,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "members":
 		var ms []client.Member
 		if ms, err = c.Members(ctx); err == nil {
-			out.members(o.addr, ms)
+			var counts map[string]int
+			if len(ms) > 0 {
+				counts = owned(ctx, c)
+			}
+			out.members(o.addr, ms, counts)
 		}
 	case "stats":
 		if o.watch > 0 {
@@ -389,7 +420,7 @@ func clusterKeys(file, env string) ([]auth.Key, error) {
 }
 
 // keys adds or asks for keys given on the command line.
-func keys(ctx context.Context, c *client.Client, cmd string, ks []string, out *printer) (int, error) {
+func keys(ctx context.Context, c keyer, cmd string, ks []string, out *printer) (int, error) {
 	if cmd == "add" {
 		if err := c.Add(ctx, ks...); err != nil {
 			return exitError, err

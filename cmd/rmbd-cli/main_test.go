@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rmbd/rmbd/auth"
+	"github.com/rmbd/rmbd/internal/counter"
 	"github.com/rmbd/rmbd/internal/nodetest"
 	"github.com/rmbd/rmbd/node"
 	"github.com/stretchr/testify/assert"
@@ -410,7 +411,7 @@ func TestErrorsAreOneLine(t *testing.T) {
 func TestHelp(t *testing.T) {
 	code, out, _ := cli("", "", "--help")
 	assert.Equal(t, 0, code)
-	for _, s := range []string{"add KEY", "has -", "peer HOST:PORT", "ping", "stats", "--addr", "RMBD_ADDR", "--tcp", "--timeout", "--json", "exits 0 when every key is present"} {
+	for _, s := range []string{"add KEY", "has -", "peer HOST:PORT", "ping", "stats", "--addr", "RMBD_ADDR", "--tcp", "--timeout", "--json", "exits 0 when every key is present", "--replicas R", "--cluster -f NAME"} {
 		assert.Contains(t, out, s)
 	}
 }
@@ -665,6 +666,99 @@ func TestCreateWindowed(t *testing.T) {
 		{[]string{"create", "w", "--window", "1h", "--layout", "classic"}, "--window goes with the blocked layout"},
 		{[]string{"create", "w", "--window", "1s", "--slices", "20"}, "a window's slices last 100ms at least"},
 		{[]string{"info", "recent", "--window", "1h"}, "go with create, not info"},
+	} {
+		code, _, errOut := cli(addr, "", bad.args...)
+		assert.Equal(t, 2, code, "%v", bad.args)
+		assert.Contains(t, errOut, bad.err, "%v", bad.args)
+	}
+}
+
+// create --replicas places a filter on some members: create, info and
+// list say which, and how the node asked holds it; members counts what
+// each owns; add and has --cluster send the keys to the owner, the node
+// given forwarding none. What --replicas does not go with is refused
+// before anything is sent.
+func TestPlacedFilters(t *testing.T) {
+	ns := nodetest.Cluster(t, 3, node.DefaultConfig())
+	first := ns[0].Addr().String()
+	code, out, errOut := cli(first, "", "create", "placed", "--replicas", "1", "--capacity", "100000", "--expansion", "0")
+	require.Equal(t, 0, code, errOut)
+	var owners []string
+	require.Eventually(t, func() bool {
+		rt, ok := ns[0].Registry().Route([]byte("placed"))
+		owners = rt.Owners()
+		return ok && len(owners) == 1
+	}, 10*time.Second, 5*time.Millisecond)
+	var owner, other *node.Node
+	for _, n := range ns {
+		if n.Name() == owners[0] {
+			owner = n
+		} else {
+			other = n
+		}
+	}
+	assert.Equal(t, "created placed: capacity 100000 at fp-rate 0.01, on 1 of the members (now "+owner.Name()+")\n", out)
+	t.Cleanup(func() { // before the members stop: one leaving with a placed filter waits for its hand-off
+		cli(first, "", "drop", "placed")
+		require.Eventually(t, func() bool { return len(owner.Registry().Lookup([]byte("placed"))) == 0 }, 10*time.Second, 5*time.Millisecond)
+	})
+	require.Eventually(t, func() bool {
+		vs := owner.Registry().Lookup([]byte("placed"))
+		_, routed := other.Registry().Route([]byte("placed"))
+		return len(vs) > 0 && !vs.Winner().Filling() && routed
+	}, 10*time.Second, 5*time.Millisecond)
+
+	addr := other.Addr().String()
+	code, out, errOut = cli(addr, "", "info", "placed")
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "replicas        1 (now "+owner.Name()+")\nheld here       no: its keys are forwarded to the owners, who count them\n")
+	assert.NotContains(t, out, "estimated keys", "not this node's to count")
+	code, out, _ = cli(owner.Addr().String(), "", "info", "placed")
+	require.Equal(t, 0, code)
+	assert.Contains(t, out, "held here       ready\n")
+	assert.Contains(t, out, "estimated keys  0\n")
+	code, out, _ = cli(addr, "", "list")
+	require.Equal(t, 0, code)
+	assert.Regexp(t, `(?m)^NAME +CAPACITY +FP RATE +STAGES +EST\. KEYS +FILL +BYTES +ON +HERE\n`, out)
+	assert.Regexp(t, `(?m)^placed +100000 +0\.01 +- +- +- +- +`+regexp.QuoteMeta(owner.Name())+` +not held\n`, out)
+	assert.Regexp(t, `(?m)^default +1000000 +0\.01 +1 +.* all +ready\n`, out)
+	code, out, _ = cli(addr, "", "--json", "info", "placed")
+	require.Equal(t, 0, code)
+	assert.Contains(t, out, `"here":"not held"`)
+	assert.Contains(t, out, `"owners":["`+owner.Name()+`"]`)
+	assert.Contains(t, out, `"replicas":1`)
+	code, out, _ = cli(addr, "", "members")
+	require.Equal(t, 0, code)
+	assert.Regexp(t, `(?m)^NAME .* FILTER +PLACED\n`, out)
+	assert.Regexp(t, `(?m)^`+regexp.QuoteMeta(owner.Name())+` .* 1\n`, out)
+	assert.Regexp(t, `(?m)^`+regexp.QuoteMeta(other.Name())+` .* 0\n`, out)
+
+	forwards := other.Stats().Count(counter.Forwards)
+	var in strings.Builder
+	for i := range 2000 {
+		fmt.Fprintf(&in, "k%d\n", i)
+	}
+	code, _, errOut = cli(addr, in.String(), "--cluster", "-f", "placed", "add", "-")
+	require.Equal(t, 0, code, errOut)
+	code, out, errOut = cli(addr, "", "--cluster", "--tcp", "-f", "placed", "has", "k1", "k1999", "never")
+	assert.Equal(t, 1, code, errOut)
+	assert.Equal(t, "k1\ttrue\nk1999\ttrue\nnever\tfalse\n", out)
+	assert.Equal(t, forwards, other.Stats().Count(counter.Forwards), "straight to the owner")
+	code, out, errOut = cli(addr, "", "-f", "placed", "has", "k7")
+	assert.Equal(t, 0, code, errOut)
+	assert.Equal(t, "k7\ttrue\n", out)
+	assert.Greater(t, other.Stats().Count(counter.Forwards), forwards, "forwarded without --cluster")
+
+	for _, bad := range []struct {
+		args []string
+		err  string
+	}{
+		{[]string{"create", "w", "--replicas", "2", "--window", "1h"}, "--replicas and --window do not go together: a windowed filter lives on every member"},
+		{[]string{"create", "w", "--replicas", "2", "--layout", "classic"}, "--replicas goes with the blocked layout, not classic"},
+		{[]string{"create", "w", "--replicas", "256"}, "--replicas 256: a filter lives on 1 to 255 members"},
+		{[]string{"list", "--replicas", "2"}, "go with create, not list"},
+		{[]string{"--cluster", "ping"}, "--cluster goes with add and has"},
+		{[]string{"--cluster", "--classic", "add", "k"}, "--cluster goes with add and has, over rmbd's own frames (not --classic)"},
 	} {
 		code, _, errOut := cli(addr, "", bad.args...)
 		assert.Equal(t, 2, code, "%v", bad.args)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -128,7 +129,9 @@ func statValue(st client.Stat) any {
 	return st.Value
 }
 
-func (p *printer) members(node string, ms []client.Member) {
+// members prints the cluster; owned, if not nil, counts the placed
+// filters each member owns.
+func (p *printer) members(node string, ms []client.Member, owned map[string]int) {
 	if len(ms) == 0 { // a node with membership lists itself first
 		if p.json {
 			p.enc.Encode(map[string]any{"node": node, "membership": false})
@@ -144,12 +147,19 @@ func (p *printer) members(node string, ms []client.Member) {
 			if m.LastSync >= 0 {
 				o["last_sync_ms"] = m.LastSync.Milliseconds()
 			}
+			if owned != nil {
+				o["placed_filters"] = owned[m.Name]
+			}
 			p.enc.Encode(o)
 		}
 		return
 	}
 	tw := tabwriter.NewWriter(p.w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tGOSSIP\tDATA\tSTATE\tFOR\tLAST SYNC\tFILTER")
+	head := "NAME\tGOSSIP\tDATA\tSTATE\tFOR\tLAST SYNC\tFILTER"
+	if owned != nil {
+		head += "\tPLACED"
+	}
+	fmt.Fprintln(tw, head)
 	for i, m := range ms {
 		match := "same"
 		if !m.FingerprintMatch {
@@ -162,7 +172,11 @@ func (p *printer) members(node string, ms []client.Member) {
 		case m.LastSync >= 0:
 			last = m.LastSync.Round(time.Millisecond).String() + " ago"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, m.GossipAddr, m.DataAddr, m.State, m.Age, last, match)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s", m.Name, m.GossipAddr, m.DataAddr, m.State, m.Age, last, match)
+		if owned != nil {
+			fmt.Fprintf(tw, "\t%d", owned[m.Name])
+		}
+		fmt.Fprintln(tw)
 	}
 	tw.Flush()
 }
@@ -183,15 +197,37 @@ func (p *printer) filters(what string, fs []client.FilterInfo) {
 			case f.Stages > 0:
 				m["stages"], m["stages_capacity"], m["expansion"], m["nonscaling"] = f.Stages, f.StagesCapacity, f.Expansion, f.NonScaling
 			}
+			if f.Here != "" { // a node that places filters
+				m["replicas"], m["here"] = f.Replicas, f.Here
+				if f.Replicas > 0 {
+					m["owners"] = f.Owners
+				}
+			}
 			p.enc.Encode(m)
 		}
 		return
 	}
 	if what == "list" {
 		tw := tabwriter.NewWriter(p.w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tCAPACITY\tFP RATE\tSTAGES\tEST. KEYS\tFILL\tBYTES")
+		some := placed(fs)
+		head := "NAME\tCAPACITY\tFP RATE\tSTAGES\tEST. KEYS\tFILL\tBYTES"
+		if some {
+			head += "\tON\tHERE"
+		}
+		fmt.Fprintln(tw, head)
 		for _, f := range fs {
-			fmt.Fprintf(tw, "%s\t%d\t%v\t%s\t%d\t%.2f%%\t%d\n", f.Name, f.Capacity, f.FPRate, stages(f), f.Keys, 100*f.Fill, f.Bytes)
+			if f.Here == client.HeldNot { // the owners count its keys
+				fmt.Fprintf(tw, "%s\t%d\t%v\t-\t-\t-\t-", f.Name, f.Capacity, f.FPRate)
+			} else {
+				fmt.Fprintf(tw, "%s\t%d\t%v\t%s\t%d\t%.2f%%\t%d", f.Name, f.Capacity, f.FPRate, stages(f), f.Keys, 100*f.Fill, f.Bytes)
+			}
+			switch {
+			case some && f.Replicas > 0:
+				fmt.Fprintf(tw, "\t%s\t%s", strings.Join(f.Owners, ","), f.Here)
+			case some:
+				fmt.Fprintf(tw, "\tall\t%s", f.Here)
+			}
+			fmt.Fprintln(tw)
 		}
 		tw.Flush()
 		return
@@ -200,6 +236,9 @@ func (p *printer) filters(what string, fs []client.FilterInfo) {
 		switch {
 		case what == "created" && f.Window > 0:
 			fmt.Fprintf(p.w, "created %s: capacity %d per window of %v at fp-rate %v\n", f.Name, f.Capacity, f.Window, f.FPRate)
+			continue
+		case what == "created" && f.Replicas > 0:
+			fmt.Fprintf(p.w, "created %s: capacity %d at fp-rate %v, on %d of the members (now %s)\n", f.Name, f.Capacity, f.FPRate, f.Replicas, owners(f))
 			continue
 		case what == "created":
 			fmt.Fprintf(p.w, "created %s: capacity %d at fp-rate %v, %d bytes\n", f.Name, f.Capacity, f.FPRate, f.Bytes)
@@ -212,7 +251,10 @@ func (p *printer) filters(what string, fs []client.FilterInfo) {
 		case f.Stages > 0:
 			fmt.Fprintf(p.w, "growth          %s\nstages          %d, for %d keys together\n", growth(f), f.Stages, f.StagesCapacity)
 		}
-		fmt.Fprintf(p.w, "bytes           %d\nestimated keys  %d\nfill            %.2f%%\n", f.Bytes, f.Keys, 100*f.Fill)
+		if f.Here != client.HeldNot {
+			fmt.Fprintf(p.w, "bytes           %d\nestimated keys  %d\nfill            %.2f%%\n", f.Bytes, f.Keys, 100*f.Fill)
+		}
+		p.w.WriteString(placementLines(f))
 		created := f.Created.UTC().Format(time.RFC3339) + " by " + f.Origin
 		if f.Created.UnixMilli() == 0 {
 			created = "by " + f.Origin + "'s flags (the node's own filter)"

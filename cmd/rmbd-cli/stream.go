@@ -15,9 +15,10 @@ import (
 )
 
 // streamKeys adds or asks for keys read from r, one per line, o.chunk at a
-// time: memory stays bounded however many lines come. While one chunk is
-// in flight the next is read.
-func streamKeys(ctx context.Context, c *client.Client, cmd string, r io.Reader, out *printer, o options, stderr io.Writer) (int, error) {
+// time, through k: memory stays bounded however many lines come. While
+// one chunk is in flight the next is read. A classic add is confirmed
+// with c.
+func streamKeys(ctx context.Context, k keyer, c *client.Client, cmd string, r io.Reader, out *printer, o options, stderr io.Writer) (int, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // on an error, stop reading and sending
 	bar := progress(stderr, cmd)
@@ -29,7 +30,7 @@ func streamKeys(ctx context.Context, c *client.Client, cmd string, r io.Reader, 
 	}
 	chunks := make(chan []string, 1)
 	readErr := make(chan error, 1)
-	go func() { readErr <- readChunks(ctx, r, o.chunk, c.MaxKeyLen(), chunks) }()
+	go func() { readErr <- readChunks(ctx, r, o.chunk, k.MaxKeyLen(), chunks) }()
 
 	results := make(chan chan result, 2) // in order, at most two in flight
 	go func() {
@@ -41,9 +42,9 @@ func streamKeys(ctx context.Context, c *client.Client, cmd string, r io.Reader, 
 				var res result
 				res.keys = chunk
 				if cmd == "add" {
-					res.err = c.Add(ctx, chunk...)
+					res.err = k.Add(ctx, chunk...)
 				} else {
-					res.has, res.err = c.Has(ctx, chunk...)
+					res.has, res.err = k.Has(ctx, chunk...)
 				}
 				done <- res
 			}()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rmbd/rmbd/internal/flagusage"
 	"github.com/rmbd/rmbd/node"
+	"github.com/rmbd/rmbd/registry"
 	"github.com/rmbd/rmbd/store"
 	"github.com/spf13/pflag"
 )
@@ -80,6 +81,9 @@ func parseArgs(args []string, env environment) (*options, *pflag.FlagSet, error)
 	gossipListen := fs.String("gossip-listen", "", "HOST:PORT for cluster gossip (default with --join: the host of --listen, port 7946)")
 	advertise := fs.String("advertise", "", "HOST[:PORT] other members reach this node's gossip at, if not --gossip-listen")
 	antiEntropy := fs.Duration("anti-entropy-interval", def.AntiEntropyInterval, "how often members compare row digests and repair differences")
+	writeQuorum := fs.Int("write-quorum", def.WriteQuorum, "owners of a placed filter that hold an acknowledged add before it is acknowledged; with --fsync always, 2 makes an acknowledged add survive the loss of any one owner")
+	forwardTimeout := fs.Duration("forward-timeout", def.ForwardTimeout, "how long a request for a placed filter this node does not hold (or an add that waits for --write-quorum owners) waits for the owners' answers")
+	handoffGrace := fs.Duration("handoff-grace", def.HandoffGrace, "how long a placed filter this node no longer owns (members came or went) is kept, answering, before it is freed")
 	name := fs.String("node-name", "", "name this node reports and joins as (default: HOST:PORT of --listen, the host name for 0.0.0.0)")
 	udpSockets := fs.Int("udp-sockets", def.UDPSockets, "UDP sockets sharing the port (SO_REUSEPORT), one reader each")
 	dataDir := fs.String("data-dir", "", "directory that keeps the filter across restarts (default: in memory only)")
@@ -170,6 +174,7 @@ func parseArgs(args []string, env environment) (*options, *pflag.FlagSet, error)
 	o.cfg.Capacity, o.cfg.FPRate = *capacity, *fpRate
 	o.cfg.Peers, o.cfg.SyncInterval, o.cfg.PruneAfter, o.cfg.Name = *peers, *interval, *prune, *name
 	o.cfg.Join, o.cfg.GossipListen, o.cfg.Advertise, o.cfg.AntiEntropyInterval = *join, *gossipListen, *advertise, *antiEntropy
+	o.cfg.WriteQuorum, o.cfg.ForwardTimeout, o.cfg.HandoffGrace = *writeQuorum, *forwardTimeout, *handoffGrace
 	o.cfg.UDPSockets = *udpSockets
 	o.cfg.MaxConns, o.cfg.MaxConnsPerSource, o.cfg.MaxPeers = *maxConns, *maxPerSource, *maxPeers
 	o.cfg.IdleTimeout, o.cfg.FrameTimeout = *idleTimeout, *frameTimeout
@@ -258,6 +263,9 @@ func checkValues(o *options, fs *pflag.FlagSet, src sources) error {
 		{"sync-interval", c.SyncInterval <= 0, "positive, e.g. 200ms"},
 		{"prune-after", c.PruneAfter < 1, "at least 1"},
 		{"anti-entropy-interval", c.AntiEntropyInterval <= 0, "positive, e.g. 10s"},
+		{"write-quorum", c.WriteQuorum < 1 || c.WriteQuorum > registry.MaxReplicas, fmt.Sprintf("1 to %d owners", registry.MaxReplicas)},
+		{"forward-timeout", c.ForwardTimeout <= 0, "positive, e.g. 2s"},
+		{"handoff-grace", c.HandoffGrace <= 0, "positive, e.g. 1m"},
 		{"udp-sockets", c.UDPSockets < 1 || c.UDPSockets > 64, "1 to 64"},
 		{"checkpoint-interval", c.CheckpointInterval <= 0, "positive, e.g. 1m"},
 		{"max-peers", c.MaxPeers < 1, "at least 1"},

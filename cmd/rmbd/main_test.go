@@ -92,6 +92,10 @@ func TestBadUsageExits2WithOneLine(t *testing.T) {
 		{[]string{"--protected-mode", "maybe"}, nil, `--protected-mode: "maybe" is not yes or no`},
 		{[]string{"--auto-create-capacity", "0"}, nil, "--auto-create-capacity 0: must be at least 1"},
 		{[]string{"--creates-per-minute", "-1"}, nil, "--creates-per-minute -1: must be 0 or more"},
+		{[]string{"--write-quorum", "0"}, nil, "--write-quorum 0: must be 1 to 255 owners"},
+		{nil, map[string]string{"RMBD_WRITE_QUORUM": "256"}, "RMBD_WRITE_QUORUM=256: must be 1 to 255 owners"},
+		{[]string{"--forward-timeout", "0s"}, nil, "--forward-timeout 0s: must be positive, e.g. 2s"},
+		{[]string{"--handoff-grace", "-1m"}, nil, "--handoff-grace -1m0s: must be positive, e.g. 1m"},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := run(tc.args, env(tc.env), &stdout, &stderr)
@@ -429,4 +433,27 @@ func TestCreateAndProtectionFlags(t *testing.T) {
 	o, _, err = parseArgs([]string{"--auto-create=off"}, env(nil))
 	require.NoError(t, err)
 	assert.False(t, o.cfg.AutoCreate)
+}
+
+// The settings of placed filters: defaults as the node's, from flags or
+// the environment; --help tells what each does.
+func TestPlacementFlags(t *testing.T) {
+	o, _, err := parseArgs(nil, env(nil))
+	require.NoError(t, err)
+	def := node.DefaultConfig()
+	assert.Equal(t, 1, o.cfg.WriteQuorum)
+	assert.Equal(t, def.ForwardTimeout, o.cfg.ForwardTimeout)
+	assert.Equal(t, def.HandoffGrace, o.cfg.HandoffGrace)
+
+	o, _, err = parseArgs([]string{"--write-quorum", "2", "--forward-timeout", "500ms"}, env(map[string]string{"RMBD_HANDOFF_GRACE": "5m"}))
+	require.NoError(t, err)
+	assert.Equal(t, 2, o.cfg.WriteQuorum)
+	assert.Equal(t, 500*time.Millisecond, o.cfg.ForwardTimeout)
+	assert.Equal(t, 5*time.Minute, o.cfg.HandoffGrace)
+
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 0, run([]string{"--help"}, env(nil), &stdout, &stderr))
+	assert.Regexp(t, `--write-quorum int +owners of a placed filter that hold an acknowledged add before it is acknowledged; with --fsync always, 2 makes an acknowledged add survive the loss of any one owner \(default 1\)`, stdout.String())
+	assert.Regexp(t, `--forward-timeout duration .*\(default 2s\)`, stdout.String())
+	assert.Regexp(t, `--handoff-grace duration .*\(default 1m0s\)`, stdout.String())
 }

@@ -4,6 +4,8 @@ package nodetest
 
 import (
 	"context"
+	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -39,4 +41,46 @@ func Start(t testing.TB, cfg node.Config) *node.Node {
 		}
 	})
 	return n
+}
+
+// Cluster runs size members configured by cfg, joined in a cluster on
+// 127.0.0.1 (gossip on free ports too, rounds every 20 ms), until the
+// test ends, and returns once each sees them all.
+func Cluster(t testing.TB, size int, cfg node.Config) []*node.Node {
+	t.Helper()
+	cfg.GossipListen, cfg.Resolver = "127.0.0.1:0", loopback{}
+	cfg.SyncInterval, cfg.RejoinInterval, cfg.UDPSockets, cfg.LeaveTimeout = 20*time.Millisecond, 200*time.Millisecond, 1, 20*time.Millisecond
+	var ns []*node.Node
+	for i := range size {
+		if i > 0 {
+			cfg.Join = []string{ns[0].GossipAddr()}
+		}
+		ns = append(ns, Start(t, cfg))
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		all := true
+		for _, n := range ns {
+			all = all && len(n.Members()) == size
+		}
+		if all {
+			return ns
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nodetest: %d members not joined after 10 s", size)
+		}
+	}
+}
+
+// loopback resolves addresses and "localhost": no test asks the
+// system's DNS.
+type loopback struct{}
+
+func (loopback) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return []netip.Addr{ip}, nil
+	}
+	if host == "localhost" {
+		return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 }
