@@ -139,6 +139,7 @@ func (c *conn) failLocked(err error) bool {
 	}
 	c.err = err
 	c.dead.Store(true)
+	c.f.stats.conns.Add(-1) // before its waiters hear: no longer open to them
 	c.idle.Stop()
 	for _, w := range c.waiters {
 		w.err = err

@@ -107,7 +107,6 @@ func (p *peer) drop(c *conn) {
 		p.cur.Store(nil)
 	}
 	p.mu.Unlock()
-	p.f.stats.conns.Add(-1)
 	p.f.prune(p)
 }
 
