@@ -122,6 +122,8 @@ func FuzzCatalog(f *testing.F) {
 	f.Add(x)
 	w, _ := AppendCatalog(nil, windowedCatalog(f))
 	f.Add(w)
+	pl, _ := AppendCatalog(nil, placedCatalog(f))
+	f.Add(pl)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		es, err := DecodeCatalog(b)
 		if err != nil {

@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"bytes"
 	"encoding/binary"
 	"testing"
 	"time"
@@ -114,4 +115,42 @@ func TestSlices(t *testing.T) {
 	assert.Error(t, CheckWindow(time.Second, 11), "slices under 100 ms")
 	assert.Error(t, CheckWindow(1500*time.Microsecond*1000+1, 1), "not whole ms")
 	assert.Error(t, CheckWindow(MaxWindow+time.Hour, 10))
+}
+
+// placedCatalog is windowedCatalog with a filter on two members.
+func placedCatalog(t testing.TB) []Entry {
+	c := NewCatalog(time.Hour)
+	for _, e := range windowedCatalog(t) {
+		c.Merge(e, epoch)
+	}
+	p := exampleDef
+	p.Replicas = 2
+	_, err := c.Create("placed", p, "node-1", epoch)
+	require.NoError(t, err)
+	return c.Entries()
+}
+
+// A placed filter's replicas travel in its version's extensions (tag 2),
+// after a window's; 0 replicas, or replicas on a windowed filter, are
+// refused.
+func TestPlacedCatalogBytes(t *testing.T) {
+	in := placedCatalog(t)
+	b, err := AppendCatalog(nil, in)
+	require.NoError(t, err)
+	out, err := DecodeCatalog(b)
+	require.NoError(t, err)
+	require.Equal(t, in, out)
+	var placed int
+	for _, e := range out {
+		if e.Versions[0].Def.Replicas == 2 {
+			placed++
+		}
+	}
+	require.Equal(t, 1, placed)
+	i := bytes.Index(b, []byte{extReplicas, 1, 2})
+	require.Positive(t, i)
+	bad := bytes.Clone(b)
+	bad[i+2] = 0
+	_, err = DecodeCatalog(bad)
+	require.Error(t, err, "0 replicas")
 }

@@ -190,6 +190,8 @@ func FuzzFilterRequest(f *testing.F) {
 	f.Add(must(AppendFilterRequest(nil, FilterRequest{ReqID: 1, Op: FilterOpInfo, Name: []byte("users"), Detail: FilterDetailStages, Pad: 64})))
 	f.Add(must(AppendFilterRequest(nil, FilterRequest{ReqID: 2, Op: FilterOpCreate, Name: []byte("grows"), Layout: filter.Blocked, Capacity: 9, FPRate: 0.01, Growth: 3, Pad: 80})))
 	f.Add(must(AppendFilterRequest(nil, FilterRequest{ReqID: 2, Op: FilterOpCreate, Name: []byte("w"), Layout: filter.Blocked, Capacity: 9, FPRate: 0.01, Window: 10_000, Slices: 10, Pad: 80})))
+	f.Add(must(AppendFilterRequest(nil, FilterRequest{ReqID: 2, Op: FilterOpCreate, Name: []byte("p"), Layout: filter.Blocked, Capacity: 9, FPRate: 0.01, Replicas: 2, Pad: 80})))
+	f.Add(must(AppendFilterRequest(nil, FilterRequest{ReqID: 1, Op: FilterOpList, Detail: FilterDetailPlacement | FilterDetailStages, Pad: 64})))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		q, err := DecodeFilterRequest(b)
 		if err != nil {
@@ -207,6 +209,8 @@ func FuzzFilters(f *testing.F) {
 	f.Add(must(AppendFilters(nil, 3, 0, []FilterDesc{{Name: []byte("users"), Gen: 1, Origin: []byte("n1"), FP: exampleFP}})))
 	f.Add(must(AppendFilters(nil, 3, FiltersStages, []FilterDesc{{Name: []byte("users"), Gen: 1, Origin: []byte("n1"), FP: exampleFP, Stages: 2}})))
 	f.Add(must(AppendFilters(nil, 3, FiltersStages|FiltersWindows, []FilterDesc{{Name: []byte("w"), Gen: 1, Origin: []byte("n1"), FP: exampleFP, Window: 9, Slices: 3}})))
+	f.Add(must(AppendFilters(nil, 3, FiltersStages|FiltersWindows|FiltersPlacement, []FilterDesc{{Name: []byte("p"), Gen: 1, Origin: []byte("n1"), FP: exampleFP,
+		Replicas: 2, Owners: [][]byte{[]byte("n1"), []byte("n2")}, Here: HeldLeaving}})))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fs, err := DecodeFilters(b)
 		if err != nil {
