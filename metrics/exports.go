@@ -59,4 +59,6 @@ var exports = map[string]export{
 	"named_filters":         {"rmbd_named_filters", gauge, "Named filters the node holds (besides the default; bounded by --max-filters).", nil},
 	"clock_offset_us": {"rmbd_clock_offset_seconds", gauge, "This node's clock less the cluster's (the median of the members'), measured on memberlist's pings. Past half a slice of a windowed filter, adds to it are refused and the node is not ready.",
 		func(s node.Stats) float64 { return s.ClockOffset.Seconds() }},
+	"placed_filling": {"rmbd_placed_filters_filling", gauge, "Placed filters this node came to own and holds, their rows still coming from a member that held them: it answers for them once they came.", nil},
+	"placed_leaving": {"rmbd_placed_filters_leaving", gauge, "Placed filters this node no longer owns and keeps, answering, for --handoff-grace.", nil},
 }

@@ -45,6 +45,9 @@ type Stats struct {
 	Authenticated bool
 	// ClockOffset is the node's clock less the cluster's, as last measured.
 	ClockOffset time.Duration
+	// Filling and Leaving count the placed filters held here that await
+	// their rows, and that this node gave up and keeps for the grace.
+	Filling, Leaving int
 	// Capacity and TargetFPRate are what the filter was sized for (zero
 	// for the classic filter); Alarms says whether it is past them.
 	Capacity     uint64
@@ -159,6 +162,8 @@ func (s Stats) WireStats() []wire.Stat {
 		wire.Stat{Name: "ready", Value: counter.Flag(s.Health.Ready)},
 		wire.Stat{Name: "named_filters", Value: uint64(len(s.Named))},
 		wire.Stat{Name: "clock_offset_us", Value: uint64(s.ClockOffset.Microseconds())}, // two's complement
+		wire.Stat{Name: "placed_filling", Value: uint64(s.Filling)},
+		wire.Stat{Name: "placed_leaving", Value: uint64(s.Leaving)},
 	)
 }
 
@@ -221,6 +226,8 @@ func (n *Node) addFilterStats(s *Stats) {
 			continue
 		}
 		w := vs.Winner()
+		s.Filling += int(counter.Flag(w.Filling()))
+		s.Leaving += int(counter.Flag(w.Unowned()))
 		d := w.Version().Def
 		ns := NamedStats{Name: name, Capacity: w.Capacity(), FPRate: d.FPRate, Bytes: w.Bytes(), Versions: len(vs)}
 		if st := w.Stats(); st != nil {
