@@ -61,12 +61,17 @@ func (n *Node) change(p *registry.Plan, err error) error {
 	return err
 }
 
-// broadcast tells the members of changed catalog entries.
+// broadcast tells the members of changed catalog entries: in
+// memberlist's gossip, and in a datagram to each member (gossip reaches
+// some members only after several rounds, or at the next push/pull; a
+// placed filter's owners must know it to take its adds).
 func (n *Node) broadcast(entries []gossip.Entry) {
 	m := n.mem.Load()
 	if m == nil {
 		return
 	}
+	members := n.repl.MemberData()
+	var sealed []byte
 	for _, e := range entries {
 		b, err := gossip.AppendCatalog(nil, []gossip.Entry{e})
 		if err != nil {
@@ -74,8 +79,28 @@ func (n *Node) broadcast(entries []gossip.Entry) {
 		}
 		if b, err = wire.AppendCatalogFrame(nil, b); err == nil && len(b) <= maxBroadcast {
 			m.Broadcast(b)
+			for _, a := range members {
+				sealed = n.sealFor(sealed[:0], b, a)
+				n.sendTo(0, sealed, a)
+			}
 		}
 	}
+}
+
+// catalogDatagram takes a change to the catalog a member sent: queued as
+// its broadcast would be. (With a key, it came sealed; without, it must
+// come from a member's data address.)
+func (n *Node) catalogDatagram(q *request) reply {
+	if !q.sealed && !n.repl.IsMember(q.from) {
+		q.w.c.Drop(counter.Forbidden)
+		return reply{}
+	}
+	entries, err := wire.DecodeCatalogFrame(q.frame)
+	if err != nil {
+		return n.bad(q)
+	}
+	n.queueCatalog(entries)
+	return reply{}
 }
 
 // queueCatalog queues catalog bytes from a member (a copy) for the

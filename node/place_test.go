@@ -5,8 +5,10 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+	"testing/synctest"
 	"time"
 
+	"github.com/rmbd/rmbd/gossip"
 	"github.com/rmbd/rmbd/internal/counter"
 	"github.com/rmbd/rmbd/node"
 	"github.com/rmbd/rmbd/wire"
@@ -388,5 +390,37 @@ func TestLastMemberLeavesAtOnce(t *testing.T) {
 		began = time.Now()
 		stopA()
 		assert.Less(t, time.Since(began), 2*time.Second, "a, the last, has nobody to hand to")
+	})
+}
+
+// TestCatalogDatagrams: a member tells the others of a catalog change in
+// a datagram too; one from an address that is no member's is dropped and
+// counted, its filter never made.
+func TestCatalogDatagrams(t *testing.T) {
+	inBubble(t, func(t *testing.T, tn *testNet) {
+		ns := tn.cluster3(node.DefaultConfig())
+		u := tn.station()
+		_, e := filterOp(t, u, ns[0], placed("told", 2))
+		require.Nil(t, e)
+		tn.deliver() // the datagrams, before any gossip round
+		synctest.Wait()
+		tn.deliver()
+		for _, n := range ns {
+			_, ok := n.Registry().Route([]byte("told"))
+			assert.True(t, ok, "%s knows it", n.Name())
+		}
+
+		entries := ns[0].Registry().Entries()
+		entries[0].Name = "forged"
+		b, err := gossip.AppendCatalog(nil, entries[:1])
+		require.NoError(t, err)
+		frame, err := wire.AppendCatalogFrame(nil, b)
+		require.NoError(t, err)
+		before := ns[1].Stats().Count(counter.Forbidden)
+		u.send(ns[1].Addr(), frame)
+		tn.settle()
+		_, ok := ns[1].Registry().Route([]byte("forged"))
+		assert.False(t, ok)
+		assert.Equal(t, before+1, ns[1].Stats().Count(counter.Forbidden))
 	})
 }

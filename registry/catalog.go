@@ -151,8 +151,12 @@ func (r *Registry) Expire() *Plan {
 // Callers hold r.mu.
 func (r *Registry) reconcile(name string) *Plan {
 	_, routed := r.table.Load().routes[name]
+	replace := r.members != nil && (routed || placed(r.cat.Live(name)))
+	if replace {
+		r.markOwned()
+	}
 	p := r.reconcileName(name)
-	if r.members != nil && (routed || placed(r.cat.Live(name))) {
+	if replace {
 		for _, other := range r.cat.Names() {
 			if other != name && placed(r.cat.Live(other)) {
 				p.merge(r.reconcileName(other))
@@ -176,6 +180,7 @@ func (r *Registry) reconcileName(name string) *Plan {
 		if r.open[folder] != nil || r.pending[folder] != nil || !owned {
 			continue
 		}
+		p.merge(r.makeRoom(opened(v.Def), name)) // placed filters this node gave up go before their grace ends
 		if err := r.roomFor(opened(v.Def)); err != nil {
 			p.errs = append(p.errs, fmt.Errorf("filter %q: %w", name, err))
 			continue
@@ -301,6 +306,7 @@ func (r *Registry) DropDue() *Plan {
 	defer r.mu.Unlock()
 	p := r.dropDue()
 	p.merge(r.freeUnowned())
+	p.merge(r.openOwned())
 	return p
 }
 

@@ -70,6 +70,7 @@ func (r *Registry) SetMembers(names []string) *Plan {
 		return p
 	}
 	r.members, r.memVer = names, r.memVer+1
+	r.markOwned()
 	for _, name := range r.cat.Names() {
 		if placed(r.cat.Live(name)) {
 			p.merge(r.reconcileName(name))
@@ -177,6 +178,70 @@ func (r *Registry) freeUnowned() *Plan {
 	}
 	if len(p.close) > 0 {
 		r.publish()
+	}
+	return p
+}
+
+// markOwned marks each placed filter open here as owned or not, as the
+// members place it now: those given up make room for those gained.
+// Callers hold r.mu.
+func (r *Registry) markOwned() {
+	for _, f := range r.open {
+		if f.version.Def.Replicas > 0 {
+			r.keepUnowned(f, r.owns(f.name, f.version.Def))
+		}
+	}
+}
+
+// makeRoom frees, before their grace ends, placed filters this node gave
+// up (but of name), the longest given up first, until a filter of size
+// bytes fits within MaxMemory — a filter placed here comes first. Callers
+// hold r.mu.
+func (r *Registry) makeRoom(size uint64, name string) *Plan {
+	p := &Plan{}
+	if r.roomFor(size) == nil {
+		return p
+	}
+	var gone []*Filter
+	for _, f := range r.open {
+		if f.Unowned() && f.name != name {
+			gone = append(gone, f)
+		}
+	}
+	slices.SortFunc(gone, func(a, b *Filter) int { return cmp.Compare(a.unowned.Load(), b.unowned.Load()) })
+	for _, f := range gone {
+		if r.roomFor(size) == nil {
+			break
+		}
+		delete(r.open, f.folder)
+		r.bytes -= f.budget()
+		p.close = append(p.close, f)
+		r.log.Info("filter freed before its grace: a filter placed here needs the memory", "filter", f.name, "bytes", f.Bytes())
+	}
+	if len(p.close) > 0 {
+		r.publish()
+	}
+	return p
+}
+
+// openOwned plans opening the placed filters this node owns and does not
+// hold — refused for memory before (tried again as room is made). Callers
+// hold r.mu.
+func (r *Registry) openOwned() *Plan {
+	p := &Plan{}
+	if r.members == nil {
+		return p
+	}
+	for name, rt := range r.routes() {
+		if !rt.Owns(r.cfg.Node) {
+			continue
+		}
+		for _, v := range r.cat.Live(name) {
+			if folder := versionFolder(name, v.ID()); r.open[folder] == nil && r.pending[folder] == nil {
+				p.merge(r.reconcileName(name))
+				break
+			}
+		}
 	}
 	return p
 }

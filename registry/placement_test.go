@@ -175,3 +175,37 @@ func TestPlacementInTheCatalog(t *testing.T) {
 	_, err = r.Create("x", placedSizing(256))
 	assert.ErrorIs(t, err, ErrReplicas)
 }
+
+// TestPlacedMakesRoom: when the members change, a filter placed here
+// opens though the memory is held by filters this node gave up — they go
+// before their grace ends — and the filters it owns never exceed what
+// placement's bound lets it hold.
+func TestPlacedMakesRoom(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxFilters = 100
+	size, err := (&Registry{cfg: cfg}).SizeOf(blocked(10_000, 0.01))
+	require.NoError(t, err)
+	cfg.MaxMemory = int64(size*4 + size/2) // the default and three, 3.45 being the bound over 6 on 2
+	r := open(t, cfg)
+	r.Apply(r.SetMembers([]string{"n1", "n2"}))
+	for i := range 6 {
+		p, err := r.Create(fmt.Sprintf("f%d", i), placedSizing(1))
+		require.NoError(t, err)
+		r.Apply(p)
+	}
+	for _, others := range [][]string{{"n3"}, {"n4"}, {"n2"}, {"n5"}} {
+		res := r.Apply(r.SetMembers(append([]string{"n1"}, others...)))
+		require.NoError(t, res.Err, "with %v", others)
+		for i := range 6 {
+			name := fmt.Sprintf("f%d", i)
+			rt, _ := r.Route([]byte(name))
+			vs := r.Lookup([]byte(name))
+			if rt.Owns("n1") {
+				require.NotEmpty(t, vs, "%s placed on n1 (with %v)", name, others)
+				assert.False(t, vs.Winner().Unowned())
+			}
+		}
+		used, limit := r.Memory()
+		assert.LessOrEqual(t, used, uint64(limit))
+	}
+}

@@ -231,6 +231,16 @@ func (f *failures) err(filter string, need int) error {
 	if len(f.who) == 0 {
 		return fmt.Errorf("filter %s: %w: no member holds it", filter, ErrUnanswered)
 	}
-	return fmt.Errorf("filter %s: %w (%d more needed): %s: %w", filter, ErrUnanswered, need, strings.Join(f.who, "; "),
-		errors.Join(f.errs...))
+	return &unanswered{msg: fmt.Sprintf("filter %s: %v (%d more needed): %s", filter, ErrUnanswered, need, strings.Join(f.who, "; ")),
+		errs: append([]error{ErrUnanswered}, f.errs...)}
 }
+
+// unanswered is a request no member served: it says why each failed,
+// once, and wraps each failure.
+type unanswered struct {
+	msg  string
+	errs []error
+}
+
+func (u *unanswered) Error() string   { return u.msg }
+func (u *unanswered) Unwrap() []error { return u.errs }

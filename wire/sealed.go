@@ -102,7 +102,8 @@ func DecodeSealed(b []byte) (Sealed, error) {
 // never adds, has, pings or another seal.
 func Sealable(t Type) bool {
 	switch t {
-	case TypeSync, TypePeer, TypeAck, TypeRowSync, TypeSparseSync, TypeRowAck, TypePull, TypePullDone, TypeError, TypePeerRequest, TypePeerResult, TypeNamed:
+	case TypeSync, TypePeer, TypeAck, TypeRowSync, TypeSparseSync, TypeRowAck, TypePull, TypePullDone, TypeError, TypePeerRequest, TypePeerResult, TypeNamed,
+		TypeCatalog:
 		return true
 	}
 	return AdminSealable(t)
