@@ -58,7 +58,7 @@ func newDispatcher() dispatcher {
 		wire.TypePeerRequest: (*Node).peerRequest, wire.TypeFilterReq: (*Node).filterRequest,
 		wire.TypeDumpReq: (*Node).dumpRequest, wire.TypeLoadReq: (*Node).loadRequest, wire.TypePeersReq: (*Node).peersRequest,
 		wire.TypeExpireReq: (*Node).expireRequest, wire.TypeCatalog: (*Node).catalogDatagram,
-		wire.TypeSealed:    (*Node).sealed, wire.TypeNamed: (*Node).named, wire.TypeError: (*Node).errorFrame,
+		wire.TypeSealed: (*Node).sealed, wire.TypeNamed: (*Node).named, wire.TypeError: (*Node).errorFrame,
 	} {
 		d[t] = h
 	}
