@@ -15,7 +15,7 @@ VFLAGS   := -X github.com/rmbd/rmbd/internal/version.Version=$(VERSION) -X githu
 
 CMDS := $(notdir $(wildcard cmd/*))
 
-.PHONY: help build run cluster test vet race corruption fuzz bench lint clean docker e2e crash soak diskfull sim sim-mutants window
+.PHONY: help build run cluster test vet race corruption fuzz bench lint clean docker e2e crash soak diskfull sim sim-mutants window placement
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -60,7 +60,7 @@ fuzz: ## fuzz every target for FUZZTIME each (CI runs it after make test)
 		done; \
 	done
 
-sim: ## SEEDS (200) seeded cluster histories under faults (one in five windowed), every invariant checked; a failure prints its seed, a replay command and the history shrunk; then the windowed history the documents quote
+sim: ## SEEDS (200) seeded cluster histories under faults (one in five windowed, one in five with placed filters), every invariant checked; a failure prints its seed, a replay command and the history shrunk; then the windowed history the documents quote
 	@out=$$(mktemp); $(GO) test -count=1 -timeout 4h -run 'TestSim$$|TestRegressions|TestSimWindowFigures' -v ./sim -sim.seeds=$(SEEDS) -sim.tally -sim.figures >$$out 2>&1; rc=$$?; \
 		grep -v -E '^ *(=== (RUN|PAUSE|CONT|NAME)|--- (PASS|SKIP))' $$out; rm -f $$out; exit $$rc
 
@@ -84,6 +84,9 @@ diskfull: build ## fill a 20 MiB tmpfs under a node's data directory mid-load, f
 
 window: build ## a windowed filter on three real nodes for 60 s: no key of the window missing, old keys forgotten, bytes within bound
 	timeout 600 $(GO) run ./bench/window -rmbd bin/rmbd $(WINDOWFLAGS)
+
+placement: build ## filters on 2 of 6 real nodes holding 2.5 × --max-memory; a kill -9, a join, a leave, forwarded has latency; PLACEMENTFLAGS=-quick for under a minute
+	timeout 900 $(GO) run ./bench/placement -rmbd bin/rmbd $(PLACEMENTFLAGS)
 
 soak: build ## abuse a node (1,000 half frames, 2,000 idle connections, floods) while clients measure; SOAKFLAGS=-quick for 30 s
 	timeout 1200 $(GO) run ./bench/soak -rmbd bin/rmbd $(SOAKFLAGS)

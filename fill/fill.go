@@ -107,6 +107,29 @@ func (fl *Filler) Round(ctx context.Context, reg *registry.Registry, members fun
 	return res
 }
 
+// Handed marks each placed filter of reg this node (self) gave up as
+// handed off once every owner holds it ready, asking each through fwd:
+// it is then freed without waiting for the grace.
+func Handed(ctx context.Context, reg *registry.Registry, fwd route.Forwarder, dir *route.Directory, self string, ask time.Duration) {
+	for _, f := range reg.Leaving() {
+		rt, ok := reg.Route([]byte(f.Name()))
+		if !ok || rt.Owns(self) {
+			continue
+		}
+		held := true
+		for _, o := range rt.Owners() {
+			a, ok := dir.Addr(o)
+			if !ok || Holds(ctx, fwd, a, f.Name(), ask) != nil {
+				held = false
+				break
+			}
+		}
+		if held {
+			f.SetHandedOff()
+		}
+	}
+}
+
 // one pulls f's rows from the first member that holds it ready, and
 // reports whether f is filled: by that pull, because no member holds it
 // any more, or because the members filling it too rank below this one.

@@ -33,7 +33,7 @@ const maxBroadcast = 1000
 func (n *Node) create(name string, s registry.Sizing) (f *registry.Filter, created bool, err error) {
 	p, err := n.reg.Create(name, s)
 	if err != nil {
-		return nil, false, err
+		return nil, false, n.change(p, err) // a refused create's plan, if any, is carried out too
 	}
 	res := n.reg.Apply(p)
 	n.broadcast(p.Broadcast)

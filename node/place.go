@@ -79,8 +79,10 @@ func (n *Node) ranked(rt registry.Route) []route.Member {
 	return n.placing.dir.Ranked(rt.Ranked, rt.Replicas)
 }
 
-// fill tries once to fill every filter that awaits its rows.
+// fill tries once to fill every filter that awaits its rows, and to see
+// every filter this node gave up held by its owners (then freed at once).
 func (n *Node) fill() {
+	defer fill.Handed(n.life.ctx, n.reg, n.placing.fwd, n.placing.dir, string(n.name), n.cfg.ForwardTimeout)
 	res := n.placing.filler.Round(n.life.ctx, n.reg, func(rt registry.Route) []route.Member {
 		return n.placing.dir.FillFrom(rt.Ranked, rt.Replicas)
 	})
@@ -115,7 +117,7 @@ func (n *Node) placeMembers() {
 	if err := n.change(n.reg.SetMembers(names), nil); err != nil {
 		n.log.Warn("a filter placed here could not be opened", "err", err)
 	}
-	if len(n.reg.Filling()) > 0 && n.placing.filling.CompareAndSwap(false, true) {
+	if len(n.reg.Filling())+len(n.reg.Leaving()) > 0 && n.placing.filling.CompareAndSwap(false, true) {
 		if !n.life.spawn(func() { defer n.placing.filling.Store(false); n.fill() }) {
 			n.placing.filling.Store(false)
 		}

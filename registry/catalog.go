@@ -53,17 +53,20 @@ func (r *Registry) Create(name string, s Sizing) (*Plan, error) {
 	if n := r.names(); n >= r.cfg.MaxFilters {
 		return nil, fmt.Errorf("%d named filters already, the most --max-filters allows", n)
 	}
-	if !r.owns(name, def) {
-		// placed on other members: they open it, and refuse it if full
-	} else if err := r.roomFor(def.Bytes()); err != nil {
-		return nil, err
+	room := &Plan{}
+	if r.owns(name, def) { // else placed on other members: they open it, and refuse it if full
+		room = r.makeRoom(def.Bytes(), name)
+		if err := r.roomFor(def.Bytes()); err != nil {
+			return nil, err // nothing freed
+		}
 	}
 	v, err := r.cat.Create(name, def, r.cfg.Node, r.cfg.Now())
 	if err != nil {
-		return nil, err
+		return room, err
 	}
 	r.catVer++
 	p := r.reconcile(name)
+	p.merge(room)
 	p.catalog, p.created = r.catVer, true
 	if r.owns(name, def) {
 		p.want = versionFolder(name, v.ID())

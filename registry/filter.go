@@ -44,6 +44,7 @@ type Filter struct {
 	// Both for placed filters (placement.go).
 	filling atomic.Bool
 	unowned atomic.Int64
+	handed  atomic.Bool // given up, and its owners hold it ready: freed at once
 
 	stats atomic.Pointer[Stats] // refreshed in the background (stats.go)
 	alarm alarmState

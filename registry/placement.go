@@ -154,6 +154,7 @@ func (r *Registry) keepUnowned(f *Filter, owned bool) {
 	switch {
 	case owned:
 		f.unowned.Store(0)
+		f.handed.Store(false)
 	case f.unowned.Load() == 0:
 		f.unowned.Store(r.cfg.Now().UnixNano())
 		r.log.Info("filter no longer placed here: kept for the grace, then freed", "filter", f.name,
@@ -168,7 +169,7 @@ func (r *Registry) freeUnowned() *Plan {
 	now := r.cfg.Now()
 	for folder, f := range r.open {
 		since := f.unowned.Load()
-		if since == 0 || now.Sub(time.Unix(0, since)) < r.cfg.HandoffGrace {
+		if since == 0 || !f.handed.Load() && now.Sub(time.Unix(0, since)) < r.cfg.HandoffGrace {
 			continue
 		}
 		delete(r.open, folder)
@@ -193,10 +194,10 @@ func (r *Registry) markOwned() {
 	}
 }
 
-// makeRoom frees, before their grace ends, placed filters this node gave
-// up (but of name), the longest given up first, until a filter of size
-// bytes fits within MaxMemory — a filter placed here comes first. Callers
-// hold r.mu.
+// makeRoom frees placed filters this node gave up and their owners hold
+// ready (but of name), the longest given up first, until a filter of size
+// bytes fits within MaxMemory — a filter placed here comes first — or
+// none, if freeing them all would not make the room. Callers hold r.mu.
 func (r *Registry) makeRoom(size uint64, name string) *Plan {
 	p := &Plan{}
 	if r.roomFor(size) == nil {
@@ -204,9 +205,16 @@ func (r *Registry) makeRoom(size uint64, name string) *Plan {
 	}
 	var gone []*Filter
 	for _, f := range r.open {
-		if f.Unowned() && f.name != name {
+		if f.Unowned() && f.handed.Load() && f.name != name {
 			gone = append(gone, f)
 		}
+	}
+	var freeable uint64
+	for _, f := range gone {
+		freeable += f.budget()
+	}
+	if r.bytes-min(freeable, r.bytes)+size > uint64(r.cfg.MaxMemory) { // roomFor failed: there is a bound
+		return p // not enough even so: free nothing
 	}
 	slices.SortFunc(gone, func(a, b *Filter) int { return cmp.Compare(a.unowned.Load(), b.unowned.Load()) })
 	for _, f := range gone {
@@ -257,6 +265,26 @@ func (f *Filter) SetFilled() { f.filling.Store(false) }
 // Unowned reports whether f is kept here only for the grace: this node
 // is no longer among its owners.
 func (f *Filter) Unowned() bool { return f.unowned.Load() != 0 }
+
+// SetHandedOff marks f, given up, as held ready by its owners now: it is
+// freed at once, the grace no longer needed.
+func (f *Filter) SetHandedOff() {
+	if f.Unowned() {
+		f.handed.Store(true)
+	}
+}
+
+// Leaving returns the placed filters open here that this node gave up
+// and that are not known to be held by their owners yet.
+func (r *Registry) Leaving() []*Filter {
+	var out []*Filter
+	for _, f := range r.All() {
+		if f.Unowned() && !f.handed.Load() {
+			out = append(out, f)
+		}
+	}
+	return out
+}
 
 // Filling returns the placed filters open here that await their rows.
 func (r *Registry) Filling() []*Filter {

@@ -177,9 +177,9 @@ func TestPlacementInTheCatalog(t *testing.T) {
 }
 
 // TestPlacedMakesRoom: when the members change, a filter placed here
-// opens though the memory is held by filters this node gave up — they go
-// before their grace ends — and the filters it owns never exceed what
-// placement's bound lets it hold.
+// waits for the memory held by filters this node gave up until their
+// owners hold them (the node asks, SetHandedOff); they then go at once,
+// before their grace ends, and the filter opens.
 func TestPlacedMakesRoom(t *testing.T) {
 	cfg := testConfig()
 	cfg.MaxFilters = 100
@@ -194,8 +194,13 @@ func TestPlacedMakesRoom(t *testing.T) {
 		r.Apply(p)
 	}
 	for _, others := range [][]string{{"n3"}, {"n4"}, {"n2"}, {"n5"}} {
-		res := r.Apply(r.SetMembers(append([]string{"n1"}, others...)))
-		require.NoError(t, res.Err, "with %v", others)
+		r.Apply(r.SetMembers(append([]string{"n1"}, others...)))
+		for _, f := range r.Leaving() {
+			assert.NotNil(t, r.Lookup([]byte(f.Name())), "kept until its owners hold it")
+			f.SetHandedOff()
+		}
+		require.NoError(t, r.Apply(r.DropDue()).Err, "with %v", others)
+		assert.Empty(t, r.Leaving())
 		for i := range 6 {
 			name := fmt.Sprintf("f%d", i)
 			rt, _ := r.Route([]byte(name))
@@ -203,6 +208,8 @@ func TestPlacedMakesRoom(t *testing.T) {
 			if rt.Owns("n1") {
 				require.NotEmpty(t, vs, "%s placed on n1 (with %v)", name, others)
 				assert.False(t, vs.Winner().Unowned())
+			} else {
+				assert.Empty(t, vs, "%s handed off: freed at once", name)
 			}
 		}
 		used, limit := r.Memory()
