@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/rmbd/rmbd/filter"
+	"github.com/rmbd/rmbd/internal/mutate"
 	"github.com/rmbd/rmbd/registry"
 	"github.com/rmbd/rmbd/route"
 	"github.com/rmbd/rmbd/wire"
@@ -97,7 +98,7 @@ func (fl *Filler) Round(ctx context.Context, reg *registry.Registry, members fun
 		}
 		done := true
 		if rt, ok := reg.Route([]byte(f.Name())); ok { // else dropped, or no longer placed
-			done = fl.one(ctx, f, members(rt), &res)
+			done = mutate.FillSkipped || fl.one(ctx, f, members(rt), &res)
 		}
 		if done || fl.cfg.Now().Sub(since) > fl.cfg.GiveUp {
 			f.SetFilled()

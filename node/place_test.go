@@ -8,6 +8,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/rmbd/rmbd/auth"
 	"github.com/rmbd/rmbd/gossip"
 	"github.com/rmbd/rmbd/internal/counter"
 	"github.com/rmbd/rmbd/node"
@@ -67,9 +68,14 @@ func owners(name string, _ int, ns ...*node.Node) []string {
 // true through every member, forwarded or not; with a write quorum of 2
 // an acknowledged add is on both owners before any gossip round.
 func TestPlacedFiltersAnswerEverywhere(t *testing.T) {
+	t.Run("without a key", func(t *testing.T) { placedEverywhere(t, nil) })
+	t.Run("with a cluster key", func(t *testing.T) { placedEverywhere(t, []auth.Key{testKey(t)}) })
+}
+
+func placedEverywhere(t *testing.T, keys []auth.Key) {
 	inBubble(t, func(t *testing.T, tn *testNet) {
 		cfg := node.DefaultConfig()
-		cfg.WriteQuorum, cfg.HandoffGrace = 2, 2*time.Second
+		cfg.WriteQuorum, cfg.HandoffGrace, cfg.ClusterKeys = 2, 2*time.Second, keys
 		a := tn.member(cfg)
 		ns := []*node.Node{a, tn.member(cfg, a), tn.member(cfg, a), tn.member(cfg, a)}
 		tn.joined(ns...)

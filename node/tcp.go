@@ -100,9 +100,15 @@ func (s *stream) unkept(why error) {
 			return // cannot happen: the node wrote them
 		}
 		reply := pending[:l]
-		if wire.Type(reply[0]) == wire.TypeAddResult {
+		switch wire.Type(reply[0]) {
+		case wire.TypeAddResult:
 			if r, err := wire.DecodeResult(reply); err == nil {
 				reply, _ = wire.AppendError(nil, unkeptError(r.ReqID, "", why))
+				s.n.meters.c.Inc(counter.AddsUnkept)
+			}
+		case wire.TypeSealed: // a member's forwarded add: an error frame it cannot take unsealed, which fails the forward
+			if sl, err := wire.DecodeSealed(reply); err == nil && sl.InnerType() == wire.TypeAddResult {
+				reply, _ = wire.AppendError(nil, unkeptError(0, "", why))
 				s.n.meters.c.Inc(counter.AddsUnkept)
 			}
 		}

@@ -99,10 +99,11 @@ func (d *Directory) HasLeft(name string) bool {
 }
 
 // FillFrom lists the members to ask for the rows of a filter whose route
-// is ranked: those that left lately first (handing their filters off,
-// they hold every add they acknowledged), then Ranked.
+// is ranked: Ranked, then those that left lately (handing their filters
+// off: of a filter on one member, they alone hold its rows; a member
+// that holds it ready comes first, having every add since they left).
 func (d *Directory) FillFrom(ranked []string, owners int) []Member {
-	var out []Member
+	out := d.Ranked(ranked, owners)
 	now := d.now()
 	d.left.Range(func(k, v any) bool {
 		if dep := v.(departure); now.Sub(dep.at) < LeftFor {
@@ -112,5 +113,5 @@ func (d *Directory) FillFrom(ranked []string, owners int) []Member {
 		}
 		return true
 	})
-	return append(out, d.Ranked(ranked, owners)...)
+	return out
 }

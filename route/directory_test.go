@@ -33,7 +33,7 @@ func TestDirectory(t *testing.T) {
 	assert.Equal(t, []string{"a", "b", "me", "c"}, names(d.Ranked(ranked, 2)), "forgiven")
 
 	d.Left("z", d4)
-	assert.Equal(t, []string{"z", "a", "b", "me", "c"}, names(d.FillFrom(ranked, 2)))
+	assert.Equal(t, []string{"a", "b", "me", "c", "z"}, names(d.FillFrom(ranked, 2)))
 	now = now.Add(LeftFor)
 	assert.Equal(t, []string{"a", "b", "me", "c"}, names(d.FillFrom(ranked, 2)), "gone")
 }

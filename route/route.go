@@ -27,6 +27,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/rmbd/rmbd/internal/mutate"
 	"github.com/rmbd/rmbd/wire"
 )
 
@@ -107,6 +108,9 @@ func Has(ctx context.Context, p Plan, local Local, fwd Forwarder, req, dst []byt
 // replaced by the next member in rank.
 func Add(ctx context.Context, p Plan, local Local, fwd Forwarder, req, dst []byte) ([]byte, error) {
 	want := max(1, min(p.Quorum, p.Owners))
+	if mutate.QuorumOfOne {
+		want = 1
+	}
 	order := ownersFirst(p)
 	order = order[:min(len(order), p.Owners+p.Tries)]
 	type result struct {

@@ -26,6 +26,10 @@ type request struct {
 	sentAt time.Duration
 	// deadline: an expire's, by the simulation's clock.
 	deadline time.Time
+	// sentStep and acked, in a placement history: the step it was sent
+	// in, and for a has the batch it asks.
+	sentStep int
+	acked    *placeAck
 	// answered by the network's handler:
 	done  bool
 	bits  []byte // add and has results
@@ -66,7 +70,7 @@ func (cl *client) send(r *request) error {
 	case OpCreate: // padded, as the client pads them: the answer is larger than the request
 		inner, err = wire.AppendFilterRequest(nil, wire.FilterRequest{ReqID: id, Op: wire.FilterOpCreate,
 			Name: []byte(r.op.Filter), Layout: filter.Blocked, Capacity: r.op.Capacity, FPRate: FPRate, Pad: wire.MaxDatagram,
-			Window: uint64(r.op.Window.Milliseconds()), Slices: uint16(r.op.Slices)})
+			Window: uint64(r.op.Window.Milliseconds()), Slices: uint16(r.op.Slices), Growth: r.op.Growth, Replicas: r.op.Replicas})
 	case OpDrop:
 		inner, err = wire.AppendFilterRequest(nil, wire.FilterRequest{ReqID: id, Op: wire.FilterOpDrop,
 			Name: []byte(r.op.Filter), Pad: wire.MaxDatagram})

@@ -29,6 +29,7 @@ const (
 	antiEntropyInterval = 2 * time.Second
 	rejoinInterval      = 2 * time.Second
 	checkpointInterval  = 3 * time.Second
+	placedCheckpoints   = 10 * time.Second
 	maxMemory           = 64 << 20
 	maxBufferBytes      = 8 << 20
 	maxPeers            = 16
@@ -47,6 +48,11 @@ type member struct {
 	n      *node.Node // nil while down
 	cancel context.CancelFunc
 	done   chan error
+	// exited is closed once the last run returned; leaving is the node
+	// while it leaves (Leave): it still ticks until it exits, as its own
+	// sync loop would while it hands its filters off.
+	exited  chan struct{}
+	leaving *node.Node
 	// crashes are the moments it died, for the checks of what an
 	// unsynced crash may lose.
 	crashes []time.Duration
@@ -57,6 +63,11 @@ type member struct {
 	dying    bool
 	deadline time.Duration
 	tear     bool
+	// left: it stopped gracefully (Leave) and never comes back.
+	left bool
+	// restartDue: a restart waits for the last run to wind down
+	// (cluster.restart).
+	restartDue bool
 }
 
 func (m *member) gossip() netip.AddrPort { return netip.AddrPortFrom(m.addr.Addr(), 7946) }
@@ -131,13 +142,19 @@ type cluster struct {
 	active map[int]Fault
 	// refused counts starts refused on a corrupted disk.
 	refused int
+	// streams are the members' open streams, cut with their links.
+	streams *streams
+	// stopping is told of a member about to stop (killed, leaving, or at
+	// the end), while its node still answers: its counters are read.
+	// departing is told of a member about to leave, before stopping.
+	stopping, departing func(*member)
 }
 
 func newCluster(p Plan) *cluster {
 	c := &cluster{plan: p, nw: memnet.New(p.Seed),
 		links: &links{side: map[netip.Addr]int{}, down: map[netip.Addr]bool{}, alone: map[netip.Addr]bool{}, boot: map[netip.Addr]bool{},
 			deaf: map[netip.Addr]bool{}},
-		start: time.Now(), active: map[int]Fault{}}
+		start: time.Now(), active: map[int]Fault{}, streams: newStreams()}
 	c.nw.Cut(c.links.cut)
 	if p.Keyed {
 		c.keys = []auth.Key{keyFrom(p.Seed, 0)}
@@ -200,6 +217,11 @@ func (c *cluster) boot(m *member, repair bool) error {
 	if c.plan.TombstoneTTL > 0 {
 		cfg.TombstoneTTL = c.plan.TombstoneTTL
 	}
+	if pl := c.plan.Placement; pl != nil {
+		// Up to 20 filters a member, each its own store: checkpoints less
+		// often (each allocates its writer's buffer, 1 MiB).
+		cfg.WriteQuorum, cfg.HandoffGrace, cfg.CheckpointInterval = pl.Quorum, pl.Grace, placedCheckpoints
+	}
 	cfg.Now = m.now
 	cfg.Resolver = noDNS{}
 	cfg.Logger = slog.New(slog.NewTextHandler(m.logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -212,7 +234,7 @@ func (c *cluster) boot(m *member, repair bool) error {
 		ep.Close()
 		return err
 	}
-	cfg.Transport, cfg.GossipTransport, cfg.GossipListen = ep, g, m.gossip().String()
+	cfg.Transport, cfg.GossipTransport, cfg.GossipListen = transport{ep, c.streams}, g, m.gossip().String()
 	for _, o := range c.members {
 		if o != m {
 			cfg.Join = append(cfg.Join, o.gossip().String())
@@ -225,15 +247,19 @@ func (c *cluster) boot(m *member, repair bool) error {
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
+	done, exited := make(chan error, 1), make(chan struct{})
+	go func() {
+		err := n.Run(ctx)
+		close(exited)
+		done <- err
+	}()
 	select {
 	case <-n.Ready():
 	case err := <-done:
 		cancel()
 		return err
 	}
-	m.n, m.cancel, m.done = n, cancel, done
+	m.n, m.cancel, m.done, m.exited = n, cancel, done, exited
 	return nil
 }
 
@@ -245,6 +271,7 @@ func (c *cluster) kill(m *member, tear bool) {
 	if m.n == nil {
 		return
 	}
+	c.stop1(m)
 	m.crashes = append(m.crashes, c.elapsed())
 	c.links.set(func() { c.links.down[m.addr.Addr()] = true })
 	if !m.disk.Crashed() {
@@ -265,12 +292,30 @@ func (c *cluster) cutPower(m *member, after int, tear bool) {
 	m.dying, m.deadline, m.tear = true, c.elapsed()+2*time.Second, tear
 }
 
-// killDying kills the members whose power cut struck, or is due.
+// killDying kills the members whose power cut struck, or is due, and
+// restarts those whose last run wound down since their restart was due.
 func (c *cluster) killDying() {
 	for _, m := range c.members {
 		if m.dying && (m.disk.Crashed() || c.elapsed() >= m.deadline) {
 			c.kill(m, m.tear)
 		}
+		if m.restartDue && m.wound() {
+			m.restartDue = false
+			c.restart(m, false)
+		}
+	}
+}
+
+// wound reports whether m's last run returned.
+func (m *member) wound() bool {
+	if m.exited == nil {
+		return true
+	}
+	select {
+	case <-m.exited:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -283,9 +328,17 @@ func (m *member) reap() {
 }
 
 // restart boots m again, lets the checks see what its disk kept, then
-// lets it reach the other members.
+// lets it reach the other members. In a placement history a killed
+// member's last run may take a while to wind down — its context ended,
+// it hands its placed filters off, cut off from everyone, until
+// route.LeftFor — and the history goes on meanwhile: the restart is due
+// (killDying does it), and the member stays down until then.
 func (c *cluster) restart(m *member, repair bool) {
-	if m.n != nil {
+	if m.n != nil || m.left {
+		return
+	}
+	if c.plan.Placement != nil && !m.wound() {
+		m.restartDue = true
 		return
 	}
 	m.reap()
@@ -334,11 +387,46 @@ func (c *cluster) corruptAndRestart(m *member, file string, offset int64) {
 func (c *cluster) stop() {
 	for _, m := range c.members {
 		if m.n != nil {
+			c.stop1(m)
 			m.cancel()
 			m.n = nil
 		}
 		m.reap()
 	}
+}
+
+// stop1 tells the cluster's watcher that m is about to stop.
+func (c *cluster) stop1(m *member) {
+	if c.stopping != nil && m.n != nil {
+		c.stopping(m)
+	}
+}
+
+// leave stops m as an operator does: gracefully (it tells the members it
+// leaves, and finishes the requests in hand), for good. Its shutdown runs
+// on in the background, on the network, while the history goes on.
+func (c *cluster) leave(m *member) {
+	if m.n == nil || m.paused || m.dying {
+		return
+	}
+	if c.departing != nil {
+		c.departing(m)
+	}
+	c.stop1(m)
+	m.cancel()
+	m.n, m.leaving, m.left = nil, m.n, true
+}
+
+// ticking returns the node to tick: m's when it is up, or while it
+// leaves; nil otherwise.
+func (m *member) ticking() *node.Node {
+	if m.up() {
+		return m.n
+	}
+	if m.leaving != nil && m.wound() {
+		m.leaving = nil
+	}
+	return m.leaving
 }
 
 // live returns the members up now.

@@ -56,6 +56,19 @@
 // once out of it, slices and bytes within bounds) run every second and
 // once healed.
 //
+// Another seed in five draws a placement history (NewPlacementPlan,
+// placement.go): 4 to 6 members under --fsync always, 6 to 20 filters
+// each placed on 2 members (some on 3), a write quorum of 1 or of every
+// owner, keys added through members drawn at random (most adds are
+// forwarded to the owners), under kill -9 and restart, a member cut off,
+// a member joining, a member leaving for good, and a lossy network. Its
+// checks (placecheck.go): read your writes while the cluster is stable,
+// every owner holding every key acknowledged while it was, no filter
+// kept past the handoff grace, and once healed every filter on exactly
+// its owners, filled, each owner holding every key, every member
+// answering every key (lost = 0), no folder of a filter a member does not
+// own, and the false-positive rate.
+//
 // A failing history is shrunk (Shrink) to the fewest faults that still
 // fail, and replays from its seed:
 //

@@ -26,6 +26,8 @@ func TestMutationsAreFound(t *testing.T) {
 		{"deadlines missed", &mutate.DeadlinesMissed},
 		{"slices kept forever", &mutate.SlicesKeptForever},
 		{"a member's slice rows refused", &mutate.SliceRowsRefused},
+		{"an add acknowledged by one owner of W", &mutate.QuorumOfOne},
+		{"a new owner filled without pulling", &mutate.FillSkipped},
 	} {
 		t.Run(m.name, func(t *testing.T) {
 			*m.on = true

@@ -37,6 +37,9 @@ type Plan struct {
 	// Window, when set, makes a windowed history (window.go): its one
 	// filter's window, and no Ops.
 	Window *Window
+	// Placement, when set, makes a placement history (placement.go): its
+	// placed filters and write quorum, and no Ops.
+	Placement *Placement
 }
 
 // OpKind is a kind of client request.
@@ -75,6 +78,10 @@ type Op struct {
 	// Window and Slices: a windowed filter created.
 	Window time.Duration
 	Slices int
+	// Replicas and Growth: a placed filter created, on Replicas members,
+	// growing by Growth (1: it does not grow).
+	Replicas uint8
+	Growth   uint32
 }
 
 // FaultKind is a kind of fault.
@@ -93,11 +100,16 @@ const (
 	Joiner                     // a member with another default sizing joins
 	Rotate                     // the cluster key is rotated, member by member
 	CrashAll                   // every member dies at once (kill -9) and all restart after Dur
+	Leave                      // a member stops gracefully and does not come back (placement histories)
 	numFaultKinds
 )
 
+// numDrawnKinds is the kinds NewPlan draws from: the faults before Leave,
+// so that a kind added for other histories changes no seed's plan.
+const numDrawnKinds = Leave
+
 var faultNames = [...]string{"halves", "isolate", "one-way", "lossy", "crash", "pause", "clock-step", "corrupt",
-	"joiner", "rotate", "crash-all"}
+	"joiner", "rotate", "crash-all", "leave"}
 
 func (k FaultKind) String() string { return faultNames[k] }
 
@@ -105,7 +117,7 @@ func (k FaultKind) String() string { return faultNames[k] }
 type Fault struct {
 	At, Dur time.Duration
 	Kind    FaultKind
-	Node    int           // the member it strikes (Isolate, OneWay, Crash, Pause, ClockStep, Corrupt)
+	Node    int           // the member it strikes (Isolate, OneWay, Crash, Pause, ClockStep, Corrupt, Leave)
 	Side    []int         // Halves: the members of one side
 	Net     memnet.Faults // Lossy
 	Step    time.Duration // ClockStep: how far the clock jumps
@@ -314,7 +326,7 @@ func faults(rng *rand.Rand, p Plan) []Fault {
 	rotations, joiners := 0, 0
 	end := p.Length - 2*time.Second
 	for range rng.IntN(9) {
-		f := Fault{Kind: FaultKind(rng.IntN(int(numFaultKinds))), Node: rng.IntN(p.Nodes)}
+		f := Fault{Kind: FaultKind(rng.IntN(int(numDrawnKinds))), Node: rng.IntN(p.Nodes)}
 		f.At = at(rng, 2*time.Second, end-time.Second)
 		f.Dur = at(rng, time.Second, min(12*time.Second, end-f.At))
 		switch f.Kind {
@@ -390,7 +402,9 @@ func (p Plan) Keep(idx []int) Plan {
 // String describes the plan on a few lines.
 func (p Plan) String() string {
 	var b strings.Builder
-	if w := p.Window; w != nil {
+	if pl := p.Placement; pl != nil {
+		fmt.Fprintf(&b, "%s", pl.describe(p))
+	} else if w := p.Window; w != nil {
 		fmt.Fprintf(&b, "seed %d: windowed, %d members, %v, clocks within ±%v, %d keys per %v window in %d slices\n", p.Seed, p.Nodes,
 			p.Length, WindowSkew, w.Capacity, w.Length, w.Slices)
 	} else {

@@ -62,6 +62,8 @@ type Report struct {
 	Logs string
 	// Window is what a windowed history measured (nil for others).
 	Window *WindowReport
+	// Placement is what a placement history measured (nil for others).
+	Placement *PlacementReport
 }
 
 // Failed reports whether any invariant broke.
@@ -83,8 +85,11 @@ type action struct {
 // Run runs the history p and checks it. It must be called inside a
 // testing/synctest bubble: the members' timers run on its fake clock.
 func Run(p Plan) *Report {
-	if p.Window != nil {
+	switch {
+	case p.Window != nil:
 		return runWindow(p)
+	case p.Placement != nil:
+		return runPlacement(p)
 	}
 	r := &Report{Plan: p, Answers: map[OpKind]int{}, Errors: map[uint16]int{}}
 	c := newCluster(p)
@@ -224,13 +229,13 @@ const (
 	ticksPerSync   = int(syncInterval / tick)
 )
 
-// step ticks the live members every sync interval, in an order the seed
-// draws, and delivers until the network is quiet.
+// step ticks the live members (and those leaving) every sync interval,
+// in an order the seed draws, and delivers until the network is quiet.
 func (c *cluster) step(steps int, rng *rand.Rand) {
 	if steps%ticksPerSync == 0 {
 		for _, i := range rng.Perm(len(c.members)) {
-			if m := c.members[i]; m.up() {
-				m.n.Tick()
+			if n := c.members[i].ticking(); n != nil {
+				n.Tick()
 			}
 		}
 	}
@@ -238,8 +243,10 @@ func (c *cluster) step(steps int, rng *rand.Rand) {
 }
 
 // settle lets every goroutine of the bubble run until all wait, and
-// delivers the datagrams they sent, until nothing moves.
+// delivers the datagrams they sent, until nothing moves. Streams whose
+// link is cut break first (streams.go).
 func (c *cluster) settle() {
+	c.streams.cut(c.nw.Linked)
 	for {
 		synctest.Wait()
 		if c.nw.Deliver() == 0 {
@@ -321,9 +328,15 @@ func (c *cluster) faultActions() []action {
 			})
 		case Joiner:
 			later(f.At, func() {
-				j := c.add(store.FsyncAlways, 2*DefaultCapacity)
+				capacity := uint64(2 * DefaultCapacity)
+				if c.plan.Placement != nil {
+					capacity = DefaultCapacity // what matters is the placed filters
+				}
+				j := c.add(store.FsyncAlways, capacity)
 				c.restart(j, false)
 			})
+		case Leave:
+			later(f.At, func() { c.leave(m) })
 		case Rotate:
 			rotations++
 			acts = append(acts, c.rotation(f, keyFrom(c.plan.Seed, rotations))...)

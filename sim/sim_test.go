@@ -21,6 +21,7 @@ var (
 	keep   = flag.String("sim.keep", "", "with -sim.seed: keep only these faults, by index (a shrunk replay), e.g. 0,3")
 	shrink = flag.Bool("sim.shrink", true, "shrink a failing history to the fewest faults that still fail")
 	tally  = flag.Bool("sim.tally", false, "print what the histories exercised and found (make sim)")
+	nokey  = flag.Bool("sim.nokey", false, "run every history without a cluster key, and so no key rotation (tells a bug of sealing from others)")
 )
 
 // run runs plan p in a bubble of its own.
@@ -73,6 +74,10 @@ func seedList() []uint64 {
 // plan is the seed's plan, with only the faults -sim.keep names.
 func plan(seed uint64) sim.Plan {
 	p := sim.PlanFor(seed)
+	if *nokey { // and no key to rotate
+		p.Keyed = false
+		p = p.Without(func(i int) bool { return p.Faults[i].Kind == sim.Rotate })
+	}
 	if *only == 0 || *keep == "" {
 		return p
 	}
@@ -94,11 +99,11 @@ func report(t *testing.T, p sim.Plan, r *sim.Report) {
 	for _, f := range r.Failures {
 		fmt.Fprintf(&b, "FAIL %s\n", f)
 	}
-	fmt.Fprintf(&b, "replay: go test ./sim -run 'TestSim$' -sim.seed=%d%s -v\n", p.Seed, keepFlag(p, *keep))
+	fmt.Fprintf(&b, "replay: go test ./sim -run 'TestSim$' -sim.seed=%d%s%s -v\n", p.Seed, keepFlag(p, *keep), nokeyFlag())
 	if *shrink && *keep == "" && len(p.Faults) > 0 {
 		kept := sim.Shrink(p, func(q sim.Plan) bool { return run(t, q).Failed() })
-		fmt.Fprintf(&b, "shrunk to %d of %d faults:\n%sreplay: go test ./sim -run 'TestSim$' -sim.seed=%d -sim.keep=%s -v\n",
-			len(kept), len(p.Faults), p.Keep(kept), p.Seed, joinInts(kept))
+		fmt.Fprintf(&b, "shrunk to %d of %d faults:\n%sreplay: go test ./sim -run 'TestSim$' -sim.seed=%d -sim.keep=%s%s -v\n",
+			len(kept), len(p.Faults), p.Keep(kept), p.Seed, joinInts(kept), nokeyFlag())
 	}
 	// What broke comes last too: a CI log keeps only its tail.
 	t.Errorf("%s\nlast warnings of each member:\n%s\n%s", b.String(), r.Logs, b.String())
@@ -109,6 +114,13 @@ func keepFlag(p sim.Plan, keep string) string {
 		return ""
 	}
 	return " -sim.keep=" + keep
+}
+
+func nokeyFlag() string {
+	if *nokey {
+		return " -sim.nokey"
+	}
+	return ""
 }
 
 func joinInts(xs []int) string {

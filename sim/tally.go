@@ -48,6 +48,11 @@ type Tally struct {
 	// together (MaxBytes: the most of any).
 	Windowed int
 	Window   WindowReport
+	// Placed is the placement histories (WriteAll of them with W = R),
+	// Placement what they measured together (Placed and Settled: the
+	// longest of any).
+	Placed, WriteAll int
+	Placement        PlacementReport
 }
 
 // Add counts r.
@@ -101,6 +106,19 @@ func (t *Tally) Add(r *Report) {
 		t.Window.Never, t.Window.NeverTrue = t.Window.Never+w.Never, t.Window.NeverTrue+w.NeverTrue
 		t.Window.MaxBytes = max(t.Window.MaxBytes, w.MaxBytes)
 	}
+	if p := r.Placement; p != nil {
+		t.Placed++
+		if p.WriteAll {
+			t.WriteAll++
+		}
+		s := &t.Placement
+		s.Acked, s.Lost, s.Orphaned, s.Steady = s.Acked+p.Acked, s.Lost+p.Lost, s.Orphaned+p.Orphaned, s.Steady+p.Steady
+		s.Departed += p.Departed
+		s.Requests, s.Forwards, s.ForwardsFailed = s.Requests+p.Requests, s.Forwards+p.Forwards, s.ForwardsFailed+p.ForwardsFailed
+		s.Fills, s.FillBytes, s.FillsFailed = s.Fills+p.Fills, s.FillBytes+p.FillBytes, s.FillsFailed+p.FillsFailed
+		s.Asked, s.Never, s.NeverTrue = s.Asked+p.Asked, s.Never+p.Never, s.NeverTrue+p.NeverTrue
+		s.Placed, s.Settled = max(s.Placed, p.Placed), max(s.Settled, p.Settled)
+	}
 }
 
 // ratio is a/b, 0 when b is.
@@ -144,5 +162,12 @@ func (t *Tally) String() string {
 	w := t.Window
 	fmt.Fprintf(&b, "windowed histories %d: keys missing within the window %d (late on a lossy network %d); present out of it %.2f%% of %d asked, never added %.2f%% of %d; most bytes a window took %d\n",
 		t.Windowed, w.Missing, w.Late, 100*ratio(w.OldTrue, w.Old), w.Old, 100*ratio(w.NeverTrue, w.Never), w.Never, w.MaxBytes)
+	p := t.Placement
+	fmt.Fprintf(&b, "placement histories %d (W = R %d): keys acknowledged %d (%d while stable), lost %d (allowed: the one copy left with a member cut off %d; "+
+		"every copy down or cut off for a while, back since %d); "+
+		"requests forwarded %.0f%% of %d (failed %d); fills %d, %d bytes (attempts that found no holder %d); has judged %d, never added present %.2f%% of %d; "+
+		"placed at most %v after the heal, settled %v after that\n",
+		t.Placed, t.WriteAll, p.Acked, p.Steady, p.Lost, p.Departed, p.Orphaned, 100*ratio(int(p.Forwards), int(p.Requests)), p.Requests, p.ForwardsFailed,
+		p.Fills, p.FillBytes, p.FillsFailed, p.Asked, 100*ratio(p.NeverTrue, p.Never), p.Never, p.Placed, p.Settled)
 	return b.String()
 }

@@ -53,10 +53,14 @@ const WindowSkew = 100 * time.Millisecond
 const windowEvery = 5
 
 // PlanFor is the history seed draws: a windowed one (NewWindowPlan) for
-// one seed in five, NewPlan's otherwise.
+// one seed in five, a placement one (NewPlacementPlan) for another one in
+// five, NewPlan's otherwise.
 func PlanFor(seed uint64) Plan {
-	if seed%windowEvery == 0 {
+	switch {
+	case seed%windowEvery == 0:
 		return NewWindowPlan(seed)
+	case seed%placementEvery == placementSeed:
+		return NewPlacementPlan(seed)
 	}
 	return NewPlan(seed)
 }

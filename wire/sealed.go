@@ -103,7 +103,7 @@ func DecodeSealed(b []byte) (Sealed, error) {
 func Sealable(t Type) bool {
 	switch t {
 	case TypeSync, TypePeer, TypeAck, TypeRowSync, TypeSparseSync, TypeRowAck, TypePull, TypePullDone, TypeError, TypePeerRequest, TypePeerResult, TypeNamed,
-		TypeCatalog:
+		TypeCatalog, TypeAddResult, TypeHasResult: // results: answers to batches a member forwarded
 		return true
 	}
 	return AdminSealable(t)

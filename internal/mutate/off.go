@@ -23,4 +23,10 @@ const (
 	// SliceRowsRefused makes a member refuse a member's rows of a slice
 	// it has not opened itself.
 	SliceRowsRefused = false
+	// QuorumOfOne acknowledges an add to a placed filter once one owner
+	// holds it, whatever the write quorum (route.Add).
+	QuorumOfOne = false
+	// FillSkipped marks a placed filter a member came to own as filled
+	// without pulling its rows from a member that held it (fill.Round).
+	FillSkipped = false
 )
