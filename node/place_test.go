@@ -63,6 +63,21 @@ func owners(name string, _ int, ns ...*node.Node) []string {
 	return out
 }
 
+// makePlaced creates count filters named prefix0… on replicas members
+// through via, and waits until each is on its owners among ns.
+func (tn *testNet) makePlaced(u *station, via *node.Node, prefix string, count int, replicas uint8, ns ...*node.Node) []string {
+	tn.t.Helper()
+	var names []string
+	for i := range count {
+		name := fmt.Sprintf("%s%d", prefix, i)
+		names = append(names, name)
+		_, e := filterOp(tn.t, u, via, placed(name, replicas))
+		require.Nil(tn.t, e)
+	}
+	tn.settledOn(names, int(replicas), ns...)
+	return names
+}
+
 // TestPlacedFiltersAnswerEverywhere: filters on 2 of 4 members are held
 // by their owners alone, and every key added through any member answers
 // true through every member, forwarded or not; with a write quorum of 2
@@ -224,14 +239,7 @@ func TestLeavingHandsOff(t *testing.T) {
 		ns := []*node.Node{a, tn.member(cfg, a), c}
 		tn.joined(ns...)
 		u := tn.station()
-		var names []string
-		for i := range 9 {
-			name := fmt.Sprintf("h%d", i)
-			names = append(names, name)
-			_, e := filterOp(t, u, a, placed(name, 1))
-			require.Nil(t, e)
-		}
-		tn.settledOn(names, 1, ns...)
+		names := tn.makePlaced(u, a, "h", 9, 1, ns...)
 		for _, name := range names {
 			for _, n := range ns {
 				_, e := placedBatch(t, tn, u, n, name, wire.TypeAddBatch, name+"-via-"+n.Name())
@@ -280,14 +288,7 @@ func TestPlacedAcrossAPartition(t *testing.T) {
 		ns := []*node.Node{a, tn.member(cfg, a), tn.member(cfg, a), tn.member(cfg, a)}
 		tn.joined(ns...)
 		u := tn.station()
-		var names []string
-		for i := range 12 {
-			name := fmt.Sprintf("x%d", i)
-			names = append(names, name)
-			_, e := filterOp(t, u, a, placed(name, 2))
-			require.Nil(t, e)
-		}
-		tn.settledOn(names, 2, ns...)
+		names := tn.makePlaced(u, a, "x", 12, 2, ns...)
 		add := func(via *node.Node, tag string) {
 			for _, name := range names {
 				_, e := placedBatch(t, tn, u, via, name, wire.TypeAddBatch, name+tag)
