@@ -109,12 +109,14 @@ func (fl *Filler) Round(ctx context.Context, reg *registry.Registry, members fun
 }
 
 // Handed marks each placed filter of reg this node (self) gave up as
-// handed off once every owner holds it ready, asking each through fwd:
-// it is then freed without waiting for the grace.
-func Handed(ctx context.Context, reg *registry.Registry, fwd route.Forwarder, dir *route.Directory, self string, ask time.Duration) {
+// handed off once every owner holds it ready, asking each through fwd,
+// and has every row this node originated in it (delivered says so): it
+// is then freed without waiting for the grace.
+func Handed(ctx context.Context, reg *registry.Registry, fwd route.Forwarder, dir *route.Directory, self string, ask time.Duration,
+	delivered func(*registry.Filter) bool) {
 	for _, f := range reg.Leaving() {
 		rt, ok := reg.Route([]byte(f.Name()))
-		if !ok || rt.Owns(self) {
+		if !ok || rt.Owns(self) || !delivered(f) {
 			continue
 		}
 		held := true

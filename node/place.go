@@ -82,7 +82,7 @@ func (n *Node) ranked(rt registry.Route) []route.Member {
 // fill tries once to fill every filter that awaits its rows, and to see
 // every filter this node gave up held by its owners (then freed at once).
 func (n *Node) fill() {
-	defer fill.Handed(n.life.ctx, n.reg, n.placing.fwd, n.placing.dir, string(n.name), n.cfg.ForwardTimeout)
+	defer fill.Handed(n.life.ctx, n.reg, n.placing.fwd, n.placing.dir, string(n.name), n.cfg.ForwardTimeout, n.repl.Delivered)
 	res := n.placing.filler.Round(n.life.ctx, n.reg, func(rt registry.Route) []route.Member {
 		return n.placing.dir.FillFrom(rt.Ranked, rt.Replicas)
 	})

@@ -303,13 +303,21 @@ func TestPlacedAcrossAPartition(t *testing.T) {
 		add(a, "-during")
 		tn.nw.Cut(nil)
 		tn.settledOn(names, 2, ns...)
-		for _, name := range names {
-			for _, n := range ns {
-				got, e := placedBatch(t, tn, u, n, name, wire.TypeHasBatch, name+"-before", name+"-during")
-				require.Nil(t, e)
-				assert.Equal(t, []bool{true, true}, got, "%s through %s", name, n.Name())
+		// The stand-ins' adds reach the owners cut off from them by
+		// replication, or at the latest by anti-entropy.
+		tn.until("every key through every member", 2*cfg.AntiEntropyInterval, func() bool {
+			for _, name := range names {
+				for _, n := range ns {
+					u.settled = tn.settle
+					got, e := namedBatch(t, u, n, name, wire.TypeHasBatch, name+"-before", name+"-during")
+					u.settled = nil
+					if e != nil || !slices.Equal(got, []bool{true, true}) {
+						return false
+					}
+				}
 			}
-		}
+			return true
+		}, ns...)
 	})
 }
 
@@ -345,16 +353,29 @@ func TestForwardingDoesNotStallDatagrams(t *testing.T) {
 		require.NoError(t, err)
 		u.send(a.Addr(), frame)
 		tn.deliver()
-		assert.False(t, hasOn(t, u, a, "other"), "the default filter answers meanwhile")
+		u.send(a.Addr(), classicHas(t, "other"))
+		tn.deliver()
+		var classic, forwarded int
+		count := func() {
+			for _, d := range u.take() {
+				if wire.Type(d.frame[0]) == wire.TypeError {
+					e, err := wire.DecodeError(d.frame)
+					require.NoError(t, err)
+					assert.Equal(t, wire.CodeUnavailable, e.Code, "an error: its owner did not answer")
+					forwarded++
+				} else {
+					classic++
+				}
+			}
+		}
+		count()
+		assert.Equal(t, 1, classic, "the default filter answers meanwhile")
 		assert.Less(t, time.Since(began), cfg.ForwardTimeout, "at once")
 		tn.settle()
 		<-time.After(cfg.ForwardTimeout)
 		tn.settle()
-		in := u.take()
-		require.Len(t, in, 1, "the forwarded has, answered")
-		eframe, err := wire.DecodeError(in[0].frame)
-		require.NoError(t, err, "an error: its owner did not answer")
-		assert.Equal(t, wire.CodeUnavailable, eframe.Code)
+		count()
+		assert.Equal(t, 1, forwarded, "the forwarded has, answered")
 	})
 }
 

@@ -187,6 +187,34 @@ func (r *Replicator) newSegSync(f *registry.Filter, seg *registry.Segment) *segS
 	return ss
 }
 
+// Delivered reports whether the owners of f, a placed filter, have
+// acknowledged every row this node originated in each of its segments: a
+// copy given up may then go without losing an add it took.
+func (r *Replicator) Delivered(f *registry.Filter) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, seg := range f.Segments() {
+		last := seg.Rows().LastOriginated()
+		if last == 0 {
+			continue // nothing of its own to deliver
+		}
+		ss := r.seg[seg]
+		if ss == nil || !ss.placed {
+			return false
+		}
+		for _, o := range ss.owners {
+			m, ok := r.members[o]
+			if !ok {
+				return false
+			}
+			if gen, ok := ss.g.Acked(m.Data); !ok || gen < last {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // others returns the owners of a placed filter but this node.
 func (r *Replicator) others(rt registry.Route) []string {
 	var out []string
@@ -201,10 +229,10 @@ func (r *Replicator) others(rt registry.Route) []string {
 // place makes a placed filter's segment push to its owners now. An
 // owner new to it fills by pulling from an owner, so it is taken to hold
 // what the owners it keeps acknowledged of this node's rows, and gets the
-// rest: none, if this node owns the filter and keeps no other owner (the
-// new one pulls from it); all it originated, if it gave the filter up
-// (rows it took as an owner while cut off from the others go back to
-// them). One no longer an owner gets nothing more. Callers hold r.mu.
+// rest; with no owner kept, all this node originated (an owner that
+// never stopped being one, on the other side of a partition, pulls
+// nothing: the adds taken while cut off from it reach it so). One no
+// longer an owner gets nothing more. Callers hold r.mu.
 func (r *Replicator) place(ss *segSync) {
 	rt, ok := r.cfg.Registry.Route([]byte(ss.name))
 	if !ok {
@@ -228,9 +256,7 @@ func (r *Replicator) place(ss *segSync) {
 			}
 		}
 	}
-	if !kept && rt.Owns(r.cfg.Node) {
-		asOf = ss.seg.Rows().LastChanged()
-	}
+
 	for _, o := range owners {
 		if m, ok := r.members[o]; ok && !slices.Contains(ss.owners, o) {
 			ss.g.AddMemberAsOf(m.Data, asOf)
