@@ -54,20 +54,16 @@ func Rank(id string, members []string) []string {
 	return out
 }
 
-// Owners returns the members that hold the filter id when it lives on
-// replicas of them: the first replicas of Rank, or every member when
-// replicas is Every or at least their number.
+// Owners returns the members ranked highest for the filter id, replicas
+// of them by rank alone — or every member when replicas is Every or at
+// least their number. Assign, which members place filters with, starts
+// from it and bounds the loads.
 func Owners(id string, members []string, replicas int) []string {
 	ranked := Rank(id, members)
 	if replicas == Every || replicas >= len(ranked) {
 		return ranked
 	}
 	return ranked[:replicas]
-}
-
-// Owns reports whether member is among the owners of the filter id.
-func Owns(id string, members []string, replicas int, member string) bool {
-	return slices.Contains(Owners(id, members, replicas), member)
 }
 
 // Filter is a placed filter as Assign sees it.
