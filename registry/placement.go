@@ -80,6 +80,13 @@ func (r *Registry) SetMembers(names []string) *Plan {
 	return p
 }
 
+// Members returns the members SetMembers last gave (nil: none yet).
+func (r *Registry) Members() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.members)
+}
+
 // placed reports whether name's versions are placed on some members.
 func placed(vs []gossip.Version) bool {
 	return len(vs) > 0 && vs[0].Def.Replicas > 0
